@@ -1,0 +1,58 @@
+/* crypto.h - small wrappers over mbedTLS shared by agent and cloud.
+ *
+ * Randomness always comes from the caller (crypto_rng_fn), so the simulator's
+ * seeded PRNG and the real getrandom() both plug in; nothing here keeps global
+ * state.
+ *
+ * Return codes: CRYPTO_OK (0) or a negative CRYPTO_E* code.
+ *   CRYPTO_EINVAL  malformed input (bad base64, bad DER/PEM, wrong key type)
+ *   CRYPTO_EVERIFY signature does not verify
+ *   CRYPTO_ESPACE  output buffer too small
+ *   CRYPTO_EFAIL   mbedTLS failed for another reason (incl. rng failure)
+ */
+#ifndef OUTPOST_COMMON_CRYPTO_H
+#define OUTPOST_COMMON_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRYPTO_OK        0
+#define CRYPTO_EINVAL  (-1)
+#define CRYPTO_EVERIFY (-2)
+#define CRYPTO_ESPACE  (-3)
+#define CRYPTO_EFAIL   (-4)
+
+#define CRYPTO_SHA256_LEN 32
+#define CRYPTO_SIG_MAX 80      /* DER ECDSA P-256 signature */
+#define CRYPTO_PUB_DER_MAX 100 /* DER SubjectPublicKeyInfo, P-256 */
+#define CRYPTO_KEY_DER_MAX 160 /* DER EC private key, P-256 */
+
+/* Same shape as mbedTLS's f_rng: fill buf, return 0 on success. */
+typedef int (*crypto_rng_fn)(void *rng_ctx, unsigned char *buf, size_t len);
+
+void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]);
+void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
+                        uint8_t out[CRYPTO_SHA256_LEN]);
+/* Constant-time comparison; 1 when equal. */
+int crypto_equal(const void *a, const void *b, size_t len);
+
+/* Lower-case hex. out must hold 2*len+1 bytes. */
+void crypto_hex(const uint8_t *in, size_t len, char *out);
+/* Standard base64 with padding. Returns CRYPTO_OK and *out_len, or CRYPTO_ESPACE/EINVAL. */
+int crypto_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap, size_t *out_len);
+int crypto_b64_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *out_len);
+
+/* ECDSA P-256. Keys travel as DER: private key (RFC 5915 ECPrivateKey) and
+ * public key (SubjectPublicKeyInfo). */
+int crypto_ec_generate(crypto_rng_fn rng, void *rng_ctx, uint8_t *key_der, size_t cap,
+                       size_t *key_len);
+int crypto_ec_public_from_private(const uint8_t *key_der, size_t key_len, uint8_t *pub_der,
+                                  size_t cap, size_t *pub_len);
+/* Signs SHA-256(msg); deterministic (RFC 6979), rng used for blinding. */
+int crypto_ec_sign(const uint8_t *key_der, size_t key_len, const void *msg, size_t msg_len,
+                   crypto_rng_fn rng, void *rng_ctx, uint8_t *sig, size_t cap, size_t *sig_len);
+/* CRYPTO_OK when sig is a valid signature of SHA-256(msg) by pub; else EVERIFY/EINVAL. */
+int crypto_ec_verify(const uint8_t *pub_der, size_t pub_len, const void *msg, size_t msg_len,
+                     const uint8_t *sig, size_t sig_len);
+
+#endif

@@ -1,0 +1,75 @@
+/* agent.h - one Outpost agent: everything it owns in one struct.
+ *
+ * The core is single-threaded and non-blocking. The driver (agent/main.c in
+ * production, the simulator's event loop) calls agent_step() with the current
+ * monotonic time; the agent does the work that is due and returns the next
+ * monotonic deadline. Network completions arrive through the net shim's
+ * callbacks, outside agent_step(); after any completion the driver calls
+ * agent_step() again.
+ *
+ * The agent keeps no global or static mutable state, so thousands of agents
+ * live in one process. It reaches the world only through the os and net shims,
+ * which must outlive it.
+ *
+ * Return codes: AGENT_OK (0) or negative:
+ *   AGENT_ECONFIG  the config cannot run (message in err)
+ *   AGENT_ESTATE   the state dir or spool cannot be opened/created
+ *   AGENT_ENOMEM   allocation failed
+ */
+#ifndef OUTPOST_CORE_AGENT_H
+#define OUTPOST_CORE_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "shim/net.h"
+#include "shim/os.h"
+
+#define AGENT_OK 0
+#define AGENT_ECONFIG (-1)
+#define AGENT_ESTATE (-2)
+#define AGENT_ENOMEM (-3)
+
+typedef struct agent agent;
+
+typedef enum agent_state {
+  AGENT_STATE_ENROLLING = 0, /* no identity yet */
+  AGENT_STATE_SESSION = 1,   /* identity, opening a session */
+  AGENT_STATE_RUNNING = 2,   /* session open, shipping */
+  AGENT_STATE_REFUSED = 3,   /* cloud refused permanently (bad token); backs off */
+} agent_state;
+
+typedef struct agent_stats {
+  agent_state state;
+  char agent_id[33];         /* "" until enrolled */
+  int64_t produced;          /* records ever committed to the spool (persisted) */
+  int64_t acked;             /* records acknowledged by the cloud (persisted) */
+  int64_t shed;              /* records shed (persisted; issue #3) */
+  int64_t spooled;           /* records in the spool now */
+  int64_t spool_first_seq;   /* lowest seq in spool, 0 if empty */
+  int64_t next_seq;          /* seq the next record will get */
+  int64_t batches_sent, batches_acked, batch_failures;
+  int64_t bytes_sent;
+  int64_t enrollments, sessions;
+  int64_t errors;
+  char last_error[256];
+} agent_stats;
+
+/* Creates an agent from a validated config. Opens (creating if needed) the
+ * state dir and spool through os. Does no network I/O until agent_step().
+ * On failure *out is NULL and err says why. The agent copies cfg. */
+int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, agent **out,
+               char *err, size_t err_cap);
+
+/* Does the work due at now_ms (monotonic) and returns the next deadline
+ * (monotonic ms, > now_ms). Never blocks. */
+int64_t agent_step(agent *a, int64_t now_ms);
+
+void agent_get_stats(const agent *a, agent_stats *out);
+
+/* Cancels requests in flight, closes the spool, frees everything. Safe on NULL.
+ * After it returns no callback will touch the agent. */
+void agent_close(agent *a);
+
+#endif

@@ -1,0 +1,62 @@
+/* config.h - the agent's local configuration (JSON), parsed and validated.
+ *
+ * Unknown keys and bad values are errors that name the key (e.g.
+ * "sources[1].start: must be \"end\" or \"beginning\""). The config is a plain
+ * value type with fixed-size fields: no allocation, nothing to free.
+ *
+ * Return codes: CONFIG_OK (0) or CONFIG_EINVALID (-1) with the message in err.
+ */
+#ifndef OUTPOST_CORE_CONFIG_H
+#define OUTPOST_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_OK 0
+#define CONFIG_EINVALID (-1)
+
+#define CONFIG_MAX_SOURCES 32
+#define CONFIG_PATH_MAX 1024
+#define CONFIG_URL_MAX 512
+#define CONFIG_TOKEN_MAX 128
+#define CONFIG_MAX_FILE_BYTES (1024 * 1024)
+
+typedef enum config_start { CONFIG_START_END = 0, CONFIG_START_BEGINNING = 1 } config_start;
+
+typedef struct config_source {
+  char path[CONFIG_PATH_MAX];
+  config_start start;
+} config_source;
+
+typedef struct agent_config {
+  char cloud_url[CONFIG_URL_MAX];       /* required, https:// (http:// only to loopback with allow_insecure_http) */
+  char ca_file[CONFIG_PATH_MAX];        /* required for https */
+  char enrollment_token[CONFIG_TOKEN_MAX]; /* required until enrolled */
+  char state_dir[CONFIG_PATH_MAX];      /* required */
+  config_source sources[CONFIG_MAX_SOURCES];
+  int n_sources;
+  /* batching */
+  int batch_max_records;        /* default 1000, 1..10000 */
+  int64_t batch_max_bytes;      /* default 1 MiB, 1 KiB..16 MiB (decoded NDJSON) */
+  int64_t batch_max_age_ms;     /* default 5000: ship when the oldest record is this old */
+  int64_t poll_interval_ms;     /* default 1000: how often files are checked */
+  int64_t request_timeout_ms;   /* default 30000 */
+  int64_t retry_base_ms;        /* default 1000 */
+  int64_t retry_max_ms;         /* default 300000 */
+  int64_t read_chunk_bytes;     /* default 65536 (read buffer per source) */
+  int64_t max_line_bytes;       /* default 65536 */
+  int zstd_level;               /* default 3, 1..19 */
+  int log_level;                /* os_log_level; default info */
+} agent_config;
+
+/* Fills *out with defaults (everything but the required strings). */
+void config_defaults(agent_config *out);
+
+/* Parses and validates JSON text (len bytes, need not be NUL-terminated). */
+int config_parse(const char *json, size_t len, agent_config *out, char *err, size_t err_cap);
+
+/* Writes a human-readable explanation of the effective config (for check-config).
+ * Returns bytes written (truncated to cap-1, always NUL-terminated). */
+size_t config_explain(const agent_config *cfg, char *out, size_t cap);
+
+#endif

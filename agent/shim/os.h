@@ -1,0 +1,121 @@
+/* os.h - the operating-system shim: everything agent/core needs from the host.
+ *
+ * The core never calls the OS. It calls through an os_shim: a table of
+ * function pointers plus a context pointer (the sqlite3_vfs pattern). The real
+ * implementation is agent/posix (Linux); the simulator provides simfs/simclock.
+ *
+ * Conventions
+ *   - Every function takes `ctx` (the shim's own context) first.
+ *   - Functions returning int return OS_OK (0) or a negative OS_E* code below.
+ *     Byte-count functions return the count (>= 0) or a negative OS_E* code.
+ *   - Paths are NUL-terminated, at most OS_PATH_MAX bytes including the NUL.
+ *   - An os_file handle is owned by the caller from a successful open() until
+ *     close(); close() frees it on every path, even when it reports an error.
+ *   - No function blocks for long: file I/O is local, clocks and random are cheap.
+ *   - Single-threaded: a shim instance is used by one agent on one thread.
+ */
+#ifndef OUTPOST_SHIM_OS_H
+#define OUTPOST_SHIM_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OS_PATH_MAX 1024
+
+/* Error codes (negative). Numbering mirrors Linux errno for easy mapping. */
+#define OS_OK        0
+#define OS_EPERM    (-1)
+#define OS_ENOENT   (-2)
+#define OS_EIO      (-5)
+#define OS_EBADF    (-9)
+#define OS_ENOMEM   (-12)
+#define OS_EACCES   (-13)
+#define OS_EEXIST   (-17)
+#define OS_ENOTDIR  (-20)
+#define OS_EISDIR   (-21)
+#define OS_EINVAL   (-22)
+#define OS_EFBIG    (-27)
+#define OS_ENOSPC   (-28)
+#define OS_ENAMETOOLONG (-36)
+#define OS_ENOSYS   (-38)
+#define OS_ELOOP    (-40)
+#define OS_EDQUOT   (-122)
+
+/* open() flags */
+#define OS_O_READ     0x01
+#define OS_O_WRITE    0x02 /* read-write */
+#define OS_O_CREATE   0x04
+#define OS_O_EXCL     0x08
+#define OS_O_TRUNC    0x10
+#define OS_O_NOFOLLOW 0x20 /* refuse if the final component is a symlink */
+
+typedef struct os_file os_file; /* opaque, defined by each implementation */
+
+typedef struct os_stat {
+  uint64_t dev;
+  uint64_t ino;
+  int64_t size;
+  int64_t mtime_ms;
+  uint32_t mode; /* permission bits only (0777 etc.) */
+  uint32_t uid;
+  int is_dir;
+  int is_symlink; /* only meaningful from lstat */
+} os_stat;
+
+/* System identity sources (issue #4 extends the list). */
+typedef enum os_ident_kind {
+  OS_IDENT_HOSTNAME = 1,
+  OS_IDENT_MACHINE_ID = 2,
+} os_ident_kind;
+
+typedef enum os_log_level {
+  OS_LOG_DEBUG = 0,
+  OS_LOG_INFO = 1,
+  OS_LOG_WARN = 2,
+  OS_LOG_ERROR = 3,
+} os_log_level;
+
+typedef struct os_shim {
+  void *ctx;
+
+  /* Clocks, in milliseconds. mono never goes backwards (arbitrary origin);
+   * wall is Unix time and may jump. Separate on purpose: see STYLE.md. */
+  int64_t (*mono_ms)(void *ctx);
+  int64_t (*wall_ms)(void *ctx);
+
+  /* Fills buf with len bytes of cryptographic-quality randomness
+   * (seeded PRNG in the simulator). OS_OK or OS_EIO. */
+  int (*random)(void *ctx, void *buf, size_t len);
+
+  /* Files. open: OS_OK and *out set, or OS_ENOENT/OS_EACCES/OS_EEXIST/
+   * OS_ELOOP/OS_EISDIR/OS_ENOSPC/OS_EIO. mode applies on creation. */
+  int (*open)(void *ctx, const char *path, int flags, uint32_t mode, os_file **out);
+  int (*close)(void *ctx, os_file *f);
+  /* Positional read/write. read returns bytes read (0 at EOF). write writes
+   * all len bytes or returns an error (OS_ENOSPC, OS_EDQUOT, OS_EIO). */
+  int64_t (*pread)(void *ctx, os_file *f, void *buf, size_t len, int64_t off);
+  int64_t (*pwrite)(void *ctx, os_file *f, const void *buf, size_t len, int64_t off);
+  int (*truncate)(void *ctx, os_file *f, int64_t size);
+  /* Durability point: data written before sync() survives a crash; data
+   * written after the last sync may be lost (the simulator does lose it). */
+  int (*sync)(void *ctx, os_file *f);
+  int (*fstat)(void *ctx, os_file *f, os_stat *st);
+  /* stat follows symlinks; lstat does not. */
+  int (*stat)(void *ctx, const char *path, os_stat *st);
+  int (*lstat)(void *ctx, const char *path, os_stat *st);
+  int (*unlink)(void *ctx, const char *path);
+  int (*rename)(void *ctx, const char *from, const char *to); /* atomic replace */
+  int (*mkdir)(void *ctx, const char *path, uint32_t mode);   /* OS_EEXIST if present */
+  int (*chmod)(void *ctx, const char *path, uint32_t mode);
+  /* Bytes available to the agent and total size of the volume holding path. */
+  int (*free_space)(void *ctx, const char *path, uint64_t *avail, uint64_t *total);
+
+  /* Reads one identity value as text (trimmed, NUL-terminated, truncated to
+   * cap-1). Returns length or OS_ENOENT when the host has no such source. */
+  int (*read_identity)(void *ctx, os_ident_kind kind, char *buf, size_t cap);
+
+  /* Agent log output. msg is one line without a newline. */
+  void (*log)(void *ctx, os_log_level level, const char *msg);
+} os_shim;
+
+#endif

@@ -1,0 +1,92 @@
+/* mc.h - the mock cloud as a library: request -> response over a SQLite store.
+ *
+ * Two fronts call mc_handle(): the HTTPS server in outpost-cloud (libmicrohttpd,
+ * for real agents) and the simulator's simnet (in process, for thousands of
+ * simulated agents). The store's tables are documented in docs/cloud-store.md.
+ *
+ * Clock and randomness come from mc_env so the simulator can run the cloud on
+ * virtual time with a seeded PRNG. The cloud is single-threaded: the caller
+ * serialises calls on one mc_cloud.
+ *
+ * Return codes: MC_OK (0) or negative:
+ *   MC_EDB      SQLite error opening or using the store (message in err)
+ *   MC_EINVAL   bad argument (e.g. empty or overlong workspace name)
+ *   MC_EEXIST   workspace name already taken
+ *   MC_ENOMEM   allocation failed
+ * mc_handle() always produces a response (4xx/5xx for bad requests); it returns
+ * MC_OK unless it could not even build a response (MC_ENOMEM).
+ */
+#ifndef OUTPOST_MOCKCLOUD_MC_H
+#define OUTPOST_MOCKCLOUD_MC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MC_OK      0
+#define MC_EDB    (-1)
+#define MC_EINVAL (-2)
+#define MC_EEXIST (-3)
+#define MC_ENOMEM (-4)
+
+#define MC_TOKEN_MAX 128
+#define MC_AGENT_ID_LEN 32
+
+typedef struct mc_cloud mc_cloud;
+
+typedef struct mc_env {
+  void *ctx;
+  int64_t (*wall_ms)(void *ctx);                         /* Unix ms */
+  int (*random)(void *ctx, unsigned char *buf, size_t len); /* 0 on success */
+} mc_env;
+
+typedef struct mc_options {
+  int64_t session_ttl_s;   /* default 3600 */
+  int64_t challenge_ttl_s; /* default 60 */
+  int durable;             /* 1: synchronous=FULL WAL (serve); 0: fast, for simulation */
+} mc_options;
+
+/* Opens (creating if needed) the store at db_path. opts may be NULL (defaults).
+ * env is copied. On failure *out is NULL and err (optional) says why. */
+int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_cloud **out,
+            char *err, size_t err_cap);
+void mc_close(mc_cloud *c);
+
+/* Creates a workspace and writes its enrollment token (NUL-terminated) to token. */
+int mc_workspace_add(mc_cloud *c, const char *name, char *token, size_t token_cap);
+
+typedef struct mc_header {
+  const char *name;  /* case-insensitive */
+  const char *value;
+} mc_header;
+
+typedef struct mc_request {
+  const char *method;
+  const char *path;  /* without query string */
+  const mc_header *headers;
+  size_t n_headers;
+  const uint8_t *body;
+  size_t body_len;
+} mc_request;
+
+typedef struct mc_response {
+  int status;
+  char content_type[64];
+  uint8_t *body;     /* malloc'd; release with mc_response_free */
+  size_t body_len;
+  char date[40];     /* value for the Date header (RFC 7231 IMF-fixdate) */
+} mc_response;
+
+int mc_handle(mc_cloud *c, const mc_request *req, mc_response *resp);
+void mc_response_free(mc_response *resp);
+
+/* Introspection for tests and the simulator's ledger. */
+int64_t mc_agent_record_count(mc_cloud *c, const char *agent_id); /* -1 if unknown */
+int64_t mc_total_records(mc_cloud *c);
+/* Cloud counters for reports. */
+typedef struct mc_stats {
+  int64_t requests, ingest_batches, records_stored, duplicates, rejected, enrollments,
+      sessions;
+} mc_stats;
+void mc_get_stats(mc_cloud *c, mc_stats *out);
+
+#endif
