@@ -82,6 +82,12 @@ void mc_response_free(mc_response *resp);
 /* Introspection for tests and the simulator's ledger. */
 int64_t mc_agent_record_count(mc_cloud *c, const char *agent_id); /* -1 if unknown */
 int64_t mc_total_records(mc_cloud *c);
+/* Per-agent sequence summary, kept in the agents row by every ingest so it is
+ * O(1): distinct records held, lowest and highest seq (0 when none). The
+ * simulator's ledger uses it after every event: held records are gap-free
+ * exactly when max - min + 1 == count. Returns MC_OK or MC_EINVAL (unknown). */
+int mc_agent_seq_summary(mc_cloud *c, const char *agent_id, int64_t *count, int64_t *min_seq,
+                         int64_t *max_seq);
 /* Cloud counters for reports. */
 typedef struct mc_stats {
   int64_t requests, ingest_batches, records_stored, duplicates, rejected, enrollments,
