@@ -1,0 +1,167 @@
+/* crypto.c - thin wrappers over mbedTLS 2.28; see crypto.h for the contract. */
+#include "common/crypto.h"
+
+#include <string.h>
+
+#include <mbedtls/asn1.h>
+#include <mbedtls/base64.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/md.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
+
+void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]) {
+  /* Only fails on bad parameters, which cannot happen with a valid out. */
+  (void)mbedtls_sha256_ret((const unsigned char *)data, len, out, 0);
+}
+
+void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
+                        uint8_t out[CRYPTO_SHA256_LEN]) {
+  const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+  if (mbedtls_md_hmac(md, key, key_len, (const unsigned char *)data, len, out) != 0)
+    memset(out, 0, CRYPTO_SHA256_LEN); /* never leave a stale MAC that could match */
+}
+
+int crypto_equal(const void *a, const void *b, size_t len) {
+  const volatile unsigned char *pa = a, *pb = b;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < len; i++) diff |= (unsigned char)(pa[i] ^ pb[i]);
+  return diff == 0;
+}
+
+void crypto_hex(const uint8_t *in, size_t len, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < len; i++) {
+    out[2 * i] = digits[in[i] >> 4];
+    out[2 * i + 1] = digits[in[i] & 15];
+  }
+  out[2 * len] = '\0';
+}
+
+int crypto_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap, size_t *out_len) {
+  size_t olen = 0;
+  if (!out || !out_len || (!in && len)) return CRYPTO_EINVAL;
+  /* mbedTLS also writes a terminating NUL, so cap must include it. */
+  int rc = mbedtls_base64_encode((unsigned char *)out, cap, &olen, in, len);
+  if (rc == MBEDTLS_ERR_BASE64_BUFFER_TOO_SMALL) return CRYPTO_ESPACE;
+  if (rc != 0) return CRYPTO_EINVAL;
+  *out_len = olen;
+  return CRYPTO_OK;
+}
+
+int crypto_b64_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *out_len) {
+  size_t olen = 0;
+  if (!out_len || (!in && len)) return CRYPTO_EINVAL;
+  /* Check validity first with a size query so "too small" and "invalid" differ. */
+  int rc = mbedtls_base64_decode(NULL, 0, &olen, (const unsigned char *)in, len);
+  if (rc == MBEDTLS_ERR_BASE64_INVALID_CHARACTER) return CRYPTO_EINVAL;
+  if (olen > cap || (olen > 0 && !out)) return CRYPTO_ESPACE;
+  rc = mbedtls_base64_decode(out, cap, &olen, (const unsigned char *)in, len);
+  if (rc == MBEDTLS_ERR_BASE64_BUFFER_TOO_SMALL) return CRYPTO_ESPACE;
+  if (rc != 0) return CRYPTO_EINVAL;
+  *out_len = olen;
+  return CRYPTO_OK;
+}
+
+/* Parses a P-256 private key; anything else is CRYPTO_EINVAL. */
+static int load_private(mbedtls_pk_context *pk, const uint8_t *der, size_t len) {
+  if (!der || len == 0) return CRYPTO_EINVAL;
+  if (mbedtls_pk_parse_key(pk, der, len, NULL, 0) != 0) return CRYPTO_EINVAL;
+  if (mbedtls_pk_get_type(pk) != MBEDTLS_PK_ECKEY) return CRYPTO_EINVAL;
+  if (mbedtls_pk_ec(*pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1) return CRYPTO_EINVAL;
+  return CRYPTO_OK;
+}
+
+/* mbedTLS writes DER at the end of the buffer; copy it to the caller's start. */
+static int copy_tail(const unsigned char *tmp, size_t tmp_cap, int n, uint8_t *out, size_t cap,
+                     size_t *out_len) {
+  if (n == MBEDTLS_ERR_ASN1_BUF_TOO_SMALL) return CRYPTO_ESPACE;
+  if (n <= 0) return CRYPTO_EFAIL;
+  if ((size_t)n > cap) return CRYPTO_ESPACE;
+  memcpy(out, tmp + tmp_cap - (size_t)n, (size_t)n);
+  *out_len = (size_t)n;
+  return CRYPTO_OK;
+}
+
+int crypto_ec_generate(crypto_rng_fn rng, void *rng_ctx, uint8_t *key_der, size_t cap,
+                       size_t *key_len) {
+  unsigned char tmp[CRYPTO_KEY_DER_MAX + 64];
+  mbedtls_pk_context pk;
+  int rc;
+  if (!rng || !key_der || !key_len) return CRYPTO_EINVAL;
+  mbedtls_pk_init(&pk);
+  if (mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) != 0 ||
+      mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), rng, rng_ctx) != 0) {
+    rc = CRYPTO_EFAIL;
+  } else {
+    int n = mbedtls_pk_write_key_der(&pk, tmp, sizeof tmp);
+    rc = copy_tail(tmp, sizeof tmp, n, key_der, cap, key_len);
+  }
+  mbedtls_pk_free(&pk);
+  memset(tmp, 0, sizeof tmp); /* private key material */
+  return rc;
+}
+
+int crypto_ec_public_from_private(const uint8_t *key_der, size_t key_len, uint8_t *pub_der,
+                                  size_t cap, size_t *pub_len) {
+  unsigned char tmp[CRYPTO_PUB_DER_MAX + 64];
+  mbedtls_pk_context pk;
+  int rc;
+  if (!pub_der || !pub_len) return CRYPTO_EINVAL;
+  mbedtls_pk_init(&pk);
+  rc = load_private(&pk, key_der, key_len);
+  if (rc == CRYPTO_OK) {
+    int n = mbedtls_pk_write_pubkey_der(&pk, tmp, sizeof tmp);
+    rc = copy_tail(tmp, sizeof tmp, n, pub_der, cap, pub_len);
+  }
+  mbedtls_pk_free(&pk);
+  return rc;
+}
+
+int crypto_ec_sign(const uint8_t *key_der, size_t key_len, const void *msg, size_t msg_len,
+                   crypto_rng_fn rng, void *rng_ctx, uint8_t *sig, size_t cap, size_t *sig_len) {
+  unsigned char hash[CRYPTO_SHA256_LEN];
+  unsigned char tmp[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+  size_t n = 0;
+  mbedtls_pk_context pk;
+  int rc;
+  if (!sig || !sig_len || (!msg && msg_len) || !rng) return CRYPTO_EINVAL;
+  crypto_sha256(msg, msg_len, hash);
+  mbedtls_pk_init(&pk);
+  rc = load_private(&pk, key_der, key_len);
+  if (rc == CRYPTO_OK) {
+    /* With MBEDTLS_ECDSA_DETERMINISTIC the nonce follows RFC 6979; rng only blinds. */
+    if (mbedtls_pk_sign(&pk, MBEDTLS_MD_SHA256, hash, sizeof hash, tmp, &n, rng, rng_ctx) != 0)
+      rc = CRYPTO_EFAIL;
+    else if (n > cap)
+      rc = CRYPTO_ESPACE;
+    else {
+      memcpy(sig, tmp, n);
+      *sig_len = n;
+    }
+  }
+  mbedtls_pk_free(&pk);
+  return rc;
+}
+
+int crypto_ec_verify(const uint8_t *pub_der, size_t pub_len, const void *msg, size_t msg_len,
+                     const uint8_t *sig, size_t sig_len) {
+  unsigned char hash[CRYPTO_SHA256_LEN];
+  mbedtls_pk_context pk;
+  int rc = CRYPTO_OK;
+  if (!pub_der || pub_len == 0 || (!msg && msg_len)) return CRYPTO_EINVAL;
+  if (!sig || sig_len == 0) return CRYPTO_EVERIFY;
+  mbedtls_pk_init(&pk);
+  if (mbedtls_pk_parse_public_key(&pk, pub_der, pub_len) != 0 ||
+      mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY ||
+      mbedtls_pk_ec(pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+    rc = CRYPTO_EINVAL;
+  } else {
+    crypto_sha256(msg, msg_len, hash);
+    /* Any failure here (bad DER, wrong r/s) means "does not verify". */
+    if (mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, hash, sizeof hash, sig, sig_len) != 0)
+      rc = CRYPTO_EVERIFY;
+  }
+  mbedtls_pk_free(&pk);
+  return rc;
+}

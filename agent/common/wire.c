@@ -1,0 +1,445 @@
+/* wire.c - request MAC, session message, ingest batch encode/decode.
+ *
+ * String escaping choice (encoder): '"' and '\\' are escaped, bytes below 0x20
+ * become \n \r \t \b \f or \u00XX; every other byte, including 0x7f and bytes
+ * >= 0x80 that are not valid UTF-8, is passed through as-is. cJSON (the
+ * decoder) does not validate UTF-8 either, so a log line's bytes arrive
+ * unchanged. The one byte that cannot travel is NUL: wire_record strings are
+ * NUL-terminated, so the encoder rejects a record whose source or line
+ * contains NUL within its stated length (WIRE_EINVAL), and the decoder rejects
+ * a raw NUL byte in the NDJSON.
+ */
+#include "common/wire.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <mbedtls/md.h>
+#include <zstd.h>
+
+#include "common/crypto.h"
+
+/* JSON numbers arrive as doubles: only integers up to 2^53-1 are exact. */
+#define WIRE_SAFE_INT 9007199254740991LL
+
+void wire_request_mac(const uint8_t *key, size_t key_len, const char *method, const char *path,
+                      int64_t time_ms, const void *body, size_t body_len, char out[65]) {
+  uint8_t body_hash[CRYPTO_SHA256_LEN], mac[CRYPTO_SHA256_LEN];
+  char body_hex[2 * CRYPTO_SHA256_LEN + 1], tbuf[32];
+  mbedtls_md_context_t md;
+  int ok;
+
+  crypto_sha256(body_len ? body : "", body_len, body_hash);
+  crypto_hex(body_hash, sizeof body_hash, body_hex);
+  snprintf(tbuf, sizeof tbuf, "%" PRId64, time_ms);
+  if (!method) method = "";
+  if (!path) path = "";
+
+  /* Streamed so the message is never assembled in a bounded buffer. */
+  mbedtls_md_init(&md);
+  ok = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1) == 0 &&
+       mbedtls_md_hmac_starts(&md, key, key_len) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)"outpost-v1\n", 11) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)method, strlen(method)) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)path, strlen(path)) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)tbuf, strlen(tbuf)) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)body_hex, strlen(body_hex)) == 0 &&
+       mbedtls_md_hmac_finish(&md, mac) == 0;
+  mbedtls_md_free(&md);
+  if (!ok) memset(mac, 0, sizeof mac); /* cannot happen with SHA-256 compiled in */
+  crypto_hex(mac, sizeof mac, out);
+}
+
+int wire_session_message(const char *agent_id, const char *challenge, char *out, size_t cap) {
+  if (!agent_id || !challenge || !out || cap == 0) return -1;
+  int n = snprintf(out, cap, "%s\n%s\n%s", WIRE_SESSION_CONTEXT, agent_id, challenge);
+  if (n < 0 || (size_t)n >= cap) return -1;
+  return n;
+}
+
+/* ---- encoder ---- */
+
+void wire_batch_enc_init(wire_batch_enc *e, size_t max_decoded) {
+  memset(e, 0, sizeof *e);
+  if (max_decoded == 0 || max_decoded > WIRE_MAX_DECODED) max_decoded = WIRE_MAX_DECODED;
+  e->max_decoded = max_decoded;
+}
+
+void wire_batch_enc_free(wire_batch_enc *e) {
+  if (!e) return;
+  free(e->buf);
+  e->buf = NULL;
+  e->len = e->cap = 0;
+  e->count = 0;
+}
+
+static size_t escape_json(char *dst, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  dst[o++] = '"';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    switch (c) {
+    case '"': dst[o++] = '\\'; dst[o++] = '"'; break;
+    case '\\': dst[o++] = '\\'; dst[o++] = '\\'; break;
+    case '\n': dst[o++] = '\\'; dst[o++] = 'n'; break;
+    case '\r': dst[o++] = '\\'; dst[o++] = 'r'; break;
+    case '\t': dst[o++] = '\\'; dst[o++] = 't'; break;
+    case '\b': dst[o++] = '\\'; dst[o++] = 'b'; break;
+    case '\f': dst[o++] = '\\'; dst[o++] = 'f'; break;
+    default:
+      if (c < 0x20) {
+        memcpy(dst + o, "\\u00", 4);
+        o += 4;
+        dst[o++] = hex[c >> 4];
+        dst[o++] = hex[c & 15];
+      } else {
+        dst[o++] = (char)c;
+      }
+    }
+  }
+  dst[o++] = '"';
+  return o;
+}
+
+int wire_batch_enc_add(wire_batch_enc *e, const wire_record *r) {
+  if (!e || !r || !r->source || !r->line) return WIRE_EINVAL;
+  if (r->seq < 1 || r->seq > WIRE_SAFE_INT || r->ts_ms < -WIRE_SAFE_INT ||
+      r->ts_ms > WIRE_SAFE_INT)
+    return WIRE_EINVAL;
+  if (e->count > 0 && r->seq != e->last_seq + 1) return WIRE_EINVAL;
+  if (memchr(r->source, 0, r->source_len) || memchr(r->line, 0, r->line_len)) return WIRE_EINVAL;
+  /* Records the cloud would refuse never enter a batch. With count == 0 the
+   * caller learns the record can never be sent as it is. */
+  if (r->source_len > WIRE_MAX_SOURCE || r->line_len > WIRE_MAX_LINE) return WIRE_ETOOBIG;
+  if (e->count >= WIRE_MAX_RECORDS) return WIRE_ETOOBIG;
+
+  /* Worst case: every byte becomes \u00XX (6 bytes), plus the fixed text. */
+  size_t need = 6 * (r->source_len + r->line_len) + 128;
+  if (e->len + need > e->cap) {
+    size_t ncap = e->cap ? e->cap : 4096;
+    while (ncap < e->len + need) ncap *= 2;
+    char *nb = realloc(e->buf, ncap);
+    if (!nb) return WIRE_ENOMEM;
+    e->buf = nb;
+    e->cap = ncap;
+  }
+  size_t o = e->len;
+  o += (size_t)snprintf(e->buf + o, e->cap - o, "{\"seq\":%" PRId64 ",\"ts\":%" PRId64 ",\"source\":",
+                        r->seq, r->ts_ms);
+  o += escape_json(e->buf + o, r->source, r->source_len);
+  memcpy(e->buf + o, ",\"line\":", 8);
+  o += 8;
+  o += escape_json(e->buf + o, r->line, r->line_len);
+  e->buf[o++] = '}';
+  e->buf[o++] = '\n';
+  if (o > e->max_decoded) return WIRE_ETOOBIG; /* e->len untouched: batch unchanged */
+  e->len = o;
+  if (e->count == 0) e->first_seq = r->seq;
+  e->last_seq = r->seq;
+  e->count++;
+  return WIRE_OK;
+}
+
+int wire_batch_enc_finish(wire_batch_enc *e, int zstd_level, uint8_t **out, size_t *out_len) {
+  if (!e || !out || !out_len || e->count == 0) return WIRE_EINVAL;
+  size_t bound = ZSTD_compressBound(e->len);
+  uint8_t *dst = malloc(bound);
+  if (!dst) return WIRE_ENOMEM;
+  size_t n = ZSTD_compress(dst, bound, e->buf, e->len, zstd_level);
+  if (ZSTD_isError(n)) {
+    free(dst);
+    return WIRE_EINVAL;
+  }
+  if (n > WIRE_MAX_BODY) { /* incompressible data: caller must use smaller batches */
+    free(dst);
+    return WIRE_ETOOBIG;
+  }
+  *out = dst;
+  *out_len = n;
+  return WIRE_OK;
+}
+
+/* ---- decoder ---- */
+
+static void set_err(char *err, size_t cap, const char *fmt, ...) {
+  if (!err || cap == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, cap, fmt, ap);
+  va_end(ap);
+}
+
+/* Decompresses exactly one zstd frame into *out (malloc'd, NUL-terminated),
+ * never holding more than WIRE_MAX_DECODED bytes of output whatever the frame
+ * header claims. */
+static int decompress_bounded(const uint8_t *body, size_t body_len, char **out, size_t *out_len,
+                              char *err, size_t err_cap) {
+  unsigned long long declared = ZSTD_getFrameContentSize(body, body_len);
+  if (declared == ZSTD_CONTENTSIZE_ERROR) {
+    set_err(err, err_cap, "body is not a zstd frame");
+    return WIRE_EENCODING;
+  }
+  if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared > WIRE_MAX_DECODED) {
+    set_err(err, err_cap, "frame declares %llu decoded bytes, limit is %u", declared,
+            WIRE_MAX_DECODED);
+    return WIRE_ETOOBIG;
+  }
+  /* A declared size is only a hint for the first allocation: frames may lie. */
+  size_t cap = declared != ZSTD_CONTENTSIZE_UNKNOWN ? (size_t)declared + 1 : body_len * 4 + 1024;
+  if (cap > WIRE_MAX_DECODED + 1) cap = WIRE_MAX_DECODED + 1;
+  if (cap < 64) cap = 64;
+  char *buf = malloc(cap);
+  ZSTD_DCtx *d = ZSTD_createDCtx();
+  int rc = WIRE_OK;
+  if (!buf || !d) {
+    rc = WIRE_ENOMEM;
+    goto done;
+  }
+  /* Window beyond the decoded limit is never needed; refuse bigger ones
+   * instead of allocating for them. */
+  ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, 24);
+
+  ZSTD_inBuffer in = {body, body_len, 0};
+  size_t len = 0, last = 1;
+  /* Each call either consumes input or fills output, which is bounded. */
+  for (unsigned iter = 0; iter < (1u << 24); iter++) {
+    if (len == cap - 1) { /* keep one byte for the NUL */
+      if (cap - 1 >= WIRE_MAX_DECODED) {
+        set_err(err, err_cap, "decoded batch exceeds %u bytes", WIRE_MAX_DECODED);
+        rc = WIRE_ETOOBIG;
+        goto done;
+      }
+      size_t ncap = cap * 2;
+      if (ncap > WIRE_MAX_DECODED + 1) ncap = WIRE_MAX_DECODED + 1;
+      char *nb = realloc(buf, ncap);
+      if (!nb) {
+        rc = WIRE_ENOMEM;
+        goto done;
+      }
+      buf = nb;
+      cap = ncap;
+    }
+    ZSTD_outBuffer ob = {buf, cap - 1, len};
+    last = ZSTD_decompressStream(d, &ob, &in);
+    len = ob.pos;
+    if (ZSTD_isError(last)) {
+      set_err(err, err_cap, "zstd: %s", ZSTD_getErrorName(last));
+      rc = WIRE_EENCODING;
+      goto done;
+    }
+    if (last == 0) break; /* frame complete */
+    if (in.pos == in.size && ob.pos < ob.size) break; /* needs input we do not have */
+  }
+  if (last != 0) {
+    set_err(err, err_cap, "zstd frame is truncated");
+    rc = WIRE_EENCODING;
+    goto done;
+  }
+  if (in.pos != in.size) {
+    set_err(err, err_cap, "%zu bytes after the zstd frame", in.size - in.pos);
+    rc = WIRE_EENCODING;
+    goto done;
+  }
+  buf[len] = '\0';
+  *out = buf;
+  *out_len = len;
+  buf = NULL;
+done:
+  free(buf);
+  ZSTD_freeDCtx(d);
+  return rc;
+}
+
+/* Reads an integral JSON number within the safe range. */
+static int get_int(const cJSON *v, int64_t *out) {
+  if (!cJSON_IsNumber(v)) return 0;
+  double x = v->valuedouble;
+  if (!(x >= -(double)WIRE_SAFE_INT && x <= (double)WIRE_SAFE_INT)) return 0;
+  int64_t i = (int64_t)x;
+  if ((double)i != x) return 0;
+  *out = i;
+  return 1;
+}
+
+/* Validates one NDJSON line; fills r with pointers into the cJSON tree. */
+static int check_line(const cJSON *obj, size_t lineno, int64_t expect_seq, wire_record *r,
+                      char *err, size_t err_cap) {
+  const cJSON *seq = NULL, *ts = NULL, *source = NULL, *line = NULL;
+  if (!cJSON_IsObject(obj)) {
+    set_err(err, err_cap, "line %zu: not a JSON object", lineno);
+    return WIRE_EBATCH;
+  }
+  for (const cJSON *f = obj->child; f; f = f->next) {
+    const cJSON **slot = NULL;
+    if (!f->string) slot = NULL;
+    else if (strcmp(f->string, "seq") == 0) slot = &seq;
+    else if (strcmp(f->string, "ts") == 0) slot = &ts;
+    else if (strcmp(f->string, "source") == 0) slot = &source;
+    else if (strcmp(f->string, "line") == 0) slot = &line;
+    if (!slot) {
+      set_err(err, err_cap, "line %zu: unexpected field \"%.64s\"", lineno,
+              f->string ? f->string : "");
+      return WIRE_EBATCH;
+    }
+    if (*slot) {
+      set_err(err, err_cap, "line %zu: field \"%s\" appears twice", lineno, f->string);
+      return WIRE_EBATCH;
+    }
+    *slot = f;
+  }
+  static const char *const names[4] = {"seq", "ts", "source", "line"};
+  const cJSON *all[4] = {seq, ts, source, line};
+  for (int i = 0; i < 4; i++) {
+    if (!all[i]) {
+      set_err(err, err_cap, "line %zu: missing field \"%s\"", lineno, names[i]);
+      return WIRE_EBATCH;
+    }
+  }
+  if (!get_int(seq, &r->seq)) {
+    set_err(err, err_cap, "line %zu: field \"seq\" is not an integer", lineno);
+    return WIRE_EBATCH;
+  }
+  if (!get_int(ts, &r->ts_ms)) {
+    set_err(err, err_cap, "line %zu: field \"ts\" is not an integer", lineno);
+    return WIRE_EBATCH;
+  }
+  if (!cJSON_IsString(source) || !source->valuestring) {
+    set_err(err, err_cap, "line %zu: field \"source\" is not a string", lineno);
+    return WIRE_EBATCH;
+  }
+  if (!cJSON_IsString(line) || !line->valuestring) {
+    set_err(err, err_cap, "line %zu: field \"line\" is not a string", lineno);
+    return WIRE_EBATCH;
+  }
+  if (r->seq != expect_seq) {
+    set_err(err, err_cap, "line %zu: field \"seq\" is %" PRId64 ", expected %" PRId64, lineno,
+            r->seq, expect_seq);
+    return WIRE_EBATCH;
+  }
+  r->source = source->valuestring;
+  r->source_len = strlen(r->source);
+  r->line = line->valuestring;
+  r->line_len = strlen(r->line);
+  if (r->source_len > WIRE_MAX_SOURCE) {
+    set_err(err, err_cap, "line %zu: source is %zu bytes, limit %u", lineno, r->source_len,
+            (unsigned)WIRE_MAX_SOURCE);
+    return WIRE_ETOOBIG;
+  }
+  if (r->line_len > WIRE_MAX_LINE) {
+    set_err(err, err_cap, "line %zu: line is %zu bytes, limit %u", lineno, r->line_len,
+            (unsigned)WIRE_MAX_LINE);
+    return WIRE_ETOOBIG;
+  }
+  return WIRE_OK;
+}
+
+int wire_batch_decode(const uint8_t *body, size_t body_len, int64_t first_seq, int64_t last_seq,
+                      wire_record_fn on_record, void *user, char *err, size_t err_cap) {
+  if (err && err_cap) err[0] = '\0';
+  if ((!body && body_len) || !on_record) {
+    set_err(err, err_cap, "bad argument");
+    return WIRE_EINVAL;
+  }
+  if (body_len > WIRE_MAX_BODY) {
+    set_err(err, err_cap, "body is %zu bytes, limit %u", body_len, WIRE_MAX_BODY);
+    return WIRE_ETOOBIG;
+  }
+  if (first_seq < 1 || last_seq < first_seq || last_seq > WIRE_SAFE_INT) {
+    set_err(err, err_cap, "bad sequence range %" PRId64 "..%" PRId64, first_seq, last_seq);
+    return WIRE_EBATCH;
+  }
+  if (last_seq - first_seq + 1 > WIRE_MAX_RECORDS) {
+    set_err(err, err_cap, "%" PRId64 " records, limit %d", last_seq - first_seq + 1,
+            WIRE_MAX_RECORDS);
+    return WIRE_ETOOBIG;
+  }
+  if (body_len == 0) {
+    set_err(err, err_cap, "empty body");
+    return WIRE_EENCODING;
+  }
+  size_t n = (size_t)(last_seq - first_seq + 1);
+
+  char *text = NULL;
+  size_t text_len = 0;
+  int rc = decompress_bounded(body, body_len, &text, &text_len, err, err_cap);
+  if (rc != WIRE_OK) return rc;
+
+  cJSON **trees = calloc(n, sizeof *trees);
+  wire_record *recs = calloc(n, sizeof *recs);
+  size_t got = 0;
+  if (!trees || !recs) {
+    rc = WIRE_ENOMEM;
+    goto done;
+  }
+  if (memchr(text, 0, text_len)) {
+    set_err(err, err_cap, "batch contains a NUL byte");
+    rc = WIRE_EBATCH;
+    goto done;
+  }
+
+  /* Pass 1: parse and check everything, keeping the trees for pass 2. */
+  size_t pos = 0;
+  while (pos < text_len) {
+    size_t lineno = got + 1;
+    const char *start = text + pos;
+    const char *nl = memchr(start, '\n', text_len - pos);
+    size_t llen = nl ? (size_t)(nl - start) : text_len - pos;
+    pos += llen + (nl ? 1 : 0);
+    if (llen == 0) {
+      set_err(err, err_cap, "line %zu: empty line", lineno);
+      rc = WIRE_EBATCH;
+      goto done;
+    }
+    if (got == n) {
+      set_err(err, err_cap, "line %zu: more records than %" PRId64 "..%" PRId64 " holds", lineno,
+              first_seq, last_seq);
+      rc = WIRE_EBATCH;
+      goto done;
+    }
+    const char *end = NULL;
+    cJSON *obj = cJSON_ParseWithLengthOpts(start, llen, &end, 0);
+    if (!obj) {
+      set_err(err, err_cap, "line %zu: malformed JSON", lineno);
+      rc = WIRE_EBATCH;
+      goto done;
+    }
+    trees[got] = obj;
+    if (end != start + llen) { /* cJSON stops after the value: refuse trailing text */
+      set_err(err, err_cap, "line %zu: text after the JSON object", lineno);
+      rc = WIRE_EBATCH;
+      got++;
+      goto done;
+    }
+    got++;
+    rc = check_line(obj, lineno, first_seq + (int64_t)(got - 1), &recs[got - 1], err, err_cap);
+    if (rc != WIRE_OK) goto done;
+  }
+  if (got != n) {
+    set_err(err, err_cap, "batch has %zu records, headers say %zu (%" PRId64 "..%" PRId64 ")",
+            got, n, first_seq, last_seq);
+    rc = WIRE_EBATCH;
+    goto done;
+  }
+
+  /* Pass 2: the whole batch is valid; report it. */
+  for (size_t i = 0; i < n; i++) {
+    rc = on_record(user, &recs[i]);
+    if (rc != 0) goto done;
+  }
+  rc = WIRE_OK;
+done:
+  if (trees)
+    for (size_t i = 0; i < got; i++) cJSON_Delete(trees[i]);
+  free(trees);
+  free(recs);
+  free(text);
+  return rc;
+}

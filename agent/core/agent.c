@@ -1,0 +1,688 @@
+/* agent.c - the agent's state machine: collect -> spool -> ship (see agent.h).
+ *
+ * One request is in flight at a time (enroll, challenge, session or ingest).
+ * The net callback only copies the outcome into the agent; agent_step() acts
+ * on it with the step's cached clock, so all decisions use one "now".
+ */
+#include "core/agent.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <stdio.h> /* snprintf only: the core does no stdio I/O */
+#include <string.h>
+
+#include "common/crypto.h"
+#include "common/wire.h"
+#include "core/files.h"
+#include "core/ident.h"
+#include "core/spool.h"
+#include "core/tail.h"
+
+#define AGENT_SESSION_RENEW_MARGIN_MS 60000
+#define AGENT_MAX_RETRY_AFTER_MS (3600 * 1000LL)
+#define AGENT_REFUSED_RETRY_MS (3600 * 1000LL)
+#define AGENT_MAX_BACKOFF_SHIFT 30
+
+typedef enum req_kind { REQ_NONE, REQ_ENROLL, REQ_CHALLENGE, REQ_SESSION, REQ_INGEST } req_kind;
+
+static const char *const req_names[] = {"none", "enroll", "challenge", "session", "ingest"};
+
+typedef struct completion {
+  int pending;
+  int error;
+  int status;
+  int64_t retry_after_ms; /* 0 when absent */
+  char error_text[160];
+  uint8_t *body; /* WIRE_MAX_JSON_REPLY + 1, owned by the agent */
+  size_t body_len;
+} completion;
+
+struct agent {
+  agent_config cfg;
+  const os_shim *os;
+  const net_shim *net;
+  spool *sp;
+  ident id;
+  tail_source sources[CONFIG_MAX_SOURCES];
+  tail_buffers tb;
+  char url[CONFIG_URL_MAX + 32];
+
+  int64_t now;  /* monotonic ms, cached once per step */
+  int64_t wall; /* wall ms, cached once per step */
+
+  req_kind inflight;
+  uint64_t req_id;
+  completion done;
+
+  int have_session;
+  char session_id[33];
+  uint8_t session_key[32];
+  int64_t session_expires; /* monotonic */
+  char challenge[64];
+
+  int refused;
+  int attempt;
+  int64_t retry_at;
+  int64_t next_poll;
+  int more_to_read;
+  int64_t pending_since; /* monotonic time the spool became non-empty; 0 if empty */
+  int flush_now;         /* ship the rest of a backlog without waiting for age */
+  int64_t batch_first, batch_last;
+
+  agent_stats st;
+};
+
+static void agent_log(agent *a, os_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void agent_log(agent *a, os_log_level level, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (level >= OS_LOG_ERROR || level == OS_LOG_WARN) {
+    a->st.errors += level >= OS_LOG_ERROR;
+    size_t n = strnlen(msg, sizeof a->st.last_error - 1);
+    memcpy(a->st.last_error, msg, n);
+    a->st.last_error[n] = 0;
+  }
+  if ((int)level >= a->cfg.log_level && a->os->log) a->os->log(a->os->ctx, level, msg);
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static int64_t random_below(agent *a, int64_t bound) {
+  uint64_t r = 0;
+  if (bound <= 0) return 0;
+  if (a->os->random(a->os->ctx, &r, sizeof r) != OS_OK) return bound / 2;
+  return (int64_t)(r % (uint64_t)bound);
+}
+
+/* Exponential back-off with full jitter, capped; a Retry-After wins when longer. */
+static void backoff(agent *a, int64_t retry_after_ms) {
+  int shift = a->attempt < AGENT_MAX_BACKOFF_SHIFT ? a->attempt : AGENT_MAX_BACKOFF_SHIFT;
+  int64_t cap = a->cfg.retry_base_ms;
+  for (int i = 0; i < shift && cap < a->cfg.retry_max_ms; i++) cap *= 2;
+  if (cap > a->cfg.retry_max_ms) cap = a->cfg.retry_max_ms;
+  int64_t delay = 10 + random_below(a, cap);
+  if (retry_after_ms > delay) delay = retry_after_ms;
+  if (a->attempt < 1000) a->attempt++;
+  a->retry_at = a->now + delay;
+}
+
+static void succeeded(agent *a) {
+  a->attempt = 0;
+  a->retry_at = a->now;
+}
+
+static cJSON *parse_reply(const completion *c) {
+  return cJSON_ParseWithLength((const char *)c->body, c->body_len);
+}
+
+static const char *json_str(const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Describes an error reply for the log: "401 session_expired: message". */
+static void describe_reply(const completion *c, char *out, size_t cap) {
+  if (c->error != NET_OK) {
+    snprintf(out, cap, "transport error %d: %s", c->error, c->error_text);
+    return;
+  }
+  cJSON *r = parse_reply(c);
+  const char *code = json_str(r, "error"), *msg = json_str(r, "message");
+  snprintf(out, cap, "HTTP %d %s%s%s", c->status, code ? code : "(no error code)",
+           msg ? ": " : "", msg ? msg : "");
+  cJSON_Delete(r);
+}
+
+static int reply_code_is(const completion *c, const char *code) {
+  cJSON *r = parse_reply(c);
+  const char *got = json_str(r, "error");
+  int match = got && strcmp(got, code) == 0;
+  cJSON_Delete(r);
+  return match;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static void on_done(void *user, const net_response *r) {
+  agent *a = user;
+  completion *c = &a->done;
+  a->req_id = 0;
+  c->pending = 1;
+  c->error = r->error;
+  c->status = r->status;
+  snprintf(c->error_text, sizeof c->error_text, "%s", r->error_text ? r->error_text : "");
+  c->body_len = r->body_len <= WIRE_MAX_JSON_REPLY ? r->body_len : WIRE_MAX_JSON_REPLY;
+  if (c->body_len) memcpy(c->body, r->body, c->body_len);
+  c->body[c->body_len] = 0;
+  c->retry_after_ms = 0;
+  const char *ra = net_response_header(r, "retry-after");
+  if (ra) {
+    /* Only the delta-seconds form; an HTTP-date falls back to our own back-off. */
+    int64_t secs = 0;
+    int digits = 0;
+    for (const char *p = ra; *p >= '0' && *p <= '9' && digits < 9; p++, digits++)
+      secs = secs * 10 + (*p - '0');
+    if (digits > 0) {
+      int64_t ms = secs * 1000;
+      c->retry_after_ms = ms > AGENT_MAX_RETRY_AFTER_MS ? AGENT_MAX_RETRY_AFTER_MS : ms;
+    }
+  }
+}
+
+static int send_request(agent *a, req_kind kind, const char *path, const net_header *extra,
+                        size_t n_extra, const uint8_t *body, size_t body_len, int authed) {
+  net_header h[NET_MAX_HEADERS];
+  size_t n = 0;
+  char time_text[24], mac[65];
+  char url[sizeof a->url];
+  snprintf(url, sizeof url, "%s%s", a->cfg.cloud_url, path);
+  if (authed) {
+    snprintf(time_text, sizeof time_text, "%lld", (long long)a->wall);
+    wire_request_mac(a->session_key, sizeof a->session_key, "POST", path, a->wall, body, body_len,
+                     mac);
+    h[n++] = (net_header){WIRE_HDR_SESSION, a->session_id};
+    h[n++] = (net_header){WIRE_HDR_TIME, time_text};
+    h[n++] = (net_header){WIRE_HDR_SIGNATURE, mac};
+  }
+  for (size_t i = 0; i < n_extra && n < NET_MAX_HEADERS; i++) h[n++] = extra[i];
+  net_request req = {
+      .method = "POST",
+      .url = url,
+      .headers = h,
+      .n_headers = n,
+      .body = body,
+      .body_len = body_len,
+      .timeout_ms = a->cfg.request_timeout_ms,
+      .max_response_bytes = WIRE_MAX_JSON_REPLY,
+  };
+  uint64_t id = 0;
+  int rc = a->net->request(a->net->ctx, &req, on_done, a, &id);
+  if (rc != NET_OK) {
+    agent_log(a, OS_LOG_WARN, "%s request not sent: net error %d", req_names[kind], rc);
+    backoff(a, 0);
+    return rc;
+  }
+  a->inflight = kind;
+  a->req_id = id;
+  return NET_OK;
+}
+
+static int send_json(agent *a, req_kind kind, const char *path, cJSON *body,
+                     const net_header *extra, size_t n_extra) {
+  char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+  cJSON_Delete(body);
+  if (!text) {
+    agent_log(a, OS_LOG_ERROR, "%s: out of memory", req_names[kind]);
+    backoff(a, 0);
+    return NET_ENOMEM;
+  }
+  static const net_header json_type = {"Content-Type", "application/json"};
+  net_header h[4];
+  size_t n = 0;
+  h[n++] = json_type;
+  for (size_t i = 0; i < n_extra && n < 4; i++) h[n++] = extra[i];
+  int rc = send_request(a, kind, path, h, n, (const uint8_t *)text, strlen(text), 0);
+  cJSON_free(text);
+  return rc;
+}
+
+static void send_enroll(agent *a) {
+  char pub_b64[CRYPTO_PUB_DER_MAX * 2], host[256] = "", mid[128] = "";
+  size_t pub_len = 0;
+  crypto_b64_encode(a->id.pub, a->id.pub_len, pub_b64, sizeof pub_b64, &pub_len);
+  if (a->os->read_identity(a->os->ctx, OS_IDENT_HOSTNAME, host, sizeof host) < 0) host[0] = 0;
+  if (a->os->read_identity(a->os->ctx, OS_IDENT_MACHINE_ID, mid, sizeof mid) < 0) mid[0] = 0;
+  cJSON *b = cJSON_CreateObject();
+  cJSON_AddStringToObject(b, "token", a->cfg.enrollment_token);
+  cJSON_AddStringToObject(b, "public_key", pub_b64);
+  cJSON_AddStringToObject(b, "hostname", host);
+  cJSON_AddStringToObject(b, "machine_id", mid);
+  cJSON_AddStringToObject(b, "agent_version", OUTPOST_VERSION);
+  char *text = cJSON_PrintUnformatted(b);
+  cJSON_Delete(b);
+  if (!text) {
+    backoff(a, 0);
+    return;
+  }
+  /* Proof of possession: sign the exact body bytes. */
+  uint8_t sig[CRYPTO_SIG_MAX];
+  size_t sig_len = 0;
+  char sig_b64[CRYPTO_SIG_MAX * 2];
+  size_t b64_len = 0;
+  if (crypto_ec_sign(a->id.key, a->id.key_len, text, strlen(text), ident_rng, (void *)a->os, sig,
+                     sizeof sig, &sig_len) != CRYPTO_OK ||
+      crypto_b64_encode(sig, sig_len, sig_b64, sizeof sig_b64, &b64_len) != CRYPTO_OK) {
+    agent_log(a, OS_LOG_ERROR, "enroll: cannot sign the enrollment request");
+    cJSON_free(text);
+    backoff(a, 0);
+    return;
+  }
+  net_header h[2] = {{"Content-Type", "application/json"}, {WIRE_HDR_PROOF, sig_b64}};
+  send_request(a, REQ_ENROLL, "/v1/enroll", h, 2, (const uint8_t *)text, strlen(text), 0);
+  cJSON_free(text);
+}
+
+static void send_challenge(agent *a) {
+  cJSON *b = cJSON_CreateObject();
+  cJSON_AddStringToObject(b, "agent_id", a->id.agent_id);
+  send_json(a, REQ_CHALLENGE, "/v1/challenge", b, NULL, 0);
+}
+
+static void send_session(agent *a) {
+  char msg[256];
+  int len = wire_session_message(a->id.agent_id, a->challenge, msg, sizeof msg);
+  uint8_t sig[CRYPTO_SIG_MAX];
+  size_t sig_len = 0, b64_len = 0;
+  char sig_b64[CRYPTO_SIG_MAX * 2];
+  if (len < 0 ||
+      crypto_ec_sign(a->id.key, a->id.key_len, msg, (size_t)len, ident_rng, (void *)a->os, sig,
+                     sizeof sig, &sig_len) != CRYPTO_OK ||
+      crypto_b64_encode(sig, sig_len, sig_b64, sizeof sig_b64, &b64_len) != CRYPTO_OK) {
+    agent_log(a, OS_LOG_ERROR, "session: cannot sign the challenge");
+    a->challenge[0] = 0;
+    backoff(a, 0);
+    return;
+  }
+  cJSON *b = cJSON_CreateObject();
+  cJSON_AddStringToObject(b, "agent_id", a->id.agent_id);
+  cJSON_AddStringToObject(b, "challenge", a->challenge);
+  cJSON_AddStringToObject(b, "signature", sig_b64);
+  send_json(a, REQ_SESSION, "/v1/session", b, NULL, 0);
+}
+
+typedef struct batch_build {
+  wire_batch_enc enc;
+  int64_t max_records;
+  int full;
+} batch_build;
+
+static int add_row(void *user, int64_t seq, int64_t ts_ms, const char *source, size_t source_len,
+                   const char *line, size_t line_len) {
+  batch_build *b = user;
+  wire_record r = {seq, ts_ms, source, source_len, line, line_len};
+  if (wire_batch_enc_add(&b->enc, &r) != WIRE_OK) {
+    b->full = 1;
+    return 1;
+  }
+  return 0;
+}
+
+static void send_ingest(agent *a) {
+  batch_build b = {.max_records = a->cfg.batch_max_records};
+  wire_batch_enc_init(&b.enc, (size_t)a->cfg.batch_max_bytes);
+  int rc = spool_scan(a->sp, a->cfg.batch_max_records, add_row, &b);
+  if (rc != SPOOL_OK || b.enc.count == 0) {
+    /* A record that cannot fit an empty batch would wedge the queue; the
+     * line limits make that impossible, so treat it as a spool fault. */
+    agent_log(a, OS_LOG_ERROR, "ingest: cannot build a batch: %s",
+              rc != SPOOL_OK ? spool_errmsg(a->sp) : "first record does not fit");
+    wire_batch_enc_free(&b.enc);
+    backoff(a, 0);
+    return;
+  }
+  uint8_t *body = NULL;
+  size_t body_len = 0;
+  int64_t first = b.enc.first_seq, last = b.enc.last_seq;
+  if (wire_batch_enc_finish(&b.enc, a->cfg.zstd_level, &body, &body_len) != WIRE_OK) {
+    agent_log(a, OS_LOG_ERROR, "ingest: cannot compress the batch");
+    wire_batch_enc_free(&b.enc);
+    backoff(a, 0);
+    return;
+  }
+  wire_batch_enc_free(&b.enc);
+  char first_text[24], last_text[24];
+  snprintf(first_text, sizeof first_text, "%lld", (long long)first);
+  snprintf(last_text, sizeof last_text, "%lld", (long long)last);
+  net_header h[4] = {{"Content-Type", "application/x-ndjson"},
+                     {"Content-Encoding", "zstd"},
+                     {WIRE_HDR_FIRST_SEQ, first_text},
+                     {WIRE_HDR_LAST_SEQ, last_text}};
+  if (send_request(a, REQ_INGEST, "/v1/ingest", h, 4, body, body_len, 1) == NET_OK) {
+    a->batch_first = first;
+    a->batch_last = last;
+    a->st.batches_sent++;
+    a->st.bytes_sent += (int64_t)body_len;
+  }
+  free(body);
+}
+
+/* ---- completions -------------------------------------------------------- */
+
+static int transient(const completion *c) {
+  return c->error != NET_OK || c->status == 429 || c->status >= 500;
+}
+
+static void on_enroll_done(agent *a, const completion *c) {
+  char why[256];
+  if (c->error == NET_OK && c->status == 201) {
+    cJSON *r = parse_reply(c);
+    const char *aid = json_str(r, "agent_id"), *ws = json_str(r, "workspace");
+    if (aid && strlen(aid) == 32 && ws && strlen(ws) < sizeof a->id.workspace) {
+      memcpy(a->id.agent_id, aid, 33);
+      snprintf(a->id.workspace, sizeof a->id.workspace, "%s", ws);
+      a->id.enrolled_ms = a->wall;
+      char err[256];
+      if (ident_save(&a->id, a->os, a->cfg.state_dir, err, sizeof err) == IDENT_OK) {
+        agent_log(a, OS_LOG_INFO, "enrolled as agent %s in workspace %s", aid, ws);
+        a->st.enrollments++;
+        a->refused = 0;
+        cJSON_Delete(r);
+        succeeded(a);
+        return;
+      }
+      a->id.enrolled = 0;
+      agent_log(a, OS_LOG_ERROR, "enroll: %s", err);
+    } else {
+      agent_log(a, OS_LOG_ERROR, "enroll: malformed reply (expected agent_id and workspace)");
+    }
+    cJSON_Delete(r);
+    backoff(a, c->retry_after_ms);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  if (transient(c)) {
+    agent_log(a, OS_LOG_WARN, "enroll failed, will retry: %s", why);
+    backoff(a, c->retry_after_ms);
+    return;
+  }
+  /* A refusal (bad token, wrong workspace) is permanent until someone fixes
+   * the config or the cloud: say so and retry rarely, never in a tight loop. */
+  agent_log(a, OS_LOG_ERROR, "enrollment refused: %s", why);
+  a->refused = 1;
+  a->retry_at = a->now + AGENT_REFUSED_RETRY_MS;
+}
+
+static void on_challenge_done(agent *a, const completion *c) {
+  char why[256];
+  if (c->error == NET_OK && c->status == 200) {
+    cJSON *r = parse_reply(c);
+    const char *ch = json_str(r, "challenge");
+    if (ch && strlen(ch) > 0 && strlen(ch) < sizeof a->challenge) {
+      snprintf(a->challenge, sizeof a->challenge, "%s", ch);
+      cJSON_Delete(r);
+      succeeded(a);
+      return;
+    }
+    cJSON_Delete(r);
+    agent_log(a, OS_LOG_ERROR, "challenge: malformed reply");
+    backoff(a, 0);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "challenge failed: %s", why);
+  backoff(a, c->retry_after_ms);
+}
+
+static int decode_key(const char *b64, uint8_t out[32]) {
+  size_t n = 0;
+  return b64 && crypto_b64_decode(b64, strlen(b64), out, 32, &n) == CRYPTO_OK && n == 32;
+}
+
+static void on_session_done(agent *a, const completion *c) {
+  char why[256];
+  a->challenge[0] = 0; /* single use, whatever happened */
+  if (c->error == NET_OK && c->status == 200) {
+    cJSON *r = parse_reply(c);
+    const char *sid = json_str(r, "session_id"), *key = json_str(r, "session_key");
+    const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(r, "expires_in_s");
+    if (sid && strlen(sid) < sizeof a->session_id && strlen(sid) > 0 &&
+        decode_key(key, a->session_key) && cJSON_IsNumber(ttl) && ttl->valuedouble >= 1 &&
+        ttl->valuedouble <= 7 * 86400) {
+      snprintf(a->session_id, sizeof a->session_id, "%s", sid);
+      a->session_expires = a->now + (int64_t)ttl->valuedouble * 1000;
+      a->have_session = 1;
+      a->st.sessions++;
+      cJSON_Delete(r);
+      agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)ttl->valuedouble);
+      succeeded(a);
+      return;
+    }
+    cJSON_Delete(r);
+    agent_log(a, OS_LOG_ERROR, "session: malformed reply");
+    backoff(a, 0);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "session failed: %s", why);
+  backoff(a, c->retry_after_ms);
+}
+
+static void on_ingest_done(agent *a, const completion *c) {
+  char why[256];
+  if (c->error == NET_OK && c->status == 200) {
+    cJSON *r = parse_reply(c);
+    const cJSON *through = cJSON_GetObjectItemCaseSensitive(r, "acked_through");
+    int ok = cJSON_IsNumber(through) && (int64_t)through->valuedouble == a->batch_last;
+    cJSON_Delete(r);
+    if (!ok) {
+      agent_log(a, OS_LOG_ERROR, "ingest: reply does not acknowledge seq %lld; keeping the batch",
+                (long long)a->batch_last);
+      a->st.batch_failures++;
+      backoff(a, 0);
+      return;
+    }
+    if (spool_ack(a->sp, a->batch_last) != SPOOL_OK) {
+      /* The cloud has the records; re-sending them later is harmless. */
+      agent_log(a, OS_LOG_ERROR, "ingest: cannot delete acknowledged records: %s",
+                spool_errmsg(a->sp));
+      backoff(a, 0);
+      return;
+    }
+    a->st.batches_acked++;
+    spool_counters sc;
+    spool_get_counters(a->sp, &sc);
+    a->flush_now = sc.spooled >= a->cfg.batch_max_records;
+    if (sc.spooled == 0) a->pending_since = 0;
+    succeeded(a);
+    return;
+  }
+  a->st.batch_failures++;
+  describe_reply(c, why, sizeof why);
+  if (c->error == NET_OK && c->status == 401 &&
+      (reply_code_is(c, "session_expired") || reply_code_is(c, "unknown_session"))) {
+    agent_log(a, OS_LOG_INFO, "session ended (%s); opening a new one", why);
+    a->have_session = 0;
+    succeeded(a);
+    return;
+  }
+  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "ingest of %lld..%lld failed: %s",
+            (long long)a->batch_first, (long long)a->batch_last, why);
+  backoff(a, c->retry_after_ms);
+}
+
+static void handle_completion(agent *a) {
+  completion *c = &a->done;
+  req_kind kind = a->inflight;
+  a->inflight = REQ_NONE;
+  c->pending = 0;
+  switch (kind) {
+    case REQ_ENROLL: on_enroll_done(a, c); break;
+    case REQ_CHALLENGE: on_challenge_done(a, c); break;
+    case REQ_SESSION: on_session_done(a, c); break;
+    case REQ_INGEST: on_ingest_done(a, c); break;
+    case REQ_NONE: break;
+  }
+}
+
+/* ---- collection --------------------------------------------------------- */
+
+static void collect(agent *a) {
+  a->more_to_read = 0;
+  for (int i = 0; i < a->cfg.n_sources; i++) {
+    int64_t lines = 0;
+    int more = 0, os_error = 0;
+    int rc = tail_poll(&a->sources[i], a->os, a->sp, &a->tb, a->wall, &lines, &more, &os_error);
+    if (lines > 0 && a->pending_since == 0) a->pending_since = a->now;
+    a->more_to_read |= more;
+    if (rc == TAIL_EIO) {
+      agent_log(a, OS_LOG_WARN, "%s: cannot read: %s", a->sources[i].path,
+                files_strerror(os_error));
+    } else if (rc == TAIL_EFULL) {
+      /* Back-pressure: the offset did not move; issue #3 adds shedding. */
+      agent_log(a, OS_LOG_WARN, "%s: spool full, reading paused: %s", a->sources[i].path,
+                spool_errmsg(a->sp));
+    } else if (rc != TAIL_OK) {
+      agent_log(a, OS_LOG_ERROR, "%s: spool error: %s", a->sources[i].path, spool_errmsg(a->sp));
+    }
+  }
+}
+
+/* ---- step --------------------------------------------------------------- */
+
+static int ingest_due(const agent *a, const spool_counters *sc, int64_t *due_at) {
+  if (sc->spooled == 0) return 0;
+  int64_t since = a->pending_since ? a->pending_since : a->now;
+  int64_t at = since + a->cfg.batch_max_age_ms;
+  if (a->flush_now || sc->spooled >= a->cfg.batch_max_records) at = a->now;
+  *due_at = at;
+  return 1;
+}
+
+static void start_network(agent *a) {
+  if (a->inflight != REQ_NONE || a->now < a->retry_at) return;
+  if (!a->id.enrolled) {
+    if (!a->cfg.enrollment_token[0]) {
+      agent_log(a, OS_LOG_ERROR, "not enrolled and no enrollment_token in the config");
+      a->refused = 1;
+      a->retry_at = a->now + AGENT_REFUSED_RETRY_MS;
+      return;
+    }
+    send_enroll(a);
+    return;
+  }
+  if (!a->have_session || a->now >= a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS) {
+    a->have_session = 0;
+    if (a->challenge[0]) send_session(a);
+    else send_challenge(a);
+    return;
+  }
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  int64_t due = 0;
+  if (ingest_due(a, &sc, &due) && a->now >= due) send_ingest(a);
+}
+
+static int64_t next_deadline(agent *a) {
+  int64_t d = a->more_to_read ? a->now + 1 : a->next_poll;
+  if (a->inflight == REQ_NONE) {
+    int64_t net = INT64_MAX;
+    if (!a->id.enrolled || !a->have_session) {
+      net = a->retry_at;
+    } else {
+      spool_counters sc;
+      spool_get_counters(a->sp, &sc);
+      int64_t due = 0;
+      if (ingest_due(a, &sc, &due)) net = due > a->retry_at ? due : a->retry_at;
+      int64_t renew = a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS;
+      if (renew < net) net = renew > a->retry_at ? renew : a->retry_at;
+    }
+    if (net < d) d = net;
+  }
+  return d > a->now ? d : a->now + 1;
+}
+
+int64_t agent_step(agent *a, int64_t now_ms) {
+  a->now = now_ms;
+  a->wall = a->os->wall_ms(a->os->ctx);
+  if (a->done.pending) handle_completion(a);
+  if (a->now >= a->next_poll || a->more_to_read) {
+    collect(a);
+    if (a->now >= a->next_poll) a->next_poll = a->now + a->cfg.poll_interval_ms;
+  }
+  start_network(a);
+  return next_deadline(a);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, agent **out,
+               char *err, size_t err_cap) {
+  *out = NULL;
+  char scratch[8];
+  if (!err) {
+    err = scratch;
+    err_cap = sizeof scratch;
+  }
+  err[0] = 0;
+  agent *a = calloc(1, sizeof *a);
+  if (!a) {
+    snprintf(err, err_cap, "out of memory");
+    return AGENT_ENOMEM;
+  }
+  a->cfg = *cfg;
+  a->os = os;
+  a->net = net;
+  int ret = AGENT_ESTATE;
+  a->done.body = malloc(WIRE_MAX_JSON_REPLY + 1);
+  if (!a->done.body ||
+      tail_buffers_init(&a->tb, (size_t)cfg->read_chunk_bytes, (size_t)cfg->max_line_bytes) != 0) {
+    snprintf(err, err_cap, "out of memory");
+    ret = AGENT_ENOMEM;
+    goto fail;
+  }
+  int rc = files_ensure_dir(os, cfg->state_dir, 0700);
+  if (rc != OS_OK) {
+    snprintf(err, err_cap, "state_dir %s: %s", cfg->state_dir, files_strerror(rc));
+    goto fail;
+  }
+  if (ident_load(&a->id, os, cfg->state_dir, err, err_cap) != IDENT_OK) goto fail;
+  char path[OS_PATH_MAX];
+  if (files_join(path, sizeof path, cfg->state_dir, "spool.db") != OS_OK) {
+    snprintf(err, err_cap, "state_dir: path too long");
+    goto fail;
+  }
+  if (spool_open(os, path, &a->sp, err, err_cap) != SPOOL_OK) goto fail;
+  for (int i = 0; i < cfg->n_sources; i++) {
+    memcpy(a->sources[i].path, cfg->sources[i].path, sizeof a->sources[i].path);
+    a->sources[i].start = cfg->sources[i].start;
+  }
+  a->now = os->mono_ms(os->ctx);
+  a->wall = os->wall_ms(os->ctx);
+  a->next_poll = a->now;
+  a->retry_at = a->now;
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  if (sc.spooled > 0) a->pending_since = a->now - a->cfg.batch_max_age_ms; /* backlog: ship now */
+  agent_log(a, OS_LOG_INFO, "agent %s started: %s, %lld records spooled",
+            a->id.enrolled ? a->id.agent_id : "(not enrolled)", cfg->state_dir,
+            (long long)sc.spooled);
+  *out = a;
+  return AGENT_OK;
+fail:
+  agent_close(a);
+  return ret;
+}
+
+void agent_get_stats(const agent *a, agent_stats *out) {
+  *out = a->st;
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  out->state = a->refused           ? AGENT_STATE_REFUSED
+               : !a->id.enrolled    ? AGENT_STATE_ENROLLING
+               : !a->have_session   ? AGENT_STATE_SESSION
+                                    : AGENT_STATE_RUNNING;
+  memcpy(out->agent_id, a->id.enrolled ? a->id.agent_id : "", a->id.enrolled ? 33 : 1);
+  out->produced = sc.next_seq - 1;
+  out->acked = sc.acked;
+  out->shed = sc.shed;
+  out->spooled = sc.spooled;
+  out->spool_first_seq = sc.first_seq;
+  out->next_seq = sc.next_seq;
+}
+
+void agent_close(agent *a) {
+  if (!a) return;
+  if (a->req_id && a->net) a->net->cancel(a->net->ctx, a->req_id);
+  spool_close(a->sp);
+  tail_buffers_free(&a->tb);
+  free(a->done.body);
+  /* The session key is a secret: do not leave it in freed memory. */
+  volatile uint8_t *k = a->session_key;
+  for (size_t i = 0; i < sizeof a->session_key; i++) k[i] = 0;
+  free(a);
+}

@@ -1,0 +1,295 @@
+/* config.c - parse and validate the agent's JSON config (see config.h). */
+#include "core/config.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h> /* snprintf only: the core does no stdio I/O */
+#include <string.h>
+
+#include "common/wire.h"
+#include "shim/os.h"
+
+/* Error sink: the first error wins; later ones are dropped so the message names
+ * the first thing wrong in document order. */
+typedef struct cfg_err {
+  char *buf;
+  size_t cap;
+  int failed;
+} cfg_err;
+
+static void cfg_fail(cfg_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cfg_fail(cfg_err *e, const char *fmt, ...) {
+  if (e->failed) return;
+  e->failed = 1;
+  if (!e->buf || e->cap == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->buf, e->cap, fmt, ap);
+  va_end(ap);
+}
+
+void config_defaults(agent_config *out) {
+  memset(out, 0, sizeof(*out));
+  out->batch_max_records = 1000;
+  out->batch_max_bytes = 1024 * 1024;
+  out->batch_max_age_ms = 5000;
+  out->poll_interval_ms = 1000;
+  out->request_timeout_ms = 30000;
+  out->retry_base_ms = 1000;
+  out->retry_max_ms = 300000;
+  out->read_chunk_bytes = 65536;
+  out->max_line_bytes = 32768;
+  out->zstd_level = 3;
+  out->log_level = OS_LOG_INFO;
+}
+
+static int copy_string(cfg_err *e, const cJSON *item, const char *key, char *dst, size_t cap,
+                       int allow_empty) {
+  if (!cJSON_IsString(item)) {
+    cfg_fail(e, "%s: must be a string", key);
+    return -1;
+  }
+  size_t n = strlen(item->valuestring);
+  if (n == 0 && !allow_empty) {
+    cfg_fail(e, "%s: must not be empty", key);
+    return -1;
+  }
+  if (n >= cap) {
+    cfg_fail(e, "%s: longer than %zu bytes", key, cap - 1);
+    return -1;
+  }
+  memcpy(dst, item->valuestring, n + 1);
+  return 0;
+}
+
+static int get_int(cfg_err *e, const cJSON *item, const char *key, int64_t lo, int64_t hi,
+                   int64_t *out) {
+  if (!cJSON_IsNumber(item)) {
+    cfg_fail(e, "%s: must be a number", key);
+    return -1;
+  }
+  double d = item->valuedouble;
+  if (d != d || d < (double)lo || d > (double)hi || d != (double)(int64_t)d) {
+    cfg_fail(e, "%s: must be an integer from %lld to %lld", key, (long long)lo, (long long)hi);
+    return -1;
+  }
+  *out = (int64_t)d;
+  return 0;
+}
+
+static int is_absolute_path(const char *p) { return p[0] == '/'; }
+
+static void parse_sources(cfg_err *e, const cJSON *arr, agent_config *out) {
+  if (!cJSON_IsArray(arr)) {
+    cfg_fail(e, "sources: must be an array");
+    return;
+  }
+  int n = cJSON_GetArraySize(arr);
+  if (n > CONFIG_MAX_SOURCES) {
+    cfg_fail(e, "sources: at most %d entries", CONFIG_MAX_SOURCES);
+    return;
+  }
+  int i = 0;
+  const cJSON *src;
+  cJSON_ArrayForEach(src, arr) {
+    char key[64];
+    snprintf(key, sizeof key, "sources[%d]", i);
+    if (!cJSON_IsObject(src)) {
+      cfg_fail(e, "%s: must be an object", key);
+      return;
+    }
+    config_source *s = &out->sources[i];
+    s->start = CONFIG_START_END;
+    int have_path = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, src) {
+      char fkey[96];
+      snprintf(fkey, sizeof fkey, "%s.%s", key, f->string);
+      if (strcmp(f->string, "path") == 0) {
+        if (copy_string(e, f, fkey, s->path, sizeof s->path, 0) != 0) return;
+        if (!is_absolute_path(s->path)) {
+          cfg_fail(e, "%s: must be an absolute path", fkey);
+          return;
+        }
+        have_path = 1;
+      } else if (strcmp(f->string, "start") == 0) {
+        if (!cJSON_IsString(f) || (strcmp(f->valuestring, "end") != 0 &&
+                                   strcmp(f->valuestring, "beginning") != 0)) {
+          cfg_fail(e, "%s: must be \"end\" or \"beginning\"", fkey);
+          return;
+        }
+        s->start = strcmp(f->valuestring, "end") == 0 ? CONFIG_START_END : CONFIG_START_BEGINNING;
+      } else {
+        cfg_fail(e, "%s: unknown key", fkey);
+        return;
+      }
+    }
+    if (!have_path) {
+      cfg_fail(e, "%s.path: required", key);
+      return;
+    }
+    for (int j = 0; j < i; j++) {
+      if (strcmp(out->sources[j].path, s->path) == 0) {
+        cfg_fail(e, "%s.path: duplicate of sources[%d].path", key, j);
+        return;
+      }
+    }
+    i++;
+  }
+  out->n_sources = i;
+}
+
+/* Checks the URL shape we support: https://host[:port] with no path, query or
+ * credentials. Plain http is refused: the agent only speaks TLS (NET-1). */
+static void check_url(cfg_err *e, const char *url) {
+  const char *prefix = "https://";
+  if (strncmp(url, prefix, strlen(prefix)) != 0) {
+    cfg_fail(e, "cloud_url: must start with https://");
+    return;
+  }
+  const char *host = url + strlen(prefix);
+  if (*host == 0 || *host == '/' || *host == ':') {
+    cfg_fail(e, "cloud_url: missing host");
+    return;
+  }
+  for (const char *p = host; *p; p++) {
+    if (*p == '/' && p[1] == 0) break; /* a single trailing slash is fine */
+    if (*p == '/' || *p == '?' || *p == '#' || *p == '@' || *p == ' ') {
+      cfg_fail(e, "cloud_url: must be https://host[:port] with no path, query or credentials");
+      return;
+    }
+  }
+}
+
+static void parse_level(cfg_err *e, const cJSON *f, agent_config *out) {
+  static const char *const names[] = {"debug", "info", "warn", "error"};
+  if (cJSON_IsString(f)) {
+    for (int i = 0; i < 4; i++) {
+      if (strcmp(f->valuestring, names[i]) == 0) {
+        out->log_level = i;
+        return;
+      }
+    }
+  }
+  cfg_fail(e, "log_level: must be one of debug, info, warn, error");
+}
+
+int config_parse(const char *json, size_t len, agent_config *out, char *err, size_t err_cap) {
+  cfg_err e = {err, err_cap, 0};
+  if (err && err_cap) err[0] = 0;
+  config_defaults(out);
+  if (len > CONFIG_MAX_FILE_BYTES) {
+    cfg_fail(&e, "config: larger than %d bytes", CONFIG_MAX_FILE_BYTES);
+    return CONFIG_EINVALID;
+  }
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+  if (!root) {
+    size_t off = end && end >= json ? (size_t)(end - json) : 0;
+    cfg_fail(&e, "config: not valid JSON (near byte %zu)", off);
+    return CONFIG_EINVALID;
+  }
+  if (!cJSON_IsObject(root)) {
+    cfg_fail(&e, "config: top level must be an object");
+    cJSON_Delete(root);
+    return CONFIG_EINVALID;
+  }
+  int have_url = 0, have_state = 0, have_ca = 0;
+  int64_t v;
+  const cJSON *f;
+  cJSON_ArrayForEach(f, root) {
+    const char *k = f->string;
+    if (e.failed) break;
+    if (strcmp(k, "cloud_url") == 0) {
+      if (copy_string(&e, f, k, out->cloud_url, sizeof out->cloud_url, 0) == 0) {
+        check_url(&e, out->cloud_url);
+        size_t n = strlen(out->cloud_url);
+        if (n && out->cloud_url[n - 1] == '/') out->cloud_url[n - 1] = 0;
+        have_url = 1;
+      }
+    } else if (strcmp(k, "ca_file") == 0) {
+      if (copy_string(&e, f, k, out->ca_file, sizeof out->ca_file, 0) == 0) {
+        if (!is_absolute_path(out->ca_file)) cfg_fail(&e, "ca_file: must be an absolute path");
+        have_ca = 1;
+      }
+    } else if (strcmp(k, "enrollment_token") == 0) {
+      copy_string(&e, f, k, out->enrollment_token, sizeof out->enrollment_token, 0);
+    } else if (strcmp(k, "state_dir") == 0) {
+      if (copy_string(&e, f, k, out->state_dir, sizeof out->state_dir, 0) == 0) {
+        if (!is_absolute_path(out->state_dir)) cfg_fail(&e, "state_dir: must be an absolute path");
+        have_state = 1;
+      }
+    } else if (strcmp(k, "sources") == 0) {
+      parse_sources(&e, f, out);
+    } else if (strcmp(k, "batch_max_records") == 0) {
+      if (get_int(&e, f, k, 1, WIRE_MAX_RECORDS, &v) == 0) out->batch_max_records = (int)v;
+    } else if (strcmp(k, "batch_max_bytes") == 0) {
+      if (get_int(&e, f, k, 1024, WIRE_MAX_DECODED, &v) == 0) out->batch_max_bytes = v;
+    } else if (strcmp(k, "batch_max_age_ms") == 0) {
+      if (get_int(&e, f, k, 0, 3600 * 1000, &v) == 0) out->batch_max_age_ms = v;
+    } else if (strcmp(k, "poll_interval_ms") == 0) {
+      if (get_int(&e, f, k, 10, 3600 * 1000, &v) == 0) out->poll_interval_ms = v;
+    } else if (strcmp(k, "request_timeout_ms") == 0) {
+      if (get_int(&e, f, k, 100, 600 * 1000, &v) == 0) out->request_timeout_ms = v;
+    } else if (strcmp(k, "retry_base_ms") == 0) {
+      if (get_int(&e, f, k, 10, 3600 * 1000, &v) == 0) out->retry_base_ms = v;
+    } else if (strcmp(k, "retry_max_ms") == 0) {
+      if (get_int(&e, f, k, 10, 24 * 3600 * 1000LL, &v) == 0) out->retry_max_ms = v;
+    } else if (strcmp(k, "read_chunk_bytes") == 0) {
+      if (get_int(&e, f, k, 4096, 4 * 1024 * 1024, &v) == 0) out->read_chunk_bytes = v;
+    } else if (strcmp(k, "max_line_bytes") == 0) {
+      if (get_int(&e, f, k, 256, WIRE_MAX_LINE - 64, &v) == 0) out->max_line_bytes = v;
+    } else if (strcmp(k, "zstd_level") == 0) {
+      if (get_int(&e, f, k, 1, 19, &v) == 0) out->zstd_level = (int)v;
+    } else if (strcmp(k, "log_level") == 0) {
+      parse_level(&e, f, out);
+    } else {
+      cfg_fail(&e, "%s: unknown key", k);
+    }
+  }
+  cJSON_Delete(root);
+  if (!e.failed && !have_url) cfg_fail(&e, "cloud_url: required");
+  if (!e.failed && !have_ca) cfg_fail(&e, "ca_file: required");
+  if (!e.failed && !have_state) cfg_fail(&e, "state_dir: required");
+  if (!e.failed && out->retry_max_ms < out->retry_base_ms)
+    cfg_fail(&e, "retry_max_ms: must be at least retry_base_ms (%lld)",
+             (long long)out->retry_base_ms);
+  if (!e.failed && out->read_chunk_bytes <= out->max_line_bytes)
+    cfg_fail(&e, "read_chunk_bytes: must be larger than max_line_bytes (%lld)",
+             (long long)out->max_line_bytes);
+  return e.failed ? CONFIG_EINVALID : CONFIG_OK;
+}
+
+size_t config_explain(const agent_config *c, char *out, size_t cap) {
+  static const char *const levels[] = {"debug", "info", "warn", "error"};
+  if (cap == 0) return 0;
+  size_t n = 0;
+  int w = snprintf(out, cap,
+                   "cloud_url          %s\n"
+                   "ca_file            %s\n"
+                   "enrollment_token   %s\n"
+                   "state_dir          %s (identity, key and spool live here)\n"
+                   "batch              up to %d records / %lld bytes, shipped after %lld ms\n"
+                   "poll_interval_ms   %lld\n"
+                   "request_timeout_ms %lld\n"
+                   "retry              %lld ms doubling up to %lld ms, full jitter\n"
+                   "max_line_bytes     %lld (longer lines are truncated with a marker)\n"
+                   "zstd_level         %d\n"
+                   "log_level          %s\n"
+                   "sources            %d\n",
+                   c->cloud_url, c->ca_file, c->enrollment_token[0] ? "(set)" : "(not set)",
+                   c->state_dir, c->batch_max_records, (long long)c->batch_max_bytes,
+                   (long long)c->batch_max_age_ms, (long long)c->poll_interval_ms,
+                   (long long)c->request_timeout_ms, (long long)c->retry_base_ms,
+                   (long long)c->retry_max_ms, (long long)c->max_line_bytes, c->zstd_level,
+                   levels[c->log_level & 3], c->n_sources);
+  if (w < 0) return 0;
+  n = (size_t)w < cap ? (size_t)w : cap - 1;
+  for (int i = 0; i < c->n_sources && n < cap - 1; i++) {
+    w = snprintf(out + n, cap - n, "  - %s (new files read from the %s)\n", c->sources[i].path,
+                 c->sources[i].start == CONFIG_START_END ? "end" : "beginning");
+    if (w < 0) break;
+    n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
+  }
+  return n;
+}

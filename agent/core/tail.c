@@ -1,0 +1,175 @@
+/* tail.c - follow a text file into the spool (see tail.h). */
+#include "core/tail.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int tail_buffers_init(tail_buffers *b, size_t chunk_cap, size_t max_line) {
+  memset(b, 0, sizeof *b);
+  b->chunk = malloc(chunk_cap);
+  b->line = malloc(max_line + sizeof(TAIL_TRUNCATED_MARKER));
+  b->lines = calloc(TAIL_MAX_LINES_PER_TXN, sizeof(spool_line));
+  if (!b->chunk || !b->line || !b->lines) {
+    tail_buffers_free(b);
+    return -1;
+  }
+  b->chunk_cap = chunk_cap;
+  b->max_line = max_line;
+  return 0;
+}
+
+void tail_buffers_free(tail_buffers *b) {
+  free(b->chunk);
+  free(b->line);
+  free(b->lines);
+  memset(b, 0, sizeof *b);
+}
+
+static int commit(tail_source *src, spool *sp, const spool_line *lines, size_t n) {
+  int rc = spool_append(sp, &src->st, lines, n);
+  if (rc == SPOOL_EFULL) return TAIL_EFULL;
+  return rc == SPOOL_OK ? TAIL_OK : TAIL_ESPOOL;
+}
+
+/* Parses one chunk that starts at src->st.offset. Commits complete lines (in
+ * transactions of at most TAIL_MAX_LINES_PER_TXN). Returns bytes consumed via
+ * *consumed; leaves a trailing partial line unconsumed unless it is over-long. */
+static int consume_chunk(tail_source *src, spool *sp, tail_buffers *b, size_t len,
+                         int64_t ts_ms, int64_t *lines_out, size_t *consumed) {
+  const char *buf = b->chunk;
+  size_t pos = 0, n = 0;
+  int64_t base = src->st.offset;
+  int truncated_in_batch = 0; /* b->line is in use by lines[n-1] until commit */
+  while (pos < len) {
+    const char *nl = memchr(buf + pos, '\n', len - pos);
+    size_t end = nl ? (size_t)(nl - buf) : len;
+    size_t line_len = end - pos;
+    if (!nl) {
+      /* No newline yet: wait for more, unless the line is already too long. */
+      if (src->st.skipping) {
+        pos = len; /* discard, still skipping */
+        break;
+      }
+      if (line_len <= b->max_line) break;
+    }
+    if (src->st.skipping) {
+      src->st.skipping = 0; /* the over-long line ends here */
+    } else {
+      const char *data = buf + pos;
+      if (line_len > 0 && data[line_len - 1] == '\r' && nl) line_len--;
+      if (line_len > b->max_line) {
+        if (truncated_in_batch) {
+          /* The scratch line is taken: commit first, then reuse it. */
+          src->st.offset = base + (int64_t)pos;
+          int rc = commit(src, sp, b->lines, n);
+          if (rc != TAIL_OK) return rc;
+          *lines_out += (int64_t)n;
+          n = 0;
+        }
+        memcpy(b->line, data, b->max_line);
+        memcpy(b->line + b->max_line, TAIL_TRUNCATED_MARKER, sizeof(TAIL_TRUNCATED_MARKER) - 1);
+        data = b->line;
+        line_len = b->max_line + sizeof(TAIL_TRUNCATED_MARKER) - 1;
+        truncated_in_batch = 1;
+        if (!nl) src->st.skipping = 1; /* the rest arrives later */
+      }
+      b->lines[n].data = data;
+      b->lines[n].len = line_len;
+      b->lines[n].ts_ms = ts_ms;
+      n++;
+    }
+    pos = nl ? end + 1 : len;
+    if (n == TAIL_MAX_LINES_PER_TXN) {
+      src->st.offset = base + (int64_t)pos;
+      int rc = commit(src, sp, b->lines, n);
+      if (rc != TAIL_OK) return rc;
+      *lines_out += (int64_t)n;
+      n = 0;
+      truncated_in_batch = 0;
+    }
+  }
+  if (n > 0 || (int64_t)pos + base != src->st.offset) {
+    src->st.offset = base + (int64_t)pos;
+    int rc = commit(src, sp, b->lines, n);
+    if (rc != TAIL_OK) return rc;
+    *lines_out += (int64_t)n;
+  }
+  *consumed = pos;
+  return TAIL_OK;
+}
+
+int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, int64_t ts_ms,
+              int64_t *lines_out, int *more, int *os_error) {
+  *lines_out = 0;
+  *more = 0;
+  *os_error = 0;
+  if (!src->loaded) {
+    int rc = spool_source_load(sp, src->path, &src->st);
+    if (rc != SPOOL_OK) return rc == SPOOL_EFULL ? TAIL_EFULL : TAIL_ESPOOL;
+    src->loaded = 1;
+  }
+  os_file *f = NULL;
+  int rc = os->open(os->ctx, src->path, OS_O_READ, 0, &f);
+  if (rc == OS_ENOENT) return TAIL_OK; /* may appear later */
+  if (rc != OS_OK) {
+    *os_error = rc;
+    return TAIL_EIO;
+  }
+  os_stat st;
+  rc = os->fstat(os->ctx, f, &st);
+  if (rc != OS_OK) {
+    os->close(os->ctx, f);
+    *os_error = rc;
+    return TAIL_EIO;
+  }
+  spool_source_state saved = src->st;
+  int changed = 0;
+  if (!src->st.known) {
+    src->st.known = 1;
+    src->st.offset = src->start == CONFIG_START_END ? st.size : 0;
+    changed = 1;
+  } else if (src->st.dev != st.dev || src->st.ino != st.ino) {
+    src->st.offset = 0; /* a new file at this path: read it whole */
+    src->st.skipping = 0;
+    changed = 1;
+  } else if (st.size < src->st.offset) {
+    src->st.offset = 0; /* truncated in place */
+    src->st.skipping = 0;
+    changed = 1;
+  }
+  src->st.dev = st.dev;
+  src->st.ino = st.ino;
+  if (changed) {
+    rc = spool_source_save(sp, &src->st);
+    if (rc != SPOOL_OK) {
+      src->st = saved;
+      os->close(os->ctx, f);
+      return rc == SPOOL_EFULL ? TAIL_EFULL : TAIL_ESPOOL;
+    }
+  }
+  int ret = TAIL_OK;
+  for (int round = 0; round < TAIL_MAX_CHUNKS_PER_POLL; round++) {
+    if (src->st.offset >= st.size) break;
+    int64_t got = os->pread(os->ctx, f, b->chunk, b->chunk_cap, src->st.offset);
+    if (got < 0) {
+      *os_error = (int)got;
+      ret = TAIL_EIO;
+      break;
+    }
+    if (got == 0) break;
+    size_t consumed = 0;
+    ret = consume_chunk(src, sp, b, (size_t)got, ts_ms, lines_out, &consumed);
+    if (ret != TAIL_OK) {
+      /* The failed transaction left nothing on disk; earlier ones did. Take
+       * the state back from the spool so memory matches what is committed. */
+      spool_source_state disk;
+      if (spool_source_load(sp, src->path, &disk) == SPOOL_OK) src->st = disk;
+      else src->loaded = 0;
+      break;
+    }
+    if (consumed == 0) break; /* a partial line waits for its newline */
+    if (round == TAIL_MAX_CHUNKS_PER_POLL - 1 && src->st.offset < st.size) *more = 1;
+  }
+  os->close(os->ctx, f);
+  return ret;
+}

@@ -1,0 +1,64 @@
+/* tail.h - follow one text log file into the spool.
+ *
+ * Only complete lines are consumed: the offset advances to just past the last
+ * newline read, in the same spool transaction as the records it produced, so
+ * a partial last line waits (on disk, not in memory) until it is completed.
+ * A line longer than max_line bytes is cut to max_line bytes plus the marker
+ * TAIL_TRUNCATED_MARKER, and the rest of it, up to its newline, is skipped.
+ *
+ * Rotation handled here (issue #3 widens it): a different device/inode at the
+ * path starts the new file from offset 0; a file shorter than the offset
+ * (truncated in place) restarts at 0. A missing file is not an error: it may
+ * appear later.
+ *
+ * Return codes: TAIL_OK (0) or negative:
+ *   TAIL_ESPOOL  the spool refused the write (spool_errmsg says why; SPOOL_EFULL
+ *                shows as TAIL_EFULL); the offset did not advance
+ *   TAIL_EFULL   the spool is full: back-pressure, try later
+ *   TAIL_EIO     the file could not be read (OS error in *os_error)
+ */
+#ifndef OUTPOST_CORE_TAIL_H
+#define OUTPOST_CORE_TAIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/spool.h"
+#include "shim/os.h"
+
+#define TAIL_OK 0
+#define TAIL_ESPOOL (-1)
+#define TAIL_EFULL (-2)
+#define TAIL_EIO (-3)
+
+#define TAIL_TRUNCATED_MARKER " [truncated by outpost]"
+#define TAIL_MAX_LINES_PER_TXN 1024
+#define TAIL_MAX_CHUNKS_PER_POLL 16
+
+typedef struct tail_source {
+  char path[CONFIG_PATH_MAX];
+  config_start start;
+  spool_source_state st;
+  int loaded;
+} tail_source;
+
+/* Scratch memory owned by the agent and shared by all its sources. */
+typedef struct tail_buffers {
+  char *chunk;      /* read_chunk_bytes */
+  size_t chunk_cap;
+  char *line;       /* max_line + marker, for the truncated copy */
+  size_t max_line;
+  spool_line *lines; /* TAIL_MAX_LINES_PER_TXN */
+} tail_buffers;
+
+int tail_buffers_init(tail_buffers *b, size_t chunk_cap, size_t max_line);
+void tail_buffers_free(tail_buffers *b);
+
+/* Reads what is new in src (at most TAIL_MAX_CHUNKS_PER_POLL chunks) into sp.
+ * *lines_out: records spooled; *more: 1 when data was left unread (call again
+ * soon). ts_ms stamps the records. */
+int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, int64_t ts_ms,
+              int64_t *lines_out, int *more, int *os_error);
+
+#endif

@@ -1,0 +1,409 @@
+/* os_posix.c - Linux implementation of the os shim. See os_posix.h. */
+#include "posix/os_posix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+/* EINTR can in theory repeat forever; give up after this many in a row. */
+#define POSIX_EINTR_RETRIES 1000
+#define POSIX_HOSTNAME_MAX 256
+#define POSIX_MACHINE_ID_MAX 256
+
+struct os_file {
+  int fd;
+};
+
+static int posix_err(int e) {
+  switch (e) {
+  case EPERM: return OS_EPERM;
+  case ENOENT: return OS_ENOENT;
+  case EIO: return OS_EIO;
+  case EBADF: return OS_EBADF;
+  case ENOMEM: return OS_ENOMEM;
+  case EACCES: return OS_EACCES;
+  case EEXIST: return OS_EEXIST;
+  case ENOTDIR: return OS_ENOTDIR;
+  case EISDIR: return OS_EISDIR;
+  case EINVAL: return OS_EINVAL;
+  case EFBIG: return OS_EFBIG;
+  case ENOSPC: return OS_ENOSPC;
+  case ENAMETOOLONG: return OS_ENAMETOOLONG;
+  case ENOSYS: return OS_ENOSYS;
+  case ELOOP: return OS_ELOOP;
+  case EDQUOT: return OS_EDQUOT;
+  default: return OS_EIO;
+  }
+}
+
+/* Rejects NULL and over-long paths before they reach the kernel, so the
+ * OS_PATH_MAX contract holds the same way in simulation and for real. */
+static int posix_check_path(const char *path) {
+  if (!path) return OS_EINVAL;
+  if (strnlen(path, OS_PATH_MAX) >= OS_PATH_MAX) return OS_ENAMETOOLONG;
+  return OS_OK;
+}
+
+static int64_t posix_clock_ms(clockid_t id) {
+  struct timespec ts;
+  if (clock_gettime(id, &ts) != 0) return 0;
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t posix_mono_ms(void *ctx) { return posix_clock_ms(CLOCK_MONOTONIC); }
+static int64_t posix_wall_ms(void *ctx) { return posix_clock_ms(CLOCK_REALTIME); }
+
+static int posix_random(void *ctx, void *buf, size_t len) {
+  uint8_t *p = buf;
+  size_t done = 0;
+  int eintr = 0;
+  if (!buf && len) return OS_EIO;
+  while (done < len) {
+    ssize_t n = getrandom(p + done, len - done, 0);
+    if (n < 0) {
+      if (errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) continue;
+      return OS_EIO;
+    }
+    if (n == 0) return OS_EIO;
+    eintr = 0;
+    done += (size_t)n;
+  }
+  return OS_OK;
+}
+
+static int posix_open(void *ctx, const char *path, int flags, uint32_t mode, os_file **out) {
+  const int known = OS_O_READ | OS_O_WRITE | OS_O_CREATE | OS_O_EXCL | OS_O_TRUNC | OS_O_NOFOLLOW;
+  int rc, of, fd, eintr = 0;
+  os_file *f;
+  if (!out) return OS_EINVAL;
+  *out = NULL;
+  if ((rc = posix_check_path(path)) != OS_OK) return rc;
+  if (flags & ~known) return OS_EINVAL;
+  of = O_CLOEXEC | ((flags & OS_O_WRITE) ? O_RDWR : O_RDONLY);
+  if (flags & OS_O_CREATE) of |= O_CREAT;
+  if (flags & OS_O_EXCL) of |= O_EXCL;
+  if (flags & OS_O_TRUNC) of |= O_TRUNC;
+  if (flags & OS_O_NOFOLLOW) of |= O_NOFOLLOW;
+  f = malloc(sizeof *f);
+  if (!f) return OS_ENOMEM;
+  for (;;) {
+    fd = open(path, of, (mode_t)(mode & 07777));
+    if (fd >= 0) break;
+    if (errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) continue;
+    rc = posix_err(errno);
+    free(f);
+    return rc;
+  }
+  f->fd = fd;
+  *out = f;
+  return OS_OK;
+}
+
+static int posix_close(void *ctx, os_file *f) {
+  int rc = OS_OK;
+  if (!f) return OS_EBADF;
+  /* No retry on EINTR: on Linux the fd is gone either way and a retry could
+   * close a descriptor another open() just reused. */
+  if (close(f->fd) != 0 && errno != EINTR) rc = posix_err(errno);
+  free(f);
+  return rc;
+}
+
+static int64_t posix_pread(void *ctx, os_file *f, void *buf, size_t len, int64_t off) {
+  uint8_t *p = buf;
+  size_t done = 0;
+  int eintr = 0;
+  if (!f) return OS_EBADF;
+  if (off < 0 || len > (size_t)INT64_MAX || (!buf && len)) return OS_EINVAL;
+  while (done < len) {
+    ssize_t n = pread(f->fd, p + done, len - done, (off_t)(off + (int64_t)done));
+    if (n < 0) {
+      if (errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) continue;
+      return posix_err(errno);
+    }
+    if (n == 0) break; /* EOF */
+    eintr = 0;
+    done += (size_t)n;
+  }
+  return (int64_t)done;
+}
+
+static int64_t posix_pwrite(void *ctx, os_file *f, const void *buf, size_t len, int64_t off) {
+  const uint8_t *p = buf;
+  size_t done = 0;
+  int eintr = 0;
+  if (!f) return OS_EBADF;
+  if (off < 0 || len > (size_t)INT64_MAX || (!buf && len)) return OS_EINVAL;
+  while (done < len) {
+    ssize_t n = pwrite(f->fd, p + done, len - done, (off_t)(off + (int64_t)done));
+    if (n < 0) {
+      if (errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) continue;
+      return posix_err(errno);
+    }
+    /* A zero-length write with bytes left would spin forever; the disk is
+     * effectively full. */
+    if (n == 0) return OS_ENOSPC;
+    eintr = 0;
+    done += (size_t)n;
+  }
+  return (int64_t)done;
+}
+
+static int posix_truncate(void *ctx, os_file *f, int64_t size) {
+  int eintr = 0;
+  if (!f) return OS_EBADF;
+  if (size < 0) return OS_EINVAL;
+  while (ftruncate(f->fd, (off_t)size) != 0) {
+    if (errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) continue;
+    return posix_err(errno);
+  }
+  return OS_OK;
+}
+
+static int posix_sync(void *ctx, os_file *f) {
+  int eintr = 0;
+  if (!f) return OS_EBADF;
+  for (;;) {
+    if (fdatasync(f->fd) == 0) return OS_OK;
+    if (errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) continue;
+    if (errno != EINVAL && errno != ENOSYS) return posix_err(errno);
+    break;
+  }
+  /* Some special files refuse fdatasync but accept fsync. */
+  eintr = 0;
+  for (;;) {
+    if (fsync(f->fd) == 0) return OS_OK;
+    if (errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) continue;
+    return posix_err(errno);
+  }
+}
+
+static void posix_fill_stat(const struct stat *s, os_stat *st) {
+  memset(st, 0, sizeof *st);
+  st->dev = (uint64_t)s->st_dev;
+  st->ino = (uint64_t)s->st_ino;
+  st->size = (int64_t)s->st_size;
+  st->mtime_ms = (int64_t)s->st_mtim.tv_sec * 1000 + s->st_mtim.tv_nsec / 1000000;
+  st->mode = (uint32_t)(s->st_mode & 07777);
+  st->uid = (uint32_t)s->st_uid;
+  st->is_dir = S_ISDIR(s->st_mode) ? 1 : 0;
+  st->is_symlink = S_ISLNK(s->st_mode) ? 1 : 0;
+}
+
+static int posix_fstat(void *ctx, os_file *f, os_stat *st) {
+  struct stat s;
+  if (!f) return OS_EBADF;
+  if (!st) return OS_EINVAL;
+  if (fstat(f->fd, &s) != 0) return posix_err(errno);
+  posix_fill_stat(&s, st);
+  return OS_OK;
+}
+
+static int posix_stat(void *ctx, const char *path, os_stat *st) {
+  struct stat s;
+  int rc = posix_check_path(path);
+  if (rc != OS_OK) return rc;
+  if (!st) return OS_EINVAL;
+  if (stat(path, &s) != 0) return posix_err(errno);
+  posix_fill_stat(&s, st);
+  return OS_OK;
+}
+
+static int posix_lstat(void *ctx, const char *path, os_stat *st) {
+  struct stat s;
+  int rc = posix_check_path(path);
+  if (rc != OS_OK) return rc;
+  if (!st) return OS_EINVAL;
+  if (lstat(path, &s) != 0) return posix_err(errno);
+  posix_fill_stat(&s, st);
+  return OS_OK;
+}
+
+static int posix_unlink(void *ctx, const char *path) {
+  int rc = posix_check_path(path);
+  if (rc != OS_OK) return rc;
+  return unlink(path) == 0 ? OS_OK : posix_err(errno);
+}
+
+static int posix_rename(void *ctx, const char *from, const char *to) {
+  int rc = posix_check_path(from);
+  if (rc == OS_OK) rc = posix_check_path(to);
+  if (rc != OS_OK) return rc;
+  return rename(from, to) == 0 ? OS_OK : posix_err(errno);
+}
+
+static int posix_mkdir(void *ctx, const char *path, uint32_t mode) {
+  int rc = posix_check_path(path);
+  if (rc != OS_OK) return rc;
+  return mkdir(path, (mode_t)(mode & 07777)) == 0 ? OS_OK : posix_err(errno);
+}
+
+static int posix_chmod(void *ctx, const char *path, uint32_t mode) {
+  int rc = posix_check_path(path);
+  if (rc != OS_OK) return rc;
+  return chmod(path, (mode_t)(mode & 07777)) == 0 ? OS_OK : posix_err(errno);
+}
+
+static int posix_free_space(void *ctx, const char *path, uint64_t *avail, uint64_t *total) {
+  struct statvfs v;
+  int rc = posix_check_path(path);
+  if (rc != OS_OK) return rc;
+  if (!avail || !total) return OS_EINVAL;
+  if (statvfs(path, &v) != 0) return posix_err(errno);
+  /* f_bavail, not f_bfree: blocks reserved for root are not ours to fill. */
+  *avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+  *total = (uint64_t)v.f_blocks * (uint64_t)v.f_frsize;
+  return OS_OK;
+}
+
+/* Copies the trimmed text of src[0..n) into buf (cap-1 bytes at most).
+ * Returns the copied length, or OS_ENOENT when nothing remains. */
+static int posix_put_trimmed(const char *src, size_t n, char *buf, size_t cap) {
+  size_t a = 0, b = n, len;
+  while (a < b && (unsigned char)src[a] <= ' ') a++;
+  while (b > a && (unsigned char)src[b - 1] <= ' ') b--;
+  if (a == b) return OS_ENOENT;
+  len = b - a;
+  if (len > cap - 1) len = cap - 1;
+  memcpy(buf, src + a, len);
+  buf[len] = 0;
+  return (int)len;
+}
+
+static int posix_read_small_file(const char *path, char *buf, size_t cap) {
+  char tmp[POSIX_MACHINE_ID_MAX];
+  size_t got = 0;
+  int eintr = 0, fd;
+  for (;;) {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) break;
+    if (errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) continue;
+    return errno == ENOENT ? OS_ENOENT : posix_err(errno);
+  }
+  eintr = 0;
+  while (got < sizeof tmp) {
+    ssize_t n = read(fd, tmp + got, sizeof tmp - got);
+    if (n < 0) {
+      if (errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) continue;
+      int rc = posix_err(errno);
+      close(fd);
+      return rc;
+    }
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  return posix_put_trimmed(tmp, got, buf, cap);
+}
+
+static int posix_read_identity(void *ctx, os_ident_kind kind, char *buf, size_t cap) {
+  os_posix *px = ctx;
+  if (!buf || cap == 0) return OS_EINVAL;
+  buf[0] = 0;
+  if (kind == OS_IDENT_HOSTNAME) {
+    char host[POSIX_HOSTNAME_MAX + 1];
+    if (gethostname(host, POSIX_HOSTNAME_MAX) != 0) return posix_err(errno);
+    host[POSIX_HOSTNAME_MAX] = 0; /* gethostname may not terminate on truncation */
+    return posix_put_trimmed(host, strlen(host), buf, cap);
+  }
+  if (kind == OS_IDENT_MACHINE_ID) {
+    int rc;
+    if (px->machine_id_path[0]) return posix_read_small_file(px->machine_id_path, buf, cap);
+    rc = posix_read_small_file(OS_POSIX_DEFAULT_MACHINE_ID, buf, cap);
+    if (rc >= 0) return rc;
+    return posix_read_small_file(OS_POSIX_FALLBACK_MACHINE_ID, buf, cap);
+  }
+  return OS_ENOENT;
+}
+
+static const char *posix_level_name(os_log_level level) {
+  switch (level) {
+  case OS_LOG_DEBUG: return "DEBUG";
+  case OS_LOG_INFO: return "INFO";
+  case OS_LOG_WARN: return "WARN";
+  case OS_LOG_ERROR: return "ERROR";
+  }
+  return "ERROR";
+}
+
+static void posix_log(void *ctx, os_log_level level, const char *msg) {
+  os_posix *px = ctx;
+  char line[OS_POSIX_LOG_LINE_MAX + 64];
+  struct timespec ts;
+  struct tm tm;
+  size_t n, i;
+  int eintr = 0;
+  if ((int)level < (int)px->log_level) return;
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) memset(&ts, 0, sizeof ts);
+  if (!gmtime_r(&ts.tv_sec, &tm)) memset(&tm, 0, sizeof tm);
+  n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+  n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s ", ts.tv_nsec / 1000000L,
+                        posix_level_name(level));
+  if (!msg) msg = "";
+  /* Control characters would let one message forge further log lines. */
+  for (i = 0; msg[i] && i < OS_POSIX_LOG_LINE_MAX && n < sizeof line - 1; i++) {
+    unsigned char c = (unsigned char)msg[i];
+    line[n++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+  }
+  line[n++] = '\n';
+  while (write(px->log_fd, line, n) < 0 && errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) {
+  }
+}
+
+void os_posix_options_init(os_posix_options *opts) {
+  if (!opts) return;
+  memset(opts, 0, sizeof *opts);
+  opts->log_level = OS_LOG_INFO;
+  opts->log_fd = 2;
+  opts->machine_id_path = NULL;
+}
+
+int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
+  os_posix_options def;
+  if (!out || !ctx) return OS_EINVAL;
+  if (!opts) {
+    os_posix_options_init(&def);
+    opts = &def;
+  }
+  if ((int)opts->log_level < OS_LOG_DEBUG || (int)opts->log_level > OS_LOG_ERROR) return OS_EINVAL;
+  if (opts->log_fd < 0) return OS_EINVAL;
+  memset(ctx, 0, sizeof *ctx);
+  if (opts->machine_id_path) {
+    size_t len = strnlen(opts->machine_id_path, OS_PATH_MAX);
+    if (len == 0 || len >= OS_PATH_MAX) return OS_EINVAL;
+    memcpy(ctx->machine_id_path, opts->machine_id_path, len + 1);
+  }
+  ctx->log_level = opts->log_level;
+  ctx->log_fd = opts->log_fd;
+
+  memset(out, 0, sizeof *out);
+  out->ctx = ctx;
+  out->mono_ms = posix_mono_ms;
+  out->wall_ms = posix_wall_ms;
+  out->random = posix_random;
+  out->open = posix_open;
+  out->close = posix_close;
+  out->pread = posix_pread;
+  out->pwrite = posix_pwrite;
+  out->truncate = posix_truncate;
+  out->sync = posix_sync;
+  out->fstat = posix_fstat;
+  out->stat = posix_stat;
+  out->lstat = posix_lstat;
+  out->unlink = posix_unlink;
+  out->rename = posix_rename;
+  out->mkdir = posix_mkdir;
+  out->chmod = posix_chmod;
+  out->free_space = posix_free_space;
+  out->read_identity = posix_read_identity;
+  out->log = posix_log;
+  return OS_OK;
+}

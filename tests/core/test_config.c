@@ -1,0 +1,103 @@
+/* Config parsing: good configs load with defaults; every bad one is refused
+ * with a message that names the key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/config.h"
+
+static const char *const good =
+    "{\"cloud_url\":\"https://127.0.0.1:8443/\",\"ca_file\":\"/etc/outpost/ca.pem\","
+    "\"enrollment_token\":\"otk_abc\",\"state_dir\":\"/var/lib/outpost\","
+    "\"sources\":[{\"path\":\"/var/log/a.log\"},{\"path\":\"/var/log/b.log\",\"start\":\"beginning\"}],"
+    "\"batch_max_records\":50,\"log_level\":\"debug\"}";
+
+static void parses_good_config(void **state) {
+  agent_config c;
+  char err[256];
+  assert_int_equal(config_parse(good, strlen(good), &c, err, sizeof err), CONFIG_OK);
+  assert_string_equal(c.cloud_url, "https://127.0.0.1:8443"); /* trailing slash dropped */
+  assert_int_equal(c.n_sources, 2);
+  assert_int_equal(c.sources[0].start, CONFIG_START_END);
+  assert_int_equal(c.sources[1].start, CONFIG_START_BEGINNING);
+  assert_int_equal(c.batch_max_records, 50);
+  assert_int_equal(c.batch_max_age_ms, 5000); /* default */
+  assert_int_equal(c.log_level, 0);
+  char text[2048];
+  assert_true(config_explain(&c, text, sizeof text) > 0);
+  assert_non_null(strstr(text, "/var/log/b.log (new files read from the beginning)"));
+  assert_null(strstr(text, "otk_abc")); /* never echo the token */
+}
+
+typedef struct bad_case {
+  const char *json;
+  const char *expect; /* substring of the error */
+} bad_case;
+
+static void rejects_bad_configs(void **state) {
+  static const bad_case cases[] = {
+      {"", "not valid JSON"},
+      {"[1]", "top level must be an object"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"colour\":1}",
+       "colour: unknown key"},
+      {"{\"cloud_url\":\"http://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+       "cloud_url: must start with https://"},
+      {"{\"cloud_url\":\"https://x/path\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+       "cloud_url: must be https://host[:port]"},
+      {"{\"cloud_url\":\"https://x\",\"state_dir\":\"/s\"}", "ca_file: required"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\"}", "state_dir: required"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"ca.pem\",\"state_dir\":\"/s\"}",
+       "ca_file: must be an absolute path"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"batch_max_records\":0}",
+       "batch_max_records: must be an integer from 1 to 10000"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"batch_max_records\":1.5}",
+       "batch_max_records: must be an integer"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"poll_interval_ms\":\"1s\"}",
+       "poll_interval_ms: must be a number"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"sources\":{}}",
+       "sources: must be an array"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"sources\":[{\"start\":\"end\"}]}",
+       "sources[0].path: required"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"sources\":[{\"path\":\"/a\",\"start\":\"middle\"}]}",
+       "sources[0].start: must be \"end\" or \"beginning\""},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"sources\":[{\"path\":\"/a\"},{\"path\":\"/a\"}]}",
+       "sources[1].path: duplicate of sources[0].path"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"sources\":[{\"path\":\"/a\",\"glob\":1}]}",
+       "sources[0].glob: unknown key"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"log_level\":\"loud\"}",
+       "log_level: must be one of"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"retry_base_ms\":5000,\"retry_max_ms\":1000}",
+       "retry_max_ms: must be at least retry_base_ms"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"read_chunk_bytes\":4096,\"max_line_bytes\":8192}",
+       "read_chunk_bytes: must be larger than max_line_bytes"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    agent_config c;
+    char err[256] = "";
+    int rc = config_parse(cases[i].json, strlen(cases[i].json), &c, err, sizeof err);
+    if (rc != CONFIG_EINVALID || !strstr(err, cases[i].expect))
+      fail_msg("case %zu: rc=%d err='%s', expected '%s'", i, rc, err, cases[i].expect);
+  }
+}
+
+static void json_need_not_be_terminated(void **state) {
+  char buf[1024];
+  size_t n = strlen(good);
+  memcpy(buf, good, n);
+  memset(buf + n, 'x', sizeof buf - n); /* garbage after the document */
+  agent_config c;
+  char err[256];
+  assert_int_equal(config_parse(buf, n, &c, err, sizeof err), CONFIG_OK);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(parses_good_config),
+      cmocka_unit_test(rejects_bad_configs),
+      cmocka_unit_test(json_need_not_be_terminated),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
