@@ -29,6 +29,7 @@ typedef struct nc_xfer {
   uint8_t *body;
   size_t body_len, body_cap, body_max;
   int too_big;
+  int oom;
   char hdr_store[NET_MAX_HEADERS][NET_CURL_HEADER_MAX + 1];
   net_header hdrs[NET_MAX_HEADERS];
   size_t n_hdrs;
@@ -92,7 +93,10 @@ static size_t nc_on_body(char *data, size_t size, size_t nmemb, void *userp) {
     size_t cap = x->body_cap ? x->body_cap : 4096;
     while (cap < x->body_len + n) cap = cap > x->body_max / 2 ? x->body_max : cap * 2;
     uint8_t *p = realloc(x->body, cap);
-    if (!p) return 0;
+    if (!p) {
+      x->oom = 1;
+      return 0;
+    }
     x->body = p;
     x->body_cap = cap;
   }
@@ -147,7 +151,7 @@ static int nc_map_error(const nc_xfer *x) {
   case CURLE_OPERATION_TIMEDOUT: return NET_ETIMEDOUT;
   case CURLE_OUT_OF_MEMORY: return NET_ENOMEM;
   case CURLE_FILESIZE_EXCEEDED: return NET_ETOOBIG;
-  case CURLE_WRITE_ERROR: return x->too_big ? NET_ETOOBIG : NET_EIO;
+  case CURLE_WRITE_ERROR: return x->too_big ? NET_ETOOBIG : x->oom ? NET_ENOMEM : NET_EIO;
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_PEER_FAILED_VERIFICATION:
   case CURLE_SSL_CERTPROBLEM:
