@@ -116,9 +116,9 @@ static int cmd_run(const char *path) {
 
   net_curl_options_init(&no);
   no.ca_file = cfg.ca_file[0] ? cfg.ca_file : NULL;
-  /* config_parse only accepts http:// for a loopback cloud (tests and
-   * demos); net_curl enforces loopback again on every request. */
-  no.allow_plain_http_loopback = strncmp(cfg.cloud_url, "http://", 7) == 0;
+  /* The agent only speaks TLS (NET-1): config_parse refuses http://, and the
+   * plain-HTTP loopback mode of net_curl stays off in the agent. */
+  no.allow_plain_http_loopback = 0;
   if ((rc = net_curl_create(&no, &nc)) != NET_OK) {
     fprintf(stderr, "%s: cannot set up HTTPS (%s)\n", path,
             rc == NET_EINVAL ? "ca_file missing or unreadable" : "libcurl initialisation failed");
