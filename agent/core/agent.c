@@ -437,8 +437,8 @@ static void on_session_done(agent *a, const completion *c) {
       a->session_expires = a->now + (int64_t)ttl->valuedouble * 1000;
       a->have_session = 1;
       a->st.sessions++;
-      cJSON_Delete(r);
       agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)ttl->valuedouble);
+      cJSON_Delete(r);
       succeeded(a);
       return;
     }
