@@ -200,6 +200,7 @@ static int decompress_bounded(const uint8_t *body, size_t body_len, char **out, 
   ZSTD_DCtx *d = ZSTD_createDCtx();
   int rc = WIRE_OK;
   if (!buf || !d) {
+    set_err(err, err_cap, "out of memory");
     rc = WIRE_ENOMEM;
     goto done;
   }
@@ -221,6 +222,7 @@ static int decompress_bounded(const uint8_t *body, size_t body_len, char **out, 
       if (ncap > WIRE_MAX_DECODED + 1) ncap = WIRE_MAX_DECODED + 1;
       char *nb = realloc(buf, ncap);
       if (!nb) {
+        set_err(err, err_cap, "out of memory");
         rc = WIRE_ENOMEM;
         goto done;
       }
@@ -376,6 +378,7 @@ int wire_batch_decode(const uint8_t *body, size_t body_len, int64_t first_seq, i
   wire_record *recs = calloc(n, sizeof *recs);
   size_t got = 0;
   if (!trees || !recs) {
+    set_err(err, err_cap, "out of memory");
     rc = WIRE_ENOMEM;
     goto done;
   }

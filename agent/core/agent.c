@@ -66,7 +66,7 @@ struct agent {
   int64_t retry_at;
   int64_t next_poll;
   int more_to_read;
-  int64_t pending_since; /* monotonic time the spool became non-empty; 0 if empty */
+  int64_t pending_since; /* monotonic time the spool became non-empty; INT64_MIN if empty */
   int flush_now;         /* ship the rest of a backlog without waiting for age */
   int64_t batch_first, batch_last;
 
@@ -437,8 +437,8 @@ static void on_session_done(agent *a, const completion *c) {
       a->session_expires = a->now + (int64_t)ttl->valuedouble * 1000;
       a->have_session = 1;
       a->st.sessions++;
-      cJSON_Delete(r);
       agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)ttl->valuedouble);
+      cJSON_Delete(r);
       succeeded(a);
       return;
     }
@@ -477,7 +477,7 @@ static void on_ingest_done(agent *a, const completion *c) {
     spool_counters sc;
     spool_get_counters(a->sp, &sc);
     a->flush_now = sc.spooled >= a->cfg.batch_max_records;
-    if (sc.spooled == 0) a->pending_since = 0;
+    if (sc.spooled == 0) a->pending_since = INT64_MIN;
     succeeded(a);
     return;
   }
@@ -517,7 +517,7 @@ static void collect(agent *a) {
     int64_t lines = 0;
     int more = 0, os_error = 0;
     int rc = tail_poll(&a->sources[i], a->os, a->sp, &a->tb, a->wall, &lines, &more, &os_error);
-    if (lines > 0 && a->pending_since == 0) a->pending_since = a->now;
+    if (lines > 0 && a->pending_since == INT64_MIN) a->pending_since = a->now;
     a->more_to_read |= more;
     if (rc == TAIL_EIO) {
       agent_log(a, OS_LOG_WARN, "%s: cannot read: %s", a->sources[i].path,
@@ -536,7 +536,7 @@ static void collect(agent *a) {
 
 static int ingest_due(const agent *a, const spool_counters *sc, int64_t *due_at) {
   if (sc->spooled == 0) return 0;
-  int64_t since = a->pending_since ? a->pending_since : a->now;
+  int64_t since = a->pending_since != INT64_MIN ? a->pending_since : a->now;
   int64_t at = since + a->cfg.batch_max_age_ms;
   if (a->flush_now || sc->spooled >= a->cfg.batch_max_records) at = a->now;
   *due_at = at;
@@ -641,13 +641,13 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
     memcpy(a->sources[i].path, cfg->sources[i].path, sizeof a->sources[i].path);
     a->sources[i].start = cfg->sources[i].start;
   }
-  a->now = os->mono_ms(os->ctx);
-  a->wall = os->wall_ms(os->ctx);
-  a->next_poll = a->now;
-  a->retry_at = a->now;
+  /* Times start at the first step: the driver's clock is the only clock. */
+  a->next_poll = INT64_MIN;
+  a->retry_at = INT64_MIN;
+  a->pending_since = INT64_MIN;
   spool_counters sc;
   spool_get_counters(a->sp, &sc);
-  if (sc.spooled > 0) a->pending_since = a->now - a->cfg.batch_max_age_ms; /* backlog: ship now */
+  a->flush_now = sc.spooled > 0; /* a backlog from before the restart ships at once */
   agent_log(a, OS_LOG_INFO, "agent %s started: %s, %lld records spooled",
             a->id.enrolled ? a->id.agent_id : "(not enrolled)", cfg->state_dir,
             (long long)sc.spooled);

@@ -29,7 +29,7 @@ typedef struct config_source {
 } config_source;
 
 typedef struct agent_config {
-  char cloud_url[CONFIG_URL_MAX];       /* required, https:// (http:// only to loopback with allow_insecure_http) */
+  char cloud_url[CONFIG_URL_MAX];       /* required, https://host[:port]; plain http is refused */
   char ca_file[CONFIG_PATH_MAX];        /* required for https */
   char enrollment_token[CONFIG_TOKEN_MAX]; /* required until enrolled */
   char state_dir[CONFIG_PATH_MAX];      /* required */

@@ -1,0 +1,179 @@
+/* main.c - the outpost-agent binary: command line, signals, and the loop
+ * that pumps libcurl for the core. All agent logic lives in agent/core.
+ *
+ *   outpost-agent --version
+ *   outpost-agent check-config --config FILE   exit 0 valid, 1 invalid
+ *   outpost-agent run --config FILE            exit 0 on SIGTERM/SIGINT, 1 on error
+ *   anything else                              usage on stderr, exit 2
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/agent.h"
+#include "core/config.h"
+#include "curl/net_curl.h"
+#include "posix/os_posix.h"
+
+#define EXPLAIN_CAP (64 * 1024)
+#define WAIT_MAX_MS 1000
+/* net_curl_wait failing this many times in a row means libcurl is broken. */
+#define WAIT_FAILURES_MAX 10
+
+static volatile sig_atomic_t g_stop; /* the only global: signal handlers need one */
+
+static void on_signal(int sig) { g_stop = 1; }
+
+static int usage(void) {
+  fprintf(stderr,
+          "usage: outpost-agent --version\n"
+          "       outpost-agent check-config --config FILE\n"
+          "       outpost-agent run --config FILE\n");
+  return 2;
+}
+
+/* Reads and parses the config file; on error prints "FILE: message" and
+ * returns -1. */
+static int load_config(const char *path, agent_config *cfg) {
+  char err[512];
+  char *buf = malloc(CONFIG_MAX_FILE_BYTES + 1);
+  size_t len = 0;
+  int fd, rc = -1;
+  if (!buf) {
+    fprintf(stderr, "%s: out of memory\n", path);
+    return -1;
+  }
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fprintf(stderr, "%s: %s\n", path, strerror(errno));
+    goto out;
+  }
+  /* Read one byte past the limit so an oversized file (or a pipe) is caught
+   * without trusting st_size. */
+  while (len <= CONFIG_MAX_FILE_BYTES) {
+    ssize_t n = read(fd, buf + len, CONFIG_MAX_FILE_BYTES + 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      fprintf(stderr, "%s: %s\n", path, strerror(errno));
+      close(fd);
+      goto out;
+    }
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  close(fd);
+  if (len > CONFIG_MAX_FILE_BYTES) {
+    fprintf(stderr, "%s: config file is larger than %d bytes\n", path, CONFIG_MAX_FILE_BYTES);
+    goto out;
+  }
+  if (config_parse(buf, len, cfg, err, sizeof err) != CONFIG_OK) {
+    fprintf(stderr, "%s: %s\n", path, err);
+    goto out;
+  }
+  rc = 0;
+out:
+  free(buf);
+  return rc;
+}
+
+static int cmd_check_config(const char *path) {
+  agent_config cfg;
+  char *text;
+  if (load_config(path, &cfg) != 0) return 1;
+  text = malloc(EXPLAIN_CAP);
+  if (!text) return 1;
+  config_explain(&cfg, text, EXPLAIN_CAP);
+  fputs(text, stdout);
+  free(text);
+  return 0;
+}
+
+static int cmd_run(const char *path) {
+  agent_config cfg;
+  os_posix px;
+  os_posix_options po;
+  os_shim os;
+  net_curl_options no;
+  net_curl *nc = NULL;
+  net_shim net;
+  agent *a = NULL;
+  struct sigaction sa;
+  char err[512];
+  int wait_failures = 0, rc;
+
+  if (load_config(path, &cfg) != 0) return 1;
+  os_posix_options_init(&po);
+  if (cfg.log_level >= OS_LOG_DEBUG && cfg.log_level <= OS_LOG_ERROR)
+    po.log_level = (os_log_level)cfg.log_level;
+  if (os_posix_init(&os, &px, &po) != OS_OK) {
+    fprintf(stderr, "%s: cannot set up the os shim\n", path);
+    return 1;
+  }
+
+  net_curl_options_init(&no);
+  no.ca_file = cfg.ca_file[0] ? cfg.ca_file : NULL;
+  /* The agent only speaks TLS (NET-1): config_parse refuses http://, and the
+   * plain-HTTP loopback mode of net_curl stays off in the agent. */
+  no.allow_plain_http_loopback = 0;
+  if ((rc = net_curl_create(&no, &nc)) != NET_OK) {
+    fprintf(stderr, "%s: cannot set up HTTPS (%s)\n", path,
+            rc == NET_EINVAL ? "ca_file missing or unreadable" : "libcurl initialisation failed");
+    return 1;
+  }
+  net_curl_shim(nc, &net);
+
+  if (agent_open(&cfg, &os, &net, &a, err, sizeof err) != AGENT_OK) {
+    fprintf(stderr, "%s: %s\n", path, err);
+    net_curl_destroy(nc);
+    return 1;
+  }
+
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  /* TLS libraries can write to a closed socket; that must be an error
+   * return, not a fatal signal. */
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, NULL);
+
+  os.log(os.ctx, OS_LOG_INFO, "outpost-agent " OUTPOST_VERSION " started");
+  rc = 0;
+  while (!g_stop) {
+    int64_t now = os.mono_ms(os.ctx);
+    int64_t wait = agent_step(a, now) - now;
+    if (wait < 0) wait = 0;
+    if (wait > WAIT_MAX_MS) wait = WAIT_MAX_MS;
+    if (net_curl_wait(nc, wait) < 0) {
+      if (++wait_failures >= WAIT_FAILURES_MAX) {
+        os.log(os.ctx, OS_LOG_ERROR, "network loop failed repeatedly; exiting");
+        rc = 1;
+        break;
+      }
+    } else {
+      wait_failures = 0;
+    }
+    /* Completions fired inside net_curl_wait: the next iteration's
+     * agent_step lets the agent act on them right away. */
+  }
+  agent_close(a);
+  net_curl_destroy(nc);
+  os.log(os.ctx, OS_LOG_INFO, "stopped");
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+    printf("outpost-agent %s\n", OUTPOST_VERSION);
+    return 0;
+  }
+  if (argc != 4 || strcmp(argv[2], "--config") != 0) return usage();
+  if (strcmp(argv[1], "check-config") == 0) return cmd_check_config(argv[3]);
+  if (strcmp(argv[1], "run") == 0) return cmd_run(argv[3]);
+  return usage();
+}

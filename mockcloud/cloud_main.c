@@ -1,0 +1,564 @@
+/* cloud_main.c - outpost-cloud: the mock cloud as a real HTTPS server for real
+ * agents on loopback, plus the commands that set up its data directory.
+ *
+ *   outpost-cloud init --data DIR [--force]
+ *   outpost-cloud workspace add NAME --data DIR
+ *   outpost-cloud serve --data DIR --listen 127.0.0.1:PORT
+ *   outpost-cloud count --data DIR [--agent ID]
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 usage error.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/asn1write.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+#include <microhttpd.h>
+
+#include "common/wire.h"
+#include "mc.h"
+
+#define PATH_CAP 4096
+#define BODY_CAP (WIRE_MAX_BODY + 1024) /* beyond this: 413 without buffering */
+#define MAX_HEADERS 64
+#define PEM_CAP 4096
+
+/* ---- env for the real world ---- */
+
+static int64_t real_wall_ms(void *ctx) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int real_random(void *ctx, unsigned char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = getrandom(buf, len, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    buf += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static const mc_env real_env = {NULL, real_wall_ms, real_random};
+
+/* ---- small helpers ---- */
+
+static int join(char *out, const char *dir, const char *name) {
+  int n = snprintf(out, PATH_CAP, "%s/%s", dir, name);
+  return n > 0 && n < PATH_CAP ? 0 : -1;
+}
+
+static int write_file(const char *path, const void *data, size_t len, mode_t mode) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return -1;
+  int ok = fchmod(fd, mode) == 0;
+  const char *p = data;
+  while (ok && len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) ok = 0;
+    else {
+      p += n;
+      len -= (size_t)n;
+    }
+  }
+  ok = ok && fsync(fd) == 0;
+  return close(fd) == 0 && ok ? 0 : -1;
+}
+
+/* Reads a whole small file, NUL-terminated (MHD wants C strings). */
+static char *read_file(const char *path, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = malloc(cap + 1);
+  size_t n = buf ? fread(buf, 1, cap + 1, f) : 0;
+  fclose(f);
+  if (!buf || n == 0 || n > cap) {
+    free(buf);
+    return NULL;
+  }
+  buf[n] = '\0';
+  return buf;
+}
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* ---- certificates (init) ---- */
+
+static int time_str(time_t t, char out[16]) {
+  struct tm tm;
+  if (!gmtime_r(&t, &tm)) return -1;
+  return strftime(out, 16, "%Y%m%d%H%M%S", &tm) == 14 ? 0 : -1;
+}
+
+/* subjectAltName = DNS:localhost, IP:127.0.0.1. mbedTLS 2.28 has no helper for
+ * IP SANs, so the GeneralNames DER is written by hand (backwards, as asn1write
+ * does). */
+static int san_der(unsigned char *buf, size_t cap, unsigned char **start, size_t *len) {
+  static const unsigned char ip[4] = {127, 0, 0, 1};
+  unsigned char *p = buf + cap;
+  int n, total = 0;
+#define W(call)              \
+  do {                       \
+    if ((n = (call)) < 0)    \
+      return -1;             \
+    total += n;              \
+  } while (0)
+  int inner = 0;
+  W(mbedtls_asn1_write_raw_buffer(&p, buf, ip, sizeof ip));
+  W(mbedtls_asn1_write_len(&p, buf, sizeof ip));
+  W(mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7)); /* iPAddress */
+  W(mbedtls_asn1_write_raw_buffer(&p, buf, (const unsigned char *)"localhost", 9));
+  W(mbedtls_asn1_write_len(&p, buf, 9));
+  W(mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)); /* dNSName */
+  inner = total;
+  W(mbedtls_asn1_write_len(&p, buf, (size_t)inner));
+  W(mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+#undef W
+  *start = p;
+  *len = (size_t)total;
+  return 0;
+}
+
+static int gen_key(mbedtls_pk_context *pk, mbedtls_ctr_drbg_context *drbg) {
+  return mbedtls_pk_setup(pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) != 0 ||
+                 mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*pk),
+                                     mbedtls_ctr_drbg_random, drbg) != 0
+             ? -1
+             : 0;
+}
+
+/* Writes a certificate for subject_key signed by issuer_key, PEM into out. */
+static int make_cert(mbedtls_pk_context *subject_key, mbedtls_pk_context *issuer_key,
+                     const char *subject, const char *issuer, int is_ca,
+                     mbedtls_ctr_drbg_context *drbg, unsigned char *out, size_t cap) {
+  mbedtls_x509write_cert crt;
+  mbedtls_mpi serial;
+  unsigned char sbytes[16], san[64], *san_p;
+  size_t san_len;
+  char nb[16], na[16];
+  time_t now = time(NULL);
+  int rc = -1;
+
+  mbedtls_x509write_crt_init(&crt);
+  mbedtls_mpi_init(&serial);
+  if (mbedtls_ctr_drbg_random(drbg, sbytes, sizeof sbytes) != 0) goto done;
+  sbytes[0] &= 0x7f; /* serial must be positive */
+  sbytes[0] |= 0x01;
+  if (mbedtls_mpi_read_binary(&serial, sbytes, sizeof sbytes) != 0) goto done;
+  if (time_str(now - 86400, nb) != 0 || time_str(now + (time_t)3653 * 86400, na) != 0) goto done;
+
+  mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
+  mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
+  mbedtls_x509write_crt_set_subject_key(&crt, subject_key);
+  mbedtls_x509write_crt_set_issuer_key(&crt, issuer_key);
+  if (mbedtls_x509write_crt_set_subject_name(&crt, subject) != 0 ||
+      mbedtls_x509write_crt_set_issuer_name(&crt, issuer) != 0 ||
+      mbedtls_x509write_crt_set_serial(&crt, &serial) != 0 ||
+      mbedtls_x509write_crt_set_validity(&crt, nb, na) != 0 ||
+      mbedtls_x509write_crt_set_basic_constraints(&crt, is_ca, is_ca ? 0 : -1) != 0 ||
+      mbedtls_x509write_crt_set_subject_key_identifier(&crt) != 0 ||
+      mbedtls_x509write_crt_set_authority_key_identifier(&crt) != 0)
+    goto done;
+  if (is_ca) {
+    if (mbedtls_x509write_crt_set_key_usage(
+            &crt, MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN) != 0)
+      goto done;
+  } else {
+    if (mbedtls_x509write_crt_set_key_usage(&crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0 ||
+        san_der(san, sizeof san, &san_p, &san_len) != 0 ||
+        mbedtls_x509write_crt_set_extension(&crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                                            MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0,
+                                            san_p, san_len) != 0)
+      goto done;
+  }
+  if (mbedtls_x509write_crt_pem(&crt, out, cap, mbedtls_ctr_drbg_random, drbg) != 0) goto done;
+  rc = 0;
+done:
+  mbedtls_x509write_crt_free(&crt);
+  mbedtls_mpi_free(&serial);
+  return rc;
+}
+
+static int write_key_pem(mbedtls_pk_context *pk, const char *path) {
+  unsigned char pem[PEM_CAP];
+  int rc = mbedtls_pk_write_key_pem(pk, pem, sizeof pem) == 0
+               ? write_file(path, pem, strlen((char *)pem), 0600)
+               : -1;
+  memset(pem, 0, sizeof pem);
+  return rc;
+}
+
+static int make_pki(const char *dir) {
+  mbedtls_entropy_context entropy;
+  mbedtls_ctr_drbg_context drbg;
+  mbedtls_pk_context ca_key, srv_key;
+  unsigned char pem[PEM_CAP];
+  char path[PATH_CAP];
+  int rc = -1;
+  static const char ca_name[] = "CN=Outpost Mock Cloud Test CA,O=Outpost";
+
+  mbedtls_entropy_init(&entropy);
+  mbedtls_ctr_drbg_init(&drbg);
+  mbedtls_pk_init(&ca_key);
+  mbedtls_pk_init(&srv_key);
+  if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
+                            (const unsigned char *)"outpost-cloud-init", 18) != 0 ||
+      gen_key(&ca_key, &drbg) != 0 || gen_key(&srv_key, &drbg) != 0)
+    goto done;
+  if (make_cert(&ca_key, &ca_key, ca_name, ca_name, 1, &drbg, pem, sizeof pem) != 0 ||
+      join(path, dir, "ca.pem") != 0 || write_file(path, pem, strlen((char *)pem), 0644) != 0)
+    goto done;
+  if (join(path, dir, "ca.key") != 0 || write_key_pem(&ca_key, path) != 0) goto done;
+  if (make_cert(&srv_key, &ca_key, "CN=localhost,O=Outpost", ca_name, 0, &drbg, pem,
+                sizeof pem) != 0 ||
+      join(path, dir, "server.pem") != 0 ||
+      write_file(path, pem, strlen((char *)pem), 0644) != 0)
+    goto done;
+  if (join(path, dir, "server.key") != 0 || write_key_pem(&srv_key, path) != 0) goto done;
+  rc = 0;
+done:
+  mbedtls_pk_free(&ca_key);
+  mbedtls_pk_free(&srv_key);
+  mbedtls_ctr_drbg_free(&drbg);
+  mbedtls_entropy_free(&entropy);
+  return rc;
+}
+
+/* ---- commands ---- */
+
+static int open_store(const char *dir, int must_exist, mc_cloud **c) {
+  char path[PATH_CAP], err[256];
+  if (join(path, dir, "cloud.db") != 0) return -1;
+  if (must_exist && !file_exists(path)) {
+    fprintf(stderr, "outpost-cloud: no store at %s; run: outpost-cloud init --data %s\n", path,
+            dir);
+    return -1;
+  }
+  mc_options opts = {.durable = 1};
+  if (mc_open(path, &real_env, &opts, c, err, sizeof err) != MC_OK) {
+    fprintf(stderr, "outpost-cloud: %s\n", err);
+    return -1;
+  }
+  return 0;
+}
+
+static int cmd_init(const char *dir, int force) {
+  char path[PATH_CAP];
+  if (join(path, dir, "cloud.db") != 0) return 2;
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    fprintf(stderr, "outpost-cloud: cannot create %s: %s\n", dir, strerror(errno));
+    return 1;
+  }
+  if (chmod(dir, 0700) != 0) {
+    fprintf(stderr, "outpost-cloud: cannot chmod %s: %s\n", dir, strerror(errno));
+    return 1;
+  }
+  if (file_exists(path)) {
+    if (!force) {
+      fprintf(stderr,
+              "outpost-cloud: a store already exists at %s; refusing to overwrite it "
+              "(use --force to replace it and its certificates)\n",
+              path);
+      return 1;
+    }
+    static const char *const old[] = {"cloud.db", "cloud.db-wal", "cloud.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+      char p[PATH_CAP];
+      if (join(p, dir, old[i]) == 0 && unlink(p) != 0 && errno != ENOENT) {
+        fprintf(stderr, "outpost-cloud: cannot remove %s: %s\n", p, strerror(errno));
+        return 1;
+      }
+    }
+  }
+  mc_cloud *c;
+  if (open_store(dir, 0, &c) != 0) return 1;
+  mc_close(c);
+  if (chmod(path, 0600) != 0 || make_pki(dir) != 0) {
+    fprintf(stderr, "outpost-cloud: could not write certificates in %s\n", dir);
+    return 1;
+  }
+  fprintf(stderr, "outpost-cloud: initialised %s (store, test CA ca.pem, server.pem)\n", dir);
+  return 0;
+}
+
+static int cmd_workspace_add(const char *dir, const char *name) {
+  mc_cloud *c;
+  char token[MC_TOKEN_MAX];
+  if (open_store(dir, 1, &c) != 0) return 1;
+  int rc = mc_workspace_add(c, name, token, sizeof token);
+  mc_close(c);
+  if (rc == MC_EEXIST) {
+    fprintf(stderr, "outpost-cloud: workspace \"%s\" already exists\n", name);
+    return 1;
+  }
+  if (rc == MC_EINVAL) {
+    fprintf(stderr, "outpost-cloud: bad workspace name (1-64 of A-Z a-z 0-9 . _ -)\n");
+    return 2;
+  }
+  if (rc != MC_OK) {
+    fprintf(stderr, "outpost-cloud: could not add workspace (error %d)\n", rc);
+    return 1;
+  }
+  /* The token is the one secret this tool prints, by design: stdout only. */
+  printf("%s\n", token);
+  memset(token, 0, sizeof token);
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static int cmd_count(const char *dir, const char *agent) {
+  mc_cloud *c;
+  if (open_store(dir, 1, &c) != 0) return 1;
+  int64_t n = agent ? mc_agent_record_count(c, agent) : mc_total_records(c);
+  mc_close(c);
+  if (n < 0) {
+    fprintf(stderr, "outpost-cloud: unknown agent %s\n", agent ? agent : "");
+    return 1;
+  }
+  printf("%" PRId64 "\n", n);
+  return 0;
+}
+
+/* ---- serve ---- */
+
+typedef struct conn_state {
+  uint8_t *body;
+  size_t len, cap;
+  int too_large;
+} conn_state;
+
+typedef struct header_list {
+  mc_header h[MAX_HEADERS];
+  size_t n;
+} header_list;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+  header_list *l = cls;
+  if (l->n >= MAX_HEADERS) return MHD_NO; /* stop iterating; extra headers are ignored */
+  l->h[l->n].name = key;
+  l->h[l->n].value = value ? value : "";
+  l->n++;
+  return MHD_YES;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, int status, const char *ctype,
+                                  const void *body, size_t len, const char *date) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (!r) return MHD_NO;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  if (date && date[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_DATE, date);
+  enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, r);
+  MHD_destroy_response(r);
+  return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+  mc_cloud *c = cls;
+  conn_state *st = *con_cls;
+  if (!st) {
+    st = calloc(1, sizeof *st);
+    if (!st) return MHD_NO;
+    *con_cls = st;
+    return MHD_YES;
+  }
+  if (*upload_data_size > 0) {
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    if (st->too_large || st->len + n > BODY_CAP) {
+      st->too_large = 1; /* keep reading to answer, but store nothing more */
+      free(st->body);
+      st->body = NULL;
+      st->len = st->cap = 0;
+      return MHD_YES;
+    }
+    if (st->len + n > st->cap) {
+      size_t ncap = st->cap ? st->cap : 16384;
+      while (ncap < st->len + n) ncap *= 2;
+      if (ncap > BODY_CAP) ncap = BODY_CAP;
+      uint8_t *nb = realloc(st->body, ncap);
+      if (!nb) return MHD_NO;
+      st->body = nb;
+      st->cap = ncap;
+    }
+    memcpy(st->body + st->len, upload_data, n);
+    st->len += n;
+    return MHD_YES;
+  }
+
+  int status;
+  enum MHD_Result ret;
+  if (st->too_large) {
+    static const char msg[] = "{\"error\":\"too_large\",\"message\":\"body too large\"}";
+    status = 413;
+    ret = send_reply(conn, status, "application/json", msg, sizeof msg - 1, NULL);
+  } else {
+    header_list hl = {.n = 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hl);
+    mc_request req = {method, url, hl.h, hl.n, st->body, st->len};
+    mc_response resp;
+    if (mc_handle(c, &req, &resp) != MC_OK) {
+      mc_response_free(&resp);
+      fprintf(stderr, "%s %s 500\n", method, url);
+      return MHD_NO;
+    }
+    status = resp.status;
+    ret = send_reply(conn, status, resp.content_type, resp.body, resp.body_len, resp.date);
+    mc_response_free(&resp);
+  }
+  fprintf(stderr, "%s %s %d\n", method, url, status);
+  return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  conn_state *st = *con_cls;
+  if (!st) return;
+  free(st->body);
+  free(st);
+  *con_cls = NULL;
+}
+
+/* Accepts only 127.0.0.1:PORT or localhost:PORT (PORT 0 = any free port). */
+static int parse_listen(const char *s, uint16_t *port) {
+  const char *colon = strrchr(s, ':');
+  if (!colon) return -1;
+  size_t hl = (size_t)(colon - s);
+  if (!((hl == 9 && strncmp(s, "127.0.0.1", 9) == 0) ||
+        (hl == 9 && strncmp(s, "localhost", 9) == 0)))
+    return -1;
+  const char *p = colon + 1;
+  if (!*p || strlen(p) > 5) return -1;
+  long v = 0;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9') return -1;
+    v = v * 10 + (*p - '0');
+  }
+  if (v > 65535) return -1;
+  *port = (uint16_t)v;
+  return 0;
+}
+
+static int cmd_serve(const char *dir, const char *listen) {
+  uint16_t port;
+  if (!listen || parse_listen(listen, &port) != 0) {
+    fprintf(stderr, "outpost-cloud: --listen must be 127.0.0.1:PORT or localhost:PORT "
+                    "(loopback only)\n");
+    return 2;
+  }
+  char path[PATH_CAP];
+  char *cert = NULL, *key = NULL;
+  if (join(path, dir, "server.pem") == 0) cert = read_file(path, 65536);
+  if (join(path, dir, "server.key") == 0) key = read_file(path, 65536);
+  if (!cert || !key) {
+    fprintf(stderr, "outpost-cloud: cannot read %s/server.pem and server.key\n", dir);
+    free(cert);
+    free(key);
+    return 1;
+  }
+  mc_cloud *c;
+  if (open_store(dir, 1, &c) != 0) {
+    free(cert);
+    free(key);
+    return 1;
+  }
+  /* Block the stop signals in every thread (MHD's inherits the mask) and
+   * take them synchronously below with sigwait. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  /* One internal thread: mc_handle is never called concurrently. */
+  struct MHD_Daemon *d = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+      on_request, c, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, key,
+      MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+      MHD_OPTION_END);
+  int rc = 1;
+  if (!d) {
+    fprintf(stderr, "outpost-cloud: cannot listen on %s\n", listen);
+  } else {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned bound = info ? info->port : port;
+    printf("listening on https://127.0.0.1:%u\n", bound);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "outpost-cloud: signal %d, shutting down\n", sig);
+    MHD_stop_daemon(d);
+    rc = 0;
+  }
+  mc_close(c);
+  memset(key, 0, strlen(key));
+  free(key);
+  free(cert);
+  return rc;
+}
+
+/* ---- main ---- */
+
+static int usage(void) {
+  fprintf(stderr, "usage:\n"
+                  "  outpost-cloud init --data DIR [--force]\n"
+                  "  outpost-cloud workspace add NAME --data DIR\n"
+                  "  outpost-cloud serve --data DIR --listen 127.0.0.1:PORT\n"
+                  "  outpost-cloud count --data DIR [--agent ID]\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  const char *data = NULL, *listen = NULL, *agent = NULL;
+  const char *pos[3] = {NULL, NULL, NULL};
+  int npos = 0, force = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
+    else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) listen = argv[++i];
+    else if (strcmp(argv[i], "--agent") == 0 && i + 1 < argc) agent = argv[++i];
+    else if (strcmp(argv[i], "--force") == 0) force = 1;
+    else if (argv[i][0] == '-') return usage();
+    else if (npos < 3) pos[npos++] = argv[i];
+    else return usage();
+  }
+  if (npos == 0 || !data || !data[0]) return usage();
+  if (strcmp(pos[0], "init") == 0 && npos == 1) return cmd_init(data, force);
+  if (strcmp(pos[0], "workspace") == 0 && npos == 3 && strcmp(pos[1], "add") == 0)
+    return cmd_workspace_add(data, pos[2]);
+  if (strcmp(pos[0], "serve") == 0 && npos == 1) return cmd_serve(data, listen);
+  if (strcmp(pos[0], "count") == 0 && npos == 1) return cmd_count(data, agent);
+  return usage();
+}

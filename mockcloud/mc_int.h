@@ -1,0 +1,49 @@
+/* mc_int.h - internals shared by the mock cloud's source files (mc__ prefix).
+ * Not a contract: only mockcloud/mc_*.c include it. */
+#ifndef OUTPOST_MOCKCLOUD_MC_INT_H
+#define OUTPOST_MOCKCLOUD_MC_INT_H
+
+#include <sqlite3.h>
+
+#include "mc.h"
+
+/* Every statement the cloud runs more than once, prepared by mc_open. */
+enum mc__stmt {
+  MC_ST_BEGIN,
+  MC_ST_COMMIT,
+  MC_ST_ROLLBACK,
+  MC_ST_WS_INSERT,
+  MC_ST_WS_BY_TOKEN,
+  MC_ST_AGENT_INSERT,
+  MC_ST_AGENT_KEY,
+  MC_ST_AGENT_SUMMARY,
+  MC_ST_AGENT_INGESTED,
+  MC_ST_AGENT_TOUCH,
+  MC_ST_CHAL_INSERT,
+  MC_ST_CHAL_GET,
+  MC_ST_CHAL_DELETE,
+  MC_ST_CHAL_PURGE,
+  MC_ST_SESS_INSERT,
+  MC_ST_SESS_GET,
+  MC_ST_SESS_PURGE,
+  MC_ST_REC_INSERT,
+  MC_ST_TOTAL,
+  MC_ST_COUNT
+};
+
+struct mc_cloud {
+  sqlite3 *db;
+  mc_env env;
+  mc_options opts;
+  mc_stats stats;
+  sqlite3_stmt *st[MC_ST_COUNT];
+};
+
+/* Returns the cached statement, reset and with bindings cleared. */
+sqlite3_stmt *mc__stmt(mc_cloud *c, enum mc__stmt id);
+/* Runs a statement with no result rows; SQLITE_DONE -> 0, else -1. */
+int mc__exec(mc_cloud *c, enum mc__stmt id);
+/* Fills buf with len random bytes from the env; 0 on success. */
+int mc__random(mc_cloud *c, unsigned char *buf, size_t len);
+
+#endif

@@ -1,0 +1,218 @@
+/* mc_store.c - the mock cloud's SQLite store: open, schema, cached statements,
+ * workspaces and the introspection calls of mc.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/crypto.h"
+#include "mc_int.h"
+
+static const char *const schema =
+    "CREATE TABLE IF NOT EXISTS workspaces("
+    " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " token_sha256 BLOB NOT NULL UNIQUE, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS agents("
+    " agent_id TEXT PRIMARY KEY, workspace_id INTEGER NOT NULL REFERENCES workspaces(id),"
+    " public_key BLOB NOT NULL, hostname TEXT NOT NULL, machine_id TEXT NOT NULL,"
+    " agent_version TEXT NOT NULL, enrolled_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
+    " records INTEGER NOT NULL DEFAULT 0, min_seq INTEGER NOT NULL DEFAULT 0,"
+    " max_seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS challenges("
+    " challenge TEXT PRIMARY KEY, agent_id TEXT NOT NULL, expires_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sessions("
+    " session_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, key BLOB NOT NULL,"
+    " expires_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS sessions_agent ON sessions(agent_id, expires_ms);"
+    "CREATE TABLE IF NOT EXISTS records("
+    " agent_id TEXT NOT NULL, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
+    " source TEXT NOT NULL, line TEXT NOT NULL, received_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(agent_id, seq)) WITHOUT ROWID;";
+
+static const char *const stmt_sql[MC_ST_COUNT] = {
+    [MC_ST_BEGIN] = "BEGIN",
+    [MC_ST_COMMIT] = "COMMIT",
+    [MC_ST_ROLLBACK] = "ROLLBACK",
+    [MC_ST_WS_INSERT] = "INSERT INTO workspaces(name, token_sha256, created_ms) VALUES(?1,?2,?3)",
+    [MC_ST_WS_BY_TOKEN] = "SELECT id, name FROM workspaces WHERE token_sha256 = ?1",
+    [MC_ST_AGENT_INSERT] =
+        "INSERT INTO agents(agent_id, workspace_id, public_key, hostname, machine_id,"
+        " agent_version, enrolled_ms, last_seen_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?7)",
+    [MC_ST_AGENT_KEY] = "SELECT public_key FROM agents WHERE agent_id = ?1",
+    [MC_ST_AGENT_SUMMARY] = "SELECT records, min_seq, max_seq FROM agents WHERE agent_id = ?1",
+    /* SET expressions all see the old row, so records = 0 means "first records". */
+    [MC_ST_AGENT_INGESTED] =
+        "UPDATE agents SET"
+        " min_seq = CASE WHEN records = 0 THEN ?2 ELSE min(min_seq, ?2) END,"
+        " max_seq = CASE WHEN records = 0 THEN ?3 ELSE max(max_seq, ?3) END,"
+        " records = records + ?4, last_seen_ms = ?5 WHERE agent_id = ?1",
+    [MC_ST_AGENT_TOUCH] = "UPDATE agents SET last_seen_ms = ?2 WHERE agent_id = ?1",
+    [MC_ST_CHAL_INSERT] = "INSERT INTO challenges(challenge, agent_id, expires_ms) VALUES(?1,?2,?3)",
+    [MC_ST_CHAL_GET] = "SELECT agent_id, expires_ms FROM challenges WHERE challenge = ?1",
+    [MC_ST_CHAL_DELETE] = "DELETE FROM challenges WHERE challenge = ?1",
+    [MC_ST_CHAL_PURGE] = "DELETE FROM challenges WHERE agent_id = ?1 OR expires_ms < ?2",
+    [MC_ST_SESS_INSERT] =
+        "INSERT INTO sessions(session_id, agent_id, key, expires_ms) VALUES(?1,?2,?3,?4)",
+    [MC_ST_SESS_GET] = "SELECT agent_id, key, expires_ms FROM sessions WHERE session_id = ?1",
+    [MC_ST_SESS_PURGE] = "DELETE FROM sessions WHERE agent_id = ?1 AND expires_ms < ?2",
+    [MC_ST_REC_INSERT] =
+        "INSERT OR IGNORE INTO records(agent_id, seq, ts_ms, source, line, received_ms)"
+        " VALUES(?1,?2,?3,?4,?5,?6)",
+    [MC_ST_TOTAL] = "SELECT coalesce(sum(records), 0) FROM agents",
+};
+
+sqlite3_stmt *mc__stmt(mc_cloud *c, enum mc__stmt id) {
+  sqlite3_stmt *s = c->st[id];
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return s;
+}
+
+int mc__exec(mc_cloud *c, enum mc__stmt id) {
+  sqlite3_stmt *s = c->st[id];
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int mc__random(mc_cloud *c, unsigned char *buf, size_t len) {
+  return c->env.random(c->env.ctx, buf, len) == 0 ? 0 : -1;
+}
+
+static void put_err(char *err, size_t cap, const char *what, sqlite3 *db) {
+  if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_cloud **out,
+            char *err, size_t err_cap) {
+  if (out) *out = NULL;
+  if (!db_path || !env || !env->wall_ms || !env->random || !out) {
+    if (err && err_cap) snprintf(err, err_cap, "bad argument");
+    return MC_EINVAL;
+  }
+  mc_cloud *c = calloc(1, sizeof *c);
+  if (!c) return MC_ENOMEM;
+  c->env = *env;
+  c->opts.session_ttl_s = 3600;
+  c->opts.challenge_ttl_s = 60;
+  if (opts) {
+    if (opts->session_ttl_s > 0) c->opts.session_ttl_s = opts->session_ttl_s;
+    if (opts->challenge_ttl_s > 0) c->opts.challenge_ttl_s = opts->challenge_ttl_s;
+    c->opts.durable = opts->durable;
+  }
+  if (sqlite3_open_v2(db_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+      SQLITE_OK) {
+    put_err(err, err_cap, db_path, c->db);
+    mc_close(c);
+    return MC_EDB;
+  }
+  /* Durable: survives power loss (serve). Fast: the simulator's cloud is
+   * rebuilt every run; MEMORY (not OFF) keeps ROLLBACK working. */
+  const char *pragmas = c->opts.durable
+                            ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                            : "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF;";
+  sqlite3_busy_timeout(c->db, 5000);
+  if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
+      sqlite3_exec(c->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+    put_err(err, err_cap, "schema", c->db);
+    mc_close(c);
+    return MC_EDB;
+  }
+  for (int i = 0; i < MC_ST_COUNT; i++) {
+    if (sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL) !=
+        SQLITE_OK) {
+      put_err(err, err_cap, "prepare", c->db);
+      mc_close(c);
+      return MC_EDB;
+    }
+  }
+  *out = c;
+  return MC_OK;
+}
+
+void mc_close(mc_cloud *c) {
+  if (!c) return;
+  for (int i = 0; i < MC_ST_COUNT; i++) sqlite3_finalize(c->st[i]);
+  sqlite3_close(c->db);
+  free(c);
+}
+
+static int valid_ws_name(const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n > 64) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)name[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '_' || ch == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+int mc_workspace_add(mc_cloud *c, const char *name, char *token, size_t token_cap) {
+  unsigned char raw[32];
+  char b64[64];
+  size_t blen = 0;
+  if (!c || !token || !valid_ws_name(name)) return MC_EINVAL;
+  if (token_cap < 4 + 43 + 1 || token_cap > 0x7fffffff) return MC_EINVAL;
+  if (mc__random(c, raw, sizeof raw) != 0) return MC_EINVAL;
+  if (crypto_b64_encode(raw, sizeof raw, b64, sizeof b64, &blen) != CRYPTO_OK) return MC_EINVAL;
+  memset(raw, 0, sizeof raw);
+  /* base64url without padding: printable and safe in shells and URLs. */
+  size_t o = 0;
+  memcpy(token, "otk_", 4);
+  o = 4;
+  for (size_t i = 0; i < blen && b64[i] != '='; i++)
+    token[o++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+  token[o] = '\0';
+  memset(b64, 0, sizeof b64);
+
+  uint8_t h[CRYPTO_SHA256_LEN];
+  crypto_sha256(token, o, h);
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_WS_INSERT);
+  sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(s, 2, h, sizeof h, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(s, 3, c->env.wall_ms(c->env.ctx));
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE) return MC_OK;
+  memset(token, 0, token_cap);
+  return (rc & 0xff) == SQLITE_CONSTRAINT ? MC_EEXIST : MC_EDB;
+}
+
+int64_t mc_agent_record_count(mc_cloud *c, const char *agent_id) {
+  int64_t n, lo, hi;
+  return mc_agent_seq_summary(c, agent_id, &n, &lo, &hi) == MC_OK ? n : -1;
+}
+
+int mc_agent_seq_summary(mc_cloud *c, const char *agent_id, int64_t *count, int64_t *min_seq,
+                         int64_t *max_seq) {
+  if (!c || !agent_id) return MC_EINVAL;
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_SUMMARY);
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  int rc = MC_EINVAL;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    if (count) *count = sqlite3_column_int64(s, 0);
+    if (min_seq) *min_seq = sqlite3_column_int64(s, 1);
+    if (max_seq) *max_seq = sqlite3_column_int64(s, 2);
+    rc = MC_OK;
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
+int64_t mc_total_records(mc_cloud *c) {
+  if (!c) return -1;
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_TOTAL);
+  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  sqlite3_reset(s);
+  return n;
+}
+
+void mc_get_stats(mc_cloud *c, mc_stats *out) {
+  if (!out) return;
+  if (!c) {
+    memset(out, 0, sizeof *out);
+    return;
+  }
+  *out = c->stats;
+}

@@ -1,0 +1,388 @@
+/* Tests for the mock cloud library: mc_handle driven directly with a fake env. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "common/crypto.h"
+#include "common/wire.h"
+#include "mc.h"
+
+typedef struct fake_env {
+  int64_t now;
+  uint64_t rng;
+} fake_env;
+
+static int64_t fake_wall(void *ctx) { return ((fake_env *)ctx)->now; }
+
+static int fake_random(void *ctx, unsigned char *buf, size_t len) {
+  uint64_t *s = &((fake_env *)ctx)->rng;
+  for (size_t i = 0; i < len; i++) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    buf[i] = (unsigned char)(*s >> 24);
+  }
+  return 0;
+}
+
+typedef struct fixture {
+  fake_env env;
+  mc_cloud *c;
+  char token[MC_TOKEN_MAX];
+  uint8_t key[CRYPTO_KEY_DER_MAX];
+  size_t key_len;
+  char agent_id[MC_AGENT_ID_LEN + 1];
+  char session_id[64];
+  uint8_t session_key[32];
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  f->env.now = 1764380000000;
+  f->env.rng = 0x9e3779b97f4a7c15ull;
+  mc_env env = {&f->env, fake_wall, fake_random};
+  char err[128];
+  assert_int_equal(mc_open(":memory:", &env, NULL, &f->c, err, sizeof err), MC_OK);
+  assert_int_equal(mc_workspace_add(f->c, "acme", f->token, sizeof f->token), MC_OK);
+  assert_int_equal(strncmp(f->token, "otk_", 4), 0);
+  assert_int_equal(strlen(f->token), 47);
+  assert_int_equal(crypto_ec_generate(fake_random, &f->env, f->key, sizeof f->key, &f->key_len),
+                   CRYPTO_OK);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  mc_close(f->c);
+  free(f);
+  return 0;
+}
+
+/* Sends a request; returns the status and keeps the body in *json (caller frees). */
+static int send(fixture *f, const char *method, const char *path, const mc_header *h, size_t nh,
+                const void *body, size_t len, cJSON **json) {
+  mc_request req = {method, path, h, nh, body, len};
+  mc_response resp;
+  assert_int_equal(mc_handle(f->c, &req, &resp), MC_OK);
+  assert_true(strlen(resp.date) > 20);
+  assert_non_null(strstr(resp.date, " GMT"));
+  assert_string_equal(resp.content_type, "application/json");
+  cJSON *j = cJSON_ParseWithLength((const char *)resp.body, resp.body_len);
+  assert_non_null(j);
+  if (resp.status >= 400) {
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "error")));
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "message")));
+  }
+  int status = resp.status;
+  mc_response_free(&resp);
+  if (json)
+    *json = j;
+  else
+    cJSON_Delete(j);
+  return status;
+}
+
+static const char *jstr(cJSON *j, const char *k) {
+  cJSON *v = cJSON_GetObjectItem(j, k);
+  assert_true(cJSON_IsString(v));
+  return v->valuestring;
+}
+
+static void expect_error(cJSON *j, const char *code) {
+  assert_string_equal(jstr(j, "error"), code);
+  cJSON_Delete(j);
+}
+
+static int enroll_body(fixture *f, const char *token, char *body, size_t cap) {
+  uint8_t pub[CRYPTO_PUB_DER_MAX];
+  size_t plen, blen;
+  char pub_b64[200];
+  assert_int_equal(crypto_ec_public_from_private(f->key, f->key_len, pub, sizeof pub, &plen),
+                   CRYPTO_OK);
+  assert_int_equal(crypto_b64_encode(pub, plen, pub_b64, sizeof pub_b64, &blen), CRYPTO_OK);
+  return snprintf(body, cap,
+                  "{\"token\":\"%s\",\"public_key\":\"%s\",\"hostname\":\"h1\","
+                  "\"machine_id\":\"m1\",\"agent_version\":\"0.1.0\"}",
+                  token, pub_b64);
+}
+
+static void sign_b64(fixture *f, const void *msg, size_t len, char *out, size_t cap) {
+  uint8_t sig[CRYPTO_SIG_MAX];
+  size_t slen, olen;
+  assert_int_equal(
+      crypto_ec_sign(f->key, f->key_len, msg, len, fake_random, &f->env, sig, sizeof sig, &slen),
+      CRYPTO_OK);
+  assert_int_equal(crypto_b64_encode(sig, slen, out, cap, &olen), CRYPTO_OK);
+}
+
+static void do_enroll(fixture *f) {
+  char body[512], proof[200];
+  int n = enroll_body(f, f->token, body, sizeof body);
+  sign_b64(f, body, (size_t)n, proof, sizeof proof);
+  mc_header h = {"x-outpost-proof", proof};
+  cJSON *j;
+  assert_int_equal(send(f, "POST", "/v1/enroll", &h, 1, body, (size_t)n, &j), 201);
+  assert_int_equal(strlen(jstr(j, "agent_id")), MC_AGENT_ID_LEN);
+  assert_string_equal(jstr(j, "workspace"), "acme");
+  strcpy(f->agent_id, jstr(j, "agent_id"));
+  cJSON_Delete(j);
+  assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 0);
+}
+
+static void get_challenge(fixture *f, char *chal, size_t cap) {
+  char body[128];
+  int n = snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", f->agent_id);
+  cJSON *j;
+  assert_int_equal(send(f, "POST", "/v1/challenge", NULL, 0, body, (size_t)n, &j), 200);
+  snprintf(chal, cap, "%s", jstr(j, "challenge"));
+  cJSON_Delete(j);
+}
+
+static int session_request(fixture *f, const char *chal, int corrupt, cJSON **j) {
+  char msg[256], sig[200], body[512];
+  int m = wire_session_message(f->agent_id, chal, msg, sizeof msg);
+  assert_true(m > 0);
+  if (corrupt) msg[m - 1] ^= 1;
+  sign_b64(f, msg, (size_t)m, sig, sizeof sig);
+  int n = snprintf(body, sizeof body,
+                   "{\"agent_id\":\"%s\",\"challenge\":\"%s\",\"signature\":\"%s\"}", f->agent_id,
+                   chal, sig);
+  return send(f, "POST", "/v1/session", NULL, 0, body, (size_t)n, j);
+}
+
+static void open_session(fixture *f) {
+  char chal[128];
+  get_challenge(f, chal, sizeof chal);
+  cJSON *j;
+  assert_int_equal(session_request(f, chal, 0, &j), 200);
+  snprintf(f->session_id, sizeof f->session_id, "%s", jstr(j, "session_id"));
+  size_t klen;
+  const char *k = jstr(j, "session_key");
+  assert_int_equal(crypto_b64_decode(k, strlen(k), f->session_key, sizeof f->session_key, &klen),
+                   CRYPTO_OK);
+  assert_int_equal(klen, 32);
+  cJSON_Delete(j);
+}
+
+static uint8_t *make_batch(int64_t first, int64_t last, size_t *len) {
+  wire_batch_enc e;
+  wire_batch_enc_init(&e, 0);
+  for (int64_t s = first; s <= last; s++) {
+    char line[64];
+    snprintf(line, sizeof line, "line %lld \"quoted\"\n", (long long)s);
+    wire_record r = {s, 1764380000000 + s, "/var/log/app.log", 16, line, strlen(line)};
+    assert_int_equal(wire_batch_enc_add(&e, &r), WIRE_OK);
+  }
+  uint8_t *out;
+  assert_int_equal(wire_batch_enc_finish(&e, 1, &out, len), WIRE_OK);
+  wire_batch_enc_free(&e);
+  return out;
+}
+
+/* Signed ingest. time_off shifts the agent clock; mac_bad corrupts the MAC. */
+static int ingest_raw(fixture *f, const char *sid, int64_t first, int64_t last, const uint8_t *b,
+                      size_t len, int64_t time_off, int mac_bad, cJSON **j) {
+  char t[32], fs[32], ls[32], mac[65];
+  int64_t at = f->env.now + time_off;
+  snprintf(t, sizeof t, "%lld", (long long)at);
+  snprintf(fs, sizeof fs, "%lld", (long long)first);
+  snprintf(ls, sizeof ls, "%lld", (long long)last);
+  wire_request_mac(f->session_key, 32, "POST", "/v1/ingest", at, b, len, mac);
+  if (mac_bad) mac[0] = mac[0] == 'a' ? 'b' : 'a';
+  mc_header h[] = {{WIRE_HDR_SESSION, sid},     {WIRE_HDR_TIME, t},
+                   {WIRE_HDR_SIGNATURE, mac},   {WIRE_HDR_FIRST_SEQ, fs},
+                   {WIRE_HDR_LAST_SEQ, ls},     {"Content-Encoding", "zstd"}};
+  return send(f, "POST", "/v1/ingest", h, 6, b, len, j);
+}
+
+static int ingest(fixture *f, int64_t first, int64_t last, cJSON **j) {
+  size_t len;
+  uint8_t *b = make_batch(first, last, &len);
+  int st = ingest_raw(f, f->session_id, first, last, b, len, 0, 0, j);
+  free(b);
+  return st;
+}
+
+static void test_full_flow_and_duplicates(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  open_session(f);
+  cJSON *j;
+  assert_int_equal(ingest(f, 1, 5, &j), 200);
+  assert_int_equal(cJSON_GetObjectItem(j, "acked_through")->valueint, 5);
+  assert_int_equal(cJSON_GetObjectItem(j, "stored")->valueint, 5);
+  assert_int_equal(cJSON_GetObjectItem(j, "duplicates")->valueint, 0);
+  cJSON_Delete(j);
+  assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 5);
+  /* Re-sent batch (lost ack): nothing new stored. */
+  assert_int_equal(ingest(f, 1, 5, &j), 200);
+  assert_int_equal(cJSON_GetObjectItem(j, "acked_through")->valueint, 5);
+  assert_int_equal(cJSON_GetObjectItem(j, "stored")->valueint, 0);
+  assert_int_equal(cJSON_GetObjectItem(j, "duplicates")->valueint, 5);
+  cJSON_Delete(j);
+  /* Overlapping batch: only the new part is stored. */
+  assert_int_equal(ingest(f, 4, 8, &j), 200);
+  assert_int_equal(cJSON_GetObjectItem(j, "stored")->valueint, 3);
+  assert_int_equal(cJSON_GetObjectItem(j, "duplicates")->valueint, 2);
+  cJSON_Delete(j);
+  int64_t n, lo, hi;
+  assert_int_equal(mc_agent_seq_summary(f->c, f->agent_id, &n, &lo, &hi), MC_OK);
+  assert_int_equal(n, 8);
+  assert_int_equal(lo, 1);
+  assert_int_equal(hi, 8);
+  assert_int_equal(mc_total_records(f->c), 8);
+  assert_int_equal(mc_agent_seq_summary(f->c, "nope", &n, &lo, &hi), MC_EINVAL);
+  assert_int_equal(mc_agent_record_count(f->c, "nope"), -1);
+  mc_stats st;
+  mc_get_stats(f->c, &st);
+  assert_int_equal(st.ingest_batches, 3);
+  assert_int_equal(st.records_stored, 8);
+  assert_int_equal(st.duplicates, 7);
+  assert_int_equal(st.enrollments, 1);
+  assert_int_equal(st.sessions, 1);
+  assert_int_equal(st.rejected, 0);
+}
+
+static void test_enroll_refusals(void **state) {
+  fixture *f = *state;
+  char body[512], proof[200];
+  cJSON *j;
+  int n = enroll_body(f, "otk_not_a_real_token", body, sizeof body);
+  sign_b64(f, body, (size_t)n, proof, sizeof proof);
+  mc_header h = {WIRE_HDR_PROOF, proof};
+  assert_int_equal(send(f, "POST", "/v1/enroll", &h, 1, body, (size_t)n, &j), 403);
+  expect_error(j, "unknown_token");
+  /* Proof over different bytes. */
+  n = enroll_body(f, f->token, body, sizeof body);
+  sign_b64(f, "other", 5, proof, sizeof proof);
+  assert_int_equal(send(f, "POST", "/v1/enroll", &h, 1, body, (size_t)n, &j), 401);
+  expect_error(j, "bad_proof");
+  assert_int_equal(send(f, "POST", "/v1/enroll", NULL, 0, body, (size_t)n, &j), 401);
+  expect_error(j, "bad_proof");
+  assert_int_equal(send(f, "POST", "/v1/enroll", NULL, 0, "garbage", 7, &j), 400);
+  expect_error(j, "bad_request");
+  assert_int_equal(send(f, "POST", "/v1/enroll", NULL, 0, "{\"token\":1}", 11, &j), 400);
+  expect_error(j, "bad_request");
+  assert_int_equal(send(f, "GET", "/v1/enroll", NULL, 0, NULL, 0, &j), 405);
+  expect_error(j, "method_not_allowed");
+  assert_int_equal(send(f, "POST", "/v2/nothing", NULL, 0, NULL, 0, &j), 404);
+  expect_error(j, "not_found");
+  mc_stats st;
+  mc_get_stats(f->c, &st);
+  assert_int_equal(st.enrollments, 0);
+  assert_int_equal(st.rejected, 7);
+}
+
+static void test_session_refusals(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  char chal[128];
+  cJSON *j;
+  get_challenge(f, chal, sizeof chal);
+  assert_int_equal(session_request(f, chal, 1, &j), 401);
+  expect_error(j, "bad_signature");
+  assert_int_equal(session_request(f, "bm90LWlzc3VlZA==", 0, &j), 401);
+  expect_error(j, "bad_challenge");
+  /* Good one works once; the challenge is single use. */
+  assert_int_equal(session_request(f, chal, 0, &j), 200);
+  cJSON_Delete(j);
+  assert_int_equal(session_request(f, chal, 0, &j), 401);
+  expect_error(j, "bad_challenge");
+  /* Expired challenge. */
+  get_challenge(f, chal, sizeof chal);
+  f->env.now += 61 * 1000;
+  assert_int_equal(session_request(f, chal, 0, &j), 401);
+  expect_error(j, "bad_challenge");
+  /* Unknown agent. */
+  char body[] = "{\"agent_id\":\"00000000000000000000000000000000\"}";
+  assert_int_equal(send(f, "POST", "/v1/challenge", NULL, 0, body, strlen(body), &j), 401);
+  expect_error(j, "unknown_agent");
+}
+
+/* Every ingest refusal leaves the record count unchanged. */
+static void test_ingest_refusals(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  open_session(f);
+  cJSON *j;
+  assert_int_equal(ingest(f, 1, 3, &j), 200);
+  cJSON_Delete(j);
+  size_t len;
+  uint8_t *b = make_batch(4, 6, &len);
+
+  assert_int_equal(ingest_raw(f, f->session_id, 4, 6, b, len, 0, 1, &j), 401);
+  expect_error(j, "bad_signature");
+  assert_int_equal(ingest_raw(f, "ffffffffffffffffffffffffffffffff", 4, 6, b, len, 0, 0, &j), 401);
+  expect_error(j, "unknown_session");
+  assert_int_equal(ingest_raw(f, f->session_id, 4, 6, b, len, WIRE_CLOCK_SKEW_MS + 1, 0, &j), 401);
+  expect_error(j, "clock_skew");
+  assert_int_equal(ingest_raw(f, f->session_id, 4, 6, b, len, -WIRE_CLOCK_SKEW_MS - 1, 0, &j),
+                   401);
+  expect_error(j, "clock_skew");
+  /* Sequence gap: headers say 4..7 but body holds 4..6. */
+  assert_int_equal(ingest_raw(f, f->session_id, 4, 7, b, len, 0, 0, &j), 400);
+  expect_error(j, "bad_batch");
+  assert_int_equal(ingest_raw(f, f->session_id, 5, 7, b, len, 0, 0, &j), 400);
+  expect_error(j, "bad_batch");
+  assert_int_equal(ingest_raw(f, f->session_id, 0, 2, b, len, 0, 0, &j), 400);
+  expect_error(j, "bad_batch");
+  /* Garbage zstd. */
+  assert_int_equal(ingest_raw(f, f->session_id, 4, 6, (const uint8_t *)"garbage!", 8, 0, 0, &j),
+                   400);
+  expect_error(j, "bad_encoding");
+  /* Oversize body. */
+  uint8_t *big = calloc(1, WIRE_MAX_BODY + 1);
+  assert_int_equal(ingest_raw(f, f->session_id, 4, 6, big, WIRE_MAX_BODY + 1, 0, 0, &j), 413);
+  expect_error(j, "too_large");
+  free(big);
+  assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 3);
+
+  /* A foreign session: agent 2 cannot write as agent 1; its records go to itself. */
+  char a1[MC_AGENT_ID_LEN + 1];
+  strcpy(a1, f->agent_id);
+  assert_int_equal(crypto_ec_generate(fake_random, &f->env, f->key, sizeof f->key, &f->key_len),
+                   CRYPTO_OK);
+  do_enroll(f);
+  open_session(f);
+  assert_int_equal(ingest_raw(f, f->session_id, 4, 6, b, len, 0, 0, &j), 200);
+  cJSON_Delete(j);
+  assert_int_equal(mc_agent_record_count(f->c, a1), 3);
+  assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 3);
+
+  /* Expired session. */
+  f->env.now += 3601 * 1000;
+  assert_int_equal(ingest_raw(f, f->session_id, 7, 9, b, len, 0, 0, &j), 401);
+  expect_error(j, "session_expired");
+  free(b);
+  assert_int_equal(mc_total_records(f->c), 6);
+}
+
+static void test_workspace_add(void **state) {
+  fixture *f = *state;
+  char tok[MC_TOKEN_MAX];
+  assert_int_equal(mc_workspace_add(f->c, "acme", tok, sizeof tok), MC_EEXIST);
+  assert_int_equal(mc_workspace_add(f->c, "", tok, sizeof tok), MC_EINVAL);
+  assert_int_equal(mc_workspace_add(f->c, "bad name", tok, sizeof tok), MC_EINVAL);
+  assert_int_equal(mc_workspace_add(f->c, "other", tok, 10), MC_EINVAL);
+  assert_int_equal(mc_workspace_add(f->c, "other", tok, sizeof tok), MC_OK);
+  assert_string_not_equal(tok, f->token);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_full_flow_and_duplicates, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_enroll_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_session_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ingest_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_workspace_add, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

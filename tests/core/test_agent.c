@@ -1,0 +1,380 @@
+/* The agent's state machine against a scripted network: the test plays the
+ * cloud's part one reply at a time and checks what the agent sends and does:
+ * proof of possession at enrollment, challenge signature, per-request HMAC,
+ * zstd NDJSON batches, back-off with Retry-After, session renewal, refusal. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "common/crypto.h"
+#include "common/wire.h"
+#include "core/agent.h"
+#include "posix/os_posix.h"
+
+/* ---- a scripted net shim: requests wait until the test answers ---------- */
+typedef struct sent {
+  char method[8];
+  char url[256];
+  char headers[NET_MAX_HEADERS][2][128];
+  size_t n_headers;
+  uint8_t *body;
+  size_t body_len;
+  net_done_fn done;
+  void *user;
+  uint64_t id;
+} sent;
+
+typedef struct script_net {
+  sent cur;
+  int have;
+  uint64_t next_id;
+  int requests;
+} script_net;
+
+static int sn_request(void *ctx, const net_request *req, net_done_fn done, void *user,
+                      uint64_t *id) {
+  script_net *n = ctx;
+  if (n->have) return NET_EBUSY; /* the agent promises one request at a time */
+  memset(&n->cur, 0, sizeof n->cur);
+  snprintf(n->cur.method, sizeof n->cur.method, "%s", req->method);
+  snprintf(n->cur.url, sizeof n->cur.url, "%s", req->url);
+  for (size_t i = 0; i < req->n_headers; i++) {
+    snprintf(n->cur.headers[i][0], 128, "%s", req->headers[i].name);
+    snprintf(n->cur.headers[i][1], 128, "%s", req->headers[i].value);
+  }
+  n->cur.n_headers = req->n_headers;
+  n->cur.body = malloc(req->body_len + 1);
+  memcpy(n->cur.body, req->body, req->body_len);
+  n->cur.body[req->body_len] = 0;
+  n->cur.body_len = req->body_len;
+  n->cur.done = done;
+  n->cur.user = user;
+  n->cur.id = *id = ++n->next_id;
+  n->have = 1;
+  n->requests++;
+  return NET_OK;
+}
+
+static void sn_cancel(void *ctx, uint64_t id) {
+  script_net *n = ctx;
+  if (n->have && n->cur.id == id) {
+    free(n->cur.body);
+    n->have = 0;
+  }
+}
+
+static const char *hdr(const sent *s, const char *name) {
+  for (size_t i = 0; i < s->n_headers; i++)
+    if (strcasecmp(s->headers[i][0], name) == 0) return s->headers[i][1];
+  return NULL;
+}
+
+/* Answers the pending request; the body (JSON text) and optional header. */
+static void reply(script_net *n, int error, int status, const char *body, const char *hname,
+                  const char *hvalue) {
+  assert_true(n->have);
+  net_header h = {hname, hvalue};
+  net_response r = {.error = error,
+                    .status = status,
+                    .body = (const uint8_t *)(body ? body : ""),
+                    .body_len = body ? strlen(body) : 0,
+                    .headers = &h,
+                    .n_headers = hname ? 1 : 0,
+                    .error_text = error ? "scripted failure" : ""};
+  sent s = n->cur;
+  n->have = 0;
+  s.done(s.user, &r);
+  free(s.body);
+}
+
+/* ---- fixture -------------------------------------------------------------- */
+typedef struct fx {
+  os_posix px;
+  os_shim os;
+  script_net sn;
+  net_shim net;
+  char dir[64];
+  char log[128];
+  agent_config cfg;
+  agent *a;
+  int64_t now;
+} fx;
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof *f);
+  os_posix_options o;
+  os_posix_options_init(&o);
+  o.log_level = OS_LOG_ERROR;
+  os_posix_init(&f->os, &f->px, &o);
+  f->net = (net_shim){&f->sn, sn_request, sn_cancel};
+  snprintf(f->dir, sizeof f->dir, "/tmp/outpost-agent-XXXXXX");
+  if (!mkdtemp(f->dir)) return -1;
+  snprintf(f->log, sizeof f->log, "%s/app.log", f->dir);
+  config_defaults(&f->cfg);
+  snprintf(f->cfg.cloud_url, sizeof f->cfg.cloud_url, "https://cloud.test");
+  snprintf(f->cfg.ca_file, sizeof f->cfg.ca_file, "/dev/null");
+  snprintf(f->cfg.enrollment_token, sizeof f->cfg.enrollment_token, "otk_test");
+  snprintf(f->cfg.state_dir, sizeof f->cfg.state_dir, "%s/state", f->dir);
+  snprintf(f->cfg.sources[0].path, sizeof f->cfg.sources[0].path, "%s", f->log);
+  f->cfg.sources[0].start = CONFIG_START_BEGINNING;
+  f->cfg.n_sources = 1;
+  f->cfg.log_level = OS_LOG_ERROR;
+  f->now = 1000000;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  agent_close(f->a);
+  if (f->sn.have) free(f->sn.cur.body);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+  int rc = system(cmd);
+  free(f);
+  return rc == 0 ? 0 : -1;
+}
+
+static int64_t step(fx *f) { return agent_step(f->a, f->now); }
+
+static void open_agent(fx *f) {
+  char err[256];
+  int rc = agent_open(&f->cfg, &f->os, &f->net, &f->a, err, sizeof err);
+  if (rc != AGENT_OK) fail_msg("agent_open: %s", err);
+}
+
+static void b64(const uint8_t *in, size_t n, char *out, size_t cap) {
+  size_t len;
+  assert_int_equal(crypto_b64_encode(in, n, out, cap, &len), CRYPTO_OK);
+}
+
+/* Plays enrollment and session; returns the session key handed out. */
+static void enroll_and_open_session(fx *f, uint8_t key[32]) {
+  step(f);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/enroll");
+  /* Proof of possession: the body is signed by the key it announces. */
+  cJSON *b = cJSON_Parse((const char *)f->sn.cur.body);
+  const char *pub_b64 = cJSON_GetObjectItem(b, "public_key")->valuestring;
+  assert_string_equal(cJSON_GetObjectItem(b, "token")->valuestring, "otk_test");
+  uint8_t pub[CRYPTO_PUB_DER_MAX], sig[CRYPTO_SIG_MAX];
+  size_t pub_len, sig_len;
+  assert_int_equal(crypto_b64_decode(pub_b64, strlen(pub_b64), pub, sizeof pub, &pub_len), 0);
+  const char *proof = hdr(&f->sn.cur, WIRE_HDR_PROOF);
+  assert_non_null(proof);
+  assert_int_equal(crypto_b64_decode(proof, strlen(proof), sig, sizeof sig, &sig_len), 0);
+  assert_int_equal(crypto_ec_verify(pub, pub_len, f->sn.cur.body, f->sn.cur.body_len, sig, sig_len),
+                   CRYPTO_OK);
+  cJSON_Delete(b);
+  reply(&f->sn, 0, 201, "{\"agent_id\":\"0123456789abcdef0123456789abcdef\",\"workspace\":\"ws\"}",
+        NULL, NULL);
+  step(f);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/challenge");
+  reply(&f->sn, 0, 200, "{\"challenge\":\"Y2hhbGxlbmdl\",\"expires_in_s\":60}", NULL, NULL);
+  step(f);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/session");
+  b = cJSON_Parse((const char *)f->sn.cur.body);
+  const char *sig_b64 = cJSON_GetObjectItem(b, "signature")->valuestring;
+  assert_int_equal(crypto_b64_decode(sig_b64, strlen(sig_b64), sig, sizeof sig, &sig_len), 0);
+  char msg[256];
+  int mlen = wire_session_message("0123456789abcdef0123456789abcdef", "Y2hhbGxlbmdl", msg, sizeof msg);
+  assert_int_equal(crypto_ec_verify(pub, pub_len, msg, (size_t)mlen, sig, sig_len), CRYPTO_OK);
+  cJSON_Delete(b);
+  for (int i = 0; i < 32; i++) key[i] = (uint8_t)(i * 7 + 1);
+  char key_b64[64], body[256];
+  b64(key, 32, key_b64, sizeof key_b64);
+  snprintf(body, sizeof body,
+           "{\"session_id\":\"s1\",\"session_key\":\"%s\",\"expires_in_s\":3600}", key_b64);
+  reply(&f->sn, 0, 200, body, NULL, NULL);
+}
+
+static void write_lines(fx *f, int from, int to) {
+  FILE *fp = fopen(f->log, "a");
+  for (int i = from; i < to; i++) fprintf(fp, "event %d\n", i);
+  fclose(fp);
+}
+
+typedef struct seen {
+  int n;
+  int64_t first;
+} seen;
+
+static int count_rec(void *user, const wire_record *r) {
+  seen *s = user;
+  if (s->n == 0) s->first = r->seq;
+  s->n++;
+  return 0;
+}
+
+/* Checks the pending ingest request is authentic and returns its record count. */
+static int check_ingest(fx *f, const uint8_t key[32], int64_t *first, int64_t *last) {
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/ingest");
+  const char *t = hdr(&f->sn.cur, WIRE_HDR_TIME), *mac = hdr(&f->sn.cur, WIRE_HDR_SIGNATURE);
+  assert_non_null(t);
+  assert_non_null(mac);
+  assert_string_equal(hdr(&f->sn.cur, WIRE_HDR_SESSION), "s1");
+  char want[65];
+  wire_request_mac(key, 32, "POST", "/v1/ingest", strtoll(t, NULL, 10), f->sn.cur.body,
+                   f->sn.cur.body_len, want);
+  assert_string_equal(mac, want);
+  *first = strtoll(hdr(&f->sn.cur, WIRE_HDR_FIRST_SEQ), NULL, 10);
+  *last = strtoll(hdr(&f->sn.cur, WIRE_HDR_LAST_SEQ), NULL, 10);
+  seen s = {0};
+  char err[128];
+  assert_int_equal(wire_batch_decode(f->sn.cur.body, f->sn.cur.body_len, *first, *last, count_rec,
+                                     &s, err, sizeof err),
+                   WIRE_OK);
+  return s.n;
+}
+
+static void ships_with_auth_and_backs_off(void **state) {
+  fx *f = *state;
+  write_lines(f, 0, 25);
+  open_agent(f);
+  uint8_t key[32];
+  enroll_and_open_session(f, key);
+  /* Identity is on disk, private. */
+  char path[1200];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/identity.json", f->cfg.state_dir);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  assert_int_equal(stat(f->cfg.state_dir, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0700);
+
+  /* Records wait for the batch age, then ship. */
+  int64_t d = step(f);
+  assert_false(f->sn.have);
+  assert_true(d <= f->now + f->cfg.batch_max_age_ms);
+  f->now += f->cfg.batch_max_age_ms;
+  step(f);
+  assert_true(f->sn.have);
+  int64_t first, last;
+  assert_int_equal(check_ingest(f, key, &first, &last), 25);
+  assert_int_equal(first, 1);
+  assert_int_equal(last, 25);
+
+  /* 503 with Retry-After: 7 -> nothing resent before 7 s. */
+  reply(&f->sn, 0, 503, "{\"error\":\"unavailable\",\"message\":\"later\"}", "Retry-After", "7");
+  int64_t t503 = f->now;
+  /* Step at every deadline the agent asks for: polls happen, sends do not. */
+  for (int i = 0; i < 100 && f->now < t503 + 6999; i++) {
+    d = step(f);
+    assert_false(f->sn.have);
+    f->now = d < t503 + 6999 ? d : t503 + 6999;
+  }
+  step(f);
+  assert_false(f->sn.have);
+  f->now = t503 + 7000;
+  step(f);
+  assert_true(f->sn.have);
+  assert_int_equal(check_ingest(f, key, &first, &last), 25);
+
+  /* A 200 that does not acknowledge the batch keeps it. */
+  reply(&f->sn, 0, 200, "{\"nonsense\":true}", NULL, NULL);
+  agent_stats s;
+  agent_get_stats(f->a, &s);
+  step(f);
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.spooled, 25);
+  assert_int_equal(s.acked, 0);
+  f->now += f->cfg.retry_max_ms;
+  step(f);
+  assert_true(f->sn.have);
+  reply(&f->sn, 0, 200, "{\"acked_through\":25,\"stored\":25,\"duplicates\":0}", NULL, NULL);
+  step(f);
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.spooled, 0);
+  assert_int_equal(s.acked, 25);
+  assert_int_equal(s.produced, 25);
+  assert_int_equal(s.state, AGENT_STATE_RUNNING);
+
+  /* An expired session: the agent opens a new one and re-sends. */
+  write_lines(f, 25, 30);
+  f->now += f->cfg.poll_interval_ms + f->cfg.batch_max_age_ms;
+  step(f);
+  f->now += f->cfg.batch_max_age_ms;
+  step(f);
+  assert_true(f->sn.have);
+  reply(&f->sn, 0, 401, "{\"error\":\"session_expired\",\"message\":\"expired\"}", NULL, NULL);
+  step(f);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/challenge");
+  /* Transport failures are retried, never fatal. */
+  reply(&f->sn, NET_ECONNECT, 0, NULL, NULL, NULL);
+  d = step(f);
+  assert_false(f->sn.have);
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.state, AGENT_STATE_SESSION);
+  assert_int_equal(s.spooled, 5);
+}
+
+static void refused_enrollment_backs_off_for_long(void **state) {
+  fx *f = *state;
+  open_agent(f);
+  step(f);
+  assert_true(f->sn.have);
+  reply(&f->sn, 0, 403, "{\"error\":\"unknown_token\",\"message\":\"no such token\"}", NULL, NULL);
+  int64_t d = step(f);
+  assert_false(f->sn.have);
+  agent_stats s;
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.state, AGENT_STATE_REFUSED);
+  assert_non_null(strstr(s.last_error, "unknown_token"));
+  /* It keeps collecting (polls) but does not hammer the cloud. */
+  for (int i = 0; i < 100; i++) {
+    f->now = d;
+    d = step(f);
+    assert_false(f->sn.have && i < 50 && f->now < 1000000 + 3600 * 1000LL);
+    if (f->sn.have) break;
+  }
+  assert_int_equal(f->sn.requests, 1);
+}
+
+static void identity_survives_restart(void **state) {
+  fx *f = *state;
+  open_agent(f);
+  uint8_t key[32];
+  enroll_and_open_session(f, key);
+  agent_close(f->a);
+  f->a = NULL;
+  open_agent(f);
+  step(f);
+  assert_true(f->sn.have);
+  /* Enrolled already: straight to a session, no second enrollment. */
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/challenge");
+}
+
+static void corrupt_identity_refuses_to_start(void **state) {
+  fx *f = *state;
+  open_agent(f);
+  agent_close(f->a);
+  f->a = NULL;
+  char path[1200];
+  snprintf(path, sizeof path, "%s/identity.json", f->cfg.state_dir);
+  FILE *fp = fopen(path, "w");
+  fputs("{\"agent_id\":42}", fp);
+  fclose(fp);
+  char err[256];
+  assert_int_equal(agent_open(&f->cfg, &f->os, &f->net, &f->a, err, sizeof err), AGENT_ESTATE);
+  assert_null(f->a);
+  assert_non_null(strstr(err, "identity.json: malformed"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(ships_with_auth_and_backs_off, setup, teardown),
+      cmocka_unit_test_setup_teardown(refused_enrollment_backs_off_for_long, setup, teardown),
+      cmocka_unit_test_setup_teardown(identity_survives_restart, setup, teardown),
+      cmocka_unit_test_setup_teardown(corrupt_identity_refuses_to_start, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
