@@ -642,6 +642,17 @@ static void build_config(fleet *f) {
   c->log_level = OS_LOG_INFO;
 }
 
+static int mkdir_p(char *dir) {
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    int rc = mkdir(dir, 0755);
+    *p = '/';
+    if (rc != 0 && errno != EEXIST) return -1;
+  }
+  return mkdir(dir, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 static void remove_store(const char *db) {
   static const char *const suffix[] = {"", "-journal", "-wal", "-shm"};
   char p[1100];
@@ -669,7 +680,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   log_ctx *lcs = NULL;
   if (opt->out_dir) {
     snprintf(dir, sizeof dir, "%s", opt->out_dir);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (mkdir_p(dir) != 0) {
       snprintf(err, err_cap, "%s: cannot create: %s", dir, strerror(errno));
       goto out;
     }
