@@ -237,6 +237,16 @@ static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
 
 /* ---- the ledger --------------------------------------------------------- */
 
+const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_first_seq,
+                               int64_t shed, int64_t c, int64_t mn, int64_t mx,
+                               int64_t lines_written) {
+  if (c != 0 && !(mn == 1 && mx - mn + 1 == c)) return "cloud holds a gap";
+  int64_t o = (spooled > 0 && mx >= spool_first_seq) ? mx - spool_first_seq + 1 : 0;
+  if (produced != c + spooled - o + shed) return "produced != held + spooled - overlap + shed";
+  if (produced > lines_written) return "produced more records than lines written";
+  return NULL;
+}
+
 static void ledger_check(fleet *f, sim_agent *g) {
   if (!g->a || f->stop) return;
   agent_stats s;
@@ -245,12 +255,8 @@ static void ledger_check(fleet *f, sim_agent *g) {
   if (s.agent_id[0] && mc_agent_seq_summary(f->cloud, s.agent_id, &c, &mn, &mx) != MC_OK)
     c = mn = mx = 0;
   f->ledger_checks++;
-  const char *what = NULL;
-  if (c != 0 && !(mn == 1 && mx - mn + 1 == c)) what = "cloud holds a gap";
-  int64_t o = (s.spooled > 0 && mx >= s.spool_first_seq) ? mx - s.spool_first_seq + 1 : 0;
-  if (!what && s.produced != c + s.spooled - o + s.shed)
-    what = "produced != held + spooled - overlap + shed";
-  if (!what && s.produced > g->lines_written) what = "produced more records than lines written";
+  const char *what = sim_ledger_verdict(s.produced, s.spooled, s.spool_first_seq, s.shed, c, mn,
+                                        mx, g->lines_written);
   if (!what) return;
   set_failure(f,
               "ledger: agent %d at t=%lld ms: %s (produced %lld, lines written %lld, cloud "

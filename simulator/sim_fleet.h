@@ -50,6 +50,12 @@ typedef struct sim_run_result {
   char failure[512];    /* first failure, "" when none */
 } sim_run_result;
 
+/* The ledger rule above as a pure function, so it can be tested on its own.
+ * Returns NULL when the numbers balance, else what is wrong (static text). */
+const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_first_seq,
+                               int64_t shed, int64_t cloud_count, int64_t cloud_min,
+                               int64_t cloud_max, int64_t lines_written);
+
 int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result *res, char *err,
             size_t err_cap);
 
