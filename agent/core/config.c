@@ -224,7 +224,9 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
     } else if (strcmp(k, "batch_max_records") == 0) {
       if (get_int(&e, f, k, 1, WIRE_MAX_RECORDS, &v) == 0) out->batch_max_records = (int)v;
     } else if (strcmp(k, "batch_max_bytes") == 0) {
-      if (get_int(&e, f, k, 1024, WIRE_MAX_DECODED, &v) == 0) out->batch_max_bytes = v;
+      /* Well under WIRE_MAX_BODY so that even incompressible lines fit
+       * the compressed-body limit. */
+      if (get_int(&e, f, k, 1024, CONFIG_MAX_BATCH_BYTES, &v) == 0) out->batch_max_bytes = v;
     } else if (strcmp(k, "batch_max_age_ms") == 0) {
       if (get_int(&e, f, k, 0, 3600 * 1000, &v) == 0) out->batch_max_age_ms = v;
     } else if (strcmp(k, "poll_interval_ms") == 0) {

@@ -20,6 +20,7 @@
 #define CONFIG_URL_MAX 512
 #define CONFIG_TOKEN_MAX 128
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
+#define CONFIG_MAX_BATCH_BYTES (3 * 1024 * 1024)
 
 typedef enum config_start { CONFIG_START_END = 0, CONFIG_START_BEGINNING = 1 } config_start;
 
@@ -37,7 +38,7 @@ typedef struct agent_config {
   int n_sources;
   /* batching */
   int batch_max_records;        /* default 1000, 1..10000 */
-  int64_t batch_max_bytes;      /* default 1 MiB, 1 KiB..16 MiB (decoded NDJSON) */
+  int64_t batch_max_bytes;      /* default 1 MiB, 1 KiB..3 MiB (decoded NDJSON) */
   int64_t batch_max_age_ms;     /* default 5000: ship when the oldest record is this old */
   int64_t poll_interval_ms;     /* default 1000: how often files are checked */
   int64_t request_timeout_ms;   /* default 30000 */

@@ -30,8 +30,8 @@ static const char *const spool_sql[ST_COUNT] = {
     [ST_SRC_GET] = "SELECT id, known, dev, ino, offset, skipping FROM sources WHERE path = ?",
     [ST_SRC_NEW] = "INSERT INTO sources(path, known, dev, ino, offset, skipping) VALUES(?,0,0,0,0,0)",
     [ST_SRC_SAVE] = "UPDATE sources SET known=1, dev=?, ino=?, offset=?, skipping=? WHERE id=?",
-    [ST_SCAN] = "SELECT r.seq, r.ts_ms, s.path, r.line FROM records r JOIN sources s "
-                "ON s.id = r.source_id WHERE r.seq >= ? ORDER BY r.seq LIMIT ?",
+    [ST_SCAN] = ("SELECT r.seq, r.ts_ms, s.path, r.line FROM records r JOIN sources s "
+                 "ON s.id = r.source_id WHERE r.seq >= ? ORDER BY r.seq LIMIT ?"),
     [ST_ACK] = "DELETE FROM records WHERE seq <= ?",
     [ST_COUNTERS] = "UPDATE counters SET next_seq=?, acked=?, shed=? WHERE id=1",
 };

@@ -157,6 +157,12 @@ int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, i
       break;
     }
     if (got == 0) break;
+    /* Records travel as C strings and JSON text: a NUL byte (sparse regions
+     * left by copytruncate, binary junk) becomes '?' rather than cutting the
+     * line short or making it unsendable. */
+    for (char *p = memchr(b->chunk, 0, (size_t)got); p;
+         p = memchr(p + 1, 0, (size_t)got - (size_t)(p + 1 - b->chunk)))
+      *p = '?';
     size_t consumed = 0;
     ret = consume_chunk(src, sp, b, (size_t)got, ts_ms, lines_out, &consumed);
     if (ret != TAIL_OK) {

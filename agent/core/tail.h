@@ -3,6 +3,7 @@
  * Only complete lines are consumed: the offset advances to just past the last
  * newline read, in the same spool transaction as the records it produced, so
  * a partial last line waits (on disk, not in memory) until it is completed.
+ * NUL bytes are stored as '?': records are text (docs/architecture.md).
  * A line longer than max_line bytes is cut to max_line bytes plus the marker
  * TAIL_TRUNCATED_MARKER, and the rest of it, up to its newline, is skipped.
  *

@@ -206,11 +206,34 @@ static void tail_start_end_skips_history(void **state) {
   spool_close(sp);
 }
 
+static void tail_replaces_nul_bytes(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  char err[256];
+  assert_int_equal(spool_open(&f->os, f->db, &sp, err, sizeof err), SPOOL_OK);
+  tail_buffers b;
+  assert_int_equal(tail_buffers_init(&b, 4096, 300), 0);
+  FILE *fp = fopen(f->log, "wb");
+  fwrite("a\0b\n\0\0\n", 1, 7, fp);
+  fclose(fp);
+  tail_source src = {0};
+  snprintf(src.path, sizeof src.path, "%s", f->log);
+  src.start = CONFIG_START_BEGINNING;
+  assert_int_equal(poll_once(f, &src, sp, &b), 2);
+  collected got = {0};
+  assert_int_equal(spool_scan(sp, 64, collect_row, &got), SPOOL_OK);
+  assert_string_equal(got.lines[0], "a?b");
+  assert_string_equal(got.lines[1], "??");
+  tail_buffers_free(&b);
+  spool_close(sp);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(spool_counts_and_persists, setup, teardown),
       cmocka_unit_test_setup_teardown(tail_follows_lines, setup, teardown),
       cmocka_unit_test_setup_teardown(tail_start_end_skips_history, setup, teardown),
+      cmocka_unit_test_setup_teardown(tail_replaces_nul_bytes, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
