@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
   if (argc < 3 || strcmp(argv[1], "run") != 0) return usage();
   const char *file = argv[2];
   sim_run_options opt = {.seed = 1};
-  for (int i = 3; i < argc; i++) {
+  for (int i = 3; i < argc; i += 2) { /* every option takes one value */
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     uint64_t n;
@@ -57,7 +57,6 @@ int main(int argc, char **argv) {
     } else {
       return usage();
     }
-    i++;
   }
   sim_scenario *scn = malloc(sizeof *scn);
   if (!scn) return 2;
