@@ -28,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const sim_scn_event *e = &s.events[i];
     if (e->at_s < 0 || e->at_s > s.duration_s) abort();
     int64_t k = sim_scenario_event_agents(e, s.agents);
-    if ((e->type == SIM_SCN_CRASH || e->type == SIM_SCN_RESTART || e->type == SIM_SCN_PARTITION) &&
+    if ((e->type == SIM_SCN_CRASH || e->type == SIM_SCN_RESTART || e->type == SIM_SCN_PARTITION ||
+         e->type == SIM_SCN_POWER_CUT) &&
         (k < 1 || k > s.agents))
       abort();
     if (strcmp(sim_scenario_event_name(e->type), "?") == 0) abort();

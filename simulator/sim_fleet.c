@@ -67,6 +67,9 @@ typedef struct sim_agent {
   char cloud_id[33];
   int64_t cloud_c, cloud_min, cloud_max;
   int cloud_stale;
+  int cut;          /* power was cut during the agent's work: reboot it */
+  int64_t power_cuts;
+  void *fleet;      /* back pointer for the power-cut callback */
 } sim_agent;
 
 typedef struct expectation {
@@ -189,9 +192,35 @@ static void trace_log_sink(void *user, os_log_level level, const char *msg) {
                  (long long)c->f->now, (int)c->g->idx, (int)level, esc);
 }
 
+static void power_cut_done(fleet *f, sim_agent *g) {
+  g->cut = 0;
+  g->power_cuts++;
+  sim_net_set_partition(f->net, g->idx, g->partitions > 0);
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"power_cut\",\"agent\":%d}", (long long)f->now,
+                 (int)g->idx);
+}
+
+/* Closes an agent whose disk was cut from under it: its clean-up must not
+ * touch the "rebooted" disk. */
+static void close_dead(sim_agent *g) {
+  sim_fs_set_frozen(g->fs, 1);
+  agent_close(g->a);
+  sim_fs_set_frozen(g->fs, 0);
+  g->a = NULL;
+}
+
 static int open_agent(fleet *f, sim_agent *g) {
   char err[256] = "";
-  int rc = agent_open(&f->cfg, &g->osh, &g->neth, &g->a, err, sizeof err);
+  int rc = AGENT_OK;
+  /* A power cut can fire during start-up itself; it fires once, so the
+   * second attempt runs on the rebooted disk undisturbed. */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    rc = agent_open(&f->cfg, &g->osh, &g->neth, &g->a, err, sizeof err);
+    if (!g->cut) break;
+    if (rc == AGENT_OK) close_dead(g);
+    g->a = NULL;
+    power_cut_done(f, g);
+  }
   if (rc != AGENT_OK) {
     g->a = NULL;
     char esc[600];
@@ -209,6 +238,7 @@ static int open_agent(fleet *f, sim_agent *g) {
 
 static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
   g->idx = idx;
+  g->fleet = f;
   sim_rng_seed(&g->rng, f->opt->seed, SIM_RNG_AGENT_BASE + (uint64_t)idx);
   sim_rng_seed(&g->logrng, f->opt->seed, SIM_RNG_LOGGEN_BASE + (uint64_t)idx);
   sim_rng ir;
@@ -254,7 +284,9 @@ const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_
 }
 
 static void ledger_check(fleet *f, sim_agent *g) {
-  if (!g->a || f->stop) return;
+  /* A host whose power was cut is checked after its reboot, not while its
+   * in-memory state still describes writes the disk never kept. */
+  if (!g->a || f->stop || g->cut) return;
   agent_stats s;
   agent_get_stats(g->a, &s);
   if (g->cloud_stale || strcmp(s.agent_id, g->cloud_id) != 0) {
@@ -363,6 +395,24 @@ static void restart_agent(fleet *f, sim_agent *g, int crash) {
   if (open_agent(f, g) == 0) ledger_check(f, g);
 }
 
+/* Runs inside the agent's own pwrite: only note it and cut the agent off the
+ * network (a dead host sends nothing more); the reboot waits until the
+ * current event is done, since the agent is still on the stack. */
+static void on_power_cut(void *user) {
+  sim_agent *g = user;
+  fleet *f = g->fleet;
+  g->cut = 1;
+  sim_net_set_partition(f->net, g->idx, 1);
+}
+
+static void reboot_after_cut(fleet *f, sim_agent *g) {
+  close_dead(g);
+  g->step_pending = 0;
+  g->step_gen++;
+  power_cut_done(f, g);
+  open_agent(f, g);
+}
+
 static void apply_scenario_event(fleet *f, int idx) {
   const sim_scn_event *e = &f->scn->events[idx];
   f->faults++;
@@ -399,6 +449,17 @@ static void apply_scenario_event(fleet *f, int idx) {
         restart_agent(f, &f->ag[f->perm[i]], e->type == SIM_SCN_CRASH);
       break;
     }
+    case SIM_SCN_POWER_CUT: {
+      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+      trace_agents(f, "power_cut", k);
+      for (int64_t i = 0; i < k; i++) {
+        sim_agent *g = &f->ag[f->perm[i]];
+        /* Somewhere in the next few dozen of its own writes: inside a SQLite
+         * transaction, a journal write, an identity file... */
+        sim_fs_power_cut_at(g->fs, sim_rng_range(&f->fault_rng, 1, 40), on_power_cut, g);
+      }
+      break;
+    }
     case SIM_SCN_PARTITION: {
       int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
       trace_agents(f, "partition", k);
@@ -417,7 +478,7 @@ static void apply_scenario_event(fleet *f, int idx) {
 
 typedef struct totals {
   int64_t lines, produced, acked, spooled, shed, batches_sent, batches_acked, batch_failures,
-      enrollments, sessions, log_failures, restarts, crashes;
+      enrollments, sessions, log_failures, restarts, crashes, power_cuts;
 } totals;
 
 static void sum_agents(fleet *f, totals *t) {
@@ -428,6 +489,7 @@ static void sum_agents(fleet *f, totals *t) {
     t->log_failures += g->log_failures;
     t->restarts += g->restarts;
     t->crashes += g->crashes;
+    t->power_cuts += g->power_cuts;
     if (!g->a) continue;
     agent_stats s;
     agent_get_stats(g->a, &s);
@@ -506,6 +568,8 @@ static void run_loop(fleet *f) {
         break;
       case EV_END:
         f->loggen_on = 0;
+        /* no new faults in the drain: disarm power cuts that never fired */
+        for (int64_t i = 0; i < f->n; i++) sim_fs_power_cut_at(f->ag[i].fs, 0, NULL, NULL);
         sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"drain_start\",\"drain_s\":%lld}",
                        (long long)f->now, (long long)f->scn->drain_s);
         break;
@@ -516,6 +580,7 @@ static void run_loop(fleet *f) {
         continue;
     }
     sim_trace_event(f->trace, ev.type, ev_names[ev.type], f->now, ev.agent, result);
+    if (g && g->cut && g->a) reboot_after_cut(f, g);
     if (g) ledger_check(f, g);
   }
 }
@@ -613,7 +678,8 @@ static int write_report(fleet *f, const char *path, const totals *t, const sim_n
           "    \"lost_requests\": %lld,\n    \"lost_responses\": %lld,\n    \"refused\": %lld,\n"
           "    \"timeouts\": %lld,\n    \"batches_sent\": %lld,\n    \"batches_acked\": %lld,\n"
           "    \"batch_failures\": %lld,\n    \"enrollments\": %lld,\n    \"sessions\": %lld,\n"
-          "    \"restarts\": %lld,\n    \"crashes\": %lld,\n    \"faults\": %lld\n  },\n",
+          "    \"restarts\": %lld,\n    \"crashes\": %lld,\n    \"power_cuts\": %lld,\n"
+          "    \"faults\": %lld\n  },\n",
           (long long)sim_trace_events(f->trace), (long long)f->steps, (long long)t->lines,
           (long long)t->log_failures, (long long)t->produced, (long long)t->acked,
           (long long)t->spooled, (long long)t->shed, (long long)ms->records_stored,
@@ -621,7 +687,8 @@ static int write_report(fleet *f, const char *path, const totals *t, const sim_n
           (long long)ns->lost_in, (long long)ns->lost_out, (long long)ns->refused,
           (long long)ns->timeouts, (long long)t->batches_sent, (long long)t->batches_acked,
           (long long)t->batch_failures, (long long)t->enrollments, (long long)t->sessions,
-          (long long)t->restarts, (long long)t->crashes, (long long)f->faults);
+          (long long)t->restarts, (long long)t->crashes, (long long)t->power_cuts,
+          (long long)f->faults);
   fprintf(o, "  \"ledger_checks\": %lld,\n  \"trace_hash\": \"%016" PRIx64 "\",\n",
           (long long)f->ledger_checks, sim_trace_hash(f->trace));
   char fail[1100];

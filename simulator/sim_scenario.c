@@ -184,6 +184,10 @@ static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_ev
     out->type = type[0] == 'r' ? SIM_SCN_RESTART : SIM_SCN_CRASH;
     TRY(only_keys(ev, path, k_agents, e));
     TRY(parse_agents(ev, path, out, e));
+  } else if (strcmp(type, "power_cut") == 0) {
+    out->type = SIM_SCN_POWER_CUT;
+    TRY(only_keys(ev, path, k_agents, e));
+    TRY(parse_agents(ev, path, out, e));
   } else if (strcmp(type, "partition") == 0) {
     out->type = SIM_SCN_PARTITION;
     TRY(only_keys(ev, path, k_part, e));
@@ -191,7 +195,7 @@ static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_ev
     TRY(get_int(ev, path, "duration_s", 1, SIM_SCN_MAX_DURATION_S, 1, &out->duration_s, e));
   } else {
     return fail(e,
-                "%s.type: must be one of cloud_outage, network, restart, crash, partition", path);
+                "%s.type: must be one of cloud_outage, network, restart, crash, power_cut, partition", path);
   }
   return SIM_SCN_OK;
 }
@@ -368,6 +372,7 @@ const char *sim_scenario_event_name(sim_scn_event_type t) {
   case SIM_SCN_RESTART: return "restart";
   case SIM_SCN_CRASH: return "crash";
   case SIM_SCN_PARTITION: return "partition";
+  case SIM_SCN_POWER_CUT: return "power_cut";
   }
   return "?";
 }

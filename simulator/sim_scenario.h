@@ -33,6 +33,7 @@ typedef enum sim_scn_event_type {
   SIM_SCN_RESTART = 3,      /* agents */
   SIM_SCN_CRASH = 4,        /* agents */
   SIM_SCN_PARTITION = 5,    /* agents, duration_s */
+  SIM_SCN_POWER_CUT = 6,    /* agents: crash in the middle of the agent's own disk writes */
 } sim_scn_event_type;
 
 typedef struct sim_scn_event {
