@@ -535,14 +535,11 @@ void tuf_close(tuf_set *s) {
 
 const char *tuf_error(const tuf_set *s) { return s ? s->err : ""; }
 
-/* 1 when the role's keyids (as a set) or threshold differ. */
-static int role_changed(const cJSON *a, const cJSON *b) {
-  if (cJSON_GetObjectItemCaseSensitive(a, "threshold")->valuedouble !=
-      cJSON_GetObjectItemCaseSensitive(b, "threshold")->valuedouble)
-    return 1;
+/* 1 when a key of role a is no longer a key of role b: a key was revoked,
+ * which is when local metadata signed by it must stop counting. */
+static int role_revoked_key(const cJSON *a, const cJSON *b) {
   const cJSON *ia = cJSON_GetObjectItemCaseSensitive(a, "keyids");
   const cJSON *ib = cJSON_GetObjectItemCaseSensitive(b, "keyids");
-  if (cJSON_GetArraySize(ia) != cJSON_GetArraySize(ib)) return 1;
   for (const cJSON *x = ia->child; x; x = x->next) {
     int found = 0;
     for (const cJSON *y = ib->child; y && !found; y = y->next) found = strcmp(x->valuestring, y->valuestring) == 0;
@@ -572,8 +569,8 @@ int tuf_update_root(tuf_set *s, const uint8_t *data, size_t len) {
     goto bad;
   }
   if ((rc = verify_by_root(s, m, m, "root")) != TUF_OK) goto bad;
-  if (role_changed(root_role(s->root, "timestamp"), root_role(m, "timestamp"))) s->rotated |= TUF_ROLE_TIMESTAMP;
-  if (role_changed(root_role(s->root, "snapshot"), root_role(m, "snapshot"))) s->rotated |= TUF_ROLE_SNAPSHOT;
+  if (role_revoked_key(root_role(s->root, "timestamp"), root_role(m, "timestamp"))) s->rotated |= TUF_ROLE_TIMESTAMP;
+  if (role_revoked_key(root_role(s->root, "snapshot"), root_role(m, "snapshot"))) s->rotated |= TUF_ROLE_SNAPSHOT;
   md_free(s->root);
   s->root = m;
   s->root_steps++;

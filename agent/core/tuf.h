@@ -148,8 +148,8 @@ int tuf_update_delegated_targets(tuf_set *s, const uint8_t *data, size_t len, co
 /* State of the trusted set for the driver. */
 int64_t tuf_root_version(const tuf_set *s);
 int tuf_consistent_snapshot(const tuf_set *s);
-/* TUF_ROLE_* bits whose keys or threshold changed between the root given to
- * tuf_open and the current root. The spec asks to delete both the local
+/* TUF_ROLE_* bits of roles that lost a key between the root given to
+ * tuf_open and the current root (a key was rotated out). The spec asks to delete both the local
  * timestamp and snapshot when either is set. */
 unsigned tuf_rotated(const tuf_set *s);
 
