@@ -21,6 +21,7 @@
 #define CONFIG_TOKEN_MAX 128
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define CONFIG_MAX_BATCH_BYTES (3 * 1024 * 1024)
+#define CONFIG_MAX_ROOTS 8
 
 typedef enum config_start { CONFIG_START_END = 0, CONFIG_START_BEGINNING = 1 } config_start;
 
@@ -48,6 +49,14 @@ typedef struct agent_config {
   int64_t max_line_bytes;       /* default 65536 */
   int zstd_level;               /* default 3, 1..19 */
   int log_level;                /* os_log_level; default info */
+  /* issue #5: the box the cloud's policy cannot leave. Log files a policy
+   * names are opened only under these roots (default ["/var/log"]); the
+   * compiled-in deny list (core/policy.h) applies on top, always. */
+  char allowed_log_roots[CONFIG_MAX_ROOTS][CONFIG_PATH_MAX];
+  int n_allowed_log_roots;
+  /* Optional Prometheus textfile (node_exporter textfile collector), written
+   * temp+rename; "" = off. The status file is always state_dir/status.json. */
+  char metrics_textfile[CONFIG_PATH_MAX];
 } agent_config;
 
 /* Fills *out with defaults (everything but the required strings). */
