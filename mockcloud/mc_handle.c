@@ -498,6 +498,37 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
   return reply_error(c, resp, 400, "bad_batch", err);
 }
 
+/* ---- GET /v1/policy, POST /v1/policy/report (issue #5) ---- */
+
+static int handle_policy(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp) {
+  int rc;
+  char agent_id[MC_AGENT_ID_LEN + 1];
+  if (authenticate(c, req, now, resp, agent_id, &rc) != 0) return rc;
+  char *body = NULL;
+  size_t len = 0;
+  int g = mc__policy_get(c, agent_id, &body, &len);
+  if (g < 0) return reply_error(c, resp, 500, "internal", "store failed");
+  if (g > 0) return reply_error(c, resp, 404, "no_policy", "no policy set for this workspace");
+  rc = reply_raw(resp, 200, body, len);
+  free(body);
+  return rc;
+}
+
+static int handle_policy_report(mc_cloud *c, const mc_request *req, int64_t now,
+                                mc_response *resp) {
+  int rc;
+  char agent_id[MC_AGENT_ID_LEN + 1];
+  if (authenticate(c, req, now, resp, agent_id, &rc) != 0) return rc;
+  cJSON *o = parse_body(req);
+  if (!o) return reply_error(c, resp, 400, "bad_request", "body is not a JSON object");
+  const char *why = NULL;
+  int r = mc__policy_report(c, agent_id, o, now, &why);
+  cJSON_Delete(o);
+  if (r == -1) return reply_error(c, resp, 400, "bad_request", why);
+  if (r != 0) return reply_error(c, resp, 500, "internal", "store failed");
+  return reply_raw(resp, 200, "{\"ok\":true}", 11);
+}
+
 /* ---- routing ---- */
 
 typedef int (*handler_fn)(mc_cloud *, const mc_request *, int64_t, mc_response *);
@@ -510,6 +541,7 @@ static const struct route {
     {"/v1/challenge", handle_challenge},
     {"/v1/session", handle_session},
     {"/v1/ingest", handle_ingest},
+    {"/v1/policy/report", handle_policy_report},
 };
 
 int mc_handle(mc_cloud *c, const mc_request *req, mc_response *resp) {
@@ -521,6 +553,11 @@ int mc_handle(mc_cloud *c, const mc_request *req, mc_response *resp) {
   int64_t now = c->env.wall_ms(c->env.ctx);
   format_date(now, resp->date);
   c->stats.requests++;
+  if (strcmp(req->path, "/v1/policy") == 0) { /* the one GET: nothing to post */
+    if (strcmp(req->method, "GET") != 0)
+      return reply_error(c, resp, 405, "method_not_allowed", "use GET");
+    return handle_policy(c, req, now, resp);
+  }
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     if (strcmp(req->path, routes[i].path) != 0) continue;
     if (strcmp(req->method, "POST") != 0)

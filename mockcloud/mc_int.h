@@ -46,4 +46,12 @@ int mc__exec(mc_cloud *c, enum mc__stmt id);
 /* Fills buf with len random bytes from the env; 0 on success. */
 int mc__random(mc_cloud *c, unsigned char *buf, size_t len);
 
+/* issue #5 (mc_policy.c). policy_get: 0 and a malloc'd body, 1 when the
+ * agent's workspace has no policy, -1 on a store error. policy_report: 0,
+ * -1 with why for a 400, -2 on a store error. */
+struct cJSON;
+int mc__policy_get(mc_cloud *c, const char *agent_id, char **json, size_t *len);
+int mc__policy_report(mc_cloud *c, const char *agent_id, const struct cJSON *o, int64_t now,
+                      const char **why);
+
 #endif

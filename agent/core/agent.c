@@ -16,6 +16,7 @@
 #include "common/wire.h"
 #include "core/files.h"
 #include "core/ident.h"
+#include "core/pstate.h"
 #include "core/spool.h"
 #include "core/tail.h"
 
@@ -24,9 +25,13 @@
 #define AGENT_REFUSED_RETRY_MS (3600 * 1000LL)
 #define AGENT_MAX_BACKOFF_SHIFT 30
 
-typedef enum req_kind { REQ_NONE, REQ_ENROLL, REQ_CHALLENGE, REQ_SESSION, REQ_INGEST } req_kind;
+typedef enum req_kind {
+  REQ_NONE, REQ_ENROLL, REQ_CHALLENGE, REQ_SESSION, REQ_INGEST,
+  REQ_POLICY, REQ_POLICY_REPORT /* issue #5 */
+} req_kind;
 
-static const char *const req_names[] = {"none", "enroll", "challenge", "session", "ingest"};
+static const char *const req_names[] = {"none",   "enroll", "challenge",    "session",
+                                         "ingest", "policy", "policy report"};
 
 typedef struct completion {
   int pending;
@@ -43,6 +48,7 @@ struct agent {
   const os_shim *os;
   const net_shim *net;
   spool *sp;
+  pstate *ps; /* issue #5: the live policy */
   ident id;
   tail_source sources[CONFIG_MAX_SOURCES];
   tail_buffers tb;
@@ -174,8 +180,9 @@ static void on_done(void *user, const net_response *r) {
   }
 }
 
-static int send_request(agent *a, req_kind kind, const char *path, const net_header *extra,
-                        size_t n_extra, const uint8_t *body, size_t body_len, int authed) {
+static int send_request_method(agent *a, req_kind kind, const char *method, const char *path,
+                               const net_header *extra, size_t n_extra, const uint8_t *body,
+                               size_t body_len, int authed) {
   net_header h[NET_MAX_HEADERS];
   size_t n = 0;
   char time_text[24], mac[65];
@@ -183,7 +190,7 @@ static int send_request(agent *a, req_kind kind, const char *path, const net_hea
   snprintf(url, sizeof url, "%s%s", a->cfg.cloud_url, path);
   if (authed) {
     snprintf(time_text, sizeof time_text, "%lld", (long long)a->wall);
-    wire_request_mac(a->session_key, sizeof a->session_key, "POST", path, a->wall, body, body_len,
+    wire_request_mac(a->session_key, sizeof a->session_key, method, path, a->wall, body, body_len,
                      mac);
     h[n++] = (net_header){WIRE_HDR_SESSION, a->session_id};
     h[n++] = (net_header){WIRE_HDR_TIME, time_text};
@@ -191,7 +198,7 @@ static int send_request(agent *a, req_kind kind, const char *path, const net_hea
   }
   for (size_t i = 0; i < n_extra && n < NET_MAX_HEADERS; i++) h[n++] = extra[i];
   net_request req = {
-      .method = "POST",
+      .method = method,
       .url = url,
       .headers = h,
       .n_headers = n,
@@ -210,6 +217,11 @@ static int send_request(agent *a, req_kind kind, const char *path, const net_hea
   a->inflight = kind;
   a->req_id = id;
   return NET_OK;
+}
+
+static int send_request(agent *a, req_kind kind, const char *path, const net_header *extra,
+                        size_t n_extra, const uint8_t *body, size_t body_len, int authed) {
+  return send_request_method(a, kind, "POST", path, extra, n_extra, body, body_len, authed);
 }
 
 static int send_json(agent *a, req_kind kind, const char *path, cJSON *body,
@@ -437,6 +449,7 @@ static void on_session_done(agent *a, const completion *c) {
       a->session_expires = a->now + (int64_t)ttl->valuedouble * 1000;
       a->have_session = 1;
       a->st.sessions++;
+      pstate_fetch_soon(a->ps); /* a new session fetches the policy first */
       agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)ttl->valuedouble);
       cJSON_Delete(r);
       succeeded(a);
@@ -495,6 +508,73 @@ static void on_ingest_done(agent *a, const completion *c) {
   backoff(a, c->retry_after_ms);
 }
 
+/* ---- policy (issue #5) --------------------------------------------------- */
+
+static void send_policy_fetch(agent *a) {
+  send_request_method(a, REQ_POLICY, "GET", "/v1/policy", NULL, 0, NULL, 0, 1);
+}
+
+static void send_policy_report(agent *a) {
+  char *text = pstate_report_take(a->ps);
+  if (!text) return;
+  net_header h[1] = {{"Content-Type", "application/json"}};
+  if (send_request(a, REQ_POLICY_REPORT, "/v1/policy/report", h, 1, (const uint8_t *)text,
+                   strlen(text), 1) != NET_OK)
+    pstate_report_done(a->ps, 0);
+  free(text);
+}
+
+static int session_lost(agent *a, const completion *c) {
+  if (c->error == NET_OK && c->status == 401 &&
+      (reply_code_is(c, "session_expired") || reply_code_is(c, "unknown_session"))) {
+    a->have_session = 0;
+    return 1;
+  }
+  return 0;
+}
+
+static void on_policy_done(agent *a, const completion *c) {
+  char why[256];
+  if (c->error == NET_OK && c->status == 200) {
+    /* Whatever the body says, nothing in it is executed: it is data that
+     * policy_parse validates and the path box bounds. */
+    pstate_offer(a->ps, a->os, (const char *)c->body, c->body_len, a->now);
+    pstate_fetch_done(a->ps, 1, a->now);
+    succeeded(a);
+    return;
+  }
+  if (c->error == NET_OK && c->status == 404 && reply_code_is(c, "no_policy")) {
+    pstate_fetch_done(a->ps, 1, a->now); /* none set: keep what we have */
+    succeeded(a);
+    return;
+  }
+  if (session_lost(a, c)) {
+    succeeded(a);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  agent_log(a, OS_LOG_WARN, "policy fetch failed: %s", why);
+  pstate_fetch_done(a->ps, 0, a->now);
+  backoff(a, c->retry_after_ms);
+}
+
+static void on_policy_report_done(agent *a, const completion *c) {
+  char why[256];
+  int ok = c->error == NET_OK && c->status >= 200 && c->status < 300;
+  pstate_report_done(a->ps, ok);
+  if (ok) {
+    succeeded(a);
+    return;
+  }
+  if (session_lost(a, c)) {
+    succeeded(a);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  agent_log(a, OS_LOG_WARN, "policy report failed: %s", why);
+  backoff(a, c->retry_after_ms);
+}
+
 static void handle_completion(agent *a) {
   completion *c = &a->done;
   req_kind kind = a->inflight;
@@ -505,6 +585,8 @@ static void handle_completion(agent *a) {
     case REQ_CHALLENGE: on_challenge_done(a, c); break;
     case REQ_SESSION: on_session_done(a, c); break;
     case REQ_INGEST: on_ingest_done(a, c); break;
+    case REQ_POLICY: on_policy_done(a, c); break;
+    case REQ_POLICY_REPORT: on_policy_report_done(a, c); break;
     case REQ_NONE: break;
   }
 }
@@ -530,6 +612,11 @@ static void collect(agent *a) {
       agent_log(a, OS_LOG_ERROR, "%s: spool error: %s", a->sources[i].path, spool_errmsg(a->sp));
     }
   }
+  int64_t plines = 0;
+  int pmore = 0;
+  pstate_collect(a->ps, a->os, a->sp, &a->tb, a->wall, a->now, &plines, &pmore);
+  if (plines > 0 && a->pending_since == INT64_MIN) a->pending_since = a->now;
+  a->more_to_read |= pmore;
 }
 
 /* ---- step --------------------------------------------------------------- */
@@ -561,10 +648,19 @@ static void start_network(agent *a) {
     else send_challenge(a);
     return;
   }
+  if (pstate_fetch_urgent(a->ps, a->now)) {
+    send_policy_fetch(a);
+    return;
+  }
   spool_counters sc;
   spool_get_counters(a->sp, &sc);
   int64_t due = 0;
-  if (ingest_due(a, &sc, &due) && a->now >= due) send_ingest(a);
+  if (ingest_due(a, &sc, &due) && a->now >= due) {
+    send_ingest(a);
+    return;
+  }
+  if (pstate_fetch_due(a->ps, a->now)) send_policy_fetch(a);
+  else if (pstate_report_pending(a->ps)) send_policy_report(a);
 }
 
 static int64_t next_deadline(agent *a) {
@@ -580,6 +676,8 @@ static int64_t next_deadline(agent *a) {
       if (ingest_due(a, &sc, &due)) net = due > a->retry_at ? due : a->retry_at;
       int64_t renew = a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS;
       if (renew < net) net = renew > a->retry_at ? renew : a->retry_at;
+      int64_t pol = pstate_report_pending(a->ps) ? a->now : pstate_next_fetch(a->ps);
+      if (pol < net) net = pol > a->retry_at ? pol : a->retry_at;
     }
     if (net < d) d = net;
   }
@@ -637,6 +735,11 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
     goto fail;
   }
   if (spool_open(os, path, &a->sp, err, err_cap) != SPOOL_OK) goto fail;
+  if (pstate_open(cfg, os, &a->ps) != PSTATE_OK) {
+    snprintf(err, err_cap, "out of memory");
+    ret = AGENT_ENOMEM;
+    goto fail;
+  }
   for (int i = 0; i < cfg->n_sources; i++) {
     memcpy(a->sources[i].path, cfg->sources[i].path, sizeof a->sources[i].path);
     a->sources[i].start = cfg->sources[i].start;
@@ -679,6 +782,7 @@ void agent_close(agent *a) {
   if (!a) return;
   if (a->req_id && a->net) a->net->cancel(a->net->ctx, a->req_id);
   spool_close(a->sp);
+  pstate_close(a->ps);
   tail_buffers_free(&a->tb);
   free(a->done.body);
   /* The session key is a secret: do not leave it in freed memory. */
@@ -686,3 +790,5 @@ void agent_close(agent *a) {
   for (size_t i = 0; i < sizeof a->session_key; i++) k[i] = 0;
   free(a);
 }
+
+void agent_policy_info(const agent *a, pstate_info *out) { pstate_get_info(a->ps, out); }

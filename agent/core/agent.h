@@ -68,6 +68,10 @@ int64_t agent_step(agent *a, int64_t now_ms);
 
 void agent_get_stats(const agent *a, agent_stats *out);
 
+/* issue #5: the live policy's version, last error and refusal counts. */
+struct pstate_info;
+void agent_policy_info(const agent *a, struct pstate_info *out);
+
 /* Cancels requests in flight, closes the spool, frees everything. Safe on NULL.
  * After it returns no callback will touch the agent. */
 void agent_close(agent *a);
