@@ -4,6 +4,8 @@
  *   outpost-agent --version
  *   outpost-agent check-config --config FILE   exit 0 valid, 1 invalid
  *   outpost-agent run --config FILE            exit 0 on SIGTERM/SIGINT, 1 on error
+ *   outpost-agent selftest-seccomp             exit 0 when every forbidden call is refused
+ *   outpost-agent status --config FILE         prints state_dir/status.json
  *   anything else                              usage on stderr, exit 2
  */
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include "core/config.h"
 #include "curl/net_curl.h"
 #include "posix/os_posix.h"
+#include "posix/sandbox.h"
 
 #define EXPLAIN_CAP (64 * 1024)
 #define WAIT_MAX_MS 1000
@@ -32,7 +35,9 @@ static int usage(void) {
   fprintf(stderr,
           "usage: outpost-agent --version\n"
           "       outpost-agent check-config --config FILE\n"
-          "       outpost-agent run --config FILE\n");
+          "       outpost-agent run --config FILE\n"
+          "       outpost-agent selftest-seccomp\n"
+          "       outpost-agent status --config FILE\n");
   return 2;
 }
 
@@ -106,6 +111,10 @@ static int cmd_run(const char *path) {
   int wait_failures = 0, rc;
 
   if (load_config(path, &cfg) != 0) return 1;
+  /* Lowest priority first: every thread made later (curl's resolver)
+   * inherits it. */
+  if (sandbox_lower_priority(err, sizeof err) != 0)
+    fprintf(stderr, "%s: warning: cannot lower priority: %s\n", path, err);
   os_posix_options_init(&po);
   if (cfg.log_level >= OS_LOG_DEBUG && cfg.log_level <= OS_LOG_ERROR)
     po.log_level = (os_log_level)cfg.log_level;
@@ -130,6 +139,20 @@ static int cmd_run(const char *path) {
     fprintf(stderr, "%s: %s\n", path, err);
     net_curl_destroy(nc);
     return 1;
+  }
+
+  /* From here on the agent can neither accept a connection nor run code. */
+  if (sandbox_install_seccomp(err, sizeof err) != 0) {
+    fprintf(stderr, "%s: cannot install the seccomp filter: %s\n", path, err);
+    agent_close(a);
+    net_curl_destroy(nc);
+    return 1;
+  }
+  if (getenv("OUTPOST_SECCOMP_SELFTEST")) { /* test hook: prove it inside the running agent */
+    int bad = sandbox_selftest(2);
+    os.log(os.ctx, bad ? OS_LOG_ERROR : OS_LOG_INFO,
+           bad ? "seccomp self-test: some calls were NOT refused"
+               : "seccomp self-test: every forbidden call refused");
   }
 
   memset(&sa, 0, sizeof sa);
@@ -171,6 +194,15 @@ int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--version") == 0) {
     printf("outpost-agent %s\n", OUTPOST_VERSION);
     return 0;
+  }
+  if (argc == 2 && strcmp(argv[1], "selftest-seccomp") == 0) {
+    char err[256];
+    if (sandbox_lower_priority(err, sizeof err) != 0 ||
+        sandbox_install_seccomp(err, sizeof err) != 0) {
+      fprintf(stderr, "selftest-seccomp: %s\n", err);
+      return 1;
+    }
+    return sandbox_selftest(1) == 0 ? 0 : 1;
   }
   if (argc != 4 || strcmp(argv[2], "--config") != 0) return usage();
   if (strcmp(argv[1], "check-config") == 0) return cmd_check_config(argv[3]);
