@@ -14,16 +14,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/agent.h"
 #include "core/config.h"
+#include "core/statusfile.h"
+#include <cjson/cJSON.h>
 #include "curl/net_curl.h"
 #include "posix/os_posix.h"
 #include "posix/sandbox.h"
 
 #define EXPLAIN_CAP (64 * 1024)
 #define WAIT_MAX_MS 1000
+#define STATUS_EVERY_MS 5000
+#define STATUS_STALE_MS 30000
 /* net_curl_wait failing this many times in a row means libcurl is broken. */
 #define WAIT_FAILURES_MAX 10
 
@@ -167,9 +172,16 @@ static int cmd_run(const char *path) {
 
   os.log(os.ctx, OS_LOG_INFO, "outpost-agent " OUTPOST_VERSION " started");
   rc = 0;
+  int64_t next_status = 0;
   while (!g_stop) {
     int64_t now = os.mono_ms(os.ctx);
     int64_t wait = agent_step(a, now) - now;
+    if (now >= next_status) {
+      int src = statusfile_write(&os, a, cfg.state_dir, cfg.metrics_textfile, os.wall_ms(os.ctx));
+      if (src != OS_OK && next_status == 0)
+        os.log(os.ctx, OS_LOG_WARN, "cannot write the status file");
+      next_status = now + STATUS_EVERY_MS;
+    }
     if (wait < 0) wait = 0;
     if (wait > WAIT_MAX_MS) wait = WAIT_MAX_MS;
     if (net_curl_wait(nc, wait) < 0) {
@@ -184,10 +196,46 @@ static int cmd_run(const char *path) {
     /* Completions fired inside net_curl_wait: the next iteration's
      * agent_step lets the agent act on them right away. */
   }
+  statusfile_write(&os, a, cfg.state_dir, cfg.metrics_textfile, os.wall_ms(os.ctx));
   agent_close(a);
   net_curl_destroy(nc);
   os.log(os.ctx, OS_LOG_INFO, "stopped");
   return rc;
+}
+
+/* Prints state_dir/status.json as "key  value" lines. Exit 0 when the file
+ * is there and fresh, 1 when missing, unreadable or stale. */
+static int cmd_status(const char *path) {
+  agent_config cfg;
+  char file[CONFIG_PATH_MAX + 32], buf[STATUSFILE_MAX + 1];
+  if (load_config(path, &cfg) != 0) return 1;
+  snprintf(file, sizeof file, "%s/%s", cfg.state_dir, STATUSFILE_NAME);
+  int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    fprintf(stderr, "%s: %s (is the agent running?)\n", file, strerror(errno));
+    return 1;
+  }
+  ssize_t n = read(fd, buf, STATUSFILE_MAX);
+  close(fd);
+  cJSON *o = n > 0 ? cJSON_ParseWithLength(buf, (size_t)n) : NULL;
+  if (!cJSON_IsObject(o)) {
+    cJSON_Delete(o);
+    fprintf(stderr, "%s: not a status file\n", file);
+    return 1;
+  }
+  const cJSON *it;
+  cJSON_ArrayForEach(it, o) {
+    if (cJSON_IsString(it)) printf("%-28s %s\n", it->string, it->valuestring);
+    else if (cJSON_IsNumber(it)) printf("%-28s %.0f\n", it->string, it->valuedouble);
+  }
+  const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "updated_ms");
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  double now_ms = (double)ts.tv_sec * 1000 + ts.tv_nsec / 1e6;
+  int stale = !cJSON_IsNumber(u) || now_ms - u->valuedouble > STATUS_STALE_MS;
+  if (stale) printf("%-28s %s\n", "note", "status is stale: the agent is not running or is stuck");
+  cJSON_Delete(o);
+  return stale ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -207,5 +255,6 @@ int main(int argc, char **argv) {
   if (argc != 4 || strcmp(argv[2], "--config") != 0) return usage();
   if (strcmp(argv[1], "check-config") == 0) return cmd_check_config(argv[3]);
   if (strcmp(argv[1], "run") == 0) return cmd_run(argv[3]);
+  if (strcmp(argv[1], "status") == 0) return cmd_status(argv[3]);
   return usage();
 }

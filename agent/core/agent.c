@@ -49,6 +49,7 @@ struct agent {
   const net_shim *net;
   spool *sp;
   pstate *ps; /* issue #5: the live policy */
+  int64_t last_contact_wall; /* issue #5: status file */
   ident id;
   tail_source sources[CONFIG_MAX_SOURCES];
   tail_buffers tb;
@@ -580,6 +581,7 @@ static void handle_completion(agent *a) {
   req_kind kind = a->inflight;
   a->inflight = REQ_NONE;
   c->pending = 0;
+  if (c->error == NET_OK && c->status > 0) a->last_contact_wall = a->wall;
   switch (kind) {
     case REQ_ENROLL: on_enroll_done(a, c); break;
     case REQ_CHALLENGE: on_challenge_done(a, c); break;
@@ -792,3 +794,4 @@ void agent_close(agent *a) {
 }
 
 void agent_policy_info(const agent *a, pstate_info *out) { pstate_get_info(a->ps, out); }
+int64_t agent_last_contact_ms(const agent *a) { return a->last_contact_wall; }

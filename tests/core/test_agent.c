@@ -51,7 +51,7 @@ static int sn_request(void *ctx, const net_request *req, net_done_fn done, void 
   }
   n->cur.n_headers = req->n_headers;
   n->cur.body = malloc(req->body_len + 1);
-  memcpy(n->cur.body, req->body, req->body_len);
+  if (req->body_len) memcpy(n->cur.body, req->body, req->body_len);
   n->cur.body[req->body_len] = 0;
   n->cur.body_len = req->body_len;
   n->cur.done = done;

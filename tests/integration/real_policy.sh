@@ -25,7 +25,7 @@ echo "SECRET must never leave" >"$WORK/secret/s.log"
 ln -s /etc/shadow "$ROOT/app/evil.log"
 ln -s "$WORK/secret/s.log" "$ROOT/app/escape.log"
 write_agent_config "$WORK/agent.json" "$WORK/state" "$ROOT/main.log" \
-  ", \"allowed_log_roots\": [\"$ROOT\"]"
+  ", \"allowed_log_roots\": [\"$ROOT\"], \"metrics_textfile\": \"$WORK/outpost.prom\""
 
 db() { sqlite3 "file:$CLOUD_DATA/cloud.db?mode=ro" "$1" 2>/dev/null; }
 set_policy() { "$CLOUD_BIN" policy set --data "$CLOUD_DATA" --workspace test "$1" >/dev/null; }
@@ -64,6 +64,18 @@ done
 [ "$(db "SELECT count(*) FROM records WHERE line LIKE '%SECRET%' OR source NOT LIKE '$ROOT/%'")" = 0 ] \
   || die "a record came from a refused path"
 [ "$(db "SELECT count(*) FROM records WHERE line LIKE 'allowed line %'")" = 50 ] || die "allowed lines missing"
+
+# Local status without a port: status file and Prometheus textfile.
+for _ in $(seq 1 60); do
+  "$AGENT_BIN" status --config "$WORK/agent.json" 2>/dev/null | grep -Eq '^policy_version +1$' && break
+  sleep 0.2
+done
+st=$("$AGENT_BIN" status --config "$WORK/agent.json") || die "status failed: $st"
+echo "$st" | grep -Eq '^state +running$' || die "status: $st"
+echo "$st" | grep -Eq '^policy_version +1$' || die "status: $st"
+echo "$st" | grep -Eq '^policy_paths_refused_total +[1-9]' || die "status: $st"
+grep -q '^outpost_policy_version 1$' "$WORK/outpost.prom" || die "textfile: $(cat "$WORK/outpost.prom")"
+grep -q '^outpost_records_acked_total [1-9]' "$WORK/outpost.prom" || die "textfile has no acked count"
 
 # 2. No listener: every socket of the agent, looked up in /proc/net/*.
 inodes=$(for f in /proc/$AGENT_PID/fd/*; do readlink "$f" 2>/dev/null; done | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
