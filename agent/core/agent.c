@@ -16,6 +16,7 @@
 #include "common/wire.h"
 #include "core/files.h"
 #include "core/ident.h"
+#include "core/policy.h"
 #include "core/pstate.h"
 #include "core/spool.h"
 #include "core/tail.h"
@@ -742,10 +743,26 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
     ret = AGENT_ENOMEM;
     goto fail;
   }
+  /* The compiled-in deny list wins over the local config too (issue #5):
+   * a denied source is dropped, said once, never opened. */
+  policy_limits own = {.n_roots = 1};
+  memcpy(own.roots[0], "/", 2);
+  snprintf(own.state_dir, sizeof own.state_dir, "%s", cfg->state_dir);
+  int kept = 0;
   for (int i = 0; i < cfg->n_sources; i++) {
-    memcpy(a->sources[i].path, cfg->sources[i].path, sizeof a->sources[i].path);
-    a->sources[i].start = cfg->sources[i].start;
+    char why[POLICY_ERR_MAX];
+    if (policy_check_path(&own, os, cfg->sources[i].path, NULL, 0, why, sizeof why) ==
+        POLICY_EDENIED) {
+      agent_log(a, OS_LOG_ERROR, "source %s refused: %s (never opened)", cfg->sources[i].path,
+                why);
+      continue;
+    }
+    a->cfg.sources[kept] = cfg->sources[i];
+    memcpy(a->sources[kept].path, cfg->sources[i].path, sizeof a->sources[kept].path);
+    a->sources[kept].start = cfg->sources[i].start;
+    kept++;
   }
+  a->cfg.n_sources = kept;
   /* Times start at the first step: the driver's clock is the only clock. */
   a->next_poll = INT64_MIN;
   a->retry_at = INT64_MIN;

@@ -24,7 +24,9 @@ for i in $(seq 1 50); do echo "allowed line $i" >>"$ROOT/app/a.log"; done
 echo "SECRET must never leave" >"$WORK/secret/s.log"
 ln -s /etc/shadow "$ROOT/app/evil.log"
 ln -s "$WORK/secret/s.log" "$ROOT/app/escape.log"
-write_agent_config "$WORK/agent.json" "$WORK/state" "$ROOT/main.log" \
+# The local config's own source is a symlink to /etc/shadow: the deny list wins
+# over the local config too (we run as root, so a read would succeed).
+write_agent_config "$WORK/agent.json" "$WORK/state" "$ROOT/app/evil.log" \
   ", \"allowed_log_roots\": [\"$ROOT\"], \"metrics_textfile\": \"$WORK/outpost.prom\""
 
 db() { sqlite3 "file:$CLOUD_DATA/cloud.db?mode=ro" "$1" 2>/dev/null; }
@@ -64,10 +66,16 @@ done
 [ "$(db "SELECT count(*) FROM records WHERE line LIKE '%SECRET%' OR source NOT LIKE '$ROOT/%'")" = 0 ] \
   || die "a record came from a refused path"
 [ "$(db "SELECT count(*) FROM records WHERE line LIKE 'allowed line %'")" = 50 ] || die "allowed lines missing"
+[ "$(db "SELECT count(*) FROM records WHERE line LIKE 'root:%'")" = 0 ] || die "/etc/shadow was shipped"
+grep -q "source $ROOT/app/evil.log refused: resolves to /etc/shadow" "$WORK/agent.log" \
+  || die "local source through a symlink to /etc/shadow not refused"
 
 # Local status without a port: status file and Prometheus textfile.
-for _ in $(seq 1 60); do
-  "$AGENT_BIN" status --config "$WORK/agent.json" 2>/dev/null | grep -Eq '^policy_version +1$' && break
+# (rewritten every 5 s: wait for one written after the policy was applied)
+for _ in $(seq 1 150); do
+  st=$("$AGENT_BIN" status --config "$WORK/agent.json" 2>/dev/null || true)
+  echo "$st" | grep -Eq '^policy_version +1$' && echo "$st" | grep -Eq '^state +running$' &&
+    grep -q '^outpost_records_acked_total [1-9]' "$WORK/outpost.prom" 2>/dev/null && break
   sleep 0.2
 done
 st=$("$AGENT_BIN" status --config "$WORK/agent.json") || die "status failed: $st"
