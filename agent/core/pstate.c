@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/collect.h"
 #include "core/files.h"
 
 typedef struct refusal {
@@ -40,6 +41,11 @@ struct pstate {
   int report_inflight;
   int64_t report_version; /* version the report is about */
   int report_rejected;
+
+  /* snapshots and diagnostics: next due time (monotonic), INT64_MIN = now */
+  int64_t next_snap[POLICY_SNAP_COUNT];
+  int64_t next_diag[POLICY_DIAG_COUNT];
+  int64_t snapshots_run, diags_run;
 
   /* glob expansion scratch */
   int exp_n;
@@ -148,6 +154,8 @@ int pstate_open(const agent_config *cfg, const os_shim *os, pstate **out) {
   policy_defaults(&ps->cur);
   ps->next_fetch = INT64_MIN;
   ps->fetch_first = 1;
+  for (int i = 0; i < POLICY_SNAP_COUNT; i++) ps->next_snap[i] = INT64_MIN;
+  for (int i = 0; i < POLICY_DIAG_COUNT; i++) ps->next_diag[i] = INT64_MIN;
   ps->next_rescan = INT64_MIN;
 
   char path[OS_PATH_MAX];
@@ -185,6 +193,8 @@ void pstate_get_info(const pstate *ps, pstate_info *out) {
   out->n_files = ps->n_files;
   out->refused_total = ps->refused_total;
   out->rejected_total = ps->rejected_total;
+  out->snapshots_run = ps->snapshots_run;
+  out->diags_run = ps->diags_run;
 }
 
 /* The version a body claims, for the report of a rejected one (0 if none). */
@@ -233,6 +243,8 @@ int pstate_offer(pstate *ps, const os_shim *os, const char *body, size_t len, in
   }
   rescan(ps, os);
   ps->next_rescan = now + PSTATE_RESCAN_MS;
+  for (int i = 0; i < POLICY_SNAP_COUNT; i++) ps->next_snap[i] = INT64_MIN;
+  for (int i = 0; i < POLICY_DIAG_COUNT; i++) ps->next_diag[i] = INT64_MIN;
   plog(os, OS_LOG_INFO, "policy version %lld applied: %d log globs -> %d files, %d diagnostics",
        (long long)p.version, p.n_logs, ps->n_files, p.n_diags);
   return PSTATE_OK;
@@ -291,9 +303,94 @@ void pstate_report_done(pstate *ps, int ok) {
   if (ok) ps->report_due = 0;
 }
 
+/* Spools snapshot/diagnostic lines in small transactions: memory is one
+ * batch of lines, whatever the snapshot's size. */
+#define PSTATE_SNAP_BATCH 64
+typedef struct snap_sink {
+  spool *sp;
+  spool_source_state st;
+  char (*buf)[COLLECT_LINE_MAX];
+  spool_line lines[PSTATE_SNAP_BATCH];
+  size_t n;
+  int64_t wall, spooled;
+  int failed;
+} snap_sink;
+
+static int snap_flush(snap_sink *k) {
+  if (k->n == 0 || k->failed) return k->failed;
+  k->st.offset += (int64_t)k->n; /* records this pseudo-source produced */
+  if (spool_append(k->sp, &k->st, k->lines, k->n) != SPOOL_OK) {
+    k->st.offset -= (int64_t)k->n;
+    k->failed = 1;
+  } else {
+    k->spooled += (int64_t)k->n;
+  }
+  k->n = 0;
+  return k->failed;
+}
+
+static int snap_line(void *user, const char *line, size_t len) {
+  snap_sink *k = user;
+  if (len >= COLLECT_LINE_MAX) len = COLLECT_LINE_MAX - 1;
+  memcpy(k->buf[k->n], line, len);
+  k->lines[k->n] = (spool_line){k->buf[k->n], len, k->wall};
+  k->n++;
+  return k->n == PSTATE_SNAP_BATCH ? snap_flush(k) : 0;
+}
+
+static void run_collector(pstate *ps, const os_shim *os, spool *sp, int is_diag, int which,
+                          int64_t wall, int64_t *lines) {
+  char source[64];
+  collect_source_name(is_diag, which, source, sizeof source);
+  snap_sink *k = calloc(1, sizeof *k);
+  if (k) k->buf = malloc((size_t)PSTATE_SNAP_BATCH * COLLECT_LINE_MAX);
+  if (!k || !k->buf) {
+    if (k) free(k);
+    plog(os, OS_LOG_WARN, "%s: out of memory", source);
+    return;
+  }
+  k->sp = sp;
+  k->wall = wall;
+  if (spool_source_load(sp, source, &k->st) != SPOOL_OK) {
+    plog(os, OS_LOG_WARN, "%s: spool refused the source", source);
+  } else {
+    int64_t items = 0;
+    if (is_diag) collect_diag((policy_diag)which, os, NULL, ps->state_dir, snap_line, k);
+    else
+      collect_snapshot((policy_snapshot)which, os, NULL, ps->cur.snapshot_max_items, snap_line, k,
+                       &items);
+    snap_flush(k);
+    if (k->failed) plog(os, OS_LOG_WARN, "%s: spool full, snapshot cut short", source);
+    *lines += k->spooled;
+    if (is_diag) ps->diags_run++;
+    else ps->snapshots_run++;
+  }
+  free(k->buf);
+  free(k);
+}
+
+static void run_due_collectors(pstate *ps, const os_shim *os, spool *sp, int64_t wall,
+                               int64_t now, int64_t *lines) {
+  for (int i = 0; i < POLICY_SNAP_COUNT; i++) {
+    int64_t every = ps->cur.snapshot_interval_s[i];
+    if (every <= 0 || now < ps->next_snap[i]) continue;
+    ps->next_snap[i] = now + every * 1000;
+    run_collector(ps, os, sp, 0, i, wall, lines);
+    return; /* at most one collector per pass: the poll loop stays short */
+  }
+  for (int i = 0; i < ps->cur.n_diags; i++) {
+    policy_diag d = ps->cur.diags[i].diag;
+    if (now < ps->next_diag[d]) continue;
+    ps->next_diag[d] = now + ps->cur.diags[i].interval_s * 1000;
+    run_collector(ps, os, sp, 1, (int)d, wall, lines);
+    return;
+  }
+}
+
 void pstate_collect(pstate *ps, const os_shim *os, spool *sp, tail_buffers *tb, int64_t wall,
                     int64_t now, int64_t *lines, int *more) {
   ps->exp_os = os;
+  if (ps->have_policy) run_due_collectors(ps, os, sp, wall, now, lines);
   if (ps->have_policy && now >= ps->next_rescan) {
     rescan(ps, os);
     ps->next_rescan = now + PSTATE_RESCAN_MS;

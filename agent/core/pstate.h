@@ -49,6 +49,7 @@ typedef struct pstate_info {
   int n_files;              /* files the policy adds now */
   int64_t refused_total;    /* path refusals ever */
   int64_t rejected_total;   /* policies rejected ever */
+  int64_t snapshots_run, diags_run;
 } pstate_info;
 
 /* Opens the policy state for cfg (copied: roots, state dir). Loads
@@ -82,9 +83,12 @@ int pstate_report_pending(const pstate *ps);
 char *pstate_report_take(pstate *ps);
 void pstate_report_done(pstate *ps, int ok);
 
-/* Tails every policy-added file once (same contract as tail_poll), after
- * re-checking its path; re-expands the globs every PSTATE_RESCAN_MS. lines
- * and more accumulate. Errors are logged through os->log. */
+/* Runs at most one due snapshot or diagnostic (core/collect.h; records with
+ * source "snapshot:NAME" / "diag:NAME", spooled 64 lines per transaction so
+ * memory does not grow with the snapshot), then tails every policy-added
+ * file once (same contract as tail_poll), after re-checking its path;
+ * re-expands the globs every PSTATE_RESCAN_MS. lines and more accumulate.
+ * Errors are logged through os->log. */
 void pstate_collect(pstate *ps, const os_shim *os, spool *sp, tail_buffers *tb, int64_t wall,
                     int64_t now, int64_t *lines, int *more);
 

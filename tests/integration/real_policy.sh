@@ -51,7 +51,9 @@ wait_report() {
 cat >"$WORK/p1.json" <<JSON
 {"logs":[{"glob":"$ROOT/app/*.log","start":"beginning"},{"glob":"/etc/shadow"},
          {"glob":"/home/alice/.ssh/id_rsa"},{"glob":"$ROOT/../secret/*.log"}],
- "diagnostics":[{"name":"uptime","interval_s":60}]}
+ "snapshots":{"processes":{"interval_s":600},"packages":{"interval_s":600},
+              "ports":{"interval_s":600},"interfaces":{"interval_s":600}},
+ "diagnostics":[{"name":"uptime","interval_s":60},{"name":"memory"},{"name":"self_test"}]}
 JSON
 set_policy "$WORK/p1.json"
 run_agent
@@ -63,12 +65,35 @@ refused=$(db "SELECT group_concat(refused) FROM policy_reports")
 for p in /etc/shadow /home/alice/.ssh/id_rsa "$ROOT/app/evil.log" "$ROOT/app/escape.log" "secret/\*.log"; do
   echo "$refused" | grep -q -- "$p" || die "refusal of $p not reported: $refused"
 done
-[ "$(db "SELECT count(*) FROM records WHERE line LIKE '%SECRET%' OR source NOT LIKE '$ROOT/%'")" = 0 ] \
+[ "$(db "SELECT count(*) FROM records WHERE (line LIKE '%SECRET%' AND source NOT LIKE 'snapshot:%') OR (source NOT LIKE '$ROOT/%' AND source NOT LIKE 'snapshot:%' AND source NOT LIKE 'diag:%')")" = 0 ] \
   || die "a record came from a refused path"
 [ "$(db "SELECT count(*) FROM records WHERE line LIKE 'allowed line %'")" = 50 ] || die "allowed lines missing"
 [ "$(db "SELECT count(*) FROM records WHERE line LIKE 'root:%'")" = 0 ] || die "/etc/shadow was shipped"
 grep -q "source $ROOT/app/evil.log refused: resolves to /etc/shadow" "$WORK/agent.log" \
   || die "local source through a symlink to /etc/shadow not refused"
+
+# Snapshots and diagnostics, checked against this machine.
+wait_source() {
+  for _ in $(seq 1 150); do
+    [ "$(db "SELECT count(*) FROM records WHERE source = '$1' AND line LIKE '%\"summary\":true%'")" -ge 1 ] && return 0
+    [ "$(db "SELECT count(*) FROM records WHERE source = '$1'")" -ge 1 ] && [ "${1#diag:}" != "$1" ] && return 0
+    sleep 0.2
+  done
+  die "no records from $1"
+}
+for src in snapshot:processes snapshot:packages snapshot:ports snapshot:interfaces diag:uptime diag:memory diag:self_test; do
+  wait_source "$src"
+done
+[ "$(db "SELECT count(*) FROM records WHERE source='snapshot:processes' AND line LIKE '%\"pid\":$AGENT_PID,%' AND line LIKE '%\"name\":\"outpost-agent\"%'")" = 1 ] \
+  || die "the agent's own process is not in its process snapshot"
+want_pkgs=$(grep -c '^Status: .* installed$' /var/lib/dpkg/status)
+got_pkgs=$(db "SELECT count(*) FROM records WHERE source='snapshot:packages' AND line NOT LIKE '%\"summary\"%'")
+[ "$got_pkgs" = "$want_pkgs" ] || die "packages: snapshot $got_pkgs, dpkg $want_pkgs"
+[ "$(db "SELECT count(*) FROM records WHERE source='snapshot:ports' AND line LIKE '%\"addr\":\"127.0.0.1\",\"port\":$CLOUD_PORT,%'")" -ge 1 ] \
+  || die "the cloud's listening port is not in the ports snapshot"
+[ "$(db "SELECT count(*) FROM records WHERE source='snapshot:interfaces' AND line LIKE '%\"name\":\"lo\"%'")" -ge 1 ] \
+  || die "lo missing from the interfaces snapshot"
+db "SELECT line FROM records WHERE source='diag:self_test'" | grep -q '"ok":true' || die "self test not ok"
 
 # Local status without a port: status file and Prometheus textfile.
 # (rewritten every 5 s: wait for one written after the policy was applied)
@@ -144,7 +169,11 @@ case "$row" in
 esac
 # The last good policy still runs: new lines in a.log keep arriving.
 echo "allowed line 51" >>"$ROOT/app/a.log"
-wait_for_records 51 30 || die "last good policy not kept"
+for _ in $(seq 1 150); do
+  [ "$(db "SELECT count(*) FROM records WHERE line = 'allowed line 51'")" = 1 ] && break
+  sleep 0.2
+done
+[ "$(db "SELECT count(*) FROM records WHERE line = 'allowed line 51'")" = 1 ] || die "last good policy not kept"
 stop_agent
 echo "real_policy: OK (hostile policies rejected and reported, 5 paths refused, no listener, seccomp $n refusals, nice 19/SCHED_IDLE/ioprio idle)"
 rm -rf "$WORK"
