@@ -1,0 +1,946 @@
+#include "sim_fleet.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/agent.h"
+#include "core/config.h"
+#include "mc.h"
+#include "sim_fs.h"
+#include "sim_net.h"
+#include "sim_os.h"
+#include "sim_queue.h"
+#include "sim_rng.h"
+#include "sim_trace.h"
+
+enum {
+  EV_STEP = 1,
+  EV_NET_DELIVER,
+  EV_NET_COMPLETE,
+  EV_LOG,
+  EV_SCENARIO,
+  EV_OUTAGE_END,
+  EV_PARTITION_END,
+  EV_HOUR,
+  EV_END,
+  EV_DRAIN_END,
+};
+
+static const char *const ev_names[] = {"?",        "step",      "net_deliver", "net_complete",
+                                       "log",      "scenario",  "outage_end",  "partition_end",
+                                       "hour",     "end",       "drain_end"};
+
+#define LOG_PATH "/var/log/app.log"
+#define STATE_DIR "/var/lib/outpost"
+#define CA_PATH "/etc/outpost/ca.pem"
+#define SIM_RNG_LOGGEN_BASE UINT64_C(2000000)
+#define SIM_RNG_IDENT_BASE UINT64_C(3000000)
+#define MAX_EXPECT 8
+#define LINE_MAX_BYTES 16400
+
+typedef struct sim_agent {
+  int32_t idx;
+  sim_fs *fs;
+  sim_rng rng, logrng;
+  sim_os os;
+  os_shim osh;
+  net_shim neth;
+  agent *a;
+  int64_t step_at;
+  uint64_t step_gen;
+  int step_pending;
+  int64_t lines_written;
+  int64_t log_failures;
+  int partitions; /* active partition events covering this agent */
+  int64_t restarts, crashes;
+  /* The cloud's summary for this agent, re-read only when the cloud may have
+   * changed it (a request delivered for this agent) or the agent's identity
+   * changed: the ledger stays exact at a fraction of the SQL queries. */
+  char cloud_id[33];
+  int64_t cloud_c, cloud_min, cloud_max;
+  int cloud_stale;
+  int cut;          /* power was cut during the agent's work: reboot it */
+  int64_t power_cuts;
+  void *fleet;      /* back pointer for the power-cut callback */
+} sim_agent;
+
+typedef struct expectation {
+  const char *name;
+  int pass;
+  char detail[512];
+} expectation;
+
+typedef struct fleet {
+  const sim_scenario *scn;
+  const sim_run_options *opt;
+  int64_t now;
+  int64_t n;
+  sim_agent *ag;
+  sim_queue *q;
+  sim_net *net;
+  mc_cloud *cloud;
+  sim_rng cloud_rng, fault_rng;
+  sim_trace *trace;
+  agent_config cfg;
+  char token[MC_TOKEN_MAX];
+  int outages;
+  int loggen_on;
+  int stop;
+  int64_t end_ms, drain_end_ms;
+  int64_t ledger_checks;
+  int64_t steps, log_lines, faults;
+  char failure[512];
+  expectation exp[MAX_EXPECT];
+  int n_exp;
+  int32_t *perm;
+} fleet;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void json_escape(const char *s, char *out, size_t cap) {
+  size_t o = 0;
+  for (; *s && o + 7 < cap; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      out[o++] = '\\';
+      out[o++] = (char)c;
+    } else if (c < 0x20) {
+      o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+    } else {
+      out[o++] = (char)c;
+    }
+  }
+  out[o] = 0;
+}
+
+static void set_failure(fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_failure(fleet *f, const char *fmt, ...) {
+  if (f->failure[0]) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(f->failure, sizeof f->failure, fmt, ap);
+  va_end(ap);
+}
+
+static expectation *add_expect(fleet *f, const char *name) {
+  if (f->n_exp >= MAX_EXPECT) return NULL;
+  expectation *e = &f->exp[f->n_exp++];
+  e->name = name;
+  e->pass = 1;
+  e->detail[0] = 0;
+  return e;
+}
+
+static int push(fleet *f, int type, int32_t who, int64_t at, uint64_t arg) {
+  sim_event ev = {.time_ms = at, .type = type, .agent = who, .arg = arg};
+  int rc = sim_queue_push(f->q, &ev);
+  if (rc != SIM_QUEUE_OK) {
+    set_failure(f, "event queue full (%zu events): the run is unbounded",
+                sim_queue_capacity(f->q));
+    f->stop = 1;
+  }
+  return rc;
+}
+
+static void schedule_step(fleet *f, sim_agent *g, int64_t at) {
+  if (at < f->now) at = f->now;
+  if (g->step_pending && g->step_at == at) return;
+  g->step_at = at;
+  g->step_pending = 1;
+  g->step_gen++;
+  push(f, EV_STEP, g->idx, at, g->step_gen);
+}
+
+static int64_t run_step(fleet *f, sim_agent *g) {
+  if (!g->a) return 0;
+  f->steps++;
+  int64_t d = agent_step(g->a, f->now);
+  schedule_step(f, g, d);
+  return d;
+}
+
+/* ---- environment for the cloud and the agents --------------------------- */
+
+static int64_t cloud_wall(void *ctx) { return SIM_WALL_EPOCH_MS + ((fleet *)ctx)->now; }
+
+static int cloud_random(void *ctx, unsigned char *buf, size_t len) {
+  sim_rng_fill(&((fleet *)ctx)->cloud_rng, buf, len);
+  return 0;
+}
+
+static int64_t fs_clock(void *ctx) { return SIM_WALL_EPOCH_MS + ((fleet *)ctx)->now; }
+
+typedef struct log_ctx {
+  fleet *f;
+  sim_agent *g;
+} log_ctx;
+
+/* Full traces carry the agents' own log lines (debug trace level). */
+static void trace_log_sink(void *user, os_log_level level, const char *msg) {
+  log_ctx *c = user;
+  char esc[1200];
+  json_escape(msg, esc, sizeof esc);
+  sim_trace_line(c->f->trace, "{\"t\":%lld,\"type\":\"agent_log\",\"agent\":%d,\"level\":%d,\"msg\":\"%s\"}",
+                 (long long)c->f->now, (int)c->g->idx, (int)level, esc);
+}
+
+static void power_cut_done(fleet *f, sim_agent *g) {
+  g->cut = 0;
+  g->power_cuts++;
+  sim_net_set_partition(f->net, g->idx, g->partitions > 0);
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"power_cut\",\"agent\":%d}", (long long)f->now,
+                 (int)g->idx);
+}
+
+/* Closes an agent whose disk was cut from under it: its clean-up must not
+ * touch the "rebooted" disk. */
+static void close_dead(sim_agent *g) {
+  sim_fs_set_frozen(g->fs, 1);
+  agent_close(g->a);
+  sim_fs_set_frozen(g->fs, 0);
+  g->a = NULL;
+}
+
+static int open_agent(fleet *f, sim_agent *g) {
+  char err[256] = "";
+  int rc = AGENT_OK;
+  /* A power cut can fire during start-up itself; it fires once, so the
+   * second attempt runs on the rebooted disk undisturbed. */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    rc = agent_open(&f->cfg, &g->osh, &g->neth, &g->a, err, sizeof err);
+    if (!g->cut) break;
+    if (rc == AGENT_OK) close_dead(g);
+    g->a = NULL;
+    power_cut_done(f, g);
+  }
+  if (rc != AGENT_OK) {
+    g->a = NULL;
+    char esc[600];
+    json_escape(err, esc, sizeof esc);
+    sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"agent_open_failed\",\"agent\":%d,\"error\":\"%s\"}",
+                   (long long)f->now, (int)g->idx, esc);
+    set_failure(f, "agent %d: agent_open failed at t=%lld ms: %s", (int)g->idx,
+                (long long)f->now, err);
+    f->stop = 1;
+    return -1;
+  }
+  schedule_step(f, g, f->now);
+  return 0;
+}
+
+static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
+  g->idx = idx;
+  g->fleet = f;
+  sim_rng_seed(&g->rng, f->opt->seed, SIM_RNG_AGENT_BASE + (uint64_t)idx);
+  sim_rng_seed(&g->logrng, f->opt->seed, SIM_RNG_LOGGEN_BASE + (uint64_t)idx);
+  sim_rng ir;
+  sim_rng_seed(&ir, f->opt->seed, SIM_RNG_IDENT_BASE + (uint64_t)idx);
+  char host[32], mid[40];
+  snprintf(host, sizeof host, "sim-%05d", (int)idx);
+  uint64_t m1 = sim_rng_u64(&ir), m2 = sim_rng_u64(&ir);
+  snprintf(mid, sizeof mid, "%016" PRIx64 "%016" PRIx64, m1, m2);
+  int64_t skew = f->scn->clock_skew_ms > 0
+                     ? sim_rng_range(&ir, -f->scn->clock_skew_ms, f->scn->clock_skew_ms)
+                     : 0;
+  if (sim_fs_create((uint64_t)idx + 1, (uint64_t)f->scn->disk_quota_bytes, fs_clock, f, &g->fs) !=
+      OS_OK)
+    return -1;
+  if (sim_fs_mkdirs(g->fs, "/var/log", 0755) || sim_fs_mkdirs(g->fs, "/var/lib", 0755) ||
+      sim_fs_mkdirs(g->fs, "/etc/outpost", 0755))
+    return -1;
+  static const char ca[] = "# the simulator's network needs no CA; the agent only names the file\n";
+  if (sim_fs_append(g->fs, CA_PATH, ca, sizeof ca - 1, 1) != OS_OK) return -1;
+  if (sim_fs_append(g->fs, LOG_PATH, "", 0, 1) != OS_OK) return -1;
+  sim_os_init(&g->os, &f->now, skew, &g->rng, g->fs, host, mid);
+  if (f->opt->trace_full) {
+    lc->f = f;
+    lc->g = g;
+    g->os.log_sink = trace_log_sink;
+    g->os.log_user = lc;
+  }
+  sim_os_shim(&g->os, &g->osh);
+  if (sim_net_shim(f->net, idx, &g->neth) != SIM_NET_OK) return -1;
+  return 0;
+}
+
+/* ---- the ledger --------------------------------------------------------- */
+
+const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_first_seq,
+                               int64_t shed, int64_t c, int64_t mn, int64_t mx,
+                               int64_t lines_written) {
+  if (c != 0 && !(mn == 1 && mx - mn + 1 == c)) return "cloud holds a gap";
+  int64_t o = (spooled > 0 && mx >= spool_first_seq) ? mx - spool_first_seq + 1 : 0;
+  if (produced != c + spooled - o + shed) return "produced != held + spooled - overlap + shed";
+  if (produced > lines_written) return "produced more records than lines written";
+  return NULL;
+}
+
+static void ledger_check(fleet *f, sim_agent *g) {
+  /* A host whose power was cut is checked after its reboot, not while its
+   * in-memory state still describes writes the disk never kept. */
+  if (!g->a || f->stop || g->cut) return;
+  agent_stats s;
+  agent_get_stats(g->a, &s);
+  if (g->cloud_stale || strcmp(s.agent_id, g->cloud_id) != 0) {
+    memcpy(g->cloud_id, s.agent_id, sizeof g->cloud_id);
+    g->cloud_c = g->cloud_min = g->cloud_max = 0;
+    if (s.agent_id[0] &&
+        mc_agent_seq_summary(f->cloud, s.agent_id, &g->cloud_c, &g->cloud_min, &g->cloud_max) !=
+            MC_OK)
+      g->cloud_c = g->cloud_min = g->cloud_max = 0;
+    g->cloud_stale = 0;
+  }
+  int64_t c = g->cloud_c, mn = g->cloud_min, mx = g->cloud_max;
+  f->ledger_checks++;
+  const char *what = sim_ledger_verdict(s.produced, s.spooled, s.spool_first_seq, s.shed, c, mn,
+                                        mx, g->lines_written);
+  if (!what) return;
+  set_failure(f,
+              "ledger: agent %d at t=%lld ms: %s (produced %lld, lines written %lld, cloud "
+              "count %lld min %lld max %lld, spooled %lld first %lld, shed %lld)",
+              (int)g->idx, (long long)f->now, what, (long long)s.produced,
+              (long long)g->lines_written, (long long)c, (long long)mn, (long long)mx,
+              (long long)s.spooled, (long long)s.spool_first_seq, (long long)s.shed);
+  sim_trace_line(f->trace,
+                 "{\"t\":%lld,\"type\":\"ledger_violation\",\"agent\":%d,\"what\":\"%s\","
+                 "\"produced\":%lld,\"lines_written\":%lld,\"cloud_count\":%lld,\"cloud_min\":%lld,"
+                 "\"cloud_max\":%lld,\"spooled\":%lld,\"spool_first_seq\":%lld,\"shed\":%lld}",
+                 (long long)f->now, (int)g->idx, what, (long long)s.produced,
+                 (long long)g->lines_written, (long long)c, (long long)mn, (long long)mx,
+                 (long long)s.spooled, (long long)s.spool_first_seq, (long long)s.shed);
+  f->stop = 1;
+}
+
+/* ---- log generator ------------------------------------------------------ */
+
+static int64_t next_line_gap(fleet *f, sim_agent *g) {
+  double mean = 60000.0 / f->scn->lines_per_min;
+  int64_t gap = (int64_t)ceil(sim_rng_exp(&g->logrng, mean));
+  return gap < 1 ? 1 : gap;
+}
+
+static int64_t write_line(fleet *f, sim_agent *g) {
+  char buf[LINE_MAX_BYTES + 2];
+  int64_t len = sim_rng_range(&g->logrng, f->scn->line_min, f->scn->line_max);
+  if (len > LINE_MAX_BYTES) len = LINE_MAX_BYTES;
+  int64_t no = g->lines_written + 1;
+  int p = snprintf(buf, sizeof buf, "agent-%05d line-%09lld ", (int)g->idx, (long long)no);
+  for (int64_t i = p; i < len; i++) buf[i] = (char)('a' + (no + i) % 26);
+  if (len < p) len = p;
+  buf[len] = '\n';
+  /* The application's log is synced per line: a crash must not unwrite lines
+   * the ledger already counts as written. */
+  int rc = sim_fs_append(g->fs, LOG_PATH, buf, (size_t)len + 1, 1);
+  if (rc != OS_OK) {
+    g->log_failures++;
+    return rc;
+  }
+  g->lines_written = no;
+  f->log_lines++;
+  return no;
+}
+
+/* ---- scenario events ---------------------------------------------------- */
+
+/* Picks k distinct agents (partial Fisher-Yates from the fault stream). */
+static int64_t pick_agents(fleet *f, int64_t k) {
+  for (int64_t i = 0; i < f->n; i++) f->perm[i] = (int32_t)i;
+  if (k > f->n) k = f->n;
+  for (int64_t i = 0; i < k; i++) {
+    int64_t j = sim_rng_range(&f->fault_rng, i, f->n - 1);
+    int32_t t = f->perm[i];
+    f->perm[i] = f->perm[j];
+    f->perm[j] = t;
+  }
+  return k;
+}
+
+static void trace_agents(fleet *f, const char *kind, int64_t k) {
+  /* "agents":[...] written in pieces: up to 100,000 indices */
+  char *buf = malloc((size_t)k * 8 + 64);
+  if (!buf) return;
+  size_t o = 0;
+  for (int64_t i = 0; i < k; i++)
+    o += (size_t)sprintf(buf + o, "%s%d", i ? "," : "", (int)f->perm[i]);
+  buf[o] = 0;
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"%s\",\"agents\":[%s]}",
+                 (long long)f->now, kind, buf);
+  free(buf);
+}
+
+static void restart_agent(fleet *f, sim_agent *g, int crash) {
+  if (!g->a) return;
+  if (crash) {
+    sim_fs_crash(g->fs);
+    /* The dying process's clean-up must not touch the "rebooted" disk. */
+    sim_fs_set_frozen(g->fs, 1);
+    agent_close(g->a);
+    sim_fs_set_frozen(g->fs, 0);
+    g->crashes++;
+  } else {
+    agent_close(g->a);
+    g->restarts++;
+  }
+  g->a = NULL;
+  g->step_pending = 0;
+  g->step_gen++; /* any queued step is now stale */
+  if (open_agent(f, g) == 0) ledger_check(f, g);
+}
+
+/* Runs inside the agent's own pwrite: only note it and cut the agent off the
+ * network (a dead host sends nothing more); the reboot waits until the
+ * current event is done, since the agent is still on the stack. */
+static void on_power_cut(void *user) {
+  sim_agent *g = user;
+  fleet *f = g->fleet;
+  g->cut = 1;
+  sim_net_set_partition(f->net, g->idx, 1);
+}
+
+static void reboot_after_cut(fleet *f, sim_agent *g) {
+  close_dead(g);
+  g->step_pending = 0;
+  g->step_gen++;
+  power_cut_done(f, g);
+  open_agent(f, g);
+}
+
+static void apply_scenario_event(fleet *f, int idx) {
+  const sim_scn_event *e = &f->scn->events[idx];
+  f->faults++;
+  switch (e->type) {
+    case SIM_SCN_CLOUD_OUTAGE:
+      f->outages++;
+      sim_net_set_cloud_down(f->net, 1);
+      push(f, EV_OUTAGE_END, -1, f->now + e->duration_s * 1000, 0);
+      sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"cloud_outage\",\"duration_s\":%lld}",
+                     (long long)f->now, (long long)e->duration_s);
+      break;
+    case SIM_SCN_NETWORK: {
+      sim_net_params p;
+      sim_net_get_params(f->net, &p);
+      if (e->loss >= 0) p.loss = e->loss;
+      if (e->response_loss >= 0) p.response_loss = e->response_loss;
+      if (e->latency_min_ms >= 0) {
+        p.latency_min_ms = e->latency_min_ms;
+        p.latency_max_ms = e->latency_max_ms;
+      }
+      sim_net_set_params(f->net, &p);
+      sim_trace_line(f->trace,
+                     "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"network\",\"loss\":%.6g,"
+                     "\"response_loss\":%.6g,\"latency_ms\":[%lld,%lld]}",
+                     (long long)f->now, p.loss, p.response_loss, (long long)p.latency_min_ms,
+                     (long long)p.latency_max_ms);
+      break;
+    }
+    case SIM_SCN_RESTART:
+    case SIM_SCN_CRASH: {
+      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+      trace_agents(f, sim_scenario_event_name(e->type), k);
+      for (int64_t i = 0; i < k && !f->stop; i++)
+        restart_agent(f, &f->ag[f->perm[i]], e->type == SIM_SCN_CRASH);
+      break;
+    }
+    case SIM_SCN_POWER_CUT: {
+      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+      trace_agents(f, "power_cut", k);
+      for (int64_t i = 0; i < k; i++) {
+        sim_agent *g = &f->ag[f->perm[i]];
+        /* Somewhere in the next few dozen of its own writes: inside a SQLite
+         * transaction, a journal write, an identity file... */
+        sim_fs_power_cut_at(g->fs, sim_rng_range(&f->fault_rng, 1, 40), on_power_cut, g);
+      }
+      break;
+    }
+    case SIM_SCN_PARTITION: {
+      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+      trace_agents(f, "partition", k);
+      for (int64_t i = 0; i < k; i++) {
+        sim_agent *g = &f->ag[f->perm[i]];
+        g->partitions++;
+        sim_net_set_partition(f->net, g->idx, 1);
+        push(f, EV_PARTITION_END, g->idx, f->now + e->duration_s * 1000, 0);
+      }
+      break;
+    }
+  }
+}
+
+/* ---- counters ----------------------------------------------------------- */
+
+typedef struct totals {
+  int64_t lines, produced, acked, spooled, shed, batches_sent, batches_acked, batch_failures,
+      enrollments, sessions, log_failures, restarts, crashes, power_cuts;
+} totals;
+
+static void sum_agents(fleet *f, totals *t) {
+  memset(t, 0, sizeof *t);
+  for (int64_t i = 0; i < f->n; i++) {
+    sim_agent *g = &f->ag[i];
+    t->lines += g->lines_written;
+    t->log_failures += g->log_failures;
+    t->restarts += g->restarts;
+    t->crashes += g->crashes;
+    t->power_cuts += g->power_cuts;
+    if (!g->a) continue;
+    agent_stats s;
+    agent_get_stats(g->a, &s);
+    t->produced += s.produced;
+    t->acked += s.acked;
+    t->spooled += s.spooled;
+    t->shed += s.shed;
+    t->batches_sent += s.batches_sent;
+    t->batches_acked += s.batches_acked;
+    t->batch_failures += s.batch_failures;
+    t->enrollments += s.enrollments;
+    t->sessions += s.sessions;
+  }
+}
+
+static void hour_line(fleet *f) {
+  totals t;
+  sum_agents(f, &t);
+  sim_net_stats ns;
+  sim_net_get_stats(f->net, &ns);
+  sim_trace_line(f->trace,
+                 "{\"t\":%lld,\"type\":\"hour\",\"hour\":%lld,\"events\":%lld,\"hash\":\"%016" PRIx64
+                 "\",\"lines_written\":%lld,\"produced\":%lld,\"acked\":%lld,\"spooled\":%lld,"
+                 "\"cloud_records\":%lld,\"requests\":%lld,\"lost_in\":%lld,\"lost_out\":%lld,"
+                 "\"refused\":%lld,\"ledger_checks\":%lld}",
+                 (long long)f->now, (long long)(f->now / 3600000), (long long)sim_trace_events(f->trace),
+                 sim_trace_hash(f->trace), (long long)t.lines, (long long)t.produced,
+                 (long long)t.acked, (long long)t.spooled, (long long)mc_total_records(f->cloud),
+                 (long long)ns.requests, (long long)ns.lost_in, (long long)ns.lost_out,
+                 (long long)ns.refused, (long long)f->ledger_checks);
+}
+
+/* ---- the event loop ----------------------------------------------------- */
+
+static void run_loop(fleet *f) {
+  sim_event ev;
+  while (!f->stop && sim_queue_pop(f->q, &ev) == SIM_QUEUE_OK) {
+    f->now = ev.time_ms;
+    sim_agent *g = ev.agent >= 0 && ev.agent < f->n ? &f->ag[ev.agent] : NULL;
+    int64_t result = 0;
+    switch (ev.type) {
+      case EV_STEP:
+        if (!g || ev.arg != g->step_gen || !g->step_pending) continue; /* stale */
+        g->step_pending = 0;
+        result = run_step(f, g);
+        break;
+      case EV_NET_DELIVER:
+      case EV_NET_COMPLETE: {
+        sim_net_result nr;
+        sim_net_dispatch(f->net, &ev, &nr);
+        if (ev.type == EV_NET_DELIVER && g) g->cloud_stale = 1;
+        result = nr.error ? nr.error : nr.status;
+        if (nr.called && g) run_step(f, g);
+        break;
+      }
+      case EV_LOG:
+        if (!g || !f->loggen_on) continue;
+        result = write_line(f, g);
+        push(f, EV_LOG, g->idx, f->now + next_line_gap(f, g), 0);
+        break;
+      case EV_SCENARIO:
+        apply_scenario_event(f, (int)ev.arg);
+        result = (int64_t)ev.arg;
+        break;
+      case EV_OUTAGE_END:
+        if (f->outages > 0 && --f->outages == 0) sim_net_set_cloud_down(f->net, 0);
+        sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault_end\",\"fault\":\"cloud_outage\"}",
+                       (long long)f->now);
+        break;
+      case EV_PARTITION_END:
+        if (g && g->partitions > 0 && --g->partitions == 0) sim_net_set_partition(f->net, g->idx, 0);
+        break;
+      case EV_HOUR:
+        hour_line(f);
+        if (f->now + 3600000 <= f->drain_end_ms) push(f, EV_HOUR, -1, f->now + 3600000, 0);
+        break;
+      case EV_END:
+        f->loggen_on = 0;
+        /* no new faults in the drain: disarm power cuts that never fired */
+        for (int64_t i = 0; i < f->n; i++) sim_fs_power_cut_at(f->ag[i].fs, 0, NULL, NULL);
+        sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"drain_start\",\"drain_s\":%lld}",
+                       (long long)f->now, (long long)f->scn->drain_s);
+        break;
+      case EV_DRAIN_END:
+        f->stop = 2;
+        break;
+      default:
+        continue;
+    }
+    sim_trace_event(f->trace, ev.type, ev_names[ev.type], f->now, ev.agent, result);
+    if (g && g->cut && g->a) reboot_after_cut(f, g);
+    if (g) ledger_check(f, g);
+  }
+}
+
+/* ---- end-of-run checks -------------------------------------------------- */
+
+static void check_end(fleet *f) {
+  const sim_scenario *s = f->scn;
+  if (s->exactly_once) {
+    expectation *e = add_expect(f, "exactly_once");
+    for (int64_t i = 0; e && i < f->n; i++) {
+      sim_agent *g = &f->ag[i];
+      if (!g->a) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail, "agent %d is not running", (int)i);
+        break;
+      }
+      agent_stats st;
+      agent_get_stats(g->a, &st);
+      int64_t c = 0, mn = 0, mx = 0;
+      if (st.agent_id[0]) mc_agent_seq_summary(f->cloud, st.agent_id, &c, &mn, &mx);
+      if (c != g->lines_written || st.produced != g->lines_written) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail,
+                 "agent %d: lines written %lld, produced %lld, cloud holds %lld (spooled %lld, shed %lld)",
+                 (int)i, (long long)g->lines_written, (long long)st.produced, (long long)c,
+                 (long long)st.spooled, (long long)st.shed);
+        break;
+      }
+    }
+  }
+  if (s->max_spooled_at_end >= 0) {
+    expectation *e = add_expect(f, "max_spooled_at_end");
+    for (int64_t i = 0; e && i < f->n; i++) {
+      if (!f->ag[i].a) continue;
+      agent_stats st;
+      agent_get_stats(f->ag[i].a, &st);
+      if (st.spooled > s->max_spooled_at_end) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail, "agent %d has %lld records spooled (max %lld)",
+                 (int)i, (long long)st.spooled, (long long)s->max_spooled_at_end);
+        break;
+      }
+    }
+  }
+}
+
+/* Independent of the cloud's own counters: reads its store with SQL. */
+static void check_store(fleet *f, const char *db_path, int64_t total_lines) {
+  expectation *e = add_expect(f, "exactly_once_store");
+  if (!e) return;
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT agent_id, line "
+                            "FROM records)) FROM records",
+                            -1, &st, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    e->pass = 0;
+    snprintf(e->detail, sizeof e->detail, "cannot read the cloud store: %s",
+             db ? sqlite3_errmsg(db) : "open failed");
+  } else {
+    int64_t rows = sqlite3_column_int64(st, 0), distinct = sqlite3_column_int64(st, 1);
+    if (rows != distinct || rows != total_lines) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail,
+               "store holds %lld rows, %lld distinct (agent, line); %lld lines were written",
+               (long long)rows, (long long)distinct, (long long)total_lines);
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* ---- report ------------------------------------------------------------- */
+
+static int write_report(fleet *f, const char *path, const totals *t, const sim_net_stats *ns,
+                        const mc_stats *ms) {
+  FILE *o = fopen(path, "w");
+  if (!o) return -1;
+  char name[300];
+  json_escape(f->scn->name, name, sizeof name);
+  fprintf(o, "{\n  \"scenario\": \"%s\",\n  \"seed\": %" PRIu64 ",\n  \"agents\": %lld,\n", name,
+          f->opt->seed, (long long)f->n);
+  fprintf(o, "  \"duration_s\": %lld,\n  \"drain_s\": %lld,\n  \"simulated_ms\": %lld,\n",
+          (long long)f->scn->duration_s, (long long)f->scn->drain_s, (long long)f->now);
+  fprintf(o,
+          "  \"counters\": {\n    \"events\": %lld,\n    \"steps\": %lld,\n    \"lines_written\": %lld,\n"
+          "    \"log_write_failures\": %lld,\n    \"produced\": %lld,\n    \"records_acked\": %lld,\n"
+          "    \"spooled_at_end\": %lld,\n    \"shed\": %lld,\n    \"cloud_records\": %lld,\n"
+          "    \"cloud_duplicates\": %lld,\n    \"requests\": %lld,\n    \"delivered\": %lld,\n"
+          "    \"lost_requests\": %lld,\n    \"lost_responses\": %lld,\n    \"refused\": %lld,\n"
+          "    \"timeouts\": %lld,\n    \"batches_sent\": %lld,\n    \"batches_acked\": %lld,\n"
+          "    \"batch_failures\": %lld,\n    \"enrollments\": %lld,\n    \"sessions\": %lld,\n"
+          "    \"restarts\": %lld,\n    \"crashes\": %lld,\n    \"power_cuts\": %lld,\n"
+          "    \"faults\": %lld\n  },\n",
+          (long long)sim_trace_events(f->trace), (long long)f->steps, (long long)t->lines,
+          (long long)t->log_failures, (long long)t->produced, (long long)t->acked,
+          (long long)t->spooled, (long long)t->shed, (long long)ms->records_stored,
+          (long long)ms->duplicates, (long long)ns->requests, (long long)ns->delivered,
+          (long long)ns->lost_in, (long long)ns->lost_out, (long long)ns->refused,
+          (long long)ns->timeouts, (long long)t->batches_sent, (long long)t->batches_acked,
+          (long long)t->batch_failures, (long long)t->enrollments, (long long)t->sessions,
+          (long long)t->restarts, (long long)t->crashes, (long long)t->power_cuts,
+          (long long)f->faults);
+  fprintf(o, "  \"ledger_checks\": %lld,\n  \"trace_hash\": \"%016" PRIx64 "\",\n",
+          (long long)f->ledger_checks, sim_trace_hash(f->trace));
+  char fail[1100];
+  char d[1100];
+  json_escape(f->failure, fail, sizeof fail);
+  fprintf(o, "  \"failure\": \"%s\",\n  \"expectations\": [", fail);
+  for (int i = 0; i < f->n_exp; i++) {
+    json_escape(f->exp[i].detail, d, sizeof d);
+    fprintf(o, "%s\n    {\"name\": \"%s\", \"pass\": %s, \"detail\": \"%s\"}", i ? "," : "",
+            f->exp[i].name, f->exp[i].pass ? "true" : "false", d);
+  }
+  fprintf(o, "\n  ]\n}\n");
+  return fclose(o) == 0 ? 0 : -1;
+}
+
+/* ---- set-up and tear-down ----------------------------------------------- */
+
+static void build_config(fleet *f) {
+  const sim_scenario *s = f->scn;
+  agent_config *c = &f->cfg;
+  config_defaults(c);
+  snprintf(c->cloud_url, sizeof c->cloud_url, "https://cloud.sim");
+  snprintf(c->ca_file, sizeof c->ca_file, "%s", CA_PATH);
+  snprintf(c->enrollment_token, sizeof c->enrollment_token, "%s", f->token);
+  snprintf(c->state_dir, sizeof c->state_dir, "%s", STATE_DIR);
+  snprintf(c->sources[0].path, sizeof c->sources[0].path, "%s", LOG_PATH);
+  c->sources[0].start = CONFIG_START_BEGINNING;
+  c->n_sources = 1;
+  if (s->batch_max_records > 0) c->batch_max_records = (int)s->batch_max_records;
+  if (s->batch_max_age_ms >= 0) c->batch_max_age_ms = s->batch_max_age_ms;
+  if (s->poll_interval_ms > 0) c->poll_interval_ms = s->poll_interval_ms;
+  if (s->request_timeout_ms > 0) c->request_timeout_ms = s->request_timeout_ms;
+  if (s->retry_base_ms > 0) c->retry_base_ms = s->retry_base_ms;
+  if (s->retry_max_ms > 0) c->retry_max_ms = s->retry_max_ms;
+  /* Small read buffers: a simulated log grows by a few lines per poll, and
+   * 1,000 agents each holding 64 KiB buffers is memory for nothing. */
+  c->read_chunk_bytes = 16384;
+  c->log_level = OS_LOG_INFO;
+}
+
+static int mkdir_p(char *dir) {
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    int rc = mkdir(dir, 0755);
+    *p = '/';
+    if (rc != 0 && errno != EEXIST) return -1;
+  }
+  return mkdir(dir, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void store_uri(const char *path, char *out, size_t cap) {
+  size_t o = (size_t)snprintf(out, cap, "file:");
+  for (const char *p = path; *p && o + 4 < cap; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '?' || c == '#' || c == '%' || c <= ' ' || c >= 0x7f)
+      o += (size_t)snprintf(out + o, cap - o, "%%%02X", c);
+    else
+      out[o++] = (char)c;
+  }
+  out[o] = 0;
+  snprintf(out + o, cap - o, "?nolock=1");
+}
+
+static void remove_store(const char *db) {
+  static const char *const suffix[] = {"", "-journal", "-wal", "-shm"};
+  char p[1100];
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(p, sizeof p, "%s%s", db, suffix[i]);
+    unlink(p);
+  }
+}
+
+int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result *res, char *err,
+            size_t err_cap) {
+  memset(res, 0, sizeof *res);
+  if (err && err_cap) err[0] = 0;
+  fleet *f = calloc(1, sizeof *f);
+  if (!f) {
+    snprintf(err, err_cap, "out of memory");
+    return SIM_RUN_ESETUP;
+  }
+  f->scn = scn;
+  f->opt = opt;
+  f->n = opt->agents > 0 ? opt->agents : scn->agents;
+  int ret = SIM_RUN_ESETUP;
+  char dir[1024], db_path[1100], path[1100];
+  int temp_dir = 0;
+  log_ctx *lcs = NULL;
+  if (opt->out_dir) {
+    snprintf(dir, sizeof dir, "%s", opt->out_dir);
+    if (mkdir_p(dir) != 0) {
+      snprintf(err, err_cap, "%s: cannot create: %s", dir, strerror(errno));
+      goto out;
+    }
+  } else {
+    snprintf(dir, sizeof dir, "/tmp/outpost-sim-XXXXXX");
+    if (!mkdtemp(dir)) {
+      snprintf(err, err_cap, "cannot create a temporary directory: %s", strerror(errno));
+      goto out;
+    }
+    temp_dir = 1;
+  }
+  snprintf(db_path, sizeof db_path, "%s/cloud.db", dir);
+  remove_store(db_path);
+
+  sim_rng_seed(&f->cloud_rng, opt->seed, SIM_RNG_CLOUD);
+  sim_rng_seed(&f->fault_rng, opt->seed, SIM_RNG_FAULTS);
+  if (opt->out_dir) snprintf(path, sizeof path, "%s/trace.jsonl", dir);
+  if (sim_trace_open(opt->out_dir ? path : NULL, opt->trace_full, &f->trace) != SIM_TRACE_OK) {
+    snprintf(err, err_cap, "%s: cannot write the trace", path);
+    goto out;
+  }
+  mc_env env = {.ctx = f, .wall_ms = cloud_wall, .random = cloud_random};
+  mc_options mo = {.session_ttl_s = scn->session_ttl_s, .challenge_ttl_s = 60, .durable = 0};
+  char mcerr[256] = "";
+  /* The store is private to this process: "nolock" spares SQLite's fcntl
+   * locking, which otherwise dominates the run (a lock per statement). */
+  char uri[3400];
+  store_uri(db_path, uri, sizeof uri);
+  if (mc_open(uri, &env, &mo, &f->cloud, mcerr, sizeof mcerr) != MC_OK) {
+    snprintf(err, err_cap, "mock cloud: %s", mcerr);
+    goto out;
+  }
+  if (mc_workspace_add(f->cloud, "sim", f->token, sizeof f->token) != MC_OK) {
+    snprintf(err, err_cap, "mock cloud: cannot add the workspace");
+    goto out;
+  }
+  size_t cap = (size_t)f->n * 64 + 65536;
+  if (sim_queue_create(cap, &f->q) != SIM_QUEUE_OK ||
+      sim_net_create((int)f->n, f->cloud, f->q, &f->now, opt->seed, EV_NET_DELIVER,
+                     EV_NET_COMPLETE, &f->net) != SIM_NET_OK) {
+    snprintf(err, err_cap, "out of memory");
+    goto out;
+  }
+  sim_net_params np = {.latency_min_ms = scn->latency_min_ms,
+                       .latency_max_ms = scn->latency_max_ms,
+                       .loss = scn->loss,
+                       .response_loss = scn->response_loss};
+  sim_net_set_params(f->net, &np);
+  build_config(f);
+  f->ag = calloc((size_t)f->n, sizeof *f->ag);
+  f->perm = calloc((size_t)f->n, sizeof *f->perm);
+  lcs = calloc((size_t)f->n, sizeof *lcs);
+  if (!f->ag || !f->perm || !lcs) {
+    snprintf(err, err_cap, "out of memory");
+    goto out;
+  }
+  char esc[300];
+  json_escape(scn->name, esc, sizeof esc);
+  sim_trace_line(f->trace,
+                 "{\"t\":0,\"type\":\"start\",\"scenario\":\"%s\",\"seed\":%" PRIu64
+                 ",\"agents\":%lld,\"duration_s\":%lld,\"drain_s\":%lld}",
+                 esc, opt->seed, (long long)f->n, (long long)scn->duration_s,
+                 (long long)scn->drain_s);
+  for (int64_t i = 0; i < f->n; i++) {
+    if (setup_agent(f, &f->ag[i], (int32_t)i, &lcs[i]) != 0) {
+      snprintf(err, err_cap, "agent %lld: cannot set up its simulated host", (long long)i);
+      goto out;
+    }
+  }
+  f->end_ms = scn->duration_s * 1000;
+  f->drain_end_ms = f->end_ms + scn->drain_s * 1000;
+  f->loggen_on = scn->lines_per_min > 0;
+  /* Timeline: scenario events first so a fault at t=0 precedes the agents. */
+  for (int i = 0; i < scn->n_events; i++) push(f, EV_SCENARIO, -1, scn->events[i].at_s * 1000, (uint64_t)i);
+  push(f, EV_HOUR, -1, 3600000, 0);
+  push(f, EV_END, -1, f->end_ms, 0);
+  push(f, EV_DRAIN_END, -1, f->drain_end_ms, 0);
+  ret = SIM_RUN_OK;
+  for (int64_t i = 0; i < f->n && !f->stop; i++) {
+    open_agent(f, &f->ag[i]);
+    if (f->loggen_on) push(f, EV_LOG, (int32_t)i, next_line_gap(f, &f->ag[i]), 0);
+  }
+
+  expectation *le = add_expect(f, "ledger");
+  if (!f->stop) run_loop(f);
+  if (f->stop == 1) {
+    if (le) {
+      le->pass = 0;
+      snprintf(le->detail, sizeof le->detail, "%s", f->failure);
+    }
+  } else {
+    check_end(f);
+  }
+  totals t;
+  sum_agents(f, &t);
+  sim_net_stats ns;
+  sim_net_get_stats(f->net, &ns);
+  mc_stats ms;
+  mc_get_stats(f->cloud, &ms);
+  res->cloud_records = mc_total_records(f->cloud);
+  /* Close the agents and the cloud before reading its store. */
+  for (int64_t i = 0; i < f->n; i++) {
+    agent_close(f->ag[i].a);
+    f->ag[i].a = NULL;
+  }
+  mc_close(f->cloud);
+  f->cloud = NULL;
+  if (f->stop != 1 && scn->exactly_once) check_store(f, db_path, t.lines);
+
+  for (int i = 0; i < f->n_exp; i++) {
+    res->expectations++;
+    if (!f->exp[i].pass) {
+      res->expectations_failed++;
+      set_failure(f, "%s: %s", f->exp[i].name, f->exp[i].detail);
+    }
+    sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"expect\",\"name\":\"%s\",\"pass\":%s}",
+                   (long long)f->now, f->exp[i].name, f->exp[i].pass ? "true" : "false");
+  }
+  sim_trace_line(f->trace,
+                 "{\"t\":%lld,\"type\":\"end\",\"events\":%lld,\"hash\":\"%016" PRIx64
+                 "\",\"lines_written\":%lld,\"ledger_checks\":%lld}",
+                 (long long)f->now, (long long)sim_trace_events(f->trace), sim_trace_hash(f->trace),
+                 (long long)t.lines, (long long)f->ledger_checks);
+  if (opt->out_dir) {
+    snprintf(path, sizeof path, "%s/report.json", dir);
+    if (write_report(f, path, &t, &ns, &ms) != 0) {
+      snprintf(err, err_cap, "%s: cannot write the report", path);
+      ret = SIM_RUN_ESETUP;
+    }
+  }
+  res->agents = f->n;
+  res->sim_ms = f->now;
+  res->events = sim_trace_events(f->trace);
+  res->lines_written = t.lines;
+  res->records_acked = t.acked;
+  res->requests = ns.requests;
+  res->ledger_checks = f->ledger_checks;
+  res->trace_hash = sim_trace_hash(f->trace);
+  snprintf(res->failure, sizeof res->failure, "%s", f->failure);
+  if (ret == SIM_RUN_OK && res->expectations_failed > 0) ret = SIM_RUN_EFAILED;
+out:
+  if (f->ag)
+    for (int64_t i = 0; i < f->n; i++) {
+      agent_close(f->ag[i].a);
+      sim_fs_free(f->ag[i].fs);
+    }
+  sim_net_free(f->net);
+  sim_queue_free(f->q);
+  mc_close(f->cloud);
+  if (sim_trace_close(f->trace) != SIM_TRACE_OK && ret == SIM_RUN_OK) {
+    snprintf(err, err_cap, "the trace could not be written completely");
+    ret = SIM_RUN_ESETUP;
+  }
+  if (temp_dir) {
+    remove_store(db_path);
+    rmdir(dir);
+  }
+  free(lcs);
+  free(f->perm);
+  free(f->ag);
+  free(f);
+  return ret;
+}

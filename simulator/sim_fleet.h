@@ -1,0 +1,62 @@
+/* sim_fleet.h - runs a scenario: N real agent cores (agent/core) against the
+ * in-process mock cloud (mockcloud) on virtual time, deterministically from a
+ * seed, checking the no-loss ledger after every event.
+ *
+ * Ledger, for the agent an event touched, with S = agent_stats and the
+ * cloud's per-agent summary (count C, min, max):
+ *   held records gap-free:  C == 0 || (min == 1 && max - min + 1 == C)
+ *   O = S.spooled > 0 && max >= S.spool_first_seq ? max - S.spool_first_seq + 1 : 0
+ *   S.produced == C + S.spooled - O + S.shed   and   S.produced <= lines written
+ * The first violation stops the run (the trace ends at the offending event).
+ *
+ * Files in opt->out_dir (created if missing): trace.jsonl, report.json and
+ * the cloud's store cloud.db. Without out_dir the store lives in a fresh
+ * directory under /tmp that is removed afterwards and no files are written.
+ *
+ * Return codes: SIM_RUN_OK (0, every expectation held) or negative:
+ *   SIM_RUN_EFAILED  an expectation or the ledger failed (res->failure says which)
+ *   SIM_RUN_ESETUP   the run could not be set up (err says why)
+ */
+#ifndef OUTPOST_SIM_FLEET_H
+#define OUTPOST_SIM_FLEET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim_scenario.h"
+
+#define SIM_RUN_OK 0
+#define SIM_RUN_EFAILED (-1)
+#define SIM_RUN_ESETUP (-2)
+
+typedef struct sim_run_options {
+  uint64_t seed;
+  int64_t agents;      /* 0: the scenario's fleet size */
+  const char *out_dir; /* NULL: no files */
+  int trace_full;      /* every event (and agent log line) in the trace */
+} sim_run_options;
+
+typedef struct sim_run_result {
+  int64_t agents;
+  int64_t sim_ms;       /* simulated time covered, drain included */
+  int64_t events;
+  int64_t lines_written;
+  int64_t records_acked;
+  int64_t cloud_records;
+  int64_t requests;
+  int64_t ledger_checks;
+  int expectations, expectations_failed;
+  uint64_t trace_hash;
+  char failure[512];    /* first failure, "" when none */
+} sim_run_result;
+
+/* The ledger rule above as a pure function, so it can be tested on its own.
+ * Returns NULL when the numbers balance, else what is wrong (static text). */
+const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_first_seq,
+                               int64_t shed, int64_t cloud_count, int64_t cloud_min,
+                               int64_t cloud_max, int64_t lines_written);
+
+int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result *res, char *err,
+            size_t err_cap);
+
+#endif

@@ -1,0 +1,89 @@
+/* sim_fs.h - an in-memory filesystem per simulated agent, with the file
+ * semantics of agent/shim/os.h (POSIX-like), a byte quota, crash durability
+ * and write-fault injection.
+ *
+ * Semantics
+ *   - Absolute paths only; repeated and trailing '/' are ignored. No symlinks:
+ *     lstat is stat with is_symlink = 0, OS_O_NOFOLLOW is accepted and moot.
+ *   - An open handle keeps its file alive after unlink or rename (like POSIX).
+ *     Every file gets a new inode number, never reused within one fs.
+ *   - mtime comes from the clock given at creation (virtual wall time).
+ *   - Quota: the sum of all live files' current sizes (unlinked-but-open files
+ *     included) never exceeds quota. A write or truncate that would cross it
+ *     fails with OS_ENOSPC and changes nothing. free_space reports
+ *     avail = quota - used, total = quota. Crash-undo copies are not counted.
+ *   - Durability: sync(f) makes the file's current content its synced content.
+ *     sim_fs_crash() reverts every file to its last synced content; a file
+ *     created (or first written) but never synced reverts to empty and still
+ *     exists. Directory operations (create, mkdir, rename, unlink, chmod) are
+ *     durable at once: there is no directory fsync in the shim to wait for.
+ *   - A crash kills every handle opened before it: reads through a dead handle
+ *     return OS_EBADF, writes/truncates/syncs are silently ignored (OS_OK) so
+ *     that a SQLite connection closed after the crash cannot write stale pages.
+ *   - Frozen mode (sim_fs_set_frozen) makes every mutating path operation a
+ *     silent no-op returning OS_OK and every open fail with OS_EIO; the fleet
+ *     runner freezes the fs while it closes a crashed agent so that its
+ *     clean-up (e.g. deleting a hot journal) cannot touch the "rebooted" disk.
+ *
+ * Ownership: the fs owns every file and every handle it returns; close()
+ * frees a handle on every path; sim_fs_free() frees the fs, all files and any
+ * handle still open (which then must not be used).
+ *
+ * Return codes: OS_OK or the negative OS_E* codes of os.h: OS_ENOENT,
+ * OS_EEXIST, OS_ENOTDIR, OS_EISDIR, OS_EINVAL, OS_ENAMETOOLONG, OS_EBADF,
+ * OS_ENOSPC, OS_ENOMEM, OS_EIO (injected or frozen).
+ */
+#ifndef OUTPOST_SIM_FS_H
+#define OUTPOST_SIM_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shim/os.h"
+
+typedef struct sim_fs sim_fs;
+typedef int64_t (*sim_fs_clock_fn)(void *ctx);
+
+/* dev is reported in stat; clock (may be NULL: mtime 0) gives mtimes. */
+int sim_fs_create(uint64_t dev, uint64_t quota, sim_fs_clock_fn clock, void *clock_ctx,
+                  sim_fs **out);
+void sim_fs_free(sim_fs *fs); /* safe on NULL */
+
+int sim_fs_open(sim_fs *fs, const char *path, int flags, uint32_t mode, os_file **out);
+int sim_fs_close(sim_fs *fs, os_file *f);
+int64_t sim_fs_pread(sim_fs *fs, os_file *f, void *buf, size_t len, int64_t off);
+int64_t sim_fs_pwrite(sim_fs *fs, os_file *f, const void *buf, size_t len, int64_t off);
+int sim_fs_truncate(sim_fs *fs, os_file *f, int64_t size);
+int sim_fs_sync(sim_fs *fs, os_file *f);
+int sim_fs_fstat(sim_fs *fs, os_file *f, os_stat *st);
+int sim_fs_stat(sim_fs *fs, const char *path, os_stat *st);
+int sim_fs_lstat(sim_fs *fs, const char *path, os_stat *st);
+int sim_fs_unlink(sim_fs *fs, const char *path);
+int sim_fs_rename(sim_fs *fs, const char *from, const char *to);
+int sim_fs_mkdir(sim_fs *fs, const char *path, uint32_t mode);
+int sim_fs_chmod(sim_fs *fs, const char *path, uint32_t mode);
+int sim_fs_free_space(sim_fs *fs, const char *path, uint64_t *avail, uint64_t *total);
+
+/* Creates path (mode 0644) if missing and appends len bytes; with do_sync the
+ * data is durable at once. OS_OK or an error as for open/pwrite. */
+int sim_fs_append(sim_fs *fs, const char *path, const void *data, size_t len, int do_sync);
+/* mkdir -p (each missing directory gets mode). */
+int sim_fs_mkdirs(sim_fs *fs, const char *path, uint32_t mode);
+
+/* Power loss: see the header comment. */
+void sim_fs_crash(sim_fs *fs);
+void sim_fs_set_frozen(sim_fs *fs, int frozen);
+/* Fault hook: the nth pwrite from now (1 = the next one) fails with err
+ * (OS_EIO or OS_ENOSPC) and writes nothing. nth <= 0 clears the hook. */
+void sim_fs_fail_write(sim_fs *fs, int64_t nth, int err);
+/* Power cut in the middle of the agent's work: just before the nth pwrite
+ * from now (1 = the next) the fs crashes (sim_fs_crash), that write is lost,
+ * and cb(user) runs so the driver can stop and reboot the agent. nth <= 0
+ * disarms. Writes by sim_fs_append do not count (nor for sim_fs_fail_write). */
+void sim_fs_power_cut_at(sim_fs *fs, int64_t nth, void (*cb)(void *user), void *user);
+
+uint64_t sim_fs_used(const sim_fs *fs);
+uint64_t sim_fs_quota(const sim_fs *fs);
+int64_t sim_fs_open_handles(const sim_fs *fs);
+
+#endif

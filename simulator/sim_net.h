@@ -1,0 +1,81 @@
+/* sim_net.h - the simulated network: one net_shim per agent, all delivering
+ * to one in-process mock cloud (mockcloud/mc.h) through the event queue.
+ *
+ * A request is copied, then (drawing from the network's own rng stream):
+ *   - agent partitioned            -> NET_ETIMEDOUT after the request timeout
+ *   - cloud down when it arrives   -> NET_ECONNECT one latency later
+ *   - lost on the way in (loss)    -> NET_ETIMEDOUT after timeout; cloud never sees it
+ *   - else delivered after latency L1 (uniform [lat_min, lat_max]); the cloud
+ *     handles it then (mc_handle, with the URL's path without query); the reply
+ *     is lost with response_loss (the cloud acted, the agent gets
+ *     NET_ETIMEDOUT after its timeout) or arrives L2 later (NET_ETIMEDOUT
+ *     instead if that is past the timeout; NET_ETOOBIG if over
+ *     max_response_bytes) with status, body and headers date, content-type.
+ * done() runs only from sim_net_dispatch(), which the event loop calls for the
+ * events this module pushed (types ev_deliver / ev_complete given at creation).
+ * cancel(id) frees the request at once; its queued events then find nothing.
+ *
+ * Ownership: sim_net owns every pending request and its copies; sim_net_free
+ * drops pending requests without calling done(). The cloud, queue and clock
+ * are borrowed and must outlive it. The net_shim filled by sim_net_shim points
+ * into sim_net and is valid until sim_net_free.
+ *
+ * Return codes: SIM_NET_OK (0), SIM_NET_ENOMEM, SIM_NET_EINVAL; request()
+ * returns NET_* codes as net.h says (NET_EBUSY at SIM_NET_MAX_PENDING).
+ */
+#ifndef OUTPOST_SIM_NET_H
+#define OUTPOST_SIM_NET_H
+
+#include <stdint.h>
+
+#include "mc.h"
+#include "shim/net.h"
+#include "sim_queue.h"
+#include "sim_rng.h"
+
+#define SIM_NET_OK 0
+#define SIM_NET_ENOMEM (-1)
+#define SIM_NET_EINVAL (-2)
+
+#define SIM_NET_MAX_PENDING (1u << 20)
+#define SIM_NET_MAX_PER_AGENT 64
+
+typedef struct sim_net sim_net;
+
+typedef struct sim_net_params {
+  int64_t latency_min_ms, latency_max_ms;
+  double loss, response_loss;
+} sim_net_params;
+
+typedef struct sim_net_stats {
+  int64_t requests, delivered, lost_in, lost_out, refused, partitioned, timeouts,
+      completed, cancelled, busy;
+} sim_net_stats;
+
+/* What a dispatched event did, for the trace and for the driver. */
+typedef struct sim_net_result {
+  int32_t agent;   /* agent whose done() ran (-1 when nothing did) */
+  int called;      /* 1 when done() ran: call agent_step next */
+  int error;       /* NET_* delivered */
+  int status;      /* HTTP status (0 on error) */
+} sim_net_result;
+
+int sim_net_create(int n_agents, mc_cloud *cloud, sim_queue *q, const int64_t *now_ms,
+                   uint64_t seed, int ev_deliver, int ev_complete, sim_net **out);
+void sim_net_free(sim_net *n);
+
+void sim_net_set_params(sim_net *n, const sim_net_params *p);
+void sim_net_get_params(const sim_net *n, sim_net_params *p);
+void sim_net_set_cloud_down(sim_net *n, int down);
+void sim_net_set_partition(sim_net *n, int agent, int partitioned);
+
+/* Fills *out with the shim for agent index `agent` (0..n_agents-1). */
+int sim_net_shim(sim_net *n, int agent, net_shim *out);
+
+/* Handles one popped event of type ev_deliver or ev_complete. */
+int sim_net_dispatch(sim_net *n, const sim_event *ev, sim_net_result *res);
+
+int64_t sim_net_pending(const sim_net *n, int agent); /* agent < 0: all */
+void sim_net_get_stats(const sim_net *n, sim_net_stats *out);
+
+#endif

@@ -1,0 +1,112 @@
+#include "sim_os.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int64_t os_mono(void *ctx) { return *((sim_os *)ctx)->now_ms; }
+
+static int64_t os_wall(void *ctx) {
+  sim_os *o = ctx;
+  return SIM_WALL_EPOCH_MS + *o->now_ms + o->skew_ms;
+}
+
+static int os_random(void *ctx, void *buf, size_t len) {
+  sim_os *o = ctx;
+  if (len > 0 && !buf) return OS_EIO;
+  sim_rng_fill(o->rng, buf, len);
+  return OS_OK;
+}
+
+static int os_open(void *ctx, const char *path, int flags, uint32_t mode, os_file **out) {
+  return sim_fs_open(((sim_os *)ctx)->fs, path, flags, mode, out);
+}
+static int os_close(void *ctx, os_file *f) { return sim_fs_close(((sim_os *)ctx)->fs, f); }
+static int64_t os_pread(void *ctx, os_file *f, void *buf, size_t len, int64_t off) {
+  return sim_fs_pread(((sim_os *)ctx)->fs, f, buf, len, off);
+}
+static int64_t os_pwrite(void *ctx, os_file *f, const void *buf, size_t len, int64_t off) {
+  return sim_fs_pwrite(((sim_os *)ctx)->fs, f, buf, len, off);
+}
+static int os_truncate(void *ctx, os_file *f, int64_t size) {
+  return sim_fs_truncate(((sim_os *)ctx)->fs, f, size);
+}
+static int os_sync(void *ctx, os_file *f) { return sim_fs_sync(((sim_os *)ctx)->fs, f); }
+static int os_fstat(void *ctx, os_file *f, os_stat *st) {
+  return sim_fs_fstat(((sim_os *)ctx)->fs, f, st);
+}
+static int os_stat_(void *ctx, const char *path, os_stat *st) {
+  return sim_fs_stat(((sim_os *)ctx)->fs, path, st);
+}
+static int os_lstat(void *ctx, const char *path, os_stat *st) {
+  return sim_fs_lstat(((sim_os *)ctx)->fs, path, st);
+}
+static int os_unlink(void *ctx, const char *path) { return sim_fs_unlink(((sim_os *)ctx)->fs, path); }
+static int os_rename(void *ctx, const char *a, const char *b) {
+  return sim_fs_rename(((sim_os *)ctx)->fs, a, b);
+}
+static int os_mkdir(void *ctx, const char *path, uint32_t mode) {
+  return sim_fs_mkdir(((sim_os *)ctx)->fs, path, mode);
+}
+static int os_chmod(void *ctx, const char *path, uint32_t mode) {
+  return sim_fs_chmod(((sim_os *)ctx)->fs, path, mode);
+}
+static int os_free_space(void *ctx, const char *path, uint64_t *avail, uint64_t *total) {
+  return sim_fs_free_space(((sim_os *)ctx)->fs, path, avail, total);
+}
+
+static int os_read_identity(void *ctx, os_ident_kind kind, char *buf, size_t cap) {
+  sim_os *o = ctx;
+  const char *v = NULL;
+  if (kind == OS_IDENT_HOSTNAME) v = o->hostname;
+  else if (kind == OS_IDENT_MACHINE_ID) v = o->machine_id;
+  if (!v || !v[0]) return OS_ENOENT;
+  if (!buf || cap == 0) return OS_EINVAL;
+  size_t n = strlen(v);
+  if (n > cap - 1) n = cap - 1;
+  memcpy(buf, v, n);
+  buf[n] = 0;
+  return (int)n;
+}
+
+static void os_log(void *ctx, os_log_level level, const char *msg) {
+  sim_os *o = ctx;
+  int l = (int)level;
+  if (l < 0 || l > 3) l = 3;
+  o->log_count[l]++;
+  if (o->log_sink) o->log_sink(o->log_user, (os_log_level)l, msg ? msg : "");
+}
+
+void sim_os_init(sim_os *o, const int64_t *now_ms, int64_t skew_ms, sim_rng *rng, sim_fs *fs,
+                 const char *hostname, const char *machine_id) {
+  memset(o, 0, sizeof *o);
+  o->now_ms = now_ms;
+  o->skew_ms = skew_ms;
+  o->rng = rng;
+  o->fs = fs;
+  snprintf(o->hostname, sizeof o->hostname, "%s", hostname ? hostname : "");
+  snprintf(o->machine_id, sizeof o->machine_id, "%s", machine_id ? machine_id : "");
+}
+
+void sim_os_shim(sim_os *o, os_shim *out) {
+  memset(out, 0, sizeof *out);
+  out->ctx = o;
+  out->mono_ms = os_mono;
+  out->wall_ms = os_wall;
+  out->random = os_random;
+  out->open = os_open;
+  out->close = os_close;
+  out->pread = os_pread;
+  out->pwrite = os_pwrite;
+  out->truncate = os_truncate;
+  out->sync = os_sync;
+  out->fstat = os_fstat;
+  out->stat = os_stat_;
+  out->lstat = os_lstat;
+  out->unlink = os_unlink;
+  out->rename = os_rename;
+  out->mkdir = os_mkdir;
+  out->chmod = os_chmod;
+  out->free_space = os_free_space;
+  out->read_identity = os_read_identity;
+  out->log = os_log;
+}

@@ -1,0 +1,378 @@
+#include "sim_scenario.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct perr {
+  char *buf;
+  size_t cap;
+} perr;
+
+static int fail(perr *e, const char *fmt, ...) {
+  if (e->buf && e->cap) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->buf, e->cap, fmt, ap);
+    va_end(ap);
+  }
+  return SIM_SCN_EINVALID;
+}
+
+/* Rejects keys outside allowed (NULL-terminated). */
+static int only_keys(const cJSON *obj, const char *path, const char *const *allowed, perr *e) {
+  for (const cJSON *c = obj->child; c; c = c->next) {
+    int ok = 0;
+    for (size_t i = 0; allowed[i]; i++)
+      if (c->string && strcmp(c->string, allowed[i]) == 0) ok = 1;
+    if (!ok)
+      return fail(e, "%s%s%.64s: unknown key", path, path[0] ? "." : "",
+                  c->string ? c->string : "?");
+    /* cJSON keeps duplicates; a second copy would silently be ignored */
+    for (const cJSON *d = c->next; d; d = d->next)
+      if (c->string && d->string && strcmp(c->string, d->string) == 0)
+        return fail(e, "%s%s%.64s: duplicate key", path, path[0] ? "." : "", c->string);
+  }
+  return SIM_SCN_OK;
+}
+
+static void key_path(char *out, size_t cap, const char *path, const char *key) {
+  snprintf(out, cap, "%s%s%s", path, path[0] ? "." : "", key);
+}
+
+/* Integer in [lo, hi]; absent leaves *out unchanged unless required. */
+static int get_int(const cJSON *obj, const char *path, const char *key, int64_t lo, int64_t hi,
+                   int required, int64_t *out, perr *e) {
+  char kp[160];
+  key_path(kp, sizeof kp, path, key);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (!v) return required ? fail(e, "%s: required", kp) : SIM_SCN_OK;
+  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble) ||
+      v->valuedouble < (double)lo || v->valuedouble > (double)hi)
+    return fail(e, "%s: must be an integer in %lld..%lld", kp, (long long)lo, (long long)hi);
+  *out = (int64_t)v->valuedouble;
+  return SIM_SCN_OK;
+}
+
+static int get_num(const cJSON *obj, const char *path, const char *key, double lo, double hi,
+                   int required, double *out, perr *e) {
+  char kp[160];
+  key_path(kp, sizeof kp, path, key);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (!v) return required ? fail(e, "%s: required", kp) : SIM_SCN_OK;
+  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < lo ||
+      v->valuedouble > hi)
+    return fail(e, "%s: must be a number in %g..%g", kp, lo, hi);
+  *out = v->valuedouble;
+  return SIM_SCN_OK;
+}
+
+static int get_range(const cJSON *obj, const char *path, const char *key, int64_t lo, int64_t hi,
+                     int64_t *a, int64_t *b, perr *e) {
+  char kp[160];
+  key_path(kp, sizeof kp, path, key);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (!v) return SIM_SCN_OK;
+  if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2)
+    return fail(e, "%s: must be [min, max]", kp);
+  double x[2];
+  for (int i = 0; i < 2; i++) {
+    const cJSON *it = cJSON_GetArrayItem(v, i);
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) ||
+        it->valuedouble != floor(it->valuedouble) || it->valuedouble < (double)lo ||
+        it->valuedouble > (double)hi)
+      return fail(e, "%s[%d]: must be an integer in %lld..%lld", kp, i, (long long)lo,
+                  (long long)hi);
+    x[i] = it->valuedouble;
+  }
+  if (x[0] > x[1]) return fail(e, "%s: min must not exceed max", kp);
+  *a = (int64_t)x[0];
+  *b = (int64_t)x[1];
+  return SIM_SCN_OK;
+}
+
+static int get_str(const cJSON *obj, const char *path, const char *key, int required, char *out,
+                   size_t cap, perr *e) {
+  char kp[160];
+  key_path(kp, sizeof kp, path, key);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (!v) return required ? fail(e, "%s: required", kp) : SIM_SCN_OK;
+  if (!cJSON_IsString(v) || !v->valuestring) return fail(e, "%s: must be a string", kp);
+  if (strlen(v->valuestring) >= cap)
+    return fail(e, "%s: longer than %zu bytes", kp, cap - 1);
+  strcpy(out, v->valuestring);
+  return SIM_SCN_OK;
+}
+
+static int get_obj(const cJSON *root, const char *key, int required, const cJSON **out, perr *e) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+  *out = NULL;
+  if (!v) return required ? fail(e, "%s: required", key) : SIM_SCN_OK;
+  if (!cJSON_IsObject(v)) return fail(e, "%s: must be an object", key);
+  *out = v;
+  return SIM_SCN_OK;
+}
+
+#define TRY(x)                     \
+  do {                             \
+    int rc_ = (x);                 \
+    if (rc_ != SIM_SCN_OK) return rc_; \
+  } while (0)
+
+static int parse_agents(const cJSON *ev, const char *path, sim_scn_event *out, perr *e) {
+  char kp[160];
+  key_path(kp, sizeof kp, path, "agents");
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, "agents");
+  if (!v) return fail(e, "%s: required", kp);
+  if (cJSON_IsNumber(v)) {
+    if (!isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble) ||
+        v->valuedouble < 1 || v->valuedouble > SIM_SCN_MAX_AGENTS)
+      return fail(e, "%s: must be a count in 1..%d or a percentage like \"10%%\"", kp,
+                  SIM_SCN_MAX_AGENTS);
+    out->agents_count = (int64_t)v->valuedouble;
+    out->agents_pct = -1;
+    return SIM_SCN_OK;
+  }
+  if (cJSON_IsString(v) && v->valuestring) {
+    const char *s = v->valuestring;
+    size_t n = strlen(s);
+    char *end = NULL;
+    double pct = n >= 2 && n < 16 && s[n - 1] == '%' ? strtod(s, &end) : NAN;
+    if (end == s + n - 1 && isfinite(pct) && pct > 0 && pct <= 100) {
+      out->agents_pct = pct;
+      out->agents_count = 0;
+      return SIM_SCN_OK;
+    }
+  }
+  return fail(e, "%s: must be a count in 1..%d or a percentage like \"10%%\"", kp,
+              SIM_SCN_MAX_AGENTS);
+}
+
+static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_event *out,
+                       perr *e) {
+  char path[48];
+  snprintf(path, sizeof path, "events[%d]", i);
+  if (!cJSON_IsObject(ev)) return fail(e, "%s: must be an object", path);
+  memset(out, 0, sizeof *out);
+  out->loss = out->response_loss = -1;
+  out->latency_min_ms = out->latency_max_ms = -1;
+  out->agents_pct = -1;
+  char type[32] = "";
+  TRY(get_str(ev, path, "type", 1, type, sizeof type, e));
+  TRY(get_int(ev, path, "at_s", 0, s->duration_s, 1, &out->at_s, e));
+  static const char *const k_outage[] = {"at_s", "type", "duration_s", NULL};
+  static const char *const k_net[] = {"at_s", "type", "loss", "response_loss", "latency_ms", NULL};
+  static const char *const k_agents[] = {"at_s", "type", "agents", NULL};
+  static const char *const k_part[] = {"at_s", "type", "agents", "duration_s", NULL};
+  if (strcmp(type, "cloud_outage") == 0) {
+    out->type = SIM_SCN_CLOUD_OUTAGE;
+    TRY(only_keys(ev, path, k_outage, e));
+    TRY(get_int(ev, path, "duration_s", 1, SIM_SCN_MAX_DURATION_S, 1, &out->duration_s, e));
+  } else if (strcmp(type, "network") == 0) {
+    out->type = SIM_SCN_NETWORK;
+    TRY(only_keys(ev, path, k_net, e));
+    TRY(get_num(ev, path, "loss", 0, 1, 0, &out->loss, e));
+    TRY(get_num(ev, path, "response_loss", 0, 1, 0, &out->response_loss, e));
+    TRY(get_range(ev, path, "latency_ms", 0, 600000, &out->latency_min_ms, &out->latency_max_ms,
+                  e));
+    if (out->loss < 0 && out->response_loss < 0 && out->latency_min_ms < 0)
+      return fail(e, "%s: a network event needs loss, response_loss or latency_ms", path);
+  } else if (strcmp(type, "restart") == 0 || strcmp(type, "crash") == 0) {
+    out->type = type[0] == 'r' ? SIM_SCN_RESTART : SIM_SCN_CRASH;
+    TRY(only_keys(ev, path, k_agents, e));
+    TRY(parse_agents(ev, path, out, e));
+  } else if (strcmp(type, "power_cut") == 0) {
+    out->type = SIM_SCN_POWER_CUT;
+    TRY(only_keys(ev, path, k_agents, e));
+    TRY(parse_agents(ev, path, out, e));
+  } else if (strcmp(type, "partition") == 0) {
+    out->type = SIM_SCN_PARTITION;
+    TRY(only_keys(ev, path, k_part, e));
+    TRY(parse_agents(ev, path, out, e));
+    TRY(get_int(ev, path, "duration_s", 1, SIM_SCN_MAX_DURATION_S, 1, &out->duration_s, e));
+  } else {
+    return fail(e,
+                "%s.type: must be one of cloud_outage, network, restart, crash, power_cut, partition", path);
+  }
+  return SIM_SCN_OK;
+}
+
+static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
+  if (!cJSON_IsObject(root)) return fail(e, "(root): must be a JSON object");
+  static const char *const k_root[] = {"name",  "claims", "description", "fleet",  "duration_s",
+                                       "log",   "network", "agent",      "cloud", "events",
+                                       "expect", NULL};
+  TRY(only_keys(root, "", k_root, e));
+  TRY(get_str(root, "", "name", 1, s->name, sizeof s->name, e));
+  if (!s->name[0]) return fail(e, "name: must not be empty");
+  TRY(get_str(root, "", "description", 0, s->description, sizeof s->description, e));
+  const cJSON *claims = cJSON_GetObjectItemCaseSensitive(root, "claims");
+  if (claims) {
+    if (!cJSON_IsArray(claims)) return fail(e, "claims: must be an array of strings");
+    int i = 0;
+    for (const cJSON *c = claims->child; c; c = c->next, i++) {
+      if (i >= SIM_SCN_MAX_CLAIMS) return fail(e, "claims: at most %d", SIM_SCN_MAX_CLAIMS);
+      if (!cJSON_IsString(c) || !c->valuestring || strlen(c->valuestring) >= 64)
+        return fail(e, "claims[%d]: must be a string of at most 63 bytes", i);
+      strcpy(s->claims[i], c->valuestring);
+    }
+    s->n_claims = i;
+  }
+  TRY(get_int(root, "", "duration_s", 1, SIM_SCN_MAX_DURATION_S, 1, &s->duration_s, e));
+
+  const cJSON *o;
+  TRY(get_obj(root, "fleet", 1, &o, e));
+  static const char *const k_fleet[] = {"agents", "disk_quota_mb", "clock_skew_ms", NULL};
+  TRY(only_keys(o, "fleet", k_fleet, e));
+  TRY(get_int(o, "fleet", "agents", 1, SIM_SCN_MAX_AGENTS, 1, &s->agents, e));
+  int64_t mb = s->disk_quota_bytes / (1024 * 1024);
+  TRY(get_int(o, "fleet", "disk_quota_mb", 1, 65536, 0, &mb, e));
+  s->disk_quota_bytes = mb * 1024 * 1024;
+  TRY(get_int(o, "fleet", "clock_skew_ms", 0, 3600000, 0, &s->clock_skew_ms, e));
+
+  TRY(get_obj(root, "log", 0, &o, e));
+  if (o) {
+    static const char *const k_log[] = {"lines_per_min", "line_bytes", NULL};
+    TRY(only_keys(o, "log", k_log, e));
+    TRY(get_num(o, "log", "lines_per_min", 0, 6000, 0, &s->lines_per_min, e));
+    /* the line's unique prefix "agent-NNNNN line-NNNNNNNNN " is 27 bytes */
+    TRY(get_range(o, "log", "line_bytes", 32, 16384, &s->line_min, &s->line_max, e));
+  }
+  TRY(get_obj(root, "network", 0, &o, e));
+  if (o) {
+    static const char *const k_net[] = {"latency_ms", "loss", "response_loss", NULL};
+    TRY(only_keys(o, "network", k_net, e));
+    TRY(get_range(o, "network", "latency_ms", 0, 600000, &s->latency_min_ms, &s->latency_max_ms,
+                  e));
+    TRY(get_num(o, "network", "loss", 0, 1, 0, &s->loss, e));
+    TRY(get_num(o, "network", "response_loss", 0, 1, 0, &s->response_loss, e));
+  }
+  TRY(get_obj(root, "agent", 0, &o, e));
+  if (o) {
+    static const char *const k_agent[] = {"batch_max_records", "batch_max_age_ms",
+                                          "poll_interval_ms",  "request_timeout_ms",
+                                          "retry_base_ms",     "retry_max_ms",
+                                          NULL};
+    TRY(only_keys(o, "agent", k_agent, e));
+    TRY(get_int(o, "agent", "batch_max_records", 1, 10000, 0, &s->batch_max_records, e));
+    TRY(get_int(o, "agent", "batch_max_age_ms", 0, 86400000, 0, &s->batch_max_age_ms, e));
+    TRY(get_int(o, "agent", "poll_interval_ms", 10, 86400000, 0, &s->poll_interval_ms, e));
+    TRY(get_int(o, "agent", "request_timeout_ms", 100, 3600000, 0, &s->request_timeout_ms, e));
+    TRY(get_int(o, "agent", "retry_base_ms", 1, 3600000, 0, &s->retry_base_ms, e));
+    TRY(get_int(o, "agent", "retry_max_ms", 1, 86400000, 0, &s->retry_max_ms, e));
+  }
+  TRY(get_obj(root, "cloud", 0, &o, e));
+  if (o) {
+    static const char *const k_cloud[] = {"session_ttl_s", NULL};
+    TRY(only_keys(o, "cloud", k_cloud, e));
+    TRY(get_int(o, "cloud", "session_ttl_s", 10, 30 * 86400, 0, &s->session_ttl_s, e));
+  }
+  const cJSON *evs = cJSON_GetObjectItemCaseSensitive(root, "events");
+  if (evs) {
+    if (!cJSON_IsArray(evs)) return fail(e, "events: must be an array");
+    int i = 0;
+    for (const cJSON *ev = evs->child; ev; ev = ev->next, i++) {
+      if (i >= SIM_SCN_MAX_EVENTS) return fail(e, "events: at most %d", SIM_SCN_MAX_EVENTS);
+      TRY(parse_event(ev, i, s, &s->events[i], e));
+    }
+    s->n_events = i;
+  }
+  TRY(get_obj(root, "expect", 0, &o, e));
+  if (o) {
+    static const char *const k_exp[] = {"exactly_once", "drain_s", "max_spooled_at_end", NULL};
+    TRY(only_keys(o, "expect", k_exp, e));
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
+    if (v) {
+      if (!cJSON_IsBool(v)) return fail(e, "expect.exactly_once: must be true or false");
+      s->exactly_once = cJSON_IsTrue(v);
+    }
+    TRY(get_int(o, "expect", "drain_s", 0, SIM_SCN_MAX_DURATION_S, 0, &s->drain_s, e));
+    TRY(get_int(o, "expect", "max_spooled_at_end", 0, INT64_C(1) << 40, 0,
+                &s->max_spooled_at_end, e));
+  }
+  return SIM_SCN_OK;
+}
+
+static void defaults(sim_scenario *s) {
+  memset(s, 0, sizeof *s);
+  s->disk_quota_bytes = 64LL * 1024 * 1024;
+  s->lines_per_min = 2;
+  s->line_min = 40;
+  s->line_max = 160;
+  s->latency_min_ms = 20;
+  s->latency_max_ms = 200;
+  s->batch_max_records = s->batch_max_age_ms = s->poll_interval_ms = -1;
+  s->request_timeout_ms = s->retry_base_ms = s->retry_max_ms = -1;
+  s->session_ttl_s = 3600;
+  s->drain_s = 600;
+  s->max_spooled_at_end = -1;
+}
+
+int sim_scenario_parse(const char *json, size_t len, sim_scenario *out, char *err,
+                       size_t err_cap) {
+  perr e = {err, err_cap};
+  if (err && err_cap) err[0] = 0;
+  if (!out) return SIM_SCN_EINVALID;
+  defaults(out);
+  if (!json || len == 0) return fail(&e, "(root): empty file");
+  if (len > SIM_SCN_MAX_FILE) return fail(&e, "(root): file over %d bytes", SIM_SCN_MAX_FILE);
+  cJSON *root = cJSON_ParseWithLength(json, len);
+  if (!root) return fail(&e, "(root): not valid JSON");
+  int rc = parse_root(root, out, &e);
+  cJSON_Delete(root);
+  if (rc != SIM_SCN_OK) defaults(out);
+  return rc;
+}
+
+int sim_scenario_load(const char *path, sim_scenario *out, char *err, size_t err_cap) {
+  perr e = {err, err_cap};
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    if (err && err_cap) snprintf(err, err_cap, "%s: cannot open", path);
+    return SIM_SCN_EIO;
+  }
+  char *buf = malloc(SIM_SCN_MAX_FILE + 1);
+  if (!buf) {
+    fclose(f);
+    return SIM_SCN_ENOMEM;
+  }
+  size_t n = fread(buf, 1, SIM_SCN_MAX_FILE + 1, f);
+  int rd_err = ferror(f);
+  fclose(f);
+  if (rd_err || n > SIM_SCN_MAX_FILE) {
+    free(buf);
+    if (err && err_cap)
+      snprintf(err, err_cap, "%s: %s", path, rd_err ? "read error" : "file too large");
+    return SIM_SCN_EIO;
+  }
+  int rc = sim_scenario_parse(buf, n, out, err, err_cap);
+  (void)e;
+  free(buf);
+  return rc;
+}
+
+int64_t sim_scenario_event_agents(const sim_scn_event *ev, int64_t n) {
+  int64_t k;
+  if (ev->agents_pct >= 0) {
+    k = (int64_t)floor((double)n * ev->agents_pct / 100.0);
+    if (k < 1) k = 1;
+  } else {
+    k = ev->agents_count;
+  }
+  return k > n ? n : k;
+}
+
+const char *sim_scenario_event_name(sim_scn_event_type t) {
+  switch (t) {
+  case SIM_SCN_CLOUD_OUTAGE: return "cloud_outage";
+  case SIM_SCN_NETWORK: return "network";
+  case SIM_SCN_RESTART: return "restart";
+  case SIM_SCN_CRASH: return "crash";
+  case SIM_SCN_PARTITION: return "partition";
+  case SIM_SCN_POWER_CUT: return "power_cut";
+  }
+  return "?";
+}

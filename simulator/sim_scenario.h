@@ -1,0 +1,83 @@
+/* sim_scenario.h - scenario files (docs/scenarios.md): parse and validate.
+ *
+ * A scenario is a fleet, a timeline of events and expectations, in JSON.
+ * Unknown keys and bad values are errors whose message starts with the key
+ * path ("events[2].agents: must be a count or a percentage like \"10%\"").
+ * The parsed scenario is a plain value with fixed-size fields: nothing to free.
+ *
+ * Return codes: SIM_SCN_OK (0) or negative:
+ *   SIM_SCN_EINVALID  not JSON, or a key/value is wrong (message in err)
+ *   SIM_SCN_EIO       the file cannot be read, or is over SIM_SCN_MAX_FILE
+ *   SIM_SCN_ENOMEM    allocation failed
+ */
+#ifndef OUTPOST_SIM_SCENARIO_H
+#define OUTPOST_SIM_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIM_SCN_OK 0
+#define SIM_SCN_EINVALID (-1)
+#define SIM_SCN_EIO (-2)
+#define SIM_SCN_ENOMEM (-3)
+
+#define SIM_SCN_MAX_FILE (1024 * 1024)
+#define SIM_SCN_MAX_EVENTS 1024
+#define SIM_SCN_MAX_CLAIMS 16
+#define SIM_SCN_MAX_AGENTS 100000
+#define SIM_SCN_MAX_DURATION_S (30LL * 86400)
+
+typedef enum sim_scn_event_type {
+  SIM_SCN_CLOUD_OUTAGE = 1, /* duration_s */
+  SIM_SCN_NETWORK = 2,      /* loss, response_loss, latency_ms (each optional) */
+  SIM_SCN_RESTART = 3,      /* agents */
+  SIM_SCN_CRASH = 4,        /* agents */
+  SIM_SCN_PARTITION = 5,    /* agents, duration_s */
+  SIM_SCN_POWER_CUT = 6,    /* agents: crash in the middle of the agent's own disk writes */
+} sim_scn_event_type;
+
+typedef struct sim_scn_event {
+  int64_t at_s;
+  sim_scn_event_type type;
+  int64_t duration_s;
+  /* network: -1 means "unchanged" */
+  double loss, response_loss;
+  int64_t latency_min_ms, latency_max_ms;
+  /* agents: either a count (agents_pct < 0) or a percentage of the fleet */
+  int64_t agents_count;
+  double agents_pct;
+} sim_scn_event;
+
+typedef struct sim_scenario {
+  char name[128];
+  char description[1024];
+  char claims[SIM_SCN_MAX_CLAIMS][64];
+  int n_claims;
+  int64_t agents;
+  int64_t disk_quota_bytes;  /* fleet.disk_quota_mb, default 64 MiB */
+  int64_t clock_skew_ms;     /* fleet.clock_skew_ms: each agent's skew in [-x, x] */
+  int64_t duration_s;
+  double lines_per_min;
+  int64_t line_min, line_max;
+  int64_t latency_min_ms, latency_max_ms;
+  double loss, response_loss;
+  /* agent overrides; -1 = config default */
+  int64_t batch_max_records, batch_max_age_ms, poll_interval_ms, request_timeout_ms,
+      retry_base_ms, retry_max_ms;
+  int64_t session_ttl_s;     /* cloud.session_ttl_s, default 3600 */
+  sim_scn_event events[SIM_SCN_MAX_EVENTS];
+  int n_events;
+  int exactly_once;          /* expect.exactly_once */
+  int64_t drain_s;           /* expect.drain_s, default 600 */
+  int64_t max_spooled_at_end;/* expect.max_spooled_at_end; -1 = not checked */
+} sim_scenario;
+
+/* Parses len bytes of JSON (need not be NUL-terminated). */
+int sim_scenario_parse(const char *json, size_t len, sim_scenario *out, char *err, size_t err_cap);
+/* Reads and parses a file. */
+int sim_scenario_load(const char *path, sim_scenario *out, char *err, size_t err_cap);
+/* Agents an event touches in a fleet of n (percentages round down, min 1). */
+int64_t sim_scenario_event_agents(const sim_scn_event *ev, int64_t n);
+const char *sim_scenario_event_name(sim_scn_event_type t);
+
+#endif

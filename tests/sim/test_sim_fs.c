@@ -1,0 +1,270 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "sim_fs.h"
+
+static int64_t fake_now = 1000;
+static int64_t clock_fn(void *ctx) { return *(int64_t *)ctx; }
+
+static sim_fs *mk(uint64_t quota) {
+  sim_fs *fs = NULL;
+  assert_int_equal(sim_fs_create(7, quota, clock_fn, &fake_now, &fs), OS_OK);
+  return fs;
+}
+
+static void write_str(sim_fs *fs, os_file *f, const char *s, int64_t off) {
+  assert_int_equal(sim_fs_pwrite(fs, f, s, strlen(s), off), (int64_t)strlen(s));
+}
+
+static void read_is(sim_fs *fs, const char *path, const char *want) {
+  os_file *f;
+  assert_int_equal(sim_fs_open(fs, path, OS_O_READ, 0, &f), OS_OK);
+  char buf[256] = {0};
+  int64_t n = sim_fs_pread(fs, f, buf, sizeof buf - 1, 0);
+  assert_int_equal(n, (int64_t)strlen(want));
+  assert_string_equal(buf, want);
+  sim_fs_close(fs, f);
+}
+
+static void dirs_and_errors(void **state) {
+  sim_fs *fs = mk(1 << 20);
+  os_file *f;
+  assert_int_equal(sim_fs_open(fs, "/var/log/x", OS_O_WRITE | OS_O_CREATE, 0644, &f), OS_ENOENT);
+  assert_int_equal(sim_fs_mkdir(fs, "/var", 0755), OS_OK);
+  assert_int_equal(sim_fs_mkdir(fs, "/var", 0755), OS_EEXIST);
+  assert_int_equal(sim_fs_mkdirs(fs, "/var/lib/outpost/", 0700), OS_OK);
+  os_stat st;
+  assert_int_equal(sim_fs_stat(fs, "/var/lib//outpost", &st), OS_OK);
+  assert_true(st.is_dir);
+  assert_int_equal(st.mode, 0700);
+  assert_int_equal(st.dev, 7);
+  assert_int_equal(sim_fs_open(fs, "/var/lib/outpost/a", OS_O_WRITE | OS_O_CREATE, 0600, &f),
+                   OS_OK);
+  assert_int_equal(sim_fs_close(fs, f), OS_OK);
+  assert_int_equal(sim_fs_open(fs, "/var/lib/outpost/a",
+                               OS_O_WRITE | OS_O_CREATE | OS_O_EXCL, 0600, &f),
+                   OS_EEXIST);
+  assert_int_equal(sim_fs_mkdir(fs, "/var/lib/outpost/a/b", 0700), OS_ENOTDIR);
+  assert_int_equal(sim_fs_open(fs, "/var/lib", OS_O_WRITE, 0, &f), OS_EISDIR);
+  assert_int_equal(sim_fs_unlink(fs, "/var/lib"), OS_EISDIR);
+  assert_int_equal(sim_fs_unlink(fs, "/nope"), OS_ENOENT);
+  assert_int_equal(sim_fs_stat(fs, "/var/lib/outpost/a", &st), OS_OK);
+  assert_int_equal(st.mode, 0600);
+  assert_int_equal(st.mtime_ms, 1000);
+  assert_int_equal(sim_fs_chmod(fs, "/var/lib/outpost/a", 0640), OS_OK);
+  assert_int_equal(sim_fs_lstat(fs, "/var/lib/outpost/a", &st), OS_OK);
+  assert_int_equal(st.mode, 0640);
+  assert_false(st.is_symlink);
+  assert_int_equal(sim_fs_stat(fs, "relative", &st), OS_EINVAL);
+  sim_fs_free(fs);
+}
+
+static void read_write_and_unique_inodes(void **state) {
+  sim_fs *fs = mk(1 << 20);
+  os_file *a, *b;
+  assert_int_equal(sim_fs_open(fs, "/a", OS_O_WRITE | OS_O_CREATE, 0644, &a), OS_OK);
+  assert_int_equal(sim_fs_open(fs, "/b", OS_O_WRITE | OS_O_CREATE, 0644, &b), OS_OK);
+  fake_now = 2000;
+  write_str(fs, a, "hello", 0);
+  write_str(fs, a, "world", 10); /* hole is zero-filled */
+  char buf[32];
+  assert_int_equal(sim_fs_pread(fs, a, buf, sizeof buf, 0), 15);
+  assert_memory_equal(buf, "hello\0\0\0\0\0world", 15);
+  assert_int_equal(sim_fs_pread(fs, a, buf, sizeof buf, 15), 0);
+  os_stat sa, sb;
+  assert_int_equal(sim_fs_fstat(fs, a, &sa), OS_OK);
+  assert_int_equal(sim_fs_fstat(fs, b, &sb), OS_OK);
+  assert_int_not_equal(sa.ino, sb.ino);
+  assert_int_equal(sa.size, 15);
+  assert_int_equal(sa.mtime_ms, 2000);
+  assert_int_equal(sim_fs_truncate(fs, a, 5), OS_OK);
+  assert_int_equal(sim_fs_fstat(fs, a, &sa), OS_OK);
+  assert_int_equal(sa.size, 5);
+  os_file *r;
+  assert_int_equal(sim_fs_open(fs, "/a", OS_O_READ, 0, &r), OS_OK);
+  assert_int_equal(sim_fs_pwrite(fs, r, "x", 1, 0), OS_EBADF); /* read-only handle */
+  sim_fs_close(fs, r);
+  assert_int_equal(sim_fs_open(fs, "/a", OS_O_WRITE | OS_O_TRUNC, 0, &r), OS_OK);
+  assert_int_equal(sim_fs_fstat(fs, r, &sa), OS_OK);
+  assert_int_equal(sa.size, 0);
+  sim_fs_close(fs, r);
+  sim_fs_close(fs, a);
+  sim_fs_close(fs, b);
+  assert_int_equal(sim_fs_open_handles(fs), 0);
+  sim_fs_free(fs);
+}
+
+static void open_handle_survives_unlink_and_rename(void **state) {
+  sim_fs *fs = mk(1 << 20);
+  os_file *f, *g;
+  assert_int_equal(sim_fs_open(fs, "/old", OS_O_WRITE | OS_O_CREATE, 0644, &f), OS_OK);
+  write_str(fs, f, "keep me", 0);
+  os_stat st0;
+  assert_int_equal(sim_fs_fstat(fs, f, &st0), OS_OK);
+  assert_int_equal(sim_fs_rename(fs, "/old", "/new"), OS_OK);
+  os_stat st;
+  assert_int_equal(sim_fs_stat(fs, "/old", &st), OS_ENOENT);
+  assert_int_equal(sim_fs_stat(fs, "/new", &st), OS_OK);
+  assert_int_equal(st.ino, st0.ino);
+  /* rename over an existing file replaces it; its open handle keeps the old one */
+  assert_int_equal(sim_fs_open(fs, "/other", OS_O_WRITE | OS_O_CREATE, 0644, &g), OS_OK);
+  write_str(fs, g, "other", 0);
+  assert_int_equal(sim_fs_rename(fs, "/new", "/other"), OS_OK);
+  read_is(fs, "/other", "keep me");
+  char buf[16] = {0};
+  assert_int_equal(sim_fs_pread(fs, g, buf, sizeof buf, 0), 5);
+  assert_string_equal(buf, "other");
+  assert_int_equal(sim_fs_unlink(fs, "/other"), OS_OK);
+  assert_int_equal(sim_fs_stat(fs, "/other", &st), OS_ENOENT);
+  memset(buf, 0, sizeof buf);
+  assert_int_equal(sim_fs_pread(fs, f, buf, sizeof buf, 0), 7);
+  assert_string_equal(buf, "keep me");
+  assert_true(sim_fs_used(fs) == 12); /* both unlinked files still hold space */
+  sim_fs_close(fs, f);
+  sim_fs_close(fs, g);
+  assert_int_equal(sim_fs_used(fs), 0);
+  /* directory rename moves its children */
+  assert_int_equal(sim_fs_mkdirs(fs, "/d/e", 0755), OS_OK);
+  assert_int_equal(sim_fs_append(fs, "/d/e/f", "x", 1, 1), OS_OK);
+  assert_int_equal(sim_fs_rename(fs, "/d", "/z"), OS_OK);
+  read_is(fs, "/z/e/f", "x");
+  assert_int_equal(sim_fs_stat(fs, "/d/e/f", &st), OS_ENOENT);
+  sim_fs_free(fs);
+}
+
+static void quota_enospc_writes_nothing(void **state) {
+  sim_fs *fs = mk(100);
+  os_file *f;
+  assert_int_equal(sim_fs_open(fs, "/f", OS_O_WRITE | OS_O_CREATE, 0644, &f), OS_OK);
+  char big[80];
+  memset(big, 'a', sizeof big);
+  assert_int_equal(sim_fs_pwrite(fs, f, big, 80, 0), 80);
+  uint64_t avail, total;
+  assert_int_equal(sim_fs_free_space(fs, "/f", &avail, &total), OS_OK);
+  assert_int_equal(avail, 20);
+  assert_int_equal(total, 100);
+  assert_int_equal(sim_fs_pwrite(fs, f, "0123456789012345678901234", 25, 80), OS_ENOSPC);
+  os_stat st;
+  assert_int_equal(sim_fs_fstat(fs, f, &st), OS_OK);
+  assert_int_equal(st.size, 80); /* nothing written */
+  assert_int_equal(sim_fs_used(fs), 80);
+  assert_int_equal(sim_fs_truncate(fs, f, 101), OS_ENOSPC);
+  /* overwriting inside the file needs no new space */
+  assert_int_equal(sim_fs_pwrite(fs, f, "bbbb", 4, 10), 4);
+  assert_int_equal(sim_fs_pwrite(fs, f, big, 20, 80), 20);
+  assert_int_equal(sim_fs_pwrite(fs, f, "c", 1, 100), OS_ENOSPC);
+  sim_fs_close(fs, f);
+  sim_fs_free(fs);
+}
+
+static void crash_reverts_unsynced_and_kills_handles(void **state) {
+  sim_fs *fs = mk(1 << 20);
+  os_file *f;
+  assert_int_equal(sim_fs_open(fs, "/db", OS_O_WRITE | OS_O_CREATE, 0644, &f), OS_OK);
+  char page[8192];
+  memset(page, 'A', sizeof page);
+  assert_int_equal(sim_fs_pwrite(fs, f, page, sizeof page, 0), 8192);
+  assert_int_equal(sim_fs_sync(fs, f), OS_OK);
+  /* overwrite one page, append more, never sync */
+  memset(page, 'B', sizeof page);
+  assert_int_equal(sim_fs_pwrite(fs, f, page, 100, 4000), 100);
+  assert_int_equal(sim_fs_pwrite(fs, f, page, 5000, 8192), 5000);
+  /* a second file created and written but never synced */
+  assert_int_equal(sim_fs_append(fs, "/new", "lost", 4, 0), OS_OK);
+  /* a synced file that is shrunk afterwards */
+  assert_int_equal(sim_fs_append(fs, "/log", "line1\nline2\n", 12, 1), OS_OK);
+  os_file *l;
+  assert_int_equal(sim_fs_open(fs, "/log", OS_O_WRITE, 0, &l), OS_OK);
+  assert_int_equal(sim_fs_truncate(fs, l, 3), OS_OK);
+  write_str(fs, l, "XYZW", 1);
+
+  sim_fs_crash(fs);
+
+  char buf[16000];
+  assert_int_equal(sim_fs_pread(fs, f, buf, 10, 0), OS_EBADF); /* dead handle */
+  assert_int_equal(sim_fs_pwrite(fs, f, "zz", 2, 0), 2);       /* swallowed */
+  assert_int_equal(sim_fs_truncate(fs, f, 0), OS_OK);          /* swallowed */
+  assert_int_equal(sim_fs_close(fs, f), OS_OK);
+  assert_int_equal(sim_fs_close(fs, l), OS_OK);
+  os_file *g;
+  assert_int_equal(sim_fs_open(fs, "/db", OS_O_READ, 0, &g), OS_OK);
+  assert_int_equal(sim_fs_pread(fs, g, buf, sizeof buf, 0), 8192);
+  for (int i = 0; i < 8192; i++) assert_int_equal(buf[i], 'A');
+  sim_fs_close(fs, g);
+  os_stat st;
+  assert_int_equal(sim_fs_stat(fs, "/new", &st), OS_OK); /* exists, empty */
+  assert_int_equal(st.size, 0);
+  read_is(fs, "/log", "line1\nline2\n");
+  assert_int_equal(sim_fs_used(fs), 8192 + 12);
+  sim_fs_free(fs);
+}
+
+static void frozen_and_injected_faults(void **state) {
+  sim_fs *fs = mk(1 << 20);
+  assert_int_equal(sim_fs_append(fs, "/j", "journal", 7, 1), OS_OK);
+  sim_fs_set_frozen(fs, 1);
+  assert_int_equal(sim_fs_unlink(fs, "/j"), OS_OK);
+  os_file *f;
+  assert_int_equal(sim_fs_open(fs, "/j", OS_O_READ, 0, &f), OS_EIO);
+  sim_fs_set_frozen(fs, 0);
+  read_is(fs, "/j", "journal"); /* the frozen unlink did nothing */
+  assert_int_equal(sim_fs_open(fs, "/j", OS_O_WRITE, 0, &f), OS_OK);
+  sim_fs_fail_write(fs, 2, OS_EIO);
+  assert_int_equal(sim_fs_pwrite(fs, f, "a", 1, 7), 1);
+  assert_int_equal(sim_fs_pwrite(fs, f, "b", 1, 8), OS_EIO);
+  assert_int_equal(sim_fs_pwrite(fs, f, "c", 1, 8), 1);
+  sim_fs_fail_write(fs, 1, OS_ENOSPC);
+  assert_int_equal(sim_fs_pwrite(fs, f, "d", 1, 9), OS_ENOSPC);
+  sim_fs_close(fs, f);
+  read_is(fs, "/j", "journalac");
+  /* handles still open at free are released with the fs (ASan checks) */
+  assert_int_equal(sim_fs_open(fs, "/j", OS_O_READ, 0, &f), OS_OK);
+  sim_fs_free(fs);
+}
+
+static int cuts;
+static void on_cut(void *user) { cuts += *(int *)user; }
+
+static void power_cut_before_nth_write(void **state) {
+  sim_fs *fs = mk(1 << 20);
+  assert_int_equal(sim_fs_append(fs, "/log", "a\n", 2, 1), OS_OK);
+  os_file *f;
+  assert_int_equal(sim_fs_open(fs, "/db", OS_O_WRITE | OS_O_CREATE, 0644, &f), OS_OK);
+  write_str(fs, f, "committed", 0);
+  assert_int_equal(sim_fs_sync(fs, f), OS_OK);
+  int one = 1;
+  sim_fs_power_cut_at(fs, 3, on_cut, &one);
+  write_str(fs, f, "XX", 0); /* 1st */
+  assert_int_equal(sim_fs_append(fs, "/log", "b\n", 2, 1), OS_OK); /* not counted */
+  write_str(fs, f, "YY", 2); /* 2nd */
+  assert_int_equal(cuts, 0);
+  write_str(fs, f, "ZZ", 4); /* 3rd: power cut, write lost (reported written) */
+  assert_int_equal(cuts, 1);
+  char buf[16];
+  assert_int_equal(sim_fs_pread(fs, f, buf, sizeof buf, 0), OS_EBADF);
+  sim_fs_close(fs, f);
+  read_is(fs, "/db", "committed");
+  read_is(fs, "/log", "a\nb\n");
+  /* fires once */
+  assert_int_equal(sim_fs_open(fs, "/db", OS_O_WRITE, 0, &f), OS_OK);
+  for (int i = 0; i < 5; i++) write_str(fs, f, "w", i);
+  assert_int_equal(cuts, 1);
+  sim_fs_close(fs, f);
+  sim_fs_free(fs);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(dirs_and_errors),
+      cmocka_unit_test(read_write_and_unique_inodes),
+      cmocka_unit_test(open_handle_survives_unlink_and_rename),
+      cmocka_unit_test(quota_enospc_writes_nothing),
+      cmocka_unit_test(crash_reverts_unsynced_and_kills_handles),
+      cmocka_unit_test(frozen_and_injected_faults),
+      cmocka_unit_test(power_cut_before_nth_write)};
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,124 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "sim_scenario.h"
+
+static const char *GOOD =
+    "{\"name\":\"t\",\"claims\":[\"NO-LOSS\"],\"description\":\"d\","
+    "\"fleet\":{\"agents\":10},\"duration_s\":3600,"
+    "\"log\":{\"lines_per_min\":2,\"line_bytes\":[40,160]},"
+    "\"network\":{\"latency_ms\":[20,200],\"loss\":0.01,\"response_loss\":0.005},"
+    "\"agent\":{\"batch_max_records\":500,\"batch_max_age_ms\":60000,\"poll_interval_ms\":10000},"
+    "\"cloud\":{\"session_ttl_s\":3600},"
+    "\"events\":[{\"at_s\":60,\"type\":\"cloud_outage\",\"duration_s\":600},"
+    "{\"at_s\":120,\"type\":\"network\",\"loss\":0.3,\"response_loss\":0.1},"
+    "{\"at_s\":900,\"type\":\"restart\",\"agents\":\"10%\"},"
+    "{\"at_s\":950,\"type\":\"crash\",\"agents\":3},"
+    "{\"at_s\":1000,\"type\":\"partition\",\"agents\":\"50%\",\"duration_s\":60}],"
+    "\"expect\":{\"exactly_once\":true,\"drain_s\":1800,\"max_spooled_at_end\":0}}";
+
+static void parses_full_example(void **state) {
+  sim_scenario *s = malloc(sizeof *s);
+  char err[256];
+  assert_int_equal(sim_scenario_parse(GOOD, strlen(GOOD), s, err, sizeof err), SIM_SCN_OK);
+  assert_string_equal(s->name, "t");
+  assert_int_equal(s->agents, 10);
+  assert_int_equal(s->duration_s, 3600);
+  assert_int_equal(s->n_events, 5);
+  assert_int_equal(s->events[0].type, SIM_SCN_CLOUD_OUTAGE);
+  assert_int_equal(s->events[0].duration_s, 600);
+  assert_true(s->events[1].loss > 0.29 && s->events[1].loss < 0.31);
+  assert_int_equal(s->events[1].latency_min_ms, -1);
+  assert_int_equal(sim_scenario_event_agents(&s->events[2], 1000), 100);
+  assert_int_equal(sim_scenario_event_agents(&s->events[2], 5), 1);
+  assert_int_equal(sim_scenario_event_agents(&s->events[3], 2), 2);
+  assert_int_equal(s->batch_max_records, 500);
+  assert_int_equal(s->request_timeout_ms, -1);
+  assert_true(s->exactly_once);
+  assert_int_equal(s->drain_s, 1800);
+  assert_int_equal(s->max_spooled_at_end, 0);
+  free(s);
+}
+
+/* Each bad file is rejected and the message names the key. */
+static void rejects_with_key_path(void **state) {
+  static const struct {
+    const char *json;
+    const char *key;
+  } cases[] = {
+      {"not json", "(root)"},
+      {"[1,2]", "(root)"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"bogus\":1}", "bogus: unknown key"},
+      {"{\"fleet\":{\"agents\":1},\"duration_s\":10}", "name: required"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":0},\"duration_s\":10}", "fleet.agents"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1.5},\"duration_s\":10}", "fleet.agents"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1,\"x\":2},\"duration_s\":10}", "fleet.x: unknown key"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":\"10\"}", "duration_s"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1}}", "duration_s: required"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"log\":{\"line_bytes\":[100,50]}}",
+       "log.line_bytes"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"log\":{\"line_bytes\":[10]}}",
+       "log.line_bytes"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"network\":{\"loss\":1.5}}",
+       "network.loss"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"agent\":{\"batch_max_records\":0}}",
+       "agent.batch_max_records"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"cloud\":{\"ttl\":1}}",
+       "cloud.ttl: unknown key"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":{}}", "events"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"meteor\"}]}",
+       "events[0].type"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":11,\"type\":\"crash\",\"agents\":1}]}",
+       "events[0].at_s"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"crash\",\"agents\":\"110%\"}]}",
+       "events[0].agents"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"crash\"}]}",
+       "events[0].agents: required"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"crash\",\"agents\":1,\"duration_s\":5}]}",
+       "events[0].duration_s: unknown key"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"power_cut\",\"agents\":0}]}",
+       "events[0].agents"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"cloud_outage\"}]}",
+       "events[0].duration_s: required"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"network\"}]}",
+       "events[0]"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"expect\":{\"exactly_once\":1}}",
+       "expect.exactly_once"},
+      {"{\"name\":\"x\",\"name\":\"y\",\"fleet\":{\"agents\":1},\"duration_s\":10}", "name: duplicate key"},
+  };
+  sim_scenario *s = malloc(sizeof *s);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char err[256] = "";
+    int rc = sim_scenario_parse(cases[i].json, strlen(cases[i].json), s, err, sizeof err);
+    if (rc != SIM_SCN_EINVALID || strstr(err, cases[i].key) == NULL)
+      fail_msg("case %zu: rc %d err \"%s\", want key \"%s\"", i, rc, err, cases[i].key);
+  }
+  free(s);
+}
+
+static void every_shipped_scenario_parses(void **state) {
+  static const char *files[] = {"steady-state.json", "smoke.json", "faults.json"};
+  sim_scenario *s = malloc(sizeof *s);
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char path[1024], err[256] = "";
+    snprintf(path, sizeof path, "%s/%s", SCENARIO_DIR, files[i]);
+    int rc = sim_scenario_load(path, s, err, sizeof err);
+    if (rc != SIM_SCN_OK) fail_msg("%s: %s", files[i], err);
+  }
+  char err[256];
+  assert_int_equal(sim_scenario_load("/nonexistent/x.json", s, err, sizeof err), SIM_SCN_EIO);
+  free(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(parses_full_example),
+                                     cmocka_unit_test(rejects_with_key_path),
+                                     cmocka_unit_test(every_shipped_scenario_parses)};
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
