@@ -886,12 +886,11 @@ static void send_shed_report(agent *a) {
 static void on_shed_done(agent *a, const completion *c) {
   char why[256];
   if (c->error == NET_OK && c->status == 200) {
-    if (spool_shed_reported(a->sp, a->shed_report_through) != SPOOL_OK) {
-      /* The cloud stores reports idempotently: sending again is harmless. */
-      agent_log(a, OS_LOG_ERROR, "cannot mark the shed report sent: %s", spool_errmsg(a->sp));
-      backoff(a, 0);
-      return;
-    }
+    if (spool_shed_reported(a->sp, a->shed_report_through) != SPOOL_OK)
+      /* Remembered in memory: the next report goes on from there; after a
+       * restart this one is sent again, which the cloud stores idempotently. */
+      agent_log(a, OS_LOG_WARN, "cannot persist that the shed report was sent: %s",
+                spool_errmsg(a->sp));
     agent_log(a, OS_LOG_INFO, "shed report stored by the cloud");
     succeeded(a);
     return;

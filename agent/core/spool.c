@@ -55,7 +55,7 @@ static const char *const spool_sql[ST_COUNT] = {
                            " reason=? WHERE id=?"),
     [ST_SHED_LOG_COUNT] = "SELECT count(*) FROM shed_log",
     [ST_SHED_LOG_PENDING] = ("SELECT id, first_seq, last_seq, records, bytes, ts_first, ts_last,"
-                             " at_ms, reason FROM shed_log ORDER BY id LIMIT ?"),
+                             " at_ms, reason FROM shed_log WHERE id > ? ORDER BY id LIMIT ?"),
     [ST_SHED_LOG_DROP] = "DELETE FROM shed_log WHERE id <= ?",
     [ST_PAGE_COUNT] = "PRAGMA page_count",
 };
@@ -87,8 +87,44 @@ struct spool {
   int64_t page_size;
   int64_t max_pages; /* the page limit last given to SQLite */
   int last_rc;
+  char reserve_path[OS_PATH_MAX + 16];
+  int reserve_held; /* the reserve file exists at full size */
+  /* Shed-log entries the cloud stored but whose removal from the log could
+   * not be committed yet (a volume full to the last byte): the next report
+   * starts after them; a restart re-sends them (the cloud is idempotent). */
+  int64_t sent_through_id;
+  int64_t sent_unpersisted; /* their records, counted in shed_reported */
   char errmsg[256];
 };
+
+/* The agent's own reserve file beside the database: on a volume others
+ * filled to the last byte, SQLite cannot even write the journal a DELETE
+ * needs, so shedding (and marking a report sent) could never happen. The
+ * reserve is given up for exactly those space-freeing transactions and made
+ * again when the volume has room above its floor. It counts in the quota. */
+#define SPOOL_RESERVE_BYTES (256 * 1024)
+
+static void reserve_make(spool *s) {
+  static const char zeros[16384];
+  os_file *f = NULL;
+  if (s->os->open(s->os->ctx, s->reserve_path, OS_O_WRITE | OS_O_CREATE | OS_O_NOFOLLOW, 0600,
+                  &f) != OS_OK)
+    return;
+  int ok = 1;
+  for (int64_t off = 0; ok && off < SPOOL_RESERVE_BYTES; off += (int64_t)sizeof zeros)
+    ok = s->os->pwrite(s->os->ctx, f, zeros, sizeof zeros, off) == (int64_t)sizeof zeros;
+  if (ok) ok = s->os->sync(s->os->ctx, f) == OS_OK;
+  s->os->close(s->os->ctx, f);
+  if (!ok) s->os->unlink(s->os->ctx, s->reserve_path);
+  s->reserve_held = ok;
+}
+
+/* Gives the reserve back to the volume; 1 when there was one to give. */
+static int reserve_release(spool *s) {
+  if (!s->reserve_held) return 0;
+  s->reserve_held = 0;
+  return s->os->unlink(s->os->ctx, s->reserve_path) == OS_OK;
+}
 
 static int spool_fail(spool *s, int rc, const char *what) {
   const char *detail = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
@@ -196,6 +232,10 @@ int spool_open(const os_shim *os, const char *path, spool **out, char *err, size
       sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) >= 512)
     s->page_size = sqlite3_column_int64(q, 0);
   sqlite3_finalize(q);
+  snprintf(s->reserve_path, sizeof s->reserve_path, "%s-reserve", path);
+  os_stat rst;
+  s->reserve_held = s->os->stat(s->os->ctx, s->reserve_path, &rst) == OS_OK &&
+                    rst.size >= SPOOL_RESERVE_BYTES;
   /* Best effort: a volume whose free space cannot be read keeps the quota. */
   spool_space(s, NULL);
   *out = s;
@@ -343,7 +383,15 @@ static int sum_through(spool *s, int64_t through, int64_t *count, int64_t *bytes
   return rc;
 }
 
+static int ack_txn(spool *s, int64_t through_seq);
+
 int spool_ack(spool *s, int64_t through_seq) {
+  int rc = ack_txn(s, through_seq);
+  if (rc == SPOOL_EFULL && reserve_release(s)) rc = ack_txn(s, through_seq);
+  return rc;
+}
+
+static int ack_txn(spool *s, int64_t through_seq) {
   if (s->c.spooled == 0 || through_seq < s->c.first_seq) return SPOOL_OK;
   int64_t last = s->c.next_seq - 1;
   if (through_seq > last) through_seq = last;
@@ -369,7 +417,10 @@ int spool_ack(spool *s, int64_t through_seq) {
   return spool_ok(s);
 }
 
-void spool_get_counters(const spool *s, spool_counters *out) { *out = s->c; }
+void spool_get_counters(const spool *s, spool_counters *out) {
+  *out = s->c;
+  out->shed_reported += s->sent_unpersisted;
+}
 
 int spool_last_error(const spool *s) { return s->last_rc; }
 
@@ -405,7 +456,7 @@ int spool_space(spool *s, spool_space_info *out) {
   if (pages < 0) return spool_fail(s, SQLITE_ERROR, "cannot read the spool size");
   info.db_bytes = pages * s->page_size;
   int64_t reserve = SPOOL_JOURNAL_RESERVE(s->lim.quota_bytes);
-  int64_t limit = (s->lim.quota_bytes - reserve) / s->page_size;
+  int64_t limit = (s->lim.quota_bytes - reserve - SPOOL_RESERVE_BYTES) / s->page_size;
   int rc = s->os->free_space ? s->os->free_space(s->os->ctx, s->path, &info.avail, &info.total)
                              : OS_ENOSYS;
   if (rc == OS_OK) {
@@ -424,6 +475,7 @@ int spool_space(spool *s, spool_space_info *out) {
     int64_t by_floor = pages + (room > 0 ? room / s->page_size : 0);
     if (by_floor < limit) limit = by_floor;
     info.deficit = avail < info.floor_bytes ? info.floor_bytes - avail : 0;
+    if (!s->reserve_held && room > 2 * SPOOL_RESERVE_BYTES) reserve_make(s);
   }
   set_max_pages(s, limit);
   info.max_db_bytes = (limit > pages ? limit : pages) * s->page_size;
@@ -458,6 +510,14 @@ static int pick_shed_end(spool *s, int64_t min_bytes, int64_t *through) {
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+static int64_t last_log_id(spool *s) {
+  sqlite3_stmt *l = s->st[ST_SHED_LOG_LAST];
+  int64_t id = 0;
+  if (sqlite3_step(l) == SQLITE_ROW) id = sqlite3_column_int64(l, 0);
+  sqlite3_reset(l);
+  return id;
+}
+
 static int64_t shed_log_count(spool *s) {
   sqlite3_stmt *q = s->st[ST_SHED_LOG_COUNT];
   int64_t n = -1;
@@ -466,8 +526,18 @@ static int64_t shed_log_count(spool *s) {
   return n;
 }
 
+static int shed_txn(spool *s, int64_t min_bytes, spool_shed_reason reason, int64_t wall_ms,
+                    spool_shed_entry *out);
+
 int spool_shed(spool *s, int64_t min_bytes, spool_shed_reason reason, int64_t wall_ms,
                spool_shed_entry *out) {
+  int rc = shed_txn(s, min_bytes, reason, wall_ms, out);
+  if (rc == SPOOL_EFULL && reserve_release(s)) rc = shed_txn(s, min_bytes, reason, wall_ms, out);
+  return rc;
+}
+
+static int shed_txn(spool *s, int64_t min_bytes, spool_shed_reason reason, int64_t wall_ms,
+                    spool_shed_entry *out) {
   spool_shed_entry e;
   memset(&e, 0, sizeof e);
   if (out) *out = e;
@@ -497,7 +567,7 @@ int spool_shed(spool *s, int64_t min_bytes, spool_shed_reason reason, int64_t wa
    * spans records acknowledged in between). */
   int64_t n_log = shed_log_count(s);
   if (n_log < 0) return abort_txn(s, SQLITE_ERROR, "cannot count the shed log");
-  if (n_log >= SPOOL_MAX_SHED_LOG) {
+  if (n_log >= SPOOL_MAX_SHED_LOG && last_log_id(s) > s->sent_through_id) {
     sqlite3_stmt *l = s->st[ST_SHED_LOG_LAST];
     int64_t last_id = 0;
     if (sqlite3_step(l) == SQLITE_ROW) last_id = sqlite3_column_int64(l, 0);
@@ -551,7 +621,8 @@ int spool_shed_pending(spool *s, spool_shed_entry *out, int max, int *n) {
   *n = 0;
   if (max <= 0) return spool_ok(s);
   sqlite3_stmt *q = s->st[ST_SHED_LOG_PENDING];
-  sqlite3_bind_int(q, 1, max);
+  sqlite3_bind_int64(q, 1, s->sent_through_id);
+  sqlite3_bind_int(q, 2, max);
   int rc;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < max) {
     spool_shed_entry *e = &out[(*n)++];
@@ -570,7 +641,34 @@ int spool_shed_pending(spool *s, spool_shed_entry *out, int max, int *n) {
   return spool_ok(s);
 }
 
+static int reported_txn(spool *s, int64_t through_id);
+
 int spool_shed_reported(spool *s, int64_t through_id) {
+  int rc = reported_txn(s, through_id);
+  if (rc == SPOOL_EFULL && reserve_release(s)) rc = reported_txn(s, through_id);
+  if (rc == SPOOL_OK) {
+    if (through_id >= s->sent_through_id) s->sent_unpersisted = 0;
+    if (through_id > s->sent_through_id) s->sent_through_id = through_id;
+    return rc;
+  }
+  if (through_id > s->sent_through_id) {
+    int64_t recs = 0;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT coalesce(sum(records), 0) FROM shed_log WHERE id > ? AND id <= ?",
+                           -1, &q, NULL) == SQLITE_OK) {
+      sqlite3_bind_int64(q, 1, s->sent_through_id);
+      sqlite3_bind_int64(q, 2, through_id);
+      if (sqlite3_step(q) == SQLITE_ROW) recs = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_finalize(q);
+    s->sent_unpersisted += recs;
+    s->sent_through_id = through_id;
+  }
+  return rc;
+}
+
+static int reported_txn(spool *s, int64_t through_id) {
   int rc = run(s, ST_BEGIN);
   if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot begin spool transaction");
   int64_t recs = 0;

@@ -160,7 +160,10 @@ int spool_shed(spool *s, int64_t min_bytes, spool_shed_reason reason, int64_t wa
                spool_shed_entry *out);
 /* Copies up to max unreported shed-log entries, oldest first, into out. */
 int spool_shed_pending(spool *s, spool_shed_entry *out, int max, int *n);
-/* The cloud stored entries with id <= through_id: drop them from the log. */
+/* The cloud stored entries with id <= through_id: drop them from the log.
+ * Even when that commit fails (a volume full to the last byte) later calls
+ * to spool_shed_pending start after through_id and the counters count them
+ * reported; a reopen forgets that and the entries are sent again. */
 int spool_shed_reported(spool *s, int64_t through_id);
 
 #endif
