@@ -1,16 +1,13 @@
 /* libFuzzer target: the simulator's scenario parser. Any input must either
  * parse into a scenario whose values respect the documented bounds or be
  * refused with a message naming the key; nothing may crash, leak or overrun.
- *
- * fuzz/CMakeLists.txt links outpost_core, outpost_mockcloud and outpost_common
- * only; until it also links outpost_sim, the parser is compiled in here (it
- * needs nothing but cJSON, which outpost_core already brings). */
+ */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../simulator/sim_scenario.c"
+#include "sim_scenario.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static sim_scenario s; /* ~90 KiB: keep it off the fuzzer's stack */
