@@ -36,9 +36,12 @@ static const char *const spool_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT] = "INSERT INTO records(seq, ts_ms, source_id, line) VALUES(?,?,?,?)",
-    [ST_SRC_GET] = "SELECT id, known, dev, ino, offset, skipping FROM sources WHERE path = ?",
-    [ST_SRC_NEW] = "INSERT INTO sources(path, known, dev, ino, offset, skipping) VALUES(?,0,0,0,0,0)",
-    [ST_SRC_SAVE] = "UPDATE sources SET known=1, dev=?, ino=?, offset=?, skipping=? WHERE id=?",
+    [ST_SRC_GET] = ("SELECT id, known, dev, ino, offset, skipping, fp, fp_len FROM sources"
+                    " WHERE path = ?"),
+    [ST_SRC_NEW] = ("INSERT INTO sources(path, known, dev, ino, offset, skipping, fp, fp_len)"
+                    " VALUES(?,0,0,0,0,0,0,0)"),
+    [ST_SRC_SAVE] = ("UPDATE sources SET known=1, dev=?, ino=?, offset=?, skipping=?, fp=?, fp_len=?"
+                     " WHERE id=?"),
     [ST_SCAN] = ("SELECT r.seq, r.ts_ms, s.path, r.line FROM records r JOIN sources s "
                  "ON s.id = r.source_id WHERE r.seq >= ? ORDER BY r.seq LIMIT ?"),
     [ST_ACK] = "DELETE FROM records WHERE seq <= ?",
@@ -72,7 +75,8 @@ static const char spool_schema[] =
     " reason INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sources(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
     " known INTEGER NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
-    " offset INTEGER NOT NULL, skipping INTEGER NOT NULL);"
+    " offset INTEGER NOT NULL, skipping INTEGER NOT NULL, fp INTEGER NOT NULL,"
+    " fp_len INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS records(seq INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
     " source_id INTEGER NOT NULL, line BLOB NOT NULL);";
 
@@ -269,6 +273,8 @@ int spool_source_load(spool *s, const char *path, spool_source_state *st) {
       st->ino = (uint64_t)sqlite3_column_int64(q, 3);
       st->offset = sqlite3_column_int64(q, 4);
       st->skipping = sqlite3_column_int(q, 5);
+      st->fp = (uint64_t)sqlite3_column_int64(q, 6);
+      st->fp_len = sqlite3_column_int64(q, 7);
       sqlite3_reset(q);
       return SPOOL_OK;
     }
@@ -289,7 +295,9 @@ static int bind_source(spool *s, const spool_source_state *st) {
   sqlite3_bind_int64(q, 2, (sqlite3_int64)st->ino);
   sqlite3_bind_int64(q, 3, st->offset);
   sqlite3_bind_int(q, 4, st->skipping);
-  sqlite3_bind_int64(q, 5, st->id);
+  sqlite3_bind_int64(q, 5, (sqlite3_int64)st->fp);
+  sqlite3_bind_int64(q, 6, st->fp_len);
+  sqlite3_bind_int64(q, 7, st->id);
   return run(s, ST_SRC_SAVE);
 }
 

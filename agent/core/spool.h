@@ -64,6 +64,8 @@ typedef struct spool_source_state {
   uint64_t dev, ino;
   int64_t offset;   /* bytes of the file consumed (complete lines only) */
   int skipping;     /* inside an over-long line: discard up to the next newline */
+  uint64_t fp;      /* FNV-1a 64 of the file's first fp_len bytes (identity, tail.h) */
+  int64_t fp_len;   /* 0..TAIL_FP_BYTES */
 } spool_source_state;
 
 typedef struct spool_line {
