@@ -1008,9 +1008,13 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
 
   sim_rng_seed(&f->cloud_rng, opt->seed, SIM_RNG_CLOUD);
   sim_rng_seed(&f->fault_rng, opt->seed, SIM_RNG_FAULTS);
-  if (opt->out_dir) snprintf(path, sizeof path, "%s/trace.jsonl", dir);
-  if (sim_trace_open(opt->out_dir ? path : NULL, opt->trace_full, &f->trace) != SIM_TRACE_OK) {
-    snprintf(err, err_cap, "%s: cannot write the trace", path);
+  const char *trace_path = NULL; /* NULL: trace kept in memory only */
+  if (opt->out_dir) {
+    snprintf(path, sizeof path, "%s/trace.jsonl", dir);
+    trace_path = path;
+  }
+  if (sim_trace_open(trace_path, opt->trace_full, &f->trace) != SIM_TRACE_OK) {
+    snprintf(err, err_cap, "%s: cannot write the trace", trace_path ? trace_path : "(in memory)");
     goto out;
   }
   mc_env env = {.ctx = f, .wall_ms = cloud_wall, .random = cloud_random};

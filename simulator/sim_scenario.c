@@ -24,6 +24,9 @@ static int fail(perr *e, const char *fmt, ...) {
 
 /* Rejects keys outside allowed (NULL-terminated). */
 static int only_keys(const cJSON *obj, const char *path, const char *const *allowed, perr *e) {
+  /* The analyzer does not follow fail() (variadic), so it cannot see that
+     get_obj never hands back NULL with SIM_SCN_OK for a required object. */
+  if (!obj) return fail(e, "%s: must be an object", path);
   for (const cJSON *c = obj->child; c; c = c->next) {
     int ok = 0;
     for (size_t i = 0; allowed[i]; i++)
