@@ -457,6 +457,7 @@ int sim_fs_rename(sim_fs *fs, const char *from, const char *to) {
   size_t n_move = 0;
   for (size_t i = 0; i < fs->n_entries; i++)
     if (fs->entries[i].node == ea->node || is_under(fs->entries[i].path, a)) n_move++;
+  if (n_move == 0) return OS_ENOENT; /* ea is one of the entries; keeps the analyzer's paths honest */
   char **names = calloc(n_move, sizeof *names);
   size_t *idx = calloc(n_move, sizeof *idx);
   if (!names || !idx) {

@@ -27,12 +27,21 @@
 #define AGENT_MAX_BACKOFF_SHIFT 30
 
 typedef enum req_kind {
-  REQ_NONE, REQ_ENROLL, REQ_CHALLENGE, REQ_SESSION, REQ_INGEST,
-  REQ_POLICY, REQ_POLICY_REPORT /* issue #5 */
+  REQ_NONE,
+  REQ_ENROLL,
+  REQ_CHALLENGE,
+  REQ_SESSION,
+  REQ_INGEST,
+  REQ_SHED,
+  REQ_POLICY,        /* issue #5 */
+  REQ_POLICY_REPORT, /* issue #5 */
 } req_kind;
 
-static const char *const req_names[] = {"none",   "enroll", "challenge",    "session",
-                                         "ingest", "policy", "policy report"};
+static const char *const req_names[] = {"none",    "enroll", "challenge", "session",
+                                        "ingest",  "shed",   "policy",    "policy report"};
+
+#define AGENT_SHED_REPORT_MAX 64 /* entries per POST /v1/shed (the cloud's limit) */
+#define AGENT_FLOOR_SHEDS_PER_STEP 8
 
 typedef struct completion {
   int pending;
@@ -78,8 +87,20 @@ struct agent {
   int flush_now;         /* ship the rest of a backlog without waiting for age */
   int64_t batch_first, batch_last;
 
+  /* space (issue #3): back-pressure since (INT64_MIN when reading freely),
+   * shedding allowed until the next successful append, report in flight */
+  int64_t bp_since;
+  int shedding;
+  int64_t shed_report_through; /* last shed-log id in the report in flight */
+  int64_t shed_hold_until;     /* a refused report waits; shipping goes on meanwhile */
+
   agent_stats st;
 };
+
+static void space_before_collect(agent *a);
+static void space_after_poll(agent *a, int rc, int64_t lines);
+static void send_shed_report(agent *a);
+static void on_shed_done(agent *a, const completion *c);
 
 static void agent_log(agent *a, os_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -313,17 +334,53 @@ typedef struct batch_build {
   wire_batch_enc enc;
   int64_t max_records;
   int full;
+  int64_t repaired;
 } batch_build;
+
+#define AGENT_POISON_MARKER " [cut by outpost: unsendable record]"
+
+/* A record that cannot go out as it is (over the wire's line limit, a NUL
+ * byte, a source path too long: only a spool written by another version or
+ * damaged could hold one) must never wedge the queue: when it is first in
+ * line it is sent cut to the limits, NULs as '?', with a marker. The seq is
+ * kept, so the ledger still balances. */
+static int add_repaired(batch_build *b, int64_t seq, int64_t ts_ms, const char *source,
+                        size_t source_len, const char *line, size_t line_len) {
+  static const char unsendable[] = "[outpost: unsendable record]";
+  size_t keep = line_len < WIRE_MAX_LINE - 128 ? line_len : WIRE_MAX_LINE - 128;
+  size_t src_keep = source_len < WIRE_MAX_SOURCE - 1 ? source_len : WIRE_MAX_SOURCE - 1;
+  char *copy = malloc(keep + sizeof AGENT_POISON_MARKER);
+  char *src = malloc(src_keep + 1);
+  int rc = WIRE_ENOMEM;
+  if (copy && src) {
+    for (size_t i = 0; i < keep; i++) copy[i] = line[i] ? line[i] : '?';
+    memcpy(copy + keep, AGENT_POISON_MARKER, sizeof AGENT_POISON_MARKER);
+    for (size_t i = 0; i < src_keep; i++) src[i] = source[i] ? source[i] : '?';
+    src[src_keep] = 0;
+    wire_record r = {seq, ts_ms, src, src_keep, copy, keep + sizeof AGENT_POISON_MARKER - 1};
+    rc = wire_batch_enc_add(&b->enc, &r);
+  }
+  if (rc != WIRE_OK) {
+    wire_record r = {seq, ts_ms, "?", 1, unsendable, sizeof unsendable - 1};
+    rc = wire_batch_enc_add(&b->enc, &r);
+  }
+  free(copy);
+  free(src);
+  if (rc == WIRE_OK) b->repaired++;
+  return rc;
+}
 
 static int add_row(void *user, int64_t seq, int64_t ts_ms, const char *source, size_t source_len,
                    const char *line, size_t line_len) {
   batch_build *b = user;
   wire_record r = {seq, ts_ms, source, source_len, line, line_len};
-  if (wire_batch_enc_add(&b->enc, &r) != WIRE_OK) {
-    b->full = 1;
-    return 1;
-  }
-  return 0;
+  int rc = wire_batch_enc_add(&b->enc, &r);
+  if (rc == WIRE_OK) return 0;
+  if (b->enc.count == 0 && rc != WIRE_ENOMEM &&
+      add_repaired(b, seq, ts_ms, source, source_len, line, line_len) == WIRE_OK)
+    return 1; /* the repaired record travels alone */
+  b->full = 1;
+  return 1;
 }
 
 static void send_ingest(agent *a) {
@@ -342,6 +399,9 @@ static void send_ingest(agent *a) {
   uint8_t *body = NULL;
   size_t body_len = 0;
   int64_t first = b.enc.first_seq, last = b.enc.last_seq;
+  if (b.repaired)
+    agent_log(a, OS_LOG_WARN, "ingest: record %lld could not be sent as stored; sent cut, marked",
+              (long long)first);
   if (wire_batch_enc_finish(&b.enc, a->cfg.zstd_level, &body, &body_len) != WIRE_OK) {
     agent_log(a, OS_LOG_ERROR, "ingest: cannot compress the batch");
     wire_batch_enc_free(&b.enc);
@@ -451,7 +511,6 @@ static void on_session_done(agent *a, const completion *c) {
       a->session_expires = a->now + (int64_t)ttl->valuedouble * 1000;
       a->have_session = 1;
       a->st.sessions++;
-      pstate_fetch_soon(a->ps); /* a new session fetches the policy first */
       agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)ttl->valuedouble);
       cJSON_Delete(r);
       succeeded(a);
@@ -512,6 +571,12 @@ static void on_ingest_done(agent *a, const completion *c) {
 
 /* ---- policy (issue #5) --------------------------------------------------- */
 
+/* Up to a tenth of the interval, so a fleet that reconnected together does
+ * not fetch in lock-step forever. */
+static int64_t policy_jitter(agent *a) {
+  return random_below(a, pstate_policy(a->ps)->policy_interval_s * 100);
+}
+
 static void send_policy_fetch(agent *a) {
   send_request_method(a, REQ_POLICY, "GET", "/v1/policy", NULL, 0, NULL, 0, 1);
 }
@@ -541,12 +606,12 @@ static void on_policy_done(agent *a, const completion *c) {
     /* Whatever the body says, nothing in it is executed: it is data that
      * policy_parse validates and the path box bounds. */
     pstate_offer(a->ps, a->os, (const char *)c->body, c->body_len, a->now);
-    pstate_fetch_done(a->ps, 1, a->now);
+    pstate_fetch_done(a->ps, 1, a->now, policy_jitter(a));
     succeeded(a);
     return;
   }
   if (c->error == NET_OK && c->status == 404 && reply_code_is(c, "no_policy")) {
-    pstate_fetch_done(a->ps, 1, a->now); /* none set: keep what we have */
+    pstate_fetch_done(a->ps, -1, a->now, policy_jitter(a)); /* none set: keep what we have */
     succeeded(a);
     return;
   }
@@ -556,7 +621,7 @@ static void on_policy_done(agent *a, const completion *c) {
   }
   describe_reply(c, why, sizeof why);
   agent_log(a, OS_LOG_WARN, "policy fetch failed: %s", why);
-  pstate_fetch_done(a->ps, 0, a->now);
+  pstate_fetch_done(a->ps, 0, a->now, policy_jitter(a));
   backoff(a, c->retry_after_ms);
 }
 
@@ -590,6 +655,7 @@ static void handle_completion(agent *a) {
     case REQ_INGEST: on_ingest_done(a, c); break;
     case REQ_POLICY: on_policy_done(a, c); break;
     case REQ_POLICY_REPORT: on_policy_report_done(a, c); break;
+    case REQ_SHED: on_shed_done(a, c); break;
     case REQ_NONE: break;
   }
 }
@@ -598,6 +664,7 @@ static void handle_completion(agent *a) {
 
 static void collect(agent *a) {
   a->more_to_read = 0;
+  space_before_collect(a);
   for (int i = 0; i < a->cfg.n_sources; i++) {
     int64_t lines = 0;
     int more = 0, os_error = 0;
@@ -608,12 +675,13 @@ static void collect(agent *a) {
       agent_log(a, OS_LOG_WARN, "%s: cannot read: %s", a->sources[i].path,
                 files_strerror(os_error));
     } else if (rc == TAIL_EFULL) {
-      /* Back-pressure: the offset did not move; issue #3 adds shedding. */
-      agent_log(a, OS_LOG_WARN, "%s: spool full, reading paused: %s", a->sources[i].path,
-                spool_errmsg(a->sp));
+      if (a->bp_since == INT64_MIN)
+        agent_log(a, OS_LOG_WARN, "%s: spool full, reading paused (offset kept): %s",
+                  a->sources[i].path, spool_errmsg(a->sp));
     } else if (rc != TAIL_OK) {
       agent_log(a, OS_LOG_ERROR, "%s: spool error: %s", a->sources[i].path, spool_errmsg(a->sp));
     }
+    space_after_poll(a, rc, lines);
   }
   int64_t plines = 0;
   int pmore = 0;
@@ -657,6 +725,12 @@ static void start_network(agent *a) {
   }
   spool_counters sc;
   spool_get_counters(a->sp, &sc);
+  /* What was shed is reported before more is shipped: small, and the
+   * operator's first question. */
+  if (sc.shed > sc.shed_reported && a->now >= a->shed_hold_until) {
+    send_shed_report(a);
+    return;
+  }
   int64_t due = 0;
   if (ingest_due(a, &sc, &due) && a->now >= due) {
     send_ingest(a);
@@ -677,6 +751,7 @@ static int64_t next_deadline(agent *a) {
       spool_get_counters(a->sp, &sc);
       int64_t due = 0;
       if (ingest_due(a, &sc, &due)) net = due > a->retry_at ? due : a->retry_at;
+      if (sc.shed > sc.shed_reported && a->shed_hold_until <= a->retry_at) net = a->retry_at;
       int64_t renew = a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS;
       if (renew < net) net = renew > a->retry_at ? renew : a->retry_at;
       int64_t pol = pstate_report_pending(a->ps) ? a->now : pstate_next_fetch(a->ps);
@@ -738,6 +813,14 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
     goto fail;
   }
   if (spool_open(os, path, &a->sp, err, err_cap) != SPOOL_OK) goto fail;
+  spool_limits lim = {cfg->spool_quota_bytes, cfg->spool_floor_pct, cfg->spool_floor_max_bytes};
+  if (spool_set_limits(a->sp, &lim) != SPOOL_OK) {
+    snprintf(err, err_cap, "spool_quota_bytes/spool_floor_*: %s", spool_errmsg(a->sp));
+    ret = AGENT_ECONFIG;
+    goto fail;
+  }
+  a->bp_since = INT64_MIN;
+  a->shed_hold_until = INT64_MIN;
   if (pstate_open(cfg, os, &a->ps) != PSTATE_OK) {
     snprintf(err, err_cap, "out of memory");
     ret = AGENT_ENOMEM;
@@ -792,6 +875,10 @@ void agent_get_stats(const agent *a, agent_stats *out) {
   out->produced = sc.next_seq - 1;
   out->acked = sc.acked;
   out->shed = sc.shed;
+  out->shed_bytes = sc.shed_bytes;
+  out->shed_reported = sc.shed_reported;
+  out->spool_bytes = sc.bytes;
+  out->backpressured = a->bp_since != INT64_MIN;
   out->spooled = sc.spooled;
   out->spool_first_seq = sc.first_seq;
   out->next_seq = sc.next_seq;
@@ -812,3 +899,144 @@ void agent_close(agent *a) {
 
 void agent_policy_info(const agent *a, pstate_info *out) { pstate_get_info(a->ps, out); }
 int64_t agent_last_contact_ms(const agent *a) { return a->last_contact_wall; }
+/* ---- space: back-pressure, then shedding (issue #3) --------------------- */
+
+static const char *const shed_reason_names[] = {"?", "quota", "floor", "full", "io"};
+
+static void log_shed(agent *a, const spool_shed_entry *e) {
+  agent_log(a, OS_LOG_WARN,
+            "shed %lld records (%lld bytes, seq %lld..%lld) to keep the spool %s; "
+            "reported to the cloud next",
+            (long long)e->records, (long long)e->bytes, (long long)e->first_seq,
+            (long long)e->last_seq,
+            e->reason == SPOOL_SHED_FLOOR  ? "above the volume's free-space floor"
+            : e->reason == SPOOL_SHED_IO   ? "writable after an I/O error"
+            : e->reason == SPOOL_SHED_FULL ? "writable on a full volume"
+                                           : "within its quota");
+}
+
+static int shed_once(agent *a, int64_t min_bytes, spool_shed_reason why) {
+  spool_shed_entry e;
+  int rc = spool_shed(a->sp, min_bytes, why, a->wall, &e);
+  if (rc != SPOOL_OK) {
+    agent_log(a, OS_LOG_ERROR, "cannot shed: %s", spool_errmsg(a->sp));
+    return -1;
+  }
+  if (e.records == 0) return -1;
+  log_shed(a, &e);
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  if (sc.spooled == 0) a->pending_since = INT64_MIN;
+  return 0;
+}
+
+/* Others took the volume under its floor: give back our oldest records (and
+ * their pages) until the floor holds again or the spool is empty. Waiting
+ * would not help here: the agent is not what fills the volume. */
+static void space_before_collect(agent *a) {
+  for (int i = 0; i < AGENT_FLOOR_SHEDS_PER_STEP; i++) {
+    spool_space_info si;
+    if (spool_space(a->sp, &si) != SPOOL_OK || si.deficit <= 0) return;
+    if (shed_once(a, si.deficit, SPOOL_SHED_FLOOR) != 0) return;
+  }
+}
+
+/* After a source was polled: a full spool first pauses reading (the offset
+ * stays, the data waits in the log file); only when the pause has lasted
+ * backpressure_max_ms (the cloud is not draining us) does the agent shed its
+ * oldest records to make room for new ones. An I/O error sheds at once. */
+static void space_after_poll(agent *a, int rc, int64_t lines) {
+  if (rc == TAIL_OK) {
+    if (lines > 0 && a->bp_since != INT64_MIN) {
+      agent_log(a, OS_LOG_INFO, "spool has room again, reading resumed");
+      a->bp_since = INT64_MIN;
+      a->shedding = 0;
+    }
+    return;
+  }
+  int err = spool_last_error(a->sp);
+  if (rc == TAIL_ESPOOL && err == SPOOL_EIO) {
+    if (shed_once(a, 0, SPOOL_SHED_IO) == 0) a->more_to_read = 1;
+    return;
+  }
+  if (rc != TAIL_EFULL) return;
+  if (a->bp_since == INT64_MIN) a->bp_since = a->now;
+  if (!a->shedding && a->now - a->bp_since < a->cfg.backpressure_max_ms) return;
+  a->shedding = 1;
+  spool_space_info si;
+  spool_shed_reason why = SPOOL_SHED_QUOTA;
+  if (spool_space(a->sp, &si) == SPOOL_OK &&
+      si.max_db_bytes < a->cfg.spool_quota_bytes - SPOOL_JOURNAL_RESERVE(a->cfg.spool_quota_bytes) -
+                            (int64_t)4096)
+    why = SPOOL_SHED_FULL; /* the volume, not the quota, is the limit */
+  if (shed_once(a, SPOOL_SHED_CHUNK(a->cfg.spool_quota_bytes), why) == 0) a->more_to_read = 1;
+}
+
+static void send_shed_report(agent *a) {
+  spool_shed_entry e[AGENT_SHED_REPORT_MAX];
+  int n = 0;
+  if (spool_shed_pending(a->sp, e, AGENT_SHED_REPORT_MAX, &n) != SPOOL_OK || n == 0) {
+    agent_log(a, OS_LOG_ERROR, "cannot read the shed log: %s", spool_errmsg(a->sp));
+    backoff(a, 0);
+    return;
+  }
+  cJSON *b = cJSON_CreateObject();
+  cJSON *arr = cJSON_AddArrayToObject(b, "reports");
+  for (int i = 0; arr && i < n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      break;
+    }
+    cJSON_AddNumberToObject(o, "first_seq", (double)e[i].first_seq);
+    cJSON_AddNumberToObject(o, "last_seq", (double)e[i].last_seq);
+    cJSON_AddNumberToObject(o, "records", (double)e[i].records);
+    cJSON_AddNumberToObject(o, "bytes", (double)e[i].bytes);
+    cJSON_AddNumberToObject(o, "ts_first", (double)e[i].ts_first_ms);
+    cJSON_AddNumberToObject(o, "ts_last", (double)e[i].ts_last_ms);
+    cJSON_AddNumberToObject(o, "at", (double)e[i].at_ms);
+    int r = e[i].reason >= 1 && e[i].reason <= 4 ? e[i].reason : 1;
+    cJSON_AddStringToObject(o, "reason", shed_reason_names[r]);
+  }
+  char *text = cJSON_PrintUnformatted(b);
+  cJSON_Delete(b);
+  if (!text) {
+    backoff(a, 0);
+    return;
+  }
+  net_header h = {"Content-Type", "application/json"};
+  if (send_request(a, REQ_SHED, "/v1/shed", &h, 1, (const uint8_t *)text, strlen(text), 1) ==
+      NET_OK)
+    a->shed_report_through = e[n - 1].id;
+  cJSON_free(text);
+}
+
+static void on_shed_done(agent *a, const completion *c) {
+  char why[256];
+  if (c->error == NET_OK && c->status == 200) {
+    if (spool_shed_reported(a->sp, a->shed_report_through) != SPOOL_OK)
+      /* Remembered in memory: the next report goes on from there; after a
+       * restart this one is sent again, which the cloud stores idempotently. */
+      agent_log(a, OS_LOG_WARN, "cannot persist that the shed report was sent: %s",
+                spool_errmsg(a->sp));
+    agent_log(a, OS_LOG_INFO, "shed report stored by the cloud");
+    succeeded(a);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  if (c->error == NET_OK && c->status == 401 &&
+      (reply_code_is(c, "session_expired") || reply_code_is(c, "unknown_session"))) {
+    a->have_session = 0;
+    succeeded(a);
+    return;
+  }
+  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "shed report failed: %s", why);
+  if (!transient(c)) {
+    /* A cloud that refuses the report must not stop the data behind it:
+     * keep the report (persisted) and try again in an hour. */
+    a->shed_hold_until = a->now + AGENT_REFUSED_RETRY_MS;
+    succeeded(a);
+    return;
+  }
+  backoff(a, c->retry_after_ms);
+}

@@ -54,6 +54,11 @@ typedef struct agent_stats {
   int64_t enrollments, sessions;
   int64_t errors;
   char last_error[256];
+  /* issue #3 */
+  int64_t shed_bytes;        /* line bytes shed (persisted) */
+  int64_t shed_reported;     /* shed records the cloud has stored a report of */
+  int64_t spool_bytes;       /* line bytes in the spool now */
+  int backpressured;         /* reading paused: the spool is full */
 } agent_stats;
 
 /* Creates an agent from a validated config. Opens (creating if needed) the

@@ -263,9 +263,12 @@ int pstate_fetch_urgent(const pstate *ps, int64_t now) {
          now - ps->next_fetch >= ps->cur.policy_interval_s * 1000;
 }
 
-void pstate_fetch_done(pstate *ps, int ok, int64_t now) {
+void pstate_fetch_done(pstate *ps, int ok, int64_t now, int64_t jitter_ms) {
   ps->fetch_first = 0;
-  ps->next_fetch = now + (ok ? ps->cur.policy_interval_s * 1000 : PSTATE_RETRY_MS);
+  if (jitter_ms < 0) jitter_ms = 0;
+  int64_t every = ok > 0 ? ps->cur.policy_interval_s * 1000 : ok == 0 ? PSTATE_RETRY_MS
+                                                                       : PSTATE_NO_POLICY_MS;
+  ps->next_fetch = now + every + jitter_ms;
 }
 
 int pstate_report_pending(const pstate *ps) { return ps->report_due && !ps->report_inflight; }

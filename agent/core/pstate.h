@@ -39,6 +39,7 @@
 #define PSTATE_MAX_REFUSED 32   /* refusals kept for one report */
 #define PSTATE_RESCAN_MS 60000  /* globs are re-expanded this often */
 #define PSTATE_RETRY_MS 60000   /* fetch retry after a failure */
+#define PSTATE_NO_POLICY_MS 3600000 /* re-ask this often while the workspace has none */
 
 typedef struct pstate pstate;
 
@@ -65,11 +66,15 @@ void pstate_get_info(const pstate *ps, pstate_info *out);
  * globs. now: monotonic ms. */
 int pstate_offer(pstate *ps, const os_shim *os, const char *body, size_t len, int64_t now);
 
-/* Fetch scheduling: due at first call, then every policy_interval_s after a
- * success, PSTATE_RETRY_MS after a failure. */
+/* Fetch scheduling: due at the first session after start, then every
+ * policy_interval_s (+ jitter_ms, chosen by the caller) after a success,
+ * PSTATE_RETRY_MS (+ jitter_ms) after a failure (ok 0), PSTATE_NO_POLICY_MS
+ * when the cloud has no policy for the workspace (ok -1): a fleet without a
+ * policy costs the cloud one request per agent per hour. A session renewal does not
+ * fetch by itself (it would add a burst when a fleet renews together). */
 int pstate_fetch_due(const pstate *ps, int64_t now);
 int64_t pstate_next_fetch(const pstate *ps);
-void pstate_fetch_done(pstate *ps, int ok, int64_t now);
+void pstate_fetch_done(pstate *ps, int ok, int64_t now, int64_t jitter_ms);
 /* 1 when the fetch should go before a due ingest: the first fetch of a
  * session, or one overdue by a whole interval (so a constant backlog cannot
  * starve policy updates). Otherwise ingest goes first. */

@@ -40,15 +40,20 @@ struct tuf_set {
   char err[512];
 };
 
-static int fail(tuf_set *s, int code, const char *fmt, ...) {
+static void fail_msg(tuf_set *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_msg(tuf_set *s, const char *fmt, ...) {
   if (s) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(s->err, sizeof s->err, fmt, ap);
     va_end(ap);
   }
-  return code;
 }
+
+/* A macro, not a variadic function, so the code is visible at every call
+ * site: static analysers do not follow variadic calls and would otherwise
+ * assume a failure path can return TUF_OK. */
+#define fail(s, code, ...) (fail_msg((s), __VA_ARGS__), (code))
 
 static void md_free(tuf_md *m) {
   if (!m) return;
@@ -227,7 +232,7 @@ static int check_root(tuf_set *s, const cJSON *sg) {
 }
 
 static int check_timestamp(tuf_set *s, const cJSON *sg) {
-  const cJSON *meta;
+  const cJSON *meta = NULL;
   int rc = get_obj(s, sg, "meta", "timestamp", &meta);
   if (rc != TUF_OK) return rc;
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(meta, "snapshot.json");
@@ -236,7 +241,7 @@ static int check_timestamp(tuf_set *s, const cJSON *sg) {
 }
 
 static int check_snapshot(tuf_set *s, const cJSON *sg) {
-  const cJSON *meta;
+  const cJSON *meta = NULL;
   int rc = get_obj(s, sg, "meta", "snapshot", &meta);
   char c[TUF_MAX_ROLE_NAME + 64];
   for (const cJSON *m = meta ? meta->child : NULL; rc == TUF_OK && m; m = m->next) {
@@ -287,7 +292,7 @@ static int check_delegations(tuf_set *s, const cJSON *d, const char *who) {
 }
 
 static int check_targets(tuf_set *s, const cJSON *sg, const char *who) {
-  const cJSON *t;
+  const cJSON *t = NULL;
   char c[TUF_MAX_ROLE_NAME + TUF_MAX_TARGET_PATH + 64];
   int rc = get_obj(s, sg, "targets", who, &t);
   for (const cJSON *e = t ? t->child : NULL; rc == TUF_OK && e; e = e->next) {
@@ -559,7 +564,7 @@ int tuf_update_root(tuf_set *s, const uint8_t *data, size_t len) {
   if ((rc = verify_by_root(s, s->root, m, "root")) != TUF_OK) {
     char why[sizeof s->err];
     snprintf(why, sizeof why, "%s", s->err);
-    fail(s, rc, "new root v%lld against trusted root v%lld: %s", (long long)m->version,
+    (void)fail(s, rc, "new root v%lld against trusted root v%lld: %s", (long long)m->version,
          (long long)s->root->version, why);
     goto bad;
   }
