@@ -479,11 +479,15 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
       c->stats.ingest_batches++;
       c->stats.records_stored += x.stored;
       c->stats.duplicates += x.dups;
-      char json[160];
+      char json[200];
+      int64_t pv = mc__policy_version(c, agent_id); /* issue #5: new policy? fetch it */
       int n = snprintf(json, sizeof json,
                        "{\"acked_through\":%" PRId64 ",\"stored\":%" PRId64
-                       ",\"duplicates\":%" PRId64 "}",
+                       ",\"duplicates\":%" PRId64,
                        last, x.stored, x.dups);
+      if (pv > 0) /* absent when the workspace has no policy */
+        n += snprintf(json + n, sizeof json - (size_t)n, ",\"policy_version\":%" PRId64, pv);
+      n += snprintf(json + n, sizeof json - (size_t)n, "}");
       return reply_raw(resp, 200, json, (size_t)n);
     }
   }

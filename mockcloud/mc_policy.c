@@ -28,7 +28,27 @@ static const char *const policy_schema =
     "CREATE INDEX IF NOT EXISTS policy_reports_agent ON policy_reports(agent_id, id);";
 
 static int ensure_schema(mc_cloud *c) {
-  return sqlite3_exec(c->db, policy_schema, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+  if (c->policy_ready) return 0;
+  if (sqlite3_exec(c->db, policy_schema, NULL, NULL, NULL) != SQLITE_OK) return -1;
+  c->policy_ready = 1;
+  return 0;
+}
+
+int64_t mc__policy_version(mc_cloud *c, const char *agent_id) {
+  if (ensure_schema(c) != 0) return 0;
+  if (!c->policy_ver &&
+      sqlite3_prepare_v3(c->db,
+                         "SELECT p.version FROM policies p JOIN agents a"
+                         " ON a.workspace_id = p.workspace_id WHERE a.agent_id = ?1",
+                         -1, SQLITE_PREPARE_PERSISTENT, &c->policy_ver, NULL) != SQLITE_OK)
+    return 0;
+  sqlite3_stmt *s = c->policy_ver;
+  sqlite3_reset(s);
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return v;
 }
 
 static void put(char *err, size_t cap, const char *msg) {

@@ -532,6 +532,8 @@ static void on_ingest_done(agent *a, const completion *c) {
     cJSON *r = parse_reply(c);
     const cJSON *through = cJSON_GetObjectItemCaseSensitive(r, "acked_through");
     int ok = cJSON_IsNumber(through) && (int64_t)through->valuedouble == a->batch_last;
+    const cJSON *pv = cJSON_GetObjectItemCaseSensitive(r, "policy_version");
+    if (ok && cJSON_IsNumber(pv)) pstate_hint(a->ps, (int64_t)pv->valuedouble); /* issue #5 */
     cJSON_Delete(r);
     if (!ok) {
       agent_log(a, OS_LOG_ERROR, "ingest: reply does not acknowledge seq %lld; keeping the batch",

@@ -161,6 +161,27 @@ static int for_lines(const os_shim *os, const char *path, line_fn fn, void *user
   return rc != OS_OK ? rc : stop;
 }
 
+/* Splits line in place at spaces and tabs; returns the number of fields. */
+static int split(char *line, char **f, int max) {
+  int n = 0;
+  char *p = line;
+  while (*p && n < max) {
+    while (*p == ' ' || *p == '\t') *p++ = 0;
+    if (!*p) break;
+    f[n++] = p;
+    while (*p && *p != ' ' && *p != '\t') p++;
+  }
+  while (*p == ' ' || *p == '\t') *p++ = 0;
+  return n;
+}
+
+/* A line that starts with key followed by one of the bytes in seps. */
+static int starts_key(const char *line, size_t len, const char *key, const char *seps) {
+  size_t n = strlen(key);
+  return len > n && memcmp(line, key, n) == 0 && strchr(seps, line[n]) != NULL &&
+         line[n] != 0;
+}
+
 static void trim(char *s) {
   size_t n = strlen(s);
   while (n > 0 && (unsigned char)s[n - 1] <= ' ') s[--n] = 0;
@@ -296,11 +317,10 @@ static int one_iface(void *user, const char *name) {
 
 static int inet6_line(void *user, char *line, size_t len) {
   snap *s = user;
-  char hex[33], ifname[64];
-  unsigned idx, plen, scope, flags;
-  if (sscanf(line, "%32s %x %x %x %x %63s", hex, &idx, &plen, &scope, &flags, ifname) != 6 ||
-      strlen(hex) != 32)
-    return 0;
+  char *f[6];
+  if (split(line, f, 6) != 6 || strlen(f[0]) != 32 || strlen(f[5]) > 63) return 0;
+  const char *hex = f[0], *ifname = f[5];
+  unsigned plen = (unsigned)strtoul(f[2], NULL, 16);
   if (!snap_room(s)) return 1;
   char addr[48];
   size_t n = 0;
@@ -389,11 +409,14 @@ static void fmt_addr(const char *hex, int v6, char *out, size_t cap) {
 static int port_line(void *user, char *line, size_t len) {
   port_ctx *pc = user;
   snap *s = pc->s;
-  char local[64], remote[64], st[8];
-  unsigned long long uid = 0, inode = 0;
-  if (sscanf(line, " %*s %63s %63s %7s %*s %*s %*s %llu %*s %llu", local, remote, st, &uid,
-             &inode) != 5)
+  /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+  char *f[10];
+  if (split(line, f, 10) != 10 || strcmp(f[0], "sl") == 0 || strlen(f[1]) > 63)
     return 0; /* the header line */
+  char local[64];
+  snprintf(local, sizeof local, "%s", f[1]);
+  const char *st = f[3];
+  unsigned long long uid = strtoull(f[7], NULL, 10), inode = strtoull(f[9], NULL, 10);
   if (pc->tcp && strcmp(st, "0A") != 0) return 0;          /* LISTEN only */
   if (!pc->tcp && strcmp(st, "07") != 0) return 0;         /* unconnected UDP */
   char *colon = strchr(local, ':');
@@ -483,7 +506,7 @@ static int meminfo_line(void *user, char *line, size_t len) {
   static const char *const keys[] = {"MemTotal", "MemAvailable", "SwapTotal", "SwapFree"};
   for (int i = 0; i < 4; i++) {
     size_t n = strlen(keys[i]);
-    if (strncmp(line, keys[i], n) == 0 && line[n] == ':') {
+    if (starts_key(line, len, keys[i], ":")) {
       jb_fmt(k->j, ",\"%s_kb\":%lld", keys[i], strtoll(line + n + 1, NULL, 10));
       k->count++;
     }
@@ -493,11 +516,10 @@ static int meminfo_line(void *user, char *line, size_t len) {
 
 static int route_line(void *user, char *line, size_t len) {
   kv_ctx *k = user;
-  char ifname[64], dst[16], gw[16], mask[16];
-  unsigned flags;
-  if (sscanf(line, "%63s %15s %15s %x %*s %*s %*s %15s", ifname, dst, gw, &flags, mask) != 5 ||
-      strcmp(ifname, "Iface") == 0)
-    return 0;
+  /* Iface Destination Gateway Flags RefCnt Use Metric Mask ... */
+  char *f[8];
+  if (split(line, f, 8) != 8 || strcmp(f[0], "Iface") == 0) return 0;
+  const char *ifname = f[0], *dst = f[1], *gw = f[2], *mask = f[7];
   if (k->count >= COLLECT_ROUTES_MAX) return 1;
   char d[20], g[20], m[20];
   fmt_addr(dst, 0, d, sizeof d);
@@ -514,7 +536,7 @@ static int resolv_line(void *user, char *line, size_t len) {
   static const char *const keys[] = {"nameserver", "search", "domain", "options"};
   for (int i = 0; i < 4; i++) {
     size_t n = strlen(keys[i]);
-    if (strncmp(line, keys[i], n) == 0 && (line[n] == ' ' || line[n] == '\t')) {
+    if (starts_key(line, len, keys[i], " \t")) {
       char *v = line + n;
       while (*v == ' ' || *v == '\t') v++;
       trim(v);
@@ -552,12 +574,14 @@ int collect_diag(policy_diag which, const os_shim *os, const collect_roots *root
       break;
     case POLICY_DIAG_LOAD: {
       snprintf(path, sizeof path, "%s/loadavg", proc);
-      double l1, l5, l15;
-      int run_n, total;
-      if (read_file(os, path, buf, sizeof buf) > 0 &&
-          sscanf(buf, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &run_n, &total) == 5)
-        jb_fmt(&j, ",\"load1\":%.2f,\"load5\":%.2f,\"load15\":%.2f,\"running\":%d,\"tasks\":%d",
-               l1, l5, l15, run_n, total);
+      char *f[5];
+      char *slash;
+      if (read_file(os, path, buf, sizeof buf) > 0 && split(buf, f, 5) >= 4 &&
+          (slash = strchr(f[3], '/')) != NULL)
+        jb_fmt(&j,
+               ",\"load1\":%.2f,\"load5\":%.2f,\"load15\":%.2f,\"running\":%ld,\"tasks\":%ld",
+               strtod(f[0], NULL), strtod(f[1], NULL), strtod(f[2], NULL),
+               strtol(f[3], NULL, 10), strtol(slash + 1, NULL, 10));
       else
         jb_raw(&j, ",\"available\":false", 18);
       break;

@@ -416,9 +416,10 @@ int policy_normalize(const char *path, char *out, size_t cap) {
 
 /* path equals dir or lies below it. Both normalized. */
 static int under(const char *path, const char *dir) {
-  size_t n = strlen(dir);
+  size_t n = strlen(dir), pl = strlen(path);
   if (n == 1 && dir[0] == '/') return 1;
-  return strncmp(path, dir, n) == 0 && (path[n] == 0 || path[n] == '/');
+  if (pl < n || memcmp(path, dir, n) != 0) return 0;
+  return pl == n || path[n] == '/';
 }
 
 /* Trees no policy and no local config may open anything in. */

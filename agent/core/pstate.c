@@ -257,6 +257,12 @@ void pstate_fetch_soon(pstate *ps) {
   ps->fetch_first = 1;
 }
 
+void pstate_hint(pstate *ps, int64_t version) {
+  int64_t have = ps->have_policy ? ps->cur.version : 0;
+  if (version <= 0 || version == have || version == ps->rejected_version) return;
+  if (ps->next_fetch != INT64_MIN) pstate_fetch_soon(ps);
+}
+
 int pstate_fetch_urgent(const pstate *ps, int64_t now) {
   if (now < ps->next_fetch) return 0;
   return ps->fetch_first || ps->next_fetch == INT64_MIN ||

@@ -79,6 +79,9 @@ void pstate_fetch_done(pstate *ps, int ok, int64_t now, int64_t jitter_ms);
  * session, or one overdue by a whole interval (so a constant backlog cannot
  * starve policy updates). Otherwise ingest goes first. */
 int pstate_fetch_urgent(const pstate *ps, int64_t now);
+/* The cloud's hint (ingest replies carry "policy_version"): a version other
+ * than the applied or the last rejected one makes the fetch due now. */
+void pstate_hint(pstate *ps, int64_t version);
 /* Forces a fetch at the next opportunity (a new session). */
 void pstate_fetch_soon(pstate *ps);
 
