@@ -384,6 +384,9 @@ int policy_parse(const char *json, size_t len, policy *out, char *err, size_t er
 
 int policy_normalize(const char *path, char *out, size_t cap) {
   if (!path || !out || cap < 2 || path[0] != '/') return POLICY_EINVALID;
+  /* Whole buffer defined: callers compare prefixes of it (and the static
+   * analyser cannot follow the terminator). */
+  memset(out, 0, cap);
   size_t n = 0; /* out holds "" for "/" while building; components start with '/' */
   const char *p = path;
   size_t total = 0;
