@@ -119,5 +119,7 @@ typedef struct mc_policy_report {
 } mc_policy_report;
 /* MC_OK, or MC_EINVAL when the agent sent none. */
 int mc_policy_last_report(mc_cloud *c, const char *agent_id, mc_policy_report *out);
+/* Number of "rejected" reports an agent sent (0 when none or unknown). */
+int64_t mc_policy_rejections(mc_cloud *c, const char *agent_id);
 
 #endif

@@ -225,3 +225,17 @@ int mc_policy_last_report(mc_cloud *c, const char *agent_id, mc_policy_report *o
   sqlite3_finalize(s);
   return rc;
 }
+
+int64_t mc_policy_rejections(mc_cloud *c, const char *agent_id) {
+  if (!c || !agent_id || ensure_schema(c) != 0) return 0;
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(c->db,
+                         "SELECT count(*) FROM policy_reports WHERE agent_id = ?1"
+                         " AND status = 'rejected'",
+                         -1, &s, NULL) != SQLITE_OK)
+    return 0;
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+  sqlite3_finalize(s);
+  return n;
+}

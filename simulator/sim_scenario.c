@@ -154,7 +154,7 @@ static int parse_agents(const cJSON *ev, const char *path, sim_scn_event *out, p
               SIM_SCN_MAX_AGENTS);
 }
 
-static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_event *out,
+static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *out,
                        perr *e) {
   char path[48];
   snprintf(path, sizeof path, "events[%d]", i);
@@ -172,6 +172,7 @@ static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_ev
   static const char *const k_part[] = {"at_s", "type", "agents", "duration_s", NULL};
   static const char *const k_fill[] = {"at_s", "type", "agents", "free_mb", NULL};
   static const char *const k_rot[] = {"at_s", "type", "agents", "style", NULL};
+  static const char *const k_pol[] = {"at_s", "type", "policy", NULL};
   if (strcmp(type, "cloud_outage") == 0) {
     out->type = SIM_SCN_CLOUD_OUTAGE;
     TRY(only_keys(ev, path, k_outage, e));
@@ -214,10 +215,28 @@ static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_ev
       if (strcmp(style, styles[k]) == 0) out->rotate_style = k + 1;
     if (!out->rotate_style)
       return fail(e, "%s.style: must be one of rename, copytruncate, truncate, recreate", path);
+  } else if (strcmp(type, "policy") == 0) {
+    out->type = SIM_SCN_POLICY;
+    TRY(only_keys(ev, path, k_pol, e));
+    const cJSON *pol = cJSON_GetObjectItemCaseSensitive(ev, "policy");
+    if (!cJSON_IsObject(pol)) return fail(e, "%s.policy: must be an object", path);
+    sim_scenario *ms = s; /* the policy texts live beside the events */
+    if (ms->n_policies >= SIM_SCN_MAX_POLICIES)
+      return fail(e, "%s: at most %d policy events", path, SIM_SCN_MAX_POLICIES);
+    char *text = cJSON_PrintUnformatted(pol);
+    if (!text) return SIM_SCN_ENOMEM;
+    size_t n = strlen(text);
+    if (n >= SIM_SCN_POLICY_MAX) {
+      cJSON_free(text);
+      return fail(e, "%s.policy: longer than %d bytes", path, SIM_SCN_POLICY_MAX - 1);
+    }
+    memcpy(ms->policies[ms->n_policies], text, n + 1);
+    cJSON_free(text);
+    out->policy_index = ms->n_policies++;
   } else {
     return fail(e,
                 "%s.type: must be one of cloud_outage, network, restart, crash, power_cut, "
-                "partition, disk_fill, rotate",
+                "partition, disk_fill, rotate, policy",
                 path);
   }
   return SIM_SCN_OK;
@@ -313,7 +332,8 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
   if (o) {
     static const char *const k_exp[] = {"exactly_once",         "drain_s",       "max_spooled_at_end",
                                         "max_requests_per_min", "shed_reported", "min_shed",
-                                        "rate_from_s",          NULL};
+                                        "rate_from_s",          "policy_applied",
+                                        "no_denied_open",       NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -327,6 +347,12 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                 &s->max_requests_per_min, e));
     TRY(get_int(o, "expect", "rate_from_s", 0, SIM_SCN_MAX_DURATION_S, 0, &s->rate_from_s, e));
     TRY(get_int(o, "expect", "min_shed", 0, INT64_C(1) << 40, 0, &s->min_shed, e));
+    TRY(get_int(o, "expect", "policy_applied", 1, INT64_C(1) << 40, 0, &s->policy_applied, e));
+    v = cJSON_GetObjectItemCaseSensitive(o, "no_denied_open");
+    if (v) {
+      if (!cJSON_IsBool(v)) return fail(e, "expect.no_denied_open: must be true or false");
+      s->no_denied_open = cJSON_IsTrue(v);
+    }
     v = cJSON_GetObjectItemCaseSensitive(o, "shed_reported");
     if (v) {
       if (!cJSON_IsBool(v)) return fail(e, "expect.shed_reported: must be true or false");
@@ -417,6 +443,7 @@ const char *sim_scenario_event_name(sim_scn_event_type t) {
   case SIM_SCN_POWER_CUT: return "power_cut";
   case SIM_SCN_DISK_FILL: return "disk_fill";
   case SIM_SCN_ROTATE: return "rotate";
+  case SIM_SCN_POLICY: return "policy";
   }
   return "?";
 }

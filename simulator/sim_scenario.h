@@ -36,7 +36,11 @@ typedef enum sim_scn_event_type {
   SIM_SCN_POWER_CUT = 6,    /* agents: crash in the middle of the agent's own disk writes */
   SIM_SCN_DISK_FILL = 7,    /* agents, free_mb: another program fills the disk (issue #3) */
   SIM_SCN_ROTATE = 8,       /* agents, style: the application's log is rotated (issue #3) */
+  SIM_SCN_POLICY = 9,       /* policy: the cloud starts serving this policy (issue #5) */
 } sim_scn_event_type;
+
+#define SIM_SCN_MAX_POLICIES 16
+#define SIM_SCN_POLICY_MAX 4096
 
 typedef enum sim_scn_rotate_style {
   SIM_ROTATE_RENAME = 1,       /* logrotate default: rename to .1, new file */
@@ -57,6 +61,7 @@ typedef struct sim_scn_event {
   double agents_pct;
   int64_t free_mb;  /* disk_fill: leave this much free (the fill never shrinks) */
   int rotate_style; /* rotate: sim_scn_rotate_style */
+  int policy_index; /* policy: index into sim_scenario.policies */
 } sim_scn_event;
 
 typedef struct sim_scenario {
@@ -80,6 +85,11 @@ typedef struct sim_scenario {
   int64_t session_ttl_s;     /* cloud.session_ttl_s, default 3600 */
   sim_scn_event events[SIM_SCN_MAX_EVENTS];
   int n_events;
+  /* issue #5: policy events' documents (compact JSON) and expectations */
+  char policies[SIM_SCN_MAX_POLICIES][SIM_SCN_POLICY_MAX];
+  int n_policies;
+  int64_t policy_applied; /* expect.policy_applied: every agent runs this version at the end */
+  int no_denied_open;     /* expect.no_denied_open: checked after every event */
   int exactly_once;          /* expect.exactly_once */
   int64_t drain_s;           /* expect.drain_s, default 600 */
   int64_t max_spooled_at_end;/* expect.max_spooled_at_end; -1 = not checked */
