@@ -17,40 +17,36 @@ typedef struct refusal {
 } refusal;
 
 struct pstate {
-  policy_limits lim;
-  char state_dir[CONFIG_PATH_MAX];
-  char cfg_paths[CONFIG_MAX_SOURCES][CONFIG_PATH_MAX]; /* local sources win */
-  int n_cfg;
-
-  policy cur;
-  int have_policy;
-  int64_t rejected_version;
-  char last_error[POLICY_ERR_MAX];
-  int64_t refused_total, rejected_total;
-
-  tail_source files[POLICY_MAX_FILES];
-  int n_files;
-  int64_t next_rescan;
-
-  refusal refused[PSTATE_MAX_REFUSED];
-  int n_refused;
-
-  int64_t next_fetch;
-  int fetch_first;
-  int report_due;      /* something new to tell the cloud */
-  int report_inflight;
+  /* Pointers and 64-bit fields first, then ints, then byte arrays: no padding.
+   * Owned arrays are sized to use: thousands of simulated agents share one
+   * process, and most have no policy files at all. */
+  char (*cfg_paths)[CONFIG_PATH_MAX]; /* local sources win; n_cfg entries */
+  tail_source *files;                 /* n_files entries, NULL when none */
+  refusal *refused;             /* PSTATE_MAX_REFUSED entries, made at the first refusal */
+  char (*exp)[POLICY_PATH_MAX]; /* glob expansion scratch, only during a rescan */
+  const os_shim *exp_os;
+  int64_t rejected_version, refused_total, rejected_total;
+  int64_t next_rescan, next_fetch;
   int64_t report_version; /* version the report is about */
-  int report_rejected;
-
+  int64_t snapshots_run, diags_run;
   /* snapshots and diagnostics: next due time (monotonic), INT64_MIN = now */
   int64_t next_snap[POLICY_SNAP_COUNT];
   int64_t next_diag[POLICY_DIAG_COUNT];
-  int64_t snapshots_run, diags_run;
+  policy cur;
 
-  /* glob expansion scratch */
+  int n_cfg;
+  int have_policy;
+  int n_files;
+  int n_refused;
+  int fetch_first;
+  int report_due; /* something new to tell the cloud */
+  int report_inflight;
+  int report_rejected;
   int exp_n;
-  char (*exp)[POLICY_PATH_MAX]; /* POLICY_MAX_FILES entries */
-  const os_shim *exp_os;
+
+  policy_limits lim;
+  char last_error[POLICY_ERR_MAX];
+  char state_dir[CONFIG_PATH_MAX];
 };
 
 static void plog(const os_shim *os, os_log_level lvl, const char *fmt, ...)
@@ -70,6 +66,7 @@ static void note_refusal(pstate *ps, const char *path, const char *why) {
   ps->refused_total++;
   plog(ps->exp_os, OS_LOG_WARN, "policy: refused %.300s: %s (never opened)", path, why);
   if (ps->n_refused >= PSTATE_MAX_REFUSED) return;
+  if (!ps->refused && !(ps->refused = calloc(PSTATE_MAX_REFUSED, sizeof *ps->refused))) return;
   refusal *r = &ps->refused[ps->n_refused++];
   snprintf(r->path, sizeof r->path, "%s", path);
   snprintf(r->why, sizeof r->why, "%s", why);
@@ -96,10 +93,14 @@ static void rescan(pstate *ps, const os_shim *os) {
   ps->exp_n = 0;
   ps->exp_os = os;
   if (!ps->have_policy) {
+    free(ps->files);
+    ps->files = NULL;
     ps->n_files = 0;
     return;
   }
   int starts[POLICY_MAX_FILES] = {0};
+  ps->exp = ps->cur.n_logs ? calloc(POLICY_MAX_FILES, POLICY_PATH_MAX) : NULL;
+  if (ps->cur.n_logs && !ps->exp) return; /* keep the current set; next rescan tries again */
   for (int g = 0; g < ps->cur.n_logs; g++) {
     char why[POLICY_ERR_MAX];
     int before = ps->exp_n;
@@ -109,12 +110,16 @@ static void rescan(pstate *ps, const os_shim *os) {
     if (rc < 0) note_refusal(ps, ps->cur.logs[g].glob, why);
     for (int i = before; i < ps->exp_n; i++) starts[i] = ps->cur.logs[g].from_beginning;
   }
-  tail_source *old = malloc(sizeof(tail_source) * POLICY_MAX_FILES);
-  if (!old) return; /* keep the current set; next rescan tries again */
-  memcpy(old, ps->files, sizeof(tail_source) * (size_t)ps->n_files);
+  tail_source *old = ps->files, *nf = NULL;
   int n_old = ps->n_files;
+  if (ps->exp_n > 0 && !(nf = calloc((size_t)ps->exp_n, sizeof *nf))) {
+    free(ps->exp);
+    ps->exp = NULL;
+    ps->exp_n = 0;
+    return; /* keep the current set; next rescan tries again */
+  }
   for (int i = 0; i < ps->exp_n; i++) {
-    tail_source *t = &ps->files[i];
+    tail_source *t = &nf[i];
     int kept = 0;
     for (int j = 0; j < n_old; j++) {
       if (strcmp(old[j].path, ps->exp[i]) == 0) {
@@ -129,16 +134,19 @@ static void rescan(pstate *ps, const os_shim *os) {
       t->start = starts[i] ? CONFIG_START_BEGINNING : CONFIG_START_END;
     }
   }
+  ps->files = nf;
   ps->n_files = ps->exp_n;
   free(old);
+  free(ps->exp);
+  ps->exp = NULL;
 }
 
 int pstate_open(const agent_config *cfg, const os_shim *os, pstate **out) {
   *out = NULL;
   pstate *ps = calloc(1, sizeof *ps);
   if (!ps) return PSTATE_ENOMEM;
-  ps->exp = calloc(POLICY_MAX_FILES, POLICY_PATH_MAX);
-  if (!ps->exp) {
+  if (cfg->n_sources > 0 &&
+      !(ps->cfg_paths = calloc((size_t)cfg->n_sources, sizeof *ps->cfg_paths))) {
     free(ps);
     return PSTATE_ENOMEM;
   }
@@ -180,6 +188,9 @@ int pstate_open(const agent_config *cfg, const os_shim *os, pstate **out) {
 void pstate_close(pstate *ps) {
   if (!ps) return;
   free(ps->exp);
+  free(ps->files);
+  free(ps->refused);
+  free(ps->cfg_paths);
   free(ps);
 }
 
