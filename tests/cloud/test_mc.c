@@ -41,6 +41,8 @@ typedef struct fixture {
   char agent_id[MC_AGENT_ID_LEN + 1];
   char session_id[64];
   uint8_t session_key[32];
+  char instance[33];
+  char ratchet[33];
 } fixture;
 
 static int setup(void **state) {
@@ -55,6 +57,8 @@ static int setup(void **state) {
   assert_int_equal(strlen(f->token), 47);
   assert_int_equal(crypto_ec_generate(fake_random, &f->env, f->key, sizeof f->key, &f->key_len),
                    CRYPTO_OK);
+  strcpy(f->instance, "00000000000000000000000000000001");
+  strcpy(f->ratchet, WIRE_RATCHET_NONE);
   *state = f;
   return 0;
 }
@@ -148,13 +152,14 @@ static void get_challenge(fixture *f, char *chal, size_t cap) {
 
 static int session_request(fixture *f, const char *chal, int corrupt, cJSON **j) {
   char msg[256], sig[200], body[512];
-  int m = wire_session_message(f->agent_id, chal, msg, sizeof msg);
+  int m = wire_session_message(f->agent_id, chal, f->instance, msg, sizeof msg);
   assert_true(m > 0);
   if (corrupt) msg[m - 1] ^= 1;
   sign_b64(f, msg, (size_t)m, sig, sizeof sig);
   int n = snprintf(body, sizeof body,
-                   "{\"agent_id\":\"%s\",\"challenge\":\"%s\",\"signature\":\"%s\"}", f->agent_id,
-                   chal, sig);
+                   "{\"agent_id\":\"%s\",\"challenge\":\"%s\",\"signature\":\"%s\","
+                   "\"instance\":\"%s\"}",
+                   f->agent_id, chal, sig, f->instance);
   return send(f, "POST", "/v1/session", NULL, 0, body, (size_t)n, j);
 }
 
@@ -191,16 +196,19 @@ static uint8_t *make_batch(int64_t first, int64_t last, size_t *len) {
 static int ingest_raw(fixture *f, const char *sid, int64_t first, int64_t last, const uint8_t *b,
                       size_t len, int64_t time_off, int mac_bad, cJSON **j) {
   char t[32], fs[32], ls[32], mac[65];
+  f->env.now++; /* every request a new time: an identical one is a replay */
   int64_t at = f->env.now + time_off;
   snprintf(t, sizeof t, "%lld", (long long)at);
   snprintf(fs, sizeof fs, "%lld", (long long)first);
   snprintf(ls, sizeof ls, "%lld", (long long)last);
-  wire_request_mac(f->session_key, 32, "POST", "/v1/ingest", at, b, len, mac);
+  wire_request_mac(f->session_key, 32, "POST", "/v1/ingest", at, b, len, f->instance, f->ratchet,
+                   mac);
   if (mac_bad) mac[0] = mac[0] == 'a' ? 'b' : 'a';
   mc_header h[] = {{WIRE_HDR_SESSION, sid},     {WIRE_HDR_TIME, t},
                    {WIRE_HDR_SIGNATURE, mac},   {WIRE_HDR_FIRST_SEQ, fs},
-                   {WIRE_HDR_LAST_SEQ, ls},     {"Content-Encoding", "zstd"}};
-  return send(f, "POST", "/v1/ingest", h, 6, b, len, j);
+                   {WIRE_HDR_LAST_SEQ, ls},     {"Content-Encoding", "zstd"},
+                   {WIRE_HDR_INSTANCE, f->instance}, {WIRE_HDR_RATCHET, f->ratchet}};
+  return send(f, "POST", "/v1/ingest", h, 8, b, len, j);
 }
 
 static int ingest(fixture *f, int64_t first, int64_t last, cJSON **j) {

@@ -126,6 +126,7 @@ static int setup(void **state) {
   f->cfg.sources[0].start = CONFIG_START_BEGINNING;
   f->cfg.n_sources = 1;
   f->cfg.log_level = OS_LOG_ERROR;
+  f->cfg.checkin_interval_ms = 24 * 3600 * 1000LL; /* tests that want one ask for it */
   f->now = 1000000;
   *state = f;
   return 0;
@@ -153,6 +154,33 @@ static void open_agent(fx *f) {
 static void b64(const uint8_t *in, size_t n, char *out, size_t cap) {
   size_t len;
   assert_int_equal(crypto_b64_encode(in, n, out, cap, &len), CRYPTO_OK);
+}
+
+#define RATCHET1 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/* Checks the pending request is an authentic check-in presenting `presents`,
+ * answers it with ratchet_next = next. */
+static void answer_checkin(fx *f, const uint8_t key[32], const char *presents, const char *next) {
+  step(f);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/checkin");
+  const char *t = hdr(&f->sn.cur, WIRE_HDR_TIME), *mac = hdr(&f->sn.cur, WIRE_HDR_SIGNATURE);
+  const char *inst = hdr(&f->sn.cur, WIRE_HDR_INSTANCE), *rat = hdr(&f->sn.cur, WIRE_HDR_RATCHET);
+  assert_non_null(t);
+  assert_non_null(inst);
+  assert_non_null(rat);
+  assert_string_equal(rat, presents);
+  char want[65];
+  wire_request_mac(key, 32, "POST", "/v1/checkin", strtoll(t, NULL, 10), f->sn.cur.body,
+                   f->sn.cur.body_len, inst, rat, want);
+  assert_string_equal(mac, want);
+  cJSON *b = cJSON_Parse((const char *)f->sn.cur.body);
+  assert_true(cJSON_IsNumber(cJSON_GetObjectItem(b, "fingerprint_score")));
+  assert_true(cJSON_IsArray(cJSON_GetObjectItem(b, "drift")));
+  cJSON_Delete(b);
+  char body[128];
+  snprintf(body, sizeof body, "{\"ratchet_next\":\"%s\"}", next);
+  reply(&f->sn, 0, 200, body, "Date", "Sat, 29 Nov 2025 00:00:00 GMT");
 }
 
 /* Plays enrollment and session; returns the session key handed out. */
@@ -185,7 +213,10 @@ static void enroll_and_open_session(fx *f, uint8_t key[32]) {
   const char *sig_b64 = cJSON_GetObjectItem(b, "signature")->valuestring;
   assert_int_equal(crypto_b64_decode(sig_b64, strlen(sig_b64), sig, sizeof sig, &sig_len), 0);
   char msg[256];
-  int mlen = wire_session_message("0123456789abcdef0123456789abcdef", "Y2hhbGxlbmdl", msg, sizeof msg);
+  const char *inst = cJSON_GetObjectItem(b, "instance")->valuestring;
+  assert_true(wire_is_hex_id(inst));
+  int mlen = wire_session_message("0123456789abcdef0123456789abcdef", "Y2hhbGxlbmdl", inst, msg,
+                                  sizeof msg);
   assert_int_equal(crypto_ec_verify(pub, pub_len, msg, (size_t)mlen, sig, sig_len), CRYPTO_OK);
   cJSON_Delete(b);
   for (int i = 0; i < 32; i++) key[i] = (uint8_t)(i * 7 + 1);
@@ -194,6 +225,7 @@ static void enroll_and_open_session(fx *f, uint8_t key[32]) {
   snprintf(body, sizeof body,
            "{\"session_id\":\"s1\",\"session_key\":\"%s\",\"expires_in_s\":3600}", key_b64);
   reply(&f->sn, 0, 200, body, NULL, NULL);
+  answer_checkin(f, key, "none", RATCHET1);
 }
 
 static void write_lines(fx *f, int from, int to) {
@@ -222,8 +254,11 @@ static int check_ingest(fx *f, const uint8_t key[32], int64_t *first, int64_t *l
   assert_non_null(mac);
   assert_string_equal(hdr(&f->sn.cur, WIRE_HDR_SESSION), "s1");
   char want[65];
+  const char *inst = hdr(&f->sn.cur, WIRE_HDR_INSTANCE), *rat = hdr(&f->sn.cur, WIRE_HDR_RATCHET);
+  assert_non_null(inst);
+  assert_non_null(rat);
   wire_request_mac(key, 32, "POST", "/v1/ingest", strtoll(t, NULL, 10), f->sn.cur.body,
-                   f->sn.cur.body_len, want);
+                   f->sn.cur.body_len, inst, rat, want);
   assert_string_equal(mac, want);
   *first = strtoll(hdr(&f->sn.cur, WIRE_HDR_FIRST_SEQ), NULL, 10);
   *last = strtoll(hdr(&f->sn.cur, WIRE_HDR_LAST_SEQ), NULL, 10);
