@@ -3,7 +3,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-asan fuzz-long clean
+.PHONY: all deps build demo test test-asan fuzz-long clean lint repro-check vuln-check deb
 
 all: build
 
@@ -17,13 +17,32 @@ build: deps
 demo: build
 	ci/demo $(BUILD)
 
-# Everything CI runs: the core's platform check, the whole suite, the whole
-# suite again under ASan+UBSan, and a short libFuzzer run of every target.
+# Everything CI runs: the core's platform check, the advisory check, lint, the
+# whole suite (with the build checks of tests/build), the whole suite again
+# under ASan+UBSan, a short libFuzzer run of every target, and the
+# reproducibility check (two more release builds, compared byte for byte).
 test: build
 	ci/check-core-calls
+	ci/vuln-check
+	ci/lint $(BUILD)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-asan
 	ci/fuzz-smoke $(FUZZ_SECONDS)
+	ci/repro-check
+
+# Build verification pieces on their own (docs/build.md). The .deb and SBOMs
+# are part of `make build` (in $(BUILD)/release).
+lint: build
+	ci/lint $(BUILD)
+
+repro-check: deps
+	ci/repro-check
+
+vuln-check: deps
+	ci/vuln-check
+
+deb: build
+	@ls -l $(BUILD)/release
 
 FUZZ_SECONDS ?= 10
 

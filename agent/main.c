@@ -121,6 +121,10 @@ static int cmd_run(const char *path) {
   /* The agent only speaks TLS (NET-1): config_parse refuses http://, and the
    * plain-HTTP loopback mode of net_curl stays off in the agent. */
   no.allow_plain_http_loopback = 0;
+  /* Config proxy first; otherwise libcurl reads HTTPS_PROXY/NO_PROXY itself. */
+  no.proxy = cfg.proxy[0] ? cfg.proxy : NULL;
+  no.proxy_ca_file = cfg.proxy_ca_file[0] ? cfg.proxy_ca_file : NULL;
+  no.no_proxy = cfg.no_proxy[0] ? cfg.no_proxy : NULL;
   if ((rc = net_curl_create(&no, &nc)) != NET_OK) {
     fprintf(stderr, "%s: cannot set up HTTPS (%s)\n", path,
             rc == NET_EINVAL ? "ca_file missing or unreadable" : "libcurl initialisation failed");

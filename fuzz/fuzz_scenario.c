@@ -1,16 +1,13 @@
 /* libFuzzer target: the simulator's scenario parser. Any input must either
  * parse into a scenario whose values respect the documented bounds or be
  * refused with a message naming the key; nothing may crash, leak or overrun.
- *
- * fuzz/CMakeLists.txt links outpost_core, outpost_mockcloud and outpost_common
- * only; until it also links outpost_sim, the parser is compiled in here (it
- * needs nothing but cJSON, which outpost_core already brings). */
+ */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../simulator/sim_scenario.c"
+#include "sim_scenario.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static sim_scenario s; /* ~90 KiB: keep it off the fuzzer's stack */
@@ -28,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const sim_scn_event *e = &s.events[i];
     if (e->at_s < 0 || e->at_s > s.duration_s) abort();
     int64_t k = sim_scenario_event_agents(e, s.agents);
-    if ((e->type == SIM_SCN_CRASH || e->type == SIM_SCN_RESTART || e->type == SIM_SCN_PARTITION) &&
+    if ((e->type == SIM_SCN_CRASH || e->type == SIM_SCN_RESTART || e->type == SIM_SCN_PARTITION ||
+         e->type == SIM_SCN_POWER_CUT) &&
         (k < 1 || k > s.agents))
       abort();
     if (strcmp(sim_scenario_event_name(e->type), "?") == 0) abort();

@@ -88,6 +88,11 @@ int64_t mc_total_records(mc_cloud *c);
  * exactly when max - min + 1 == count. Returns MC_OK or MC_EINVAL (unknown). */
 int mc_agent_seq_summary(mc_cloud *c, const char *agent_id, int64_t *count, int64_t *min_seq,
                          int64_t *max_seq);
+/* Shed reports an agent sent (POST /v1/shed, table shed_reports): number of
+ * reports, records and bytes shed in total. MC_OK (zeros for an agent that
+ * never shed) or MC_EINVAL / MC_EDB. Added for issue #3. */
+int mc_agent_shed_summary(mc_cloud *c, const char *agent_id, int64_t *reports, int64_t *records,
+                          int64_t *bytes);
 /* Cloud counters for reports. */
 typedef struct mc_stats {
   int64_t requests, ingest_batches, records_stored, duplicates, rejected, enrollments,
@@ -95,6 +100,7 @@ typedef struct mc_stats {
   /* identity (issue #4) */
   int64_t checkins, alerts, replays_refused, clone_refusals, superseded_refusals,
       stale_requests, revoked_refusals, clone_enrollments;
+  int64_t shed_reports; /* shed-report entries accepted (repeats included) */
 } mc_stats;
 
 /* ---- identity: revocation, alerts, events (docs/cloud-store.md) ---- */

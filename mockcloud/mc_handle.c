@@ -865,6 +865,86 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
   return reply_error(c, resp, 400, "bad_batch", err);
 }
 
+/* ---- POST /v1/shed ---- */
+
+/* A non-negative integral JSON number within 2^53; 0 when absent or wrong. */
+static int get_count(const cJSON *o, const char *name, int64_t *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  if (!cJSON_IsNumber(v)) return 0;
+  double d = v->valuedouble;
+  if (!(d >= 0 && d <= 9007199254740991.0) || d != (double)(int64_t)d) return 0;
+  *out = (int64_t)d;
+  return 1;
+}
+
+#define MC_MAX_SHED_ENTRIES 64
+
+/* Body: {"reports":[{"first_seq","last_seq","records","bytes","ts_first",
+ * "ts_last","at","reason"}, ...]} with 1..64 entries. All are validated
+ * before any is stored; the store is idempotent by (agent, first_seq). */
+static int handle_shed(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp) {
+  int rc;
+  auth_info ai;
+  const char *agent_id = ai.agent_id;
+  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  ident_row ir;
+  if (check_identity(c, &ai, now, &ir, resp, &rc) != 0) return rc;
+  cJSON *o = parse_body(req);
+  const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "reports");
+  int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
+  if (n < 1 || n > MC_MAX_SHED_ENTRIES) {
+    cJSON_Delete(o);
+    return reply_error(c, resp, 400, "bad_request", "reports: an array of 1..64 entries");
+  }
+  static const char *const reasons[] = {"quota", "floor", "full", "io"};
+  const cJSON *e;
+  cJSON_ArrayForEach(e, arr) {
+    int64_t first, last, recs, bytes, t0, t1, at;
+    const char *why = get_str(e, "reason", 16);
+    int known = 0;
+    for (size_t i = 0; why && i < sizeof reasons / sizeof reasons[0]; i++)
+      known |= strcmp(why, reasons[i]) == 0;
+    if (!cJSON_IsObject(e) || !get_count(e, "first_seq", &first) ||
+        !get_count(e, "last_seq", &last) || !get_count(e, "records", &recs) ||
+        !get_count(e, "bytes", &bytes) || !get_count(e, "ts_first", &t0) ||
+        !get_count(e, "ts_last", &t1) || !get_count(e, "at", &at) || !known || first < 1 ||
+        last < first || recs < 1 || recs > last - first + 1 || t1 < t0) {
+      cJSON_Delete(o);
+      return reply_error(c, resp, 400, "bad_request",
+                         "each report needs first_seq <= last_seq, 1 <= records <= span, bytes, "
+                         "ts_first <= ts_last, at, reason quota|floor|full|io");
+    }
+  }
+  int failed = mc__exec(c, MC_ST_BEGIN) != 0;
+  int64_t stored = 0;
+  cJSON_ArrayForEach(e, arr) {
+    if (failed) break;
+    int64_t v;
+    sqlite3_stmt *s = mc__stmt(c, MC_ST_SHED_UPSERT);
+    sqlite3_bind_text(s, 1, agent_id, MC_AGENT_ID_LEN, SQLITE_STATIC);
+    static const char *const keys[] = {"first_seq", "last_seq", "records", "bytes",
+                                       "ts_first",  "ts_last",  "at"};
+    for (int i = 0; i < 7; i++) {
+      get_count(e, keys[i], &v);
+      sqlite3_bind_int64(s, 2 + i, v);
+    }
+    sqlite3_bind_text(s, 9, get_str(e, "reason", 16), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 10, now);
+    if (mc__exec(c, MC_ST_SHED_UPSERT) != 0) failed = 1;
+    else stored += sqlite3_changes(c->db) > 0;
+  }
+  if (!failed && mc__exec(c, MC_ST_COMMIT) != 0) failed = 1;
+  cJSON_Delete(o);
+  if (failed) {
+    mc__exec(c, MC_ST_ROLLBACK);
+    return reply_error(c, resp, 500, "internal", "store failed");
+  }
+  c->stats.shed_reports += n;
+  char json[96];
+  int len = snprintf(json, sizeof json, "{\"accepted\":%d,\"stored\":%" PRId64 "}", n, stored);
+  return reply_raw(resp, 200, json, (size_t)len);
+}
+
 /* ---- routing ---- */
 
 typedef int (*handler_fn)(mc_cloud *, const mc_request *, int64_t, mc_response *);
@@ -878,6 +958,7 @@ static const struct route {
     {"/v1/session", handle_session},
     {"/v1/ingest", handle_ingest},
     {"/v1/checkin", handle_checkin},
+    {"/v1/shed", handle_shed},
 };
 
 int mc_handle(mc_cloud *c, const mc_request *req, mc_response *resp) {

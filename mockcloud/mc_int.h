@@ -39,6 +39,8 @@ enum mc__stmt {
   MC_ST_SESS_PURGE,
   MC_ST_REC_INSERT,
   MC_ST_TOTAL,
+  MC_ST_SHED_UPSERT,
+  MC_ST_SHED_SUMMARY,
   MC_ST_COUNT
 };
 

@@ -42,7 +42,14 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS records("
     " agent_id TEXT NOT NULL, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
     " source TEXT NOT NULL, line TEXT NOT NULL, received_ms INTEGER NOT NULL,"
-    " PRIMARY KEY(agent_id, seq)) WITHOUT ROWID;";
+    " PRIMARY KEY(agent_id, seq)) WITHOUT ROWID;"
+    /* Shed reports (POST /v1/shed): what an agent deleted unsent to keep its
+     * spool quota or its volume's free-space floor (docs/cloud-store.md). */
+    "CREATE TABLE IF NOT EXISTS shed_reports("
+    " agent_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,"
+    " records INTEGER NOT NULL, bytes INTEGER NOT NULL, ts_first_ms INTEGER NOT NULL,"
+    " ts_last_ms INTEGER NOT NULL, shed_ms INTEGER NOT NULL, reason TEXT NOT NULL,"
+    " received_ms INTEGER NOT NULL, PRIMARY KEY(agent_id, first_seq)) WITHOUT ROWID;";
 
 static const char *const stmt_sql[MC_ST_COUNT] = {
     [MC_ST_BEGIN] = "BEGIN",
@@ -100,6 +107,18 @@ static const char *const stmt_sql[MC_ST_COUNT] = {
         "INSERT OR IGNORE INTO records(agent_id, seq, ts_ms, source, line, received_ms)"
         " VALUES(?1,?2,?3,?4,?5,?6)",
     [MC_ST_TOTAL] = "SELECT coalesce(sum(records), 0) FROM agents",
+    /* An entry may come again, grown by merging on the agent (its first_seq
+     * stays): the larger account wins, so a repeat never double-counts. */
+    [MC_ST_SHED_UPSERT] =
+        "INSERT INTO shed_reports(agent_id, first_seq, last_seq, records, bytes, ts_first_ms,"
+        " ts_last_ms, shed_ms, reason, received_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+        " ON CONFLICT(agent_id, first_seq) DO UPDATE SET last_seq = excluded.last_seq,"
+        " records = excluded.records, bytes = excluded.bytes, ts_first_ms = excluded.ts_first_ms,"
+        " ts_last_ms = excluded.ts_last_ms, shed_ms = excluded.shed_ms, reason = excluded.reason"
+        " WHERE excluded.records > shed_reports.records",
+    [MC_ST_SHED_SUMMARY] =
+        "SELECT count(*), coalesce(sum(records), 0), coalesce(sum(bytes), 0) FROM shed_reports"
+        " WHERE agent_id = ?1",
 };
 
 sqlite3_stmt *mc__stmt(mc_cloud *c, enum mc__stmt id) {
@@ -329,5 +348,21 @@ int mc_agent_cloned_from(mc_cloud *c, const char *agent_id, char out[MC_AGENT_ID
     rc = MC_OK;
   }
   sqlite3_finalize(s);
+  return rc;
+}
+
+int mc_agent_shed_summary(mc_cloud *c, const char *agent_id, int64_t *reports, int64_t *records,
+                          int64_t *bytes) {
+  if (!c || !agent_id) return MC_EINVAL;
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_SHED_SUMMARY);
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  int rc = MC_EDB;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    if (reports) *reports = sqlite3_column_int64(s, 0);
+    if (records) *records = sqlite3_column_int64(s, 1);
+    if (bytes) *bytes = sqlite3_column_int64(s, 2);
+    rc = MC_OK;
+  }
+  sqlite3_reset(s);
   return rc;
 }

@@ -67,6 +67,12 @@ typedef struct sim_agent {
   char cloud_id[33];
   int64_t cloud_c, cloud_min, cloud_max;
   int cloud_stale;
+  int64_t log_bytes;   /* bytes the application wrote to its current log file */
+  int64_t rotations;
+  int ballast;         /* a disk_fill event put /var/tmp/ballast here */
+  int cut;          /* power was cut during the agent's work: reboot it */
+  int64_t power_cuts;
+  void *fleet;      /* back pointer for the power-cut callback */
 } sim_agent;
 
 typedef struct expectation {
@@ -98,7 +104,15 @@ typedef struct fleet {
   expectation exp[MAX_EXPECT];
   int n_exp;
   int32_t *perm;
+  /* issue #3: the cloud's request-rate curve (requests arriving per simulated
+   * minute, outages included) and the space invariants */
+  int64_t *rate;
+  int64_t rate_len, rate_peak, rate_peak_min;
+  int64_t quota_checks;
 } fleet;
+
+static void space_check(fleet *f, sim_agent *g);
+static int64_t shed_overlap_check(fleet *f, const char *db_path, char *detail, size_t cap);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -189,9 +203,35 @@ static void trace_log_sink(void *user, os_log_level level, const char *msg) {
                  (long long)c->f->now, (int)c->g->idx, (int)level, esc);
 }
 
+static void power_cut_done(fleet *f, sim_agent *g) {
+  g->cut = 0;
+  g->power_cuts++;
+  sim_net_set_partition(f->net, g->idx, g->partitions > 0);
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"power_cut\",\"agent\":%d}", (long long)f->now,
+                 (int)g->idx);
+}
+
+/* Closes an agent whose disk was cut from under it: its clean-up must not
+ * touch the "rebooted" disk. */
+static void close_dead(sim_agent *g) {
+  sim_fs_set_frozen(g->fs, 1);
+  agent_close(g->a);
+  sim_fs_set_frozen(g->fs, 0);
+  g->a = NULL;
+}
+
 static int open_agent(fleet *f, sim_agent *g) {
   char err[256] = "";
-  int rc = agent_open(&f->cfg, &g->osh, &g->neth, &g->a, err, sizeof err);
+  int rc = AGENT_OK;
+  /* A power cut can fire during start-up itself; it fires once, so the
+   * second attempt runs on the rebooted disk undisturbed. */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    rc = agent_open(&f->cfg, &g->osh, &g->neth, &g->a, err, sizeof err);
+    if (!g->cut) break;
+    if (rc == AGENT_OK) close_dead(g);
+    g->a = NULL;
+    power_cut_done(f, g);
+  }
   if (rc != AGENT_OK) {
     g->a = NULL;
     char esc[600];
@@ -209,6 +249,7 @@ static int open_agent(fleet *f, sim_agent *g) {
 
 static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
   g->idx = idx;
+  g->fleet = f;
   sim_rng_seed(&g->rng, f->opt->seed, SIM_RNG_AGENT_BASE + (uint64_t)idx);
   sim_rng_seed(&g->logrng, f->opt->seed, SIM_RNG_LOGGEN_BASE + (uint64_t)idx);
   sim_rng ir;
@@ -246,15 +287,27 @@ static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
 const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_first_seq,
                                int64_t shed, int64_t c, int64_t mn, int64_t mx,
                                int64_t lines_written) {
-  if (c != 0 && !(mn == 1 && mx - mn + 1 == c)) return "cloud holds a gap";
   int64_t o = (spooled > 0 && mx >= spool_first_seq) ? mx - spool_first_seq + 1 : 0;
+  if (shed > 0) {
+    /* Shed ranges leave gaps in what the cloud holds, and a shed batch may
+     * also have reached the cloud (stored, ack lost): during the run nothing
+     * may be MISSING; the exact account is checked at the end by SQL over
+     * the store's records and shed_reports. */
+    if (c != 0 && !(mn <= 1 + shed && mx - mn + 1 <= c + shed)) return "cloud holds a gap not shed";
+    if (produced > c + spooled - o + shed) return "produced > held + spooled - overlap + shed";
+    if (produced > lines_written) return "produced more records than lines written";
+    return NULL;
+  }
+  if (c != 0 && !(mn == 1 && mx - mn + 1 == c)) return "cloud holds a gap";
   if (produced != c + spooled - o + shed) return "produced != held + spooled - overlap + shed";
   if (produced > lines_written) return "produced more records than lines written";
   return NULL;
 }
 
 static void ledger_check(fleet *f, sim_agent *g) {
-  if (!g->a || f->stop) return;
+  /* A host whose power was cut is checked after its reboot, not while its
+   * in-memory state still describes writes the disk never kept. */
+  if (!g->a || f->stop || g->cut) return;
   agent_stats s;
   agent_get_stats(g->a, &s);
   if (g->cloud_stale || strcmp(s.agent_id, g->cloud_id) != 0) {
@@ -268,6 +321,8 @@ static void ledger_check(fleet *f, sim_agent *g) {
   }
   int64_t c = g->cloud_c, mn = g->cloud_min, mx = g->cloud_max;
   f->ledger_checks++;
+  space_check(f, g);
+  if (f->stop) return;
   const char *what = sim_ledger_verdict(s.produced, s.spooled, s.spool_first_seq, s.shed, c, mn,
                                         mx, g->lines_written);
   if (!what) return;
@@ -312,6 +367,7 @@ static int64_t write_line(fleet *f, sim_agent *g) {
     return rc;
   }
   g->lines_written = no;
+  g->log_bytes += len + 1;
   f->log_lines++;
   return no;
 }
@@ -363,6 +419,101 @@ static void restart_agent(fleet *f, sim_agent *g, int crash) {
   if (open_agent(f, g) == 0) ledger_check(f, g);
 }
 
+/* Runs inside the agent's own pwrite: only note it and cut the agent off the
+ * network (a dead host sends nothing more); the reboot waits until the
+ * current event is done, since the agent is still on the stack. */
+static void on_power_cut(void *user) {
+  sim_agent *g = user;
+  fleet *f = g->fleet;
+  g->cut = 1;
+  sim_net_set_partition(f->net, g->idx, 1);
+}
+
+static void reboot_after_cut(fleet *f, sim_agent *g) {
+  close_dead(g);
+  g->step_pending = 0;
+  g->step_gen++;
+  power_cut_done(f, g);
+  open_agent(f, g);
+}
+
+/* ---- disk and log-file events (issue #3) ------------------------------- */
+
+#define BALLAST_PATH "/var/tmp/ballast"
+#define ROTATED_PATH LOG_PATH ".1"
+
+/* Another program fills the disk until free bytes are left (never shrinks). */
+static void disk_fill(sim_agent *g, int64_t free_bytes) {
+  static const char zeros[65536];
+  uint64_t avail = 0, total = 0;
+  if (sim_fs_mkdirs(g->fs, "/var/tmp", 0755) != OS_OK) return;
+  if (sim_fs_free_space(g->fs, "/var/tmp", &avail, &total) != OS_OK) return;
+  g->ballast = 1;
+  sim_fs_append(g->fs, BALLAST_PATH, "", 0, 1);
+  for (int64_t left = (int64_t)avail - free_bytes; left > 0;) {
+    size_t k = left > (int64_t)sizeof zeros ? sizeof zeros : (size_t)left;
+    if (sim_fs_append(g->fs, BALLAST_PATH, zeros, k, 1) != OS_OK) break;
+    left -= (int64_t)k;
+  }
+}
+
+/* The application's log is rotated the way logrotate would. */
+static void rotate_log(fleet *f, sim_agent *g, int style) {
+  (void)f;
+  g->rotations++;
+  if (style == SIM_ROTATE_RENAME) {
+    sim_fs_rename(g->fs, LOG_PATH, ROTATED_PATH);
+    sim_fs_append(g->fs, LOG_PATH, "", 0, 1);
+  } else if (style == SIM_ROTATE_COPYTRUNCATE || style == SIM_ROTATE_TRUNCATE) {
+    os_file *src = NULL;
+    if (sim_fs_open(g->fs, LOG_PATH, OS_O_WRITE, 0, &src) != OS_OK) return;
+    if (style == SIM_ROTATE_COPYTRUNCATE) {
+      sim_fs_unlink(g->fs, ROTATED_PATH);
+      os_file *dst = NULL;
+      if (sim_fs_open(g->fs, ROTATED_PATH, OS_O_WRITE | OS_O_CREATE, 0644, &dst) == OS_OK) {
+        char buf[65536];
+        int64_t off = 0, n;
+        while ((n = sim_fs_pread(g->fs, src, buf, sizeof buf, off)) > 0) {
+          if (sim_fs_pwrite(g->fs, dst, buf, (size_t)n, off) < 0) break;
+          off += n;
+        }
+        sim_fs_sync(g->fs, dst);
+        sim_fs_close(g->fs, dst);
+      }
+    }
+    sim_fs_truncate(g->fs, src, 0);
+    sim_fs_sync(g->fs, src);
+    sim_fs_close(g->fs, src);
+  } else {
+    sim_fs_unlink(g->fs, LOG_PATH); /* the next line re-creates it */
+  }
+  g->log_bytes = 0;
+}
+
+/* After every event an agent was touched by: its spool files never exceed
+ * the quota, and nothing that is not the agent's own was deleted or cut. */
+static void space_check(fleet *f, sim_agent *g) {
+  os_stat st;
+  int64_t used = 0;
+  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db", &st) == OS_OK) used += st.size;
+  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db-journal", &st) == OS_OK) used += st.size;
+  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db-reserve", &st) == OS_OK) used += st.size;
+  f->quota_checks++;
+  const char *what = NULL;
+  if (used > f->cfg.spool_quota_bytes) what = "spool files exceed the quota";
+  else if (sim_fs_stat(g->fs, CA_PATH, &st) != OS_OK) what = "the CA file is gone";
+  else if (g->ballast && sim_fs_stat(g->fs, BALLAST_PATH, &st) != OS_OK) what = "the ballast file is gone";
+  else if (g->log_bytes > 0 && (sim_fs_stat(g->fs, LOG_PATH, &st) != OS_OK || st.size < g->log_bytes))
+    what = "the application's log lost bytes";
+  if (!what) return;
+  set_failure(f, "space: agent %d at t=%lld ms: %s (spool files %lld bytes, quota %lld)",
+              (int)g->idx, (long long)f->now, what, (long long)used,
+              (long long)f->cfg.spool_quota_bytes);
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"space_violation\",\"agent\":%d,\"what\":\"%s\"}",
+                 (long long)f->now, (int)g->idx, what);
+  f->stop = 1;
+}
+
 static void apply_scenario_event(fleet *f, int idx) {
   const sim_scn_event *e = &f->scn->events[idx];
   f->faults++;
@@ -399,6 +550,29 @@ static void apply_scenario_event(fleet *f, int idx) {
         restart_agent(f, &f->ag[f->perm[i]], e->type == SIM_SCN_CRASH);
       break;
     }
+    case SIM_SCN_POWER_CUT: {
+      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+      trace_agents(f, "power_cut", k);
+      for (int64_t i = 0; i < k; i++) {
+        sim_agent *g = &f->ag[f->perm[i]];
+        /* Somewhere in the next few dozen of its own writes: inside a SQLite
+         * transaction, a journal write, an identity file... */
+        sim_fs_power_cut_at(g->fs, sim_rng_range(&f->fault_rng, 1, 40), on_power_cut, g);
+      }
+      break;
+    }
+    case SIM_SCN_DISK_FILL: {
+      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+      trace_agents(f, "disk_fill", k);
+      for (int64_t i = 0; i < k; i++) disk_fill(&f->ag[f->perm[i]], e->free_mb * 1024 * 1024);
+      break;
+    }
+    case SIM_SCN_ROTATE: {
+      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+      trace_agents(f, "rotate", k);
+      for (int64_t i = 0; i < k; i++) rotate_log(f, &f->ag[f->perm[i]], e->rotate_style);
+      break;
+    }
     case SIM_SCN_PARTITION: {
       int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
       trace_agents(f, "partition", k);
@@ -416,8 +590,9 @@ static void apply_scenario_event(fleet *f, int idx) {
 /* ---- counters ----------------------------------------------------------- */
 
 typedef struct totals {
+  int64_t shed_bytes;
   int64_t lines, produced, acked, spooled, shed, batches_sent, batches_acked, batch_failures,
-      enrollments, sessions, log_failures, restarts, crashes;
+      enrollments, sessions, log_failures, restarts, crashes, power_cuts;
 } totals;
 
 static void sum_agents(fleet *f, totals *t) {
@@ -428,6 +603,7 @@ static void sum_agents(fleet *f, totals *t) {
     t->log_failures += g->log_failures;
     t->restarts += g->restarts;
     t->crashes += g->crashes;
+    t->power_cuts += g->power_cuts;
     if (!g->a) continue;
     agent_stats s;
     agent_get_stats(g->a, &s);
@@ -435,6 +611,7 @@ static void sum_agents(fleet *f, totals *t) {
     t->acked += s.acked;
     t->spooled += s.spooled;
     t->shed += s.shed;
+    t->shed_bytes += s.shed_bytes;
     t->batches_sent += s.batches_sent;
     t->batches_acked += s.batches_acked;
     t->batch_failures += s.batch_failures;
@@ -479,6 +656,13 @@ static void run_loop(fleet *f) {
         sim_net_result nr;
         sim_net_dispatch(f->net, &ev, &nr);
         if (ev.type == EV_NET_DELIVER && g) g->cloud_stale = 1;
+        if (ev.type == EV_NET_DELIVER && f->rate) {
+          int64_t m = f->now / 60000;
+          if (m >= 0 && m < f->rate_len && ++f->rate[m] > f->rate_peak) {
+            f->rate_peak = f->rate[m];
+            f->rate_peak_min = m;
+          }
+        }
         result = nr.error ? nr.error : nr.status;
         if (nr.called && g) run_step(f, g);
         break;
@@ -506,6 +690,8 @@ static void run_loop(fleet *f) {
         break;
       case EV_END:
         f->loggen_on = 0;
+        /* no new faults in the drain: disarm power cuts that never fired */
+        for (int64_t i = 0; i < f->n; i++) sim_fs_power_cut_at(f->ag[i].fs, 0, NULL, NULL);
         sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"drain_start\",\"drain_s\":%lld}",
                        (long long)f->now, (long long)f->scn->drain_s);
         break;
@@ -516,6 +702,7 @@ static void run_loop(fleet *f) {
         continue;
     }
     sim_trace_event(f->trace, ev.type, ev_names[ev.type], f->now, ev.agent, result);
+    if (g && g->cut && g->a) reboot_after_cut(f, g);
     if (g) ledger_check(f, g);
   }
 }
@@ -537,7 +724,10 @@ static void check_end(fleet *f) {
       agent_get_stats(g->a, &st);
       int64_t c = 0, mn = 0, mx = 0;
       if (st.agent_id[0]) mc_agent_seq_summary(f->cloud, st.agent_id, &c, &mn, &mx);
-      if (c != g->lines_written || st.produced != g->lines_written) {
+      /* Shed records are missing from the cloud by design (and accounted for
+       * there: see shed_reported); a shed batch may also have arrived. */
+      if (c + st.shed < g->lines_written || c > g->lines_written ||
+          st.produced != g->lines_written) {
         e->pass = 0;
         snprintf(e->detail, sizeof e->detail,
                  "agent %d: lines written %lld, produced %lld, cloud holds %lld (spooled %lld, shed %lld)",
@@ -545,6 +735,47 @@ static void check_end(fleet *f) {
                  (long long)st.spooled, (long long)st.shed);
         break;
       }
+    }
+  }
+  if (s->shed_reported || s->min_shed > 0) {
+    expectation *e = add_expect(f, "shed_reported");
+    int64_t total = 0;
+    for (int64_t i = 0; e && i < f->n; i++) {
+      sim_agent *g = &f->ag[i];
+      if (!g->a) continue;
+      agent_stats st;
+      agent_get_stats(g->a, &st);
+      int64_t reps = 0, recs = 0, bytes = 0;
+      if (st.agent_id[0]) mc_agent_shed_summary(f->cloud, st.agent_id, &reps, &recs, &bytes);
+      total += st.shed;
+      if (e->pass && (recs != st.shed || bytes != st.shed_bytes || st.shed_reported != st.shed)) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail,
+                 "agent %d shed %lld records (%lld bytes, %lld marked reported); the cloud "
+                 "stored %lld reports for %lld records (%lld bytes)",
+                 (int)i, (long long)st.shed, (long long)st.shed_bytes,
+                 (long long)st.shed_reported, (long long)reps, (long long)recs,
+                 (long long)bytes);
+      }
+    }
+    if (e && e->pass && total < s->min_shed) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail,
+               "the fleet shed %lld records; the scenario must make it shed at least %lld",
+               (long long)total, (long long)s->min_shed);
+    }
+  }
+  if (s->max_requests_per_min > 0) {
+    expectation *e = add_expect(f, "max_requests_per_min");
+    int64_t peak = 0, at = 0;
+    for (int64_t m = s->rate_from_s / 60; f->rate && m < f->rate_len; m++)
+      if (f->rate[m] > peak) peak = f->rate[m], at = m;
+    if (e && peak > s->max_requests_per_min) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail,
+               "the cloud saw %lld requests in minute %lld (bound %lld from minute %lld)",
+               (long long)peak, (long long)at, (long long)s->max_requests_per_min,
+               (long long)(s->rate_from_s / 60));
     }
   }
   if (s->max_spooled_at_end >= 0) {
@@ -566,6 +797,18 @@ static void check_end(fleet *f) {
 /* Independent of the cloud's own counters: reads its store with SQL. */
 static void check_store(fleet *f, const char *db_path, int64_t total_lines) {
   expectation *e = add_expect(f, "exactly_once_store");
+  char detail[512] = "";
+  /* Records the cloud holds inside a reported shed range (a shed batch that
+   * had also arrived) count once: lines = rows + shed - both. */
+  int64_t shed_missing = shed_overlap_check(f, db_path, detail, sizeof detail);
+  if (shed_missing < 0) {
+    if (e) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "%s", detail);
+    }
+    return;
+  }
+  total_lines -= shed_missing;
   if (!e) return;
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -593,6 +836,28 @@ static void check_store(fleet *f, const char *db_path, int64_t total_lines) {
   sqlite3_close(db);
 }
 
+/* Sum over agents of (shed records the cloud does not also hold), from the
+ * store's shed_reports and records; -1 with detail on a store error. */
+static int64_t shed_overlap_check(fleet *f, const char *db_path, char *detail, size_t cap) {
+  (void)f;
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  int64_t out = -1;
+  int rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(
+        db,
+        "SELECT coalesce((SELECT sum(records) FROM shed_reports), 0) - (SELECT count(*) FROM "
+        "records r JOIN shed_reports s ON r.agent_id = s.agent_id AND r.seq BETWEEN "
+        "s.first_seq AND s.last_seq)",
+        -1, &st, NULL);
+  if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) out = sqlite3_column_int64(st, 0);
+  else snprintf(detail, cap, "cannot read shed reports: %s", db ? sqlite3_errmsg(db) : "open failed");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
 /* ---- report ------------------------------------------------------------- */
 
 static int write_report(fleet *f, const char *path, const totals *t, const sim_net_stats *ns,
@@ -613,7 +878,8 @@ static int write_report(fleet *f, const char *path, const totals *t, const sim_n
           "    \"lost_requests\": %lld,\n    \"lost_responses\": %lld,\n    \"refused\": %lld,\n"
           "    \"timeouts\": %lld,\n    \"batches_sent\": %lld,\n    \"batches_acked\": %lld,\n"
           "    \"batch_failures\": %lld,\n    \"enrollments\": %lld,\n    \"sessions\": %lld,\n"
-          "    \"restarts\": %lld,\n    \"crashes\": %lld,\n    \"faults\": %lld\n  },\n",
+          "    \"restarts\": %lld,\n    \"crashes\": %lld,\n    \"power_cuts\": %lld,\n"
+          "    \"faults\": %lld\n  },\n",
           (long long)sim_trace_events(f->trace), (long long)f->steps, (long long)t->lines,
           (long long)t->log_failures, (long long)t->produced, (long long)t->acked,
           (long long)t->spooled, (long long)t->shed, (long long)ms->records_stored,
@@ -621,9 +887,19 @@ static int write_report(fleet *f, const char *path, const totals *t, const sim_n
           (long long)ns->lost_in, (long long)ns->lost_out, (long long)ns->refused,
           (long long)ns->timeouts, (long long)t->batches_sent, (long long)t->batches_acked,
           (long long)t->batch_failures, (long long)t->enrollments, (long long)t->sessions,
-          (long long)t->restarts, (long long)t->crashes, (long long)f->faults);
+          (long long)t->restarts, (long long)t->crashes, (long long)t->power_cuts,
+          (long long)f->faults);
   fprintf(o, "  \"ledger_checks\": %lld,\n  \"trace_hash\": \"%016" PRIx64 "\",\n",
           (long long)f->ledger_checks, sim_trace_hash(f->trace));
+  fprintf(o, "  \"quota_checks\": %lld,\n  \"shed_bytes\": %lld,\n", (long long)f->quota_checks,
+          (long long)t->shed_bytes);
+  /* The cloud's request-rate curve: [minute, requests arriving] for every
+   * minute with traffic (outage minutes included: refused requests count). */
+  fprintf(o, "  \"requests_per_min_peak\": [%lld, %lld],\n  \"requests_per_min\": [",
+          (long long)f->rate_peak_min, (long long)f->rate_peak);
+  for (int64_t m = 0, k = 0; f->rate && m < f->rate_len; m++)
+    if (f->rate[m]) fprintf(o, "%s[%lld,%lld]", k++ ? "," : "", (long long)m, (long long)f->rate[m]);
+  fprintf(o, "],\n");
   char fail[1100];
   char d[1100];
   json_escape(f->failure, fail, sizeof fail);
@@ -656,6 +932,8 @@ static void build_config(fleet *f) {
   if (s->request_timeout_ms > 0) c->request_timeout_ms = s->request_timeout_ms;
   if (s->retry_base_ms > 0) c->retry_base_ms = s->retry_base_ms;
   if (s->retry_max_ms > 0) c->retry_max_ms = s->retry_max_ms;
+  if (s->spool_quota_bytes > 0) c->spool_quota_bytes = s->spool_quota_bytes;
+  if (s->backpressure_max_ms >= 0) c->backpressure_max_ms = s->backpressure_max_ms;
   /* Small read buffers: a simulated log grows by a few lines per poll, and
    * 1,000 agents each holding 64 KiB buffers is memory for nothing. */
   c->read_chunk_bytes = 16384;
@@ -730,9 +1008,13 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
 
   sim_rng_seed(&f->cloud_rng, opt->seed, SIM_RNG_CLOUD);
   sim_rng_seed(&f->fault_rng, opt->seed, SIM_RNG_FAULTS);
-  if (opt->out_dir) snprintf(path, sizeof path, "%s/trace.jsonl", dir);
-  if (sim_trace_open(opt->out_dir ? path : NULL, opt->trace_full, &f->trace) != SIM_TRACE_OK) {
-    snprintf(err, err_cap, "%s: cannot write the trace", path);
+  const char *trace_path = NULL; /* NULL: trace kept in memory only */
+  if (opt->out_dir) {
+    snprintf(path, sizeof path, "%s/trace.jsonl", dir);
+    trace_path = path;
+  }
+  if (sim_trace_open(trace_path, opt->trace_full, &f->trace) != SIM_TRACE_OK) {
+    snprintf(err, err_cap, "%s: cannot write the trace", trace_path ? trace_path : "(in memory)");
     goto out;
   }
   mc_env env = {.ctx = f, .wall_ms = cloud_wall, .random = cloud_random};
@@ -785,6 +1067,12 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   }
   f->end_ms = scn->duration_s * 1000;
   f->drain_end_ms = f->end_ms + scn->drain_s * 1000;
+  f->rate_len = f->drain_end_ms / 60000 + 2;
+  f->rate = calloc((size_t)f->rate_len, sizeof *f->rate);
+  if (!f->rate) {
+    snprintf(err, err_cap, "out of memory");
+    goto out;
+  }
   f->loggen_on = scn->lines_per_min > 0;
   /* Timeline: scenario events first so a fault at t=0 precedes the agents. */
   for (int i = 0; i < scn->n_events; i++) push(f, EV_SCENARIO, -1, scn->events[i].at_s * 1000, (uint64_t)i);
@@ -872,6 +1160,7 @@ out:
     rmdir(dir);
   }
   free(lcs);
+  free(f->rate);
   free(f->perm);
   free(f->ag);
   free(f);

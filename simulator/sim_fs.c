@@ -52,6 +52,9 @@ struct sim_fs {
   int frozen;
   int64_t fail_nth;
   int fail_err;
+  int64_t cut_nth;
+  void (*cut_cb)(void *user);
+  void *cut_user;
 };
 
 static int64_t now_ms(sim_fs *fs) { return fs->clock ? fs->clock(fs->clock_ctx) : 0; }
@@ -318,12 +321,19 @@ int64_t sim_fs_pread(sim_fs *fs, os_file *f, void *buf, size_t len, int64_t off)
   return (int64_t)k;
 }
 
-int64_t sim_fs_pwrite(sim_fs *fs, os_file *f, const void *buf, size_t len, int64_t off) {
+static int64_t pwrite_impl(sim_fs *fs, os_file *f, const void *buf, size_t len, int64_t off,
+                           int hooks) {
   if (!fs || !f) return OS_EBADF;
   if (!live(fs, f)) return (int64_t)len; /* dead after a crash: swallowed */
   if (!(f->flags & OS_O_WRITE)) return OS_EBADF;
   if (off < 0 || (len > 0 && !buf) || len > INT64_MAX / 2) return OS_EINVAL;
-  if (fs->fail_nth > 0 && --fs->fail_nth == 0) return fs->fail_err;
+  if (hooks && fs->cut_nth > 0 && --fs->cut_nth == 0) {
+    /* Power is cut just before this write reaches the disk. */
+    sim_fs_crash(fs);
+    if (fs->cut_cb) fs->cut_cb(fs->cut_user);
+    return (int64_t)len;
+  }
+  if (hooks && fs->fail_nth > 0 && --fs->fail_nth == 0) return fs->fail_err;
   inode *n = f->node;
   if (len == 0) return 0;
   int64_t end = off + (int64_t)len;
@@ -337,6 +347,12 @@ int64_t sim_fs_pwrite(sim_fs *fs, os_file *f, const void *buf, size_t len, int64
   memcpy(n->data + off, buf, len);
   n->mtime_ms = now_ms(fs);
   return (int64_t)len;
+}
+
+/* Writes made by the simulator itself (sim_fs_append) do not count for the
+ * fault hooks: only the agent's own writes are the "Nth write". */
+int64_t sim_fs_pwrite(sim_fs *fs, os_file *f, const void *buf, size_t len, int64_t off) {
+  return pwrite_impl(fs, f, buf, len, off, 1);
 }
 
 int sim_fs_truncate(sim_fs *fs, os_file *f, int64_t size) {
@@ -441,6 +457,7 @@ int sim_fs_rename(sim_fs *fs, const char *from, const char *to) {
   size_t n_move = 0;
   for (size_t i = 0; i < fs->n_entries; i++)
     if (fs->entries[i].node == ea->node || is_under(fs->entries[i].path, a)) n_move++;
+  if (n_move == 0) return OS_ENOENT; /* ea is one of the entries; keeps the analyzer's paths honest */
   char **names = calloc(n_move, sizeof *names);
   size_t *idx = calloc(n_move, sizeof *idx);
   if (!names || !idx) {
@@ -553,7 +570,7 @@ int sim_fs_append(sim_fs *fs, const char *path, const void *data, size_t len, in
   os_file *f = NULL;
   int rc = sim_fs_open(fs, path, OS_O_WRITE | OS_O_CREATE, 0644, &f);
   if (rc) return rc;
-  int64_t w = sim_fs_pwrite(fs, f, data, len, f->node->len);
+  int64_t w = pwrite_impl(fs, f, data, len, f->node->len, 0);
   rc = w < 0 ? (int)w : OS_OK;
   if (rc == OS_OK && do_sync) rc = sim_fs_sync(fs, f);
   sim_fs_close(fs, f);
@@ -582,6 +599,13 @@ void sim_fs_crash(sim_fs *fs) {
     n->len = n->syn_len;
   }
   fs->epoch++;
+}
+
+void sim_fs_power_cut_at(sim_fs *fs, int64_t nth, void (*cb)(void *user), void *user) {
+  if (!fs) return;
+  fs->cut_nth = nth > 0 ? nth : 0;
+  fs->cut_cb = cb;
+  fs->cut_user = user;
 }
 
 void sim_fs_set_frozen(sim_fs *fs, int frozen) {

@@ -76,6 +76,11 @@ void sim_fs_set_frozen(sim_fs *fs, int frozen);
 /* Fault hook: the nth pwrite from now (1 = the next one) fails with err
  * (OS_EIO or OS_ENOSPC) and writes nothing. nth <= 0 clears the hook. */
 void sim_fs_fail_write(sim_fs *fs, int64_t nth, int err);
+/* Power cut in the middle of the agent's work: just before the nth pwrite
+ * from now (1 = the next) the fs crashes (sim_fs_crash), that write is lost,
+ * and cb(user) runs so the driver can stop and reboot the agent. nth <= 0
+ * disarms. Writes by sim_fs_append do not count (nor for sim_fs_fail_write). */
+void sim_fs_power_cut_at(sim_fs *fs, int64_t nth, void (*cb)(void *user), void *user);
 
 uint64_t sim_fs_used(const sim_fs *fs);
 uint64_t sim_fs_quota(const sim_fs *fs);

@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
       if (!v || !*v) return usage();
       opt.out_dir = v;
     } else if (strcmp(a, "--trace") == 0) {
-      if (!v || (strcmp(v, "summary") && strcmp(v, "full"))) return usage();
+      if (!v || (strcmp(v, "summary") != 0 && strcmp(v, "full") != 0)) return usage();
       opt.trace_full = strcmp(v, "full") == 0;
     } else {
       return usage();

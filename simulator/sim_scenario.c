@@ -24,6 +24,9 @@ static int fail(perr *e, const char *fmt, ...) {
 
 /* Rejects keys outside allowed (NULL-terminated). */
 static int only_keys(const cJSON *obj, const char *path, const char *const *allowed, perr *e) {
+  /* The analyzer does not follow fail() (variadic), so it cannot see that
+     get_obj never hands back NULL with SIM_SCN_OK for a required object. */
+  if (!obj) return fail(e, "%s: must be an object", path);
   for (const cJSON *c = obj->child; c; c = c->next) {
     int ok = 0;
     for (size_t i = 0; allowed[i]; i++)
@@ -167,6 +170,8 @@ static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_ev
   static const char *const k_net[] = {"at_s", "type", "loss", "response_loss", "latency_ms", NULL};
   static const char *const k_agents[] = {"at_s", "type", "agents", NULL};
   static const char *const k_part[] = {"at_s", "type", "agents", "duration_s", NULL};
+  static const char *const k_fill[] = {"at_s", "type", "agents", "free_mb", NULL};
+  static const char *const k_rot[] = {"at_s", "type", "agents", "style", NULL};
   if (strcmp(type, "cloud_outage") == 0) {
     out->type = SIM_SCN_CLOUD_OUTAGE;
     TRY(only_keys(ev, path, k_outage, e));
@@ -184,14 +189,36 @@ static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_ev
     out->type = type[0] == 'r' ? SIM_SCN_RESTART : SIM_SCN_CRASH;
     TRY(only_keys(ev, path, k_agents, e));
     TRY(parse_agents(ev, path, out, e));
+  } else if (strcmp(type, "power_cut") == 0) {
+    out->type = SIM_SCN_POWER_CUT;
+    TRY(only_keys(ev, path, k_agents, e));
+    TRY(parse_agents(ev, path, out, e));
   } else if (strcmp(type, "partition") == 0) {
     out->type = SIM_SCN_PARTITION;
     TRY(only_keys(ev, path, k_part, e));
     TRY(parse_agents(ev, path, out, e));
     TRY(get_int(ev, path, "duration_s", 1, SIM_SCN_MAX_DURATION_S, 1, &out->duration_s, e));
+  } else if (strcmp(type, "disk_fill") == 0) {
+    out->type = SIM_SCN_DISK_FILL;
+    TRY(only_keys(ev, path, k_fill, e));
+    TRY(parse_agents(ev, path, out, e));
+    TRY(get_int(ev, path, "free_mb", 0, 65536, 1, &out->free_mb, e));
+  } else if (strcmp(type, "rotate") == 0) {
+    out->type = SIM_SCN_ROTATE;
+    TRY(only_keys(ev, path, k_rot, e));
+    TRY(parse_agents(ev, path, out, e));
+    char style[32] = "";
+    TRY(get_str(ev, path, "style", 1, style, sizeof style, e));
+    static const char *const styles[] = {"rename", "copytruncate", "truncate", "recreate"};
+    for (int k = 0; k < 4; k++)
+      if (strcmp(style, styles[k]) == 0) out->rotate_style = k + 1;
+    if (!out->rotate_style)
+      return fail(e, "%s.style: must be one of rename, copytruncate, truncate, recreate", path);
   } else {
     return fail(e,
-                "%s.type: must be one of cloud_outage, network, restart, crash, partition", path);
+                "%s.type: must be one of cloud_outage, network, restart, crash, power_cut, "
+                "partition, disk_fill, rotate",
+                path);
   }
   return SIM_SCN_OK;
 }
@@ -251,6 +278,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
     static const char *const k_agent[] = {"batch_max_records", "batch_max_age_ms",
                                           "poll_interval_ms",  "request_timeout_ms",
                                           "retry_base_ms",     "retry_max_ms",
+                                          "spool_quota_mb",    "backpressure_max_ms",
                                           NULL};
     TRY(only_keys(o, "agent", k_agent, e));
     TRY(get_int(o, "agent", "batch_max_records", 1, 10000, 0, &s->batch_max_records, e));
@@ -259,6 +287,11 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
     TRY(get_int(o, "agent", "request_timeout_ms", 100, 3600000, 0, &s->request_timeout_ms, e));
     TRY(get_int(o, "agent", "retry_base_ms", 1, 3600000, 0, &s->retry_base_ms, e));
     TRY(get_int(o, "agent", "retry_max_ms", 1, 86400000, 0, &s->retry_max_ms, e));
+    int64_t qmb = -1;
+    TRY(get_int(o, "agent", "spool_quota_mb", 1, 1 << 20, 0, &qmb, e));
+    if (qmb > 0) s->spool_quota_bytes = qmb * 1024 * 1024;
+    TRY(get_int(o, "agent", "backpressure_max_ms", 0, 7 * 86400000LL, 0, &s->backpressure_max_ms,
+                e));
   }
   TRY(get_obj(root, "cloud", 0, &o, e));
   if (o) {
@@ -278,7 +311,9 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
   }
   TRY(get_obj(root, "expect", 0, &o, e));
   if (o) {
-    static const char *const k_exp[] = {"exactly_once", "drain_s", "max_spooled_at_end", NULL};
+    static const char *const k_exp[] = {"exactly_once",         "drain_s",       "max_spooled_at_end",
+                                        "max_requests_per_min", "shed_reported", "min_shed",
+                                        "rate_from_s",          NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -288,6 +323,15 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
     TRY(get_int(o, "expect", "drain_s", 0, SIM_SCN_MAX_DURATION_S, 0, &s->drain_s, e));
     TRY(get_int(o, "expect", "max_spooled_at_end", 0, INT64_C(1) << 40, 0,
                 &s->max_spooled_at_end, e));
+    TRY(get_int(o, "expect", "max_requests_per_min", 1, INT64_C(1) << 40, 0,
+                &s->max_requests_per_min, e));
+    TRY(get_int(o, "expect", "rate_from_s", 0, SIM_SCN_MAX_DURATION_S, 0, &s->rate_from_s, e));
+    TRY(get_int(o, "expect", "min_shed", 0, INT64_C(1) << 40, 0, &s->min_shed, e));
+    v = cJSON_GetObjectItemCaseSensitive(o, "shed_reported");
+    if (v) {
+      if (!cJSON_IsBool(v)) return fail(e, "expect.shed_reported: must be true or false");
+      s->shed_reported = cJSON_IsTrue(v);
+    }
   }
   return SIM_SCN_OK;
 }
@@ -305,6 +349,8 @@ static void defaults(sim_scenario *s) {
   s->session_ttl_s = 3600;
   s->drain_s = 600;
   s->max_spooled_at_end = -1;
+  s->spool_quota_bytes = s->backpressure_max_ms = -1;
+  s->max_requests_per_min = -1;
 }
 
 int sim_scenario_parse(const char *json, size_t len, sim_scenario *out, char *err,
@@ -368,6 +414,9 @@ const char *sim_scenario_event_name(sim_scn_event_type t) {
   case SIM_SCN_RESTART: return "restart";
   case SIM_SCN_CRASH: return "crash";
   case SIM_SCN_PARTITION: return "partition";
+  case SIM_SCN_POWER_CUT: return "power_cut";
+  case SIM_SCN_DISK_FILL: return "disk_fill";
+  case SIM_SCN_ROTATE: return "rotate";
   }
   return "?";
 }

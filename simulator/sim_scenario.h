@@ -33,7 +33,17 @@ typedef enum sim_scn_event_type {
   SIM_SCN_RESTART = 3,      /* agents */
   SIM_SCN_CRASH = 4,        /* agents */
   SIM_SCN_PARTITION = 5,    /* agents, duration_s */
+  SIM_SCN_POWER_CUT = 6,    /* agents: crash in the middle of the agent's own disk writes */
+  SIM_SCN_DISK_FILL = 7,    /* agents, free_mb: another program fills the disk (issue #3) */
+  SIM_SCN_ROTATE = 8,       /* agents, style: the application's log is rotated (issue #3) */
 } sim_scn_event_type;
+
+typedef enum sim_scn_rotate_style {
+  SIM_ROTATE_RENAME = 1,       /* logrotate default: rename to .1, new file */
+  SIM_ROTATE_COPYTRUNCATE = 2, /* copy to .1, truncate in place */
+  SIM_ROTATE_TRUNCATE = 3,     /* truncate in place, nothing kept */
+  SIM_ROTATE_RECREATE = 4,     /* delete, then a new file appears later */
+} sim_scn_rotate_style;
 
 typedef struct sim_scn_event {
   int64_t at_s;
@@ -45,6 +55,8 @@ typedef struct sim_scn_event {
   /* agents: either a count (agents_pct < 0) or a percentage of the fleet */
   int64_t agents_count;
   double agents_pct;
+  int64_t free_mb;  /* disk_fill: leave this much free (the fill never shrinks) */
+  int rotate_style; /* rotate: sim_scn_rotate_style */
 } sim_scn_event;
 
 typedef struct sim_scenario {
@@ -63,12 +75,18 @@ typedef struct sim_scenario {
   /* agent overrides; -1 = config default */
   int64_t batch_max_records, batch_max_age_ms, poll_interval_ms, request_timeout_ms,
       retry_base_ms, retry_max_ms;
+  int64_t spool_quota_bytes;   /* agent.spool_quota_mb; -1 = default */
+  int64_t backpressure_max_ms; /* agent.backpressure_max_ms; -1 = default */
   int64_t session_ttl_s;     /* cloud.session_ttl_s, default 3600 */
   sim_scn_event events[SIM_SCN_MAX_EVENTS];
   int n_events;
   int exactly_once;          /* expect.exactly_once */
   int64_t drain_s;           /* expect.drain_s, default 600 */
   int64_t max_spooled_at_end;/* expect.max_spooled_at_end; -1 = not checked */
+  int64_t max_requests_per_min; /* expect.max_requests_per_min: peak the cloud sees; -1 = not checked */
+  int64_t rate_from_s;       /* expect.rate_from_s: that peak counts from this time on (default 0) */
+  int shed_reported;         /* expect.shed_reported: every shed record reported and stored */
+  int64_t min_shed;          /* expect.min_shed: the scenario must make the fleet shed this many */
 } sim_scenario;
 
 /* Parses len bytes of JSON (need not be NUL-terminated). */

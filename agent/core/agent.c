@@ -31,11 +31,15 @@ typedef enum req_kind {
   REQ_CHALLENGE,
   REQ_SESSION,
   REQ_INGEST,
+  REQ_SHED,
   REQ_CHECKIN
 } req_kind;
 
 static const char *const req_names[] = {"none",   "enroll", "challenge",
-                                        "session", "ingest", "checkin"};
+                                        "session", "ingest", "shed", "checkin"};
+
+#define AGENT_SHED_REPORT_MAX 64 /* entries per POST /v1/shed (the cloud's limit) */
+#define AGENT_FLOOR_SHEDS_PER_STEP 8
 
 typedef struct completion {
   int pending;
@@ -90,9 +94,20 @@ struct agent {
   ident next_id;
   perm_drift drift[PERM_MAX_DRIFT];
   int n_drift;            /* drift reports not yet delivered */
+  /* space (issue #3): back-pressure since (INT64_MIN when reading freely),
+   * shedding allowed until the next successful append, report in flight */
+  int64_t bp_since;
+  int shedding;
+  int64_t shed_report_through; /* last shed-log id in the report in flight */
+  int64_t shed_hold_until;     /* a refused report waits; shipping goes on meanwhile */
 
   agent_stats st;
 };
+
+static void space_before_collect(agent *a);
+static void space_after_poll(agent *a, int rc, int64_t lines);
+static void send_shed_report(agent *a);
+static void on_shed_done(agent *a, const completion *c);
 
 static void agent_log(agent *a, os_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -370,17 +385,53 @@ typedef struct batch_build {
   wire_batch_enc enc;
   int64_t max_records;
   int full;
+  int64_t repaired;
 } batch_build;
+
+#define AGENT_POISON_MARKER " [cut by outpost: unsendable record]"
+
+/* A record that cannot go out as it is (over the wire's line limit, a NUL
+ * byte, a source path too long: only a spool written by another version or
+ * damaged could hold one) must never wedge the queue: when it is first in
+ * line it is sent cut to the limits, NULs as '?', with a marker. The seq is
+ * kept, so the ledger still balances. */
+static int add_repaired(batch_build *b, int64_t seq, int64_t ts_ms, const char *source,
+                        size_t source_len, const char *line, size_t line_len) {
+  static const char unsendable[] = "[outpost: unsendable record]";
+  size_t keep = line_len < WIRE_MAX_LINE - 128 ? line_len : WIRE_MAX_LINE - 128;
+  size_t src_keep = source_len < WIRE_MAX_SOURCE - 1 ? source_len : WIRE_MAX_SOURCE - 1;
+  char *copy = malloc(keep + sizeof AGENT_POISON_MARKER);
+  char *src = malloc(src_keep + 1);
+  int rc = WIRE_ENOMEM;
+  if (copy && src) {
+    for (size_t i = 0; i < keep; i++) copy[i] = line[i] ? line[i] : '?';
+    memcpy(copy + keep, AGENT_POISON_MARKER, sizeof AGENT_POISON_MARKER);
+    for (size_t i = 0; i < src_keep; i++) src[i] = source[i] ? source[i] : '?';
+    src[src_keep] = 0;
+    wire_record r = {seq, ts_ms, src, src_keep, copy, keep + sizeof AGENT_POISON_MARKER - 1};
+    rc = wire_batch_enc_add(&b->enc, &r);
+  }
+  if (rc != WIRE_OK) {
+    wire_record r = {seq, ts_ms, "?", 1, unsendable, sizeof unsendable - 1};
+    rc = wire_batch_enc_add(&b->enc, &r);
+  }
+  free(copy);
+  free(src);
+  if (rc == WIRE_OK) b->repaired++;
+  return rc;
+}
 
 static int add_row(void *user, int64_t seq, int64_t ts_ms, const char *source, size_t source_len,
                    const char *line, size_t line_len) {
   batch_build *b = user;
   wire_record r = {seq, ts_ms, source, source_len, line, line_len};
-  if (wire_batch_enc_add(&b->enc, &r) != WIRE_OK) {
-    b->full = 1;
-    return 1;
-  }
-  return 0;
+  int rc = wire_batch_enc_add(&b->enc, &r);
+  if (rc == WIRE_OK) return 0;
+  if (b->enc.count == 0 && rc != WIRE_ENOMEM &&
+      add_repaired(b, seq, ts_ms, source, source_len, line, line_len) == WIRE_OK)
+    return 1; /* the repaired record travels alone */
+  b->full = 1;
+  return 1;
 }
 
 static void send_ingest(agent *a) {
@@ -399,6 +450,9 @@ static void send_ingest(agent *a) {
   uint8_t *body = NULL;
   size_t body_len = 0;
   int64_t first = b.enc.first_seq, last = b.enc.last_seq;
+  if (b.repaired)
+    agent_log(a, OS_LOG_WARN, "ingest: record %lld could not be sent as stored; sent cut, marked",
+              (long long)first);
   if (wire_batch_enc_finish(&b.enc, a->cfg.zstd_level, &body, &body_len) != WIRE_OK) {
     agent_log(a, OS_LOG_ERROR, "ingest: cannot compress the batch");
     wire_batch_enc_free(&b.enc);
@@ -602,11 +656,12 @@ static void on_checkin_done(agent *a, const completion *c) {
       memcpy(old, a->id.ratchet, sizeof old);
       memcpy(a->id.ratchet, next, 33);
       if (ident_save(&a->id, a->os, a->cfg.state_dir, err, sizeof err) != IDENT_OK) {
+        /* Not persisted, so not used: the old value stays acceptable to the
+         * cloud (it re-issues the same next), so shipping goes on while the
+         * disk is full; only the ratchet stands still meanwhile. */
         memcpy(a->id.ratchet, old, sizeof old);
-        agent_log(a, OS_LOG_ERROR, "checkin: cannot persist the ratchet: %s", err);
-        cJSON_Delete(r);
-        backoff(a, 0);
-        return;
+        agent_log(a, OS_LOG_WARN, "checkin: cannot persist the ratchet, keeping the old one: %s",
+                  err);
       }
     }
     cJSON_Delete(r);
@@ -614,7 +669,9 @@ static void on_checkin_done(agent *a, const completion *c) {
       agent_log(a, OS_LOG_INFO, "reported %d permission drift repair(s) to the cloud", a->n_drift);
     a->n_drift = 0;
     a->checked_in = 1;
-    a->next_checkin = a->now + a->cfg.checkin_interval_ms;
+    /* +-10% jitter: agents started together must not check in together. */
+    a->next_checkin = a->now + a->cfg.checkin_interval_ms * 9 / 10 +
+                      random_below(a, a->cfg.checkin_interval_ms / 5 + 1);
     a->st.checkins++;
     succeeded(a);
     return;
@@ -717,7 +774,6 @@ static void on_session_done(agent *a, const completion *c) {
       snprintf(a->session_id, sizeof a->session_id, "%s", sid);
       a->session_expires = a->now + (int64_t)ttl->valuedouble * 1000;
       a->have_session = 1;
-      a->checked_in = 0; /* a new session starts with a check-in */
       a->revoked = 0;
       a->st.sessions++;
       agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)ttl->valuedouble);
@@ -791,6 +847,7 @@ static void handle_completion(agent *a) {
     case REQ_CHALLENGE: on_challenge_done(a, c); break;
     case REQ_SESSION: on_session_done(a, c); break;
     case REQ_INGEST: on_ingest_done(a, c); break;
+    case REQ_SHED: on_shed_done(a, c); break;
     case REQ_CHECKIN: on_checkin_done(a, c); break;
     case REQ_NONE: break;
   }
@@ -800,6 +857,7 @@ static void handle_completion(agent *a) {
 
 static void collect(agent *a) {
   a->more_to_read = 0;
+  space_before_collect(a);
   for (int i = 0; i < a->cfg.n_sources; i++) {
     int64_t lines = 0;
     int more = 0, os_error = 0;
@@ -810,12 +868,13 @@ static void collect(agent *a) {
       agent_log(a, OS_LOG_WARN, "%s: cannot read: %s", a->sources[i].path,
                 files_strerror(os_error));
     } else if (rc == TAIL_EFULL) {
-      /* Back-pressure: the offset did not move; issue #3 adds shedding. */
-      agent_log(a, OS_LOG_WARN, "%s: spool full, reading paused: %s", a->sources[i].path,
-                spool_errmsg(a->sp));
+      if (a->bp_since == INT64_MIN)
+        agent_log(a, OS_LOG_WARN, "%s: spool full, reading paused (offset kept): %s",
+                  a->sources[i].path, spool_errmsg(a->sp));
     } else if (rc != TAIL_OK) {
       agent_log(a, OS_LOG_ERROR, "%s: spool error: %s", a->sources[i].path, spool_errmsg(a->sp));
     }
+    space_after_poll(a, rc, lines);
   }
 }
 
@@ -852,14 +911,22 @@ static void start_network(agent *a) {
     else send_challenge(a);
     return;
   }
-  /* Nothing is shipped before this process has checked in: a stale copy is
-   * caught before any of its records could be taken for the original's. */
+  /* Nothing is shipped before this process has checked in once: a stale
+   * copy is caught before any of its records could be taken for the
+   * original's. Later sessions of the same process need no new check-in
+   * (its instance is already known), which keeps hourly renewals small. */
   if (!a->checked_in || a->now >= a->next_checkin) {
     checkin_or_rekey(a);
     return;
   }
   spool_counters sc;
   spool_get_counters(a->sp, &sc);
+  /* What was shed is reported before more is shipped: small, and the
+   * operator's first question. */
+  if (sc.shed > sc.shed_reported && a->now >= a->shed_hold_until) {
+    send_shed_report(a);
+    return;
+  }
   int64_t due = 0;
   if (ingest_due(a, &sc, &due) && a->now >= due) send_ingest(a);
 }
@@ -875,6 +942,7 @@ static int64_t next_deadline(agent *a) {
       spool_get_counters(a->sp, &sc);
       int64_t due = 0;
       if (ingest_due(a, &sc, &due)) net = due > a->retry_at ? due : a->retry_at;
+      if (sc.shed > sc.shed_reported && a->shed_hold_until <= a->retry_at) net = a->retry_at;
       int64_t renew = a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS;
       if (renew < net) net = renew > a->retry_at ? renew : a->retry_at;
       if (a->next_checkin < net) net = a->next_checkin > a->retry_at ? a->next_checkin : a->retry_at;
@@ -977,6 +1045,14 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
     goto fail;
   }
   if (spool_open(os, path, &a->sp, err, err_cap) != SPOOL_OK) goto fail;
+  spool_limits lim = {cfg->spool_quota_bytes, cfg->spool_floor_pct, cfg->spool_floor_max_bytes};
+  if (spool_set_limits(a->sp, &lim) != SPOOL_OK) {
+    snprintf(err, err_cap, "spool_quota_bytes/spool_floor_*: %s", spool_errmsg(a->sp));
+    ret = AGENT_ECONFIG;
+    goto fail;
+  }
+  a->bp_since = INT64_MIN;
+  a->shed_hold_until = INT64_MIN;
   for (int i = 0; i < cfg->n_sources; i++) {
     memcpy(a->sources[i].path, cfg->sources[i].path, sizeof a->sources[i].path);
     a->sources[i].start = cfg->sources[i].start;
@@ -1013,6 +1089,10 @@ void agent_get_stats(const agent *a, agent_stats *out) {
   out->produced = sc.next_seq - 1;
   out->acked = sc.acked;
   out->shed = sc.shed;
+  out->shed_bytes = sc.shed_bytes;
+  out->shed_reported = sc.shed_reported;
+  out->spool_bytes = sc.bytes;
+  out->backpressured = a->bp_since != INT64_MIN;
   out->spooled = sc.spooled;
   out->spool_first_seq = sc.first_seq;
   out->next_seq = sc.next_seq;
@@ -1030,4 +1110,146 @@ void agent_close(agent *a) {
   volatile uint8_t *k = a->session_key;
   for (size_t i = 0; i < sizeof a->session_key; i++) k[i] = 0;
   free(a);
+}
+
+/* ---- space: back-pressure, then shedding (issue #3) --------------------- */
+
+static const char *const shed_reason_names[] = {"?", "quota", "floor", "full", "io"};
+
+static void log_shed(agent *a, const spool_shed_entry *e) {
+  agent_log(a, OS_LOG_WARN,
+            "shed %lld records (%lld bytes, seq %lld..%lld) to keep the spool %s; "
+            "reported to the cloud next",
+            (long long)e->records, (long long)e->bytes, (long long)e->first_seq,
+            (long long)e->last_seq,
+            e->reason == SPOOL_SHED_FLOOR  ? "above the volume's free-space floor"
+            : e->reason == SPOOL_SHED_IO   ? "writable after an I/O error"
+            : e->reason == SPOOL_SHED_FULL ? "writable on a full volume"
+                                           : "within its quota");
+}
+
+static int shed_once(agent *a, int64_t min_bytes, spool_shed_reason why) {
+  spool_shed_entry e;
+  int rc = spool_shed(a->sp, min_bytes, why, a->wall, &e);
+  if (rc != SPOOL_OK) {
+    agent_log(a, OS_LOG_ERROR, "cannot shed: %s", spool_errmsg(a->sp));
+    return -1;
+  }
+  if (e.records == 0) return -1;
+  log_shed(a, &e);
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  if (sc.spooled == 0) a->pending_since = INT64_MIN;
+  return 0;
+}
+
+/* Others took the volume under its floor: give back our oldest records (and
+ * their pages) until the floor holds again or the spool is empty. Waiting
+ * would not help here: the agent is not what fills the volume. */
+static void space_before_collect(agent *a) {
+  for (int i = 0; i < AGENT_FLOOR_SHEDS_PER_STEP; i++) {
+    spool_space_info si;
+    if (spool_space(a->sp, &si) != SPOOL_OK || si.deficit <= 0) return;
+    if (shed_once(a, si.deficit, SPOOL_SHED_FLOOR) != 0) return;
+  }
+}
+
+/* After a source was polled: a full spool first pauses reading (the offset
+ * stays, the data waits in the log file); only when the pause has lasted
+ * backpressure_max_ms (the cloud is not draining us) does the agent shed its
+ * oldest records to make room for new ones. An I/O error sheds at once. */
+static void space_after_poll(agent *a, int rc, int64_t lines) {
+  if (rc == TAIL_OK) {
+    if (lines > 0 && a->bp_since != INT64_MIN) {
+      agent_log(a, OS_LOG_INFO, "spool has room again, reading resumed");
+      a->bp_since = INT64_MIN;
+      a->shedding = 0;
+    }
+    return;
+  }
+  int err = spool_last_error(a->sp);
+  if (rc == TAIL_ESPOOL && err == SPOOL_EIO) {
+    if (shed_once(a, 0, SPOOL_SHED_IO) == 0) a->more_to_read = 1;
+    return;
+  }
+  if (rc != TAIL_EFULL) return;
+  if (a->bp_since == INT64_MIN) a->bp_since = a->now;
+  if (!a->shedding && a->now - a->bp_since < a->cfg.backpressure_max_ms) return;
+  a->shedding = 1;
+  spool_space_info si;
+  spool_shed_reason why = SPOOL_SHED_QUOTA;
+  if (spool_space(a->sp, &si) == SPOOL_OK &&
+      si.max_db_bytes < a->cfg.spool_quota_bytes - SPOOL_JOURNAL_RESERVE(a->cfg.spool_quota_bytes) -
+                            (int64_t)4096)
+    why = SPOOL_SHED_FULL; /* the volume, not the quota, is the limit */
+  if (shed_once(a, SPOOL_SHED_CHUNK(a->cfg.spool_quota_bytes), why) == 0) a->more_to_read = 1;
+}
+
+static void send_shed_report(agent *a) {
+  spool_shed_entry e[AGENT_SHED_REPORT_MAX];
+  int n = 0;
+  if (spool_shed_pending(a->sp, e, AGENT_SHED_REPORT_MAX, &n) != SPOOL_OK || n == 0) {
+    agent_log(a, OS_LOG_ERROR, "cannot read the shed log: %s", spool_errmsg(a->sp));
+    backoff(a, 0);
+    return;
+  }
+  cJSON *b = cJSON_CreateObject();
+  cJSON *arr = cJSON_AddArrayToObject(b, "reports");
+  for (int i = 0; arr && i < n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      break;
+    }
+    cJSON_AddNumberToObject(o, "first_seq", (double)e[i].first_seq);
+    cJSON_AddNumberToObject(o, "last_seq", (double)e[i].last_seq);
+    cJSON_AddNumberToObject(o, "records", (double)e[i].records);
+    cJSON_AddNumberToObject(o, "bytes", (double)e[i].bytes);
+    cJSON_AddNumberToObject(o, "ts_first", (double)e[i].ts_first_ms);
+    cJSON_AddNumberToObject(o, "ts_last", (double)e[i].ts_last_ms);
+    cJSON_AddNumberToObject(o, "at", (double)e[i].at_ms);
+    int r = e[i].reason >= 1 && e[i].reason <= 4 ? e[i].reason : 1;
+    cJSON_AddStringToObject(o, "reason", shed_reason_names[r]);
+  }
+  char *text = cJSON_PrintUnformatted(b);
+  cJSON_Delete(b);
+  if (!text) {
+    backoff(a, 0);
+    return;
+  }
+  net_header h = {"Content-Type", "application/json"};
+  if (send_request(a, REQ_SHED, "/v1/shed", &h, 1, (const uint8_t *)text, strlen(text), 1) ==
+      NET_OK)
+    a->shed_report_through = e[n - 1].id;
+  cJSON_free(text);
+}
+
+static void on_shed_done(agent *a, const completion *c) {
+  char why[256];
+  if (c->error == NET_OK && c->status == 200) {
+    if (spool_shed_reported(a->sp, a->shed_report_through) != SPOOL_OK)
+      /* Remembered in memory: the next report goes on from there; after a
+       * restart this one is sent again, which the cloud stores idempotently. */
+      agent_log(a, OS_LOG_WARN, "cannot persist that the shed report was sent: %s",
+                spool_errmsg(a->sp));
+    agent_log(a, OS_LOG_INFO, "shed report stored by the cloud");
+    succeeded(a);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  if (c->error == NET_OK && c->status == 401 &&
+      (reply_code_is(c, "session_expired") || reply_code_is(c, "unknown_session"))) {
+    a->have_session = 0;
+    succeeded(a);
+    return;
+  }
+  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "shed report failed: %s", why);
+  if (!transient(c)) {
+    /* A cloud that refuses the report must not stop the data behind it:
+     * keep the report (persisted) and try again in an hour. */
+    a->shed_hold_until = a->now + AGENT_REFUSED_RETRY_MS;
+    succeeded(a);
+    return;
+  }
+  backoff(a, c->retry_after_ms);
 }

@@ -63,6 +63,11 @@ typedef struct agent_stats {
   int fp_score;                 /* last machine-fingerprint score, 0..100 */
   int64_t clock_skew_ms;        /* agent wall clock minus the cloud's Date (last reply) */
   char cloned_from[33];         /* identity this one replaced, "" if none */
+  /* issue #3 */
+  int64_t shed_bytes;        /* line bytes shed (persisted) */
+  int64_t shed_reported;     /* shed records the cloud has stored a report of */
+  int64_t spool_bytes;       /* line bytes in the spool now */
+  int backpressured;         /* reading paused: the spool is full */
 } agent_stats;
 
 /* Creates an agent from a validated config. Opens (creating if needed) the

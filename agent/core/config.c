@@ -42,6 +42,11 @@ void config_defaults(agent_config *out) {
   out->zstd_level = 3;
   out->log_level = OS_LOG_INFO;
   out->checkin_interval_ms = 300000;
+  out->spool_quota_bytes = 256LL * 1024 * 1024;
+  out->spool_floor_pct = 5;
+  out->spool_floor_max_bytes = 1024LL * 1024 * 1024;
+  out->backpressure_max_ms = 300000;
+  out->max_record_bytes = 61440;
 }
 
 static int copy_string(cfg_err *e, const cJSON *item, const char *key, char *dst, size_t cap,
@@ -120,6 +125,9 @@ static void parse_sources(cfg_err *e, const cJSON *arr, agent_config *out) {
           return;
         }
         s->start = strcmp(f->valuestring, "end") == 0 ? CONFIG_START_END : CONFIG_START_BEGINNING;
+      } else if (strcmp(f->string, "multiline_start") == 0) {
+        if (copy_string(e, f, fkey, s->multiline_start, sizeof s->multiline_start, 0) != 0)
+          return;
       } else {
         cfg_fail(e, "%s: unknown key", fkey);
         return;
@@ -275,6 +283,26 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
       if (get_int(&e, f, k, 1000, 24 * 3600 * 1000LL, &v) == 0) out->checkin_interval_ms = v;
     } else if (strcmp(k, "identity") == 0) {
       parse_identity(&e, f, out);
+    } else if (strcmp(k, "spool_quota_bytes") == 0) {
+      if (get_int(&e, f, k, 1024 * 1024, 1LL << 40, &v) == 0) out->spool_quota_bytes = v;
+    } else if (strcmp(k, "spool_floor_pct") == 0) {
+      if (get_int(&e, f, k, 0, 50, &v) == 0) out->spool_floor_pct = (int)v;
+    } else if (strcmp(k, "spool_floor_max_bytes") == 0) {
+      if (get_int(&e, f, k, 0, 1LL << 40, &v) == 0) out->spool_floor_max_bytes = v;
+    } else if (strcmp(k, "backpressure_max_ms") == 0) {
+      if (get_int(&e, f, k, 0, 7 * 86400 * 1000LL, &v) == 0) out->backpressure_max_ms = v;
+    } else if (strcmp(k, "max_record_bytes") == 0) {
+      if (get_int(&e, f, k, 256, WIRE_MAX_LINE - 64, &v) == 0) out->max_record_bytes = v;
+    } else if (strcmp(k, "proxy") == 0) {
+      if (copy_string(&e, f, k, out->proxy, sizeof out->proxy, 1) == 0 && out->proxy[0] &&
+          strncmp(out->proxy, "http://", 7) != 0 && strncmp(out->proxy, "https://", 8) != 0)
+        cfg_fail(&e, "proxy: must start with http:// or https://");
+    } else if (strcmp(k, "proxy_ca_file") == 0) {
+      if (copy_string(&e, f, k, out->proxy_ca_file, sizeof out->proxy_ca_file, 0) == 0 &&
+          !is_absolute_path(out->proxy_ca_file))
+        cfg_fail(&e, "proxy_ca_file: must be an absolute path");
+    } else if (strcmp(k, "no_proxy") == 0) {
+      copy_string(&e, f, k, out->no_proxy, sizeof out->no_proxy, 1);
     } else {
       cfg_fail(&e, "%s: unknown key", k);
     }
@@ -323,6 +351,14 @@ size_t config_explain(const agent_config *c, char *out, size_t cap) {
                    c->n_sources);
   if (w < 0) return 0;
   n = (size_t)w < cap ? (size_t)w : cap - 1;
+  w = snprintf(out + n, cap - n,
+               "spool              quota %lld bytes; keep min(%d%% of the volume, %lld bytes) free;\n"
+               "                   oldest records shed after %lld ms of back-pressure\n"
+               "proxy              %s\n",
+               (long long)c->spool_quota_bytes, c->spool_floor_pct,
+               (long long)c->spool_floor_max_bytes, (long long)c->backpressure_max_ms,
+               c->proxy[0] ? c->proxy : "(none; HTTPS_PROXY/NO_PROXY from the environment)");
+  if (w > 0) n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
   for (int i = 0; i < c->n_sources && n < cap - 1; i++) {
     w = snprintf(out + n, cap - n, "  - %s (new files read from the %s)\n", c->sources[i].path,
                  c->sources[i].start == CONFIG_START_END ? "end" : "beginning");

@@ -24,9 +24,12 @@
 
 typedef enum config_start { CONFIG_START_END = 0, CONFIG_START_BEGINNING = 1 } config_start;
 
+#define CONFIG_PATTERN_MAX 128
+
 typedef struct config_source {
-  char path[CONFIG_PATH_MAX];
+  char path[CONFIG_PATH_MAX];     /* may hold a glob (* ? [..]) in its last component */
   config_start start;
+  char multiline_start[CONFIG_PATTERN_MAX]; /* "" = one record per line (tail.h: pattern) */
 } config_source;
 
 typedef struct agent_config {
@@ -55,6 +58,17 @@ typedef struct agent_config {
    * core does not read them itself: the driver hands them to its os shim. */
   char machine_id_file[CONFIG_PATH_MAX];
   char product_uuid_file[CONFIG_PATH_MAX];
+  /* spool space (issue #3, docs/operations.md) */
+  int64_t spool_quota_bytes;    /* default 256 MiB, 1 MiB..1 TiB */
+  int spool_floor_pct;          /* default 5: keep min(5% of the volume, */
+  int64_t spool_floor_max_bytes;/*   1 GiB) free; 0..50 %, 0..1 TiB */
+  int64_t backpressure_max_ms;  /* default 300000: quota full this long -> shed oldest */
+  int64_t max_record_bytes;     /* default 61440: a multi-line record is cut here */
+  /* enterprise proxy (agent/curl); "" = none configured (HTTPS_PROXY/NO_PROXY
+   * from the environment still apply, read by main.c) */
+  char proxy[CONFIG_URL_MAX];   /* http://host:port or https://host:port */
+  char proxy_ca_file[CONFIG_PATH_MAX]; /* CA for an https:// proxy */
+  char no_proxy[CONFIG_URL_MAX];/* comma-separated hosts that bypass the proxy */
 } agent_config;
 
 /* Fills *out with defaults (everything but the required strings). */

@@ -19,6 +19,15 @@ enum {
   ST_SCAN,
   ST_ACK,
   ST_COUNTERS,
+  ST_SHED_SCAN,
+  ST_SHED_SUM,
+  ST_SHED_LOG_ADD,
+  ST_SHED_LOG_LAST,
+  ST_SHED_LOG_MERGE,
+  ST_SHED_LOG_COUNT,
+  ST_SHED_LOG_PENDING,
+  ST_SHED_LOG_DROP,
+  ST_PAGE_COUNT,
   ST_COUNT
 };
 
@@ -27,22 +36,47 @@ static const char *const spool_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT] = "INSERT INTO records(seq, ts_ms, source_id, line) VALUES(?,?,?,?)",
-    [ST_SRC_GET] = "SELECT id, known, dev, ino, offset, skipping FROM sources WHERE path = ?",
-    [ST_SRC_NEW] = "INSERT INTO sources(path, known, dev, ino, offset, skipping) VALUES(?,0,0,0,0,0)",
-    [ST_SRC_SAVE] = "UPDATE sources SET known=1, dev=?, ino=?, offset=?, skipping=? WHERE id=?",
+    [ST_SRC_GET] = ("SELECT id, known, dev, ino, offset, skipping, fp, fp_len FROM sources"
+                    " WHERE path = ?"),
+    [ST_SRC_NEW] = ("INSERT INTO sources(path, known, dev, ino, offset, skipping, fp, fp_len)"
+                    " VALUES(?,0,0,0,0,0,0,0)"),
+    [ST_SRC_SAVE] = ("UPDATE sources SET known=1, dev=?, ino=?, offset=?, skipping=?, fp=?, fp_len=?"
+                     " WHERE id=?"),
     [ST_SCAN] = ("SELECT r.seq, r.ts_ms, s.path, r.line FROM records r JOIN sources s "
                  "ON s.id = r.source_id WHERE r.seq >= ? ORDER BY r.seq LIMIT ?"),
     [ST_ACK] = "DELETE FROM records WHERE seq <= ?",
-    [ST_COUNTERS] = "UPDATE counters SET next_seq=?, acked=?, shed=? WHERE id=1",
+    [ST_COUNTERS] = ("UPDATE counters SET next_seq=?, acked=?, shed=?, shed_bytes=?,"
+                     " shed_events=?, shed_reported=? WHERE id=1"),
+    [ST_SHED_SCAN] = "SELECT seq, length(line) FROM records WHERE seq >= ? ORDER BY seq",
+    [ST_SHED_SUM] = ("SELECT count(*), coalesce(sum(length(line)), 0), min(ts_ms), max(ts_ms)"
+                     " FROM records WHERE seq <= ?"),
+    [ST_SHED_LOG_ADD] = ("INSERT INTO shed_log(first_seq, last_seq, records, bytes, ts_first,"
+                         " ts_last, at_ms, reason) VALUES(?,?,?,?,?,?,?,?)"),
+    [ST_SHED_LOG_LAST] = "SELECT max(id) FROM shed_log",
+    [ST_SHED_LOG_MERGE] = ("UPDATE shed_log SET last_seq=?, records=records+?, bytes=bytes+?,"
+                           " ts_first=min(ts_first, ?), ts_last=max(ts_last, ?), at_ms=?,"
+                           " reason=? WHERE id=?"),
+    [ST_SHED_LOG_COUNT] = "SELECT count(*) FROM shed_log",
+    [ST_SHED_LOG_PENDING] = ("SELECT id, first_seq, last_seq, records, bytes, ts_first, ts_last,"
+                             " at_ms, reason FROM shed_log WHERE id > ? ORDER BY id LIMIT ?"),
+    [ST_SHED_LOG_DROP] = "DELETE FROM shed_log WHERE id <= ?",
+    [ST_PAGE_COUNT] = "PRAGMA page_count",
 };
 
 static const char spool_schema[] =
     "CREATE TABLE IF NOT EXISTS counters(id INTEGER PRIMARY KEY CHECK(id=1),"
-    " next_seq INTEGER NOT NULL, acked INTEGER NOT NULL, shed INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO counters VALUES(1, 1, 0, 0);"
+    " next_seq INTEGER NOT NULL, acked INTEGER NOT NULL, shed INTEGER NOT NULL,"
+    " shed_bytes INTEGER NOT NULL, shed_events INTEGER NOT NULL,"
+    " shed_reported INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO counters VALUES(1, 1, 0, 0, 0, 0, 0);"
+    "CREATE TABLE IF NOT EXISTS shed_log(id INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL,"
+    " last_seq INTEGER NOT NULL, records INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+    " ts_first INTEGER NOT NULL, ts_last INTEGER NOT NULL, at_ms INTEGER NOT NULL,"
+    " reason INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sources(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
     " known INTEGER NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
-    " offset INTEGER NOT NULL, skipping INTEGER NOT NULL);"
+    " offset INTEGER NOT NULL, skipping INTEGER NOT NULL, fp INTEGER NOT NULL,"
+    " fp_len INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS records(seq INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
     " source_id INTEGER NOT NULL, line BLOB NOT NULL);";
 
@@ -51,16 +85,61 @@ struct spool {
   sqlite3 *db;
   sqlite3_stmt *st[ST_COUNT];
   spool_counters c;
+  const os_shim *os;
+  char path[OS_PATH_MAX];
+  spool_limits lim;
+  int64_t page_size;
+  int64_t max_pages; /* the page limit last given to SQLite */
+  int last_rc;
+  char reserve_path[OS_PATH_MAX + 16];
+  int reserve_held; /* the reserve file exists at full size */
+  /* Shed-log entries the cloud stored but whose removal from the log could
+   * not be committed yet (a volume full to the last byte): the next report
+   * starts after them; a restart re-sends them (the cloud is idempotent). */
+  int64_t sent_through_id;
+  int64_t sent_unpersisted; /* their records, counted in shed_reported */
   char errmsg[256];
 };
+
+/* The agent's own reserve file beside the database: on a volume others
+ * filled to the last byte, SQLite cannot even write the journal a DELETE
+ * needs, so shedding (and marking a report sent) could never happen. The
+ * reserve is given up for exactly those space-freeing transactions and made
+ * again when the volume has room above its floor. It counts in the quota. */
+#define SPOOL_RESERVE_BYTES (256 * 1024)
+
+static void reserve_make(spool *s) {
+  static const char zeros[16384];
+  os_file *f = NULL;
+  if (s->os->open(s->os->ctx, s->reserve_path, OS_O_WRITE | OS_O_CREATE | OS_O_NOFOLLOW, 0600,
+                  &f) != OS_OK)
+    return;
+  int ok = 1;
+  for (int64_t off = 0; ok && off < SPOOL_RESERVE_BYTES; off += (int64_t)sizeof zeros)
+    ok = s->os->pwrite(s->os->ctx, f, zeros, sizeof zeros, off) == (int64_t)sizeof zeros;
+  if (ok) ok = s->os->sync(s->os->ctx, f) == OS_OK;
+  s->os->close(s->os->ctx, f);
+  if (!ok) s->os->unlink(s->os->ctx, s->reserve_path);
+  s->reserve_held = ok;
+}
+
+/* Gives the reserve back to the volume; 1 when there was one to give. */
+static int reserve_release(spool *s) {
+  if (!s->reserve_held) return 0;
+  s->reserve_held = 0;
+  return s->os->unlink(s->os->ctx, s->reserve_path) == OS_OK;
+}
 
 static int spool_fail(spool *s, int rc, const char *what) {
   const char *detail = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
   snprintf(s->errmsg, sizeof s->errmsg, "%s: %s", what, detail);
-  if (rc == SQLITE_FULL) return SPOOL_EFULL;
-  if (rc == SQLITE_NOMEM) return SPOOL_ENOMEM;
-  return SPOOL_EDB;
+  if ((rc & 0xff) == SQLITE_FULL) return s->last_rc = SPOOL_EFULL;
+  if ((rc & 0xff) == SQLITE_NOMEM) return s->last_rc = SPOOL_ENOMEM;
+  if ((rc & 0xff) == SQLITE_IOERR) return s->last_rc = SPOOL_EIO;
+  return s->last_rc = SPOOL_EDB;
 }
+
+static int spool_ok(spool *s) { return s->last_rc = SPOOL_OK; }
 
 static int run(spool *s, int which) {
   sqlite3_stmt *q = s->st[which];
@@ -71,23 +150,31 @@ static int run(spool *s, int which) {
 
 static int load_counters(spool *s) {
   sqlite3_stmt *q = NULL;
-  int rc = sqlite3_prepare_v2(s->db, "SELECT next_seq, acked, shed FROM counters WHERE id=1", -1,
-                              &q, NULL);
+  int rc = sqlite3_prepare_v2(s->db,
+                              "SELECT next_seq, acked, shed, shed_bytes, shed_events, shed_reported"
+                              " FROM counters WHERE id=1",
+                              -1, &q, NULL);
   if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
     s->c.next_seq = sqlite3_column_int64(q, 0);
     s->c.acked = sqlite3_column_int64(q, 1);
     s->c.shed = sqlite3_column_int64(q, 2);
+    s->c.shed_bytes = sqlite3_column_int64(q, 3);
+    s->c.shed_events = sqlite3_column_int64(q, 4);
+    s->c.shed_reported = sqlite3_column_int64(q, 5);
     rc = SQLITE_OK;
   } else if (rc == SQLITE_DONE) {
     rc = SQLITE_CORRUPT;
   }
   sqlite3_finalize(q);
   if (rc != SQLITE_OK) return rc;
-  rc = sqlite3_prepare_v2(s->db, "SELECT count(*), coalesce(min(seq), 0) FROM records", -1, &q,
-                          NULL);
+  rc = sqlite3_prepare_v2(s->db,
+                          "SELECT count(*), coalesce(min(seq), 0), coalesce(sum(length(line)), 0)"
+                          " FROM records",
+                          -1, &q, NULL);
   if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
     s->c.spooled = sqlite3_column_int64(q, 0);
     s->c.first_seq = sqlite3_column_int64(q, 1);
+    s->c.bytes = sqlite3_column_int64(q, 2);
     rc = SQLITE_OK;
   }
   sqlite3_finalize(q);
@@ -99,6 +186,13 @@ int spool_open(const os_shim *os, const char *path, spool **out, char *err, size
   spool *s = calloc(1, sizeof *s);
   if (!s) return SPOOL_ENOMEM;
   int ret = SPOOL_EDB;
+  s->os = os;
+  if (strlen(path) >= sizeof s->path) {
+    snprintf(s->errmsg, sizeof s->errmsg, "spool path too long");
+    goto fail;
+  }
+  snprintf(s->path, sizeof s->path, "%s", path);
+  s->lim = (spool_limits){SPOOL_DEFAULT_QUOTA, 5, 1024LL * 1024 * 1024};
   if (vfs_register(&s->vfs, os) != VFS_OK) {
     snprintf(s->errmsg, sizeof s->errmsg, "cannot register the spool VFS");
     goto fail;
@@ -110,10 +204,14 @@ int spool_open(const os_shim *os, const char *path, spool **out, char *err, size
     goto fail;
   }
   /* EXCLUSIVE locking: the spool is private to this agent. DELETE journal with
-   * synchronous=FULL: a committed transaction survives a crash. */
+   * synchronous=FULL: a committed transaction survives a crash. Incremental
+   * auto-vacuum (takes effect only when the file is created) lets shedding
+   * for the free-space floor give pages back to the volume. cache_size caps
+   * SQLite's page cache at 256 KiB per agent (memory cap). */
   rc = sqlite3_exec(s->db,
-                    "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=DELETE;"
-                    "PRAGMA synchronous=FULL; PRAGMA cache_size=-256; PRAGMA temp_store=MEMORY;",
+                    "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA locking_mode=EXCLUSIVE;"
+                    " PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;"
+                    " PRAGMA cache_size=-256; PRAGMA temp_store=MEMORY;",
                     NULL, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, spool_schema, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
@@ -132,6 +230,18 @@ int spool_open(const os_shim *os, const char *path, spool **out, char *err, size
     ret = spool_fail(s, rc, "cannot read spool counters");
     goto fail;
   }
+  s->page_size = 4096;
+  sqlite3_stmt *q = NULL;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) >= 512)
+    s->page_size = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  snprintf(s->reserve_path, sizeof s->reserve_path, "%s-reserve", path);
+  os_stat rst;
+  s->reserve_held = s->os->stat(s->os->ctx, s->reserve_path, &rst) == OS_OK &&
+                    rst.size >= SPOOL_RESERVE_BYTES;
+  /* Best effort: a volume whose free space cannot be read keeps the quota. */
+  spool_space(s, NULL);
   *out = s;
   return SPOOL_OK;
 fail:
@@ -163,6 +273,8 @@ int spool_source_load(spool *s, const char *path, spool_source_state *st) {
       st->ino = (uint64_t)sqlite3_column_int64(q, 3);
       st->offset = sqlite3_column_int64(q, 4);
       st->skipping = sqlite3_column_int(q, 5);
+      st->fp = (uint64_t)sqlite3_column_int64(q, 6);
+      st->fp_len = sqlite3_column_int64(q, 7);
       sqlite3_reset(q);
       return SPOOL_OK;
     }
@@ -183,7 +295,9 @@ static int bind_source(spool *s, const spool_source_state *st) {
   sqlite3_bind_int64(q, 2, (sqlite3_int64)st->ino);
   sqlite3_bind_int64(q, 3, st->offset);
   sqlite3_bind_int(q, 4, st->skipping);
-  sqlite3_bind_int64(q, 5, st->id);
+  sqlite3_bind_int64(q, 5, (sqlite3_int64)st->fp);
+  sqlite3_bind_int64(q, 6, st->fp_len);
+  sqlite3_bind_int64(q, 7, st->id);
   return run(s, ST_SRC_SAVE);
 }
 
@@ -197,6 +311,9 @@ static int write_counters(spool *s, const spool_counters *c) {
   sqlite3_bind_int64(q, 1, c->next_seq);
   sqlite3_bind_int64(q, 2, c->acked);
   sqlite3_bind_int64(q, 3, c->shed);
+  sqlite3_bind_int64(q, 4, c->shed_bytes);
+  sqlite3_bind_int64(q, 5, c->shed_events);
+  sqlite3_bind_int64(q, 6, c->shed_reported);
   return run(s, ST_COUNTERS);
 }
 
@@ -209,6 +326,8 @@ static int abort_txn(spool *s, int rc, const char *what) {
 }
 
 int spool_append(spool *s, const spool_source_state *st, const spool_line *lines, size_t n) {
+  /* The page limit follows the volume: another process may have taken space. */
+  if (n > 0) spool_space(s, NULL);
   int rc = run(s, ST_BEGIN);
   if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot begin spool transaction");
   spool_counters next = s->c;
@@ -223,6 +342,7 @@ int spool_append(spool *s, const spool_source_state *st, const spool_line *lines
     if (next.spooled == 0) next.first_seq = next.next_seq;
     next.next_seq++;
     next.spooled++;
+    next.bytes += (int64_t)lines[i].len;
   }
   rc = bind_source(s, st);
   if (rc == SQLITE_OK) rc = write_counters(s, &next);
@@ -230,7 +350,7 @@ int spool_append(spool *s, const spool_source_state *st, const spool_line *lines
   rc = run(s, ST_COMMIT);
   if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot commit spool transaction");
   s->c = next;
-  return SPOOL_OK;
+  return spool_ok(s);
 }
 
 int spool_scan(spool *s, int64_t max_records, spool_row_fn fn, void *user) {
@@ -251,21 +371,50 @@ int spool_scan(spool *s, int64_t max_records, spool_row_fn fn, void *user) {
   }
   sqlite3_reset(q);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return spool_fail(s, rc, "cannot read spool");
-  return SPOOL_OK;
+  return spool_ok(s);
 }
 
+/* Count, text bytes and timestamp span of the records with seq <= through. */
+static int sum_through(spool *s, int64_t through, int64_t *count, int64_t *bytes, int64_t *ts_min,
+                       int64_t *ts_max) {
+  sqlite3_stmt *q = s->st[ST_SHED_SUM];
+  sqlite3_bind_int64(q, 1, through);
+  int rc = sqlite3_step(q);
+  if (rc == SQLITE_ROW) {
+    *count = sqlite3_column_int64(q, 0);
+    *bytes = sqlite3_column_int64(q, 1);
+    *ts_min = sqlite3_column_int64(q, 2);
+    *ts_max = sqlite3_column_int64(q, 3);
+    rc = SQLITE_OK;
+  }
+  sqlite3_reset(q);
+  return rc;
+}
+
+static int ack_txn(spool *s, int64_t through_seq);
+
 int spool_ack(spool *s, int64_t through_seq) {
+  int rc = ack_txn(s, through_seq);
+  if (rc == SPOOL_EFULL && reserve_release(s)) rc = ack_txn(s, through_seq);
+  return rc;
+}
+
+static int ack_txn(spool *s, int64_t through_seq) {
   if (s->c.spooled == 0 || through_seq < s->c.first_seq) return SPOOL_OK;
   int64_t last = s->c.next_seq - 1;
   if (through_seq > last) through_seq = last;
   int rc = run(s, ST_BEGIN);
   if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot begin spool transaction");
+  int64_t gone_bytes = 0, ignored;
+  rc = sum_through(s, through_seq, &ignored, &gone_bytes, &ignored, &ignored);
+  if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot size acknowledged records");
   sqlite3_stmt *q = s->st[ST_ACK];
   sqlite3_bind_int64(q, 1, through_seq);
   rc = run(s, ST_ACK);
   if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot delete acknowledged records");
   int64_t removed = through_seq - s->c.first_seq + 1;
   spool_counters next = s->c;
+  next.bytes -= gone_bytes;
   next.acked += removed;
   next.spooled -= removed;
   next.first_seq = next.spooled ? through_seq + 1 : 0;
@@ -273,7 +422,284 @@ int spool_ack(spool *s, int64_t through_seq) {
   if (rc == SQLITE_OK) rc = run(s, ST_COMMIT);
   if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot commit acknowledgement");
   s->c = next;
-  return SPOOL_OK;
+  return spool_ok(s);
 }
 
-void spool_get_counters(const spool *s, spool_counters *out) { *out = s->c; }
+void spool_get_counters(const spool *s, spool_counters *out) {
+  *out = s->c;
+  out->shed_reported += s->sent_unpersisted;
+}
+
+int spool_last_error(const spool *s) { return s->last_rc; }
+
+int spool_set_limits(spool *s, const spool_limits *lim) {
+  if (!lim || lim->quota_bytes < 1024 * 1024 || lim->floor_pct < 0 || lim->floor_pct > 50 ||
+      lim->floor_max_bytes < 0)
+    return s->last_rc = SPOOL_EINVAL;
+  s->lim = *lim;
+  return spool_space(s, NULL);
+}
+
+static int64_t page_count(spool *s) {
+  sqlite3_stmt *q = s->st[ST_PAGE_COUNT];
+  int64_t n = -1;
+  if (sqlite3_step(q) == SQLITE_ROW) n = sqlite3_column_int64(q, 0);
+  sqlite3_reset(q);
+  return n;
+}
+
+static void set_max_pages(spool *s, int64_t pages) {
+  if (pages < 1) pages = 1;
+  if (pages == s->max_pages) return;
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld", (long long)pages);
+  /* SQLite never sets it below the current size; it reports what it set. */
+  if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK) s->max_pages = pages;
+}
+
+int spool_space(spool *s, spool_space_info *out) {
+  spool_space_info info;
+  memset(&info, 0, sizeof info);
+  int64_t pages = page_count(s);
+  if (pages < 0) return spool_fail(s, SQLITE_ERROR, "cannot read the spool size");
+  info.db_bytes = pages * s->page_size;
+  int64_t reserve = SPOOL_JOURNAL_RESERVE(s->lim.quota_bytes);
+  int64_t limit = (s->lim.quota_bytes - reserve - SPOOL_RESERVE_BYTES) / s->page_size;
+  int rc = s->os->free_space ? s->os->free_space(s->os->ctx, s->path, &info.avail, &info.total)
+                             : OS_ENOSYS;
+  if (rc == OS_OK) {
+    uint64_t pct = info.total / 100 * (uint64_t)s->lim.floor_pct;
+    info.floor_bytes = (int64_t)(pct < (uint64_t)s->lim.floor_max_bytes
+                                     ? pct
+                                     : (uint64_t)s->lim.floor_max_bytes);
+    /* The file may grow into what is free above the floor, minus room for
+     * the journal, which also lives on this volume. */
+    int64_t avail = info.avail > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)info.avail;
+    /* On a small volume the journal room scales down with it (shedding
+     * then works in pieces that fit, see pick_shed_end). */
+    int64_t jr = (int64_t)(info.total / 64) > 65536 ? (int64_t)(info.total / 64) : 65536;
+    if (jr > reserve) jr = reserve;
+    int64_t room = avail - info.floor_bytes - jr;
+    int64_t by_floor = pages + (room > 0 ? room / s->page_size : 0);
+    if (by_floor < limit) limit = by_floor;
+    info.deficit = avail < info.floor_bytes ? info.floor_bytes - avail : 0;
+    if (!s->reserve_held && room > 2 * SPOOL_RESERVE_BYTES) reserve_make(s);
+  }
+  set_max_pages(s, limit);
+  info.max_db_bytes = (limit > pages ? limit : pages) * s->page_size;
+  if (out) *out = info;
+  return spool_ok(s);
+}
+
+/* Picks the highest seq to shed: the oldest records whose text adds up to at
+ * least min_bytes, at most the chunk (one record always). Each record also
+ * counts a small overhead so that empty lines still make progress. */
+static int pick_shed_end(spool *s, int64_t min_bytes, int64_t *through) {
+  int64_t chunk = SPOOL_SHED_CHUNK(s->lim.quota_bytes), acc = 0, rows = 0;
+  /* Deleting rows journals the pages that held them: on a nearly full volume
+   * shed in pieces the journal can fit, rather than not at all. */
+  uint64_t avail = 0, total = 0;
+  if (s->os->free_space && s->os->free_space(s->os->ctx, s->path, &avail, &total) == OS_OK &&
+      avail / 4 < (uint64_t)chunk)
+    chunk = avail / 4 > 16384 ? (int64_t)(avail / 4) : 16384;
+  sqlite3_stmt *q = s->st[ST_SHED_SCAN];
+  sqlite3_bind_int64(q, 1, s->c.first_seq);
+  int rc;
+  *through = 0;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    int64_t len = sqlite3_column_int64(q, 1) + 32;
+    if (rows > 0 && acc + len > chunk) break;
+    *through = sqlite3_column_int64(q, 0);
+    acc += len;
+    rows++;
+    if (acc >= min_bytes || rows >= 1000000) break;
+  }
+  sqlite3_reset(q);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int64_t last_log_id(spool *s) {
+  sqlite3_stmt *l = s->st[ST_SHED_LOG_LAST];
+  int64_t id = 0;
+  if (sqlite3_step(l) == SQLITE_ROW) id = sqlite3_column_int64(l, 0);
+  sqlite3_reset(l);
+  return id;
+}
+
+static int64_t shed_log_count(spool *s) {
+  sqlite3_stmt *q = s->st[ST_SHED_LOG_COUNT];
+  int64_t n = -1;
+  if (sqlite3_step(q) == SQLITE_ROW) n = sqlite3_column_int64(q, 0);
+  sqlite3_reset(q);
+  return n;
+}
+
+static int shed_txn(spool *s, int64_t min_bytes, spool_shed_reason reason, int64_t wall_ms,
+                    spool_shed_entry *out);
+
+int spool_shed(spool *s, int64_t min_bytes, spool_shed_reason reason, int64_t wall_ms,
+               spool_shed_entry *out) {
+  int rc = shed_txn(s, min_bytes, reason, wall_ms, out);
+  if (rc == SPOOL_EFULL && reserve_release(s)) rc = shed_txn(s, min_bytes, reason, wall_ms, out);
+  return rc;
+}
+
+static int shed_txn(spool *s, int64_t min_bytes, spool_shed_reason reason, int64_t wall_ms,
+                    spool_shed_entry *out) {
+  spool_shed_entry e;
+  memset(&e, 0, sizeof e);
+  if (out) *out = e;
+  if (reason < SPOOL_SHED_QUOTA || reason > SPOOL_SHED_IO) return s->last_rc = SPOOL_EINVAL;
+  if (s->c.spooled == 0) return spool_ok(s);
+  int rc = run(s, ST_BEGIN);
+  if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot begin shedding");
+  int64_t through = 0;
+  rc = pick_shed_end(s, min_bytes, &through);
+  if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot choose records to shed");
+  if (through < s->c.first_seq) {
+    run(s, ST_ROLLBACK);
+    return spool_ok(s);
+  }
+  rc = sum_through(s, through, &e.records, &e.bytes, &e.ts_first_ms, &e.ts_last_ms);
+  if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot size records to shed");
+  e.first_seq = s->c.first_seq;
+  e.last_seq = through;
+  e.at_ms = wall_ms;
+  e.reason = (int)reason;
+  sqlite3_stmt *q = s->st[ST_ACK];
+  sqlite3_bind_int64(q, 1, through);
+  rc = run(s, ST_ACK);
+  if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot delete shed records");
+  /* The log stays bounded: past SPOOL_MAX_SHED_LOG unreported entries the
+   * newest entry absorbs this shedding (counts stay exact; the range then
+   * spans records acknowledged in between). */
+  int64_t n_log = shed_log_count(s);
+  if (n_log < 0) return abort_txn(s, SQLITE_ERROR, "cannot count the shed log");
+  if (n_log >= SPOOL_MAX_SHED_LOG && last_log_id(s) > s->sent_through_id) {
+    sqlite3_stmt *l = s->st[ST_SHED_LOG_LAST];
+    int64_t last_id = 0;
+    if (sqlite3_step(l) == SQLITE_ROW) last_id = sqlite3_column_int64(l, 0);
+    sqlite3_reset(l);
+    q = s->st[ST_SHED_LOG_MERGE];
+    sqlite3_bind_int64(q, 1, e.last_seq);
+    sqlite3_bind_int64(q, 2, e.records);
+    sqlite3_bind_int64(q, 3, e.bytes);
+    sqlite3_bind_int64(q, 4, e.ts_first_ms);
+    sqlite3_bind_int64(q, 5, e.ts_last_ms);
+    sqlite3_bind_int64(q, 6, e.at_ms);
+    sqlite3_bind_int(q, 7, e.reason);
+    sqlite3_bind_int64(q, 8, last_id);
+    rc = run(s, ST_SHED_LOG_MERGE);
+    e.id = last_id;
+  } else {
+    q = s->st[ST_SHED_LOG_ADD];
+    sqlite3_bind_int64(q, 1, e.first_seq);
+    sqlite3_bind_int64(q, 2, e.last_seq);
+    sqlite3_bind_int64(q, 3, e.records);
+    sqlite3_bind_int64(q, 4, e.bytes);
+    sqlite3_bind_int64(q, 5, e.ts_first_ms);
+    sqlite3_bind_int64(q, 6, e.ts_last_ms);
+    sqlite3_bind_int64(q, 7, e.at_ms);
+    sqlite3_bind_int(q, 8, e.reason);
+    rc = run(s, ST_SHED_LOG_ADD);
+    e.id = sqlite3_last_insert_rowid(s->db);
+  }
+  if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot write the shed log");
+  spool_counters next = s->c;
+  next.shed += e.records;
+  next.shed_bytes += e.bytes;
+  next.shed_events++;
+  next.spooled -= e.records;
+  next.bytes -= e.bytes;
+  next.first_seq = next.spooled ? through + 1 : 0;
+  rc = write_counters(s, &next);
+  if (rc == SQLITE_OK) rc = run(s, ST_COMMIT);
+  if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot commit shedding");
+  s->c = next;
+  if (reason == SPOOL_SHED_FLOOR) {
+    /* Give the freed pages back to the volume. Best effort: the records are
+     * already gone and accounted for; a failure only keeps the file large. */
+    sqlite3_exec(s->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+  }
+  if (out) *out = e;
+  return spool_ok(s);
+}
+
+int spool_shed_pending(spool *s, spool_shed_entry *out, int max, int *n) {
+  *n = 0;
+  if (max <= 0) return spool_ok(s);
+  sqlite3_stmt *q = s->st[ST_SHED_LOG_PENDING];
+  sqlite3_bind_int64(q, 1, s->sent_through_id);
+  sqlite3_bind_int(q, 2, max);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < max) {
+    spool_shed_entry *e = &out[(*n)++];
+    e->id = sqlite3_column_int64(q, 0);
+    e->first_seq = sqlite3_column_int64(q, 1);
+    e->last_seq = sqlite3_column_int64(q, 2);
+    e->records = sqlite3_column_int64(q, 3);
+    e->bytes = sqlite3_column_int64(q, 4);
+    e->ts_first_ms = sqlite3_column_int64(q, 5);
+    e->ts_last_ms = sqlite3_column_int64(q, 6);
+    e->at_ms = sqlite3_column_int64(q, 7);
+    e->reason = sqlite3_column_int(q, 8);
+  }
+  sqlite3_reset(q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return spool_fail(s, rc, "cannot read the shed log");
+  return spool_ok(s);
+}
+
+static int reported_txn(spool *s, int64_t through_id);
+
+int spool_shed_reported(spool *s, int64_t through_id) {
+  int rc = reported_txn(s, through_id);
+  if (rc == SPOOL_EFULL && reserve_release(s)) rc = reported_txn(s, through_id);
+  if (rc == SPOOL_OK) {
+    if (through_id >= s->sent_through_id) s->sent_unpersisted = 0;
+    if (through_id > s->sent_through_id) s->sent_through_id = through_id;
+    return rc;
+  }
+  if (through_id > s->sent_through_id) {
+    int64_t recs = 0;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT coalesce(sum(records), 0) FROM shed_log WHERE id > ? AND id <= ?",
+                           -1, &q, NULL) == SQLITE_OK) {
+      sqlite3_bind_int64(q, 1, s->sent_through_id);
+      sqlite3_bind_int64(q, 2, through_id);
+      if (sqlite3_step(q) == SQLITE_ROW) recs = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_finalize(q);
+    s->sent_unpersisted += recs;
+    s->sent_through_id = through_id;
+  }
+  return rc;
+}
+
+static int reported_txn(spool *s, int64_t through_id) {
+  int rc = run(s, ST_BEGIN);
+  if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot begin spool transaction");
+  int64_t recs = 0;
+  sqlite3_stmt *q = NULL;
+  rc = sqlite3_prepare_v2(s->db, "SELECT coalesce(sum(records), 0) FROM shed_log WHERE id <= ?",
+                          -1, &q, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(q, 1, through_id);
+    if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+      recs = sqlite3_column_int64(q, 0);
+      rc = SQLITE_OK;
+    }
+  }
+  sqlite3_finalize(q);
+  if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot read the shed log");
+  q = s->st[ST_SHED_LOG_DROP];
+  sqlite3_bind_int64(q, 1, through_id);
+  rc = run(s, ST_SHED_LOG_DROP);
+  spool_counters next = s->c;
+  next.shed_reported += recs;
+  if (rc == SQLITE_OK) rc = write_counters(s, &next);
+  if (rc == SQLITE_OK) rc = run(s, ST_COMMIT);
+  if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot update the shed log");
+  s->c = next;
+  return spool_ok(s);
+}

@@ -14,11 +14,26 @@
  * Ownership: spool_open allocates; spool_close frees (safe on NULL). Strings
  * passed to callbacks are valid only during the callback.
  *
+ * Space (issue #3, docs/operations.md):
+ *   - quota: the database file never grows past quota_bytes minus a reserve
+ *     for its rollback journal (SPOOL_JOURNAL_RESERVE(quota)); SQLite enforces
+ *     it through max_page_count, so an insert that would cross it fails with
+ *     SPOOL_EFULL and changes nothing;
+ *   - floor: the database may grow only while the volume keeps floor bytes
+ *     free (min(floor_pct% of the volume, floor_max_bytes)), plus the journal
+ *     reserve; spool_space() re-reads free space and re-arms the page limit,
+ *     and reports a deficit when others took the volume under the floor;
+ *   - shedding removes the OLDEST records (low end), in one transaction that
+ *     also appends an exact account (records, bytes, seq range, time span,
+ *     reason) to the persisted shed log; the agent reports the log to the
+ *     cloud and then marks the entries reported.
+ *
  * Return codes: SPOOL_OK (0) or negative:
  *   SPOOL_EDB     SQLite error (message from spool_errmsg)
  *   SPOOL_EFULL   the volume or quota is full (SQLITE_FULL); nothing changed
  *   SPOOL_ENOMEM  allocation failed
  *   SPOOL_EINVAL  bad argument
+ *   SPOOL_EIO     SQLite reported an I/O error (SQLITE_IOERR*); nothing changed
  */
 #ifndef OUTPOST_CORE_SPOOL_H
 #define OUTPOST_CORE_SPOOL_H
@@ -33,6 +48,13 @@
 #define SPOOL_EFULL (-2)
 #define SPOOL_ENOMEM (-3)
 #define SPOOL_EINVAL (-4)
+#define SPOOL_EIO (-5)
+
+#define SPOOL_DEFAULT_QUOTA (256LL * 1024 * 1024)
+/* Journal reserve inside the quota: the largest shed transaction plus slack. */
+#define SPOOL_SHED_CHUNK(q) ((q) / 16 < 65536 ? 65536 : (q) / 16 > 4194304 ? 4194304 : (q) / 16)
+#define SPOOL_JOURNAL_RESERVE(q) (SPOOL_SHED_CHUNK(q) + 65536)
+#define SPOOL_MAX_SHED_LOG 256 /* unreported entries kept; older ones merge */
 
 typedef struct spool spool;
 
@@ -42,6 +64,8 @@ typedef struct spool_source_state {
   uint64_t dev, ino;
   int64_t offset;   /* bytes of the file consumed (complete lines only) */
   int skipping;     /* inside an over-long line: discard up to the next newline */
+  uint64_t fp;      /* FNV-1a 64 of the file's first fp_len bytes (identity, tail.h) */
+  int64_t fp_len;   /* 0..TAIL_FP_BYTES */
 } spool_source_state;
 
 typedef struct spool_line {
@@ -53,10 +77,47 @@ typedef struct spool_line {
 typedef struct spool_counters {
   int64_t next_seq;   /* produced = next_seq - 1 */
   int64_t acked;
-  int64_t shed;
+  int64_t shed;       /* records shed, ever */
   int64_t spooled;
   int64_t first_seq;  /* 0 when empty */
+  int64_t shed_bytes; /* bytes of line text shed, ever */
+  int64_t shed_events;
+  int64_t shed_reported; /* records whose shedding the cloud has acknowledged */
+  int64_t bytes;      /* bytes of line text in the spool now */
 } spool_counters;
+
+typedef struct spool_limits {
+  int64_t quota_bytes;     /* database + journal; >= 1 MiB */
+  int floor_pct;           /* 0..50 */
+  int64_t floor_max_bytes; /* the floor is min(floor_pct% of the volume, this) */
+} spool_limits;
+
+typedef struct spool_space_info {
+  uint64_t avail, total;   /* the volume, from the os shim */
+  int64_t floor_bytes;     /* the floor this volume gets */
+  int64_t db_bytes;        /* the database file now (pages x page size) */
+  int64_t max_db_bytes;    /* what SQLite may grow it to right now */
+  int64_t deficit;         /* bytes the volume is under its floor (0 when fine) */
+} spool_space_info;
+
+typedef enum spool_shed_reason {
+  SPOOL_SHED_QUOTA = 1,  /* back-pressure was not enough: quota full too long */
+  SPOOL_SHED_FLOOR = 2,  /* the volume went under its free-space floor */
+  SPOOL_SHED_FULL = 3,   /* SQLite said SQLITE_FULL / the volume said ENOSPC */
+  SPOOL_SHED_IO = 4,     /* SQLite reported an I/O error */
+} spool_shed_reason;
+
+/* One entry of the shed log: a contiguous seq range shed in one transaction
+ * (records == last_seq - first_seq + 1), or, after merging when the log is
+ * over SPOOL_MAX_SHED_LOG, several ranges (records < the span). */
+typedef struct spool_shed_entry {
+  int64_t id;
+  int64_t first_seq, last_seq;
+  int64_t records, bytes;
+  int64_t ts_first_ms, ts_last_ms; /* record timestamps, min and max */
+  int64_t at_ms;                   /* wall time of the (last) shedding */
+  int reason;                      /* spool_shed_reason of the (last) shedding */
+} spool_shed_entry;
 
 /* Opens or creates the spool at path through os (the VFS registers per spool). */
 int spool_open(const os_shim *os, const char *path, spool **out, char *err, size_t err_cap);
@@ -81,5 +142,30 @@ int spool_scan(spool *s, int64_t max_records, spool_row_fn fn, void *user);
 int spool_ack(spool *s, int64_t through_seq);
 
 void spool_get_counters(const spool *s, spool_counters *out);
+
+/* The last SPOOL_E* code any call returned (SPOOL_OK after a success). */
+int spool_last_error(const spool *s);
+
+/* Sets the quota and floor (spool_open starts with the defaults: 256 MiB,
+ * 5%, 1 GiB) and re-arms SQLite's page limit. SPOOL_EINVAL on bad values. */
+int spool_set_limits(spool *s, const spool_limits *lim);
+/* Re-reads the volume's free space, re-arms the page limit, fills *out. */
+int spool_space(spool *s, spool_space_info *out);
+
+/* Sheds the oldest records: at least min_bytes of line text (and at least one
+ * record) but at most SPOOL_SHED_CHUNK(quota) bytes unless one record is
+ * larger, never past through_seq_max (0 = no limit). Appends the account to
+ * the shed log in the same transaction. With reason SPOOL_SHED_FLOOR the freed
+ * pages are then given back to the volume (incremental vacuum). *out (may be
+ * NULL) describes what was shed; records == 0 when the spool was empty. */
+int spool_shed(spool *s, int64_t min_bytes, spool_shed_reason reason, int64_t wall_ms,
+               spool_shed_entry *out);
+/* Copies up to max unreported shed-log entries, oldest first, into out. */
+int spool_shed_pending(spool *s, spool_shed_entry *out, int max, int *n);
+/* The cloud stored entries with id <= through_id: drop them from the log.
+ * Even when that commit fails (a volume full to the last byte) later calls
+ * to spool_shed_pending start after through_id and the counters count them
+ * reported; a reopen forgets that and the entries are sent again. */
+int spool_shed_reported(spool *s, int64_t through_id);
 
 #endif

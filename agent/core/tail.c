@@ -98,6 +98,84 @@ static int consume_chunk(tail_source *src, spool *sp, tail_buffers *b, size_t le
   return TAIL_OK;
 }
 
+/* FNV-1a 64: a fingerprint, not a defence (the files are local). */
+static uint64_t fnv1a(const char *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/* Fingerprint of the first n bytes of f (n <= TAIL_FP_BYTES); -1 if shorter. */
+static int fp_of(const os_shim *os, os_file *f, int64_t n, tail_buffers *b, uint64_t *out) {
+  if (n <= 0 || n > TAIL_FP_BYTES || (size_t)n > b->chunk_cap) return -1;
+  int64_t got = os->pread(os->ctx, f, b->chunk, (size_t)n, 0);
+  if (got != n) return -1;
+  *out = fnv1a(b->chunk, (size_t)n);
+  return 0;
+}
+
+/* Is the file open as f still the one the saved state describes: same
+ * device and inode, not shorter than the offset, same first bytes? */
+static int same_file(const tail_source *src, const os_shim *os, os_file *f, const os_stat *st,
+                     tail_buffers *b) {
+  if (src->st.dev != st->dev || src->st.ino != st->ino || st->size < src->st.offset) return 0;
+  if (src->st.fp_len == 0) return 1;
+  uint64_t h;
+  return fp_of(os, f, src->st.fp_len, b, &h) == 0 && h == src->st.fp;
+}
+
+/* Reads the rest of the old file from its rotated copy (path + ".1", the
+ * name logrotate gives it, for rename and copytruncate alike) when that copy
+ * is the file the state describes: same first bytes (or, before any were
+ * seen, the same inode) and longer than the offset. A final line without a
+ * newline is taken as complete: nobody appends to a rotated file. Nothing
+ * to drain (no copy, another file) is not an error. */
+static int drain_rotated(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b,
+                         int64_t ts_ms, int64_t *lines_out, int *os_error) {
+  char rp[CONFIG_PATH_MAX + 8];
+  size_t n = strnlen(src->path, sizeof src->path);
+  if (n + 3 > sizeof rp) return TAIL_OK;
+  memcpy(rp, src->path, n);
+  memcpy(rp + n, ".1", 3);
+  os_file *f = NULL;
+  if (os->open(os->ctx, rp, OS_O_READ | OS_O_NOFOLLOW, 0, &f) != OS_OK) return TAIL_OK;
+  os_stat st;
+  int ok = os->fstat(os->ctx, f, &st) == OS_OK && st.size > src->st.offset;
+  if (ok && src->st.fp_len > 0) {
+    uint64_t h;
+    ok = fp_of(os, f, src->st.fp_len, b, &h) == 0 && h == src->st.fp;
+  } else if (ok) {
+    ok = st.dev == src->st.dev && st.ino == src->st.ino;
+  }
+  int ret = TAIL_OK;
+  /* A rotated file is finite: bounded by its size in chunks, plus one. */
+  for (int64_t round = 0; ok && src->st.offset < st.size && round <= st.size / 4096 + 1; round++) {
+    size_t want = b->chunk_cap - 1; /* room for a closing newline */
+    int64_t got = os->pread(os->ctx, f, b->chunk, want, src->st.offset);
+    if (got < 0) {
+      *os_error = (int)got;
+      ret = TAIL_EIO;
+      break;
+    }
+    if (got == 0) break;
+    for (int64_t i = 0; i < got; i++)
+      if (b->chunk[i] == 0) b->chunk[i] = '?';
+    if (src->st.offset + got >= st.size && b->chunk[got - 1] != '\n') b->chunk[got++] = '\n';
+    size_t consumed = 0;
+    ret = consume_chunk(src, sp, b, (size_t)got, ts_ms, lines_out, &consumed);
+    if (ret != TAIL_OK) break;
+    if (src->st.offset > st.size) src->st.offset = st.size; /* the added newline */
+    if (consumed == 0) break;
+  }
+  os->close(os->ctx, f);
+  if (ret != TAIL_OK) {
+    spool_source_state disk;
+    if (spool_source_load(sp, src->path, &disk) == SPOOL_OK) src->st = disk;
+    else src->loaded = 0;
+  }
+  return ret;
+}
+
 int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, int64_t ts_ms,
               int64_t *lines_out, int *more, int *os_error) {
   *lines_out = 0;
@@ -127,18 +205,34 @@ int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, i
   if (!src->st.known) {
     src->st.known = 1;
     src->st.offset = src->start == CONFIG_START_END ? st.size : 0;
+    src->st.fp_len = 0;
     changed = 1;
-  } else if (src->st.dev != st.dev || src->st.ino != st.ino) {
-    src->st.offset = 0; /* a new file at this path: read it whole */
+  } else if (!same_file(src, os, f, &st, b)) {
+    /* Rotated (rename or copytruncate), truncated, replaced, or an inode
+     * reused by another file: what is left of the old file is read first,
+     * from the rotated copy if there is one, then the new file from 0. */
+    int drc = drain_rotated(src, os, sp, b, ts_ms, lines_out, os_error);
+    if (drc != TAIL_OK) {
+      os->close(os->ctx, f);
+      return drc;
+    }
+    src->st.offset = 0;
     src->st.skipping = 0;
-    changed = 1;
-  } else if (st.size < src->st.offset) {
-    src->st.offset = 0; /* truncated in place */
-    src->st.skipping = 0;
+    src->st.fp_len = 0;
     changed = 1;
   }
   src->st.dev = st.dev;
   src->st.ino = st.ino;
+  if (src->st.fp_len < TAIL_FP_BYTES && st.size > src->st.fp_len) {
+    /* The identity grows with the file up to TAIL_FP_BYTES. */
+    int64_t n = st.size < TAIL_FP_BYTES ? st.size : TAIL_FP_BYTES;
+    uint64_t h;
+    if (fp_of(os, f, n, b, &h) == 0) {
+      src->st.fp = h;
+      src->st.fp_len = n;
+      changed = 1;
+    }
+  }
   if (changed) {
     rc = spool_source_save(sp, &src->st);
     if (rc != SPOOL_OK) {

@@ -7,10 +7,15 @@
  * A line longer than max_line bytes is cut to max_line bytes plus the marker
  * TAIL_TRUNCATED_MARKER, and the rest of it, up to its newline, is skipped.
  *
- * Rotation handled here (issue #3 widens it): a different device/inode at the
- * path starts the new file from offset 0; a file shorter than the offset
- * (truncated in place) restarts at 0. A missing file is not an error: it may
- * appear later.
+ * Identity and rotation (issue #3): a file is the same file while its device,
+ * inode and fingerprint (its first up to TAIL_FP_BYTES bytes) match and it is
+ * not shorter than the offset. Otherwise (rename rotation, copytruncate,
+ * truncation, delete and re-create, inode reuse; also while the agent was
+ * stopped) the rest of the old file is first read from its rotated copy
+ * path + ".1" when that copy has the old fingerprint, then the new file from
+ * offset 0. Copytruncate's one unavoidable window: lines written between the
+ * copy and the truncate are in neither file (docs/operations.md). A missing
+ * file is not an error: it may appear later.
  *
  * Return codes: TAIL_OK (0) or negative:
  *   TAIL_ESPOOL  the spool refused the write (spool_errmsg says why; SPOOL_EFULL
@@ -36,6 +41,7 @@
 #define TAIL_TRUNCATED_MARKER " [truncated by outpost]"
 #define TAIL_MAX_LINES_PER_TXN 1024
 #define TAIL_MAX_CHUNKS_PER_POLL 16
+#define TAIL_FP_BYTES 256 /* identity: dev + inode + FNV-1a of up to the first 256 bytes */
 
 typedef struct tail_source {
   char path[CONFIG_PATH_MAX];

@@ -42,6 +42,7 @@ struct net_curl {
   char *ca_file;
   char user_agent[NC_UA_MAX];
   int allow_plain_http_loopback;
+  char *proxy, *proxy_ca_file, *no_proxy;
   unsigned max_in_flight;
   unsigned in_flight;
   nc_xfer **slots;     /* max_in_flight entries, NULL = free */
@@ -326,8 +327,16 @@ static int nc_setup(net_curl *nc, nc_xfer *x, const net_request *req) {
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
   if (nc->ca_file) SET(CURLOPT_CAINFO, nc->ca_file);
   SET(CURLOPT_CAPATH, (char *)NULL);
-  /* Proxy: CURLOPT_NOPROXY is deliberately not set; issue #3 adds explicit
-   * proxy configuration. */
+  if (nc->proxy) {
+    /* CONNECT even for http:// targets: the proxy only ever sees a tunnel. */
+    SET(CURLOPT_PROXY, nc->proxy);
+    SET(CURLOPT_HTTPPROXYTUNNEL, 1L);
+    SET(CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+    if (nc->proxy_ca_file) SET(CURLOPT_PROXY_CAINFO, nc->proxy_ca_file);
+    else if (nc->ca_file) SET(CURLOPT_PROXY_CAINFO, nc->ca_file);
+    if (nc->no_proxy) SET(CURLOPT_NOPROXY, nc->no_proxy);
+  }
 
   if (strcmp(req->method, "GET") == 0) {
     if (req->body_len) return NET_EINVAL;
@@ -439,6 +448,12 @@ int net_curl_create(const net_curl_options *opts, net_curl **out) {
   snprintf(nc->user_agent, sizeof nc->user_agent, "%s",
            opts->user_agent ? opts->user_agent : "outpost-agent/" OUTPOST_VERSION);
   if (opts->ca_file && !(nc->ca_file = strdup(opts->ca_file))) goto nomem;
+  if (opts->proxy && opts->proxy[0] && !(nc->proxy = strdup(opts->proxy))) goto nomem;
+  if (opts->proxy_ca_file && opts->proxy_ca_file[0] &&
+      !(nc->proxy_ca_file = strdup(opts->proxy_ca_file)))
+    goto nomem;
+  if (opts->no_proxy && opts->no_proxy[0] && !(nc->no_proxy = strdup(opts->no_proxy)))
+    goto nomem;
   nc->slots = calloc(nc->max_in_flight, sizeof *nc->slots);
   nc->done_ids = calloc(nc->max_in_flight, sizeof *nc->done_ids);
   nc->multi = curl_multi_init();
@@ -451,6 +466,9 @@ nomem:
     free(nc->slots);
     free(nc->done_ids);
     free(nc->ca_file);
+    free(nc->proxy);
+    free(nc->proxy_ca_file);
+    free(nc->no_proxy);
     free(nc);
   }
   curl_global_cleanup();
@@ -478,6 +496,9 @@ void net_curl_destroy(net_curl *nc) {
   free(nc->slots);
   free(nc->done_ids);
   free(nc->ca_file);
+  free(nc->proxy);
+  free(nc->proxy_ca_file);
+  free(nc->no_proxy);
   free(nc);
   curl_global_cleanup();
 }

@@ -16,8 +16,8 @@
  *     http:// through, but only to 127.0.0.1 or localhost; any other non-https
  *     URL is refused with NET_EINVAL before a connection is made.
  *   - No redirects, no Expect: 100-continue, CURLOPT_NOSIGNAL.
- *   - Proxies: libcurl's default environment proxy handling (https_proxy, ...)
- *     is left in place; explicit proxy support is issue #3.
+ *   - Proxies: options.proxy (CONNECT tunnel, optional proxy CA) or, when
+ *     unset, libcurl's environment handling (https_proxy, no_proxy).
  *
  * Ownership and timing
  *   - net_curl_create allocates the returned handle; net_curl_destroy frees it.
@@ -62,6 +62,14 @@ typedef struct net_curl_options {
   unsigned max_in_flight;        /* 0 = NET_CURL_DEFAULT_IN_FLIGHT; capped at NET_CURL_MAX_IN_FLIGHT */
   const char *user_agent;        /* NULL = "outpost-agent/<version>" */
   int allow_plain_http_loopback; /* default 0; 1 only for tests and tools */
+  /* Enterprise proxy (issue #3). NULL/"" proxy: libcurl's environment
+   * handling (https_proxy/HTTPS_PROXY, no_proxy/NO_PROXY) stays in force.
+   * Set: every https request tunnels through it with CONNECT (the TLS
+   * session to the cloud is end to end, verified against ca_file as
+   * always); an https:// proxy is verified against proxy_ca_file. */
+  const char *proxy;             /* http://host:port or https://host:port */
+  const char *proxy_ca_file;     /* PEM for an https:// proxy; NULL = ca_file */
+  const char *no_proxy;          /* comma-separated hosts that bypass the proxy */
 } net_curl_options;
 
 void net_curl_options_init(net_curl_options *opts);

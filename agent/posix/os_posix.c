@@ -413,7 +413,7 @@ static void posix_log(void *ctx, os_log_level level, const char *msg) {
                         posix_level_name(level));
   if (!msg) msg = "";
   /* Control characters would let one message forge further log lines. */
-  for (i = 0; msg[i] && i < OS_POSIX_LOG_LINE_MAX && n < sizeof line - 1; i++) {
+  for (i = 0; i < OS_POSIX_LOG_LINE_MAX && msg[i] && n < sizeof line - 1; i++) {
     unsigned char c = (unsigned char)msg[i];
     line[n++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
   }

@@ -17,40 +17,33 @@ mkdir -p "$WORK/logs"
 write_agent_config "$WORK/agent.json" "$WORK/state" "$LOG"
 "$AGENT_BIN" check-config --config "$WORK/agent.json" >/dev/null || die "check-config refused a good config"
 
+# append_lines LO HI: lines LO..HI-1, each unique, to the agent's log.
+append_lines() {
+  python3 - "$LOG" "$1" "$2" <<'PY'
+import sys
+path, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, "a") as f:
+    for i in range(lo, hi):
+        f.write("line %07d the quick brown fox jumps over the lazy dog %d\n" % (i, i * 7919 % 100003))
+PY
+}
+
 "$AGENT_BIN" run --config "$WORK/agent.json" 2>>"$WORK/agent.log" &
 AGENT_PID=$!
 OUTPOST_PIDS+=("$AGENT_PID")
 
 # Write the first third, stop gracefully, write more while it is down.
-python3 - "$LOG" 0 $((LINES / 3)) <<'PY'
-import sys
-path, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, "a") as f:
-    for i in range(lo, hi):
-        f.write("line %07d the quick brown fox jumps over the lazy dog %d\n" % (i, i * 7919 % 100003))
-PY
+append_lines 0 $((LINES / 3))
 wait_for_records $((LINES / 6)) 60 || die "agent did not start shipping"
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || die "agent did not exit cleanly on SIGTERM"
-python3 - "$LOG" $((LINES / 3)) $((2 * LINES / 3)) <<'PY'
-import sys
-path, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, "a") as f:
-    for i in range(lo, hi):
-        f.write("line %07d the quick brown fox jumps over the lazy dog %d\n" % (i, i * 7919 % 100003))
-PY
+append_lines $((LINES / 3)) $((2 * LINES / 3))
 "$AGENT_BIN" run --config "$WORK/agent.json" 2>>"$WORK/agent.log" &
 AGENT_PID=$!
 OUTPOST_PIDS+=("$AGENT_PID")
 # SIGKILL mid-stream, then restart: at-least-once from the agent, idempotent cloud.
 wait_for_records $((LINES / 2)) 60 || die "agent did not resume after restart"
 kill -KILL "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
-python3 - "$LOG" $((2 * LINES / 3)) "$LINES" <<'PY'
-import sys
-path, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, "a") as f:
-    for i in range(lo, hi):
-        f.write("line %07d the quick brown fox jumps over the lazy dog %d\n" % (i, i * 7919 % 100003))
-PY
+append_lines $((2 * LINES / 3)) "$LINES"
 "$AGENT_BIN" run --config "$WORK/agent.json" 2>>"$WORK/agent.log" &
 AGENT_PID=$!
 OUTPOST_PIDS+=("$AGENT_PID")

@@ -226,6 +226,37 @@ static void frozen_and_injected_faults(void **state) {
   sim_fs_free(fs);
 }
 
+static int cuts;
+static void on_cut(void *user) { cuts += *(int *)user; }
+
+static void power_cut_before_nth_write(void **state) {
+  sim_fs *fs = mk(1 << 20);
+  assert_int_equal(sim_fs_append(fs, "/log", "a\n", 2, 1), OS_OK);
+  os_file *f;
+  assert_int_equal(sim_fs_open(fs, "/db", OS_O_WRITE | OS_O_CREATE, 0644, &f), OS_OK);
+  write_str(fs, f, "committed", 0);
+  assert_int_equal(sim_fs_sync(fs, f), OS_OK);
+  int one = 1;
+  sim_fs_power_cut_at(fs, 3, on_cut, &one);
+  write_str(fs, f, "XX", 0); /* 1st */
+  assert_int_equal(sim_fs_append(fs, "/log", "b\n", 2, 1), OS_OK); /* not counted */
+  write_str(fs, f, "YY", 2); /* 2nd */
+  assert_int_equal(cuts, 0);
+  write_str(fs, f, "ZZ", 4); /* 3rd: power cut, write lost (reported written) */
+  assert_int_equal(cuts, 1);
+  char buf[16];
+  assert_int_equal(sim_fs_pread(fs, f, buf, sizeof buf, 0), OS_EBADF);
+  sim_fs_close(fs, f);
+  read_is(fs, "/db", "committed");
+  read_is(fs, "/log", "a\nb\n");
+  /* fires once */
+  assert_int_equal(sim_fs_open(fs, "/db", OS_O_WRITE, 0, &f), OS_OK);
+  for (int i = 0; i < 5; i++) write_str(fs, f, "w", i);
+  assert_int_equal(cuts, 1);
+  sim_fs_close(fs, f);
+  sim_fs_free(fs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dirs_and_errors),
@@ -233,6 +264,7 @@ int main(void) {
       cmocka_unit_test(open_handle_survives_unlink_and_rename),
       cmocka_unit_test(quota_enospc_writes_nothing),
       cmocka_unit_test(crash_reverts_unsynced_and_kills_handles),
-      cmocka_unit_test(frozen_and_injected_faults)};
+      cmocka_unit_test(frozen_and_injected_faults),
+      cmocka_unit_test(power_cut_before_nth_write)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,8 @@ static void rejects_with_key_path(void **state) {
        "events[0].agents: required"},
       {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"crash\",\"agents\":1,\"duration_s\":5}]}",
        "events[0].duration_s: unknown key"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"power_cut\",\"agents\":0}]}",
+       "events[0].agents"},
       {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"cloud_outage\"}]}",
        "events[0].duration_s: required"},
       {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":\"network\"}]}",

@@ -1,0 +1,236 @@
+/* Spool space (issue #3) on the simulator's in-memory fs, whose free space is
+ * exact: the quota is never crossed (database + journal), a full spool says
+ * SPOOL_EFULL and changes nothing, shedding removes the oldest records with
+ * an exact persisted account, the account survives a reopen until reported,
+ * the free-space floor is kept and its deficit is given back, and an I/O
+ * error is SPOOL_EIO. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/spool.h"
+#include "sim_fs.h"
+#include "sim_os.h"
+
+typedef struct fx {
+  int64_t now;
+  sim_rng rng;
+  sim_fs *fs;
+  sim_os so;
+  os_shim os;
+  spool *sp;
+  spool_source_state src;
+} fx;
+
+#define DB "/var/lib/outpost/spool.db"
+
+static fx *make(uint64_t disk) {
+  fx *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  sim_rng_seed(&f->rng, 1, 1);
+  assert_int_equal(sim_fs_create(1, disk, NULL, NULL, &f->fs), OS_OK);
+  assert_int_equal(sim_fs_mkdirs(f->fs, "/var/lib/outpost", 0700), OS_OK);
+  assert_int_equal(sim_fs_mkdirs(f->fs, "/var/log", 0755), OS_OK);
+  sim_os_init(&f->so, &f->now, 0, &f->rng, f->fs, "h", "m");
+  sim_os_shim(&f->so, &f->os);
+  char err[256];
+  assert_int_equal(spool_open(&f->os, DB, &f->sp, err, sizeof err), SPOOL_OK);
+  assert_int_equal(spool_source_load(f->sp, "/var/log/app.log", &f->src), SPOOL_OK);
+  return f;
+}
+
+static void destroy(fx *f) {
+  spool_close(f->sp);
+  sim_fs_free(f->fs);
+  free(f);
+}
+
+static int64_t spool_files(fx *f) {
+  os_stat st;
+  int64_t n = 0;
+  if (sim_fs_stat(f->fs, DB, &st) == OS_OK) n += st.size;
+  if (sim_fs_stat(f->fs, DB "-journal", &st) == OS_OK) n += st.size;
+  return n;
+}
+
+/* Appends batches of 100 lines of 1000 bytes until the spool refuses;
+ * returns the number of lines spooled. */
+static int64_t fill(fx *f, int64_t quota, int max_batches) {
+  static char text[1000];
+  memset(text, 'x', sizeof text);
+  spool_line lines[100];
+  for (int i = 0; i < 100; i++) lines[i] = (spool_line){text, sizeof text, 1000 + i};
+  int64_t n = 0;
+  for (int b = 0; b < max_batches; b++) {
+    f->src.offset += 100 * 1001;
+    int rc = spool_append(f->sp, &f->src, lines, 100);
+    if (quota) assert_true(spool_files(f) <= quota);
+    if (rc != SPOOL_OK) {
+      assert_int_equal(rc, SPOOL_EFULL);
+      f->src.offset -= 100 * 1001;
+      return n;
+    }
+    n += 100;
+  }
+  return n;
+}
+
+static void quota_holds_and_shedding_is_exact(void **state) {
+  (void)state;
+  fx *f = make(64 * 1024 * 1024);
+  int64_t quota = 2 * 1024 * 1024;
+  spool_limits lim = {quota, 5, 1LL << 30};
+  assert_int_equal(spool_set_limits(f->sp, &lim), SPOOL_OK);
+  int64_t n = fill(f, quota, 1000);
+  assert_true(n > 500);   /* most of the quota is usable */
+  assert_true(n < 2100);  /* ... and no more */
+  spool_counters c;
+  spool_get_counters(f->sp, &c);
+  assert_int_equal(c.spooled, n);
+  assert_int_equal(c.bytes, n * 1000);
+  /* The refused batch changed nothing. */
+  assert_int_equal(c.next_seq, n + 1);
+
+  spool_shed_entry e;
+  /* 1032 bytes accounted per record (text + overhead): 97 records cover 100,000. */
+  assert_int_equal(spool_shed(f->sp, 100 * 1000, SPOOL_SHED_QUOTA, 42, &e), SPOOL_OK);
+  assert_int_equal(e.first_seq, 1);
+  assert_int_equal(e.records, 97);
+  assert_int_equal(e.last_seq, e.records);
+  assert_int_equal(e.bytes, e.records * 1000);
+  assert_int_equal(e.ts_first_ms, 1000);
+  assert_int_equal(e.ts_last_ms, 1096);
+  assert_int_equal(e.reason, SPOOL_SHED_QUOTA);
+  spool_get_counters(f->sp, &c);
+  assert_int_equal(c.shed, e.records);
+  assert_int_equal(c.first_seq, e.records + 1);
+  assert_int_equal(c.spooled + c.shed, n);
+  /* Freed pages are reused: appending works again, within the quota. */
+  assert_true(fill(f, quota, 1) == 100);
+
+  /* The account survives a reopen until it is reported. */
+  spool_close(f->sp);
+  char err[256];
+  assert_int_equal(spool_open(&f->os, DB, &f->sp, err, sizeof err), SPOOL_OK);
+  spool_shed_entry got[4];
+  int k = 0;
+  assert_int_equal(spool_shed_pending(f->sp, got, 4, &k), SPOOL_OK);
+  assert_int_equal(k, 1);
+  assert_int_equal(got[0].records, e.records);
+  assert_int_equal(got[0].bytes, e.bytes);
+  assert_int_equal(got[0].at_ms, 42);
+  spool_get_counters(f->sp, &c);
+  assert_int_equal(c.shed, e.records);
+  assert_int_equal(c.shed_reported, 0);
+  assert_int_equal(spool_shed_reported(f->sp, got[0].id), SPOOL_OK);
+  assert_int_equal(spool_shed_pending(f->sp, got, 4, &k), SPOOL_OK);
+  assert_int_equal(k, 0);
+  spool_get_counters(f->sp, &c);
+  assert_int_equal(c.shed_reported, e.records);
+  destroy(f);
+}
+
+static void floor_is_kept_and_deficit_given_back(void **state) {
+  (void)state;
+  uint64_t disk = 16 * 1024 * 1024;
+  fx *f = make(disk);
+  spool_limits lim = {256LL * 1024 * 1024, 10, 1LL << 30}; /* floor: 1.6 MiB */
+  assert_int_equal(spool_set_limits(f->sp, &lim), SPOOL_OK);
+  /* Someone else takes 4 MiB of the 16. */
+  static char big[1024 * 1024];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(sim_fs_append(f->fs, "/var/log/ballast", big, sizeof big, 1), OS_OK);
+  fill(f, 0, 1000);
+  uint64_t avail = 0, total = 0;
+  assert_int_equal(sim_fs_free_space(f->fs, DB, &avail, &total), OS_OK);
+  assert_true(avail >= disk / 10); /* the spool stopped above the floor */
+  assert_true(avail < disk / 10 + 512 * 1024); /* ... not far above it */
+  spool_space_info si;
+  assert_int_equal(spool_space(f->sp, &si), SPOOL_OK);
+  assert_int_equal(si.deficit, 0);
+  assert_int_equal(si.floor_bytes, (int64_t)(disk / 100 * 10));
+  /* The ballast grows past the floor: the spool sees the deficit and gives
+   * pages back by shedding its oldest records. */
+  os_stat st;
+  assert_int_equal(sim_fs_stat(f->fs, DB, &st), OS_OK);
+  int64_t before = st.size;
+  for (uint64_t left = avail - 100000; left > 0;) {
+    size_t k = left > sizeof big ? sizeof big : (size_t)left;
+    assert_int_equal(sim_fs_append(f->fs, "/var/log/ballast", big, k, 1), OS_OK);
+    left -= k;
+  }
+  assert_int_equal(spool_space(f->sp, &si), SPOOL_OK);
+  assert_true(si.deficit > 0);
+  for (int i = 0; i < 400 && si.deficit > 0; i++) {
+    spool_shed_entry e;
+    assert_int_equal(spool_shed(f->sp, si.deficit, SPOOL_SHED_FLOOR, 1, &e), SPOOL_OK);
+    if (e.records == 0) break;
+    assert_int_equal(spool_space(f->sp, &si), SPOOL_OK);
+  }
+  assert_int_equal(si.deficit, 0);
+  assert_int_equal(sim_fs_stat(f->fs, DB, &st), OS_OK);
+  assert_true(st.size < before);
+  spool_counters c;
+  spool_get_counters(f->sp, &c);
+  assert_true(c.shed > 0);
+  assert_int_equal(c.shed_bytes, c.shed * 1000);
+  destroy(f);
+}
+
+static void io_error_is_reported_as_eio(void **state) {
+  (void)state;
+  fx *f = make(64 * 1024 * 1024);
+  assert_int_equal(fill(f, 0, 2), 200);
+  sim_fs_fail_write(f->fs, 1, OS_EIO);
+  static const char t[] = "hello";
+  spool_line l = {t, 5, 1};
+  f->src.offset += 6;
+  assert_int_equal(spool_append(f->sp, &f->src, &l, 1), SPOOL_EIO);
+  assert_int_equal(spool_last_error(f->sp), SPOOL_EIO);
+  spool_counters c;
+  spool_get_counters(f->sp, &c);
+  assert_int_equal(c.spooled, 200);
+  /* Next time it works, and shedding after an I/O error is accounted. */
+  assert_int_equal(spool_append(f->sp, &f->src, &l, 1), SPOOL_OK);
+  spool_shed_entry e;
+  assert_int_equal(spool_shed(f->sp, 0, SPOOL_SHED_IO, 5, &e), SPOOL_OK);
+  assert_int_equal(e.records, 1);
+  assert_int_equal(e.first_seq, 1);
+  destroy(f);
+}
+
+static void shed_log_stays_bounded(void **state) {
+  (void)state;
+  fx *f = make(64 * 1024 * 1024);
+  assert_int_equal(fill(f, 0, 5), 500);
+  for (int i = 0; i < SPOOL_MAX_SHED_LOG + 20; i++) {
+    spool_shed_entry e;
+    assert_int_equal(spool_shed(f->sp, 0, SPOOL_SHED_QUOTA, i, &e), SPOOL_OK);
+    assert_int_equal(e.records, 1);
+  }
+  spool_shed_entry *got = calloc(SPOOL_MAX_SHED_LOG + 50, sizeof *got);
+  int k = 0;
+  assert_int_equal(spool_shed_pending(f->sp, got, SPOOL_MAX_SHED_LOG + 50, &k), SPOOL_OK);
+  assert_int_equal(k, SPOOL_MAX_SHED_LOG);
+  int64_t total = 0;
+  for (int i = 0; i < k; i++) total += got[i].records;
+  assert_int_equal(total, SPOOL_MAX_SHED_LOG + 20);
+  assert_int_equal(got[k - 1].last_seq, SPOOL_MAX_SHED_LOG + 20);
+  free(got);
+  destroy(f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(quota_holds_and_shedding_is_exact),
+      cmocka_unit_test(floor_is_kept_and_deficit_given_back),
+      cmocka_unit_test(io_error_is_reported_as_eio),
+      cmocka_unit_test(shed_log_stays_bounded),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
