@@ -404,12 +404,114 @@ static void corrupt_identity_refuses_to_start(void **state) {
   assert_non_null(strstr(err, "identity.json: malformed"));
 }
 
+
+/* 409 clone_detected: the agent re-enrolls as a new identity, the new key
+ * proves possession, the old key vouches for the clone report, and the
+ * spooled records then ship under the new identity after a check-in. */
+static void clone_verdict_reenrolls(void **state) {
+  fx *f = *state;
+  write_lines(f, 0, 5);
+  open_agent(f);
+  uint8_t key[32];
+  enroll_and_open_session(f, key);
+  step(f);
+  agent_stats s;
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.checkins, 1);
+  f->now += f->cfg.batch_max_age_ms + f->cfg.poll_interval_ms;
+  step(f);
+  f->now += f->cfg.batch_max_age_ms;
+  step(f);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/ingest");
+  assert_string_equal(hdr(&f->sn.cur, WIRE_HDR_RATCHET), RATCHET1);
+  reply(&f->sn, 0, 409, "{\"error\":\"clone_detected\",\"message\":\"copy\"}", NULL, NULL);
+  step(f);
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.state, AGENT_STATE_REENROLLING);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/enroll");
+  cJSON *b = cJSON_Parse((const char *)f->sn.cur.body);
+  assert_string_equal(cJSON_GetObjectItem(b, "cloned_from")->valuestring,
+                      "0123456789abcdef0123456789abcdef");
+  assert_string_equal(cJSON_GetObjectItem(b, "clone_reason")->valuestring, "ratchet_conflict");
+  const char *pub_b64 = cJSON_GetObjectItem(b, "public_key")->valuestring;
+  uint8_t pub[CRYPTO_PUB_DER_MAX], sig[CRYPTO_SIG_MAX], old_pub[CRYPTO_PUB_DER_MAX];
+  size_t pub_len, sig_len, old_len;
+  assert_int_equal(crypto_b64_decode(pub_b64, strlen(pub_b64), pub, sizeof pub, &pub_len), 0);
+  /* the old public key, from the key file still on disk */
+  char kp[1200];
+  snprintf(kp, sizeof kp, "%s/agent.key", f->cfg.state_dir);
+  uint8_t der[CRYPTO_KEY_DER_MAX];
+  FILE *fp = fopen(kp, "rb");
+  size_t dl = fread(der, 1, sizeof der, fp);
+  fclose(fp);
+  assert_int_equal(crypto_ec_public_from_private(der, dl, old_pub, sizeof old_pub, &old_len),
+                   CRYPTO_OK);
+  assert_false(pub_len == old_len && memcmp(pub, old_pub, pub_len) == 0); /* a new key */
+  const char *cp = hdr(&f->sn.cur, WIRE_HDR_CLONE_PROOF);
+  assert_non_null(cp);
+  assert_int_equal(crypto_b64_decode(cp, strlen(cp), sig, sizeof sig, &sig_len), 0);
+  assert_int_equal(
+      crypto_ec_verify(old_pub, old_len, f->sn.cur.body, f->sn.cur.body_len, sig, sig_len),
+      CRYPTO_OK);
+  cJSON_Delete(b);
+  reply(&f->sn, 0, 201, "{\"agent_id\":\"fedcba9876543210fedcba9876543210\",\"workspace\":\"ws\"}",
+        NULL, NULL);
+  step(f);
+  agent_get_stats(f->a, &s);
+  assert_string_equal(s.agent_id, "fedcba9876543210fedcba9876543210");
+  assert_string_equal(s.cloned_from, "0123456789abcdef0123456789abcdef");
+  assert_int_equal(s.clone_reenrollments, 1);
+  assert_int_equal(s.spooled, 5); /* nothing lost */
+  /* The new identity is on disk with the new key: a restart keeps it. */
+  agent_close(f->a);
+  f->a = NULL;
+  if (f->sn.have) {
+    free(f->sn.cur.body);
+    f->sn.have = 0;
+  }
+  open_agent(f);
+  agent_get_stats(f->a, &s);
+  assert_string_equal(s.agent_id, "fedcba9876543210fedcba9876543210");
+}
+
+static void revoked_stops_sending(void **state) {
+  fx *f = *state;
+  write_lines(f, 0, 3);
+  open_agent(f);
+  uint8_t key[32];
+  enroll_and_open_session(f, key);
+  f->now += 2 * f->cfg.batch_max_age_ms + f->cfg.poll_interval_ms;
+  step(f);
+  step(f);
+  assert_true(f->sn.have);
+  reply(&f->sn, 0, 403, "{\"error\":\"revoked\",\"message\":\"revoked\"}", NULL, NULL);
+  int64_t d = step(f);
+  agent_stats s;
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.state, AGENT_STATE_REVOKED);
+  assert_non_null(strstr(s.last_error, "revoked"));
+  int before = f->sn.requests;
+  write_lines(f, 3, 6);
+  for (int i = 0; i < 200 && f->now < 1000000 + 3500 * 1000LL; i++) {
+    f->now = d;
+    d = step(f);
+    assert_false(f->sn.have);
+  }
+  assert_int_equal(f->sn.requests, before);
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.spooled, 6); /* collection goes on */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(ships_with_auth_and_backs_off, setup, teardown),
       cmocka_unit_test_setup_teardown(refused_enrollment_backs_off_for_long, setup, teardown),
       cmocka_unit_test_setup_teardown(identity_survives_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_identity_refuses_to_start, setup, teardown),
+      cmocka_unit_test_setup_teardown(clone_verdict_reenrolls, setup, teardown),
+      cmocka_unit_test_setup_teardown(revoked_stops_sending, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
