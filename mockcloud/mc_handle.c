@@ -451,6 +451,9 @@ typedef struct auth_info {
 } auth_info;
 
 #define MC_REPLAY_PURGE_EVERY 1024
+/* ratchet_cur value meaning "adopt what the current instance presents next":
+ * set when the identity is handed back to an instance after a quarantine. */
+#define MC_RATCHET_ADOPT "*"
 
 /* Returns 0 and fills *ai, or replies (401 / 403) and returns -1. */
 static int authenticate(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp,
@@ -601,6 +604,7 @@ static int quarantine(mc_cloud *c, const auth_info *ai, ident_row *r, const char
       mc__exec(c, MC_ST_INST_DELETE);
     }
     memcpy(r->inst, prev, sizeof prev);
+    if (prev[0]) snprintf(r->cur, sizeof r->cur, "%s", MC_RATCHET_ADOPT);
     save_ident(c, ai->agent_id, r);
   }
   add_alert(c, r->ws, kind, ai->agent_id, ai->agent_id, ai->instance, other_inst, detail, now);
@@ -649,10 +653,29 @@ static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, ident_r
                           "a newer process of this agent has taken over");
         return -1;
       }
-      *rc = quarantine(c, ai, r, "clone_live_copies", by,
-                       "two processes use this identity at the same time", now, resp);
-      return -1;
+      /* The process we took for dead is alive: two live copies. The newcomer
+       * (started from a copy of this disk) loses; the original keeps its
+       * identity, so what it sends stays its own. */
+      put_instance(c, ai->agent_id, by, "quarantined", ai->instance, ai->t);
+      if (r->inst[0] && strcmp(r->inst, by) != 0)
+        put_instance(c, ai->agent_id, r->inst, "quarantined", ai->instance, ai->t);
+      sqlite3_stmt *d = mc__stmt(c, MC_ST_INST_DELETE);
+      sqlite3_bind_text(d, 1, ai->agent_id, -1, SQLITE_STATIC);
+      sqlite3_bind_text(d, 2, ai->instance, -1, SQLITE_STATIC);
+      mc__exec(c, MC_ST_INST_DELETE);
+      memcpy(r->inst, ai->instance, sizeof r->inst);
+      snprintf(r->cur, sizeof r->cur, "%s", MC_RATCHET_ADOPT);
+      add_alert(c, r->ws, "clone_live_copies", ai->agent_id, ai->agent_id, by, ai->instance,
+                "two processes used this identity at once; the newer one was quarantined", now);
+      c->stats.clone_refusals++;
+      is_cur = 1;
     }
+  }
+  if (is_cur && strcmp(r->cur, MC_RATCHET_ADOPT) == 0) {
+    /* Given back after a quarantine: whatever the owner presents is its value. */
+    snprintf(r->cur, sizeof r->cur, "%s", ai->ratchet);
+    snprintf(r->next, sizeof r->next, "%s", ai->ratchet);
+    r->seen_t = ai->t;
   }
   if (strcmp(ai->ratchet, r->next) == 0) {
     if (strcmp(r->cur, r->next) != 0) {

@@ -500,13 +500,21 @@ static void test_live_copies_and_restart(void **state) {
   assert_int_equal(checkin(f, &a, -10, 0, err), 409);
   assert_string_equal(err, "superseded_instance");
   assert_int_equal(mc_alert_count(f->c, NULL), 0);
-  /* b: a clone of a2's disk started now; then a2 speaks again: two live copies. */
+  /* b: a clone of a2's disk started now; then a2 speaks again: two live
+   * copies. The newcomer b is quarantined, a2 keeps the identity. */
   start_copy(f, &b, INST_B, a2.ratchet);
   assert_int_equal(checkin(f, &b, 0, 1, NULL), 200);
-  assert_int_equal(checkin(f, &a2, 0, 1, err), 409);
-  assert_string_equal(err, "clone_detected");
+  assert_int_equal(checkin(f, &b, 0, 1, NULL), 200); /* b even moved the ratchet on */
+  assert_int_equal(checkin(f, &a2, 0, 1, NULL), 200);
   assert_int_equal(mc_alert_count(f->c, "clone_live_copies"), 1);
-  assert_int_equal(checkin(f, &b, 0, 1, NULL), 200);
+  assert_int_equal(checkin(f, &b, 0, 1, err), 409);
+  assert_string_equal(err, "clone_detected");
+  assert_int_equal(checkin(f, &a2, 0, 1, NULL), 200);
+  use(f, &a2);
+  cJSON *j;
+  assert_int_equal(ingest(f, 1, 2, &j), 200);
+  cJSON_Delete(j);
+  assert_int_equal(mc_alert_count(f->c, NULL), 1);
 }
 
 /* Same process, a request signed before its ratchet moved on, arriving late. */
