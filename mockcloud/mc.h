@@ -43,6 +43,13 @@ typedef struct mc_options {
   int64_t session_ttl_s;   /* default 3600 */
   int64_t challenge_ttl_s; /* default 60 */
   int durable;             /* 1: synchronous=FULL WAL (serve); 0: fast, for simulation */
+  /* A new process of an agent whose previous process was heard from less
+   * than this long ago may check in but not ship data until this long after
+   * that last word (409 probation): if the previous one is alive it speaks
+   * first and the newcomer is quarantined with nothing attributed to the
+   * identity. The price: after any restart (clean or not) data waits up to
+   * this long. 0 = off (default); 360 = one check-in interval plus slack. */
+  int64_t probation_s;
 } mc_options;
 
 /* Opens (creating if needed) the store at db_path. opts may be NULL (defaults).
@@ -99,7 +106,7 @@ typedef struct mc_stats {
       sessions;
   /* identity (issue #4) */
   int64_t checkins, alerts, replays_refused, clone_refusals, superseded_refusals,
-      stale_requests, revoked_refusals, clone_enrollments;
+      stale_requests, revoked_refusals, clone_enrollments, probation_refusals;
   int64_t shed_reports; /* shed-report entries accepted (repeats included) */
 } mc_stats;
 

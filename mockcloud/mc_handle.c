@@ -139,6 +139,19 @@ static int agent_key(mc_cloud *c, const char *agent_id, uint8_t *pub, size_t cap
   return found;
 }
 
+/* 1 if workspace number id is called name. */
+static int workspace_is(mc_cloud *c, int64_t id, const char *name) {
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(c->db, "SELECT name FROM workspaces WHERE id = ?1", -1, &s, NULL) !=
+      SQLITE_OK)
+    return 0;
+  sqlite3_bind_int64(s, 1, id);
+  int same = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) &&
+             strcmp((const char *)sqlite3_column_text(s, 0), name) == 0;
+  sqlite3_finalize(s);
+  return same;
+}
+
 static void add_alert(mc_cloud *c, int64_t ws, const char *kind, const char *agent,
                       const char *other, const char *inst, const char *other_inst,
                       const char *detail, int64_t now) {
@@ -370,6 +383,14 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
     rc = reply_error(c, resp, 403, "revoked", "this agent was revoked by the workspace");
     goto out;
   }
+  /* An agent names the workspace it enrolled in; credentials presented for
+   * another one are refused even though key and id are genuine. */
+  const char *ws_claim = get_str(o, "workspace", 64);
+  if (ws_claim && !workspace_is(c, ws, ws_claim)) {
+    rc = reply_error(c, resp, 403, "foreign_workspace",
+                     "this agent belongs to another workspace");
+    goto out;
+  }
   sqlite3_stmt *s = mc__stmt(c, MC_ST_CHAL_GET);
   sqlite3_bind_text(s, 1, chal, -1, SQLITE_STATIC);
   int chal_ok = 0;
@@ -544,6 +565,8 @@ typedef struct ident_row {
   char cur[MC_AGENT_ID_LEN + 1], next[MC_AGENT_ID_LEN + 1], inst[MC_AGENT_ID_LEN + 1];
   int64_t seen_t, ws;
   int revoked;
+  int64_t cur_seen_ms, probation_until_ms;
+  char probation_owner[MC_AGENT_ID_LEN + 1];
 } ident_row;
 
 static int load_ident(mc_cloud *c, const char *agent_id, ident_row *r) {
@@ -557,6 +580,10 @@ static int load_ident(mc_cloud *c, const char *agent_id, ident_row *r) {
     r->seen_t = sqlite3_column_int64(s, 3);
     r->ws = sqlite3_column_int64(s, 4);
     r->revoked = sqlite3_column_int(s, 5);
+    r->cur_seen_ms = sqlite3_column_int64(s, 6);
+    r->probation_until_ms = sqlite3_column_int64(s, 7);
+    snprintf(r->probation_owner, sizeof r->probation_owner, "%s",
+             (const char *)sqlite3_column_text(s, 8));
   }
   sqlite3_reset(s);
   return found ? 0 : -1;
@@ -569,6 +596,9 @@ static int save_ident(mc_cloud *c, const char *agent_id, const ident_row *r) {
   sqlite3_bind_text(s, 3, r->next, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 4, r->inst, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 5, r->seen_t);
+  sqlite3_bind_int64(s, 6, r->cur_seen_ms);
+  sqlite3_bind_int64(s, 7, r->probation_until_ms);
+  sqlite3_bind_text(s, 8, r->probation_owner, -1, SQLITE_STATIC);
   return mc__exec(c, MC_ST_AGENT_SET_IDENT);
 }
 
@@ -615,8 +645,8 @@ static int quarantine(mc_cloud *c, const auth_info *ai, ident_row *r, const char
 
 /* Applies the instance and ratchet rules to an authenticated request. Returns
  * 0 (accepted; *r updated and saved) or -1 after replying (409). */
-static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, ident_row *r,
-                          mc_response *resp, int *rc) {
+static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, int data,
+                          ident_row *r, mc_response *resp, int *rc) {
   if (load_ident(c, ai->agent_id, r) != 0) {
     *rc = reply_error(c, resp, 401, "unknown_agent", "agent is not enrolled");
     return -1;
@@ -695,11 +725,35 @@ static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, ident_r
     return -1;
   }
   if (!is_cur) {
-    if (r->inst[0]) put_instance(c, ai->agent_id, r->inst, "superseded", ai->instance, ai->t);
+    if (r->inst[0]) {
+      put_instance(c, ai->agent_id, r->inst, "superseded", ai->instance, ai->t);
+      /* The one we replace spoke recently: it may be alive (we may be its
+       * clone). Until it would have had to check in, only it (the oldest
+       * process of the chain) may ship data; a window already open keeps
+       * its owner. */
+      int64_t p = c->opts.probation_s > 0 ? c->opts.probation_s * 1000 : 0;
+      if (now >= r->probation_until_ms && now - r->cur_seen_ms < p) {
+        r->probation_until_ms = r->cur_seen_ms + p;
+        memcpy(r->probation_owner, r->inst, sizeof r->probation_owner);
+      }
+    }
     memcpy(r->inst, ai->instance, sizeof r->inst);
   }
+  r->cur_seen_ms = now;
   if (save_ident(c, ai->agent_id, r) != 0) {
     *rc = reply_error(c, resp, 500, "internal", "store failed");
+    return -1;
+  }
+  if (data && now < r->probation_until_ms && strcmp(ai->instance, r->probation_owner) != 0) {
+    c->stats.probation_refusals++;
+    char json[160];
+    int64_t wait_s = (r->probation_until_ms - now + 999) / 1000;
+    int n = snprintf(json, sizeof json,
+                     "{\"error\":\"probation\",\"message\":\"a previous process of this agent"
+                     " was active recently; data waits\",\"retry_after_s\":%" PRId64 "}",
+                     wait_s);
+    c->stats.rejected++;
+    *rc = reply_raw(resp, 409, json, (size_t)n);
     return -1;
   }
   return 0;
@@ -739,7 +793,7 @@ static int handle_checkin(mc_cloud *c, const mc_request *req, int64_t now, mc_re
     return reply_error(c, resp, 400, "bad_request", "\"drift\" must be an array");
   }
   ident_row r;
-  if (check_identity(c, &ai, now, &r, resp, &rc) != 0) {
+  if (check_identity(c, &ai, now, 0, &r, resp, &rc) != 0) {
     cJSON_Delete(o);
     return rc;
   }
@@ -828,7 +882,7 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
     return reply_error(c, resp, 413, "too_large", "body over 4 MiB");
   if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
   ident_row ir;
-  if (check_identity(c, &ai, now, &ir, resp, &rc) != 0) return rc;
+  if (check_identity(c, &ai, now, 1, &ir, resp, &rc) != 0) return rc;
   int64_t first, last;
   if (!parse_int(header(req, WIRE_HDR_FIRST_SEQ), &first) ||
       !parse_int(header(req, WIRE_HDR_LAST_SEQ), &last) || first < 1 || last < first)
@@ -911,7 +965,7 @@ static int handle_shed(mc_cloud *c, const mc_request *req, int64_t now, mc_respo
   const char *agent_id = ai.agent_id;
   if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
   ident_row ir;
-  if (check_identity(c, &ai, now, &ir, resp, &rc) != 0) return rc;
+  if (check_identity(c, &ai, now, 1, &ir, resp, &rc) != 0) return rc;
   cJSON *o = parse_body(req);
   const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "reports");
   int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;

@@ -19,7 +19,9 @@ static const char *const schema =
     " max_seq INTEGER NOT NULL DEFAULT 0,"
     " revoked INTEGER NOT NULL DEFAULT 0, cloned_from TEXT NOT NULL DEFAULT '',"
     " ratchet_cur TEXT NOT NULL DEFAULT 'none', ratchet_next TEXT NOT NULL DEFAULT 'none',"
-    " ratchet_seen_t INTEGER NOT NULL DEFAULT 0, instance_cur TEXT NOT NULL DEFAULT '');"
+    " ratchet_seen_t INTEGER NOT NULL DEFAULT 0, instance_cur TEXT NOT NULL DEFAULT '',"
+    " cur_seen_ms INTEGER NOT NULL DEFAULT 0, probation_until_ms INTEGER NOT NULL DEFAULT 0,"
+    " probation_owner TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS instances("
     " agent_id TEXT NOT NULL, instance TEXT NOT NULL, state TEXT NOT NULL,"
     " by_instance TEXT NOT NULL, at_t INTEGER NOT NULL,"
@@ -62,11 +64,12 @@ static const char *const stmt_sql[MC_ST_COUNT] = {
         " agent_version, enrolled_ms, last_seen_ms, cloned_from) VALUES(?1,?2,?3,?4,?5,?6,?7,?7,?8)",
     [MC_ST_AGENT_KEY] = "SELECT public_key, revoked, workspace_id FROM agents WHERE agent_id = ?1",
     [MC_ST_AGENT_IDENT] =
-        "SELECT ratchet_cur, ratchet_next, instance_cur, ratchet_seen_t, workspace_id, revoked"
-        " FROM agents WHERE agent_id = ?1",
+        "SELECT ratchet_cur, ratchet_next, instance_cur, ratchet_seen_t, workspace_id, revoked,"
+        " cur_seen_ms, probation_until_ms, probation_owner FROM agents WHERE agent_id = ?1",
     [MC_ST_AGENT_SET_IDENT] =
         "UPDATE agents SET ratchet_cur = ?2, ratchet_next = ?3, instance_cur = ?4,"
-        " ratchet_seen_t = ?5 WHERE agent_id = ?1",
+        " ratchet_seen_t = ?5, cur_seen_ms = ?6, probation_until_ms = ?7, probation_owner = ?8"
+        " WHERE agent_id = ?1",
     [MC_ST_INST_GET] =
         "SELECT state, by_instance, at_t FROM instances WHERE agent_id = ?1 AND instance = ?2",
     [MC_ST_INST_PUT] =
@@ -159,6 +162,7 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
     if (opts->session_ttl_s > 0) c->opts.session_ttl_s = opts->session_ttl_s;
     if (opts->challenge_ttl_s > 0) c->opts.challenge_ttl_s = opts->challenge_ttl_s;
     c->opts.durable = opts->durable;
+    c->opts.probation_s = opts->probation_s > 0 ? opts->probation_s : 0;
   }
   if (sqlite3_open_v2(db_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
       SQLITE_OK) {

@@ -378,6 +378,7 @@ static void send_session(agent *a) {
   cJSON_AddStringToObject(b, "challenge", a->challenge);
   cJSON_AddStringToObject(b, "signature", sig_b64);
   cJSON_AddStringToObject(b, "instance", a->instance);
+  if (a->id.workspace[0]) cJSON_AddStringToObject(b, "workspace", a->id.workspace);
   send_json(a, REQ_SESSION, "/v1/session", b, NULL, 0, 0);
 }
 
@@ -572,6 +573,21 @@ static int ident_refusal(agent *a, const completion *c, const char *why) {
               "agent",
               a->id.agent_id, why);
     start_rekey(a, "ratchet_conflict");
+    return 1;
+  }
+  if (c->status == 409 && reply_code_is(c, "probation")) {
+    /* We replaced a process of this agent that spoke moments ago: the cloud
+     * holds our data back until it is sure that one is gone (not a clone). */
+    cJSON *r = parse_reply(c);
+    const cJSON *ra = cJSON_GetObjectItemCaseSensitive(r, "retry_after_s");
+    int64_t wait = cJSON_IsNumber(ra) && ra->valuedouble >= 0 && ra->valuedouble <= 3600
+                       ? (int64_t)ra->valuedouble * 1000
+                       : 60000;
+    cJSON_Delete(r);
+    agent_log(a, OS_LOG_INFO, "data held back for %lld s after a restart (%s)",
+              (long long)(wait / 1000), why);
+    a->attempt = 0;
+    a->retry_at = a->now + wait + random_below(a, 1000);
     return 1;
   }
   if (c->status == 409) { /* superseded_instance, stale_request: a late request of ours */

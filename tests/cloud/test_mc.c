@@ -51,7 +51,8 @@ static int setup(void **state) {
   f->env.rng = 0x9e3779b97f4a7c15ull;
   mc_env env = {&f->env, fake_wall, fake_random};
   char err[128];
-  assert_int_equal(mc_open(":memory:", &env, NULL, &f->c, err, sizeof err), MC_OK);
+  mc_options mo = {.probation_s = 360};
+  assert_int_equal(mc_open(":memory:", &env, &mo, &f->c, err, sizeof err), MC_OK);
   assert_int_equal(mc_workspace_add(f->c, "acme", f->token, sizeof f->token), MC_OK);
   assert_int_equal(strncmp(f->token, "otk_", 4), 0);
   assert_int_equal(strlen(f->token), 47);
@@ -512,6 +513,15 @@ static void test_live_copies_and_restart(void **state) {
   assert_int_equal(checkin(f, &a2, 0, 1, NULL), 200);
   use(f, &a2);
   cJSON *j;
+  /* a2 replaced a process heard from moments before: until that one would
+   * have had to check in again, a2's data waits (it could be a's clone). */
+  assert_int_equal(ingest(f, 1, 2, &j), 409);
+  assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, "retry_after_s")));
+  expect_error(j, "probation");
+  assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 0);
+  f->env.now += 361 * 1000;
+  assert_int_equal(checkin(f, &a2, 0, 1, NULL), 200);
+  use(f, &a2);
   assert_int_equal(ingest(f, 1, 2, &j), 200);
   cJSON_Delete(j);
   assert_int_equal(mc_alert_count(f->c, NULL), 1);
