@@ -4,6 +4,8 @@
  *   outpost-agent --version
  *   outpost-agent check-config --config FILE   exit 0 valid, 1 invalid
  *   outpost-agent run --config FILE            exit 0 on SIGTERM/SIGINT, 1 on error
+ *   outpost-agent selftest-seccomp             exit 0 when every forbidden call is refused
+ *   outpost-agent status --config FILE         prints state_dir/status.json
  *   anything else                              usage on stderr, exit 2
  */
 #include <errno.h>
@@ -12,15 +14,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/agent.h"
 #include "core/config.h"
+#include "core/statusfile.h"
+#include <cjson/cJSON.h>
 #include "curl/net_curl.h"
 #include "posix/os_posix.h"
+#include "posix/sandbox.h"
 
 #define EXPLAIN_CAP (64 * 1024)
 #define WAIT_MAX_MS 1000
+#define STATUS_EVERY_MS 5000
+#define STATUS_STALE_MS 30000
 /* net_curl_wait failing this many times in a row means libcurl is broken. */
 #define WAIT_FAILURES_MAX 10
 
@@ -32,7 +40,9 @@ static int usage(void) {
   fprintf(stderr,
           "usage: outpost-agent --version\n"
           "       outpost-agent check-config --config FILE\n"
-          "       outpost-agent run --config FILE\n");
+          "       outpost-agent run --config FILE\n"
+          "       outpost-agent selftest-seccomp\n"
+          "       outpost-agent status --config FILE\n");
   return 2;
 }
 
@@ -106,6 +116,10 @@ static int cmd_run(const char *path) {
   int wait_failures = 0, rc;
 
   if (load_config(path, &cfg) != 0) return 1;
+  /* Lowest priority first: every thread made later (curl's resolver)
+   * inherits it. */
+  if (sandbox_lower_priority(err, sizeof err) != 0)
+    fprintf(stderr, "%s: warning: cannot lower priority: %s\n", path, err);
   os_posix_options_init(&po);
   if (cfg.log_level >= OS_LOG_DEBUG && cfg.log_level <= OS_LOG_ERROR)
     po.log_level = (os_log_level)cfg.log_level;
@@ -138,6 +152,20 @@ static int cmd_run(const char *path) {
     return 1;
   }
 
+  /* From here on the agent can neither accept a connection nor run code. */
+  if (sandbox_install_seccomp(err, sizeof err) != 0) {
+    fprintf(stderr, "%s: cannot install the seccomp filter: %s\n", path, err);
+    agent_close(a);
+    net_curl_destroy(nc);
+    return 1;
+  }
+  if (getenv("OUTPOST_SECCOMP_SELFTEST")) { /* test hook: prove it inside the running agent */
+    int bad = sandbox_selftest(2);
+    os.log(os.ctx, bad ? OS_LOG_ERROR : OS_LOG_INFO,
+           bad ? "seccomp self-test: some calls were NOT refused"
+               : "seccomp self-test: every forbidden call refused");
+  }
+
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -150,9 +178,16 @@ static int cmd_run(const char *path) {
 
   os.log(os.ctx, OS_LOG_INFO, "outpost-agent " OUTPOST_VERSION " started");
   rc = 0;
+  int64_t next_status = 0;
   while (!g_stop) {
     int64_t now = os.mono_ms(os.ctx);
     int64_t wait = agent_step(a, now) - now;
+    if (now >= next_status) {
+      int src = statusfile_write(&os, a, cfg.state_dir, cfg.metrics_textfile, os.wall_ms(os.ctx));
+      if (src != OS_OK && next_status == 0)
+        os.log(os.ctx, OS_LOG_WARN, "cannot write the status file");
+      next_status = now + STATUS_EVERY_MS;
+    }
     if (wait < 0) wait = 0;
     if (wait > WAIT_MAX_MS) wait = WAIT_MAX_MS;
     if (net_curl_wait(nc, wait) < 0) {
@@ -167,10 +202,46 @@ static int cmd_run(const char *path) {
     /* Completions fired inside net_curl_wait: the next iteration's
      * agent_step lets the agent act on them right away. */
   }
+  statusfile_write(&os, a, cfg.state_dir, cfg.metrics_textfile, os.wall_ms(os.ctx));
   agent_close(a);
   net_curl_destroy(nc);
   os.log(os.ctx, OS_LOG_INFO, "stopped");
   return rc;
+}
+
+/* Prints state_dir/status.json as "key  value" lines. Exit 0 when the file
+ * is there and fresh, 1 when missing, unreadable or stale. */
+static int cmd_status(const char *path) {
+  agent_config cfg;
+  char file[CONFIG_PATH_MAX + 32], buf[STATUSFILE_MAX + 1];
+  if (load_config(path, &cfg) != 0) return 1;
+  snprintf(file, sizeof file, "%s/%s", cfg.state_dir, STATUSFILE_NAME);
+  int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    fprintf(stderr, "%s: %s (is the agent running?)\n", file, strerror(errno));
+    return 1;
+  }
+  ssize_t n = read(fd, buf, STATUSFILE_MAX);
+  close(fd);
+  cJSON *o = n > 0 ? cJSON_ParseWithLength(buf, (size_t)n) : NULL;
+  if (!cJSON_IsObject(o)) {
+    cJSON_Delete(o);
+    fprintf(stderr, "%s: not a status file\n", file);
+    return 1;
+  }
+  const cJSON *it;
+  cJSON_ArrayForEach(it, o) {
+    if (cJSON_IsString(it)) printf("%-28s %s\n", it->string, it->valuestring);
+    else if (cJSON_IsNumber(it)) printf("%-28s %.0f\n", it->string, it->valuedouble);
+  }
+  const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "updated_ms");
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  double now_ms = (double)ts.tv_sec * 1000 + ts.tv_nsec / 1e6;
+  int stale = !cJSON_IsNumber(u) || now_ms - u->valuedouble > STATUS_STALE_MS;
+  if (stale) printf("%-28s %s\n", "note", "status is stale: the agent is not running or is stuck");
+  cJSON_Delete(o);
+  return stale ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -178,8 +249,18 @@ int main(int argc, char **argv) {
     printf("outpost-agent %s\n", OUTPOST_VERSION);
     return 0;
   }
+  if (argc == 2 && strcmp(argv[1], "selftest-seccomp") == 0) {
+    char err[256];
+    if (sandbox_lower_priority(err, sizeof err) != 0 ||
+        sandbox_install_seccomp(err, sizeof err) != 0) {
+      fprintf(stderr, "selftest-seccomp: %s\n", err);
+      return 1;
+    }
+    return sandbox_selftest(1) == 0 ? 0 : 1;
+  }
   if (argc != 4 || strcmp(argv[2], "--config") != 0) return usage();
   if (strcmp(argv[1], "check-config") == 0) return cmd_check_config(argv[3]);
   if (strcmp(argv[1], "run") == 0) return cmd_run(argv[3]);
+  if (strcmp(argv[1], "status") == 0) return cmd_status(argv[3]);
   return usage();
 }

@@ -575,6 +575,40 @@ static int cmd_serve(const char *dir, const char *listen) {
   return rc;
 }
 
+/* outpost-cloud policy set --data DIR --workspace NAME FILE (issue #5). */
+static int cmd_policy_set(const char *dir, const char *ws, const char *file) {
+  if (!ws || !ws[0]) return 2;
+  FILE *fp = fopen(file, "rb");
+  if (!fp) {
+    fprintf(stderr, "outpost-cloud: %s: cannot open\n", file);
+    return 1;
+  }
+  char *buf = malloc(64 * 1024 + 1);
+  size_t n = buf ? fread(buf, 1, 64 * 1024 + 1, fp) : 0;
+  fclose(fp);
+  if (!buf || n > 64 * 1024) {
+    free(buf);
+    fprintf(stderr, "outpost-cloud: %s: larger than 64 KiB\n", file);
+    return 1;
+  }
+  mc_cloud *c;
+  if (open_store(dir, 1, &c) != 0) {
+    free(buf);
+    return 1;
+  }
+  int64_t v = 0;
+  char err[256] = "";
+  int rc = mc_policy_set(c, ws, buf, n, &v, err, sizeof err);
+  mc_close(c);
+  free(buf);
+  if (rc != MC_OK) {
+    fprintf(stderr, "outpost-cloud: policy not set: %s\n", err[0] ? err : "store error");
+    return 1;
+  }
+  printf("workspace %s: policy version %lld\n", ws, (long long)v);
+  return 0;
+}
+
 /* ---- main ---- */
 
 static int usage(void) {
@@ -584,18 +618,20 @@ static int usage(void) {
                   "  outpost-cloud serve --data DIR --listen 127.0.0.1:PORT\n"
                   "  outpost-cloud count --data DIR [--agent ID]\n"
                   "  outpost-cloud agent revoke ID --data DIR\n"
-                  "  outpost-cloud alerts --data DIR\n");
+                  "  outpost-cloud alerts --data DIR\n"
+                  "  outpost-cloud policy set --data DIR --workspace NAME FILE\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
-  const char *data = NULL, *listen = NULL, *agent = NULL;
+  const char *data = NULL, *listen = NULL, *agent = NULL, *workspace = NULL;
   const char *pos[3] = {NULL, NULL, NULL};
   int npos = 0, force = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
     else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) listen = argv[++i];
     else if (strcmp(argv[i], "--agent") == 0 && i + 1 < argc) agent = argv[++i];
+    else if (strcmp(argv[i], "--workspace") == 0 && i + 1 < argc) workspace = argv[++i];
     else if (strcmp(argv[i], "--force") == 0) force = 1;
     else if (argv[i][0] == '-') return usage();
     else if (npos < 3) pos[npos++] = argv[i];
@@ -610,5 +646,7 @@ int main(int argc, char **argv) {
   if (strcmp(pos[0], "agent") == 0 && npos == 3 && strcmp(pos[1], "revoke") == 0)
     return cmd_revoke(data, pos[2]);
   if (strcmp(pos[0], "alerts") == 0 && npos == 1) return cmd_alerts(data);
+  if (strcmp(pos[0], "policy") == 0 && npos == 3 && strcmp(pos[1], "set") == 0 && workspace)
+    return cmd_policy_set(data, workspace, pos[2]);
   return usage();
 }

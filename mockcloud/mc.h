@@ -137,4 +137,25 @@ int64_t mc_event_count(mc_cloud *c, const char *kind);
 int mc_agent_cloned_from(mc_cloud *c, const char *agent_id, char out[MC_AGENT_ID_LEN + 1]);
 void mc_get_stats(mc_cloud *c, mc_stats *out);
 
+/* ---- issue #5: collection policy (docs/policy.md, docs/cloud-store.md) ----
+ * Sets the workspace's policy from JSON text (an object, < 64 KiB; its
+ * "version" is replaced by the next version number, returned in *version).
+ * Shape only: the agent validates and enforces. MC_OK, MC_EINVAL (not an
+ * object, too large, unknown workspace: message in err), MC_EDB, MC_ENOMEM. */
+int mc_policy_set(mc_cloud *c, const char *workspace, const char *json, size_t len,
+                  int64_t *version, char *err, size_t err_cap);
+/* The latest report an agent sent about its policy (POST /v1/policy/report). */
+typedef struct mc_policy_report {
+  int64_t version;         /* the version the report is about */
+  int64_t applied_version; /* what the agent runs now */
+  char status[16];         /* "applied" or "rejected" */
+  char error[512];         /* exact validation error when rejected */
+  char refused[4096];      /* JSON array of {"path","why"}, truncated */
+  int64_t count;           /* reports ever received from this agent */
+} mc_policy_report;
+/* MC_OK, or MC_EINVAL when the agent sent none. */
+int mc_policy_last_report(mc_cloud *c, const char *agent_id, mc_policy_report *out);
+/* Number of "rejected" reports an agent sent (0 when none or unknown). */
+int64_t mc_policy_rejections(mc_cloud *c, const char *agent_id);
+
 #endif

@@ -917,11 +917,15 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
       c->stats.ingest_batches++;
       c->stats.records_stored += x.stored;
       c->stats.duplicates += x.dups;
-      char json[160];
+      char json[200];
+      int64_t pv = mc__policy_version(c, agent_id); /* issue #5: new policy? fetch it */
       int n = snprintf(json, sizeof json,
                        "{\"acked_through\":%" PRId64 ",\"stored\":%" PRId64
-                       ",\"duplicates\":%" PRId64 "}",
+                       ",\"duplicates\":%" PRId64,
                        last, x.stored, x.dups);
+      if (pv > 0) /* absent when the workspace has no policy */
+        n += snprintf(json + n, sizeof json - (size_t)n, ",\"policy_version\":%" PRId64, pv);
+      n += snprintf(json + n, sizeof json - (size_t)n, "}");
       return reply_raw(resp, 200, json, (size_t)n);
     }
   }
@@ -1022,6 +1026,43 @@ static int handle_shed(mc_cloud *c, const mc_request *req, int64_t now, mc_respo
   return reply_raw(resp, 200, json, (size_t)len);
 }
 
+/* ---- GET /v1/policy, POST /v1/policy/report (issue #5) ---- */
+
+static int handle_policy(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp) {
+  int rc;
+  auth_info ai;
+  const char *agent_id = ai.agent_id;
+  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  ident_row ir;
+  if (check_identity(c, &ai, now, 0, &ir, resp, &rc) != 0) return rc;
+  char *body = NULL;
+  size_t len = 0;
+  int g = mc__policy_get(c, agent_id, &body, &len);
+  if (g < 0) return reply_error(c, resp, 500, "internal", "store failed");
+  if (g > 0) return reply_error(c, resp, 404, "no_policy", "no policy set for this workspace");
+  rc = reply_raw(resp, 200, body, len);
+  free(body);
+  return rc;
+}
+
+static int handle_policy_report(mc_cloud *c, const mc_request *req, int64_t now,
+                                mc_response *resp) {
+  int rc;
+  auth_info ai;
+  const char *agent_id = ai.agent_id;
+  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  ident_row ir;
+  if (check_identity(c, &ai, now, 0, &ir, resp, &rc) != 0) return rc;
+  cJSON *o = parse_body(req);
+  if (!o) return reply_error(c, resp, 400, "bad_request", "body is not a JSON object");
+  const char *why = NULL;
+  int r = mc__policy_report(c, agent_id, o, now, &why);
+  cJSON_Delete(o);
+  if (r == -1) return reply_error(c, resp, 400, "bad_request", why);
+  if (r != 0) return reply_error(c, resp, 500, "internal", "store failed");
+  return reply_raw(resp, 200, "{\"ok\":true}", 11);
+}
+
 /* ---- routing ---- */
 
 typedef int (*handler_fn)(mc_cloud *, const mc_request *, int64_t, mc_response *);
@@ -1036,6 +1077,7 @@ static const struct route {
     {"/v1/ingest", handle_ingest},
     {"/v1/checkin", handle_checkin},
     {"/v1/shed", handle_shed},
+    {"/v1/policy/report", handle_policy_report},
 };
 
 int mc_handle(mc_cloud *c, const mc_request *req, mc_response *resp) {
@@ -1047,6 +1089,11 @@ int mc_handle(mc_cloud *c, const mc_request *req, mc_response *resp) {
   int64_t now = c->env.wall_ms(c->env.ctx);
   format_date(now, resp->date);
   c->stats.requests++;
+  if (strcmp(req->path, "/v1/policy") == 0) { /* the one GET: nothing to post */
+    if (strcmp(req->method, "GET") != 0)
+      return reply_error(c, resp, 405, "method_not_allowed", "use GET");
+    return handle_policy(c, req, now, resp);
+  }
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     if (strcmp(req->path, routes[i].path) != 0) continue;
     if (strcmp(req->method, "POST") != 0)

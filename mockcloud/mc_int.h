@@ -50,6 +50,9 @@ struct mc_cloud {
   mc_options opts;
   mc_stats stats;
   sqlite3_stmt *st[MC_ST_COUNT];
+  /* issue #5 (mc_policy.c): tables made once, the ingest-path lookup cached. */
+  int policy_ready;
+  sqlite3_stmt *policy_ver;
 };
 
 /* Returns the cached statement, reset and with bindings cleared. */
@@ -58,5 +61,16 @@ sqlite3_stmt *mc__stmt(mc_cloud *c, enum mc__stmt id);
 int mc__exec(mc_cloud *c, enum mc__stmt id);
 /* Fills buf with len random bytes from the env; 0 on success. */
 int mc__random(mc_cloud *c, unsigned char *buf, size_t len);
+
+/* issue #5 (mc_policy.c). policy_get: 0 and a malloc'd body, 1 when the
+ * agent's workspace has no policy, -1 on a store error. policy_report: 0,
+ * -1 with why for a 400, -2 on a store error. */
+struct cJSON;
+/* Version of the policy of the agent's workspace, 0 when none (or on error):
+ * ingest replies carry it so agents fetch a new policy at once. */
+int64_t mc__policy_version(mc_cloud *c, const char *agent_id);
+int mc__policy_get(mc_cloud *c, const char *agent_id, char **json, size_t *len);
+int mc__policy_report(mc_cloud *c, const char *agent_id, const struct cJSON *o, int64_t now,
+                      const char **why);
 
 #endif

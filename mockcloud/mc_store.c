@@ -197,6 +197,7 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
 void mc_close(mc_cloud *c) {
   if (!c) return;
   for (int i = 0; i < MC_ST_COUNT; i++) sqlite3_finalize(c->st[i]);
+  sqlite3_finalize(c->policy_ver);
   sqlite3_close(c->db);
   free(c);
 }

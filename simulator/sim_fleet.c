@@ -16,6 +16,7 @@
 #include "common/crypto.h"
 #include "common/wire.h"
 #include "core/agent.h"
+#include "core/pstate.h"
 #include "core/config.h"
 #include "core/ident.h"
 #include "mc.h"
@@ -318,6 +319,7 @@ static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
   if (sim_fs_append(g->fs, CA_PATH, ca, sizeof ca - 1, 1) != OS_OK) return -1;
   if (sim_fs_append(g->fs, LOG_PATH, "", 0, 1) != OS_OK) return -1;
   sim_os_init(&g->os, &f->now, skew, &g->rng, g->fs, host, mid);
+  snprintf(g->os.own_dir, sizeof g->os.own_dir, "%s", STATE_DIR);
   if (f->opt->trace_full) {
     lc->f = f;
     lc->g = g;
@@ -372,6 +374,14 @@ static void ledger_check(fleet *f, sim_agent *g) {
   int64_t c = g->cloud_c, mn = g->cloud_min, mx = g->cloud_max;
   f->ledger_checks++;
   space_check(f, g);
+  if (f->scn->no_denied_open && g->os.denied_opens > 0) {
+    set_failure(f, "no_denied_open: agent %d at t=%lld ms opened %s (denied; %lld attempts)",
+                 (int)g->idx, (long long)f->now, g->os.denied_first,
+                 (long long)g->os.denied_opens);
+    sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"denied_open\",\"agent\":%d}",
+                   (long long)f->now, (int)g->idx);
+    f->stop = 1;
+  }
   if (f->stop) return;
   const char *what = g->lineage ? lineage_verdict(&s, c, mn, mx)
                                : sim_ledger_verdict(s.produced, s.spooled, s.spool_first_seq,
@@ -569,6 +579,20 @@ static void apply_scenario_event(fleet *f, int idx) {
   const sim_scn_event *e = &f->scn->events[idx];
   f->faults++;
   switch (e->type) {
+    case SIM_SCN_POLICY: {
+      /* The mock cloud as the attacker (or the operator): it serves this
+       * policy from now on; agents learn of it from their next ingest reply. */
+      const char *text = f->scn->policies[e->policy_index];
+      int64_t v = 0;
+      char err[128] = "";
+      if (mc_policy_set(f->cloud, "sim", text, strlen(text), &v, err, sizeof err) != MC_OK) {
+        set_failure(f, "policy event %d: the mock cloud refused it: %s", idx, err);
+        f->stop = 1;
+      }
+      sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"policy\",\"version\":%lld}",
+                     (long long)f->now, (long long)v);
+      break;
+    }
     case SIM_SCN_CLOUD_OUTAGE:
       f->outages++;
       sim_net_set_cloud_down(f->net, 1);
@@ -1329,6 +1353,51 @@ static void check_end(fleet *f) {
                (long long)peak, (long long)at, (long long)s->max_requests_per_min,
                (long long)(s->rate_from_s / 60));
     }
+  }
+  if (s->policy_applied > 0) {
+    /* Every agent runs the expected version, and said so to the cloud. */
+    expectation *e = add_expect(f, "policy_applied");
+    int64_t rejected = 0;
+    for (int64_t i = 0; e && i < f->n; i++) {
+      sim_agent *g = &f->ag[i];
+      agent_stats st;
+      mc_policy_report rep;
+      if (!g->a) continue;
+      agent_get_stats(g->a, &st);
+      if (!st.agent_id[0] || mc_policy_last_report(f->cloud, st.agent_id, &rep) != MC_OK ||
+          rep.applied_version != s->policy_applied) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail, "agent %d runs policy %lld (expected %lld)", (int)i,
+                 (long long)(st.agent_id[0] ? rep.applied_version : -1),
+                 (long long)s->policy_applied);
+        break;
+      }
+      if (mc_policy_rejections(f->cloud, st.agent_id) > 0) rejected++;
+    }
+    if (e && e->pass)
+      snprintf(e->detail, sizeof e->detail, "%lld of %lld agents rejected at least one policy",
+               (long long)rejected, (long long)f->n);
+  }
+  if (s->no_denied_open) {
+    expectation *e = add_expect(f, "no_denied_open");
+    int64_t refused = 0;
+    for (int64_t i = 0; e && i < f->n; i++) {
+      if (f->ag[i].os.denied_opens > 0) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail, "agent %d opened %s", (int)i,
+                 f->ag[i].os.denied_first);
+        break;
+      }
+      if (f->ag[i].a) {
+        pstate_info pi;
+        agent_policy_info(f->ag[i].a, &pi);
+        refused += pi.refused_total;
+      }
+    }
+    if (e && e->pass)
+      snprintf(e->detail, sizeof e->detail,
+               "no denied path opened; %lld path refusals reported by the fleet",
+               (long long)refused);
   }
   if (s->max_spooled_at_end >= 0) {
     expectation *e = add_expect(f, "max_spooled_at_end");

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/policy.h"
+
 static int64_t os_mono(void *ctx) { return *((sim_os *)ctx)->now_ms; }
 
 static int64_t os_wall(void *ctx) {
@@ -18,7 +20,18 @@ static int os_random(void *ctx, void *buf, size_t len) {
 }
 
 static int os_open(void *ctx, const char *path, int flags, uint32_t mode, os_file **out) {
-  return sim_fs_open(((sim_os *)ctx)->fs, path, flags, mode, out);
+  sim_os *o = ctx;
+  char norm[POLICY_PATH_MAX];
+  size_t own = strlen(o->own_dir);
+  /* Recorded before the fs answers: an attempt on /etc/shadow counts even
+   * though the simulated disk has no such file. */
+  if (path && policy_normalize(path, norm, sizeof norm) == POLICY_OK &&
+      policy_denied(norm, NULL) &&
+      !(own && strncmp(norm, o->own_dir, own) == 0 && (norm[own] == '/' || norm[own] == 0))) {
+    if (o->denied_opens++ == 0)
+      snprintf(o->denied_first, sizeof o->denied_first, "%.200s", norm);
+  }
+  return sim_fs_open(o->fs, path, flags, mode, out);
 }
 static int os_close(void *ctx, os_file *f) { return sim_fs_close(((sim_os *)ctx)->fs, f); }
 static int64_t os_pread(void *ctx, os_file *f, void *buf, size_t len, int64_t off) {

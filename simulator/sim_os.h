@@ -36,6 +36,12 @@ typedef struct sim_os {
   int64_t log_count[4];
   sim_os_log_fn log_sink; /* may be NULL */
   void *log_user;
+  /* issue #5: every open of a path on the compiled-in deny list (the agent's
+   * own state dir, own_dir, excepted) is counted: the compromised-cloud
+   * scenario asserts it stays 0. */
+  char own_dir[256];
+  int64_t denied_opens;
+  char denied_first[256];
 } sim_os;
 
 /* hostname / machine_id may be NULL or "" (then read_identity gives OS_ENOENT). */

@@ -154,7 +154,7 @@ static int parse_agents(const cJSON *ev, const char *path, sim_scn_event *out, p
               SIM_SCN_MAX_AGENTS);
 }
 
-static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_event *out,
+static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *out,
                        perr *e) {
   char path[48];
   snprintf(path, sizeof path, "events[%d]", i);
@@ -172,6 +172,7 @@ static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_ev
   static const char *const k_part[] = {"at_s", "type", "agents", "duration_s", NULL};
   static const char *const k_fill[] = {"at_s", "type", "agents", "free_mb", NULL};
   static const char *const k_rot[] = {"at_s", "type", "agents", "style", NULL};
+  static const char *const k_pol[] = {"at_s", "type", "policy", NULL};
   if (strcmp(type, "cloud_outage") == 0) {
     out->type = SIM_SCN_CLOUD_OUTAGE;
     TRY(only_keys(ev, path, k_outage, e));
@@ -240,11 +241,29 @@ static int parse_event(const cJSON *ev, int i, const sim_scenario *s, sim_scn_ev
     static const char *const k_restore[] = {"at_s", "type", NULL};
     out->type = SIM_SCN_RESTORE;
     TRY(only_keys(ev, path, k_restore, e));
+  } else if (strcmp(type, "policy") == 0) {
+    out->type = SIM_SCN_POLICY;
+    TRY(only_keys(ev, path, k_pol, e));
+    const cJSON *pol = cJSON_GetObjectItemCaseSensitive(ev, "policy");
+    if (!cJSON_IsObject(pol)) return fail(e, "%s.policy: must be an object", path);
+    sim_scenario *ms = s; /* the policy texts live beside the events */
+    if (ms->n_policies >= SIM_SCN_MAX_POLICIES)
+      return fail(e, "%s: at most %d policy events", path, SIM_SCN_MAX_POLICIES);
+    char *text = cJSON_PrintUnformatted(pol);
+    if (!text) return SIM_SCN_ENOMEM;
+    size_t n = strlen(text);
+    if (n >= SIM_SCN_POLICY_MAX) {
+      cJSON_free(text);
+      return fail(e, "%s.policy: longer than %d bytes", path, SIM_SCN_POLICY_MAX - 1);
+    }
+    memcpy(ms->policies[ms->n_policies], text, n + 1);
+    cJSON_free(text);
+    out->policy_index = ms->n_policies++;
   } else {
     return fail(e,
                 "%s.type: must be one of cloud_outage, network, restart, crash, power_cut, "
-                "partition, disk_fill, rotate, clone, snapshot, restore, tamper_permissions, "
-                "foreign_workspace, replay, revoke",
+                "partition, disk_fill, rotate, policy, clone, snapshot, restore, "
+                "tamper_permissions, foreign_workspace, replay, revoke",
                 path);
   }
   return SIM_SCN_OK;
@@ -384,7 +403,8 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
   if (o) {
     static const char *const k_exp[] = {"exactly_once",         "drain_s",       "max_spooled_at_end",
                                         "max_requests_per_min", "shed_reported", "min_shed",
-                                        "rate_from_s",          "alerts",
+                                        "rate_from_s",          "policy_applied",
+                                        "no_denied_open",       "alerts",
                                         "clone_detect_within_s", "max_misattributed",
                                         "at_least_once",        "attacks_refused",
                                         "originals_untouched",  "min_drift_events",
@@ -402,6 +422,12 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                 &s->max_requests_per_min, e));
     TRY(get_int(o, "expect", "rate_from_s", 0, SIM_SCN_MAX_DURATION_S, 0, &s->rate_from_s, e));
     TRY(get_int(o, "expect", "min_shed", 0, INT64_C(1) << 40, 0, &s->min_shed, e));
+    TRY(get_int(o, "expect", "policy_applied", 1, INT64_C(1) << 40, 0, &s->policy_applied, e));
+    v = cJSON_GetObjectItemCaseSensitive(o, "no_denied_open");
+    if (v) {
+      if (!cJSON_IsBool(v)) return fail(e, "expect.no_denied_open: must be true or false");
+      s->no_denied_open = cJSON_IsTrue(v);
+    }
     v = cJSON_GetObjectItemCaseSensitive(o, "shed_reported");
     if (v) {
       if (!cJSON_IsBool(v)) return fail(e, "expect.shed_reported: must be true or false");
@@ -504,6 +530,7 @@ const char *sim_scenario_event_name(sim_scn_event_type t) {
   case SIM_SCN_FOREIGN: return "foreign_workspace";
   case SIM_SCN_REPLAY: return "replay";
   case SIM_SCN_REVOKE: return "revoke";
+  case SIM_SCN_POLICY: return "policy";
   }
   return "?";
 }

@@ -36,17 +36,22 @@ typedef enum sim_scn_event_type {
   SIM_SCN_POWER_CUT = 6,    /* agents: crash in the middle of the agent's own disk writes */
   SIM_SCN_DISK_FILL = 7,    /* agents, free_mb: another program fills the disk (issue #3) */
   SIM_SCN_ROTATE = 8,       /* agents, style: the application's log is rotated (issue #3) */
+  SIM_SCN_POLICY = 9,       /* policy: the cloud starts serving this policy (issue #5) */
+
   /* identity (issue #4) */
-  SIM_SCN_CLONE = 9,        /* agents, copies, fingerprint: disk images copied into new agents */
-  SIM_SCN_SNAPSHOT = 10,    /* agents: a snapshot of each one's disk is kept */
-  SIM_SCN_RESTORE = 11,     /* every agent with a snapshot is rolled back to it */
-  SIM_SCN_TAMPER = 12,      /* agents: state-file modes loosened, then the agent restarts */
-  SIM_SCN_FOREIGN = 13,     /* agents: their key and id are tried against another workspace */
-  SIM_SCN_REPLAY = 14,      /* agents: their last signed request is sent again */
-  SIM_SCN_REVOKE = 15,      /* agents: the cloud revokes them */
+  SIM_SCN_CLONE = 10,       /* agents, copies, fingerprint: disk images copied into new agents */
+  SIM_SCN_SNAPSHOT = 11,   /* agents: a snapshot of each one's disk is kept */
+  SIM_SCN_RESTORE = 12,     /* every agent with a snapshot is rolled back to it */
+  SIM_SCN_TAMPER = 13,      /* agents: state-file modes loosened, then the agent restarts */
+  SIM_SCN_FOREIGN = 14,     /* agents: their key and id are tried against another workspace */
+  SIM_SCN_REPLAY = 15,      /* agents: their last signed request is sent again */
+  SIM_SCN_REVOKE = 16,      /* agents: the cloud revokes them */
 } sim_scn_event_type;
 
 #define SIM_SCN_MAX_ALERT_EXPECT 8
+
+#define SIM_SCN_MAX_POLICIES 16
+#define SIM_SCN_POLICY_MAX 4096
 
 typedef enum sim_scn_rotate_style {
   SIM_ROTATE_RENAME = 1,       /* logrotate default: rename to .1, new file */
@@ -69,6 +74,7 @@ typedef struct sim_scn_event {
   int rotate_style; /* rotate: sim_scn_rotate_style */
   int64_t copies;   /* clone: copies per chosen agent (default 1) */
   int same_fingerprint; /* clone: 1 = the copies run on identical hardware ids */
+  int policy_index; /* policy: index into sim_scenario.policies */
 } sim_scn_event;
 
 typedef struct sim_scn_alert_expect {
@@ -98,6 +104,11 @@ typedef struct sim_scenario {
   int64_t probation_s;       /* cloud.probation_s, default 0 = off (mc_options) */
   sim_scn_event events[SIM_SCN_MAX_EVENTS];
   int n_events;
+  /* issue #5: policy events' documents (compact JSON) and expectations */
+  char policies[SIM_SCN_MAX_POLICIES][SIM_SCN_POLICY_MAX];
+  int n_policies;
+  int64_t policy_applied; /* expect.policy_applied: every agent runs this version at the end */
+  int no_denied_open;     /* expect.no_denied_open: checked after every event */
   int exactly_once;          /* expect.exactly_once */
   int64_t drain_s;           /* expect.drain_s, default 600 */
   int64_t max_spooled_at_end;/* expect.max_spooled_at_end; -1 = not checked */

@@ -17,6 +17,8 @@
 #include "core/files.h"
 #include "core/ident.h"
 #include "core/perm.h"
+#include "core/policy.h"
+#include "core/pstate.h"
 #include "core/spool.h"
 #include "core/tail.h"
 
@@ -32,11 +34,13 @@ typedef enum req_kind {
   REQ_SESSION,
   REQ_INGEST,
   REQ_SHED,
-  REQ_CHECKIN
+  REQ_POLICY,        /* issue #5 */
+  REQ_POLICY_REPORT, /* issue #5 */
+  REQ_CHECKIN,       /* issue #4 */
 } req_kind;
 
-static const char *const req_names[] = {"none",   "enroll", "challenge",
-                                        "session", "ingest", "shed", "checkin"};
+static const char *const req_names[] = {"none",    "enroll", "challenge", "session", "ingest",
+                                        "shed",    "policy", "policy report", "checkin"};
 
 #define AGENT_SHED_REPORT_MAX 64 /* entries per POST /v1/shed (the cloud's limit) */
 #define AGENT_FLOOR_SHEDS_PER_STEP 8
@@ -57,6 +61,8 @@ struct agent {
   const os_shim *os;
   const net_shim *net;
   spool *sp;
+  pstate *ps; /* issue #5: the live policy */
+  int64_t last_contact_wall; /* issue #5: status file */
   ident id;
   tail_source sources[CONFIG_MAX_SOURCES];
   tail_buffers tb;
@@ -239,8 +245,9 @@ static void on_done(void *user, const net_response *r) {
   }
 }
 
-static int send_request(agent *a, req_kind kind, const char *path, const net_header *extra,
-                        size_t n_extra, const uint8_t *body, size_t body_len, int authed) {
+static int send_request_method(agent *a, req_kind kind, const char *method, const char *path,
+                               const net_header *extra, size_t n_extra, const uint8_t *body,
+                               size_t body_len, int authed) {
   net_header h[NET_MAX_HEADERS];
   size_t n = 0;
   char time_text[24], mac[65];
@@ -248,7 +255,7 @@ static int send_request(agent *a, req_kind kind, const char *path, const net_hea
   snprintf(url, sizeof url, "%s%s", a->cfg.cloud_url, path);
   if (authed) {
     snprintf(time_text, sizeof time_text, "%lld", (long long)a->wall);
-    wire_request_mac(a->session_key, sizeof a->session_key, "POST", path, a->wall, body, body_len,
+    wire_request_mac(a->session_key, sizeof a->session_key, method, path, a->wall, body, body_len,
                      a->instance, a->id.ratchet, mac);
     h[n++] = (net_header){WIRE_HDR_SESSION, a->session_id};
     h[n++] = (net_header){WIRE_HDR_TIME, time_text};
@@ -258,7 +265,7 @@ static int send_request(agent *a, req_kind kind, const char *path, const net_hea
   }
   for (size_t i = 0; i < n_extra && n < NET_MAX_HEADERS; i++) h[n++] = extra[i];
   net_request req = {
-      .method = "POST",
+      .method = method,
       .url = url,
       .headers = h,
       .n_headers = n,
@@ -277,6 +284,11 @@ static int send_request(agent *a, req_kind kind, const char *path, const net_hea
   a->inflight = kind;
   a->req_id = id;
   return NET_OK;
+}
+
+static int send_request(agent *a, req_kind kind, const char *path, const net_header *extra,
+                        size_t n_extra, const uint8_t *body, size_t body_len, int authed) {
+  return send_request_method(a, kind, "POST", path, extra, n_extra, body, body_len, authed);
 }
 
 static int send_json(agent *a, req_kind kind, const char *path, cJSON *body,
@@ -814,6 +826,8 @@ static void on_ingest_done(agent *a, const completion *c) {
     cJSON *r = parse_reply(c);
     const cJSON *through = cJSON_GetObjectItemCaseSensitive(r, "acked_through");
     int ok = cJSON_IsNumber(through) && (int64_t)through->valuedouble == a->batch_last;
+    const cJSON *pv = cJSON_GetObjectItemCaseSensitive(r, "policy_version");
+    if (ok && cJSON_IsNumber(pv)) pstate_hint(a->ps, (int64_t)pv->valuedouble); /* issue #5 */
     cJSON_Delete(r);
     if (!ok) {
       agent_log(a, OS_LOG_ERROR, "ingest: reply does not acknowledge seq %lld; keeping the batch",
@@ -852,17 +866,98 @@ static void on_ingest_done(agent *a, const completion *c) {
   backoff(a, c->retry_after_ms);
 }
 
+/* ---- policy (issue #5) --------------------------------------------------- */
+
+/* Up to a tenth of the interval, so a fleet that reconnected together does
+ * not fetch in lock-step forever. */
+static int64_t policy_jitter(agent *a) {
+  return random_below(a, pstate_policy(a->ps)->policy_interval_s * 100);
+}
+
+static void send_policy_fetch(agent *a) {
+  send_request_method(a, REQ_POLICY, "GET", "/v1/policy", NULL, 0, NULL, 0, 1);
+}
+
+static void send_policy_report(agent *a) {
+  char *text = pstate_report_take(a->ps);
+  if (!text) return;
+  net_header h[1] = {{"Content-Type", "application/json"}};
+  if (send_request(a, REQ_POLICY_REPORT, "/v1/policy/report", h, 1, (const uint8_t *)text,
+                   strlen(text), 1) != NET_OK)
+    pstate_report_done(a->ps, 0);
+  free(text);
+}
+
+static int session_lost(agent *a, const completion *c) {
+  if (c->error == NET_OK && c->status == 401 &&
+      (reply_code_is(c, "session_expired") || reply_code_is(c, "unknown_session"))) {
+    a->have_session = 0;
+    return 1;
+  }
+  return 0;
+}
+
+static void on_policy_done(agent *a, const completion *c) {
+  char why[256];
+  if (c->error == NET_OK && c->status == 200) {
+    /* Whatever the body says, nothing in it is executed: it is data that
+     * policy_parse validates and the path box bounds. */
+    pstate_offer(a->ps, a->os, (const char *)c->body, c->body_len, a->now);
+    pstate_fetch_done(a->ps, 1, a->now, policy_jitter(a));
+    succeeded(a);
+    return;
+  }
+  if (c->error == NET_OK && c->status == 404 && reply_code_is(c, "no_policy")) {
+    pstate_fetch_done(a->ps, -1, a->now, policy_jitter(a)); /* none set: keep what we have */
+    succeeded(a);
+    return;
+  }
+  if (session_lost(a, c)) {
+    succeeded(a);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  if (ident_refusal(a, c, why)) {
+    pstate_fetch_done(a->ps, 0, a->now, policy_jitter(a));
+    return;
+  }
+  agent_log(a, OS_LOG_WARN, "policy fetch failed: %s", why);
+  pstate_fetch_done(a->ps, 0, a->now, policy_jitter(a));
+  backoff(a, c->retry_after_ms);
+}
+
+static void on_policy_report_done(agent *a, const completion *c) {
+  char why[256];
+  int ok = c->error == NET_OK && c->status >= 200 && c->status < 300;
+  pstate_report_done(a->ps, ok);
+  if (ok) {
+    succeeded(a);
+    return;
+  }
+  if (session_lost(a, c)) {
+    succeeded(a);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  if (ident_refusal(a, c, why)) return;
+  agent_log(a, OS_LOG_WARN, "policy report failed: %s", why);
+  backoff(a, c->retry_after_ms);
+}
+
 static void handle_completion(agent *a) {
   completion *c = &a->done;
   req_kind kind = a->inflight;
   a->inflight = REQ_NONE;
   c->pending = 0;
   if (c->error == NET_OK && c->date_ms > 0) a->st.clock_skew_ms = a->wall - c->date_ms;
+  if (c->error == NET_OK && c->status > 0) a->last_contact_wall = a->wall;
   switch (kind) {
     case REQ_ENROLL: on_enroll_done(a, c); break;
     case REQ_CHALLENGE: on_challenge_done(a, c); break;
     case REQ_SESSION: on_session_done(a, c); break;
     case REQ_INGEST: on_ingest_done(a, c); break;
+    case REQ_POLICY: on_policy_done(a, c); break;
+    case REQ_POLICY_REPORT: on_policy_report_done(a, c); break;
     case REQ_SHED: on_shed_done(a, c); break;
     case REQ_CHECKIN: on_checkin_done(a, c); break;
     case REQ_NONE: break;
@@ -892,6 +987,11 @@ static void collect(agent *a) {
     }
     space_after_poll(a, rc, lines);
   }
+  int64_t plines = 0;
+  int pmore = 0;
+  pstate_collect(a->ps, a->os, a->sp, &a->tb, a->wall, a->now, &plines, &pmore);
+  if (plines > 0 && a->pending_since == INT64_MIN) a->pending_since = a->now;
+  a->more_to_read |= pmore;
 }
 
 /* ---- step --------------------------------------------------------------- */
@@ -935,6 +1035,10 @@ static void start_network(agent *a) {
     checkin_or_rekey(a);
     return;
   }
+  if (pstate_fetch_urgent(a->ps, a->now)) {
+    send_policy_fetch(a);
+    return;
+  }
   spool_counters sc;
   spool_get_counters(a->sp, &sc);
   /* What was shed is reported before more is shipped: small, and the
@@ -944,7 +1048,12 @@ static void start_network(agent *a) {
     return;
   }
   int64_t due = 0;
-  if (ingest_due(a, &sc, &due) && a->now >= due) send_ingest(a);
+  if (ingest_due(a, &sc, &due) && a->now >= due) {
+    send_ingest(a);
+    return;
+  }
+  if (pstate_fetch_due(a->ps, a->now)) send_policy_fetch(a);
+  else if (pstate_report_pending(a->ps)) send_policy_report(a);
 }
 
 static int64_t next_deadline(agent *a) {
@@ -962,6 +1071,8 @@ static int64_t next_deadline(agent *a) {
       int64_t renew = a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS;
       if (renew < net) net = renew > a->retry_at ? renew : a->retry_at;
       if (a->next_checkin < net) net = a->next_checkin > a->retry_at ? a->next_checkin : a->retry_at;
+      int64_t pol = pstate_report_pending(a->ps) ? a->now : pstate_next_fetch(a->ps);
+      if (pol < net) net = pol > a->retry_at ? pol : a->retry_at;
     }
     if (net < d) d = net;
   }
@@ -1069,10 +1180,31 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
   }
   a->bp_since = INT64_MIN;
   a->shed_hold_until = INT64_MIN;
-  for (int i = 0; i < cfg->n_sources; i++) {
-    memcpy(a->sources[i].path, cfg->sources[i].path, sizeof a->sources[i].path);
-    a->sources[i].start = cfg->sources[i].start;
+  if (pstate_open(cfg, os, &a->ps) != PSTATE_OK) {
+    snprintf(err, err_cap, "out of memory");
+    ret = AGENT_ENOMEM;
+    goto fail;
   }
+  /* The compiled-in deny list wins over the local config too (issue #5):
+   * a denied source is dropped, said once, never opened. */
+  policy_limits own = {.n_roots = 1};
+  memcpy(own.roots[0], "/", 2);
+  snprintf(own.state_dir, sizeof own.state_dir, "%s", cfg->state_dir);
+  int kept = 0;
+  for (int i = 0; i < cfg->n_sources; i++) {
+    char why[POLICY_ERR_MAX];
+    if (policy_check_path(&own, os, cfg->sources[i].path, NULL, 0, why, sizeof why) ==
+        POLICY_EDENIED) {
+      agent_log(a, OS_LOG_ERROR, "source %s refused: %s (never opened)", cfg->sources[i].path,
+                why);
+      continue;
+    }
+    a->cfg.sources[kept] = cfg->sources[i];
+    memcpy(a->sources[kept].path, cfg->sources[i].path, sizeof a->sources[kept].path);
+    a->sources[kept].start = cfg->sources[i].start;
+    kept++;
+  }
+  a->cfg.n_sources = kept;
   /* Times start at the first step: the driver's clock is the only clock. */
   a->next_poll = INT64_MIN;
   a->retry_at = INT64_MIN;
@@ -1118,6 +1250,7 @@ void agent_close(agent *a) {
   if (!a) return;
   if (a->req_id && a->net) a->net->cancel(a->net->ctx, a->req_id);
   spool_close(a->sp);
+  pstate_close(a->ps);
   tail_buffers_free(&a->tb);
   free(a->done.body);
   volatile uint8_t *nk = a->next_id.key;
@@ -1128,6 +1261,8 @@ void agent_close(agent *a) {
   free(a);
 }
 
+void agent_policy_info(const agent *a, pstate_info *out) { pstate_get_info(a->ps, out); }
+int64_t agent_last_contact_ms(const agent *a) { return a->last_contact_wall; }
 /* ---- space: back-pressure, then shedding (issue #3) --------------------- */
 
 static const char *const shed_reason_names[] = {"?", "quota", "floor", "full", "io"};
@@ -1259,6 +1394,7 @@ static void on_shed_done(agent *a, const completion *c) {
     succeeded(a);
     return;
   }
+  if (ident_refusal(a, c, why)) return;
   agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "shed report failed: %s", why);
   if (!transient(c)) {
     /* A cloud that refuses the report must not stop the data behind it:

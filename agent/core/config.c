@@ -42,12 +42,15 @@ void config_defaults(agent_config *out) {
   out->zstd_level = 3;
   out->log_level = OS_LOG_INFO;
   out->checkin_interval_ms = 300000;
+  memcpy(out->allowed_log_roots[0], "/var/log", sizeof "/var/log");
+  out->n_allowed_log_roots = 1;
   out->spool_quota_bytes = 256LL * 1024 * 1024;
   out->spool_floor_pct = 5;
   out->spool_floor_max_bytes = 1024LL * 1024 * 1024;
   out->backpressure_max_ms = 300000;
   out->max_record_bytes = 61440;
 }
+
 
 static int copy_string(cfg_err *e, const cJSON *item, const char *key, char *dst, size_t cap,
                        int allow_empty) {
@@ -146,6 +149,31 @@ static void parse_sources(cfg_err *e, const cJSON *arr, agent_config *out) {
     i++;
   }
   out->n_sources = i;
+}
+
+static void parse_roots(cfg_err *e, const cJSON *arr, agent_config *out) {
+  if (!cJSON_IsArray(arr)) {
+    cfg_fail(e, "allowed_log_roots: must be an array");
+    return;
+  }
+  int n = cJSON_GetArraySize(arr);
+  if (n > CONFIG_MAX_ROOTS) {
+    cfg_fail(e, "allowed_log_roots: at most %d entries", CONFIG_MAX_ROOTS);
+    return;
+  }
+  int i = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, arr) {
+    char key[48];
+    snprintf(key, sizeof key, "allowed_log_roots[%d]", i);
+    if (copy_string(e, it, key, out->allowed_log_roots[i], CONFIG_PATH_MAX, 0) != 0) return;
+    if (!is_absolute_path(out->allowed_log_roots[i])) {
+      cfg_fail(e, "%s: must be an absolute path", key);
+      return;
+    }
+    i++;
+  }
+  out->n_allowed_log_roots = i; /* [] is allowed: the cloud may add no log files */
 }
 
 /* Checks the URL shape we support: https://host[:port] with no path, query or
@@ -283,6 +311,12 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
       if (get_int(&e, f, k, 1000, 24 * 3600 * 1000LL, &v) == 0) out->checkin_interval_ms = v;
     } else if (strcmp(k, "identity") == 0) {
       parse_identity(&e, f, out);
+    } else if (strcmp(k, "allowed_log_roots") == 0) {
+      parse_roots(&e, f, out);
+    } else if (strcmp(k, "metrics_textfile") == 0) {
+      if (copy_string(&e, f, k, out->metrics_textfile, sizeof out->metrics_textfile, 0) == 0 &&
+          !is_absolute_path(out->metrics_textfile))
+        cfg_fail(&e, "metrics_textfile: must be an absolute path");
     } else if (strcmp(k, "spool_quota_bytes") == 0) {
       if (get_int(&e, f, k, 1024 * 1024, 1LL << 40, &v) == 0) out->spool_quota_bytes = v;
     } else if (strcmp(k, "spool_floor_pct") == 0) {

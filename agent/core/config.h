@@ -21,6 +21,7 @@
 #define CONFIG_TOKEN_MAX 128
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define CONFIG_MAX_BATCH_BYTES (3 * 1024 * 1024)
+#define CONFIG_MAX_ROOTS 8
 
 typedef enum config_start { CONFIG_START_END = 0, CONFIG_START_BEGINNING = 1 } config_start;
 
@@ -58,6 +59,14 @@ typedef struct agent_config {
    * core does not read them itself: the driver hands them to its os shim. */
   char machine_id_file[CONFIG_PATH_MAX];
   char product_uuid_file[CONFIG_PATH_MAX];
+  /* issue #5: the box the cloud's policy cannot leave. Log files a policy
+   * names are opened only under these roots (default ["/var/log"]); the
+   * compiled-in deny list (core/policy.h) applies on top, always. */
+  char allowed_log_roots[CONFIG_MAX_ROOTS][CONFIG_PATH_MAX];
+  int n_allowed_log_roots;
+  /* Optional Prometheus textfile (node_exporter textfile collector), written
+   * temp+rename; "" = off. The status file is always state_dir/status.json. */
+  char metrics_textfile[CONFIG_PATH_MAX];
   /* spool space (issue #3, docs/operations.md) */
   int64_t spool_quota_bytes;    /* default 256 MiB, 1 MiB..1 TiB */
   int spool_floor_pct;          /* default 5: keep min(5% of the volume, */

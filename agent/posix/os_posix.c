@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <limits.h>
 #include <string.h>
 #include <dirent.h>
 #include <sys/random.h>
@@ -422,6 +424,46 @@ static void posix_log(void *ctx, os_log_level level, const char *msg) {
   }
 }
 
+static int posix_realpath(void *ctx, const char *path, char *out, size_t cap) {
+  char buf[PATH_MAX];
+  size_t n;
+  int rc = posix_check_path(path);
+  if (rc != OS_OK) return rc;
+  if (!out || cap == 0) return OS_EINVAL;
+  if (!realpath(path, buf)) return posix_err(errno);
+  n = strnlen(buf, sizeof buf);
+  if (n >= cap || n >= OS_PATH_MAX) return OS_ENAMETOOLONG;
+  memcpy(out, buf, n + 1);
+  return OS_OK;
+}
+
+static int posix_list_dir(void *ctx, const char *dir, size_t max_entries,
+                          int (*fn)(void *user, const char *name), void *user) {
+  DIR *d;
+  struct dirent *e;
+  int calls = 0;
+  int rc = posix_check_path(dir);
+  if (rc != OS_OK) return rc;
+  if (!fn) return OS_EINVAL;
+  /* O_CLOEXEC via opendir is implicit in glibc (it opens with O_CLOEXEC). */
+  d = opendir(dir);
+  if (!d) return posix_err(errno);
+  while ((size_t)calls < max_entries && calls < INT_MAX) {
+    errno = 0;
+    e = readdir(d);
+    if (!e) {
+      rc = errno ? posix_err(errno) : OS_OK;
+      closedir(d);
+      return rc == OS_OK ? calls : rc;
+    }
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    calls++;
+    if (fn(user, e->d_name) != 0) break;
+  }
+  closedir(d);
+  return calls;
+}
+
 void os_posix_options_init(os_posix_options *opts) {
   if (!opts) return;
   memset(opts, 0, sizeof *opts);
@@ -479,5 +521,7 @@ int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
   out->free_space = posix_free_space;
   out->read_identity = posix_read_identity;
   out->log = posix_log;
+  out->realpath = posix_realpath;
+  out->list_dir = posix_list_dir;
   return OS_OK;
 }

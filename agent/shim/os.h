@@ -121,6 +121,22 @@ typedef struct os_shim {
 
   /* Agent log output. msg is one line without a newline. */
   void (*log)(void *ctx, os_log_level level, const char *msg);
+
+  /* ---- issue #5 (bounded collection). Optional: NULL where a shim has no
+   * such facility; callers must check and degrade (documented per caller). */
+
+  /* Canonical absolute path of an existing path: every symlink followed,
+   * "." and ".." removed (realpath(3)). out gets at most cap-1 bytes.
+   * OS_OK, OS_ENOENT (a component is missing), OS_ELOOP, OS_EACCES,
+   * OS_ENAMETOOLONG. Used to check a path before it is ever opened. */
+  int (*realpath)(void *ctx, const char *path, char *out, size_t cap);
+
+  /* Calls fn(user, name) for each entry of directory dir (never "." or
+   * ".."), in no particular order, at most max_entries times. fn returning
+   * non-zero stops the listing. Returns the number of calls made (>= 0) or
+   * OS_ENOENT/OS_ENOTDIR/OS_EACCES/OS_EIO. */
+  int (*list_dir)(void *ctx, const char *dir, size_t max_entries,
+                  int (*fn)(void *user, const char *name), void *user);
 } os_shim;
 
 #endif

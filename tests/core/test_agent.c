@@ -51,7 +51,7 @@ static int sn_request(void *ctx, const net_request *req, net_done_fn done, void 
   }
   n->cur.n_headers = req->n_headers;
   n->cur.body = malloc(req->body_len + 1);
-  memcpy(n->cur.body, req->body, req->body_len);
+  if (req->body_len) memcpy(n->cur.body, req->body, req->body_len);
   n->cur.body[req->body_len] = 0;
   n->cur.body_len = req->body_len;
   n->cur.done = done;
@@ -270,12 +270,28 @@ static int check_ingest(fx *f, const uint8_t key[32], int64_t *first, int64_t *l
   return s.n;
 }
 
+/* Answers the policy fetch that opens every session (issue #5): authentic
+ * GET, and "no policy set". */
+static void answer_policy_fetch(fx *f, const uint8_t key[32]) {
+  step(f);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/policy");
+  const char *t = hdr(&f->sn.cur, WIRE_HDR_TIME), *mac = hdr(&f->sn.cur, WIRE_HDR_SIGNATURE);
+  assert_non_null(t);
+  char want[65];
+  wire_request_mac(key, 32, "GET", "/v1/policy", strtoll(t, NULL, 10), NULL, 0,
+                   hdr(&f->sn.cur, WIRE_HDR_INSTANCE), hdr(&f->sn.cur, WIRE_HDR_RATCHET), want);
+  assert_string_equal(mac, want);
+  reply(&f->sn, 0, 404, "{\"error\":\"no_policy\",\"message\":\"none set\"}", NULL, NULL);
+}
+
 static void ships_with_auth_and_backs_off(void **state) {
   fx *f = *state;
   write_lines(f, 0, 25);
   open_agent(f);
   uint8_t key[32];
   enroll_and_open_session(f, key);
+  answer_policy_fetch(f, key);
   /* Identity is on disk, private. */
   char path[1200];
   struct stat st;
@@ -414,6 +430,7 @@ static void clone_verdict_reenrolls(void **state) {
   open_agent(f);
   uint8_t key[32];
   enroll_and_open_session(f, key);
+  answer_policy_fetch(f, key);
   step(f);
   agent_stats s;
   agent_get_stats(f->a, &s);
@@ -482,6 +499,7 @@ static void revoked_stops_sending(void **state) {
   open_agent(f);
   uint8_t key[32];
   enroll_and_open_session(f, key);
+  answer_policy_fetch(f, key);
   f->now += 2 * f->cfg.batch_max_age_ms + f->cfg.poll_interval_ms;
   step(f);
   step(f);

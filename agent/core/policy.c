@@ -1,0 +1,679 @@
+/* policy.c - policy parsing, validation and the path box (see policy.h). */
+#include "core/policy.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h> /* snprintf only: the core does no stdio I/O */
+#include <string.h>
+#include <strings.h>
+
+#define POLICY_LIST_MAX_ENTRIES 4096
+
+static const char *const snap_names[POLICY_SNAP_COUNT] = {"processes", "services", "interfaces",
+                                                          "packages", "ports"};
+static const char *const diag_names[POLICY_DIAG_COUNT] = {
+    "uptime", "load", "memory", "disk", "time_sync", "interfaces", "routes", "dns", "self_test"};
+static const char *const ring_names[] = {"stable", "early-access", "canary"};
+
+const char *policy_snapshot_name(policy_snapshot s) {
+  return (unsigned)s < POLICY_SNAP_COUNT ? snap_names[s] : "?";
+}
+const char *policy_diag_name(policy_diag d) {
+  return (unsigned)d < POLICY_DIAG_COUNT ? diag_names[d] : "?";
+}
+const char *policy_ring_name(policy_ring r) { return (unsigned)r < 3 ? ring_names[r] : "?"; }
+
+int policy_diag_lookup(const char *name) {
+  for (int i = 0; name && i < POLICY_DIAG_COUNT; i++)
+    if (strcmp(name, diag_names[i]) == 0) return i;
+  return -1;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+typedef struct perr {
+  char *buf;
+  size_t cap;
+  int failed;
+} perr;
+
+static void pfail(perr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pfail(perr *e, const char *fmt, ...) {
+  if (e->failed) return;
+  e->failed = 1;
+  if (!e->buf || e->cap == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->buf, e->cap, fmt, ap);
+  va_end(ap);
+}
+
+static void say(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *buf, size_t cap, const char *fmt, ...) {
+  if (!buf || cap == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, cap, fmt, ap);
+  va_end(ap);
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+void policy_defaults(policy *out) {
+  memset(out, 0, sizeof *out);
+  out->policy_interval_s = 300;
+  out->max_records_per_s = 1000;
+  out->max_memory_mb = 64;
+  out->snapshot_max_items = 5000;
+  out->update_ring = POLICY_RING_STABLE;
+}
+
+static int get_int(perr *e, const cJSON *item, const char *key, int64_t lo, int64_t hi,
+                   int64_t *out) {
+  if (!cJSON_IsNumber(item)) {
+    pfail(e, "%s: must be a number", key);
+    return -1;
+  }
+  double d = item->valuedouble;
+  if (d != d || d < (double)lo || d > (double)hi || d != (double)(int64_t)d) {
+    pfail(e, "%s: must be an integer from %lld to %lld", key, (long long)lo, (long long)hi);
+    return -1;
+  }
+  *out = (int64_t)d;
+  return 0;
+}
+
+static int has_wild(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == ']' || s[i] == '\\') return 1;
+  return 0;
+}
+
+static void parse_glob(perr *e, const cJSON *v, const char *key, policy_glob *g) {
+  if (!cJSON_IsString(v)) {
+    pfail(e, "%s: must be a string", key);
+    return;
+  }
+  const char *s = v->valuestring;
+  size_t n = strlen(s);
+  if (n == 0 || s[0] != '/') {
+    pfail(e, "%s: must be an absolute path", key);
+    return;
+  }
+  if (n >= sizeof g->glob) {
+    pfail(e, "%s: longer than %zu bytes", key, sizeof g->glob - 1);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f) {
+      pfail(e, "%s: control character at byte %zu", key, i);
+      return;
+    }
+  }
+  const char *slash = strrchr(s, '/');
+  if (has_wild(s, (size_t)(slash - s))) {
+    pfail(e, "%s: wildcards are allowed in the last path component only", key);
+    return;
+  }
+  if (has_wild(slash + 1, strlen(slash + 1)) &&
+      (strchr(slash + 1, '[') || strchr(slash + 1, ']') || strchr(slash + 1, '\\'))) {
+    pfail(e, "%s: only '*' and '?' wildcards are supported", key);
+    return;
+  }
+  if (slash[1] == 0) {
+    pfail(e, "%s: must name files, not a directory", key);
+    return;
+  }
+  memcpy(g->glob, s, n + 1);
+}
+
+static void parse_logs(perr *e, const cJSON *arr, policy *p) {
+  if (!cJSON_IsArray(arr)) {
+    pfail(e, "logs: must be an array");
+    return;
+  }
+  if (cJSON_GetArraySize(arr) > POLICY_MAX_GLOBS) {
+    pfail(e, "logs: at most %d entries", POLICY_MAX_GLOBS);
+    return;
+  }
+  int i = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, arr) {
+    char key[48];
+    snprintf(key, sizeof key, "logs[%d]", i);
+    if (!cJSON_IsObject(it)) {
+      pfail(e, "%s: must be an object", key);
+      return;
+    }
+    policy_glob *g = &p->logs[i];
+    memset(g, 0, sizeof *g);
+    int have = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, it) {
+      char fkey[96];
+      snprintf(fkey, sizeof fkey, "%s.%.40s", key, f->string);
+      if (strcmp(f->string, "glob") == 0) {
+        parse_glob(e, f, fkey, g);
+        have = 1;
+      } else if (strcmp(f->string, "start") == 0) {
+        if (!cJSON_IsString(f) || (strcmp(f->valuestring, "end") != 0 &&
+                                   strcmp(f->valuestring, "beginning") != 0)) {
+          pfail(e, "%s: must be \"end\" or \"beginning\"", fkey);
+          return;
+        }
+        g->from_beginning = strcmp(f->valuestring, "beginning") == 0;
+      } else {
+        pfail(e, "%s: unknown key", fkey);
+      }
+      if (e->failed) return;
+    }
+    if (!have) {
+      pfail(e, "%s.glob: required", key);
+      return;
+    }
+    for (int j = 0; j < i; j++) {
+      if (strcmp(p->logs[j].glob, g->glob) == 0) {
+        pfail(e, "%s.glob: duplicate of logs[%d].glob", key, j);
+        return;
+      }
+    }
+    i++;
+  }
+  p->n_logs = i;
+}
+
+static void parse_snapshots(perr *e, const cJSON *obj, policy *p) {
+  if (!cJSON_IsObject(obj)) {
+    pfail(e, "snapshots: must be an object");
+    return;
+  }
+  const cJSON *f;
+  cJSON_ArrayForEach(f, obj) {
+    int which = -1;
+    for (int i = 0; i < POLICY_SNAP_COUNT; i++)
+      if (strcmp(f->string, snap_names[i]) == 0) which = i;
+    char key[96];
+    snprintf(key, sizeof key, "snapshots.%.60s", f->string);
+    if (which < 0) {
+      pfail(e, "%s: unknown snapshot (known: processes, services, interfaces, packages, ports)",
+            key);
+      return;
+    }
+    if (!cJSON_IsObject(f)) {
+      pfail(e, "%s: must be an object", key);
+      return;
+    }
+    int have = 0;
+    const cJSON *g;
+    cJSON_ArrayForEach(g, f) {
+      char gkey[160];
+      snprintf(gkey, sizeof gkey, "%s.%.40s", key, g->string);
+      if (strcmp(g->string, "interval_s") == 0) {
+        int64_t v;
+        if (get_int(e, g, gkey, POLICY_MIN_INTERVAL_S, POLICY_MAX_INTERVAL_S, &v) != 0) return;
+        p->snapshot_interval_s[which] = v;
+        have = 1;
+      } else {
+        pfail(e, "%s: unknown key", gkey);
+        return;
+      }
+    }
+    if (!have) {
+      pfail(e, "%s.interval_s: required", key);
+      return;
+    }
+  }
+}
+
+static void parse_diags(perr *e, const cJSON *arr, policy *p) {
+  if (!cJSON_IsArray(arr)) {
+    pfail(e, "diagnostics: must be an array");
+    return;
+  }
+  if (cJSON_GetArraySize(arr) > POLICY_MAX_DIAGS) {
+    pfail(e, "diagnostics: at most %d entries", POLICY_MAX_DIAGS);
+    return;
+  }
+  int i = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, arr) {
+    char key[48];
+    snprintf(key, sizeof key, "diagnostics[%d]", i);
+    if (!cJSON_IsObject(it)) {
+      pfail(e, "%s: must be an object", key);
+      return;
+    }
+    policy_diag_entry *d = &p->diags[i];
+    int have_name = 0, have_int = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, it) {
+      char fkey[96];
+      snprintf(fkey, sizeof fkey, "%s.%.40s", key, f->string);
+      if (strcmp(f->string, "name") == 0) {
+        if (!cJSON_IsString(f)) {
+          pfail(e, "%s: must be a string", fkey);
+          return;
+        }
+        int k = policy_diag_lookup(f->valuestring);
+        if (k < 0) {
+          /* Quote at most 40 bytes of the cloud's text in our report. */
+          pfail(e, "%s: unknown diagnostic \"%.40s\" (only compiled-in diagnostics run)", fkey,
+                f->valuestring);
+          return;
+        }
+        d->diag = (policy_diag)k;
+        have_name = 1;
+      } else if (strcmp(f->string, "interval_s") == 0) {
+        if (get_int(e, f, fkey, POLICY_MIN_INTERVAL_S, POLICY_MAX_INTERVAL_S, &d->interval_s) != 0)
+          return;
+        have_int = 1;
+      } else {
+        pfail(e, "%s: unknown key", fkey);
+        return;
+      }
+    }
+    if (!have_name) {
+      pfail(e, "%s.name: required", key);
+      return;
+    }
+    if (!have_int) d->interval_s = 3600;
+    for (int j = 0; j < i; j++) {
+      if (p->diags[j].diag == d->diag) {
+        pfail(e, "%s.name: duplicate of diagnostics[%d].name", key, j);
+        return;
+      }
+    }
+    i++;
+  }
+  p->n_diags = i;
+}
+
+static void parse_caps(perr *e, const cJSON *obj, policy *p) {
+  if (!cJSON_IsObject(obj)) {
+    pfail(e, "caps: must be an object");
+    return;
+  }
+  const cJSON *f;
+  cJSON_ArrayForEach(f, obj) {
+    char key[96];
+    snprintf(key, sizeof key, "caps.%.60s", f->string);
+    if (strcmp(f->string, "max_records_per_s") == 0)
+      get_int(e, f, key, 1, POLICY_RATE_CAP, &p->max_records_per_s);
+    else if (strcmp(f->string, "max_memory_mb") == 0)
+      get_int(e, f, key, 8, POLICY_MEMORY_CAP_MB, &p->max_memory_mb);
+    else if (strcmp(f->string, "snapshot_max_items") == 0)
+      get_int(e, f, key, 10, POLICY_SNAPSHOT_ITEMS_CAP, &p->snapshot_max_items);
+    else
+      pfail(e, "%s: unknown key", key);
+    if (e->failed) return;
+  }
+}
+
+int policy_parse(const char *json, size_t len, policy *out, char *err, size_t err_cap) {
+  perr e = {err, err_cap, 0};
+  if (err && err_cap) err[0] = 0;
+  if (!json || !out) {
+    pfail(&e, "policy: no input");
+    return POLICY_EINVALID;
+  }
+  if (len > POLICY_MAX_BYTES) {
+    pfail(&e, "policy: larger than %d bytes", POLICY_MAX_BYTES);
+    return POLICY_EINVALID;
+  }
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+  if (!root) {
+    size_t off = end && end >= json ? (size_t)(end - json) : 0;
+    pfail(&e, "policy: not valid JSON (near byte %zu)", off);
+    return POLICY_EINVALID;
+  }
+  /* Trailing bytes after the object would mean two parsers could disagree. */
+  for (const char *q = end; q && q < json + len; q++) {
+    if (*q != ' ' && *q != '\n' && *q != '\r' && *q != '\t') {
+      pfail(&e, "policy: trailing bytes after the JSON object");
+      break;
+    }
+  }
+  if (!e.failed && !cJSON_IsObject(root)) pfail(&e, "policy: top level must be an object");
+  policy p; /* parsed into a copy: *out changes only when all of it is valid */
+  policy_defaults(&p);
+  int have_version = 0;
+  const cJSON *f;
+  if (!e.failed) {
+    cJSON_ArrayForEach(f, root) {
+      const char *k = f->string;
+      char key[64];
+      snprintf(key, sizeof key, "%.60s", k);
+      if (strcmp(k, "version") == 0) {
+        have_version = get_int(&e, f, key, 1, INT64_C(1) << 52, &p.version) == 0;
+      } else if (strcmp(k, "logs") == 0) {
+        parse_logs(&e, f, &p);
+      } else if (strcmp(k, "snapshots") == 0) {
+        parse_snapshots(&e, f, &p);
+      } else if (strcmp(k, "diagnostics") == 0) {
+        parse_diags(&e, f, &p);
+      } else if (strcmp(k, "batch_max_records") == 0) {
+        get_int(&e, f, key, 1, 10000, &p.batch_max_records);
+      } else if (strcmp(k, "batch_max_age_ms") == 0) {
+        get_int(&e, f, key, 100, 3600 * 1000, &p.batch_max_age_ms);
+      } else if (strcmp(k, "policy_interval_s") == 0) {
+        get_int(&e, f, key, 30, 86400, &p.policy_interval_s);
+      } else if (strcmp(k, "caps") == 0) {
+        parse_caps(&e, f, &p);
+      } else if (strcmp(k, "update_ring") == 0) {
+        int r = -1;
+        for (int i = 0; cJSON_IsString(f) && i < 3; i++)
+          if (strcmp(f->valuestring, ring_names[i]) == 0) r = i;
+        if (r < 0) pfail(&e, "update_ring: must be one of stable, early-access, canary");
+        else p.update_ring = (policy_ring)r;
+      } else {
+        pfail(&e, "%s: unknown key", key);
+      }
+      if (e.failed) break;
+    }
+  }
+  cJSON_Delete(root);
+  if (!e.failed && !have_version) pfail(&e, "version: required");
+  if (e.failed) return POLICY_EINVALID;
+  *out = p;
+  return POLICY_OK;
+}
+
+/* ---- paths -------------------------------------------------------------- */
+
+int policy_normalize(const char *path, char *out, size_t cap) {
+  if (!path || !out || cap < 2 || path[0] != '/') return POLICY_EINVALID;
+  /* Whole buffer defined: callers compare prefixes of it (and the static
+   * analyser cannot follow the terminator). */
+  memset(out, 0, cap);
+  size_t n = 0; /* out holds "" for "/" while building; components start with '/' */
+  const char *p = path;
+  size_t total = 0;
+  while (*p) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    const char *s = p;
+    while (*p && *p != '/') {
+      unsigned char c = (unsigned char)*p;
+      if (c < 0x20 || c == 0x7f) return POLICY_EINVALID;
+      p++;
+      if (++total >= OS_PATH_MAX) return POLICY_EINVALID;
+    }
+    size_t len = (size_t)(p - s);
+    if (len == 1 && s[0] == '.') continue;
+    if (len == 2 && s[0] == '.' && s[1] == '.') {
+      while (n > 0 && out[n - 1] != '/') n--;
+      if (n > 0) n--; /* drop the '/' too */
+      continue;
+    }
+    if (n + 1 + len + 1 > cap) return POLICY_EINVALID;
+    out[n++] = '/';
+    memcpy(out + n, s, len);
+    n += len;
+  }
+  if (n == 0) out[n++] = '/';
+  out[n] = 0;
+  return POLICY_OK;
+}
+
+/* path equals dir or lies below it. Both normalized. */
+static int under(const char *path, const char *dir) {
+  size_t n = strlen(dir), pl = strlen(path);
+  if (n == 1 && dir[0] == '/') return 1;
+  if (pl < n || memcmp(path, dir, n) != 0) return 0;
+  return pl == n || path[n] == '/';
+}
+
+/* Trees no policy and no local config may open anything in. */
+static const char *const deny_trees[] = {
+    "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/security/opasswd",
+    "/etc/ssl/private", "/etc/pki/tls/private", "/etc/ssh", "/etc/krb5.keytab",
+    "/etc/sudoers", "/etc/sudoers.d", "/root", "/proc", "/sys", "/dev", "/run/secrets",
+    "/var/lib/sss/secrets", "/var/lib/outpost", "/etc/outpost",
+};
+
+/* A path component with one of these names denies everything below it. */
+static const char *const deny_components[] = {
+    ".ssh", ".gnupg", ".password-store", ".mozilla", ".pki", ".aws", ".kube", ".docker",
+    "keyrings", ".thunderbird", "google-chrome", "chromium", "BraveSoftware", ".vault-token",
+    ".netrc", ".pgpass", ".git-credentials", ".azure", ".gcloud", "private-keys-v1.d",
+};
+
+/* Inside a home directory (/home/USER/...), these first-level entries. */
+static const char *const deny_home[] = {
+    "Documents", "Desktop", "Downloads", "Pictures", "Videos", "Music", ".config",
+    ".local", "snap", ".cache", ".var",
+};
+
+/* File-name suffixes (case-insensitive) of key and secret stores. */
+static const char *const deny_suffixes[] = {
+    ".key", ".pem", ".p12", ".pfx", ".kdbx", ".keystore", ".jks", ".gpg", ".asc",
+    "_history", ".keytab",
+};
+
+/* File-name prefixes of SSH private keys. */
+static const char *const deny_prefixes[] = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+int policy_denied(const char *path, const char **rule) {
+  const char *dummy;
+  if (!rule) rule = &dummy;
+  *rule = NULL;
+  for (size_t i = 0; i < COUNT(deny_trees); i++) {
+    if (under(path, deny_trees[i])) {
+      *rule = deny_trees[i];
+      return 1;
+    }
+  }
+  /* Walk components. */
+  const char *p = path;
+  int depth = 0;
+  int in_home = 0;
+  while (*p) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    const char *s = p;
+    while (*p && *p != '/') p++;
+    size_t len = (size_t)(p - s);
+    for (size_t i = 0; i < COUNT(deny_components); i++) {
+      if (strlen(deny_components[i]) == len && strncmp(s, deny_components[i], len) == 0) {
+        *rule = deny_components[i];
+        return 1;
+      }
+    }
+    if (depth == 0) in_home = len == 4 && strncmp(s, "home", 4) == 0;
+    if (in_home && depth == 2) {
+      for (size_t i = 0; i < COUNT(deny_home); i++) {
+        if (strlen(deny_home[i]) == len && strncmp(s, deny_home[i], len) == 0) {
+          *rule = "home directory documents, profiles and caches";
+          return 1;
+        }
+      }
+    }
+    if (*p == 0) { /* last component: the file name */
+      for (size_t i = 0; i < COUNT(deny_suffixes); i++) {
+        size_t sl = strlen(deny_suffixes[i]);
+        if (len >= sl && strncasecmp(s + len - sl, deny_suffixes[i], sl) == 0) {
+          *rule = deny_suffixes[i];
+          return 1;
+        }
+      }
+      for (size_t i = 0; i < COUNT(deny_prefixes); i++) {
+        size_t pl = strlen(deny_prefixes[i]);
+        if (len >= pl && strncmp(s, deny_prefixes[i], pl) == 0) {
+          *rule = deny_prefixes[i];
+          return 1;
+        }
+      }
+    }
+    depth++;
+  }
+  return 0;
+}
+
+/* Resolves a normalized path through the shim. A missing final component is
+ * allowed (a log that appears later): its parent is resolved instead. */
+static int resolve(const os_shim *os, const char *lex, char *out, size_t cap, char *why,
+                   size_t why_cap) {
+  if (!os || !os->realpath) {
+    if (strlen(lex) >= cap) return POLICY_EINVALID;
+    memcpy(out, lex, strlen(lex) + 1);
+    return POLICY_OK;
+  }
+  int rc = os->realpath(os->ctx, lex, out, cap);
+  if (rc == OS_OK) return POLICY_OK;
+  if (rc != OS_ENOENT) {
+    say(why, why_cap, "cannot be resolved (os error %d)", rc);
+    return POLICY_ERESOLVE;
+  }
+  const char *slash = strrchr(lex, '/');
+  char parent[POLICY_PATH_MAX], rp[POLICY_PATH_MAX];
+  size_t plen = slash == lex ? 1 : (size_t)(slash - lex);
+  memcpy(parent, lex, plen);
+  parent[plen] = 0;
+  rc = os->realpath(os->ctx, parent, rp, sizeof rp);
+  if (rc != OS_OK) {
+    say(why, why_cap, "parent directory cannot be resolved (os error %d)", rc);
+    return POLICY_ERESOLVE;
+  }
+  int w = snprintf(out, cap, "%s/%s", strcmp(rp, "/") == 0 ? "" : rp, slash + 1);
+  if (w < 0 || (size_t)w >= cap) return POLICY_EINVALID;
+  return POLICY_OK;
+}
+
+static int under_root(const os_shim *os, const char *path, const char *root) {
+  char lex[POLICY_PATH_MAX], rp[POLICY_PATH_MAX];
+  if (policy_normalize(root, lex, sizeof lex) != POLICY_OK) return 0;
+  if (under(path, lex)) return 1;
+  if (os && os->realpath && os->realpath(os->ctx, lex, rp, sizeof rp) == OS_OK)
+    return under(path, rp);
+  return 0;
+}
+
+int policy_check_path(const policy_limits *lim, const os_shim *os, const char *path,
+                      char *resolved, size_t resolved_cap, char *why, size_t why_cap) {
+  char lex[POLICY_PATH_MAX], res[POLICY_PATH_MAX];
+  const char *rule = NULL;
+  if (why && why_cap) why[0] = 0;
+  if (resolved && resolved_cap) resolved[0] = 0;
+  if (!lim || !path || policy_normalize(path, lex, sizeof lex) != POLICY_OK) {
+    say(why, why_cap, "not a clean absolute path");
+    return POLICY_EINVALID;
+  }
+  if (policy_denied(lex, &rule)) {
+    say(why, why_cap, "denied by compiled-in rule \"%s\"", rule);
+    return POLICY_EDENIED;
+  }
+  int rc = resolve(os, lex, res, sizeof res, why, why_cap);
+  if (rc != POLICY_OK) {
+    if (rc == POLICY_EINVALID) say(why, why_cap, "resolved path too long");
+    return rc;
+  }
+  if (policy_denied(res, &rule)) {
+    say(why, why_cap, "resolves to %.200s, denied by compiled-in rule \"%s\"", res, rule);
+    return POLICY_EDENIED;
+  }
+  if (lim->state_dir[0] && under_root(os, res, lim->state_dir)) {
+    say(why, why_cap, "inside the agent's own state directory");
+    return POLICY_EOUTSIDE;
+  }
+  for (int i = 0; i < lim->n_roots && i < POLICY_MAX_ROOTS; i++) {
+    if (under_root(os, res, lim->roots[i])) {
+      if (resolved) {
+        if (strlen(res) >= resolved_cap) {
+          say(why, why_cap, "resolved path too long");
+          return POLICY_EINVALID;
+        }
+        memcpy(resolved, res, strlen(res) + 1);
+      }
+      return POLICY_OK;
+    }
+  }
+  say(why, why_cap, "%s%.200s is not under an allowed root (allowed_log_roots in the local config)",
+      strcmp(res, lex) ? "resolves to " : "", res);
+  return POLICY_EOUTSIDE;
+}
+
+int policy_glob_match(const char *pat, const char *name) {
+  /* Iterative with one backtrack point: linear-ish, no recursion depth. */
+  const char *star = NULL, *mark = NULL;
+  while (*name) {
+    if (*pat == '?' || (*pat && *pat != '*' && *pat == *name)) {
+      pat++;
+      name++;
+    } else if (*pat == '*') {
+      star = pat++;
+      mark = name;
+    } else if (star) {
+      pat = star + 1;
+      name = ++mark;
+    } else {
+      return 0;
+    }
+  }
+  while (*pat == '*') pat++;
+  return *pat == 0;
+}
+
+typedef struct expand_ctx {
+  const policy_limits *lim;
+  const os_shim *os;
+  const char *dir;
+  const char *pattern;
+  const policy_expand_cb *cb;
+  int max_files;
+  int found;
+} expand_ctx;
+
+static int expand_one(void *user, const char *name) {
+  expand_ctx *x = user;
+  if (!policy_glob_match(x->pattern, name)) return 0;
+  /* Dot files only when the pattern asks for them, like the shell. */
+  if (name[0] == '.' && x->pattern[0] != '.') return 0;
+  char path[POLICY_PATH_MAX], res[POLICY_PATH_MAX], why[POLICY_ERR_MAX];
+  int w = snprintf(path, sizeof path, "%s/%s", strcmp(x->dir, "/") == 0 ? "" : x->dir, name);
+  if (w < 0 || (size_t)w >= sizeof path) return 0;
+  int rc = policy_check_path(x->lim, x->os, path, res, sizeof res, why, sizeof why);
+  if (rc != POLICY_OK) {
+    if (x->cb->refused) x->cb->refused(x->cb->user, path, why);
+    return 0;
+  }
+  if (x->cb->ok) x->cb->ok(x->cb->user, res);
+  return ++x->found >= x->max_files;
+}
+
+int policy_expand_glob(const policy_limits *lim, const os_shim *os, const char *glob,
+                       int max_files, const policy_expand_cb *cb, char *why, size_t why_cap) {
+  char lex[POLICY_PATH_MAX], dir[POLICY_PATH_MAX], rdir[POLICY_PATH_MAX];
+  if (why && why_cap) why[0] = 0;
+  if (!cb || !glob || policy_normalize(glob, lex, sizeof lex) != POLICY_OK) {
+    say(why, why_cap, "not a clean absolute path");
+    return POLICY_EINVALID;
+  }
+  const char *slash = strrchr(lex, '/');
+  const char *pattern = slash + 1;
+  if (!has_wild(pattern, strlen(pattern))) {
+    char res[POLICY_PATH_MAX];
+    int rc = policy_check_path(lim, os, lex, res, sizeof res, why, why_cap);
+    if (rc != POLICY_OK) return rc;
+    if (max_files > 0 && cb->ok) cb->ok(cb->user, res);
+    return max_files > 0 ? 1 : 0;
+  }
+  size_t dlen = slash == lex ? 1 : (size_t)(slash - lex);
+  memcpy(dir, lex, dlen);
+  dir[dlen] = 0;
+  /* The directory is checked like a file: a glob cannot list /etc or ~/.ssh. */
+  int rc = policy_check_path(lim, os, dir, rdir, sizeof rdir, why, why_cap);
+  if (rc != POLICY_OK) return rc;
+  if (!os || !os->list_dir) return 0; /* a shim that cannot list: no matches */
+  expand_ctx x = {lim, os, rdir, pattern, cb, max_files, 0};
+  if (max_files <= 0) return 0;
+  int n = os->list_dir(os->ctx, rdir, POLICY_LIST_MAX_ENTRIES, expand_one, &x);
+  if (n < 0) {
+    say(why, why_cap, "cannot list %.200s (os error %d)", rdir, n);
+    return POLICY_ERESOLVE;
+  }
+  return x.found;
+}

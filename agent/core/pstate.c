@@ -1,0 +1,438 @@
+/* pstate.c - the live policy of one agent (see pstate.h). */
+#include "core/pstate.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h> /* snprintf only: the core does no stdio I/O */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/collect.h"
+#include "core/files.h"
+
+typedef struct refusal {
+  char path[POLICY_PATH_MAX];
+  char why[POLICY_ERR_MAX];
+  int reported;
+} refusal;
+
+struct pstate {
+  /* Pointers and 64-bit fields first, then ints, then byte arrays: no padding.
+   * Owned arrays are sized to use: thousands of simulated agents share one
+   * process, and most have no policy files at all. */
+  char (*cfg_paths)[CONFIG_PATH_MAX]; /* local sources win; n_cfg entries */
+  tail_source *files;                 /* n_files entries, NULL when none */
+  refusal *refused;             /* PSTATE_MAX_REFUSED entries, made at the first refusal */
+  char (*exp)[POLICY_PATH_MAX]; /* glob expansion scratch, only during a rescan */
+  const os_shim *exp_os;
+  int64_t rejected_version, refused_total, rejected_total;
+  int64_t next_rescan, next_fetch;
+  int64_t report_version; /* version the report is about */
+  int64_t snapshots_run, diags_run;
+  /* snapshots and diagnostics: next due time (monotonic), INT64_MIN = now */
+  int64_t next_snap[POLICY_SNAP_COUNT];
+  int64_t next_diag[POLICY_DIAG_COUNT];
+  policy cur;
+
+  int n_cfg;
+  int have_policy;
+  int n_files;
+  int n_refused;
+  int fetch_first;
+  int report_due; /* something new to tell the cloud */
+  int report_inflight;
+  int report_rejected;
+  int exp_n;
+
+  policy_limits lim;
+  char last_error[POLICY_ERR_MAX];
+  char state_dir[CONFIG_PATH_MAX];
+};
+
+static void plog(const os_shim *os, os_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void plog(const os_shim *os, os_log_level lvl, const char *fmt, ...) {
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (os && os->log) os->log(os->ctx, lvl, msg);
+}
+
+static void note_refusal(pstate *ps, const char *path, const char *why) {
+  for (int i = 0; i < ps->n_refused; i++)
+    if (strcmp(ps->refused[i].path, path) == 0) return; /* once per policy */
+  ps->refused_total++;
+  plog(ps->exp_os, OS_LOG_WARN, "policy: refused %.300s: %s (never opened)", path, why);
+  if (ps->n_refused >= PSTATE_MAX_REFUSED) return;
+  if (!ps->refused && !(ps->refused = calloc(PSTATE_MAX_REFUSED, sizeof *ps->refused))) return;
+  refusal *r = &ps->refused[ps->n_refused++];
+  snprintf(r->path, sizeof r->path, "%s", path);
+  snprintf(r->why, sizeof r->why, "%s", why);
+  r->reported = 0;
+  ps->report_due = 1;
+}
+
+static void on_exp_ok(void *user, const char *resolved) {
+  pstate *ps = user;
+  for (int i = 0; i < ps->exp_n; i++)
+    if (strcmp(ps->exp[i], resolved) == 0) return;
+  for (int i = 0; i < ps->n_cfg; i++)
+    if (strcmp(ps->cfg_paths[i], resolved) == 0) return;
+  if (ps->exp_n >= POLICY_MAX_FILES) return;
+  snprintf(ps->exp[ps->exp_n++], POLICY_PATH_MAX, "%s", resolved);
+}
+
+static void on_exp_refused(void *user, const char *path, const char *why) {
+  note_refusal(user, path, why);
+}
+
+/* Re-expands every glob; keeps the tail state of files still matched. */
+static void rescan(pstate *ps, const os_shim *os) {
+  ps->exp_n = 0;
+  ps->exp_os = os;
+  if (!ps->have_policy) {
+    free(ps->files);
+    ps->files = NULL;
+    ps->n_files = 0;
+    return;
+  }
+  int starts[POLICY_MAX_FILES] = {0};
+  ps->exp = ps->cur.n_logs ? calloc(POLICY_MAX_FILES, POLICY_PATH_MAX) : NULL;
+  if (ps->cur.n_logs && !ps->exp) return; /* keep the current set; next rescan tries again */
+  for (int g = 0; g < ps->cur.n_logs; g++) {
+    char why[POLICY_ERR_MAX];
+    int before = ps->exp_n;
+    policy_expand_cb cb = {ps, on_exp_ok, on_exp_refused};
+    int rc = policy_expand_glob(&ps->lim, os, ps->cur.logs[g].glob, POLICY_MAX_FILES - ps->exp_n,
+                                &cb, why, sizeof why);
+    if (rc < 0) note_refusal(ps, ps->cur.logs[g].glob, why);
+    for (int i = before; i < ps->exp_n; i++) starts[i] = ps->cur.logs[g].from_beginning;
+  }
+  tail_source *old = ps->files, *nf = NULL;
+  int n_old = ps->n_files;
+  if (ps->exp_n > 0 && !(nf = calloc((size_t)ps->exp_n, sizeof *nf))) {
+    free(ps->exp);
+    ps->exp = NULL;
+    ps->exp_n = 0;
+    return; /* keep the current set; next rescan tries again */
+  }
+  for (int i = 0; i < ps->exp_n; i++) {
+    tail_source *t = &nf[i];
+    int kept = 0;
+    for (int j = 0; j < n_old; j++) {
+      if (strcmp(old[j].path, ps->exp[i]) == 0) {
+        *t = old[j];
+        kept = 1;
+        break;
+      }
+    }
+    if (!kept) {
+      memset(t, 0, sizeof *t);
+      snprintf(t->path, sizeof t->path, "%s", ps->exp[i]);
+      t->start = starts[i] ? CONFIG_START_BEGINNING : CONFIG_START_END;
+    }
+  }
+  ps->files = nf;
+  ps->n_files = ps->exp_n;
+  free(old);
+  free(ps->exp);
+  ps->exp = NULL;
+}
+
+int pstate_open(const agent_config *cfg, const os_shim *os, pstate **out) {
+  *out = NULL;
+  pstate *ps = calloc(1, sizeof *ps);
+  if (!ps) return PSTATE_ENOMEM;
+  if (cfg->n_sources > 0 &&
+      !(ps->cfg_paths = calloc((size_t)cfg->n_sources, sizeof *ps->cfg_paths))) {
+    free(ps);
+    return PSTATE_ENOMEM;
+  }
+  for (int i = 0; i < cfg->n_allowed_log_roots && i < POLICY_MAX_ROOTS; i++)
+    snprintf(ps->lim.roots[i], sizeof ps->lim.roots[i], "%s", cfg->allowed_log_roots[i]);
+  ps->lim.n_roots = cfg->n_allowed_log_roots < POLICY_MAX_ROOTS ? cfg->n_allowed_log_roots
+                                                                 : POLICY_MAX_ROOTS;
+  snprintf(ps->lim.state_dir, sizeof ps->lim.state_dir, "%s", cfg->state_dir);
+  snprintf(ps->state_dir, sizeof ps->state_dir, "%s", cfg->state_dir);
+  for (int i = 0; i < cfg->n_sources; i++)
+    snprintf(ps->cfg_paths[i], sizeof ps->cfg_paths[i], "%s", cfg->sources[i].path);
+  ps->n_cfg = cfg->n_sources;
+  policy_defaults(&ps->cur);
+  ps->next_fetch = INT64_MIN;
+  ps->fetch_first = 1;
+  for (int i = 0; i < POLICY_SNAP_COUNT; i++) ps->next_snap[i] = INT64_MIN;
+  for (int i = 0; i < POLICY_DIAG_COUNT; i++) ps->next_diag[i] = INT64_MIN;
+  ps->next_rescan = INT64_MIN;
+
+  char path[OS_PATH_MAX];
+  char *buf = malloc(POLICY_MAX_BYTES);
+  size_t len = 0;
+  if (buf && files_join(path, sizeof path, cfg->state_dir, "policy.json") == OS_OK &&
+      files_read_small(os, path, buf, POLICY_MAX_BYTES, &len) == OS_OK) {
+    char err[POLICY_ERR_MAX];
+    if (policy_parse(buf, len, &ps->cur, err, sizeof err) == POLICY_OK) {
+      ps->have_policy = 1;
+      plog(os, OS_LOG_INFO, "policy: version %lld loaded from %s", (long long)ps->cur.version,
+           path);
+    } else {
+      plog(os, OS_LOG_WARN, "policy: ignoring %s: %s", path, err);
+    }
+  }
+  free(buf);
+  *out = ps;
+  return PSTATE_OK;
+}
+
+void pstate_close(pstate *ps) {
+  if (!ps) return;
+  free(ps->exp);
+  free(ps->files);
+  free(ps->refused);
+  free(ps->cfg_paths);
+  free(ps);
+}
+
+const policy *pstate_policy(const pstate *ps) { return &ps->cur; }
+
+void pstate_get_info(const pstate *ps, pstate_info *out) {
+  memset(out, 0, sizeof *out);
+  out->version = ps->have_policy ? ps->cur.version : 0;
+  out->rejected_version = ps->rejected_version;
+  snprintf(out->last_error, sizeof out->last_error, "%s", ps->last_error);
+  out->n_files = ps->n_files;
+  out->refused_total = ps->refused_total;
+  out->rejected_total = ps->rejected_total;
+  out->snapshots_run = ps->snapshots_run;
+  out->diags_run = ps->diags_run;
+}
+
+/* The version a body claims, for the report of a rejected one (0 if none). */
+static int64_t claimed_version(const char *body, size_t len) {
+  cJSON *o = cJSON_ParseWithLength(body, len);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "version");
+  int64_t r = 0;
+  if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15)
+    r = (int64_t)v->valuedouble;
+  cJSON_Delete(o);
+  return r;
+}
+
+int pstate_offer(pstate *ps, const os_shim *os, const char *body, size_t len, int64_t now) {
+  policy p;
+  char err[POLICY_ERR_MAX];
+  ps->exp_os = os;
+  if (policy_parse(body, len, &p, err, sizeof err) != POLICY_OK) {
+    int64_t v = claimed_version(body, len);
+    /* Same bad version again: already reported, do not spam. */
+    if (!(v == ps->rejected_version && strcmp(err, ps->last_error) == 0)) {
+      ps->rejected_total++;
+      ps->rejected_version = v;
+      snprintf(ps->last_error, sizeof ps->last_error, "%s", err);
+      ps->report_due = 1;
+      ps->report_version = v;
+      ps->report_rejected = 1;
+      plog(os, OS_LOG_ERROR, "policy version %lld rejected, keeping version %lld: %s",
+           (long long)v, (long long)(ps->have_policy ? ps->cur.version : 0), err);
+    }
+    return PSTATE_EINVALID;
+  }
+  if (ps->have_policy && p.version == ps->cur.version) return PSTATE_ESAME;
+  ps->cur = p;
+  ps->have_policy = 1;
+  ps->last_error[0] = 0;
+  ps->n_refused = 0;
+  ps->report_due = 1;
+  ps->report_version = p.version;
+  ps->report_rejected = 0;
+  char path[OS_PATH_MAX];
+  if (files_join(path, sizeof path, ps->state_dir, "policy.json") == OS_OK) {
+    int rc = files_write_atomic(os, path, body, len, 0600);
+    if (rc != OS_OK)
+      plog(os, OS_LOG_WARN, "policy: cannot persist %s: %s", path, files_strerror(rc));
+  }
+  rescan(ps, os);
+  ps->next_rescan = now + PSTATE_RESCAN_MS;
+  for (int i = 0; i < POLICY_SNAP_COUNT; i++) ps->next_snap[i] = INT64_MIN;
+  for (int i = 0; i < POLICY_DIAG_COUNT; i++) ps->next_diag[i] = INT64_MIN;
+  plog(os, OS_LOG_INFO, "policy version %lld applied: %d log globs -> %d files, %d diagnostics",
+       (long long)p.version, p.n_logs, ps->n_files, p.n_diags);
+  return PSTATE_OK;
+}
+
+int pstate_fetch_due(const pstate *ps, int64_t now) { return now >= ps->next_fetch; }
+int64_t pstate_next_fetch(const pstate *ps) { return ps->next_fetch; }
+void pstate_fetch_soon(pstate *ps) {
+  ps->next_fetch = INT64_MIN;
+  ps->fetch_first = 1;
+}
+
+void pstate_hint(pstate *ps, int64_t version) {
+  int64_t have = ps->have_policy ? ps->cur.version : 0;
+  if (version <= 0 || version == have || version == ps->rejected_version) return;
+  if (ps->next_fetch != INT64_MIN) pstate_fetch_soon(ps);
+}
+
+int pstate_fetch_urgent(const pstate *ps, int64_t now) {
+  if (now < ps->next_fetch) return 0;
+  return ps->fetch_first || ps->next_fetch == INT64_MIN ||
+         now - ps->next_fetch >= ps->cur.policy_interval_s * 1000;
+}
+
+void pstate_fetch_done(pstate *ps, int ok, int64_t now, int64_t jitter_ms) {
+  ps->fetch_first = 0;
+  if (jitter_ms < 0) jitter_ms = 0;
+  int64_t every = ok > 0 ? ps->cur.policy_interval_s * 1000 : ok == 0 ? PSTATE_RETRY_MS
+                                                                       : PSTATE_NO_POLICY_MS;
+  ps->next_fetch = now + every + jitter_ms;
+}
+
+int pstate_report_pending(const pstate *ps) { return ps->report_due && !ps->report_inflight; }
+
+char *pstate_report_take(pstate *ps) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return NULL;
+  cJSON_AddNumberToObject(o, "version", (double)ps->report_version);
+  cJSON_AddStringToObject(o, "status", ps->report_rejected ? "rejected" : "applied");
+  cJSON_AddNumberToObject(o, "applied_version", (double)(ps->have_policy ? ps->cur.version : 0));
+  cJSON_AddStringToObject(o, "error", ps->report_rejected ? ps->last_error : "");
+  cJSON *arr = cJSON_AddArrayToObject(o, "refused");
+  for (int i = 0; arr && i < ps->n_refused; i++) {
+    cJSON *r = cJSON_CreateObject();
+    if (!r) break;
+    cJSON_AddStringToObject(r, "path", ps->refused[i].path);
+    cJSON_AddStringToObject(r, "why", ps->refused[i].why);
+    cJSON_AddItemToArray(arr, r);
+  }
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (!text) return NULL;
+  /* cJSON's allocator is malloc here; hand back a plain malloc'd copy so the
+   * caller's free() is always right. */
+  size_t n = strlen(text);
+  char *copy = malloc(n + 1);
+  if (copy) memcpy(copy, text, n + 1);
+  cJSON_free(text);
+  if (copy) ps->report_inflight = 1;
+  return copy;
+}
+
+void pstate_report_done(pstate *ps, int ok) {
+  ps->report_inflight = 0;
+  if (ok) ps->report_due = 0;
+}
+
+/* Spools snapshot/diagnostic lines in small transactions: memory is one
+ * batch of lines, whatever the snapshot's size. */
+#define PSTATE_SNAP_BATCH 64
+typedef struct snap_sink {
+  spool *sp;
+  spool_source_state st;
+  char (*buf)[COLLECT_LINE_MAX];
+  spool_line lines[PSTATE_SNAP_BATCH];
+  size_t n;
+  int64_t wall, spooled;
+  int failed;
+} snap_sink;
+
+static int snap_flush(snap_sink *k) {
+  if (k->n == 0 || k->failed) return k->failed;
+  k->st.offset += (int64_t)k->n; /* records this pseudo-source produced */
+  if (spool_append(k->sp, &k->st, k->lines, k->n) != SPOOL_OK) {
+    k->st.offset -= (int64_t)k->n;
+    k->failed = 1;
+  } else {
+    k->spooled += (int64_t)k->n;
+  }
+  k->n = 0;
+  return k->failed;
+}
+
+static int snap_line(void *user, const char *line, size_t len) {
+  snap_sink *k = user;
+  if (len >= COLLECT_LINE_MAX) len = COLLECT_LINE_MAX - 1;
+  memcpy(k->buf[k->n], line, len);
+  k->lines[k->n] = (spool_line){k->buf[k->n], len, k->wall};
+  k->n++;
+  return k->n == PSTATE_SNAP_BATCH ? snap_flush(k) : 0;
+}
+
+static void run_collector(pstate *ps, const os_shim *os, spool *sp, int is_diag, int which,
+                          int64_t wall, int64_t *lines) {
+  char source[64];
+  collect_source_name(is_diag, which, source, sizeof source);
+  snap_sink *k = calloc(1, sizeof *k);
+  if (k) k->buf = malloc((size_t)PSTATE_SNAP_BATCH * COLLECT_LINE_MAX);
+  if (!k || !k->buf) {
+    if (k) free(k);
+    plog(os, OS_LOG_WARN, "%s: out of memory", source);
+    return;
+  }
+  k->sp = sp;
+  k->wall = wall;
+  if (spool_source_load(sp, source, &k->st) != SPOOL_OK) {
+    plog(os, OS_LOG_WARN, "%s: spool refused the source", source);
+  } else {
+    int64_t items = 0;
+    if (is_diag) collect_diag((policy_diag)which, os, NULL, ps->state_dir, snap_line, k);
+    else
+      collect_snapshot((policy_snapshot)which, os, NULL, ps->cur.snapshot_max_items, snap_line, k,
+                       &items);
+    snap_flush(k);
+    if (k->failed) plog(os, OS_LOG_WARN, "%s: spool full, snapshot cut short", source);
+    *lines += k->spooled;
+    if (is_diag) ps->diags_run++;
+    else ps->snapshots_run++;
+  }
+  free(k->buf);
+  free(k);
+}
+
+static void run_due_collectors(pstate *ps, const os_shim *os, spool *sp, int64_t wall,
+                               int64_t now, int64_t *lines) {
+  for (int i = 0; i < POLICY_SNAP_COUNT; i++) {
+    int64_t every = ps->cur.snapshot_interval_s[i];
+    if (every <= 0 || now < ps->next_snap[i]) continue;
+    ps->next_snap[i] = now + every * 1000;
+    run_collector(ps, os, sp, 0, i, wall, lines);
+    return; /* at most one collector per pass: the poll loop stays short */
+  }
+  for (int i = 0; i < ps->cur.n_diags; i++) {
+    policy_diag d = ps->cur.diags[i].diag;
+    if (now < ps->next_diag[d]) continue;
+    ps->next_diag[d] = now + ps->cur.diags[i].interval_s * 1000;
+    run_collector(ps, os, sp, 1, (int)d, wall, lines);
+    return;
+  }
+}
+
+void pstate_collect(pstate *ps, const os_shim *os, spool *sp, tail_buffers *tb, int64_t wall,
+                    int64_t now, int64_t *lines, int *more) {
+  ps->exp_os = os;
+  if (ps->have_policy) run_due_collectors(ps, os, sp, wall, now, lines);
+  if (ps->have_policy && now >= ps->next_rescan) {
+    rescan(ps, os);
+    ps->next_rescan = now + PSTATE_RESCAN_MS;
+  }
+  for (int i = 0; i < ps->n_files; i++) {
+    tail_source *t = &ps->files[i];
+    char res[POLICY_PATH_MAX], why[POLICY_ERR_MAX];
+    /* Re-checked before every read: a symlink swapped in since the last
+     * rescan is refused here, before tail_poll opens anything. */
+    int rc = policy_check_path(&ps->lim, os, t->path, res, sizeof res, why, sizeof why);
+    if (rc != POLICY_OK || strcmp(res, t->path) != 0) {
+      note_refusal(ps, t->path, rc != POLICY_OK ? why : "now resolves elsewhere");
+      continue;
+    }
+    int64_t n = 0;
+    int m = 0, os_error = 0;
+    rc = tail_poll(t, os, sp, tb, wall, &n, &m, &os_error);
+    *lines += n;
+    *more |= m;
+    if (rc == TAIL_EIO)
+      plog(os, OS_LOG_WARN, "%s: cannot read: %s", t->path, files_strerror(os_error));
+    else if (rc != TAIL_OK)
+      plog(os, OS_LOG_WARN, "%s: spool refused records (%d)", t->path, rc);
+  }
+}

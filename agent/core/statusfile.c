@@ -1,0 +1,126 @@
+/* statusfile.c - status.json and the Prometheus textfile (see statusfile.h). */
+#include "core/statusfile.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h> /* snprintf only: the core does no stdio I/O */
+#include <string.h>
+
+#include "core/files.h"
+
+static const char *const state_names[] = {"enrolling", "session", "running", "refused"};
+
+static const char *state_name(agent_state s) {
+  return (unsigned)s < 4 ? state_names[s] : "unknown";
+}
+
+int statusfile_render_json(const statusfile_data *d, char *out, size_t cap) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return -1;
+  cJSON_AddStringToObject(o, "version", OUTPOST_VERSION);
+  cJSON_AddStringToObject(o, "state", state_name(d->st.state));
+  cJSON_AddStringToObject(o, "agent_id", d->st.agent_id);
+  cJSON_AddNumberToObject(o, "updated_ms", (double)d->wall_ms);
+  cJSON_AddNumberToObject(o, "last_contact_ms", (double)d->last_contact_ms);
+  cJSON_AddNumberToObject(o, "records_produced", (double)d->st.produced);
+  cJSON_AddNumberToObject(o, "records_acked", (double)d->st.acked);
+  cJSON_AddNumberToObject(o, "records_shed", (double)d->st.shed);
+  cJSON_AddNumberToObject(o, "spool_records", (double)d->st.spooled);
+  cJSON_AddNumberToObject(o, "batches_sent", (double)d->st.batches_sent);
+  cJSON_AddNumberToObject(o, "batch_failures", (double)d->st.batch_failures);
+  cJSON_AddNumberToObject(o, "bytes_sent", (double)d->st.bytes_sent);
+  cJSON_AddNumberToObject(o, "errors", (double)d->st.errors);
+  cJSON_AddStringToObject(o, "last_error", d->st.last_error);
+  cJSON_AddNumberToObject(o, "policy_version", (double)d->pol.version);
+  cJSON_AddNumberToObject(o, "policy_files", d->pol.n_files);
+  cJSON_AddNumberToObject(o, "policy_rejected_total", (double)d->pol.rejected_total);
+  cJSON_AddNumberToObject(o, "policy_paths_refused_total", (double)d->pol.refused_total);
+  cJSON_AddStringToObject(o, "policy_last_error", d->pol.last_error);
+  char *text = cJSON_Print(o);
+  cJSON_Delete(o);
+  if (!text) return -1;
+  size_t n = strlen(text);
+  int rc = -1;
+  if (n + 1 < cap) {
+    memcpy(out, text, n);
+    out[n] = '\n';
+    out[n + 1] = 0;
+    rc = (int)n + 1;
+  }
+  cJSON_free(text);
+  return rc;
+}
+
+/* Label values are escaped per the text format: backslash, quote, newline. */
+static void prom_escape(const char *in, char *out, size_t cap) {
+  size_t n = 0;
+  for (; *in && n + 3 < cap; in++) {
+    if (*in == '\\' || *in == '"') out[n++] = '\\';
+    if (*in == '\n') {
+      out[n++] = '\\';
+      out[n++] = 'n';
+      continue;
+    }
+    out[n++] = *in;
+  }
+  out[n] = 0;
+}
+
+int statusfile_render_prom(const statusfile_data *d, char *out, size_t cap) {
+  char id[80];
+  prom_escape(d->st.agent_id, id, sizeof id);
+  int n = snprintf(
+      out, cap,
+      "# HELP outpost_agent_info Agent version and identity.\n"
+      "# TYPE outpost_agent_info gauge\n"
+      "outpost_agent_info{version=\"%s\",agent_id=\"%s\",state=\"%s\"} 1\n"
+      "# TYPE outpost_records_produced_total counter\n"
+      "outpost_records_produced_total %lld\n"
+      "# TYPE outpost_records_acked_total counter\n"
+      "outpost_records_acked_total %lld\n"
+      "# TYPE outpost_records_shed_total counter\n"
+      "outpost_records_shed_total %lld\n"
+      "# TYPE outpost_spool_records gauge\n"
+      "outpost_spool_records %lld\n"
+      "# TYPE outpost_batches_sent_total counter\n"
+      "outpost_batches_sent_total %lld\n"
+      "# TYPE outpost_batch_failures_total counter\n"
+      "outpost_batch_failures_total %lld\n"
+      "# TYPE outpost_bytes_sent_total counter\n"
+      "outpost_bytes_sent_total %lld\n"
+      "# TYPE outpost_errors_total counter\n"
+      "outpost_errors_total %lld\n"
+      "# TYPE outpost_policy_version gauge\n"
+      "outpost_policy_version %lld\n"
+      "# TYPE outpost_policy_rejected_total counter\n"
+      "outpost_policy_rejected_total %lld\n"
+      "# TYPE outpost_policy_paths_refused_total counter\n"
+      "outpost_policy_paths_refused_total %lld\n"
+      "# TYPE outpost_last_contact_timestamp_seconds gauge\n"
+      "outpost_last_contact_timestamp_seconds %lld.%03lld\n",
+      OUTPOST_VERSION, id, state_name(d->st.state), (long long)d->st.produced,
+      (long long)d->st.acked, (long long)d->st.shed, (long long)d->st.spooled,
+      (long long)d->st.batches_sent, (long long)d->st.batch_failures, (long long)d->st.bytes_sent,
+      (long long)d->st.errors, (long long)d->pol.version, (long long)d->pol.rejected_total,
+      (long long)d->pol.refused_total, (long long)(d->last_contact_ms / 1000),
+      (long long)(d->last_contact_ms % 1000));
+  return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+int statusfile_write(const os_shim *os, const agent *a, const char *state_dir,
+                     const char *prom_path, int64_t wall_ms) {
+  statusfile_data d;
+  char buf[STATUSFILE_MAX], path[OS_PATH_MAX];
+  memset(&d, 0, sizeof d);
+  agent_get_stats(a, &d.st);
+  agent_policy_info(a, &d.pol);
+  d.last_contact_ms = agent_last_contact_ms(a);
+  d.wall_ms = wall_ms;
+  int n = statusfile_render_json(&d, buf, sizeof buf);
+  if (n < 0) return OS_ENOMEM;
+  int rc = files_join(path, sizeof path, state_dir, STATUSFILE_NAME);
+  if (rc == OS_OK) rc = files_write_atomic(os, path, buf, (size_t)n, 0640);
+  if (rc != OS_OK || !prom_path || !prom_path[0]) return rc;
+  n = statusfile_render_prom(&d, buf, sizeof buf);
+  if (n < 0) return OS_ENOMEM;
+  return files_write_atomic(os, prom_path, buf, (size_t)n, 0644);
+}

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Real-mode test of issue #5 against the real HTTPS cloud on loopback:
+#  - a hostile policy (diagnostic "shell", rate far above the cap) is rejected
+#    whole and the exact error reaches the cloud; the last good one stays;
+#  - a policy asking for ~/.ssh/id_rsa, /etc/shadow, a symlink to /etc/shadow
+#    and a symlink out of the allowed root: every one refused and reported,
+#    the allowed file shipped, no record from a refused path;
+#  - the running agent has no listening socket (/proc/net/* x /proc/PID/fd);
+#  - seccomp is on (Seccomp: 2) and every forbidden call is refused inside the
+#    running agent (OUTPOST_SECCOMP_SELFTEST hook);
+#  - nice 19, SCHED_IDLE, I/O class idle.
+set -euo pipefail
+BUILD=${1:?usage: real_policy.sh BUILD_DIR}
+BUILD=$(cd "$BUILD" && pwd)
+. "$(dirname "$0")/lib.sh"
+WORK=$(mktemp -d /tmp/outpost-pol.XXXXXX)
+CLOUD_DATA=$WORK/cloud
+ROOT=$WORK/logs
+
+start_cloud "$CLOUD_DATA"
+mkdir -p "$ROOT/app" "$WORK/secret"
+: >"$ROOT/main.log"
+for i in $(seq 1 50); do echo "allowed line $i" >>"$ROOT/app/a.log"; done
+echo "SECRET must never leave" >"$WORK/secret/s.log"
+ln -s /etc/shadow "$ROOT/app/evil.log"
+ln -s "$WORK/secret/s.log" "$ROOT/app/escape.log"
+# The local config's own source is a symlink to /etc/shadow: the deny list wins
+# over the local config too (we run as root, so a read would succeed).
+write_agent_config "$WORK/agent.json" "$WORK/state" "$ROOT/app/evil.log" \
+  ", \"allowed_log_roots\": [\"$ROOT\"], \"metrics_textfile\": \"$WORK/outpost.prom\""
+
+db() { sqlite3 "file:$CLOUD_DATA/cloud.db?mode=ro" "$1" 2>/dev/null; }
+set_policy() { "$CLOUD_BIN" policy set --data "$CLOUD_DATA" --workspace test "$1" >/dev/null; }
+AGENT_PID=
+run_agent() {
+  OUTPOST_SECCOMP_SELFTEST=1 "$AGENT_BIN" run --config "$WORK/agent.json" 2>>"$WORK/agent.log" &
+  AGENT_PID=$!
+  OUTPOST_PIDS+=("$AGENT_PID")
+}
+stop_agent() { kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || die "agent did not exit cleanly"; }
+# wait_report N: until the cloud holds N policy reports
+wait_report() {
+  for _ in $(seq 1 150); do
+    [ "$(db 'SELECT count(*) FROM policy_reports')" -ge "$1" ] 2>/dev/null && return 0
+    sleep 0.2
+  done
+  die "no policy report #$1 (agent log: $(tail -3 "$WORK/agent.log"))"
+}
+
+# 1. Good policy first (version 1), so there is a last good one to keep.
+cat >"$WORK/p1.json" <<JSON
+{"logs":[{"glob":"$ROOT/app/*.log","start":"beginning"},{"glob":"/etc/shadow"},
+         {"glob":"/home/alice/.ssh/id_rsa"},{"glob":"$ROOT/../secret/*.log"}],
+ "snapshots":{"processes":{"interval_s":600},"packages":{"interval_s":600},
+              "ports":{"interval_s":600},"interfaces":{"interval_s":600}},
+ "diagnostics":[{"name":"uptime","interval_s":60},{"name":"memory"},{"name":"self_test"}]}
+JSON
+set_policy "$WORK/p1.json"
+run_agent
+wait_report 1
+[ "$(db 'SELECT status FROM policy_reports ORDER BY id DESC LIMIT 1')" = applied ] || die "policy 1 not applied"
+wait_for_records 50 30 || die "allowed file not shipped"
+sleep 1
+refused=$(db "SELECT group_concat(refused) FROM policy_reports")
+for p in /etc/shadow /home/alice/.ssh/id_rsa "$ROOT/app/evil.log" "$ROOT/app/escape.log" "secret/\*.log"; do
+  echo "$refused" | grep -q -- "$p" || die "refusal of $p not reported: $refused"
+done
+[ "$(db "SELECT count(*) FROM records WHERE (line LIKE '%SECRET%' AND source NOT LIKE 'snapshot:%') OR (source NOT LIKE '$ROOT/%' AND source NOT LIKE 'snapshot:%' AND source NOT LIKE 'diag:%')")" = 0 ] \
+  || die "a record came from a refused path"
+[ "$(db "SELECT count(*) FROM records WHERE line LIKE 'allowed line %'")" = 50 ] || die "allowed lines missing"
+[ "$(db "SELECT count(*) FROM records WHERE line LIKE 'root:%'")" = 0 ] || die "/etc/shadow was shipped"
+grep -q "source $ROOT/app/evil.log refused: resolves to /etc/shadow" "$WORK/agent.log" \
+  || die "local source through a symlink to /etc/shadow not refused"
+
+# Snapshots and diagnostics, checked against this machine.
+wait_source() {
+  for _ in $(seq 1 150); do
+    [ "$(db "SELECT count(*) FROM records WHERE source = '$1' AND line LIKE '%\"summary\":true%'")" -ge 1 ] && return 0
+    [ "$(db "SELECT count(*) FROM records WHERE source = '$1'")" -ge 1 ] && [ "${1#diag:}" != "$1" ] && return 0
+    sleep 0.2
+  done
+  die "no records from $1"
+}
+for src in snapshot:processes snapshot:packages snapshot:ports snapshot:interfaces diag:uptime diag:memory diag:self_test; do
+  wait_source "$src"
+done
+[ "$(db "SELECT count(*) FROM records WHERE source='snapshot:processes' AND line LIKE '%\"pid\":$AGENT_PID,%' AND line LIKE '%\"name\":\"outpost-agent\"%'")" = 1 ] \
+  || die "the agent's own process is not in its process snapshot"
+want_pkgs=$(grep -c '^Status: .* installed$' /var/lib/dpkg/status)
+got_pkgs=$(db "SELECT count(*) FROM records WHERE source='snapshot:packages' AND line NOT LIKE '%\"summary\"%'")
+[ "$got_pkgs" = "$want_pkgs" ] || die "packages: snapshot $got_pkgs, dpkg $want_pkgs"
+[ "$(db "SELECT count(*) FROM records WHERE source='snapshot:ports' AND line LIKE '%\"addr\":\"127.0.0.1\",\"port\":$CLOUD_PORT,%'")" -ge 1 ] \
+  || die "the cloud's listening port is not in the ports snapshot"
+[ "$(db "SELECT count(*) FROM records WHERE source='snapshot:interfaces' AND line LIKE '%\"name\":\"lo\"%'")" -ge 1 ] \
+  || die "lo missing from the interfaces snapshot"
+db "SELECT line FROM records WHERE source='diag:self_test'" | grep -q '"ok":true' || die "self test not ok"
+
+# Local status without a port: status file and Prometheus textfile.
+# (rewritten every 5 s: wait for one written after the policy was applied)
+for _ in $(seq 1 150); do
+  st=$("$AGENT_BIN" status --config "$WORK/agent.json" 2>/dev/null || true)
+  echo "$st" | grep -Eq '^policy_version +1$' && echo "$st" | grep -Eq '^state +running$' &&
+    grep -q '^outpost_records_acked_total [1-9]' "$WORK/outpost.prom" 2>/dev/null && break
+  sleep 0.2
+done
+st=$("$AGENT_BIN" status --config "$WORK/agent.json") || die "status failed: $st"
+echo "$st" | grep -Eq '^state +running$' || die "status: $st"
+echo "$st" | grep -Eq '^policy_version +1$' || die "status: $st"
+echo "$st" | grep -Eq '^policy_paths_refused_total +[1-9]' || die "status: $st"
+grep -q '^outpost_policy_version 1$' "$WORK/outpost.prom" || die "textfile: $(cat "$WORK/outpost.prom")"
+grep -q '^outpost_records_acked_total [1-9]' "$WORK/outpost.prom" || die "textfile has no acked count"
+
+# 2. No listener: every socket of the agent, looked up in /proc/net/*.
+inodes=$(for f in /proc/$AGENT_PID/fd/*; do readlink "$f" 2>/dev/null; done | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
+[ -n "$inodes" ] || echo "note: agent holds no socket right now"
+for ino in $inodes; do
+  for t in tcp tcp6; do
+    awk -v i="$ino" 'NR>1 && $10==i && $4=="0A" {exit 1}' /proc/net/$t || die "agent listens on $t (inode $ino)"
+  done
+  for t in udp udp6 raw raw6; do
+    awk -v i="$ino" 'NR>1 && $10==i {exit 1}' /proc/net/$t || die "agent holds a $t socket (inode $ino)"
+  done
+  # /proc/net/unix: Flags 00010000 = __SO_ACCEPTCON (listening).
+  awk -v i="$ino" 'NR>1 && $7==i && $4=="00010000" {exit 1}' /proc/net/unix || die "agent listens on a unix socket"
+done
+# Also: the agent's process holds no listening socket at all (any inode).
+listeners=$(awk 'NR>1 && $4=="0A" {print $10}' /proc/net/tcp /proc/net/tcp6)
+for ino in $inodes; do echo "$listeners" | grep -qx "$ino" && die "listener inode $ino"; done
+
+# 3. Seccomp on, every forbidden call refused inside the running agent.
+grep -q '^Seccomp:[[:space:]]*2' /proc/$AGENT_PID/status || die "seccomp filter not active"
+grep -q "every forbidden call refused" "$WORK/agent.log" || die "seccomp self-test failed: $(grep seccomp "$WORK/agent.log")"
+n=$(grep -c "seccomp-selftest .*: refused (Operation not permitted)" "$WORK/agent.log")
+[ "$n" -ge 10 ] || die "only $n seccomp refusals seen"
+grep -q "seccomp-selftest pthread_create: works" "$WORK/agent.log" || die "threads broken by seccomp"
+
+# 4. Lowest priority.
+nice=$(awk '{print $19}' /proc/$AGENT_PID/stat)
+[ "$nice" = 19 ] || die "nice is $nice"
+python3 -c "import os,sys; sys.exit(0 if os.sched_getscheduler($AGENT_PID)==os.SCHED_IDLE else 1)" \
+  || die "not SCHED_IDLE"
+ionice -p "$AGENT_PID" | grep -qi idle || die "I/O class is $(ionice -p "$AGENT_PID")"
+
+# 5. Hostile policy: rejected whole, exact error reported, version 1 kept.
+cat >"$WORK/p2.json" <<JSON
+{"logs":[{"glob":"$ROOT/app/*.log"}],"diagnostics":[{"name":"shell"}],
+ "caps":{"max_records_per_s":10000000}}
+JSON
+set_policy "$WORK/p2.json"
+stop_agent
+run_agent # a new session fetches the policy at once
+wait_report 2
+row=$(db "SELECT status||'|'||version||'|'||applied_version||'|'||error FROM policy_reports ORDER BY id DESC LIMIT 1")
+case "$row" in
+  'rejected|2|1|diagnostics[0].name: unknown diagnostic "shell"'*) ;;
+  *) die "hostile policy report: $row" ;;
+esac
+cat >"$WORK/p3.json" <<JSON
+{"caps":{"max_records_per_s":10000000}}
+JSON
+set_policy "$WORK/p3.json"
+# No restart this time: the next ingest reply carries "policy_version":3 and
+# the running agent fetches it at once.
+echo "allowed line 51" >>"$ROOT/app/a.log"
+wait_report 3
+row=$(db "SELECT status||'|'||error FROM policy_reports ORDER BY id DESC LIMIT 1")
+case "$row" in
+  'rejected|caps.max_records_per_s: must be an integer from 1 to 5000') ;;
+  *) die "rate policy report: $row" ;;
+esac
+# The last good policy still runs: new lines in a.log keep arriving.
+echo "allowed line 51" >>"$ROOT/app/a.log"
+for _ in $(seq 1 150); do
+  [ "$(db "SELECT count(*) FROM records WHERE line = 'allowed line 51'")" = 1 ] && break
+  sleep 0.2
+done
+[ "$(db "SELECT count(*) FROM records WHERE line = 'allowed line 51'")" = 1 ] || die "last good policy not kept"
+stop_agent
+echo "real_policy: OK (hostile policies rejected and reported, 5 paths refused, no listener, seccomp $n refusals, nice 19/SCHED_IDLE/ioprio idle)"
+rm -rf "$WORK"
