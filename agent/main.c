@@ -123,6 +123,8 @@ static int cmd_run(const char *path) {
   os_posix_options_init(&po);
   if (cfg.log_level >= OS_LOG_DEBUG && cfg.log_level <= OS_LOG_ERROR)
     po.log_level = (os_log_level)cfg.log_level;
+  if (cfg.machine_id_file[0]) po.machine_id_path = cfg.machine_id_file;
+  if (cfg.product_uuid_file[0]) po.product_uuid_path = cfg.product_uuid_file;
   if (os_posix_init(&os, &px, &po) != OS_OK) {
     fprintf(stderr, "%s: cannot set up the os shim\n", path);
     return 1;

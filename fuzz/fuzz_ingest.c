@@ -58,7 +58,10 @@ static struct {
   char sid[64];
   uint8_t key[32];
   unsigned runs;
+  int quarantined;
 } g;
+
+#define FUZZ_INSTANCE "0123456789abcdef0123456789abcdef"
 
 static char *json_field(const mc_response *r, const char *name, char *out, size_t cap) {
   char pat[64];
@@ -111,13 +114,15 @@ static void cloud_setup(void) {
   r = post("/v1/challenge", NULL, 0, body, (size_t)bl);
   json_field(&r, "challenge", chal, sizeof chal);
   mc_response_free(&r);
-  int ml = wire_session_message(g.agent, chal, msg, sizeof msg);
+  int ml = wire_session_message(g.agent, chal, FUZZ_INSTANCE, msg, sizeof msg);
   if (ml < 0 ||
       crypto_ec_sign(key, klen, msg, (size_t)ml, f_random, &g.env, sig, sizeof sig, &slen) ||
       crypto_b64_encode(sig, slen, sig_b64, sizeof sig_b64, &n))
     abort();
-  bl = snprintf(body, sizeof body, "{\"agent_id\":\"%s\",\"challenge\":\"%s\",\"signature\":\"%s\"}",
-                g.agent, chal, sig_b64);
+  bl = snprintf(body, sizeof body,
+                "{\"agent_id\":\"%s\",\"challenge\":\"%s\",\"signature\":\"%s\","
+                "\"instance\":\"%s\"}",
+                g.agent, chal, sig_b64, FUZZ_INSTANCE);
   r = post("/v1/session", NULL, 0, body, (size_t)bl);
   if (r.status != 200) abort();
   json_field(&r, "session_id", g.sid, sizeof g.sid);
@@ -128,16 +133,24 @@ static void cloud_setup(void) {
 
 static void via_cloud(int64_t first, int64_t last, const uint8_t *body, size_t len) {
   /* Reopen now and then so the in-memory store does not grow without bound. */
-  if (!g.c || ++g.runs % 20000 == 0) cloud_setup();
+  if (!g.c || ++g.runs % 20000 == 0 || g.quarantined) cloud_setup();
+  g.quarantined = 0;
+  g.env.now++; /* a new time per request: the same signed request twice is a replay */
   char t[32], fs[32], ls[32], mac[65];
   snprintf(t, sizeof t, "%lld", (long long)g.env.now);
   snprintf(fs, sizeof fs, "%lld", (long long)first);
   snprintf(ls, sizeof ls, "%lld", (long long)last);
-  wire_request_mac(g.key, 32, "POST", "/v1/ingest", g.env.now, body, len, mac);
-  mc_header h[] = {{WIRE_HDR_SESSION, g.sid}, {WIRE_HDR_TIME, t}, {WIRE_HDR_SIGNATURE, mac},
-                   {WIRE_HDR_FIRST_SEQ, fs},  {WIRE_HDR_LAST_SEQ, ls}};
+  wire_request_mac(g.key, 32, "POST", "/v1/ingest", g.env.now, body, len, FUZZ_INSTANCE,
+                   WIRE_RATCHET_NONE, mac);
+  mc_header h[] = {{WIRE_HDR_SESSION, g.sid},         {WIRE_HDR_TIME, t},
+                   {WIRE_HDR_SIGNATURE, mac},         {WIRE_HDR_FIRST_SEQ, fs},
+                   {WIRE_HDR_LAST_SEQ, ls},           {WIRE_HDR_INSTANCE, FUZZ_INSTANCE},
+                   {WIRE_HDR_RATCHET, WIRE_RATCHET_NONE}};
   int64_t before = mc_agent_record_count(g.c, g.agent);
-  mc_response r = post("/v1/ingest", h, 5, body, len);
+  mc_response r = post("/v1/ingest", h, 7, body, len);
+  /* A held seq with other content quarantines the instance (clone evidence):
+   * start over with a fresh cloud so later inputs still reach the store. */
+  if (r.status == 409) g.quarantined = 1;
   int64_t after = mc_agent_record_count(g.c, g.agent);
   if (r.status != 200 && after != before) abort(); /* a refusal changed the store */
   if (r.status == 200 && after - before > last - first + 1) abort();

@@ -5,6 +5,8 @@
  *   outpost-cloud workspace add NAME --data DIR
  *   outpost-cloud serve --data DIR --listen 127.0.0.1:PORT
  *   outpost-cloud count --data DIR [--agent ID]
+ *   outpost-cloud agent revoke ID --data DIR
+ *   outpost-cloud alerts --data DIR      (one line per alert, oldest first)
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error.
  */
@@ -342,6 +344,49 @@ static int cmd_count(const char *dir, const char *agent) {
   return 0;
 }
 
+static int cmd_revoke(const char *dir, const char *agent) {
+  mc_cloud *c;
+  if (open_store(dir, 1, &c) != 0) return 1;
+  int rc = mc_agent_revoke(c, agent);
+  mc_close(c);
+  if (rc == MC_EINVAL) {
+    fprintf(stderr, "outpost-cloud: unknown agent %s\n", agent);
+    return 1;
+  }
+  if (rc != MC_OK) {
+    fprintf(stderr, "outpost-cloud: cannot revoke %s: store error\n", agent);
+    return 1;
+  }
+  printf("revoked %s: its requests are refused from now on (403 revoked)\n", agent);
+  return 0;
+}
+
+static int print_alert(void *user, const mc_alert *a) {
+  (void)user;
+  time_t t = (time_t)(a->created_ms / 1000);
+  struct tm tm;
+  char when[32] = "?";
+  if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  printf("%" PRId64 " %s workspace=%" PRId64 " kind=%s agent=%s other_agent=%s instance=%s "
+         "other_instance=%s detail=\"%s\"\n",
+         a->id, when, a->workspace_id, a->kind, a->agent_id, a->other_agent_id,
+         a->instance[0] ? a->instance : "-", a->other_instance[0] ? a->other_instance : "-",
+         a->detail);
+  return 0;
+}
+
+static int cmd_alerts(const char *dir) {
+  mc_cloud *c;
+  if (open_store(dir, 1, &c) != 0) return 1;
+  int rc = mc_alerts_foreach(c, print_alert, NULL);
+  mc_close(c);
+  if (rc != MC_OK) {
+    fprintf(stderr, "outpost-cloud: cannot read the alerts\n");
+    return 1;
+  }
+  return 0;
+}
+
 /* ---- serve ---- */
 
 typedef struct conn_state {
@@ -572,6 +617,8 @@ static int usage(void) {
                   "  outpost-cloud workspace add NAME --data DIR\n"
                   "  outpost-cloud serve --data DIR --listen 127.0.0.1:PORT\n"
                   "  outpost-cloud count --data DIR [--agent ID]\n"
+                  "  outpost-cloud agent revoke ID --data DIR\n"
+                  "  outpost-cloud alerts --data DIR\n"
                   "  outpost-cloud policy set --data DIR --workspace NAME FILE\n");
   return 2;
 }
@@ -596,6 +643,9 @@ int main(int argc, char **argv) {
     return cmd_workspace_add(data, pos[2]);
   if (strcmp(pos[0], "serve") == 0 && npos == 1) return cmd_serve(data, listen);
   if (strcmp(pos[0], "count") == 0 && npos == 1) return cmd_count(data, agent);
+  if (strcmp(pos[0], "agent") == 0 && npos == 3 && strcmp(pos[1], "revoke") == 0)
+    return cmd_revoke(data, pos[2]);
+  if (strcmp(pos[0], "alerts") == 0 && npos == 1) return cmd_alerts(data);
   if (strcmp(pos[0], "policy") == 0 && npos == 3 && strcmp(pos[1], "set") == 0 && workspace)
     return cmd_policy_set(data, workspace, pos[2]);
   return usage();

@@ -43,6 +43,13 @@ typedef struct mc_options {
   int64_t session_ttl_s;   /* default 3600 */
   int64_t challenge_ttl_s; /* default 60 */
   int durable;             /* 1: synchronous=FULL WAL (serve); 0: fast, for simulation */
+  /* A new process of an agent whose previous process was heard from less
+   * than this long ago may check in but not ship data until this long after
+   * that last word (409 probation): if the previous one is alive it speaks
+   * first and the newcomer is quarantined with nothing attributed to the
+   * identity. The price: after any restart (clean or not) data waits up to
+   * this long. 0 = off (default); 360 = one check-in interval plus slack. */
+  int64_t probation_s;
 } mc_options;
 
 /* Opens (creating if needed) the store at db_path. opts may be NULL (defaults).
@@ -97,8 +104,37 @@ int mc_agent_shed_summary(mc_cloud *c, const char *agent_id, int64_t *reports, i
 typedef struct mc_stats {
   int64_t requests, ingest_batches, records_stored, duplicates, rejected, enrollments,
       sessions;
+  /* identity (issue #4) */
+  int64_t checkins, alerts, replays_refused, clone_refusals, superseded_refusals,
+      stale_requests, revoked_refusals, clone_enrollments, probation_refusals;
   int64_t shed_reports; /* shed-report entries accepted (repeats included) */
 } mc_stats;
+
+/* ---- identity: revocation, alerts, events (docs/cloud-store.md) ---- */
+
+/* Revokes an agent: every later request of it gets 403 revoked.
+ * MC_OK, MC_EINVAL (unknown agent), MC_EDB. */
+int mc_agent_revoke(mc_cloud *c, const char *agent_id);
+
+/* Alerts of one kind (NULL: all kinds). -1 on a store error. Kinds:
+ * clone_new_hardware, clone_reenrolled, clone_stale_ratchet,
+ * clone_live_copies, clone_content_conflict. */
+int64_t mc_alert_count(mc_cloud *c, const char *kind);
+
+typedef struct mc_alert {
+  int64_t id, workspace_id, created_ms;
+  const char *kind, *agent_id, *other_agent_id, *instance, *other_instance, *detail;
+} mc_alert; /* strings valid only during the callback */
+/* Calls fn for every alert in id order; fn returning non-zero stops.
+ * MC_OK or MC_EDB. */
+int mc_alerts_foreach(mc_cloud *c, int (*fn)(void *user, const mc_alert *a), void *user);
+
+/* Events reported by agents at check-in (kind "permission_drift"), NULL: all. */
+int64_t mc_event_count(mc_cloud *c, const char *kind);
+
+/* The agent this one was cloned from ("" if none) into out (33 bytes).
+ * MC_OK or MC_EINVAL (unknown). */
+int mc_agent_cloned_from(mc_cloud *c, const char *agent_id, char out[MC_AGENT_ID_LEN + 1]);
 void mc_get_stats(mc_cloud *c, mc_stats *out);
 
 /* ---- issue #5: collection policy (docs/policy.md, docs/cloud-store.md) ----

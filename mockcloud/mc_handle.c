@@ -119,6 +119,54 @@ static int new_hex_id(mc_cloud *c, char out[MC_AGENT_ID_LEN + 1]) {
   return 0;
 }
 
+/* Copies the agent's public key, revoked flag and workspace; 0 if it exists. */
+static int agent_key(mc_cloud *c, const char *agent_id, uint8_t *pub, size_t cap, size_t *len,
+                     int *revoked, int64_t *ws) {
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_KEY);
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  int found = -1;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    int n = sqlite3_column_bytes(s, 0);
+    if (n > 0 && (size_t)n <= cap) {
+      memcpy(pub, sqlite3_column_blob(s, 0), (size_t)n);
+      *len = (size_t)n;
+      *revoked = sqlite3_column_int(s, 1);
+      *ws = sqlite3_column_int64(s, 2);
+      found = 0;
+    }
+  }
+  sqlite3_reset(s);
+  return found;
+}
+
+/* 1 if workspace number id is called name. */
+static int workspace_is(mc_cloud *c, int64_t id, const char *name) {
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(c->db, "SELECT name FROM workspaces WHERE id = ?1", -1, &s, NULL) !=
+      SQLITE_OK)
+    return 0;
+  sqlite3_bind_int64(s, 1, id);
+  int same = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) &&
+             strcmp((const char *)sqlite3_column_text(s, 0), name) == 0;
+  sqlite3_finalize(s);
+  return same;
+}
+
+static void add_alert(mc_cloud *c, int64_t ws, const char *kind, const char *agent,
+                      const char *other, const char *inst, const char *other_inst,
+                      const char *detail, int64_t now) {
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_ALERT_INSERT);
+  sqlite3_bind_int64(s, 1, ws);
+  sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, agent, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, other, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 5, inst, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 6, other_inst, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 7, detail, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 8, now);
+  if (mc__exec(c, MC_ST_ALERT_INSERT) == 0) c->stats.alerts++;
+}
+
 /* ---- POST /v1/enroll ---- */
 
 static int handle_enroll(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp) {
@@ -129,8 +177,17 @@ static int handle_enroll(mc_cloud *c, const mc_request *req, int64_t now, mc_res
   const char *host = get_str(o, "hostname", MC_FIELD_MAX);
   const char *mid = get_str(o, "machine_id", MC_FIELD_MAX);
   const char *ver = get_str(o, "agent_version", 64);
+  /* Optional: this enrollment replaces a cloned identity (docs/protocol.md). */
+  const cJSON *cf_item = cJSON_GetObjectItemCaseSensitive(o, "cloned_from");
+  const char *cloned_from = get_str(o, "cloned_from", MC_AGENT_ID_LEN);
+  const char *reason = get_str(o, "clone_reason", 32);
   const char *bad = !token ? "token" : !pub_b64 ? "public_key" : !host ? "hostname"
-                  : !mid   ? "machine_id" : !ver ? "agent_version" : NULL;
+                  : !mid   ? "machine_id" : !ver ? "agent_version"
+                  : (cf_item && (!cloned_from || !wire_is_hex_id(cloned_from))) ? "cloned_from"
+                  : (cloned_from && (!reason || (strcmp(reason, "hardware_changed") != 0 &&
+                                                 strcmp(reason, "ratchet_conflict") != 0)))
+                      ? "clone_reason"
+                      : NULL;
   int rc;
   if (bad) {
     char msg[96];
@@ -175,6 +232,33 @@ static int handle_enroll(mc_cloud *c, const mc_request *req, int64_t now, mc_res
     rc = reply_error(c, resp, 401, "bad_proof", "proof does not verify with public_key");
     goto out;
   }
+  if (cloned_from) {
+    /* Only the holder of the old key can report a clone of it, and only in
+     * the old identity's own workspace. */
+    uint8_t old_pub[512];
+    size_t old_len = 0;
+    int revoked = 0;
+    int64_t old_ws = 0;
+    const char *cp = header(req, WIRE_HDR_CLONE_PROOF);
+    uint8_t csig[CRYPTO_SIG_MAX + 16];
+    size_t csig_len = 0;
+    if (agent_key(c, cloned_from, old_pub, sizeof old_pub, &old_len, &revoked, &old_ws) != 0) {
+      rc = reply_error(c, resp, 400, "bad_request", "cloned_from names no agent");
+      goto out;
+    }
+    if (old_ws != ws_id) {
+      rc = reply_error(c, resp, 403, "foreign_workspace",
+                       "cloned_from belongs to another workspace");
+      goto out;
+    }
+    if (!cp || crypto_b64_decode(cp, strlen(cp), csig, sizeof csig, &csig_len) != CRYPTO_OK ||
+        crypto_ec_verify(old_pub, old_len, req->body, req->body_len, csig, csig_len) !=
+            CRYPTO_OK) {
+      rc = reply_error(c, resp, 401, "bad_clone_proof",
+                       "X-Outpost-Clone-Proof is not the old key's signature over the body");
+      goto out;
+    }
+  }
   char agent_id[MC_AGENT_ID_LEN + 1];
   if (new_hex_id(c, agent_id) != 0) {
     rc = reply_error(c, resp, 500, "internal", "no randomness");
@@ -188,11 +272,20 @@ static int handle_enroll(mc_cloud *c, const mc_request *req, int64_t now, mc_res
   sqlite3_bind_text(s, 5, mid, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 6, ver, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 7, now);
+  sqlite3_bind_text(s, 8, cloned_from ? cloned_from : "", -1, SQLITE_STATIC);
   if (mc__exec(c, MC_ST_AGENT_INSERT) != 0) {
     rc = reply_error(c, resp, 500, "internal", "store failed");
     goto out;
   }
   c->stats.enrollments++;
+  if (cloned_from) {
+    int hw = strcmp(reason, "hardware_changed") == 0;
+    c->stats.clone_enrollments++;
+    add_alert(c, ws_id, hw ? "clone_new_hardware" : "clone_reenrolled", agent_id, cloned_from, "",
+              "", hw ? "identity found on other hardware; re-enrolled as a new agent"
+                     : "quarantined copy re-enrolled as a new agent",
+              now);
+  }
   cJSON *r = cJSON_CreateObject();
   if (r && (!cJSON_AddStringToObject(r, "agent_id", agent_id) ||
             !cJSON_AddStringToObject(r, "workspace", ws_name))) {
@@ -205,22 +298,6 @@ out:
   return rc;
 }
 
-/* Copies the agent's public key; 0 if the agent exists. */
-static int agent_key(mc_cloud *c, const char *agent_id, uint8_t *pub, size_t cap, size_t *len) {
-  sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_KEY);
-  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int found = -1;
-  if (sqlite3_step(s) == SQLITE_ROW) {
-    int n = sqlite3_column_bytes(s, 0);
-    if (n > 0 && (size_t)n <= cap) {
-      memcpy(pub, sqlite3_column_blob(s, 0), (size_t)n);
-      *len = (size_t)n;
-      found = 0;
-    }
-  }
-  sqlite3_reset(s);
-  return found;
-}
 
 /* ---- POST /v1/challenge ---- */
 
@@ -231,12 +308,19 @@ static int handle_challenge(mc_cloud *c, const mc_request *req, int64_t now, mc_
   const char *agent_id = get_str(o, "agent_id", MC_AGENT_ID_LEN);
   uint8_t pub[512];
   size_t pub_len;
+  int revoked = 0;
+  int64_t ws = 0;
   if (!agent_id) {
     rc = reply_error(c, resp, 400, "bad_request", "field \"agent_id\" missing or not a string");
     goto out;
   }
-  if (agent_key(c, agent_id, pub, sizeof pub, &pub_len) != 0) {
+  if (agent_key(c, agent_id, pub, sizeof pub, &pub_len, &revoked, &ws) != 0) {
     rc = reply_error(c, resp, 401, "unknown_agent", "agent is not enrolled");
+    goto out;
+  }
+  if (revoked) {
+    c->stats.revoked_refusals++;
+    rc = reply_error(c, resp, 403, "revoked", "this agent was revoked by the workspace");
     goto out;
   }
   unsigned char raw[32];
@@ -279,15 +363,32 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
   const char *agent_id = get_str(o, "agent_id", MC_AGENT_ID_LEN);
   const char *chal = get_str(o, "challenge", MC_FIELD_MAX);
   const char *sig_b64 = get_str(o, "signature", MC_FIELD_MAX);
-  if (!agent_id || !chal || !sig_b64) {
+  const char *inst = get_str(o, "instance", MC_AGENT_ID_LEN);
+  if (!agent_id || !chal || !sig_b64 || !inst || !wire_is_hex_id(inst)) {
     rc = reply_error(c, resp, 400, "bad_request",
-                     "fields \"agent_id\", \"challenge\", \"signature\" must be strings");
+                     "fields \"agent_id\", \"challenge\", \"signature\" must be strings,"
+                     " \"instance\" 32 hex");
     goto out;
   }
   uint8_t pub[512];
   size_t pub_len;
-  if (agent_key(c, agent_id, pub, sizeof pub, &pub_len) != 0) {
+  int revoked = 0;
+  int64_t ws = 0;
+  if (agent_key(c, agent_id, pub, sizeof pub, &pub_len, &revoked, &ws) != 0) {
     rc = reply_error(c, resp, 401, "unknown_agent", "agent is not enrolled");
+    goto out;
+  }
+  if (revoked) {
+    c->stats.revoked_refusals++;
+    rc = reply_error(c, resp, 403, "revoked", "this agent was revoked by the workspace");
+    goto out;
+  }
+  /* An agent names the workspace it enrolled in; credentials presented for
+   * another one are refused even though key and id are genuine. */
+  const char *ws_claim = get_str(o, "workspace", 64);
+  if (ws_claim && !workspace_is(c, ws, ws_claim)) {
+    rc = reply_error(c, resp, 403, "foreign_workspace",
+                     "this agent belongs to another workspace");
     goto out;
   }
   sqlite3_stmt *s = mc__stmt(c, MC_ST_CHAL_GET);
@@ -303,7 +404,7 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
     goto out;
   }
   char msg[MC_AGENT_ID_LEN + MC_FIELD_MAX + 64];
-  int mlen = wire_session_message(agent_id, chal, msg, sizeof msg);
+  int mlen = wire_session_message(agent_id, chal, inst, msg, sizeof msg);
   uint8_t sig[CRYPTO_SIG_MAX + 16];
   size_t sig_len = 0;
   if (mlen < 0 ||
@@ -334,6 +435,7 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
   sqlite3_bind_text(s, 2, agent_id, -1, SQLITE_STATIC);
   sqlite3_bind_blob(s, 3, key, sizeof key, SQLITE_STATIC);
   sqlite3_bind_int64(s, 4, now + c->opts.session_ttl_s * 1000);
+  sqlite3_bind_text(s, 5, inst, -1, SQLITE_STATIC);
   ok = ok && mc__exec(c, MC_ST_SESS_INSERT) == 0;
   s = mc__stmt(c, MC_ST_AGENT_TOUCH);
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
@@ -361,16 +463,32 @@ out:
 
 /* ---- authentication of session requests ---- */
 
-/* Returns 0 and the session's agent in agent_id, or replies with a 401. */
+/* What authenticate() learned about a request. */
+typedef struct auth_info {
+  char agent_id[MC_AGENT_ID_LEN + 1];
+  char instance[MC_AGENT_ID_LEN + 1];
+  char ratchet[MC_AGENT_ID_LEN + 1];
+  int64_t t; /* the agent's X-Outpost-Time */
+} auth_info;
+
+#define MC_REPLAY_PURGE_EVERY 1024
+/* ratchet_cur value meaning "adopt what the current instance presents next":
+ * set when the identity is handed back to an instance after a quarantine. */
+#define MC_RATCHET_ADOPT "*"
+
+/* Returns 0 and fills *ai, or replies (401 / 403) and returns -1. */
 static int authenticate(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp,
-                        char agent_id[MC_AGENT_ID_LEN + 1], int *rc) {
+                        auth_info *ai, int *rc) {
   const char *sid = header(req, WIRE_HDR_SESSION);
   const char *tstr = header(req, WIRE_HDR_TIME);
   const char *sig = header(req, WIRE_HDR_SIGNATURE);
+  const char *inst = header(req, WIRE_HDR_INSTANCE);
+  const char *rat = header(req, WIRE_HDR_RATCHET);
   int64_t t;
-  if (!sid || !tstr || !sig || !parse_int(tstr, &t) || strlen(sig) != 64) {
+  if (!sid || !tstr || !sig || !inst || !rat || !parse_int(tstr, &t) || strlen(sig) != 64 ||
+      !wire_is_hex_id(inst) || (!wire_is_hex_id(rat) && strcmp(rat, WIRE_RATCHET_NONE) != 0)) {
     *rc = reply_error(c, resp, 401, "bad_signature",
-                      "X-Outpost-Session, X-Outpost-Time and X-Outpost-Signature are required");
+                      "X-Outpost-Session, -Time, -Signature, -Instance and -Ratchet are required");
     return -1;
   }
   sqlite3_stmt *s = mc__stmt(c, MC_ST_SESS_GET);
@@ -380,30 +498,324 @@ static int authenticate(mc_cloud *c, const mc_request *req, int64_t now, mc_resp
     *rc = reply_error(c, resp, 401, "unknown_session", "session is not known");
     return -1;
   }
-  memcpy(agent_id, sqlite3_column_text(s, 0), MC_AGENT_ID_LEN);
-  agent_id[MC_AGENT_ID_LEN] = 0;
+  memcpy(ai->agent_id, sqlite3_column_text(s, 0), MC_AGENT_ID_LEN);
+  ai->agent_id[MC_AGENT_ID_LEN] = 0;
   uint8_t key[64];
   int klen = sqlite3_column_bytes(s, 1);
   if (klen <= 0 || klen > (int)sizeof key) klen = 0;
   if (klen > 0) memcpy(key, sqlite3_column_blob(s, 1), (size_t)klen);
   int64_t expires = sqlite3_column_int64(s, 2);
+  const char *sinst = (const char *)sqlite3_column_text(s, 3);
+  int inst_ok = sinst && strcmp(sinst, inst) == 0;
   sqlite3_reset(s);
   if (expires < now) {
+    memset(key, 0, sizeof key);
     *rc = reply_error(c, resp, 401, "session_expired", "session expired; open a new one");
     return -1;
   }
   if (t > now + WIRE_CLOCK_SKEW_MS || t < now - WIRE_CLOCK_SKEW_MS) {
-    *rc = reply_error(c, resp, 401, "clock_skew", "X-Outpost-Time is more than 300 s off");
+    memset(key, 0, sizeof key);
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "X-Outpost-Time %" PRId64 " is %" PRId64 " ms from the cloud's %" PRId64
+             " (tolerance %d ms)",
+             t, t - now, now, WIRE_CLOCK_SKEW_MS);
+    *rc = reply_error(c, resp, 401, "clock_skew", msg);
     return -1;
   }
   char mac[65];
-  wire_request_mac(key, (size_t)klen, req->method, req->path, t, req->body, req->body_len, mac);
+  wire_request_mac(key, (size_t)klen, req->method, req->path, t, req->body, req->body_len, inst,
+                   rat, mac);
   memset(key, 0, sizeof key);
-  if (klen == 0 || !crypto_equal(mac, sig, 64)) {
-    *rc = reply_error(c, resp, 401, "bad_signature", "request signature does not match");
+  if (klen == 0 || !crypto_equal(mac, sig, 64) || !inst_ok) {
+    *rc = reply_error(c, resp, 401, "bad_signature",
+                      inst_ok ? "request signature does not match"
+                              : "session belongs to another agent process");
+    return -1;
+  }
+  /* A MAC seen before within the skew window is a replay: refuse it before
+   * it can touch anything (no clone verdict either). Older ones are already
+   * refused as clock_skew, so the cache only needs the window. */
+  if (c->stats.requests % MC_REPLAY_PURGE_EVERY == 0) {
+    s = mc__stmt(c, MC_ST_REPLAY_PURGE);
+    sqlite3_bind_int64(s, 1, now);
+    mc__exec(c, MC_ST_REPLAY_PURGE);
+  }
+  s = mc__stmt(c, MC_ST_REPLAY_INSERT);
+  sqlite3_bind_text(s, 1, sig, 64, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, now + 2LL * WIRE_CLOCK_SKEW_MS);
+  if (mc__exec(c, MC_ST_REPLAY_INSERT) != 0) {
+    *rc = reply_error(c, resp, 500, "internal", "store failed");
+    return -1;
+  }
+  if (sqlite3_changes(c->db) == 0) {
+    c->stats.replays_refused++;
+    *rc = reply_error(c, resp, 401, "replayed", "this request was already received");
+    return -1;
+  }
+  memcpy(ai->instance, inst, MC_AGENT_ID_LEN + 1);
+  snprintf(ai->ratchet, sizeof ai->ratchet, "%s", rat);
+  ai->t = t;
+  return 0;
+}
+
+/* ---- identity: instance and ratchet rules (docs/protocol.md) ---- */
+
+typedef struct ident_row {
+  char cur[MC_AGENT_ID_LEN + 1], next[MC_AGENT_ID_LEN + 1], inst[MC_AGENT_ID_LEN + 1];
+  int64_t seen_t, ws;
+  int revoked;
+  int64_t cur_seen_ms, probation_until_ms;
+  char probation_owner[MC_AGENT_ID_LEN + 1];
+} ident_row;
+
+static int load_ident(mc_cloud *c, const char *agent_id, ident_row *r) {
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_IDENT);
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  int found = sqlite3_step(s) == SQLITE_ROW;
+  if (found) {
+    snprintf(r->cur, sizeof r->cur, "%s", (const char *)sqlite3_column_text(s, 0));
+    snprintf(r->next, sizeof r->next, "%s", (const char *)sqlite3_column_text(s, 1));
+    snprintf(r->inst, sizeof r->inst, "%s", (const char *)sqlite3_column_text(s, 2));
+    r->seen_t = sqlite3_column_int64(s, 3);
+    r->ws = sqlite3_column_int64(s, 4);
+    r->revoked = sqlite3_column_int(s, 5);
+    r->cur_seen_ms = sqlite3_column_int64(s, 6);
+    r->probation_until_ms = sqlite3_column_int64(s, 7);
+    snprintf(r->probation_owner, sizeof r->probation_owner, "%s",
+             (const char *)sqlite3_column_text(s, 8));
+  }
+  sqlite3_reset(s);
+  return found ? 0 : -1;
+}
+
+static int save_ident(mc_cloud *c, const char *agent_id, const ident_row *r) {
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_SET_IDENT);
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, r->cur, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, r->next, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, r->inst, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 5, r->seen_t);
+  sqlite3_bind_int64(s, 6, r->cur_seen_ms);
+  sqlite3_bind_int64(s, 7, r->probation_until_ms);
+  sqlite3_bind_text(s, 8, r->probation_owner, -1, SQLITE_STATIC);
+  return mc__exec(c, MC_ST_AGENT_SET_IDENT);
+}
+
+static void put_instance(mc_cloud *c, const char *agent_id, const char *inst, const char *state,
+                         const char *by, int64_t t) {
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_INST_PUT);
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, inst, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, state, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, by, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 5, t);
+  mc__exec(c, MC_ST_INST_PUT);
+}
+
+/* Clone evidence against instance ai->instance: quarantine it, alert, and if
+ * it had displaced an older instance, give the identity back to that one. */
+static int quarantine(mc_cloud *c, const auth_info *ai, ident_row *r, const char *kind,
+                      const char *other_inst, const char *detail, int64_t now,
+                      mc_response *resp) {
+  put_instance(c, ai->agent_id, ai->instance, "quarantined", other_inst, ai->t);
+  if (strcmp(r->inst, ai->instance) == 0) {
+    char prev[MC_AGENT_ID_LEN + 1] = "";
+    sqlite3_stmt *s = mc__stmt(c, MC_ST_INST_SUPERSEDED_BY);
+    sqlite3_bind_text(s, 1, ai->agent_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, ai->instance, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW)
+      snprintf(prev, sizeof prev, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_reset(s);
+    if (prev[0]) {
+      s = mc__stmt(c, MC_ST_INST_DELETE);
+      sqlite3_bind_text(s, 1, ai->agent_id, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, 2, prev, -1, SQLITE_STATIC);
+      mc__exec(c, MC_ST_INST_DELETE);
+    }
+    memcpy(r->inst, prev, sizeof prev);
+    if (prev[0]) snprintf(r->cur, sizeof r->cur, "%s", MC_RATCHET_ADOPT);
+    save_ident(c, ai->agent_id, r);
+  }
+  add_alert(c, r->ws, kind, ai->agent_id, ai->agent_id, ai->instance, other_inst, detail, now);
+  c->stats.clone_refusals++;
+  return reply_error(c, resp, 409, "clone_detected",
+                     "another live copy holds this identity: re-enroll as a new agent");
+}
+
+/* Applies the instance and ratchet rules to an authenticated request. Returns
+ * 0 (accepted; *r updated and saved) or -1 after replying (409). */
+static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, int data,
+                          ident_row *r, mc_response *resp, int *rc) {
+  if (load_ident(c, ai->agent_id, r) != 0) {
+    *rc = reply_error(c, resp, 401, "unknown_agent", "agent is not enrolled");
+    return -1;
+  }
+  if (r->revoked) {
+    c->stats.revoked_refusals++;
+    *rc = reply_error(c, resp, 403, "revoked", "this agent was revoked by the workspace");
+    return -1;
+  }
+  int is_cur = strcmp(ai->instance, r->inst) == 0;
+  if (!is_cur) {
+    sqlite3_stmt *s = mc__stmt(c, MC_ST_INST_GET);
+    sqlite3_bind_text(s, 1, ai->agent_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, ai->instance, -1, SQLITE_STATIC);
+    char state[16] = "", by[MC_AGENT_ID_LEN + 1] = "";
+    int64_t at_t = 0;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+      snprintf(state, sizeof state, "%s", (const char *)sqlite3_column_text(s, 0));
+      snprintf(by, sizeof by, "%s", (const char *)sqlite3_column_text(s, 1));
+      at_t = sqlite3_column_int64(s, 2);
+    }
+    sqlite3_reset(s);
+    if (strcmp(state, "quarantined") == 0) {
+      c->stats.clone_refusals++;
+      *rc = reply_error(c, resp, 409, "clone_detected",
+                        "this copy was quarantined: re-enroll as a new agent");
+      return -1;
+    }
+    if (strcmp(state, "superseded") == 0) {
+      if (ai->t <= at_t) {
+        /* Signed before its successor started: a dead process's late request. */
+        c->stats.superseded_refusals++;
+        *rc = reply_error(c, resp, 409, "superseded_instance",
+                          "a newer process of this agent has taken over");
+        return -1;
+      }
+      /* The process we took for dead is alive: two live copies. The newcomer
+       * (started from a copy of this disk) loses; the original keeps its
+       * identity, so what it sends stays its own. */
+      put_instance(c, ai->agent_id, by, "quarantined", ai->instance, ai->t);
+      if (r->inst[0] && strcmp(r->inst, by) != 0)
+        put_instance(c, ai->agent_id, r->inst, "quarantined", ai->instance, ai->t);
+      sqlite3_stmt *d = mc__stmt(c, MC_ST_INST_DELETE);
+      sqlite3_bind_text(d, 1, ai->agent_id, -1, SQLITE_STATIC);
+      sqlite3_bind_text(d, 2, ai->instance, -1, SQLITE_STATIC);
+      mc__exec(c, MC_ST_INST_DELETE);
+      memcpy(r->inst, ai->instance, sizeof r->inst);
+      snprintf(r->cur, sizeof r->cur, "%s", MC_RATCHET_ADOPT);
+      add_alert(c, r->ws, "clone_live_copies", ai->agent_id, ai->agent_id, by, ai->instance,
+                "two processes used this identity at once; the newer one was quarantined", now);
+      c->stats.clone_refusals++;
+      is_cur = 1;
+    }
+  }
+  if (is_cur && strcmp(r->cur, MC_RATCHET_ADOPT) == 0) {
+    /* Given back after a quarantine: whatever the owner presents is its value. */
+    snprintf(r->cur, sizeof r->cur, "%s", ai->ratchet);
+    snprintf(r->next, sizeof r->next, "%s", ai->ratchet);
+    r->seen_t = ai->t;
+  }
+  if (strcmp(ai->ratchet, r->next) == 0) {
+    if (strcmp(r->cur, r->next) != 0) {
+      memcpy(r->cur, r->next, sizeof r->cur);
+      r->seen_t = ai->t;
+    }
+  } else if (strcmp(ai->ratchet, r->cur) != 0) {
+    if (is_cur && ai->t <= r->seen_t) {
+      /* The same process used this value before it moved on: a late request. */
+      c->stats.stale_requests++;
+      *rc = reply_error(c, resp, 409, "stale_request",
+                        "request older than this agent's current ratchet");
+      return -1;
+    }
+    *rc = quarantine(c, ai, r, "clone_stale_ratchet", r->inst,
+                     "a copy presented a ratchet value its identity has moved past", now, resp);
+    return -1;
+  }
+  if (!is_cur) {
+    if (r->inst[0]) {
+      put_instance(c, ai->agent_id, r->inst, "superseded", ai->instance, ai->t);
+      /* The one we replace spoke recently: it may be alive (we may be its
+       * clone). Until it would have had to check in, only it (the oldest
+       * process of the chain) may ship data; a window already open keeps
+       * its owner. */
+      int64_t p = c->opts.probation_s > 0 ? c->opts.probation_s * 1000 : 0;
+      if (now >= r->probation_until_ms && now - r->cur_seen_ms < p) {
+        r->probation_until_ms = r->cur_seen_ms + p;
+        memcpy(r->probation_owner, r->inst, sizeof r->probation_owner);
+      }
+    }
+    memcpy(r->inst, ai->instance, sizeof r->inst);
+  }
+  r->cur_seen_ms = now;
+  if (save_ident(c, ai->agent_id, r) != 0) {
+    *rc = reply_error(c, resp, 500, "internal", "store failed");
+    return -1;
+  }
+  if (data && now < r->probation_until_ms && strcmp(ai->instance, r->probation_owner) != 0) {
+    c->stats.probation_refusals++;
+    char json[160];
+    int64_t wait_s = (r->probation_until_ms - now + 999) / 1000;
+    int n = snprintf(json, sizeof json,
+                     "{\"error\":\"probation\",\"message\":\"a previous process of this agent"
+                     " was active recently; data waits\",\"retry_after_s\":%" PRId64 "}",
+                     wait_s);
+    c->stats.rejected++;
+    *rc = reply_raw(resp, 409, json, (size_t)n);
     return -1;
   }
   return 0;
+}
+
+/* ---- POST /v1/checkin ---- */
+
+static void record_drift(mc_cloud *c, const auth_info *ai, const cJSON *drift, int64_t now) {
+  int n = 0;
+  const cJSON *d;
+  cJSON_ArrayForEach(d, drift) {
+    if (++n > 16) break; /* the agent sends at most 16; more is noise */
+    char *text = cJSON_PrintUnformatted(d);
+    if (!text) continue;
+    if (strlen(text) <= 512) {
+      sqlite3_stmt *s = mc__stmt(c, MC_ST_EVENT_INSERT);
+      sqlite3_bind_text(s, 1, ai->agent_id, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, 2, ai->instance, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, 3, "permission_drift", -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, 4, text, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(s, 5, now);
+      mc__exec(c, MC_ST_EVENT_INSERT);
+    }
+    cJSON_free(text);
+  }
+}
+
+static int handle_checkin(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp) {
+  int rc;
+  auth_info ai;
+  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  cJSON *o = parse_body(req);
+  if (!o) return reply_error(c, resp, 400, "bad_request", "body is not a JSON object");
+  const cJSON *drift = cJSON_GetObjectItemCaseSensitive(o, "drift");
+  if (drift && !cJSON_IsArray(drift)) {
+    cJSON_Delete(o);
+    return reply_error(c, resp, 400, "bad_request", "\"drift\" must be an array");
+  }
+  ident_row r;
+  if (check_identity(c, &ai, now, 0, &r, resp, &rc) != 0) {
+    cJSON_Delete(o);
+    return rc;
+  }
+  /* The check-in is where the ratchet moves: a value once presented (cur ==
+   * next) gets a successor; an unchanged next is re-issued (its reply was lost). */
+  if (strcmp(r.cur, r.next) == 0) {
+    if (new_hex_id(c, r.next) != 0 || save_ident(c, ai.agent_id, &r) != 0) {
+      cJSON_Delete(o);
+      return reply_error(c, resp, 500, "internal", "store failed");
+    }
+  }
+  if (drift) record_drift(c, &ai, drift, now);
+  cJSON_Delete(o);
+  c->stats.checkins++;
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_TOUCH);
+  sqlite3_bind_text(s, 1, ai.agent_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, now);
+  mc__exec(c, MC_ST_AGENT_TOUCH);
+  char json[160];
+  int n = snprintf(json, sizeof json,
+                   "{\"ratchet_next\":\"%s\",\"server_time_ms\":%" PRId64 "}", r.next, now);
+  return reply_raw(resp, 200, json, (size_t)n);
 }
 
 /* ---- POST /v1/ingest ---- */
@@ -414,7 +826,25 @@ typedef struct ingest_ctx {
   int64_t now;
   int64_t stored, dups, lo, hi;
   int db_failed;
+  int conflict;      /* a held seq arrived with other content: clone evidence */
+  int64_t conflict_seq;
 } ingest_ctx;
+
+/* 1 if the record held at r->seq has other content than r. */
+static int differs(ingest_ctx *x, const wire_record *r) {
+  sqlite3_stmt *s = mc__stmt(x->c, MC_ST_REC_LINE);
+  sqlite3_bind_text(s, 1, x->agent_id, MC_AGENT_ID_LEN, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, r->seq);
+  int diff = 0;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    size_t ll = (size_t)sqlite3_column_bytes(s, 0), sl = (size_t)sqlite3_column_bytes(s, 1);
+    const void *l = sqlite3_column_text(s, 0), *src = sqlite3_column_text(s, 1);
+    diff = ll != r->line_len || sl != r->source_len || (ll && memcmp(l, r->line, ll) != 0) ||
+           (sl && memcmp(src, r->source, sl) != 0);
+  }
+  sqlite3_reset(s);
+  return diff;
+}
 
 static int store_record(void *user, const wire_record *r) {
   ingest_ctx *x = user;
@@ -434,6 +864,11 @@ static int store_record(void *user, const wire_record *r) {
     if (x->stored == 0 || r->seq > x->hi) x->hi = r->seq;
     x->stored++;
   } else {
+    if (differs(x, r)) {
+      x->conflict = 1;
+      x->conflict_seq = r->seq;
+      return 1;
+    }
     x->dups++;
   }
   return 0;
@@ -441,10 +876,13 @@ static int store_record(void *user, const wire_record *r) {
 
 static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp) {
   int rc;
-  char agent_id[MC_AGENT_ID_LEN + 1];
+  auth_info ai;
+  const char *agent_id = ai.agent_id;
   if (req->body_len > WIRE_MAX_BODY)
     return reply_error(c, resp, 413, "too_large", "body over 4 MiB");
-  if (authenticate(c, req, now, resp, agent_id, &rc) != 0) return rc;
+  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  ident_row ir;
+  if (check_identity(c, &ai, now, 1, &ir, resp, &rc) != 0) return rc;
   int64_t first, last;
   if (!parse_int(header(req, WIRE_HDR_FIRST_SEQ), &first) ||
       !parse_int(header(req, WIRE_HDR_LAST_SEQ), &last) || first < 1 || last < first)
@@ -492,6 +930,12 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
     }
   }
   mc__exec(c, MC_ST_ROLLBACK);
+  if (x.conflict) {
+    char detail[128];
+    snprintf(detail, sizeof detail, "seq %" PRId64 " arrived with other content than held",
+             x.conflict_seq);
+    return quarantine(c, &ai, &ir, "clone_content_conflict", "", detail, now, resp);
+  }
   if (x.db_failed || w == WIRE_ENOMEM || w == WIRE_EINVAL)
     return reply_error(c, resp, 500, "internal", "store failed");
   if (w == WIRE_EENCODING) return reply_error(c, resp, 400, "bad_encoding", err);
@@ -521,8 +965,11 @@ static int get_count(const cJSON *o, const char *name, int64_t *out) {
  * before any is stored; the store is idempotent by (agent, first_seq). */
 static int handle_shed(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp) {
   int rc;
-  char agent_id[MC_AGENT_ID_LEN + 1];
-  if (authenticate(c, req, now, resp, agent_id, &rc) != 0) return rc;
+  auth_info ai;
+  const char *agent_id = ai.agent_id;
+  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  ident_row ir;
+  if (check_identity(c, &ai, now, 1, &ir, resp, &rc) != 0) return rc;
   cJSON *o = parse_body(req);
   const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "reports");
   int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
@@ -583,8 +1030,11 @@ static int handle_shed(mc_cloud *c, const mc_request *req, int64_t now, mc_respo
 
 static int handle_policy(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp) {
   int rc;
-  char agent_id[MC_AGENT_ID_LEN + 1];
-  if (authenticate(c, req, now, resp, agent_id, &rc) != 0) return rc;
+  auth_info ai;
+  const char *agent_id = ai.agent_id;
+  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  ident_row ir;
+  if (check_identity(c, &ai, now, 0, &ir, resp, &rc) != 0) return rc;
   char *body = NULL;
   size_t len = 0;
   int g = mc__policy_get(c, agent_id, &body, &len);
@@ -598,8 +1048,11 @@ static int handle_policy(mc_cloud *c, const mc_request *req, int64_t now, mc_res
 static int handle_policy_report(mc_cloud *c, const mc_request *req, int64_t now,
                                 mc_response *resp) {
   int rc;
-  char agent_id[MC_AGENT_ID_LEN + 1];
-  if (authenticate(c, req, now, resp, agent_id, &rc) != 0) return rc;
+  auth_info ai;
+  const char *agent_id = ai.agent_id;
+  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  ident_row ir;
+  if (check_identity(c, &ai, now, 0, &ir, resp, &rc) != 0) return rc;
   cJSON *o = parse_body(req);
   if (!o) return reply_error(c, resp, 400, "bad_request", "body is not a JSON object");
   const char *why = NULL;
@@ -622,6 +1075,7 @@ static const struct route {
     {"/v1/challenge", handle_challenge},
     {"/v1/session", handle_session},
     {"/v1/ingest", handle_ingest},
+    {"/v1/checkin", handle_checkin},
     {"/v1/shed", handle_shed},
     {"/v1/policy/report", handle_policy_report},
 };

@@ -16,12 +16,30 @@ static const char *const schema =
     " public_key BLOB NOT NULL, hostname TEXT NOT NULL, machine_id TEXT NOT NULL,"
     " agent_version TEXT NOT NULL, enrolled_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
     " records INTEGER NOT NULL DEFAULT 0, min_seq INTEGER NOT NULL DEFAULT 0,"
-    " max_seq INTEGER NOT NULL DEFAULT 0);"
+    " max_seq INTEGER NOT NULL DEFAULT 0,"
+    " revoked INTEGER NOT NULL DEFAULT 0, cloned_from TEXT NOT NULL DEFAULT '',"
+    " ratchet_cur TEXT NOT NULL DEFAULT 'none', ratchet_next TEXT NOT NULL DEFAULT 'none',"
+    " ratchet_seen_t INTEGER NOT NULL DEFAULT 0, instance_cur TEXT NOT NULL DEFAULT '',"
+    " cur_seen_ms INTEGER NOT NULL DEFAULT 0, probation_until_ms INTEGER NOT NULL DEFAULT 0,"
+    " probation_owner TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE IF NOT EXISTS instances("
+    " agent_id TEXT NOT NULL, instance TEXT NOT NULL, state TEXT NOT NULL,"
+    " by_instance TEXT NOT NULL, at_t INTEGER NOT NULL,"
+    " PRIMARY KEY(agent_id, instance)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS alerts("
+    " id INTEGER PRIMARY KEY, workspace_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " agent_id TEXT NOT NULL, other_agent_id TEXT NOT NULL, instance TEXT NOT NULL,"
+    " other_instance TEXT NOT NULL, detail TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS events("
+    " agent_id TEXT NOT NULL, instance TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, PRIMARY KEY(agent_id, instance, kind, detail)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS replay(sig TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS challenges("
     " challenge TEXT PRIMARY KEY, agent_id TEXT NOT NULL, expires_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sessions("
     " session_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, key BLOB NOT NULL,"
-    " expires_ms INTEGER NOT NULL);"
+    " expires_ms INTEGER NOT NULL, instance TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS sessions_agent ON sessions(agent_id, expires_ms);"
     "CREATE TABLE IF NOT EXISTS records("
     " agent_id TEXT NOT NULL, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
@@ -43,8 +61,33 @@ static const char *const stmt_sql[MC_ST_COUNT] = {
     [MC_ST_WS_BY_TOKEN] = "SELECT id, name FROM workspaces WHERE token_sha256 = ?1",
     [MC_ST_AGENT_INSERT] =
         "INSERT INTO agents(agent_id, workspace_id, public_key, hostname, machine_id,"
-        " agent_version, enrolled_ms, last_seen_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?7)",
-    [MC_ST_AGENT_KEY] = "SELECT public_key FROM agents WHERE agent_id = ?1",
+        " agent_version, enrolled_ms, last_seen_ms, cloned_from) VALUES(?1,?2,?3,?4,?5,?6,?7,?7,?8)",
+    [MC_ST_AGENT_KEY] = "SELECT public_key, revoked, workspace_id FROM agents WHERE agent_id = ?1",
+    [MC_ST_AGENT_IDENT] =
+        "SELECT ratchet_cur, ratchet_next, instance_cur, ratchet_seen_t, workspace_id, revoked,"
+        " cur_seen_ms, probation_until_ms, probation_owner FROM agents WHERE agent_id = ?1",
+    [MC_ST_AGENT_SET_IDENT] =
+        "UPDATE agents SET ratchet_cur = ?2, ratchet_next = ?3, instance_cur = ?4,"
+        " ratchet_seen_t = ?5, cur_seen_ms = ?6, probation_until_ms = ?7, probation_owner = ?8"
+        " WHERE agent_id = ?1",
+    [MC_ST_INST_GET] =
+        "SELECT state, by_instance, at_t FROM instances WHERE agent_id = ?1 AND instance = ?2",
+    [MC_ST_INST_PUT] =
+        "INSERT OR REPLACE INTO instances(agent_id, instance, state, by_instance, at_t)"
+        " VALUES(?1,?2,?3,?4,?5)",
+    [MC_ST_INST_SUPERSEDED_BY] =
+        "SELECT instance FROM instances WHERE agent_id = ?1 AND by_instance = ?2"
+        " AND state = 'superseded' ORDER BY at_t DESC LIMIT 1",
+    [MC_ST_INST_DELETE] = "DELETE FROM instances WHERE agent_id = ?1 AND instance = ?2",
+    [MC_ST_ALERT_INSERT] =
+        "INSERT INTO alerts(workspace_id, kind, agent_id, other_agent_id, instance,"
+        " other_instance, detail, created_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    [MC_ST_EVENT_INSERT] =
+        "INSERT OR IGNORE INTO events(agent_id, instance, kind, detail, created_ms)"
+        " VALUES(?1,?2,?3,?4,?5)",
+    [MC_ST_REPLAY_INSERT] = "INSERT OR IGNORE INTO replay(sig, expires_ms) VALUES(?1,?2)",
+    [MC_ST_REPLAY_PURGE] = "DELETE FROM replay WHERE expires_ms < ?1",
+    [MC_ST_REC_LINE] = "SELECT line, source FROM records WHERE agent_id = ?1 AND seq = ?2",
     [MC_ST_AGENT_SUMMARY] = "SELECT records, min_seq, max_seq FROM agents WHERE agent_id = ?1",
     /* SET expressions all see the old row, so records = 0 means "first records". */
     [MC_ST_AGENT_INGESTED] =
@@ -58,8 +101,10 @@ static const char *const stmt_sql[MC_ST_COUNT] = {
     [MC_ST_CHAL_DELETE] = "DELETE FROM challenges WHERE challenge = ?1",
     [MC_ST_CHAL_PURGE] = "DELETE FROM challenges WHERE agent_id = ?1 OR expires_ms < ?2",
     [MC_ST_SESS_INSERT] =
-        "INSERT INTO sessions(session_id, agent_id, key, expires_ms) VALUES(?1,?2,?3,?4)",
-    [MC_ST_SESS_GET] = "SELECT agent_id, key, expires_ms FROM sessions WHERE session_id = ?1",
+        "INSERT INTO sessions(session_id, agent_id, key, expires_ms, instance)"
+        " VALUES(?1,?2,?3,?4,?5)",
+    [MC_ST_SESS_GET] =
+        "SELECT agent_id, key, expires_ms, instance FROM sessions WHERE session_id = ?1",
     [MC_ST_SESS_PURGE] = "DELETE FROM sessions WHERE agent_id = ?1 AND expires_ms < ?2",
     [MC_ST_REC_INSERT] =
         "INSERT OR IGNORE INTO records(agent_id, seq, ts_ms, source, line, received_ms)"
@@ -117,6 +162,7 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
     if (opts->session_ttl_s > 0) c->opts.session_ttl_s = opts->session_ttl_s;
     if (opts->challenge_ttl_s > 0) c->opts.challenge_ttl_s = opts->challenge_ttl_s;
     c->opts.durable = opts->durable;
+    c->opts.probation_s = opts->probation_s > 0 ? opts->probation_s : 0;
   }
   if (sqlite3_open_v2(db_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
       SQLITE_OK) {
@@ -235,6 +281,79 @@ void mc_get_stats(mc_cloud *c, mc_stats *out) {
     return;
   }
   *out = c->stats;
+}
+
+int mc_agent_revoke(mc_cloud *c, const char *agent_id) {
+  if (!c || !agent_id) return MC_EINVAL;
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(c->db, "UPDATE agents SET revoked = 1 WHERE agent_id = ?1", -1, &s,
+                         NULL) != SQLITE_OK)
+    return MC_EDB;
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return MC_EDB;
+  return sqlite3_changes(c->db) == 1 ? MC_OK : MC_EINVAL;
+}
+
+static int64_t count_where_kind(mc_cloud *c, const char *table, const char *kind) {
+  if (!c) return -1;
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM %s%s", table, kind ? " WHERE kind = ?1" : "");
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
+  if (kind) sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  sqlite3_finalize(s);
+  return n;
+}
+
+int64_t mc_alert_count(mc_cloud *c, const char *kind) { return count_where_kind(c, "alerts", kind); }
+
+int64_t mc_event_count(mc_cloud *c, const char *kind) { return count_where_kind(c, "events", kind); }
+
+static const char *col_text(sqlite3_stmt *s, int i) {
+  const char *t = (const char *)sqlite3_column_text(s, i);
+  return t ? t : "";
+}
+
+int mc_alerts_foreach(mc_cloud *c, int (*fn)(void *user, const mc_alert *a), void *user) {
+  if (!c || !fn) return MC_EINVAL;
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(c->db,
+                         "SELECT id, workspace_id, created_ms, kind, agent_id, other_agent_id,"
+                         " instance, other_instance, detail FROM alerts ORDER BY id",
+                         -1, &s, NULL) != SQLITE_OK)
+    return MC_EDB;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    mc_alert a = {sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                  sqlite3_column_int64(s, 2), col_text(s, 3), col_text(s, 4), col_text(s, 5),
+                  col_text(s, 6), col_text(s, 7), col_text(s, 8)};
+    if (fn(user, &a) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_finalize(s);
+  return rc == SQLITE_DONE ? MC_OK : MC_EDB;
+}
+
+int mc_agent_cloned_from(mc_cloud *c, const char *agent_id, char out[MC_AGENT_ID_LEN + 1]) {
+  if (!c || !agent_id || !out) return MC_EINVAL;
+  out[0] = 0;
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(c->db, "SELECT cloned_from FROM agents WHERE agent_id = ?1", -1, &s,
+                         NULL) != SQLITE_OK)
+    return MC_EDB;
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  int rc = MC_EINVAL;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    snprintf(out, MC_AGENT_ID_LEN + 1, "%s", col_text(s, 0));
+    rc = MC_OK;
+  }
+  sqlite3_finalize(s);
+  return rc;
 }
 
 int mc_agent_shed_summary(mc_cloud *c, const char *agent_id, int64_t *reports, int64_t *records,

@@ -7,13 +7,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/crypto.h"
+#include "common/wire.h"
 #include "core/agent.h"
 #include "core/pstate.h"
 #include "core/config.h"
+#include "core/ident.h"
 #include "mc.h"
 #include "sim_fs.h"
 #include "sim_net.h"
@@ -44,8 +49,22 @@ static const char *const ev_names[] = {"?",        "step",      "net_deliver", "
 #define CA_PATH "/etc/outpost/ca.pem"
 #define SIM_RNG_LOGGEN_BASE UINT64_C(2000000)
 #define SIM_RNG_IDENT_BASE UINT64_C(3000000)
-#define MAX_EXPECT 8
+#define MAX_EXPECT 24
+#define SIM_RNG_HW_BASE UINT64_C(4000000)
+#define SIM_MAX_IDS 8
+#define SIM_CAP_HDRS 16
 #define LINE_MAX_BYTES 16400
+
+/* A signed request the attacker captured from the wire (replay). */
+typedef struct captured {
+  int have;
+  char path[32];
+  char names[SIM_CAP_HDRS][32];
+  char values[SIM_CAP_HDRS][80];
+  size_t n;
+  uint8_t *body;
+  size_t len;
+} captured;
 
 typedef struct sim_agent {
   int32_t idx;
@@ -74,6 +93,22 @@ typedef struct sim_agent {
   int cut;          /* power was cut during the agent's work: reboot it */
   int64_t power_cuts;
   void *fleet;      /* back pointer for the power-cut callback */
+  /* identity (issue #4) */
+  int lineage;              /* disk copied or rolled back: lineage ledger */
+  int64_t lineage_from;     /* lines written before then may live elsewhere */
+  int32_t clone_of;         /* source agent of a copy, -1 */
+  int64_t copies;           /* copies made of this agent's disk */
+  int64_t source_lines_at_clone;
+  char inherited[33];       /* identity that came with the copied disk */
+  char ids[SIM_MAX_IDS][33];/* identities this agent enrolled itself */
+  int n_ids;
+  int64_t reenrolled;       /* clone_reenrollments last seen */
+  int64_t watch_at, watch_base, watch_src_base, detected_at; /* -1: not watched */
+  sim_fs *snap;             /* snapshot event: the kept disk image */
+  captured cap;
+  int revoked;
+  char revoked_id[33];
+  int64_t revoked_count;
 } sim_agent;
 
 typedef struct expectation {
@@ -110,9 +145,21 @@ typedef struct fleet {
   int64_t *rate;
   int64_t rate_len, rate_peak, rate_peak_min;
   int64_t quota_checks;
+  /* identity (issue #4) */
+  int64_t n_cap;         /* agents the arrays hold: the fleet plus every clone */
+  void *lcs;             /* log_ctx[n_cap] */
+  int ident_on;          /* the scenario has identity events or expectations */
+  char other_token[MC_TOKEN_MAX];
+  int64_t clones, restores, detected, detect_max_ms, attacks, attacks_refused, tampered,
+      misattributed, alerts_total, drift_events;
+  mc_stats ident_ms;
 } fleet;
 
 static void space_check(fleet *f, sim_agent *g);
+static void ident_hw(fleet *f, sim_agent *g, uint64_t stream);
+static void ident_event(fleet *f, const sim_scn_event *e);
+static void ident_watch(fleet *f, sim_agent *g);
+static const char *lineage_verdict(const agent_stats *s, int64_t c, int64_t mn, int64_t mx);
 static int64_t shed_overlap_check(fleet *f, const char *db_path, char *detail, size_t cap);
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -279,6 +326,9 @@ static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
     g->os.log_sink = trace_log_sink;
     g->os.log_user = lc;
   }
+  ident_hw(f, g, (uint64_t)idx);
+  g->clone_of = -1;
+  g->watch_at = g->detected_at = -1;
   sim_os_shim(&g->os, &g->osh);
   if (sim_net_shim(f->net, idx, &g->neth) != SIM_NET_OK) return -1;
   return 0;
@@ -333,8 +383,9 @@ static void ledger_check(fleet *f, sim_agent *g) {
     f->stop = 1;
   }
   if (f->stop) return;
-  const char *what = sim_ledger_verdict(s.produced, s.spooled, s.spool_first_seq, s.shed, c, mn,
-                                        mx, g->lines_written);
+  const char *what = g->lineage ? lineage_verdict(&s, c, mn, mx)
+                               : sim_ledger_verdict(s.produced, s.spooled, s.spool_first_seq,
+                                                    s.shed, c, mn, mx, g->lines_written);
   if (!what) return;
   set_failure(f,
               "ledger: agent %d at t=%lld ms: %s (produced %lld, lines written %lld, cloud "
@@ -608,7 +659,507 @@ static void apply_scenario_event(fleet *f, int idx) {
       }
       break;
     }
+    default:
+      ident_event(f, e);
+      break;
   }
+}
+
+/* ---- identity (issue #4): clones, snapshots, attacks ---------------------- */
+
+/* Hardware ids of a simulated host: machine-id, hostname (set in
+ * setup_agent), and a DMI UUID and one MAC drawn from the agent's identity
+ * stream (or, for a copy on new hardware, from the copy's own). */
+static void ident_hw(fleet *f, sim_agent *g, uint64_t stream) {
+  sim_rng ir;
+  sim_rng_seed(&ir, f->opt->seed, SIM_RNG_HW_BASE + stream);
+  uint64_t a = sim_rng_u64(&ir), b = sim_rng_u64(&ir), m = sim_rng_u64(&ir);
+  char uuid[40], mac[24];
+  snprintf(uuid, sizeof uuid, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
+           (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xffff, (unsigned)(b >> 48),
+           (unsigned long long)(b & 0xffffffffffffULL));
+  snprintf(mac, sizeof mac, "02:%02x:%02x:%02x:%02x:%02x", (unsigned)(m >> 8) & 0xff,
+           (unsigned)(m >> 16) & 0xff, (unsigned)(m >> 24) & 0xff, (unsigned)(m >> 32) & 0xff,
+           (unsigned)(m >> 40) & 0xff);
+  sim_os_set_identity(&g->os, OS_IDENT_PRODUCT_UUID, uuid);
+  sim_os_set_identity(&g->os, OS_IDENT_MACS, mac);
+}
+
+/* Records an identity the agent obtained itself (not one inherited with a
+ * copied disk). */
+static void ident_note_id(sim_agent *g, const char *id) {
+  if (!id[0] || strcmp(id, g->inherited) == 0) return;
+  for (int i = 0; i < g->n_ids; i++)
+    if (strcmp(g->ids[i], id) == 0) return;
+  if (g->n_ids < SIM_MAX_IDS) memcpy(g->ids[g->n_ids++], id, 33);
+}
+
+/* Marks x detected if it or its source re-enrolled since x was watched. */
+static void ident_detect(fleet *f, sim_agent *x) {
+  if (x->watch_at < 0 || x->detected_at >= 0) return;
+  sim_agent *src = x->clone_of >= 0 ? &f->ag[x->clone_of] : NULL;
+  if (x->reenrolled <= x->watch_base && !(src && src->reenrolled > x->watch_src_base)) return;
+  x->detected_at = f->now;
+  int64_t lat = f->now - x->watch_at;
+  if (lat > f->detect_max_ms) f->detect_max_ms = lat;
+  f->detected++;
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"clone_detected\",\"agent\":%d,\"after_ms\":%lld}",
+                 (long long)f->now, (int)x->idx, (long long)lat);
+}
+
+/* After every event touching g: new identities, and whether a watched clone
+ * or restore has been detected (the copy or its source re-enrolled). */
+static void ident_watch(fleet *f, sim_agent *g) {
+  if (!g->a || !f->ident_on) return;
+  agent_stats s;
+  agent_get_stats(g->a, &s);
+  ident_note_id(g, s.agent_id);
+  g->reenrolled = s.clone_reenrollments;
+  ident_detect(f, g);
+  if (g->copies > 0)
+    for (int64_t i = 0; i < f->n; i++)
+      if (f->ag[i].clone_of == g->idx) ident_detect(f, &f->ag[i]);
+}
+
+static int read_state_file(sim_agent *g, const char *name, char *buf, size_t cap, size_t *len) {
+  char p[OS_PATH_MAX];
+  snprintf(p, sizeof p, "%s/%s", STATE_DIR, name);
+  os_file *fh = NULL;
+  if (sim_fs_open(g->fs, p, OS_O_READ, 0, &fh) != OS_OK) return -1;
+  int64_t n = sim_fs_pread(g->fs, fh, buf, cap - 1, 0);
+  sim_fs_close(g->fs, fh);
+  if (n < 0) return -1;
+  buf[n] = 0;
+  *len = (size_t)n;
+  return 0;
+}
+
+/* A copy of src's disk as a new agent, on new or identical hardware. */
+static void clone_agent(fleet *f, sim_agent *src, int same_fp) {
+  if (f->n >= f->n_cap || !src->a) return;
+  int32_t idx = (int32_t)f->n;
+  sim_agent *g = &f->ag[idx];
+  if (setup_agent(f, g, idx, &((log_ctx *)f->lcs)[idx]) != 0) {
+    set_failure(f, "clone of agent %d: cannot set up a host", (int)src->idx);
+    f->stop = 1;
+    return;
+  }
+  f->n++;
+  sim_fs *copy = NULL;
+  if (sim_fs_copy(src->fs, (uint64_t)idx + 1, &copy) != OS_OK) {
+    set_failure(f, "clone of agent %d: cannot copy its disk", (int)src->idx);
+    f->stop = 1;
+    return;
+  }
+  sim_fs_free(g->fs);
+  g->fs = copy;
+  g->os.fs = copy;
+  /* The image carries /etc/machine-id and /etc/hostname; new hardware has
+   * its own DMI UUID and MACs. */
+  sim_os_set_identity(&g->os, OS_IDENT_MACHINE_ID, src->os.machine_id);
+  sim_os_set_identity(&g->os, OS_IDENT_HOSTNAME, src->os.hostname);
+  if (same_fp) {
+    sim_os_set_identity(&g->os, OS_IDENT_PRODUCT_UUID, src->os.product_uuid);
+    sim_os_set_identity(&g->os, OS_IDENT_MACS, src->os.macs);
+  }
+  agent_stats s;
+  agent_get_stats(src->a, &s);
+  memcpy(g->inherited, s.agent_id, 33);
+  os_stat st;
+  g->log_bytes = sim_fs_stat(g->fs, LOG_PATH, &st) == OS_OK ? st.size : 0;
+  g->lineage = src->lineage = 1;
+  src->lineage_from = src->lines_written;
+  g->clone_of = src->idx;
+  g->source_lines_at_clone = src->lines_written;
+  src->copies++;
+  g->watch_at = f->now;
+  g->watch_base = 0;
+  g->watch_src_base = src->reenrolled;
+  f->clones++;
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"clone\",\"from\":%d,\"agent\":%d,\"fingerprint\":\"%s\"}",
+                 (long long)f->now, (int)src->idx, (int)idx, same_fp ? "same" : "new");
+  if (open_agent(f, g) != 0) return;
+  if (f->loggen_on) push(f, EV_LOG, idx, f->now + next_line_gap(f, g), 0);
+}
+
+static void restore_agent(fleet *f, sim_agent *g) {
+  if (!g->snap || !g->a) return;
+  sim_fs *copy = NULL;
+  if (sim_fs_copy(g->snap, (uint64_t)g->idx + 1, &copy) != OS_OK) return;
+  close_dead(g); /* the running VM is thrown away: no clean shutdown */
+  g->step_pending = 0;
+  g->step_gen++;
+  sim_fs_free(g->fs);
+  g->fs = copy;
+  g->os.fs = copy;
+  os_stat st;
+  g->log_bytes = sim_fs_stat(g->fs, LOG_PATH, &st) == OS_OK ? st.size : 0;
+  g->lineage = 1;
+  g->lineage_from = g->lines_written;
+  g->watch_at = f->now;
+  g->watch_base = g->reenrolled;
+  g->clone_of = -1;
+  f->restores++;
+  open_agent(f, g);
+}
+
+static int refused(const mc_response *r) { return r->status >= 400 && r->status < 500; }
+
+/* The attacker holds the victim's key and identity file and tries them in
+ * another workspace: a clone report into it, and a session as the victim
+ * claiming that workspace. */
+static void foreign_attack(fleet *f, sim_agent *g) {
+  char key[CRYPTO_KEY_DER_MAX + 1], idj[IDENT_FILE_MAX];
+  size_t klen = 0, ilen = 0;
+  ident id;
+  memset(&id, 0, sizeof id);
+  if (read_state_file(g, IDENT_KEY_FILE, key, sizeof key, &klen) != 0 ||
+      read_state_file(g, IDENT_FILE, idj, sizeof idj, &ilen) != 0 ||
+      ident_parse(&id, idj, ilen) != IDENT_OK)
+    return;
+  uint8_t pub[CRYPTO_PUB_DER_MAX], sig[CRYPTO_SIG_MAX];
+  size_t plen = 0, slen = 0, n = 0;
+  char pub_b64[CRYPTO_PUB_DER_MAX * 2], sig_b64[CRYPTO_SIG_MAX * 2], body[1024];
+  if (crypto_ec_public_from_private((uint8_t *)key, klen, pub, sizeof pub, &plen) != CRYPTO_OK ||
+      crypto_b64_encode(pub, plen, pub_b64, sizeof pub_b64, &n) != CRYPTO_OK)
+    return;
+  int bl = snprintf(body, sizeof body,
+                    "{\"token\":\"%s\",\"public_key\":\"%s\",\"hostname\":\"x\",\"machine_id\":\"x\","
+                    "\"agent_version\":\"0\",\"cloned_from\":\"%s\",\"clone_reason\":\"hardware_changed\"}",
+                    f->other_token, pub_b64, id.agent_id);
+  if (crypto_ec_sign((uint8_t *)key, klen, body, (size_t)bl, cloud_random, f, sig, sizeof sig,
+                     &slen) != CRYPTO_OK ||
+      crypto_b64_encode(sig, slen, sig_b64, sizeof sig_b64, &n) != CRYPTO_OK)
+    return;
+  mc_header h[] = {{"Content-Type", "application/json"}, {WIRE_HDR_PROOF, sig_b64},
+                   {WIRE_HDR_CLONE_PROOF, sig_b64}};
+  mc_request rq = {"POST", "/v1/enroll", h, 3, (const uint8_t *)body, (size_t)bl};
+  mc_response rs;
+  f->attacks++;
+  if (mc_handle(f->cloud, &rq, &rs) == MC_OK && refused(&rs)) f->attacks_refused++;
+  mc_response_free(&rs);
+  /* A session as the victim, naming the other workspace. */
+  bl = snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", id.agent_id);
+  mc_request cq = {"POST", "/v1/challenge", h, 1, (const uint8_t *)body, (size_t)bl};
+  if (mc_handle(f->cloud, &cq, &rs) != MC_OK) return;
+  char chal[64] = "";
+  const char *c0 = strstr((const char *)rs.body, "\"challenge\":\"");
+  if (rs.status == 200 && c0) {
+    c0 += 13;
+    const char *c1 = strchr(c0, '"');
+    if (c1 && c1 - c0 < (ptrdiff_t)sizeof chal) memcpy(chal, c0, (size_t)(c1 - c0));
+  }
+  mc_response_free(&rs);
+  if (!chal[0]) return;
+  char msg[256], inst[] = "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0";
+  int ml = wire_session_message(id.agent_id, chal, inst, msg, sizeof msg);
+  if (ml < 0 ||
+      crypto_ec_sign((uint8_t *)key, klen, msg, (size_t)ml, cloud_random, f, sig, sizeof sig,
+                     &slen) != CRYPTO_OK ||
+      crypto_b64_encode(sig, slen, sig_b64, sizeof sig_b64, &n) != CRYPTO_OK)
+    return;
+  bl = snprintf(body, sizeof body,
+                "{\"agent_id\":\"%s\",\"challenge\":\"%s\",\"signature\":\"%s\",\"instance\":\"%s\","
+                "\"workspace\":\"other\"}",
+                id.agent_id, chal, sig_b64, inst);
+  mc_request sq = {"POST", "/v1/session", h, 1, (const uint8_t *)body, (size_t)bl};
+  f->attacks++;
+  if (mc_handle(f->cloud, &sq, &rs) == MC_OK && refused(&rs)) f->attacks_refused++;
+  mc_response_free(&rs);
+}
+
+/* The network tap: keep each agent's last signed request for replay. */
+static void capture(void *user, int32_t who, const mc_request *req) {
+  fleet *f = user;
+  if (who < 0 || who >= f->n) return;
+  int signed_req = 0;
+  for (size_t i = 0; i < req->n_headers; i++)
+    if (strcasecmp(req->headers[i].name, WIRE_HDR_SIGNATURE) == 0) signed_req = 1;
+  if (!signed_req || req->n_headers > SIM_CAP_HDRS) return;
+  captured *c = &f->ag[who].cap;
+  free(c->body);
+  memset(c, 0, sizeof *c);
+  snprintf(c->path, sizeof c->path, "%s", req->path);
+  for (size_t i = 0; i < req->n_headers; i++) {
+    snprintf(c->names[i], sizeof c->names[i], "%s", req->headers[i].name);
+    snprintf(c->values[i], sizeof c->values[i], "%s", req->headers[i].value);
+  }
+  c->n = req->n_headers;
+  c->body = malloc(req->body_len ? req->body_len : 1);
+  if (!c->body) return;
+  if (req->body_len) memcpy(c->body, req->body, req->body_len);
+  c->len = req->body_len;
+  c->have = 1;
+}
+
+/* Replays the victim's last signed request twice: as captured, and to
+ * another endpoint. Both must be refused and change nothing. */
+static void replay_attack(fleet *f, sim_agent *g) {
+  captured *c = &g->cap;
+  if (!c->have) return;
+  mc_header h[SIM_CAP_HDRS];
+  for (size_t i = 0; i < c->n; i++) h[i] = (mc_header){c->names[i], c->values[i]};
+  static const char *const other[] = {"/v1/ingest", "/v1/checkin"};
+  int64_t before = mc_total_records(f->cloud), alerts = mc_alert_count(f->cloud, NULL);
+  for (int k = 0; k < 2; k++) {
+    const char *path = k == 0 ? c->path : strcmp(c->path, other[0]) == 0 ? other[1] : other[0];
+    mc_request rq = {"POST", path, h, c->n, c->body, c->len};
+    mc_response rs;
+    f->attacks++;
+    if (mc_handle(f->cloud, &rq, &rs) == MC_OK && refused(&rs)) f->attacks_refused++;
+    mc_response_free(&rs);
+  }
+  if (mc_total_records(f->cloud) != before || mc_alert_count(f->cloud, NULL) != alerts)
+    f->attacks_refused = -1000000; /* a replay changed the store: never passes */
+}
+
+static void tamper(fleet *f, sim_agent *g) {
+  if (!g->a) return;
+  sim_fs_chmod(g->fs, STATE_DIR, 0755);
+  sim_fs_chmod(g->fs, STATE_DIR "/" IDENT_KEY_FILE, 0644);
+  sim_fs_chmod(g->fs, STATE_DIR "/" IDENT_FILE, 0644);
+  f->tampered += 3;
+  restart_agent(f, g, 0);
+}
+
+static void ident_event(fleet *f, const sim_scn_event *e) {
+  if (e->type == SIM_SCN_RESTORE) {
+    sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"restore\"}",
+                   (long long)f->now);
+    for (int64_t i = 0; i < f->n && !f->stop; i++) restore_agent(f, &f->ag[i]);
+    return;
+  }
+  int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+  trace_agents(f, sim_scenario_event_name(e->type), k);
+  for (int64_t i = 0; i < k && !f->stop; i++) {
+    sim_agent *g = &f->ag[f->perm[i]];
+    switch (e->type) {
+      case SIM_SCN_CLONE:
+        for (int64_t c = 0; c < e->copies && !f->stop; c++) clone_agent(f, g, e->same_fingerprint);
+        break;
+      case SIM_SCN_SNAPSHOT:
+        sim_fs_free(g->snap);
+        g->snap = NULL;
+        if (sim_fs_copy(g->fs, (uint64_t)g->idx + 1, &g->snap) != OS_OK) g->snap = NULL;
+        break;
+      case SIM_SCN_TAMPER: tamper(f, g); break;
+      case SIM_SCN_FOREIGN: foreign_attack(f, g); break;
+      case SIM_SCN_REPLAY: replay_attack(f, g); break;
+      case SIM_SCN_REVOKE:
+        if (g->a) {
+          agent_stats s;
+          agent_get_stats(g->a, &s);
+          if (s.agent_id[0] && mc_agent_revoke(f->cloud, s.agent_id) == MC_OK) {
+            g->revoked = 1;
+            memcpy(g->revoked_id, s.agent_id, 33);
+            g->revoked_count = mc_agent_record_count(f->cloud, s.agent_id);
+          }
+        }
+        break;
+      default: break;
+    }
+  }
+}
+
+/* Ledger for agents whose disk was copied or rolled back: the strict
+ * balance no longer holds (two hosts share a history), so check what still
+ * must: the current identity's holdings are gap-free and never ahead of what
+ * this agent produced. Delivery is then checked at the end, by line content. */
+static const char *lineage_verdict(const agent_stats *s, int64_t c, int64_t mn, int64_t mx) {
+  if (c != 0 && mx - mn + 1 != c && s->shed == 0) return "identity's holdings have a gap";
+  return NULL;
+}
+
+static int64_t count_alerts(fleet *f, const char *kind) {
+  return mc_alert_count(f->cloud, strcmp(kind, "total") == 0 ? NULL : kind);
+}
+
+static void ident_check_end(fleet *f) {
+  const sim_scenario *s = f->scn;
+  for (int i = 0; i < s->n_alerts; i++) {
+    expectation *e = add_expect(f, "alerts");
+    if (!e) break;
+    int64_t n = count_alerts(f, s->alerts[i].kind);
+    if (n < s->alerts[i].min || n > s->alerts[i].max) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "%s: %lld alerts, expected %lld..%lld",
+               s->alerts[i].kind, (long long)n, (long long)s->alerts[i].min,
+               (long long)s->alerts[i].max);
+    }
+  }
+  if (s->clone_detect_within_s >= 0) {
+    expectation *e = add_expect(f, "clone_detect_within_s");
+    for (int64_t i = 0; e && i < f->n; i++) {
+      sim_agent *g = &f->ag[i];
+      if (g->watch_at < 0) continue;
+      int64_t lat = g->detected_at >= 0 ? g->detected_at - g->watch_at : -1;
+      if (lat < 0 || lat > s->clone_detect_within_s * 1000) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail, "agent %d (copy of %d at t=%lld ms): %s %lld ms",
+                 (int)i, (int)g->clone_of, (long long)g->watch_at,
+                 lat < 0 ? "never detected, waited" : "detected after", (long long)(lat < 0 ? f->now - g->watch_at : lat));
+        break;
+      }
+    }
+  }
+  if (s->attacks_refused) {
+    expectation *e = add_expect(f, "attacks_refused");
+    if (e && (f->attacks == 0 || f->attacks_refused != f->attacks)) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "%lld of %lld attack requests refused",
+               (long long)f->attacks_refused, (long long)f->attacks);
+    }
+  }
+  if (s->originals_untouched) {
+    expectation *e = add_expect(f, "originals_untouched");
+    for (int64_t i = 0; e && i < f->n; i++) {
+      sim_agent *g = &f->ag[i];
+      if (g->copies == 0 || !g->a) continue;
+      agent_stats st;
+      agent_get_stats(g->a, &st);
+      if (st.clone_reenrollments != 0 || g->n_ids != 1) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail, "source agent %d re-enrolled %lld times",
+                 (int)i, (long long)st.clone_reenrollments);
+        break;
+      }
+    }
+  }
+  if (s->min_drift_events >= 0) {
+    expectation *e = add_expect(f, "min_drift_events");
+    int64_t n = mc_event_count(f->cloud, "permission_drift");
+    if (e && n < s->min_drift_events) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "the cloud holds %lld drift reports, expected >= %lld",
+               (long long)n, (long long)s->min_drift_events);
+    }
+  }
+  expectation *rv = NULL;
+  for (int64_t i = 0; i < f->n; i++) {
+    sim_agent *g = &f->ag[i];
+    if (!g->revoked) continue;
+    if (!rv) rv = add_expect(f, "revoked_silent");
+    int64_t n = mc_agent_record_count(f->cloud, g->revoked_id);
+    agent_stats st;
+    if (g->a) agent_get_stats(g->a, &st);
+    if (rv && rv->pass && (n != g->revoked_count || !g->a || st.state != AGENT_STATE_REVOKED)) {
+      rv->pass = 0;
+      snprintf(rv->detail, sizeof rv->detail,
+               "agent %d: the cloud holds %lld records of the revoked identity (had %lld), state %d",
+               (int)i, (long long)n, (long long)g->revoked_count, g->a ? (int)st.state : -1);
+    }
+  }
+}
+
+/* Which sim agents may hold agent_id's records tagged "agent-<owner>": the
+ * owner's own identities; for lines written before the owner was copied,
+ * also its copies' identities (the image carried them). */
+static int line_belongs(fleet *f, const char *agent_id, int64_t owner, int64_t line_no) {
+  if (owner < 0 || owner >= f->n) return 0;
+  sim_agent *g = &f->ag[owner];
+  for (int i = 0; i < g->n_ids; i++)
+    if (strcmp(g->ids[i], agent_id) == 0) return 1;
+  if (strcmp(g->inherited, agent_id) == 0) return 0;
+  for (int64_t i = 0; i < f->n; i++) {
+    sim_agent *c = &f->ag[i];
+    if (c->clone_of != owner) continue;
+    if (strcmp(c->inherited, agent_id) == 0) return 1; /* the source's own id */
+    if (line_no <= c->source_lines_at_clone)
+      for (int k = 0; k < c->n_ids; k++)
+        if (strcmp(c->ids[k], agent_id) == 0) return 1;
+  }
+  return 0;
+}
+
+/* Reads the store: records under an identity their writer never had
+ * (misattributed), and lines written since each agent's last copy/restore
+ * that reached no identity of theirs (lost). */
+static void ident_check_store(fleet *f, const char *db_path) {
+  const sim_scenario *s = f->scn;
+  if (s->max_misattributed < 0 && !s->at_least_once) return;
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  int64_t *seen = calloc((size_t)f->n, sizeof *seen); /* lines since lineage_from found */
+  uint8_t **bits = calloc((size_t)f->n, sizeof *bits);
+  int rc = seen && bits ? sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) : SQLITE_NOMEM;
+  for (int64_t i = 0; rc == SQLITE_OK && i < f->n; i++) {
+    int64_t span = f->ag[i].lines_written - f->ag[i].lineage_from;
+    bits[i] = calloc((size_t)(span > 0 ? span : 0) / 8 + 1, 1);
+    if (!bits[i]) rc = SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(db, "SELECT agent_id, substr(line, 1, 26) FROM records", -1, &st, NULL);
+  int64_t mis = 0;
+  char example[200] = "";
+  while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    const char *aid = (const char *)sqlite3_column_text(st, 0);
+    const char *pre = (const char *)sqlite3_column_text(st, 1);
+    int owner = -1;
+    long long no = -1;
+    if (!aid || !pre || sscanf(pre, "agent-%5d line-%9lld", &owner, &no) != 2) continue;
+    if (!line_belongs(f, aid, owner, no)) {
+      if (!mis++)
+        snprintf(example, sizeof example, "line %lld of agent %d under %s", no, owner, aid);
+      continue;
+    }
+    sim_agent *g = &f->ag[owner];
+    int64_t k = no - 1 - g->lineage_from;
+    if (k >= 0 && no <= g->lines_written && !(bits[owner][k / 8] & (1u << (k % 8)))) {
+      bits[owner][k / 8] |= (uint8_t)(1u << (k % 8));
+      seen[owner]++;
+    }
+  }
+  f->misattributed = mis;
+  if (s->max_misattributed >= 0) {
+    expectation *e = add_expect(f, "max_misattributed");
+    if (e && (rc != SQLITE_OK || mis > s->max_misattributed)) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "%lld records under an identity their host never had (%s)%s",
+               (long long)mis, example, rc != SQLITE_OK ? "; store unreadable" : "");
+    }
+  }
+  if (s->at_least_once) {
+    expectation *e = add_expect(f, "at_least_once");
+    for (int64_t i = 0; e && i < f->n; i++) {
+      int64_t want = f->ag[i].lines_written - f->ag[i].lineage_from;
+      if (rc != SQLITE_OK || seen[i] != want) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail,
+                 "agent %d: %lld of the %lld lines written since t=%s reached its identities",
+                 (int)i, (long long)seen[i], (long long)want,
+                 f->ag[i].lineage ? "its copy/restore" : "0");
+        break;
+      }
+    }
+  }
+  for (int64_t i = 0; bits && i < f->n; i++) free(bits[i]);
+  free(bits);
+  free(seen);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* Cloud-side figures for the report, read while the cloud is open. */
+static void ident_collect(fleet *f) {
+  mc_get_stats(f->cloud, &f->ident_ms);
+  f->alerts_total = mc_alert_count(f->cloud, NULL);
+  f->drift_events = mc_event_count(f->cloud, "permission_drift");
+}
+
+static void ident_report(fleet *f, FILE *o) {
+  const mc_stats ms = f->ident_ms;
+  fprintf(o,
+          "  \"identity\": {\"clones\": %lld, \"restores\": %lld, \"detected\": %lld,"
+          " \"detect_max_ms\": %lld, \"alerts\": %lld, \"checkins\": %lld,"
+          " \"clone_refusals\": %lld, \"superseded_refusals\": %lld, \"stale_requests\": %lld,"
+          " \"probation_refusals\": %lld, \"replays_refused\": %lld, \"attacks\": %lld,"
+          " \"attacks_refused\": %lld, \"drift_events\": %lld, \"misattributed\": %lld},\n",
+          (long long)f->clones, (long long)f->restores, (long long)f->detected,
+          (long long)f->detect_max_ms, (long long)f->alerts_total,
+          (long long)ms.checkins, (long long)ms.clone_refusals, (long long)ms.superseded_refusals,
+          (long long)ms.stale_requests, (long long)ms.probation_refusals,
+          (long long)ms.replays_refused, (long long)f->attacks, (long long)f->attacks_refused,
+          (long long)f->drift_events, (long long)f->misattributed);
 }
 
 /* ---- counters ----------------------------------------------------------- */
@@ -728,6 +1279,7 @@ static void run_loop(fleet *f) {
     sim_trace_event(f->trace, ev.type, ev_names[ev.type], f->now, ev.agent, result);
     if (g && g->cut && g->a) reboot_after_cut(f, g);
     if (g) ledger_check(f, g);
+    if (g) ident_watch(f, g);
   }
 }
 
@@ -962,6 +1514,7 @@ static int write_report(fleet *f, const char *path, const totals *t, const sim_n
           (long long)f->ledger_checks, sim_trace_hash(f->trace));
   fprintf(o, "  \"quota_checks\": %lld,\n  \"shed_bytes\": %lld,\n", (long long)f->quota_checks,
           (long long)t->shed_bytes);
+  ident_report(f, o);
   /* The cloud's request-rate curve: [minute, requests arriving] for every
    * minute with traffic (outage minutes included: refused requests count). */
   fprintf(o, "  \"requests_per_min_peak\": [%lld, %lld],\n  \"requests_per_min\": [",
@@ -1003,6 +1556,7 @@ static void build_config(fleet *f) {
   if (s->retry_max_ms > 0) c->retry_max_ms = s->retry_max_ms;
   if (s->spool_quota_bytes > 0) c->spool_quota_bytes = s->spool_quota_bytes;
   if (s->backpressure_max_ms >= 0) c->backpressure_max_ms = s->backpressure_max_ms;
+  if (s->checkin_interval_ms > 0) c->checkin_interval_ms = s->checkin_interval_ms;
   /* Small read buffers: a simulated log grows by a few lines per poll, and
    * 1,000 agents each holding 64 KiB buffers is memory for nothing. */
   c->read_chunk_bytes = 16384;
@@ -1087,7 +1641,8 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     goto out;
   }
   mc_env env = {.ctx = f, .wall_ms = cloud_wall, .random = cloud_random};
-  mc_options mo = {.session_ttl_s = scn->session_ttl_s, .challenge_ttl_s = 60, .durable = 0};
+  mc_options mo = {.session_ttl_s = scn->session_ttl_s, .challenge_ttl_s = 60, .durable = 0,
+                   .probation_s = scn->probation_s};
   char mcerr[256] = "";
   /* The store is private to this process: "nolock" spares SQLite's fcntl
    * locking, which otherwise dominates the run (a lock per statement). */
@@ -1101,9 +1656,28 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     snprintf(err, err_cap, "mock cloud: cannot add the workspace");
     goto out;
   }
-  size_t cap = (size_t)f->n * 64 + 65536;
+  f->n_cap = f->n;
+  for (int i = 0; i < scn->n_events; i++) {
+    const sim_scn_event *e = &scn->events[i];
+    if (e->type >= SIM_SCN_CLONE) f->ident_on = 1;
+    if (e->type == SIM_SCN_CLONE) /* sources may themselves be earlier copies */
+      f->n_cap += sim_scenario_event_agents(e, f->n_cap) * e->copies;
+    if (e->type == SIM_SCN_FOREIGN && !f->other_token[0] &&
+        mc_workspace_add(f->cloud, "other", f->other_token, sizeof f->other_token) != MC_OK) {
+      snprintf(err, err_cap, "mock cloud: cannot add the second workspace");
+      goto out;
+    }
+  }
+  if (scn->n_alerts || scn->clone_detect_within_s >= 0 || scn->max_misattributed >= 0 ||
+      scn->at_least_once || scn->originals_untouched || scn->min_drift_events >= 0)
+    f->ident_on = 1;
+  if (f->n_cap > SIM_SCN_MAX_AGENTS) {
+    snprintf(err, err_cap, "clones would make the fleet larger than %d agents", SIM_SCN_MAX_AGENTS);
+    goto out;
+  }
+  size_t cap = (size_t)f->n_cap * 64 + 65536;
   if (sim_queue_create(cap, &f->q) != SIM_QUEUE_OK ||
-      sim_net_create((int)f->n, f->cloud, f->q, &f->now, opt->seed, EV_NET_DELIVER,
+      sim_net_create((int)f->n_cap, f->cloud, f->q, &f->now, opt->seed, EV_NET_DELIVER,
                      EV_NET_COMPLETE, &f->net) != SIM_NET_OK) {
     snprintf(err, err_cap, "out of memory");
     goto out;
@@ -1114,9 +1688,12 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
                        .response_loss = scn->response_loss};
   sim_net_set_params(f->net, &np);
   build_config(f);
-  f->ag = calloc((size_t)f->n, sizeof *f->ag);
-  f->perm = calloc((size_t)f->n, sizeof *f->perm);
-  lcs = calloc((size_t)f->n, sizeof *lcs);
+  f->ag = calloc((size_t)f->n_cap, sizeof *f->ag);
+  f->perm = calloc((size_t)f->n_cap, sizeof *f->perm);
+  lcs = calloc((size_t)f->n_cap, sizeof *lcs);
+  f->lcs = lcs;
+  for (int i = 0; i < scn->n_events; i++)
+    if (scn->events[i].type == SIM_SCN_REPLAY) sim_net_set_tap(f->net, capture, f);
   if (!f->ag || !f->perm || !lcs) {
     snprintf(err, err_cap, "out of memory");
     goto out;
@@ -1163,7 +1740,9 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     }
   } else {
     check_end(f);
+    if (f->ident_on) ident_check_end(f);
   }
+  ident_collect(f);
   totals t;
   sum_agents(f, &t);
   sim_net_stats ns;
@@ -1179,6 +1758,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   mc_close(f->cloud);
   f->cloud = NULL;
   if (f->stop != 1 && scn->exactly_once) check_store(f, db_path, t.lines);
+  if (f->stop != 1) ident_check_store(f, db_path);
 
   for (int i = 0; i < f->n_exp; i++) {
     res->expectations++;
@@ -1216,6 +1796,8 @@ out:
     for (int64_t i = 0; i < f->n; i++) {
       agent_close(f->ag[i].a);
       sim_fs_free(f->ag[i].fs);
+      sim_fs_free(f->ag[i].snap);
+      free(f->ag[i].cap.body);
     }
   sim_net_free(f->net);
   sim_queue_free(f->q);

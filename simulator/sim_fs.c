@@ -577,6 +577,55 @@ int sim_fs_append(sim_fs *fs, const char *path, const void *data, size_t len, in
   return rc;
 }
 
+int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
+  if (!src || !out) return OS_EINVAL;
+  int rc = sim_fs_create(dev, src->quota, src->clock, src->clock_ctx, out);
+  if (rc) return rc;
+  sim_fs *fs = *out;
+  /* Directories first (parents before children: shorter paths first). */
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t len = 1; len < OS_PATH_MAX; len++) {
+      int any_longer = 0;
+      for (size_t i = 0; i < src->n_entries; i++) {
+        entry *e = &src->entries[i];
+        size_t l = strlen(e->path);
+        if (l > len) any_longer = 1;
+        if (l != len || e->node->is_dir != (pass == 0)) continue;
+        inode *n = inode_new(fs, e->node->is_dir, e->node->mode);
+        if (!n) rc = OS_ENOMEM;
+        if (!rc && !n->is_dir && e->node->syn_len > 0) {
+          inode *o = e->node;
+          rc = reserve(fs, n, o->syn_len);
+          if (!rc) {
+            int64_t have = o->len < o->syn_len ? o->len : o->syn_len;
+            memcpy(n->data, o->data, (size_t)have);
+            for (size_t u = 0; u < o->n_undo; u++) {
+              int64_t start = o->undo[u].idx * UNDO_BLOCK, end = start + UNDO_BLOCK;
+              if (end > o->syn_len) end = o->syn_len;
+              if (end > start) memcpy(n->data + start, o->undo[u].data, (size_t)(end - start));
+            }
+            n->len = n->syn_len = o->syn_len;
+            fs->used += (uint64_t)n->len;
+          }
+        }
+        if (!rc) n->mtime_ms = e->node->mtime_ms;
+        if (!rc) rc = add_entry(fs, e->path, n);
+        if (rc) {
+          if (n && !n->linked) {
+            fs->used -= (uint64_t)n->len;
+            inode_free(n);
+          }
+          sim_fs_free(fs);
+          *out = NULL;
+          return rc;
+        }
+      }
+      if (!any_longer) break;
+    }
+  }
+  return OS_OK;
+}
+
 void sim_fs_crash(sim_fs *fs) {
   if (!fs) return;
   for (size_t i = 0; i < fs->n_entries; i++) {

@@ -82,6 +82,13 @@ void sim_fs_fail_write(sim_fs *fs, int64_t nth, int err);
  * disarms. Writes by sim_fs_append do not count (nor for sim_fs_fail_write). */
 void sim_fs_power_cut_at(sim_fs *fs, int64_t nth, void (*cb)(void *user), void *user);
 
+/* A disk image of src as a new fs (device dev, same quota and clock): every
+ * file with its last synced content, as a VM image or snapshot taken while
+ * the host runs would hold (crash-consistent). Directories and modes are
+ * copied; inode numbers are new. No handles are open in the copy.
+ * OS_OK, OS_ENOMEM, OS_EINVAL. Used for clones (issue #4) and snapshots. */
+int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out);
+
 uint64_t sim_fs_used(const sim_fs *fs);
 uint64_t sim_fs_quota(const sim_fs *fs);
 int64_t sim_fs_open_handles(const sim_fs *fs);

@@ -55,7 +55,15 @@ struct sim_net {
   uint32_t n_slots, cap_slots, free_head; /* free_head: index + 1, 0 = none */
   int64_t n_pending;
   sim_net_stats st;
+  sim_net_tap_fn tap;
+  void *tap_user;
 };
+
+void sim_net_set_tap(sim_net *n, sim_net_tap_fn fn, void *user) {
+  if (!n) return;
+  n->tap = fn;
+  n->tap_user = user;
+}
 
 static uint64_t make_id(uint32_t idx, uint32_t gen) { return ((uint64_t)gen << 32) | (idx + 1u); }
 
@@ -267,6 +275,7 @@ static void deliver(sim_net *n, pending *p) {
                    .body_len = p->body_len};
   mc_response resp;
   memset(&resp, 0, sizeof resp);
+  if (n->tap) n->tap(n->tap_user, p->agent, &mr);
   int rc = mc_handle(n->cloud, &mr, &resp);
   free(p->body);
   p->body = NULL;

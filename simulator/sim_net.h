@@ -76,6 +76,12 @@ int sim_net_shim(sim_net *n, int agent, net_shim *out);
 int sim_net_dispatch(sim_net *n, const sim_event *ev, sim_net_result *res);
 
 int64_t sim_net_pending(const sim_net *n, int agent); /* agent < 0: all */
+
+/* Observer of every request the cloud receives, called just before
+ * mc_handle (the fleet's attacker captures signed requests to replay them).
+ * The request is valid only during the call. fn NULL removes it. */
+typedef void (*sim_net_tap_fn)(void *user, int32_t agent, const mc_request *req);
+void sim_net_set_tap(sim_net *n, sim_net_tap_fn fn, void *user);
 void sim_net_get_stats(const sim_net *n, sim_net_stats *out);
 
 #endif

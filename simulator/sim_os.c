@@ -72,6 +72,8 @@ static int os_read_identity(void *ctx, os_ident_kind kind, char *buf, size_t cap
   const char *v = NULL;
   if (kind == OS_IDENT_HOSTNAME) v = o->hostname;
   else if (kind == OS_IDENT_MACHINE_ID) v = o->machine_id;
+  else if (kind == OS_IDENT_PRODUCT_UUID) v = o->product_uuid;
+  else if (kind == OS_IDENT_MACS) v = o->macs;
   if (!v || !v[0]) return OS_ENOENT;
   if (!buf || cap == 0) return OS_EINVAL;
   size_t n = strlen(v);
@@ -98,6 +100,15 @@ void sim_os_init(sim_os *o, const int64_t *now_ms, int64_t skew_ms, sim_rng *rng
   o->fs = fs;
   snprintf(o->hostname, sizeof o->hostname, "%s", hostname ? hostname : "");
   snprintf(o->machine_id, sizeof o->machine_id, "%s", machine_id ? machine_id : "");
+}
+
+void sim_os_set_identity(sim_os *o, os_ident_kind kind, const char *value) {
+  char *dst = kind == OS_IDENT_HOSTNAME       ? o->hostname
+              : kind == OS_IDENT_MACHINE_ID   ? o->machine_id
+              : kind == OS_IDENT_PRODUCT_UUID ? o->product_uuid
+              : kind == OS_IDENT_MACS         ? o->macs
+                                              : NULL;
+  if (dst) snprintf(dst, SIM_IDENT_MAX, "%s", value ? value : "");
 }
 
 void sim_os_shim(sim_os *o, os_shim *out) {

@@ -31,6 +31,8 @@ typedef struct sim_os {
   sim_fs *fs;
   char hostname[SIM_IDENT_MAX];
   char machine_id[SIM_IDENT_MAX];
+  char product_uuid[SIM_IDENT_MAX]; /* "" = none (OS_ENOENT) */
+  char macs[SIM_IDENT_MAX];
   int64_t log_count[4];
   sim_os_log_fn log_sink; /* may be NULL */
   void *log_user;
@@ -45,6 +47,9 @@ typedef struct sim_os {
 /* hostname / machine_id may be NULL or "" (then read_identity gives OS_ENOENT). */
 void sim_os_init(sim_os *o, const int64_t *now_ms, int64_t skew_ms, sim_rng *rng, sim_fs *fs,
                  const char *hostname, const char *machine_id);
+/* Sets one identity source (OS_IDENT_*) to value ("" or NULL: absent). */
+void sim_os_set_identity(sim_os *o, os_ident_kind kind, const char *value);
+
 /* Fills *out with function pointers bound to o. */
 void sim_os_shim(sim_os *o, os_shim *out);
 

@@ -215,6 +215,32 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
       if (strcmp(style, styles[k]) == 0) out->rotate_style = k + 1;
     if (!out->rotate_style)
       return fail(e, "%s.style: must be one of rename, copytruncate, truncate, recreate", path);
+  } else if (strcmp(type, "clone") == 0) {
+    static const char *const k_clone[] = {"at_s", "type", "agents", "copies", "fingerprint", NULL};
+    out->type = SIM_SCN_CLONE;
+    TRY(only_keys(ev, path, k_clone, e));
+    TRY(parse_agents(ev, path, out, e));
+    out->copies = 1;
+    TRY(get_int(ev, path, "copies", 1, 1000, 0, &out->copies, e));
+    char fp[16] = "new";
+    TRY(get_str(ev, path, "fingerprint", 0, fp, sizeof fp, e));
+    if (strcmp(fp, "new") != 0 && strcmp(fp, "same") != 0)
+      return fail(e, "%s.fingerprint: must be \"new\" or \"same\"", path);
+    out->same_fingerprint = strcmp(fp, "same") == 0;
+  } else if (strcmp(type, "snapshot") == 0 || strcmp(type, "tamper_permissions") == 0 ||
+             strcmp(type, "foreign_workspace") == 0 || strcmp(type, "replay") == 0 ||
+             strcmp(type, "revoke") == 0) {
+    out->type = type[0] == 's'   ? SIM_SCN_SNAPSHOT
+                : type[0] == 't' ? SIM_SCN_TAMPER
+                : type[0] == 'f' ? SIM_SCN_FOREIGN
+                : type[2] == 'p' ? SIM_SCN_REPLAY
+                                 : SIM_SCN_REVOKE;
+    TRY(only_keys(ev, path, k_agents, e));
+    TRY(parse_agents(ev, path, out, e));
+  } else if (strcmp(type, "restore") == 0) {
+    static const char *const k_restore[] = {"at_s", "type", NULL};
+    out->type = SIM_SCN_RESTORE;
+    TRY(only_keys(ev, path, k_restore, e));
   } else if (strcmp(type, "policy") == 0) {
     out->type = SIM_SCN_POLICY;
     TRY(only_keys(ev, path, k_pol, e));
@@ -236,8 +262,50 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
   } else {
     return fail(e,
                 "%s.type: must be one of cloud_outage, network, restart, crash, power_cut, "
-                "partition, disk_fill, rotate, policy",
+                "partition, disk_fill, rotate, policy, clone, snapshot, restore, "
+                "tamper_permissions, foreign_workspace, replay, revoke",
                 path);
+  }
+  return SIM_SCN_OK;
+}
+
+static int get_bool(const cJSON *o, const char *key, int *out, perr *e) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!v) return SIM_SCN_OK;
+  if (!cJSON_IsBool(v)) return fail(e, "expect.%s: must be true or false", key);
+  *out = cJSON_IsTrue(v);
+  return SIM_SCN_OK;
+}
+
+/* expect.alerts: {"<kind>|total": n | [min, max]} and the other identity keys. */
+static int parse_ident_expect(const cJSON *o, sim_scenario *s, perr *e) {
+  TRY(get_int(o, "expect", "clone_detect_within_s", 0, SIM_SCN_MAX_DURATION_S, 0,
+              &s->clone_detect_within_s, e));
+  TRY(get_int(o, "expect", "max_misattributed", 0, INT64_C(1) << 40, 0, &s->max_misattributed,
+              e));
+  TRY(get_int(o, "expect", "min_drift_events", 0, INT64_C(1) << 40, 0, &s->min_drift_events, e));
+  TRY(get_bool(o, "at_least_once", &s->at_least_once, e));
+  TRY(get_bool(o, "attacks_refused", &s->attacks_refused, e));
+  TRY(get_bool(o, "originals_untouched", &s->originals_untouched, e));
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "alerts");
+  if (!a) return SIM_SCN_OK;
+  if (!cJSON_IsObject(a)) return fail(e, "expect.alerts: must be an object");
+  static const char *const kinds[] = {"total",           "clone_new_hardware",
+                                      "clone_reenrolled", "clone_stale_ratchet",
+                                      "clone_live_copies", "clone_content_conflict", NULL};
+  TRY(only_keys(a, "expect.alerts", kinds, e));
+  for (const cJSON *c = a->child; c; c = c->next) {
+    if (s->n_alerts >= SIM_SCN_MAX_ALERT_EXPECT) return fail(e, "expect.alerts: too many");
+    sim_scn_alert_expect *x = &s->alerts[s->n_alerts++];
+    snprintf(x->kind, sizeof x->kind, "%s", c->string);
+    if (cJSON_IsNumber(c)) {
+      TRY(get_int(a, "expect.alerts", c->string, 0, INT64_C(1) << 40, 1, &x->min, e));
+      x->max = x->min;
+    } else {
+      x->min = x->max = -1;
+      TRY(get_range(a, "expect.alerts", c->string, 0, INT64_C(1) << 40, &x->min, &x->max, e));
+      if (x->min < 0) return fail(e, "expect.alerts.%s: must be n or [min, max]", c->string);
+    }
   }
   return SIM_SCN_OK;
 }
@@ -298,7 +366,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                           "poll_interval_ms",  "request_timeout_ms",
                                           "retry_base_ms",     "retry_max_ms",
                                           "spool_quota_mb",    "backpressure_max_ms",
-                                          NULL};
+                                          "checkin_interval_ms", NULL};
     TRY(only_keys(o, "agent", k_agent, e));
     TRY(get_int(o, "agent", "batch_max_records", 1, 10000, 0, &s->batch_max_records, e));
     TRY(get_int(o, "agent", "batch_max_age_ms", 0, 86400000, 0, &s->batch_max_age_ms, e));
@@ -311,12 +379,15 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
     if (qmb > 0) s->spool_quota_bytes = qmb * 1024 * 1024;
     TRY(get_int(o, "agent", "backpressure_max_ms", 0, 7 * 86400000LL, 0, &s->backpressure_max_ms,
                 e));
+    TRY(get_int(o, "agent", "checkin_interval_ms", 1000, 86400000, 0, &s->checkin_interval_ms,
+                e));
   }
   TRY(get_obj(root, "cloud", 0, &o, e));
   if (o) {
-    static const char *const k_cloud[] = {"session_ttl_s", NULL};
+    static const char *const k_cloud[] = {"session_ttl_s", "probation_s", NULL};
     TRY(only_keys(o, "cloud", k_cloud, e));
     TRY(get_int(o, "cloud", "session_ttl_s", 10, 30 * 86400, 0, &s->session_ttl_s, e));
+    TRY(get_int(o, "cloud", "probation_s", 0, 86400, 0, &s->probation_s, e));
   }
   const cJSON *evs = cJSON_GetObjectItemCaseSensitive(root, "events");
   if (evs) {
@@ -333,7 +404,11 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
     static const char *const k_exp[] = {"exactly_once",         "drain_s",       "max_spooled_at_end",
                                         "max_requests_per_min", "shed_reported", "min_shed",
                                         "rate_from_s",          "policy_applied",
-                                        "no_denied_open",       NULL};
+                                        "no_denied_open",       "alerts",
+                                        "clone_detect_within_s", "max_misattributed",
+                                        "at_least_once",        "attacks_refused",
+                                        "originals_untouched",  "min_drift_events",
+                                        NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -358,6 +433,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
       if (!cJSON_IsBool(v)) return fail(e, "expect.shed_reported: must be true or false");
       s->shed_reported = cJSON_IsTrue(v);
     }
+    TRY(parse_ident_expect(o, s, e));
   }
   return SIM_SCN_OK;
 }
@@ -377,6 +453,10 @@ static void defaults(sim_scenario *s) {
   s->max_spooled_at_end = -1;
   s->spool_quota_bytes = s->backpressure_max_ms = -1;
   s->max_requests_per_min = -1;
+  s->checkin_interval_ms = -1;
+  s->clone_detect_within_s = -1;
+  s->max_misattributed = -1;
+  s->min_drift_events = -1;
 }
 
 int sim_scenario_parse(const char *json, size_t len, sim_scenario *out, char *err,
@@ -443,6 +523,13 @@ const char *sim_scenario_event_name(sim_scn_event_type t) {
   case SIM_SCN_POWER_CUT: return "power_cut";
   case SIM_SCN_DISK_FILL: return "disk_fill";
   case SIM_SCN_ROTATE: return "rotate";
+  case SIM_SCN_CLONE: return "clone";
+  case SIM_SCN_SNAPSHOT: return "snapshot";
+  case SIM_SCN_RESTORE: return "restore";
+  case SIM_SCN_TAMPER: return "tamper_permissions";
+  case SIM_SCN_FOREIGN: return "foreign_workspace";
+  case SIM_SCN_REPLAY: return "replay";
+  case SIM_SCN_REVOKE: return "revoke";
   case SIM_SCN_POLICY: return "policy";
   }
   return "?";

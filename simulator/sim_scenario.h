@@ -37,7 +37,18 @@ typedef enum sim_scn_event_type {
   SIM_SCN_DISK_FILL = 7,    /* agents, free_mb: another program fills the disk (issue #3) */
   SIM_SCN_ROTATE = 8,       /* agents, style: the application's log is rotated (issue #3) */
   SIM_SCN_POLICY = 9,       /* policy: the cloud starts serving this policy (issue #5) */
+
+  /* identity (issue #4) */
+  SIM_SCN_CLONE = 10,       /* agents, copies, fingerprint: disk images copied into new agents */
+  SIM_SCN_SNAPSHOT = 11,   /* agents: a snapshot of each one's disk is kept */
+  SIM_SCN_RESTORE = 12,     /* every agent with a snapshot is rolled back to it */
+  SIM_SCN_TAMPER = 13,      /* agents: state-file modes loosened, then the agent restarts */
+  SIM_SCN_FOREIGN = 14,     /* agents: their key and id are tried against another workspace */
+  SIM_SCN_REPLAY = 15,      /* agents: their last signed request is sent again */
+  SIM_SCN_REVOKE = 16,      /* agents: the cloud revokes them */
 } sim_scn_event_type;
+
+#define SIM_SCN_MAX_ALERT_EXPECT 8
 
 #define SIM_SCN_MAX_POLICIES 16
 #define SIM_SCN_POLICY_MAX 4096
@@ -61,8 +72,15 @@ typedef struct sim_scn_event {
   double agents_pct;
   int64_t free_mb;  /* disk_fill: leave this much free (the fill never shrinks) */
   int rotate_style; /* rotate: sim_scn_rotate_style */
+  int64_t copies;   /* clone: copies per chosen agent (default 1) */
+  int same_fingerprint; /* clone: 1 = the copies run on identical hardware ids */
   int policy_index; /* policy: index into sim_scenario.policies */
 } sim_scn_event;
+
+typedef struct sim_scn_alert_expect {
+  char kind[40];    /* an alert kind, or "total" */
+  int64_t min, max;
+} sim_scn_alert_expect;
 
 typedef struct sim_scenario {
   char name[128];
@@ -83,6 +101,7 @@ typedef struct sim_scenario {
   int64_t spool_quota_bytes;   /* agent.spool_quota_mb; -1 = default */
   int64_t backpressure_max_ms; /* agent.backpressure_max_ms; -1 = default */
   int64_t session_ttl_s;     /* cloud.session_ttl_s, default 3600 */
+  int64_t probation_s;       /* cloud.probation_s, default 0 = off (mc_options) */
   sim_scn_event events[SIM_SCN_MAX_EVENTS];
   int n_events;
   /* issue #5: policy events' documents (compact JSON) and expectations */
@@ -97,6 +116,16 @@ typedef struct sim_scenario {
   int64_t rate_from_s;       /* expect.rate_from_s: that peak counts from this time on (default 0) */
   int shed_reported;         /* expect.shed_reported: every shed record reported and stored */
   int64_t min_shed;          /* expect.min_shed: the scenario must make the fleet shed this many */
+  /* identity (issue #4) */
+  int64_t checkin_interval_ms;   /* agent.checkin_interval_ms; -1 = default */
+  sim_scn_alert_expect alerts[SIM_SCN_MAX_ALERT_EXPECT]; /* expect.alerts */
+  int n_alerts;
+  int64_t clone_detect_within_s; /* expect.clone_detect_within_s; -1 = not checked */
+  int64_t max_misattributed;     /* expect.max_misattributed; -1 = not checked */
+  int at_least_once;             /* expect.at_least_once: lineage-aware delivery */
+  int attacks_refused;           /* expect.attacks_refused */
+  int originals_untouched;       /* expect.originals_untouched: clone sources keep their id */
+  int64_t min_drift_events;      /* expect.min_drift_events; -1 = not checked */
 } sim_scenario;
 
 /* Parses len bytes of JSON (need not be NUL-terminated). */

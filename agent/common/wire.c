@@ -27,7 +27,8 @@
 #define WIRE_SAFE_INT 9007199254740991LL
 
 void wire_request_mac(const uint8_t *key, size_t key_len, const char *method, const char *path,
-                      int64_t time_ms, const void *body, size_t body_len, char out[65]) {
+                      int64_t time_ms, const void *body, size_t body_len, const char *instance,
+                      const char *ratchet, char out[65]) {
   uint8_t body_hash[CRYPTO_SHA256_LEN], mac[CRYPTO_SHA256_LEN];
   char body_hex[2 * CRYPTO_SHA256_LEN + 1], tbuf[32];
   mbedtls_md_context_t md;
@@ -38,6 +39,8 @@ void wire_request_mac(const uint8_t *key, size_t key_len, const char *method, co
   snprintf(tbuf, sizeof tbuf, "%" PRId64, time_ms);
   if (!method) method = "";
   if (!path) path = "";
+  if (!instance) instance = "";
+  if (!ratchet) ratchet = "";
 
   /* Streamed so the message is never assembled in a bounded buffer. */
   mbedtls_md_init(&md);
@@ -51,17 +54,31 @@ void wire_request_mac(const uint8_t *key, size_t key_len, const char *method, co
        mbedtls_md_hmac_update(&md, (const unsigned char *)tbuf, strlen(tbuf)) == 0 &&
        mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
        mbedtls_md_hmac_update(&md, (const unsigned char *)body_hex, strlen(body_hex)) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)instance, strlen(instance)) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
+       mbedtls_md_hmac_update(&md, (const unsigned char *)ratchet, strlen(ratchet)) == 0 &&
        mbedtls_md_hmac_finish(&md, mac) == 0;
   mbedtls_md_free(&md);
   if (!ok) memset(mac, 0, sizeof mac); /* cannot happen with SHA-256 compiled in */
   crypto_hex(mac, sizeof mac, out);
 }
 
-int wire_session_message(const char *agent_id, const char *challenge, char *out, size_t cap) {
-  if (!agent_id || !challenge || !out || cap == 0) return -1;
-  int n = snprintf(out, cap, "%s\n%s\n%s", WIRE_SESSION_CONTEXT, agent_id, challenge);
+int wire_session_message(const char *agent_id, const char *challenge, const char *instance,
+                         char *out, size_t cap) {
+  if (!agent_id || !challenge || !instance || !out || cap == 0) return -1;
+  int n = snprintf(out, cap, "%s\n%s\n%s\n%s", WIRE_SESSION_CONTEXT, agent_id, challenge,
+                   instance);
   if (n < 0 || (size_t)n >= cap) return -1;
   return n;
+}
+
+int wire_is_hex_id(const char *s) {
+  if (!s) return 0;
+  size_t i = 0;
+  for (; s[i] && i <= WIRE_ID_HEX; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+  return i == WIRE_ID_HEX && s[i] == 0;
 }
 
 /* ---- encoder ---- */

@@ -36,17 +36,32 @@
 #define WIRE_HDR_PROOF     "X-Outpost-Proof"
 #define WIRE_HDR_FIRST_SEQ "X-Outpost-First-Seq"
 #define WIRE_HDR_LAST_SEQ  "X-Outpost-Last-Seq"
+#define WIRE_HDR_INSTANCE  "X-Outpost-Instance"    /* 32 hex: this agent process */
+#define WIRE_HDR_RATCHET   "X-Outpost-Ratchet"     /* 32 hex, or WIRE_RATCHET_NONE */
+#define WIRE_HDR_CLONE_PROOF "X-Outpost-Clone-Proof" /* enroll: old key's signature */
+
+/* The ratchet value an agent presents before its first check-in. */
+#define WIRE_RATCHET_NONE "none"
+#define WIRE_ID_HEX 32
 
 #define WIRE_SESSION_CONTEXT "outpost-session-v1"
 
 /* Request MAC: lower-case hex HMAC-SHA256(key, "outpost-v1\n" method "\n" path
- * "\n" time_ms "\n" hex(sha256(body))). out holds 65 bytes. */
+ * "\n" time_ms "\n" hex(sha256(body)) "\n" instance "\n" ratchet). instance and
+ * ratchet are the X-Outpost-Instance / X-Outpost-Ratchet header values (NULL
+ * counts as ""). out holds 65 bytes. */
 void wire_request_mac(const uint8_t *key, size_t key_len, const char *method, const char *path,
-                      int64_t time_ms, const void *body, size_t body_len, char out[65]);
+                      int64_t time_ms, const void *body, size_t body_len, const char *instance,
+                      const char *ratchet, char out[65]);
 
 /* The bytes an agent signs to open a session: "outpost-session-v1\n" agent_id
- * "\n" challenge. Returns the length written, or -1 if cap is too small. */
-int wire_session_message(const char *agent_id, const char *challenge, char *out, size_t cap);
+ * "\n" challenge "\n" instance (the session is bound to that process).
+ * Returns the length written, or -1 if cap is too small. */
+int wire_session_message(const char *agent_id, const char *challenge, const char *instance,
+                         char *out, size_t cap);
+
+/* 1 if s is exactly WIRE_ID_HEX lower-case hex characters. */
+int wire_is_hex_id(const char *s);
 
 typedef struct wire_record {
   int64_t seq;

@@ -16,6 +16,7 @@
 #include "common/wire.h"
 #include "core/files.h"
 #include "core/ident.h"
+#include "core/perm.h"
 #include "core/policy.h"
 #include "core/pstate.h"
 #include "core/spool.h"
@@ -35,10 +36,11 @@ typedef enum req_kind {
   REQ_SHED,
   REQ_POLICY,        /* issue #5 */
   REQ_POLICY_REPORT, /* issue #5 */
+  REQ_CHECKIN,       /* issue #4 */
 } req_kind;
 
-static const char *const req_names[] = {"none",    "enroll", "challenge", "session",
-                                        "ingest",  "shed",   "policy",    "policy report"};
+static const char *const req_names[] = {"none",    "enroll", "challenge", "session", "ingest",
+                                        "shed",    "policy", "policy report", "checkin"};
 
 #define AGENT_SHED_REPORT_MAX 64 /* entries per POST /v1/shed (the cloud's limit) */
 #define AGENT_FLOOR_SHEDS_PER_STEP 8
@@ -51,6 +53,7 @@ typedef struct completion {
   char error_text[160];
   uint8_t *body; /* WIRE_MAX_JSON_REPLY + 1, owned by the agent */
   size_t body_len;
+  int64_t date_ms; /* the reply's Date header, 0 when absent or unparsable */
 } completion;
 
 struct agent {
@@ -87,6 +90,16 @@ struct agent {
   int flush_now;         /* ship the rest of a backlog without waiting for age */
   int64_t batch_first, batch_last;
 
+  /* identity (issue #4): see the "identity" section below */
+  char instance[33];      /* this process, random at agent_open */
+  int checked_in;         /* the current session has checked in */
+  int64_t next_checkin;   /* monotonic */
+  int revoked;
+  int rekey;              /* re-enrolling as a new identity; next_id holds its key */
+  char clone_reason[24];  /* "hardware_changed" or "ratchet_conflict" */
+  ident next_id;
+  perm_drift drift[PERM_MAX_DRIFT];
+  int n_drift;            /* drift reports not yet delivered */
   /* space (issue #3): back-pressure since (INT64_MIN when reading freely),
    * shedding allowed until the next successful append, report in flight */
   int64_t bp_since;
@@ -177,6 +190,34 @@ static int reply_code_is(const completion *c, const char *code) {
 
 /* ---- requests ----------------------------------------------------------- */
 
+/* Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") to Unix ms; 0 if
+ * it is not one. Only that form: the mock cloud and every HTTP/1.1 server
+ * send it. */
+static int64_t parse_http_date(const char *d) {
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  int day = 0, year = 0, hh = 0, mm = 0, ss = 0, mon = -1;
+  if (!d || strlen(d) != 29 || d[3] != ',' || strcmp(d + 25, " GMT") != 0) return 0;
+  for (int i = 0; i < 12; i++)
+    if (strncmp(months + 3 * i, d + 8, 3) == 0) mon = i;
+  const char *digits[] = {d + 5, d + 12, d + 17, d + 20, d + 23};
+  int widths[] = {2, 4, 2, 2, 2}, *outs[] = {&day, &year, &hh, &mm, &ss};
+  for (int k = 0; k < 5; k++)
+    for (int i = 0; i < widths[k]; i++) {
+      char ch = digits[k][i];
+      if (ch < '0' || ch > '9') return 0;
+      *outs[k] = *outs[k] * 10 + (ch - '0');
+    }
+  if (mon < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970) return 0;
+  /* days from civil (H. Hinnant), March-based year */
+  int y = year - (mon < 2);
+  int era = y / 400, yoe = y - era * 400;
+  int mp = (mon + 9) % 12;
+  int doy = (153 * mp + 2) / 5 + day - 1;
+  int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = (int64_t)era * 146097 + doe - 719468;
+  return ((days * 24 + hh) * 60 + mm) * 60000LL + ss * 1000LL;
+}
+
 static void on_done(void *user, const net_response *r) {
   agent *a = user;
   completion *c = &a->done;
@@ -189,6 +230,7 @@ static void on_done(void *user, const net_response *r) {
   if (c->body_len) memcpy(c->body, r->body, c->body_len);
   c->body[c->body_len] = 0;
   c->retry_after_ms = 0;
+  c->date_ms = parse_http_date(net_response_header(r, "date"));
   const char *ra = net_response_header(r, "retry-after");
   if (ra) {
     /* Only the delta-seconds form; an HTTP-date falls back to our own back-off. */
@@ -214,10 +256,12 @@ static int send_request_method(agent *a, req_kind kind, const char *method, cons
   if (authed) {
     snprintf(time_text, sizeof time_text, "%lld", (long long)a->wall);
     wire_request_mac(a->session_key, sizeof a->session_key, method, path, a->wall, body, body_len,
-                     mac);
+                     a->instance, a->id.ratchet, mac);
     h[n++] = (net_header){WIRE_HDR_SESSION, a->session_id};
     h[n++] = (net_header){WIRE_HDR_TIME, time_text};
     h[n++] = (net_header){WIRE_HDR_SIGNATURE, mac};
+    h[n++] = (net_header){WIRE_HDR_INSTANCE, a->instance};
+    h[n++] = (net_header){WIRE_HDR_RATCHET, a->id.ratchet};
   }
   for (size_t i = 0; i < n_extra && n < NET_MAX_HEADERS; i++) h[n++] = extra[i];
   net_request req = {
@@ -248,7 +292,7 @@ static int send_request(agent *a, req_kind kind, const char *path, const net_hea
 }
 
 static int send_json(agent *a, req_kind kind, const char *path, cJSON *body,
-                     const net_header *extra, size_t n_extra) {
+                     const net_header *extra, size_t n_extra, int authed) {
   char *text = body ? cJSON_PrintUnformatted(body) : NULL;
   cJSON_Delete(body);
   if (!text) {
@@ -261,15 +305,29 @@ static int send_json(agent *a, req_kind kind, const char *path, cJSON *body,
   size_t n = 0;
   h[n++] = json_type;
   for (size_t i = 0; i < n_extra && n < 4; i++) h[n++] = extra[i];
-  int rc = send_request(a, kind, path, h, n, (const uint8_t *)text, strlen(text), 0);
+  int rc = send_request(a, kind, path, h, n, (const uint8_t *)text, strlen(text), authed);
   cJSON_free(text);
   return rc;
+}
+
+/* Signs data with a DER key into base64; 0 on success. */
+static int sign_b64(agent *a, const ident *who, const char *data, size_t len, char *out,
+                    size_t cap) {
+  uint8_t sig[CRYPTO_SIG_MAX];
+  size_t sig_len = 0, b64_len = 0;
+  return crypto_ec_sign(who->key, who->key_len, data, len, ident_rng, (void *)a->os, sig,
+                        sizeof sig, &sig_len) == CRYPTO_OK &&
+                 crypto_b64_encode(sig, sig_len, out, cap, &b64_len) == CRYPTO_OK
+             ? 0
+             : -1;
 }
 
 static void send_enroll(agent *a) {
   char pub_b64[CRYPTO_PUB_DER_MAX * 2], host[256] = "", mid[128] = "";
   size_t pub_len = 0;
-  crypto_b64_encode(a->id.pub, a->id.pub_len, pub_b64, sizeof pub_b64, &pub_len);
+  /* Re-enrolling: the new identity's key enrolls, the old one vouches. */
+  const ident *who = a->rekey ? &a->next_id : &a->id;
+  crypto_b64_encode(who->pub, who->pub_len, pub_b64, sizeof pub_b64, &pub_len);
   if (a->os->read_identity(a->os->ctx, OS_IDENT_HOSTNAME, host, sizeof host) < 0) host[0] = 0;
   if (a->os->read_identity(a->os->ctx, OS_IDENT_MACHINE_ID, mid, sizeof mid) < 0) mid[0] = 0;
   cJSON *b = cJSON_CreateObject();
@@ -278,39 +336,43 @@ static void send_enroll(agent *a) {
   cJSON_AddStringToObject(b, "hostname", host);
   cJSON_AddStringToObject(b, "machine_id", mid);
   cJSON_AddStringToObject(b, "agent_version", OUTPOST_VERSION);
+  if (a->rekey) {
+    cJSON_AddStringToObject(b, "cloned_from", a->id.agent_id);
+    cJSON_AddStringToObject(b, "clone_reason", a->clone_reason);
+  }
   char *text = cJSON_PrintUnformatted(b);
   cJSON_Delete(b);
   if (!text) {
     backoff(a, 0);
     return;
   }
-  /* Proof of possession: sign the exact body bytes. */
-  uint8_t sig[CRYPTO_SIG_MAX];
-  size_t sig_len = 0;
-  char sig_b64[CRYPTO_SIG_MAX * 2];
-  size_t b64_len = 0;
-  if (crypto_ec_sign(a->id.key, a->id.key_len, text, strlen(text), ident_rng, (void *)a->os, sig,
-                     sizeof sig, &sig_len) != CRYPTO_OK ||
-      crypto_b64_encode(sig, sig_len, sig_b64, sizeof sig_b64, &b64_len) != CRYPTO_OK) {
+  /* Proof of possession: sign the exact body bytes; a clone report is also
+   * signed by the old key, so nobody else can claim a copy of it. */
+  char sig_b64[CRYPTO_SIG_MAX * 2], old_b64[CRYPTO_SIG_MAX * 2];
+  if (sign_b64(a, who, text, strlen(text), sig_b64, sizeof sig_b64) != 0 ||
+      (a->rekey && sign_b64(a, &a->id, text, strlen(text), old_b64, sizeof old_b64) != 0)) {
     agent_log(a, OS_LOG_ERROR, "enroll: cannot sign the enrollment request");
     cJSON_free(text);
     backoff(a, 0);
     return;
   }
-  net_header h[2] = {{"Content-Type", "application/json"}, {WIRE_HDR_PROOF, sig_b64}};
-  send_request(a, REQ_ENROLL, "/v1/enroll", h, 2, (const uint8_t *)text, strlen(text), 0);
+  net_header h[3] = {{"Content-Type", "application/json"},
+                     {WIRE_HDR_PROOF, sig_b64},
+                     {WIRE_HDR_CLONE_PROOF, old_b64}};
+  send_request(a, REQ_ENROLL, "/v1/enroll", h, a->rekey ? 3 : 2, (const uint8_t *)text,
+               strlen(text), 0);
   cJSON_free(text);
 }
 
 static void send_challenge(agent *a) {
   cJSON *b = cJSON_CreateObject();
   cJSON_AddStringToObject(b, "agent_id", a->id.agent_id);
-  send_json(a, REQ_CHALLENGE, "/v1/challenge", b, NULL, 0);
+  send_json(a, REQ_CHALLENGE, "/v1/challenge", b, NULL, 0, 0);
 }
 
 static void send_session(agent *a) {
   char msg[256];
-  int len = wire_session_message(a->id.agent_id, a->challenge, msg, sizeof msg);
+  int len = wire_session_message(a->id.agent_id, a->challenge, a->instance, msg, sizeof msg);
   uint8_t sig[CRYPTO_SIG_MAX];
   size_t sig_len = 0, b64_len = 0;
   char sig_b64[CRYPTO_SIG_MAX * 2];
@@ -327,7 +389,9 @@ static void send_session(agent *a) {
   cJSON_AddStringToObject(b, "agent_id", a->id.agent_id);
   cJSON_AddStringToObject(b, "challenge", a->challenge);
   cJSON_AddStringToObject(b, "signature", sig_b64);
-  send_json(a, REQ_SESSION, "/v1/session", b, NULL, 0);
+  cJSON_AddStringToObject(b, "instance", a->instance);
+  if (a->id.workspace[0]) cJSON_AddStringToObject(b, "workspace", a->id.workspace);
+  send_json(a, REQ_SESSION, "/v1/session", b, NULL, 0, 0);
 }
 
 typedef struct batch_build {
@@ -431,8 +495,235 @@ static int transient(const completion *c) {
   return c->error != NET_OK || c->status == 429 || c->status >= 500;
 }
 
+/* ---- identity: check-in, ratchet, clones, revocation (issue #4) ---------- */
+
+/* Starts re-enrolling as a new identity. The old identity stays on disk and
+ * in a->id until the cloud has enrolled the new one (its key signs the clone
+ * report). */
+static void start_rekey(agent *a, const char *reason) {
+  if (a->rekey) return;
+  char err[256];
+  if (ident_rekey_prepare(&a->next_id, a->os, a->cfg.state_dir, err, sizeof err) != IDENT_OK) {
+    agent_log(a, OS_LOG_ERROR, "cannot prepare a new identity: %s", err);
+    backoff(a, 0);
+    return;
+  }
+  snprintf(a->clone_reason, sizeof a->clone_reason, "%s", reason);
+  a->rekey = 1;
+  a->have_session = 0;
+  a->checked_in = 0;
+  a->attempt = 0;
+  a->retry_at = a->now;
+}
+
+static void on_rekey_done(agent *a, const completion *c) {
+  char why[256];
+  if (c->error == NET_OK && c->status == 201) {
+    cJSON *r = parse_reply(c);
+    const char *aid = json_str(r, "agent_id"), *ws = json_str(r, "workspace");
+    if (aid && wire_is_hex_id(aid) && ws && strlen(ws) < sizeof a->next_id.workspace) {
+      ident *n = &a->next_id;
+      memcpy(n->agent_id, aid, 33);
+      snprintf(n->workspace, sizeof n->workspace, "%s", ws);
+      memcpy(n->cloned_from, a->id.agent_id, 33);
+      n->enrolled_ms = a->wall;
+      char err[256];
+      if (ident_rekey_commit(n, a->os, a->cfg.state_dir, err, sizeof err) == IDENT_OK) {
+        agent_log(a, OS_LOG_WARN,
+                  "re-enrolled as agent %s (was %s, reason %s); unacknowledged records follow "
+                  "under the new identity",
+                  aid, a->id.agent_id, a->clone_reason);
+        a->id = *n;
+        memset(n, 0, sizeof *n);
+        a->rekey = 0;
+        a->st.enrollments++;
+        a->st.clone_reenrollments++;
+        a->flush_now = 1;
+        cJSON_Delete(r);
+        succeeded(a);
+        return;
+      }
+      agent_log(a, OS_LOG_ERROR, "re-enroll: %s", err);
+    } else {
+      agent_log(a, OS_LOG_ERROR, "re-enroll: malformed reply");
+    }
+    cJSON_Delete(r);
+    backoff(a, c->retry_after_ms);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  if (transient(c)) {
+    agent_log(a, OS_LOG_WARN, "re-enroll failed, will retry: %s", why);
+    backoff(a, c->retry_after_ms);
+    return;
+  }
+  /* Never loop: keep the identity we have, send nothing under it, ask again
+   * in an hour. */
+  agent_log(a, OS_LOG_ERROR, "re-enrollment refused: %s; keeping identity %s, retrying hourly",
+            why, a->id.agent_id);
+  a->retry_at = a->now + AGENT_REFUSED_RETRY_MS;
+}
+
+/* The refusals that concern identity rather than transport. Returns 1 when
+ * it handled the reply. */
+static int ident_refusal(agent *a, const completion *c, const char *why) {
+  if (c->error != NET_OK) return 0;
+  if (c->status == 403 && reply_code_is(c, "revoked")) {
+    if (!a->revoked)
+      agent_log(a, OS_LOG_ERROR,
+                "agent %s was revoked by the cloud (%s): sending stops, collection continues; "
+                "re-checking hourly",
+                a->id.agent_id, why);
+    a->revoked = 1;
+    a->have_session = 0;
+    a->retry_at = a->now + AGENT_REFUSED_RETRY_MS;
+    return 1;
+  }
+  if (c->status == 409 && reply_code_is(c, "clone_detected")) {
+    agent_log(a, OS_LOG_ERROR,
+              "the cloud found another live copy of identity %s (%s): re-enrolling as a new "
+              "agent",
+              a->id.agent_id, why);
+    start_rekey(a, "ratchet_conflict");
+    return 1;
+  }
+  if (c->status == 409 && reply_code_is(c, "probation")) {
+    /* We replaced a process of this agent that spoke moments ago: the cloud
+     * holds our data back until it is sure that one is gone (not a clone). */
+    cJSON *r = parse_reply(c);
+    const cJSON *ra = cJSON_GetObjectItemCaseSensitive(r, "retry_after_s");
+    int64_t wait = cJSON_IsNumber(ra) && ra->valuedouble >= 0 && ra->valuedouble <= 3600
+                       ? (int64_t)ra->valuedouble * 1000
+                       : 60000;
+    cJSON_Delete(r);
+    agent_log(a, OS_LOG_INFO, "data held back for %lld s after a restart (%s)",
+              (long long)(wait / 1000), why);
+    a->attempt = 0;
+    a->retry_at = a->now + wait + random_below(a, 1000);
+    return 1;
+  }
+  if (c->status == 409) { /* superseded_instance, stale_request: a late request of ours */
+    agent_log(a, OS_LOG_INFO, "request refused as out of date (%s); retrying", why);
+    backoff(a, 0);
+    return 1;
+  }
+  if (c->status == 401 && reply_code_is(c, "clock_skew")) {
+    agent_log(a, OS_LOG_ERROR,
+              "clock skew: our wall clock %lld ms, the cloud's Date %lld ms (%s); fix the clock",
+              (long long)a->wall, (long long)c->date_ms, why);
+    backoff(a, c->retry_after_ms);
+    return 1;
+  }
+  a->revoked = 0;
+  return 0;
+}
+
+static void send_checkin(agent *a, int score) {
+  cJSON *b = cJSON_CreateObject();
+  cJSON *d = cJSON_CreateArray();
+  for (int i = 0; d && i < a->n_drift; i++) {
+    const perm_drift *p = &a->drift[i];
+    cJSON *e = cJSON_CreateObject();
+    char was[8], set[8];
+    snprintf(was, sizeof was, "%04o", (unsigned)(p->was_mode & 07777));
+    snprintf(set, sizeof set, "%04o", (unsigned)(p->set_mode & 07777));
+    if (!e) continue;
+    cJSON_AddStringToObject(e, "file", p->file);
+    cJSON_AddStringToObject(e, "was_mode", was);
+    cJSON_AddStringToObject(e, "set_mode", set);
+    cJSON_AddNumberToObject(e, "was_uid", p->was_uid);
+    cJSON_AddNumberToObject(e, "uid", p->uid);
+    cJSON_AddBoolToObject(e, "repaired", p->repaired);
+    cJSON_AddItemToArray(d, e);
+  }
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  cJSON_AddNumberToObject(b, "fingerprint_score", score);
+  cJSON_AddNumberToObject(b, "clock_skew_ms", (double)a->st.clock_skew_ms);
+  cJSON_AddStringToObject(b, "agent_version", OUTPOST_VERSION);
+  cJSON_AddNumberToObject(b, "produced", (double)(sc.next_seq - 1));
+  cJSON_AddNumberToObject(b, "acked", (double)sc.acked);
+  cJSON_AddNumberToObject(b, "shed", (double)sc.shed);
+  cJSON_AddNumberToObject(b, "spooled", (double)sc.spooled);
+  cJSON_AddItemToObject(b, "drift", d);
+  send_json(a, REQ_CHECKIN, "/v1/checkin", b, NULL, 0, 1);
+}
+
+/* Re-reads the fingerprint; on other hardware starts re-enrollment instead. */
+static void checkin_or_rekey(agent *a) {
+  ident_fp now;
+  ident_fp_read(a->os, &now);
+  int score = ident_fp_score(&a->id.fp, &now);
+  a->st.fp_score = score;
+  if (score < IDENT_FP_SAME_MACHINE) {
+    agent_log(a, OS_LOG_WARN,
+              "machine fingerprint score %d < %d: identity %s is on other hardware; "
+              "re-enrolling as a new agent",
+              score, IDENT_FP_SAME_MACHINE, a->id.agent_id);
+    start_rekey(a, "hardware_changed");
+    return;
+  }
+  send_checkin(a, score);
+}
+
+static void on_checkin_done(agent *a, const completion *c) {
+  char why[256];
+  if (c->error == NET_OK && c->status == 200) {
+    cJSON *r = parse_reply(c);
+    const char *next = json_str(r, "ratchet_next");
+    if (!next || !wire_is_hex_id(next)) {
+      cJSON_Delete(r);
+      agent_log(a, OS_LOG_ERROR, "checkin: malformed reply (no ratchet_next)");
+      backoff(a, 0);
+      return;
+    }
+    if (strcmp(next, a->id.ratchet) != 0) {
+      /* Persist before use: a value presented but not on disk could be lost
+       * in a crash and the restarted agent would look like a stale copy. */
+      char old[33], err[256];
+      memcpy(old, a->id.ratchet, sizeof old);
+      memcpy(a->id.ratchet, next, 33);
+      if (ident_save(&a->id, a->os, a->cfg.state_dir, err, sizeof err) != IDENT_OK) {
+        /* Not persisted, so not used: the old value stays acceptable to the
+         * cloud (it re-issues the same next), so shipping goes on while the
+         * disk is full; only the ratchet stands still meanwhile. */
+        memcpy(a->id.ratchet, old, sizeof old);
+        agent_log(a, OS_LOG_WARN, "checkin: cannot persist the ratchet, keeping the old one: %s",
+                  err);
+      }
+    }
+    cJSON_Delete(r);
+    if (a->n_drift > 0)
+      agent_log(a, OS_LOG_INFO, "reported %d permission drift repair(s) to the cloud", a->n_drift);
+    a->n_drift = 0;
+    a->checked_in = 1;
+    /* +-10% jitter: agents started together must not check in together. */
+    a->next_checkin = a->now + a->cfg.checkin_interval_ms * 9 / 10 +
+                      random_below(a, a->cfg.checkin_interval_ms / 5 + 1);
+    a->st.checkins++;
+    succeeded(a);
+    return;
+  }
+  describe_reply(c, why, sizeof why);
+  if (c->error == NET_OK && c->status == 401 &&
+      (reply_code_is(c, "session_expired") || reply_code_is(c, "unknown_session"))) {
+    a->have_session = 0;
+    succeeded(a);
+    return;
+  }
+  if (ident_refusal(a, c, why)) return;
+  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "checkin failed: %s", why);
+  backoff(a, c->retry_after_ms);
+}
+
+static void on_rekey_done(agent *a, const completion *c);
+
 static void on_enroll_done(agent *a, const completion *c) {
   char why[256];
+  if (a->rekey) {
+    on_rekey_done(a, c);
+    return;
+  }
   if (c->error == NET_OK && c->status == 201) {
     cJSON *r = parse_reply(c);
     const char *aid = json_str(r, "agent_id"), *ws = json_str(r, "workspace");
@@ -488,6 +779,7 @@ static void on_challenge_done(agent *a, const completion *c) {
     return;
   }
   describe_reply(c, why, sizeof why);
+  if (ident_refusal(a, c, why)) return;
   agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "challenge failed: %s", why);
   backoff(a, c->retry_after_ms);
 }
@@ -510,6 +802,7 @@ static void on_session_done(agent *a, const completion *c) {
       snprintf(a->session_id, sizeof a->session_id, "%s", sid);
       a->session_expires = a->now + (int64_t)ttl->valuedouble * 1000;
       a->have_session = 1;
+      a->revoked = 0;
       a->st.sessions++;
       agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)ttl->valuedouble);
       cJSON_Delete(r);
@@ -522,6 +815,7 @@ static void on_session_done(agent *a, const completion *c) {
     return;
   }
   describe_reply(c, why, sizeof why);
+  if (ident_refusal(a, c, why)) return;
   agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "session failed: %s", why);
   backoff(a, c->retry_after_ms);
 }
@@ -566,6 +860,7 @@ static void on_ingest_done(agent *a, const completion *c) {
     succeeded(a);
     return;
   }
+  if (ident_refusal(a, c, why)) return;
   agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "ingest of %lld..%lld failed: %s",
             (long long)a->batch_first, (long long)a->batch_last, why);
   backoff(a, c->retry_after_ms);
@@ -622,6 +917,10 @@ static void on_policy_done(agent *a, const completion *c) {
     return;
   }
   describe_reply(c, why, sizeof why);
+  if (ident_refusal(a, c, why)) {
+    pstate_fetch_done(a->ps, 0, a->now, policy_jitter(a));
+    return;
+  }
   agent_log(a, OS_LOG_WARN, "policy fetch failed: %s", why);
   pstate_fetch_done(a->ps, 0, a->now, policy_jitter(a));
   backoff(a, c->retry_after_ms);
@@ -640,6 +939,7 @@ static void on_policy_report_done(agent *a, const completion *c) {
     return;
   }
   describe_reply(c, why, sizeof why);
+  if (ident_refusal(a, c, why)) return;
   agent_log(a, OS_LOG_WARN, "policy report failed: %s", why);
   backoff(a, c->retry_after_ms);
 }
@@ -649,6 +949,7 @@ static void handle_completion(agent *a) {
   req_kind kind = a->inflight;
   a->inflight = REQ_NONE;
   c->pending = 0;
+  if (c->error == NET_OK && c->date_ms > 0) a->st.clock_skew_ms = a->wall - c->date_ms;
   if (c->error == NET_OK && c->status > 0) a->last_contact_wall = a->wall;
   switch (kind) {
     case REQ_ENROLL: on_enroll_done(a, c); break;
@@ -658,6 +959,7 @@ static void handle_completion(agent *a) {
     case REQ_POLICY: on_policy_done(a, c); break;
     case REQ_POLICY_REPORT: on_policy_report_done(a, c); break;
     case REQ_SHED: on_shed_done(a, c); break;
+    case REQ_CHECKIN: on_checkin_done(a, c); break;
     case REQ_NONE: break;
   }
 }
@@ -715,10 +1017,22 @@ static void start_network(agent *a) {
     send_enroll(a);
     return;
   }
+  if (a->rekey) {
+    send_enroll(a);
+    return;
+  }
   if (!a->have_session || a->now >= a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS) {
     a->have_session = 0;
     if (a->challenge[0]) send_session(a);
     else send_challenge(a);
+    return;
+  }
+  /* Nothing is shipped before this process has checked in once: a stale
+   * copy is caught before any of its records could be taken for the
+   * original's. Later sessions of the same process need no new check-in
+   * (its instance is already known), which keeps hourly renewals small. */
+  if (!a->checked_in || a->now >= a->next_checkin) {
+    checkin_or_rekey(a);
     return;
   }
   if (pstate_fetch_urgent(a->ps, a->now)) {
@@ -746,7 +1060,7 @@ static int64_t next_deadline(agent *a) {
   int64_t d = a->more_to_read ? a->now + 1 : a->next_poll;
   if (a->inflight == REQ_NONE) {
     int64_t net = INT64_MAX;
-    if (!a->id.enrolled || !a->have_session) {
+    if (!a->id.enrolled || !a->have_session || a->rekey || !a->checked_in) {
       net = a->retry_at;
     } else {
       spool_counters sc;
@@ -756,6 +1070,7 @@ static int64_t next_deadline(agent *a) {
       if (sc.shed > sc.shed_reported && a->shed_hold_until <= a->retry_at) net = a->retry_at;
       int64_t renew = a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS;
       if (renew < net) net = renew > a->retry_at ? renew : a->retry_at;
+      if (a->next_checkin < net) net = a->next_checkin > a->retry_at ? a->next_checkin : a->retry_at;
       int64_t pol = pstate_report_pending(a->ps) ? a->now : pstate_next_fetch(a->ps);
       if (pol < net) net = pol > a->retry_at ? pol : a->retry_at;
     }
@@ -777,6 +1092,46 @@ int64_t agent_step(agent *a, int64_t now_ms) {
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
+
+/* Identity work at start: a fresh instance id, drift reports into the log,
+ * the fingerprint compared with the one taken at enrollment. */
+static int agent_ident_start(agent *a, char *err, size_t cap) {
+  uint8_t raw[16];
+  if (a->os->random(a->os->ctx, raw, sizeof raw) != OS_OK) {
+    snprintf(err, cap, "no randomness for the instance id");
+    return -1;
+  }
+  crypto_hex(raw, sizeof raw, a->instance);
+  a->st.drift_repairs = a->n_drift;
+  for (int i = 0; i < a->n_drift; i++) {
+    const perm_drift *d = &a->drift[i];
+    agent_log(a, OS_LOG_WARN, "state file %s: mode %04o uid %u -> %s %04o (running uid %u)",
+              d->file, (unsigned)d->was_mode, (unsigned)d->was_uid,
+              d->repaired ? "repaired to" : "NOT repaired, left", (unsigned)d->set_mode,
+              (unsigned)d->uid);
+  }
+  a->st.fp_score = 100;
+  if (!a->id.enrolled) return 0;
+  if (!a->id.have_fp) { /* version-1 identity: take the fingerprint now */
+    if (ident_save(&a->id, a->os, a->cfg.state_dir, err, cap) != IDENT_OK) return -1;
+    return 0;
+  }
+  ident_fp now;
+  ident_fp_read(a->os, &now);
+  a->st.fp_score = ident_fp_score(&a->id.fp, &now);
+  if (a->st.fp_score < IDENT_FP_SAME_MACHINE) {
+    agent_log(a, OS_LOG_WARN,
+              "machine fingerprint score %d < %d at start: identity %s was copied from other "
+              "hardware; re-enrolling as a new agent",
+              a->st.fp_score, IDENT_FP_SAME_MACHINE, a->id.agent_id);
+    start_rekey(a, "hardware_changed");
+    if (!a->rekey) {
+      snprintf(err, cap, "cannot prepare a new identity for a copied state dir");
+      return -1;
+    }
+  }
+  return 0;
+}
 
 int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, agent **out,
                char *err, size_t err_cap) {
@@ -803,12 +1158,14 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
     ret = AGENT_ENOMEM;
     goto fail;
   }
+  if (perm_assert(os, cfg->state_dir, a->drift, &a->n_drift, err, err_cap) != PERM_OK) goto fail;
   int rc = files_ensure_dir(os, cfg->state_dir, 0700);
   if (rc != OS_OK) {
     snprintf(err, err_cap, "state_dir %s: %s", cfg->state_dir, files_strerror(rc));
     goto fail;
   }
   if (ident_load(&a->id, os, cfg->state_dir, err, err_cap) != IDENT_OK) goto fail;
+  if (agent_ident_start(a, err, err_cap) != 0) goto fail;
   char path[OS_PATH_MAX];
   if (files_join(path, sizeof path, cfg->state_dir, "spool.db") != OS_OK) {
     snprintf(err, err_cap, "state_dir: path too long");
@@ -874,6 +1231,9 @@ void agent_get_stats(const agent *a, agent_stats *out) {
                : !a->have_session   ? AGENT_STATE_SESSION
                                     : AGENT_STATE_RUNNING;
   memcpy(out->agent_id, a->id.enrolled ? a->id.agent_id : "", a->id.enrolled ? 33 : 1);
+  if (a->revoked) out->state = AGENT_STATE_REVOKED;
+  if (a->rekey) out->state = AGENT_STATE_REENROLLING;
+  memcpy(out->cloned_from, a->id.cloned_from, sizeof out->cloned_from);
   out->produced = sc.next_seq - 1;
   out->acked = sc.acked;
   out->shed = sc.shed;
@@ -893,6 +1253,8 @@ void agent_close(agent *a) {
   pstate_close(a->ps);
   tail_buffers_free(&a->tb);
   free(a->done.body);
+  volatile uint8_t *nk = a->next_id.key;
+  for (size_t i = 0; i < sizeof a->next_id.key; i++) nk[i] = 0;
   /* The session key is a secret: do not leave it in freed memory. */
   volatile uint8_t *k = a->session_key;
   for (size_t i = 0; i < sizeof a->session_key; i++) k[i] = 0;
@@ -1032,6 +1394,7 @@ static void on_shed_done(agent *a, const completion *c) {
     succeeded(a);
     return;
   }
+  if (ident_refusal(a, c, why)) return;
   agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "shed report failed: %s", why);
   if (!transient(c)) {
     /* A cloud that refuses the report must not stop the data behind it:

@@ -38,6 +38,8 @@ typedef enum agent_state {
   AGENT_STATE_SESSION = 1,   /* identity, opening a session */
   AGENT_STATE_RUNNING = 2,   /* session open, shipping */
   AGENT_STATE_REFUSED = 3,   /* cloud refused permanently (bad token); backs off */
+  AGENT_STATE_REVOKED = 4,   /* the cloud revoked this agent: collects, sends nothing, re-checks hourly */
+  AGENT_STATE_REENROLLING = 5, /* identity found cloned or on other hardware: enrolling anew */
 } agent_state;
 
 typedef struct agent_stats {
@@ -54,6 +56,13 @@ typedef struct agent_stats {
   int64_t enrollments, sessions;
   int64_t errors;
   char last_error[256];
+  /* identity (issue #4) */
+  int64_t checkins;             /* successful check-ins */
+  int64_t clone_reenrollments;  /* identities replaced after a clone verdict */
+  int64_t drift_repairs;        /* state-file permission drifts found at start */
+  int fp_score;                 /* last machine-fingerprint score, 0..100 */
+  int64_t clock_skew_ms;        /* agent wall clock minus the cloud's Date (last reply) */
+  char cloned_from[33];         /* identity this one replaced, "" if none */
   /* issue #3 */
   int64_t shed_bytes;        /* line bytes shed (persisted) */
   int64_t shed_reported;     /* shed records the cloud has stored a report of */

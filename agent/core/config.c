@@ -41,6 +41,7 @@ void config_defaults(agent_config *out) {
   out->max_line_bytes = 32768;
   out->zstd_level = 3;
   out->log_level = OS_LOG_INFO;
+  out->checkin_interval_ms = 300000;
   memcpy(out->allowed_log_roots[0], "/var/log", sizeof "/var/log");
   out->n_allowed_log_roots = 1;
   out->spool_quota_bytes = 256LL * 1024 * 1024;
@@ -210,6 +211,31 @@ static void parse_level(cfg_err *e, const cJSON *f, agent_config *out) {
   cfg_fail(e, "log_level: must be one of debug, info, warn, error");
 }
 
+/* "identity": {"machine_id_file": "/abs", "product_uuid_file": "/abs"}. */
+static void parse_identity(cfg_err *e, const cJSON *obj, agent_config *out) {
+  if (!cJSON_IsObject(obj)) {
+    cfg_fail(e, "identity: must be an object");
+    return;
+  }
+  const cJSON *f;
+  cJSON_ArrayForEach(f, obj) {
+    char fkey[96];
+    snprintf(fkey, sizeof fkey, "identity.%.64s", f->string);
+    char *dst = strcmp(f->string, "machine_id_file") == 0     ? out->machine_id_file
+                : strcmp(f->string, "product_uuid_file") == 0 ? out->product_uuid_file
+                                                               : NULL;
+    if (!dst) {
+      cfg_fail(e, "%s: unknown key", fkey);
+      return;
+    }
+    if (copy_string(e, f, fkey, dst, CONFIG_PATH_MAX, 0) != 0) return;
+    if (!is_absolute_path(dst)) {
+      cfg_fail(e, "%s: must be an absolute path", fkey);
+      return;
+    }
+  }
+}
+
 int config_parse(const char *json, size_t len, agent_config *out, char *err, size_t err_cap) {
   cfg_err e = {err, err_cap, 0};
   if (err && err_cap) err[0] = 0;
@@ -281,6 +307,10 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
       if (get_int(&e, f, k, 1, 19, &v) == 0) out->zstd_level = (int)v;
     } else if (strcmp(k, "log_level") == 0) {
       parse_level(&e, f, out);
+    } else if (strcmp(k, "checkin_interval_ms") == 0) {
+      if (get_int(&e, f, k, 1000, 24 * 3600 * 1000LL, &v) == 0) out->checkin_interval_ms = v;
+    } else if (strcmp(k, "identity") == 0) {
+      parse_identity(&e, f, out);
     } else if (strcmp(k, "allowed_log_roots") == 0) {
       parse_roots(&e, f, out);
     } else if (strcmp(k, "metrics_textfile") == 0) {
@@ -340,13 +370,19 @@ size_t config_explain(const agent_config *c, char *out, size_t cap) {
                    "max_line_bytes     %lld (longer lines are truncated with a marker)\n"
                    "zstd_level         %d\n"
                    "log_level          %s\n"
+                   "checkin_interval   %lld ms\n"
+                   "machine_id_file    %s\n"
+                   "product_uuid_file  %s\n"
                    "sources            %d\n",
                    c->cloud_url, c->ca_file, c->enrollment_token[0] ? "(set)" : "(not set)",
                    c->state_dir, c->batch_max_records, (long long)c->batch_max_bytes,
                    (long long)c->batch_max_age_ms, (long long)c->poll_interval_ms,
                    (long long)c->request_timeout_ms, (long long)c->retry_base_ms,
                    (long long)c->retry_max_ms, (long long)c->max_line_bytes, c->zstd_level,
-                   levels[c->log_level & 3], c->n_sources);
+                   levels[c->log_level & 3], (long long)c->checkin_interval_ms,
+                   c->machine_id_file[0] ? c->machine_id_file : "(host default)",
+                   c->product_uuid_file[0] ? c->product_uuid_file : "(host default)",
+                   c->n_sources);
   if (w < 0) return 0;
   n = (size_t)w < cap ? (size_t)w : cap - 1;
   w = snprintf(out + n, cap - n,

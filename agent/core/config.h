@@ -52,6 +52,13 @@ typedef struct agent_config {
   int64_t max_line_bytes;       /* default 65536 */
   int zstd_level;               /* default 3, 1..19 */
   int log_level;                /* os_log_level; default info */
+  /* identity (issue #4) */
+  int64_t checkin_interval_ms;  /* default 300000: check in this often even when idle */
+  /* "identity": {"machine_id_file": ..., "product_uuid_file": ...}: read these
+   * instead of the host's sources (tests, containers). "" = the host's. The
+   * core does not read them itself: the driver hands them to its os shim. */
+  char machine_id_file[CONFIG_PATH_MAX];
+  char product_uuid_file[CONFIG_PATH_MAX];
   /* issue #5: the box the cloud's policy cannot leave. Log files a policy
    * names are opened only under these roots (default ["/var/log"]); the
    * compiled-in deny list (core/policy.h) applies on top, always. */

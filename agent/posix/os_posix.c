@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -306,6 +307,59 @@ static int posix_read_small_file(const char *path, char *buf, size_t cap) {
   return posix_put_trimmed(tmp, got, buf, cap);
 }
 
+static int posix_mac_cmp(const void *a, const void *b) { return strcmp(a, b); }
+
+/* "aa:bb:cc:dd:ee:ff", not all zero. */
+static int posix_mac_ok(const char *m) {
+  if (strlen(m) != 17) return 0;
+  int nonzero = 0;
+  for (int i = 0; i < 17; i++) {
+    char c = m[i];
+    if (i % 3 == 2) {
+      if (c != ':') return 0;
+    } else if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) {
+      nonzero |= c != '0';
+    } else {
+      return 0;
+    }
+  }
+  return nonzero;
+}
+
+static int posix_read_macs(const char *dir, char *buf, size_t cap) {
+  char macs[OS_POSIX_MAX_IFACES][18];
+  size_t n = 0;
+  DIR *d = opendir(dir);
+  if (!d) return posix_err(errno);
+  struct dirent *e;
+  int seen = 0;
+  while ((e = readdir(d)) != NULL && seen++ < 4 * OS_POSIX_MAX_IFACES && n < OS_POSIX_MAX_IFACES) {
+    if (e->d_name[0] == '.') continue;
+    char p[OS_PATH_MAX], val[64];
+    struct stat st;
+    if (snprintf(p, sizeof p, "%s/%s/device", dir, e->d_name) >= (int)sizeof p) continue;
+    if (stat(p, &st) != 0) continue; /* virtual interface */
+    if (snprintf(p, sizeof p, "%s/%s/address", dir, e->d_name) >= (int)sizeof p) continue;
+    if (posix_read_small_file(p, val, sizeof val) < 0) continue;
+    for (char *c = val; *c; c++)
+      if (*c >= 'A' && *c <= 'F') *c = (char)(*c - 'A' + 'a');
+    if (!posix_mac_ok(val)) continue;
+    memcpy(macs[n++], val, 18);
+  }
+  closedir(d);
+  if (n == 0) return OS_ENOENT;
+  qsort(macs, n, sizeof macs[0], posix_mac_cmp);
+  char out[OS_POSIX_MAX_IFACES * 18];
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0 && strcmp(macs[i], macs[i - 1]) == 0) continue; /* bonds share a MAC */
+    if (o) out[o++] = ',';
+    memcpy(out + o, macs[i], 17);
+    o += 17;
+  }
+  return posix_put_trimmed(out, o, buf, cap);
+}
+
 static int posix_read_identity(void *ctx, os_ident_kind kind, char *buf, size_t cap) {
   os_posix *px = ctx;
   if (!buf || cap == 0) return OS_EINVAL;
@@ -323,6 +377,16 @@ static int posix_read_identity(void *ctx, os_ident_kind kind, char *buf, size_t 
     if (rc >= 0) return rc;
     return posix_read_small_file(OS_POSIX_FALLBACK_MACHINE_ID, buf, cap);
   }
+  if (kind == OS_IDENT_PRODUCT_UUID) {
+    int rc = posix_read_small_file(
+        px->product_uuid_path[0] ? px->product_uuid_path : OS_POSIX_DEFAULT_PRODUCT_UUID, buf, cap);
+    for (char *c = buf; rc > 0 && *c; c++) /* firmware varies the case */
+      if (*c >= 'A' && *c <= 'F') *c = (char)(*c - 'A' + 'a');
+    return rc;
+  }
+  if (kind == OS_IDENT_MACS)
+    return posix_read_macs(px->net_class_dir[0] ? px->net_class_dir : OS_POSIX_DEFAULT_NET_CLASS,
+                           buf, cap);
   return OS_ENOENT;
 }
 
@@ -422,6 +486,16 @@ int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
     size_t len = strnlen(opts->machine_id_path, OS_PATH_MAX);
     if (len == 0 || len >= OS_PATH_MAX) return OS_EINVAL;
     memcpy(ctx->machine_id_path, opts->machine_id_path, len + 1);
+  }
+  if (opts->product_uuid_path) {
+    size_t len = strnlen(opts->product_uuid_path, OS_PATH_MAX);
+    if (len == 0 || len >= OS_PATH_MAX) return OS_EINVAL;
+    memcpy(ctx->product_uuid_path, opts->product_uuid_path, len + 1);
+  }
+  if (opts->net_class_dir) {
+    size_t len = strnlen(opts->net_class_dir, OS_PATH_MAX);
+    if (len == 0 || len >= OS_PATH_MAX) return OS_EINVAL;
+    memcpy(ctx->net_class_dir, opts->net_class_dir, len + 1);
   }
   ctx->log_level = opts->log_level;
   ctx->log_fd = opts->log_fd;

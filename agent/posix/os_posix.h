@@ -30,8 +30,13 @@
  *     control characters (CR, LF, ...) become spaces, so one call is always
  *     exactly one line.
  *
+ *   - OS_IDENT_MACS: interfaces X in net_class_dir with an X/device entry
+ *     (physical; veth, bridges, lo have none), X/address read, all-zero and
+ *     malformed ones skipped, sorted, joined by ','. At most
+ *     OS_POSIX_MAX_IFACES interfaces are looked at.
+ *
  * Return codes: os_posix_init returns OS_OK, or OS_EINVAL for NULL out/ctx or
- * an empty or over-long machine_id_path, a negative log_fd, or a log_level
+ * an empty or over-long machine_id_path / product_uuid_path / net_class_dir, a negative log_fd, or a log_level
  * out of range.
  */
 #ifndef OUTPOST_POSIX_OS_POSIX_H
@@ -42,6 +47,9 @@
 #define OS_POSIX_LOG_LINE_MAX 4096
 #define OS_POSIX_DEFAULT_MACHINE_ID "/etc/machine-id"
 #define OS_POSIX_FALLBACK_MACHINE_ID "/var/lib/dbus/machine-id"
+#define OS_POSIX_DEFAULT_PRODUCT_UUID "/sys/class/dmi/id/product_uuid"
+#define OS_POSIX_DEFAULT_NET_CLASS "/sys/class/net"
+#define OS_POSIX_MAX_IFACES 64 /* interfaces considered for OS_IDENT_MACS */
 
 typedef struct os_posix_options {
   os_log_level log_level;      /* messages below this are dropped; default OS_LOG_INFO */
@@ -49,12 +57,18 @@ typedef struct os_posix_options {
   /* NULL (default): read /etc/machine-id, then /var/lib/dbus/machine-id.
    * Set: read only this file (tests, containers with a bind-mounted id). */
   const char *machine_id_path;
+  /* NULL (default): /sys/class/dmi/id/product_uuid. Set: read only this file. */
+  const char *product_uuid_path;
+  /* NULL (default): /sys/class/net. Tests point it at a fake tree. */
+  const char *net_class_dir;
 } os_posix_options;
 
 typedef struct os_posix {
   os_log_level log_level;
   int log_fd;
   char machine_id_path[OS_PATH_MAX]; /* "" = default search */
+  char product_uuid_path[OS_PATH_MAX]; /* "" = OS_POSIX_DEFAULT_PRODUCT_UUID */
+  char net_class_dir[OS_PATH_MAX];     /* "" = OS_POSIX_DEFAULT_NET_CLASS */
 } os_posix;
 
 /* Fills *opts with the defaults above. */

@@ -66,6 +66,11 @@ typedef struct os_stat {
 typedef enum os_ident_kind {
   OS_IDENT_HOSTNAME = 1,
   OS_IDENT_MACHINE_ID = 2,
+  /* DMI product UUID (/sys/class/dmi/id/product_uuid on Linux). */
+  OS_IDENT_PRODUCT_UUID = 3,
+  /* MAC addresses of the physical interfaces, lower-case, sorted, joined by
+   * ','; all-zero addresses skipped. OS_ENOENT when there is none. */
+  OS_IDENT_MACS = 4,
 } os_ident_kind;
 
 typedef enum os_log_level {

@@ -40,9 +40,10 @@ body = json.dumps({"token": token, "public_key": base64.b64encode(pub).decode(),
                    "hostname": "h", "machine_id": "m", "agent_version": "0.1.0"}).encode()
 agent = expect(post("/v1/enroll", body, {"X-Outpost-Proof": sign(body)}), 201)["agent_id"]
 chal = expect(post("/v1/challenge", json.dumps({"agent_id": agent}).encode()), 200)["challenge"]
-msg = f"outpost-session-v1\n{agent}\n{chal}".encode()
+inst = "0123456789abcdef0123456789abcdef"
+msg = f"outpost-session-v1\n{agent}\n{chal}\n{inst}".encode()
 s = expect(post("/v1/session", json.dumps({"agent_id": agent, "challenge": chal,
-                                           "signature": sign(msg)}).encode()), 200)
+                                           "signature": sign(msg), "instance": inst}).encode()), 200)
 skey = base64.b64decode(s["session_key"])
 
 lines = "".join(json.dumps({"seq": i, "ts": 1764380000000 + i, "source": "/var/log/x",
@@ -54,9 +55,18 @@ frame = (b"\x28\xb5\x2f\xfd" + bytes([0x60]) + (len(raw) - 256).to_bytes(2, "lit
          + ((len(raw) << 3) | 1).to_bytes(3, "little") + raw)
 
 
-def ingest(first, last, body, tamper=False):
-    t = str(int(time.time() * 1000))
-    s_ = f"outpost-v1\nPOST\n/v1/ingest\n{t}\n{hashlib.sha256(body).hexdigest()}"
+last_t = [0]
+
+
+def ingest(first, last, body, tamper=False, t=None):
+    if t is None:
+        # A new millisecond per request: the same signed request twice is a replay.
+        while int(time.time() * 1000) <= last_t[0]:
+            time.sleep(0.001)
+        t = str(int(time.time() * 1000))
+        last_t[0] = int(t)
+    s_ = (f"outpost-v1\nPOST\n/v1/ingest\n{t}\n{hashlib.sha256(body).hexdigest()}"
+          f"\n{inst}\nnone")
     mac = hmac.new(skey, s_.encode(), hashlib.sha256).hexdigest()
     if tamper:
         mac = ("0" if mac[0] != "0" else "1") + mac[1:]
@@ -64,13 +74,21 @@ def ingest(first, last, body, tamper=False):
                                      "X-Outpost-Signature": mac, "X-Outpost-First-Seq": str(first),
                                      "X-Outpost-Last-Seq": str(last),
                                      "Content-Type": "application/x-ndjson",
-                                     "Content-Encoding": "zstd"})
+                                     "Content-Encoding": "zstd", "X-Outpost-Instance": inst,
+                                     "X-Outpost-Ratchet": "none"}), t
 
 
-r = expect(ingest(1, 5, frame), 200)
+def ing(*a, **k):
+    return ingest(*a, **k)[0]
+
+
+r = expect(ing(1, 5, frame), 200)
 assert r == {"acked_through": 5, "stored": 5, "duplicates": 0}, r
-r = expect(ingest(1, 5, frame), 200)
+got, t1 = ingest(1, 5, frame)
+r = expect(got, 200)
 assert r == {"acked_through": 5, "stored": 0, "duplicates": 5}, r
-assert expect(ingest(1, 5, frame, tamper=True), 401)["error"] == "bad_signature"
-assert expect(ingest(1, 6, frame), 400)["error"] == "bad_batch"
+# The very same signed request again: refused as a replay (NET-2 / replay protection).
+assert expect(ing(1, 5, frame, t=t1), 401)["error"] == "replayed"
+assert expect(ing(1, 5, frame, tamper=True), 401)["error"] == "bad_signature"
+assert expect(ing(1, 6, frame), 400)["error"] == "bad_batch"
 print(agent)

@@ -41,6 +41,8 @@ typedef struct fixture {
   char agent_id[MC_AGENT_ID_LEN + 1];
   char session_id[64];
   uint8_t session_key[32];
+  char instance[33];
+  char ratchet[33];
 } fixture;
 
 static int setup(void **state) {
@@ -49,12 +51,15 @@ static int setup(void **state) {
   f->env.rng = 0x9e3779b97f4a7c15ull;
   mc_env env = {&f->env, fake_wall, fake_random};
   char err[128];
-  assert_int_equal(mc_open(":memory:", &env, NULL, &f->c, err, sizeof err), MC_OK);
+  mc_options mo = {.probation_s = 360};
+  assert_int_equal(mc_open(":memory:", &env, &mo, &f->c, err, sizeof err), MC_OK);
   assert_int_equal(mc_workspace_add(f->c, "acme", f->token, sizeof f->token), MC_OK);
   assert_int_equal(strncmp(f->token, "otk_", 4), 0);
   assert_int_equal(strlen(f->token), 47);
   assert_int_equal(crypto_ec_generate(fake_random, &f->env, f->key, sizeof f->key, &f->key_len),
                    CRYPTO_OK);
+  strcpy(f->instance, "00000000000000000000000000000001");
+  strcpy(f->ratchet, WIRE_RATCHET_NONE);
   *state = f;
   return 0;
 }
@@ -148,13 +153,14 @@ static void get_challenge(fixture *f, char *chal, size_t cap) {
 
 static int session_request(fixture *f, const char *chal, int corrupt, cJSON **j) {
   char msg[256], sig[200], body[512];
-  int m = wire_session_message(f->agent_id, chal, msg, sizeof msg);
+  int m = wire_session_message(f->agent_id, chal, f->instance, msg, sizeof msg);
   assert_true(m > 0);
   if (corrupt) msg[m - 1] ^= 1;
   sign_b64(f, msg, (size_t)m, sig, sizeof sig);
   int n = snprintf(body, sizeof body,
-                   "{\"agent_id\":\"%s\",\"challenge\":\"%s\",\"signature\":\"%s\"}", f->agent_id,
-                   chal, sig);
+                   "{\"agent_id\":\"%s\",\"challenge\":\"%s\",\"signature\":\"%s\","
+                   "\"instance\":\"%s\"}",
+                   f->agent_id, chal, sig, f->instance);
   return send(f, "POST", "/v1/session", NULL, 0, body, (size_t)n, j);
 }
 
@@ -191,16 +197,19 @@ static uint8_t *make_batch(int64_t first, int64_t last, size_t *len) {
 static int ingest_raw(fixture *f, const char *sid, int64_t first, int64_t last, const uint8_t *b,
                       size_t len, int64_t time_off, int mac_bad, cJSON **j) {
   char t[32], fs[32], ls[32], mac[65];
+  f->env.now++; /* every request a new time: an identical one is a replay */
   int64_t at = f->env.now + time_off;
   snprintf(t, sizeof t, "%lld", (long long)at);
   snprintf(fs, sizeof fs, "%lld", (long long)first);
   snprintf(ls, sizeof ls, "%lld", (long long)last);
-  wire_request_mac(f->session_key, 32, "POST", "/v1/ingest", at, b, len, mac);
+  wire_request_mac(f->session_key, 32, "POST", "/v1/ingest", at, b, len, f->instance, f->ratchet,
+                   mac);
   if (mac_bad) mac[0] = mac[0] == 'a' ? 'b' : 'a';
   mc_header h[] = {{WIRE_HDR_SESSION, sid},     {WIRE_HDR_TIME, t},
                    {WIRE_HDR_SIGNATURE, mac},   {WIRE_HDR_FIRST_SEQ, fs},
-                   {WIRE_HDR_LAST_SEQ, ls},     {"Content-Encoding", "zstd"}};
-  return send(f, "POST", "/v1/ingest", h, 6, b, len, j);
+                   {WIRE_HDR_LAST_SEQ, ls},     {"Content-Encoding", "zstd"},
+                   {WIRE_HDR_INSTANCE, f->instance}, {WIRE_HDR_RATCHET, f->ratchet}};
+  return send(f, "POST", "/v1/ingest", h, 8, b, len, j);
 }
 
 static int ingest(fixture *f, int64_t first, int64_t last, cJSON **j) {
@@ -376,6 +385,300 @@ static void test_workspace_add(void **state) {
   assert_string_not_equal(tok, f->token);
 }
 
+
+/* ---- identity (issue #4) ------------------------------------------------- */
+
+/* One agent process: its session and instance, and the ratchet it presents. */
+typedef struct copy {
+  char instance[33], session_id[64], ratchet[33];
+  uint8_t session_key[32];
+} copy;
+
+static void use(fixture *f, const copy *c) {
+  strcpy(f->instance, c->instance);
+  strcpy(f->session_id, c->session_id);
+  strcpy(f->ratchet, c->ratchet);
+  memcpy(f->session_key, c->session_key, 32);
+}
+
+static void keep(const fixture *f, copy *c) {
+  strcpy(c->instance, f->instance);
+  strcpy(c->session_id, f->session_id);
+  strcpy(c->ratchet, f->ratchet);
+  memcpy(c->session_key, f->session_key, 32);
+}
+
+/* Starts a process with instance inst presenting ratchet r: opens its session. */
+static void start_copy(fixture *f, copy *c, const char *inst, const char *r) {
+  strcpy(f->instance, inst);
+  open_session(f);
+  strcpy(f->ratchet, r);
+  keep(f, c);
+}
+
+/* Signed POST of body to path at the agent time now + time_off. */
+static int authed(fixture *f, const char *path, const char *body, int64_t time_off, cJSON **j) {
+  char t[32], mac[65];
+  f->env.now++;
+  int64_t at = f->env.now + time_off;
+  snprintf(t, sizeof t, "%lld", (long long)at);
+  size_t len = strlen(body);
+  wire_request_mac(f->session_key, 32, "POST", path, at, body, len, f->instance, f->ratchet, mac);
+  mc_header h[] = {{WIRE_HDR_SESSION, f->session_id},  {WIRE_HDR_TIME, t},
+                   {WIRE_HDR_SIGNATURE, mac},          {WIRE_HDR_INSTANCE, f->instance},
+                   {WIRE_HDR_RATCHET, f->ratchet}};
+  return send(f, "POST", path, h, 5, body, len, j);
+}
+
+/* A check-in; on 200 the copy takes the issued value, as the agent does. */
+static int checkin(fixture *f, copy *c, int64_t time_off, int take, char *issued) {
+  use(f, c);
+  cJSON *j;
+  int st = authed(f, "/v1/checkin", "{\"drift\":[]}", time_off, &j);
+  if (st == 200) {
+    const char *n = jstr(j, "ratchet_next");
+    assert_true(wire_is_hex_id(n));
+    if (issued) strcpy(issued, n);
+    if (take) strcpy(c->ratchet, n);
+    cJSON_Delete(j);
+  } else if (issued) {
+    snprintf(issued, 64, "%s", jstr(j, "error"));
+    cJSON_Delete(j);
+  } else {
+    cJSON_Delete(j);
+  }
+  return st;
+}
+
+#define INST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define INST_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define INST_A2 "cccccccccccccccccccccccccccccccc"
+
+/* A lost reply must never look like a clone; a copy presenting a value its
+ * identity has moved past is one. */
+static void test_ratchet_lost_reply_and_stale_copy(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  copy a, b;
+  start_copy(f, &a, INST_A, WIRE_RATCHET_NONE);
+  char n1[64], again[64], n2[64], err[64];
+  assert_int_equal(checkin(f, &a, 0, 0, n1), 200); /* reply "lost": a keeps none */
+  assert_int_equal(checkin(f, &a, 0, 0, again), 200);
+  assert_string_equal(n1, again);                  /* same value re-issued */
+  assert_int_equal(checkin(f, &a, 0, 1, again), 200);
+  assert_string_equal(a.ratchet, n1);
+  assert_int_equal(checkin(f, &a, 0, 1, n2), 200); /* n1 seen: a successor */
+  assert_string_not_equal(n1, n2);
+  assert_int_equal(mc_alert_count(f->c, NULL), 0);
+  /* A copy from an old image: presents none, long since superseded. */
+  start_copy(f, &b, INST_B, WIRE_RATCHET_NONE);
+  assert_int_equal(checkin(f, &b, 0, 1, err), 409);
+  assert_string_equal(err, "clone_detected");
+  assert_int_equal(mc_alert_count(f->c, "clone_stale_ratchet"), 1);
+  /* Quarantined for good; the original goes on untouched. */
+  assert_int_equal(checkin(f, &b, 0, 1, err), 409);
+  assert_int_equal(checkin(f, &a, 0, 1, NULL), 200);
+  use(f, &a);
+  cJSON *j;
+  assert_int_equal(ingest(f, 1, 3, &j), 200);
+  cJSON_Delete(j);
+  assert_int_equal(mc_alert_count(f->c, NULL), 1);
+}
+
+/* Two live processes with the same ratchet: the instance rule catches the
+ * older one at its next request; a dead process's late request is no clone. */
+static void test_live_copies_and_restart(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  copy a, a2, b;
+  start_copy(f, &a, INST_A, WIRE_RATCHET_NONE);
+  assert_int_equal(checkin(f, &a, 0, 1, NULL), 200);
+  /* a restarts as a2 (same disk, same ratchet): takes over. */
+  start_copy(f, &a2, INST_A2, a.ratchet);
+  assert_int_equal(checkin(f, &a2, 0, 1, NULL), 200);
+  /* a request a signed before a2 existed arrives late: refused, no alert */
+  char err[64];
+  assert_int_equal(checkin(f, &a, -10, 0, err), 409);
+  assert_string_equal(err, "superseded_instance");
+  assert_int_equal(mc_alert_count(f->c, NULL), 0);
+  /* b: a clone of a2's disk started now; then a2 speaks again: two live
+   * copies. The newcomer b is quarantined, a2 keeps the identity. */
+  start_copy(f, &b, INST_B, a2.ratchet);
+  assert_int_equal(checkin(f, &b, 0, 1, NULL), 200);
+  assert_int_equal(checkin(f, &b, 0, 1, NULL), 200); /* b even moved the ratchet on */
+  assert_int_equal(checkin(f, &a2, 0, 1, NULL), 200);
+  assert_int_equal(mc_alert_count(f->c, "clone_live_copies"), 1);
+  assert_int_equal(checkin(f, &b, 0, 1, err), 409);
+  assert_string_equal(err, "clone_detected");
+  assert_int_equal(checkin(f, &a2, 0, 1, NULL), 200);
+  use(f, &a2);
+  cJSON *j;
+  /* a2 replaced a process heard from moments before: until that one would
+   * have had to check in again, a2's data waits (it could be a's clone). */
+  assert_int_equal(ingest(f, 1, 2, &j), 409);
+  assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, "retry_after_s")));
+  expect_error(j, "probation");
+  assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 0);
+  f->env.now += 361 * 1000;
+  assert_int_equal(checkin(f, &a2, 0, 1, NULL), 200);
+  use(f, &a2);
+  assert_int_equal(ingest(f, 1, 2, &j), 200);
+  cJSON_Delete(j);
+  assert_int_equal(mc_alert_count(f->c, NULL), 1);
+}
+
+/* Same process, a request signed before its ratchet moved on, arriving late. */
+static void test_late_request_same_process(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  copy a;
+  start_copy(f, &a, INST_A, WIRE_RATCHET_NONE);
+  assert_int_equal(checkin(f, &a, 0, 1, NULL), 200);
+  copy old = a;
+  assert_int_equal(checkin(f, &a, 0, 1, NULL), 200);
+  assert_int_equal(checkin(f, &a, 0, 1, NULL), 200);
+  char err[64];
+  assert_int_equal(checkin(f, &old, -50, 0, err), 409);
+  assert_string_equal(err, "stale_request");
+  assert_int_equal(mc_alert_count(f->c, NULL), 0);
+}
+
+static void test_replay_refused(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  open_session(f);
+  size_t len;
+  uint8_t *b = make_batch(1, 3, &len);
+  char t[32], fs[] = "1", ls[] = "3", mac[65];
+  int64_t at = f->env.now;
+  snprintf(t, sizeof t, "%lld", (long long)at);
+  wire_request_mac(f->session_key, 32, "POST", "/v1/ingest", at, b, len, f->instance, f->ratchet,
+                   mac);
+  mc_header h[] = {{WIRE_HDR_SESSION, f->session_id}, {WIRE_HDR_TIME, t},
+                   {WIRE_HDR_SIGNATURE, mac},         {WIRE_HDR_FIRST_SEQ, fs},
+                   {WIRE_HDR_LAST_SEQ, ls},           {WIRE_HDR_INSTANCE, f->instance},
+                   {WIRE_HDR_RATCHET, f->ratchet}};
+  cJSON *j;
+  assert_int_equal(send(f, "POST", "/v1/ingest", h, 7, b, len, &j), 200);
+  cJSON_Delete(j);
+  f->env.now += 1000;
+  assert_int_equal(send(f, "POST", "/v1/ingest", h, 7, b, len, &j), 401);
+  expect_error(j, "replayed");
+  /* To another endpoint: the MAC covers the path. */
+  assert_int_equal(send(f, "POST", "/v1/checkin", h, 7, b, len, &j), 401);
+  expect_error(j, "bad_signature");
+  /* Another process's headers with this session: refused. */
+  mc_header h2[7];
+  memcpy(h2, h, sizeof h);
+  h2[5].value = INST_B;
+  f->env.now += 1;
+  assert_int_equal(send(f, "POST", "/v1/ingest", h2, 7, b, len, &j), 401);
+  expect_error(j, "bad_signature");
+  /* Later than the window: refused as skew, with both times named. */
+  f->env.now += 2 * WIRE_CLOCK_SKEW_MS;
+  assert_int_equal(send(f, "POST", "/v1/ingest", h, 7, b, len, &j), 401);
+  assert_non_null(strstr(jstr(j, "message"), "tolerance"));
+  expect_error(j, "clock_skew");
+  free(b);
+  mc_stats st;
+  mc_get_stats(f->c, &st);
+  assert_int_equal(st.replays_refused, 1);
+  assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 3);
+  assert_int_equal(mc_alert_count(f->c, NULL), 0);
+}
+
+static void test_revoked(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  open_session(f);
+  assert_int_equal(mc_agent_revoke(f->c, f->agent_id), MC_OK);
+  assert_int_equal(mc_agent_revoke(f->c, "00000000000000000000000000000000"), MC_EINVAL);
+  cJSON *j;
+  assert_int_equal(ingest(f, 1, 2, &j), 403);
+  expect_error(j, "revoked");
+  char body[128];
+  int n = snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", f->agent_id);
+  assert_int_equal(send(f, "POST", "/v1/challenge", NULL, 0, body, (size_t)n, &j), 403);
+  expect_error(j, "revoked");
+  assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 0);
+}
+
+static void test_content_conflict(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  open_session(f);
+  cJSON *j;
+  assert_int_equal(ingest(f, 1, 3, &j), 200);
+  cJSON_Delete(j);
+  /* seq 2 again with other content: what a clone sharing our seqs sends */
+  wire_batch_enc e;
+  wire_batch_enc_init(&e, 0);
+  wire_record r = {2, 1, "/var/log/app.log", 16, "not the same", 12};
+  assert_int_equal(wire_batch_enc_add(&e, &r), WIRE_OK);
+  uint8_t *b;
+  size_t len;
+  assert_int_equal(wire_batch_enc_finish(&e, 1, &b, &len), WIRE_OK);
+  wire_batch_enc_free(&e);
+  assert_int_equal(ingest_raw(f, f->session_id, 2, 2, b, len, 0, 0, &j), 409);
+  expect_error(j, "clone_detected");
+  free(b);
+  assert_int_equal(mc_alert_count(f->c, "clone_content_conflict"), 1);
+  assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 3);
+}
+
+/* Re-enrollment after a clone verdict: the new key enrolls, the old one vouches. */
+static void test_clone_enrollment(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  char old_id[33];
+  strcpy(old_id, f->agent_id);
+  uint8_t old_key[CRYPTO_KEY_DER_MAX];
+  size_t old_len = f->key_len;
+  memcpy(old_key, f->key, old_len);
+  assert_int_equal(crypto_ec_generate(fake_random, &f->env, f->key, sizeof f->key, &f->key_len),
+                   CRYPTO_OK);
+  char body[1024], proof[200], cproof[200];
+  int n = enroll_body(f, f->token, body, sizeof body);
+  n--; /* reopen the object */
+  n += snprintf(body + n, sizeof body - (size_t)n,
+                ",\"cloned_from\":\"%s\",\"clone_reason\":\"hardware_changed\"}", old_id);
+  sign_b64(f, body, (size_t)n, proof, sizeof proof);
+  cJSON *j;
+  /* without the old key's signature: refused */
+  mc_header h1[] = {{WIRE_HDR_PROOF, proof}, {WIRE_HDR_CLONE_PROOF, proof}};
+  assert_int_equal(send(f, "POST", "/v1/enroll", h1, 2, body, (size_t)n, &j), 401);
+  expect_error(j, "bad_clone_proof");
+  uint8_t new_key[CRYPTO_KEY_DER_MAX];
+  size_t new_len = f->key_len;
+  memcpy(new_key, f->key, new_len);
+  memcpy(f->key, old_key, old_len);
+  f->key_len = old_len;
+  sign_b64(f, body, (size_t)n, cproof, sizeof cproof);
+  memcpy(f->key, new_key, new_len);
+  f->key_len = new_len;
+  mc_header h2[] = {{WIRE_HDR_PROOF, proof}, {WIRE_HDR_CLONE_PROOF, cproof}};
+  assert_int_equal(send(f, "POST", "/v1/enroll", h2, 2, body, (size_t)n, &j), 201);
+  char cf[33];
+  assert_int_equal(mc_agent_cloned_from(f->c, jstr(j, "agent_id"), cf), MC_OK);
+  assert_string_equal(cf, old_id);
+  cJSON_Delete(j);
+  assert_int_equal(mc_alert_count(f->c, "clone_new_hardware"), 1);
+  /* The same clone report into another workspace: refused. */
+  char tok2[MC_TOKEN_MAX], body2[1024], p2[200], cp2[200];
+  assert_int_equal(mc_workspace_add(f->c, "other", tok2, sizeof tok2), MC_OK);
+  int n2 = enroll_body(f, tok2, body2, sizeof body2);
+  n2--;
+  n2 += snprintf(body2 + n2, sizeof body2 - (size_t)n2,
+                 ",\"cloned_from\":\"%s\",\"clone_reason\":\"hardware_changed\"}", old_id);
+  sign_b64(f, body2, (size_t)n2, p2, sizeof p2);
+  memcpy(f->key, old_key, old_len);
+  f->key_len = old_len;
+  sign_b64(f, body2, (size_t)n2, cp2, sizeof cp2);
+  mc_header h3[] = {{WIRE_HDR_PROOF, p2}, {WIRE_HDR_CLONE_PROOF, cp2}};
+  assert_int_equal(send(f, "POST", "/v1/enroll", h3, 2, body2, (size_t)n2, &j), 403);
+  expect_error(j, "foreign_workspace");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_full_flow_and_duplicates, setup, teardown),
@@ -383,6 +686,13 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_session_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ingest_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_workspace_add, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ratchet_lost_reply_and_stale_copy, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_live_copies_and_restart, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_late_request_same_process, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_replay_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_content_conflict, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_clone_enrollment, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,27 +56,41 @@ static int decode_text(const char *text, int64_t first, int64_t last, collected 
 static void test_request_mac(void **state) {
   char mac[65], mac2[65];
   const uint8_t key[32] = {1, 2, 3};
-  wire_request_mac(key, 32, "POST", "/v1/ingest", 1764380000123, "body", 4, mac);
+  const char *inst = "0123456789abcdef0123456789abcdef";
+  wire_request_mac(key, 32, "POST", "/v1/ingest", 1764380000123, "body", 4, inst, "none", mac);
   assert_int_equal(strlen(mac), 64);
   /* Compute by hand: HMAC over the documented string. */
   uint8_t h[32], m[32];
   char hh[65], s[256], expect[65];
   crypto_sha256("body", 4, h);
   crypto_hex(h, 32, hh);
-  int len = snprintf(s, sizeof s, "outpost-v1\nPOST\n/v1/ingest\n1764380000123\n%s", hh);
+  int len = snprintf(s, sizeof s, "outpost-v1\nPOST\n/v1/ingest\n1764380000123\n%s\n%s\nnone", hh,
+                     inst);
   crypto_hmac_sha256(key, 32, s, (size_t)len, m);
   crypto_hex(m, 32, expect);
   assert_string_equal(mac, expect);
-  wire_request_mac(key, 32, "POST", "/v1/ingest", 1764380000124, "body", 4, mac2);
+  wire_request_mac(key, 32, "POST", "/v1/ingest", 1764380000124, "body", 4, inst, "none", mac2);
   assert_string_not_equal(mac, mac2);
+  /* instance and ratchet are covered: another process or value, another MAC */
+  wire_request_mac(key, 32, "POST", "/v1/ingest", 1764380000123, "body", 4,
+                   "1123456789abcdef0123456789abcdef", "none", mac2);
+  assert_string_not_equal(mac, mac2);
+  wire_request_mac(key, 32, "POST", "/v1/ingest", 1764380000123, "body", 4, inst,
+                   "0123456789abcdef0123456789abcdef", mac2);
+  assert_string_not_equal(mac, mac2);
+  assert_true(wire_is_hex_id(inst));
+  assert_false(wire_is_hex_id("0123456789abcdef0123456789abcdeF"));
+  assert_false(wire_is_hex_id("0123456789abcdef0123456789abcdef0"));
+  assert_false(wire_is_hex_id("0123"));
+  assert_false(wire_is_hex_id(NULL));
 }
 
 static void test_session_message(void **state) {
   char buf[128];
-  int n = wire_session_message("abc", "xyz", buf, sizeof buf);
-  assert_int_equal(n, (int)strlen("outpost-session-v1\nabc\nxyz"));
-  assert_string_equal(buf, "outpost-session-v1\nabc\nxyz");
-  assert_int_equal(wire_session_message("abc", "xyz", buf, 10), -1);
+  int n = wire_session_message("abc", "xyz", "inst", buf, sizeof buf);
+  assert_int_equal(n, (int)strlen("outpost-session-v1\nabc\nxyz\ninst"));
+  assert_string_equal(buf, "outpost-session-v1\nabc\nxyz\ninst");
+  assert_int_equal(wire_session_message("abc", "xyz", "inst", buf, 10), -1);
 }
 
 static void test_roundtrip_awkward(void **state) {

@@ -126,6 +126,7 @@ static int setup(void **state) {
   f->cfg.sources[0].start = CONFIG_START_BEGINNING;
   f->cfg.n_sources = 1;
   f->cfg.log_level = OS_LOG_ERROR;
+  f->cfg.checkin_interval_ms = 24 * 3600 * 1000LL; /* tests that want one ask for it */
   f->now = 1000000;
   *state = f;
   return 0;
@@ -153,6 +154,33 @@ static void open_agent(fx *f) {
 static void b64(const uint8_t *in, size_t n, char *out, size_t cap) {
   size_t len;
   assert_int_equal(crypto_b64_encode(in, n, out, cap, &len), CRYPTO_OK);
+}
+
+#define RATCHET1 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/* Checks the pending request is an authentic check-in presenting `presents`,
+ * answers it with ratchet_next = next. */
+static void answer_checkin(fx *f, const uint8_t key[32], const char *presents, const char *next) {
+  step(f);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/checkin");
+  const char *t = hdr(&f->sn.cur, WIRE_HDR_TIME), *mac = hdr(&f->sn.cur, WIRE_HDR_SIGNATURE);
+  const char *inst = hdr(&f->sn.cur, WIRE_HDR_INSTANCE), *rat = hdr(&f->sn.cur, WIRE_HDR_RATCHET);
+  assert_non_null(t);
+  assert_non_null(inst);
+  assert_non_null(rat);
+  assert_string_equal(rat, presents);
+  char want[65];
+  wire_request_mac(key, 32, "POST", "/v1/checkin", strtoll(t, NULL, 10), f->sn.cur.body,
+                   f->sn.cur.body_len, inst, rat, want);
+  assert_string_equal(mac, want);
+  cJSON *b = cJSON_Parse((const char *)f->sn.cur.body);
+  assert_true(cJSON_IsNumber(cJSON_GetObjectItem(b, "fingerprint_score")));
+  assert_true(cJSON_IsArray(cJSON_GetObjectItem(b, "drift")));
+  cJSON_Delete(b);
+  char body[128];
+  snprintf(body, sizeof body, "{\"ratchet_next\":\"%s\"}", next);
+  reply(&f->sn, 0, 200, body, "Date", "Sat, 29 Nov 2025 00:00:00 GMT");
 }
 
 /* Plays enrollment and session; returns the session key handed out. */
@@ -185,7 +213,10 @@ static void enroll_and_open_session(fx *f, uint8_t key[32]) {
   const char *sig_b64 = cJSON_GetObjectItem(b, "signature")->valuestring;
   assert_int_equal(crypto_b64_decode(sig_b64, strlen(sig_b64), sig, sizeof sig, &sig_len), 0);
   char msg[256];
-  int mlen = wire_session_message("0123456789abcdef0123456789abcdef", "Y2hhbGxlbmdl", msg, sizeof msg);
+  const char *inst = cJSON_GetObjectItem(b, "instance")->valuestring;
+  assert_true(wire_is_hex_id(inst));
+  int mlen = wire_session_message("0123456789abcdef0123456789abcdef", "Y2hhbGxlbmdl", inst, msg,
+                                  sizeof msg);
   assert_int_equal(crypto_ec_verify(pub, pub_len, msg, (size_t)mlen, sig, sig_len), CRYPTO_OK);
   cJSON_Delete(b);
   for (int i = 0; i < 32; i++) key[i] = (uint8_t)(i * 7 + 1);
@@ -194,6 +225,7 @@ static void enroll_and_open_session(fx *f, uint8_t key[32]) {
   snprintf(body, sizeof body,
            "{\"session_id\":\"s1\",\"session_key\":\"%s\",\"expires_in_s\":3600}", key_b64);
   reply(&f->sn, 0, 200, body, NULL, NULL);
+  answer_checkin(f, key, "none", RATCHET1);
 }
 
 static void write_lines(fx *f, int from, int to) {
@@ -222,8 +254,11 @@ static int check_ingest(fx *f, const uint8_t key[32], int64_t *first, int64_t *l
   assert_non_null(mac);
   assert_string_equal(hdr(&f->sn.cur, WIRE_HDR_SESSION), "s1");
   char want[65];
+  const char *inst = hdr(&f->sn.cur, WIRE_HDR_INSTANCE), *rat = hdr(&f->sn.cur, WIRE_HDR_RATCHET);
+  assert_non_null(inst);
+  assert_non_null(rat);
   wire_request_mac(key, 32, "POST", "/v1/ingest", strtoll(t, NULL, 10), f->sn.cur.body,
-                   f->sn.cur.body_len, want);
+                   f->sn.cur.body_len, inst, rat, want);
   assert_string_equal(mac, want);
   *first = strtoll(hdr(&f->sn.cur, WIRE_HDR_FIRST_SEQ), NULL, 10);
   *last = strtoll(hdr(&f->sn.cur, WIRE_HDR_LAST_SEQ), NULL, 10);
@@ -244,7 +279,8 @@ static void answer_policy_fetch(fx *f, const uint8_t key[32]) {
   const char *t = hdr(&f->sn.cur, WIRE_HDR_TIME), *mac = hdr(&f->sn.cur, WIRE_HDR_SIGNATURE);
   assert_non_null(t);
   char want[65];
-  wire_request_mac(key, 32, "GET", "/v1/policy", strtoll(t, NULL, 10), NULL, 0, want);
+  wire_request_mac(key, 32, "GET", "/v1/policy", strtoll(t, NULL, 10), NULL, 0,
+                   hdr(&f->sn.cur, WIRE_HDR_INSTANCE), hdr(&f->sn.cur, WIRE_HDR_RATCHET), want);
   assert_string_equal(mac, want);
   reply(&f->sn, 0, 404, "{\"error\":\"no_policy\",\"message\":\"none set\"}", NULL, NULL);
 }
@@ -384,12 +420,116 @@ static void corrupt_identity_refuses_to_start(void **state) {
   assert_non_null(strstr(err, "identity.json: malformed"));
 }
 
+
+/* 409 clone_detected: the agent re-enrolls as a new identity, the new key
+ * proves possession, the old key vouches for the clone report, and the
+ * spooled records then ship under the new identity after a check-in. */
+static void clone_verdict_reenrolls(void **state) {
+  fx *f = *state;
+  write_lines(f, 0, 5);
+  open_agent(f);
+  uint8_t key[32];
+  enroll_and_open_session(f, key);
+  answer_policy_fetch(f, key);
+  step(f);
+  agent_stats s;
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.checkins, 1);
+  f->now += f->cfg.batch_max_age_ms + f->cfg.poll_interval_ms;
+  step(f);
+  f->now += f->cfg.batch_max_age_ms;
+  step(f);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/ingest");
+  assert_string_equal(hdr(&f->sn.cur, WIRE_HDR_RATCHET), RATCHET1);
+  reply(&f->sn, 0, 409, "{\"error\":\"clone_detected\",\"message\":\"copy\"}", NULL, NULL);
+  step(f);
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.state, AGENT_STATE_REENROLLING);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/enroll");
+  cJSON *b = cJSON_Parse((const char *)f->sn.cur.body);
+  assert_string_equal(cJSON_GetObjectItem(b, "cloned_from")->valuestring,
+                      "0123456789abcdef0123456789abcdef");
+  assert_string_equal(cJSON_GetObjectItem(b, "clone_reason")->valuestring, "ratchet_conflict");
+  const char *pub_b64 = cJSON_GetObjectItem(b, "public_key")->valuestring;
+  uint8_t pub[CRYPTO_PUB_DER_MAX], sig[CRYPTO_SIG_MAX], old_pub[CRYPTO_PUB_DER_MAX];
+  size_t pub_len, sig_len, old_len;
+  assert_int_equal(crypto_b64_decode(pub_b64, strlen(pub_b64), pub, sizeof pub, &pub_len), 0);
+  /* the old public key, from the key file still on disk */
+  char kp[1200];
+  snprintf(kp, sizeof kp, "%s/agent.key", f->cfg.state_dir);
+  uint8_t der[CRYPTO_KEY_DER_MAX];
+  FILE *fp = fopen(kp, "rb");
+  size_t dl = fread(der, 1, sizeof der, fp);
+  fclose(fp);
+  assert_int_equal(crypto_ec_public_from_private(der, dl, old_pub, sizeof old_pub, &old_len),
+                   CRYPTO_OK);
+  assert_false(pub_len == old_len && memcmp(pub, old_pub, pub_len) == 0); /* a new key */
+  const char *cp = hdr(&f->sn.cur, WIRE_HDR_CLONE_PROOF);
+  assert_non_null(cp);
+  assert_int_equal(crypto_b64_decode(cp, strlen(cp), sig, sizeof sig, &sig_len), 0);
+  assert_int_equal(
+      crypto_ec_verify(old_pub, old_len, f->sn.cur.body, f->sn.cur.body_len, sig, sig_len),
+      CRYPTO_OK);
+  cJSON_Delete(b);
+  reply(&f->sn, 0, 201, "{\"agent_id\":\"fedcba9876543210fedcba9876543210\",\"workspace\":\"ws\"}",
+        NULL, NULL);
+  step(f);
+  agent_get_stats(f->a, &s);
+  assert_string_equal(s.agent_id, "fedcba9876543210fedcba9876543210");
+  assert_string_equal(s.cloned_from, "0123456789abcdef0123456789abcdef");
+  assert_int_equal(s.clone_reenrollments, 1);
+  assert_int_equal(s.spooled, 5); /* nothing lost */
+  /* The new identity is on disk with the new key: a restart keeps it. */
+  agent_close(f->a);
+  f->a = NULL;
+  if (f->sn.have) {
+    free(f->sn.cur.body);
+    f->sn.have = 0;
+  }
+  open_agent(f);
+  agent_get_stats(f->a, &s);
+  assert_string_equal(s.agent_id, "fedcba9876543210fedcba9876543210");
+}
+
+static void revoked_stops_sending(void **state) {
+  fx *f = *state;
+  write_lines(f, 0, 3);
+  open_agent(f);
+  uint8_t key[32];
+  enroll_and_open_session(f, key);
+  answer_policy_fetch(f, key);
+  f->now += 2 * f->cfg.batch_max_age_ms + f->cfg.poll_interval_ms;
+  step(f);
+  step(f);
+  assert_true(f->sn.have);
+  reply(&f->sn, 0, 403, "{\"error\":\"revoked\",\"message\":\"revoked\"}", NULL, NULL);
+  int64_t d = step(f);
+  agent_stats s;
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.state, AGENT_STATE_REVOKED);
+  assert_non_null(strstr(s.last_error, "revoked"));
+  int before = f->sn.requests;
+  write_lines(f, 3, 6);
+  for (int i = 0; i < 200 && f->now < 1000000 + 3500 * 1000LL; i++) {
+    f->now = d;
+    d = step(f);
+    assert_false(f->sn.have);
+  }
+  assert_int_equal(f->sn.requests, before);
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.spooled, 6); /* collection goes on */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(ships_with_auth_and_backs_off, setup, teardown),
       cmocka_unit_test_setup_teardown(refused_enrollment_backs_off_for_long, setup, teardown),
       cmocka_unit_test_setup_teardown(identity_survives_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_identity_refuses_to_start, setup, teardown),
+      cmocka_unit_test_setup_teardown(clone_verdict_reenrolls, setup, teardown),
+      cmocka_unit_test_setup_teardown(revoked_stops_sending, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,16 @@ static void parses_good_config(void **state) {
   assert_true(config_explain(&c, text, sizeof text) > 0);
   assert_non_null(strstr(text, "/var/log/b.log (new files read from the beginning)"));
   assert_null(strstr(text, "otk_abc")); /* never echo the token */
+  assert_int_equal(c.checkin_interval_ms, 300000);
+  assert_string_equal(c.machine_id_file, "");
+  const char *with_ident =
+      "{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\","
+      "\"checkin_interval_ms\":2000,"
+      "\"identity\":{\"machine_id_file\":\"/t/mid\",\"product_uuid_file\":\"/t/uuid\"}}";
+  assert_int_equal(config_parse(with_ident, strlen(with_ident), &c, err, sizeof err), CONFIG_OK);
+  assert_string_equal(c.machine_id_file, "/t/mid");
+  assert_string_equal(c.product_uuid_file, "/t/uuid");
+  assert_int_equal(c.checkin_interval_ms, 2000);
 }
 
 typedef struct bad_case {
@@ -40,6 +50,14 @@ typedef struct bad_case {
 static void rejects_bad_configs(void **state) {
   static const bad_case cases[] = {
       {"", "not valid JSON"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"identity\":{\"machine_id_file\":\"rel\"}}",
+       "identity.machine_id_file: must be an absolute path"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"identity\":{\"mac\":\"/x\"}}",
+       "identity.mac: unknown key"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"identity\":[]}",
+       "identity: must be an object"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"checkin_interval_ms\":5}",
+       "checkin_interval_ms: must be an integer"},
       {"[1]", "top level must be an object"},
       {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"colour\":1}",
        "colour: unknown key"},

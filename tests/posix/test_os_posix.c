@@ -233,6 +233,48 @@ static void test_identity(void **state) {
   o.machine_id_path = path;
   assert_int_equal(os_posix_init(&os, &px, &o), OS_OK);
   assert_int_equal(os.read_identity(os.ctx, OS_IDENT_MACHINE_ID, buf, sizeof buf), OS_ENOENT);
+
+  /* DMI product UUID (lower-cased) and MACs of physical interfaces from a
+   * fake /sys/class/net: eth1 and eth0 have a device link, veth0 does not,
+   * lo's address is all zero. Sorted, joined by ','. */
+  char dir[160], p2[256];
+  join(path, sizeof path, fx, "product_uuid");
+  fp = fopen(path, "w");
+  fputs("4C4C4544-0042-4810-8056-B4C04F4E3232\n", fp);
+  fclose(fp);
+  join(dir, sizeof dir, fx, "net");
+  mkdir(dir, 0755);
+  static const char *const ifs[][3] = {{"eth1", "AA:BB:CC:00:00:02", "y"},
+                                       {"eth0", "aa:bb:cc:00:00:01", "y"},
+                                       {"veth0", "02:42:ac:11:00:02", "n"},
+                                       {"lo", "00:00:00:00:00:00", "y"}};
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(p2, sizeof p2, "%s/%s", dir, ifs[i][0]);
+    mkdir(p2, 0755);
+    snprintf(p2, sizeof p2, "%s/%s/address", dir, ifs[i][0]);
+    fp = fopen(p2, "w");
+    fprintf(fp, "%s\n", ifs[i][1]);
+    fclose(fp);
+    if (ifs[i][2][0] == 'y') {
+      snprintf(p2, sizeof p2, "%s/%s/device", dir, ifs[i][0]);
+      mkdir(p2, 0755);
+    }
+  }
+  os_posix_options_init(&o);
+  o.product_uuid_path = path;
+  o.net_class_dir = dir;
+  assert_int_equal(os_posix_init(&os, &px, &o), OS_OK);
+  n = os.read_identity(os.ctx, OS_IDENT_PRODUCT_UUID, buf, sizeof buf);
+  assert_int_equal(n, 36);
+  assert_string_equal(buf, "4c4c4544-0042-4810-8056-b4c04f4e3232");
+  n = os.read_identity(os.ctx, OS_IDENT_MACS, buf, sizeof buf);
+  assert_string_equal(buf, "aa:bb:cc:00:00:01,aa:bb:cc:00:00:02");
+  assert_int_equal(n, 35);
+  join(p2, sizeof p2, fx, "empty-net");
+  mkdir(p2, 0755);
+  o.net_class_dir = p2;
+  assert_int_equal(os_posix_init(&os, &px, &o), OS_OK);
+  assert_int_equal(os.read_identity(os.ctx, OS_IDENT_MACS, buf, sizeof buf), OS_ENOENT);
 }
 
 static void test_clocks_random(void **state) {
