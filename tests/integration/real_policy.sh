@@ -168,13 +168,14 @@ case "$row" in
   'rejected|caps.max_records_per_s: must be an integer from 1 to 5000') ;;
   *) die "rate policy report: $row" ;;
 esac
-# The last good policy still runs: new lines in a.log keep arriving.
-echo "allowed line 51" >>"$ROOT/app/a.log"
+# The last good policy still runs: new lines in a.log keep arriving. (A line
+# of its own: "allowed line 51" above may or may not have shipped yet.)
+echo "allowed line 52" >>"$ROOT/app/a.log"
 for _ in $(seq 1 150); do
-  [ "$(db "SELECT count(*) FROM records WHERE line = 'allowed line 51'")" = 1 ] && break
+  [ "$(db "SELECT count(*) FROM records WHERE line = 'allowed line 52'")" = 1 ] && break
   sleep 0.2
 done
-[ "$(db "SELECT count(*) FROM records WHERE line = 'allowed line 51'")" = 1 ] || die "last good policy not kept"
+[ "$(db "SELECT count(*) FROM records WHERE line = 'allowed line 52'")" = 1 ] || die "last good policy not kept"
 stop_agent
 echo "real_policy: OK (hostile policies rejected and reported, 5 paths refused, no listener, seccomp $n refusals, nice 19/SCHED_IDLE/ioprio idle)"
 rm -rf "$WORK"
