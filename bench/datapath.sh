@@ -55,18 +55,20 @@ t0=$(now_ns)
 pid=$!
 OUTPOST_PIDS+=("$pid")
 c0=$(cpu_ticks "$pid")
+k0=$(cpu_ticks "$CLOUD_PID")
 while [ "$(records_in_cloud)" -lt "$MAX_LINES" ]; do
   kill -0 "$pid" 2>/dev/null || { tail -5 "$WORK/agent-max.log"; echo "agent died" >&2; exit 1; }
   sleep 0.1
 done
 t1=$(now_ns)
 c1=$(cpu_ticks "$pid")
+k1=$(cpu_ticks "$CLOUD_PID")
 hwm=$(hwm_kib "$pid")
 kill -TERM "$pid"; wait "$pid" || true
-awk -v n="$MAX_LINES" -v ns=$((t1 - t0)) -v cpu=$((c1 - c0)) -v tick="$TICK" -v hwm="$hwm" 'BEGIN {
+awk -v n="$MAX_LINES" -v ns=$((t1 - t0)) -v cpu=$((c1 - c0)) -v ccpu=$((k1 - k0)) -v tick="$TICK" -v hwm="$hwm" 'BEGIN {
   s = ns / 1e9
-  printf "max rate: %d lines in %.1f s = %.0f lines/s end to end; agent CPU %.0f%% of one core; peak RSS %.1f MiB\n",
-    n, s, n / s, 100 * cpu / tick / s, hwm / 1024 }'
+  printf "max rate: %d lines in %.1f s = %.0f lines/s end to end; agent CPU %.0f%% of one core; peak RSS %.1f MiB (cloud CPU %.0f%%)\n",
+    n, s, n / s, 100 * cpu / tick / s, hwm / 1024, 100 * ccpu / tick / s }'
 
 # 2. 1,000 lines/s for PACED_S seconds (a writer flushing every 100 ms).
 : >"$WORK/logs/paced.log"
