@@ -1000,7 +1000,7 @@ static int handle_shed(mc_cloud *c, const mc_request *req, int64_t now, mc_respo
   int64_t stored = 0;
   cJSON_ArrayForEach(e, arr) {
     if (failed) break;
-    int64_t v = 0;
+    int64_t v = 0; /* validated above; the optimiser cannot see that */
     sqlite3_stmt *s = mc__stmt(c, MC_ST_SHED_UPSERT);
     sqlite3_bind_text(s, 1, agent_id, MC_AGENT_ID_LEN, SQLITE_STATIC);
     static const char *const keys[] = {"first_seq", "last_seq", "records", "bytes",

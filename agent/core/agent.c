@@ -1280,6 +1280,10 @@ static void log_shed(agent *a, const spool_shed_entry *e) {
 }
 
 static int shed_once(agent *a, int64_t min_bytes, spool_shed_reason why) {
+  /* The oldest records may be the batch in flight: the cloud may store it, so
+   * shedding them now would count them as both held and shed. Shed after its
+   * reply (at most request_timeout_ms), when the ack has removed them. */
+  if (a->inflight == REQ_INGEST) return -1;
   spool_shed_entry e;
   int rc = spool_shed(a->sp, min_bytes, why, a->wall, &e);
   if (rc != SPOOL_OK) {

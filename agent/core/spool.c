@@ -50,8 +50,11 @@ static const char *const spool_sql[ST_COUNT] = {
     [ST_SHED_SCAN] = "SELECT seq, length(line) FROM records WHERE seq >= ? ORDER BY seq",
     [ST_SHED_SUM] = ("SELECT count(*), coalesce(sum(length(line)), 0), min(ts_ms), max(ts_ms)"
                      " FROM records WHERE seq <= ?"),
+    /* Explicit id: an emptied table would hand out id 1 again (no
+     * AUTOINCREMENT), under ids already reported in this run (?9). */
     [ST_SHED_LOG_ADD] = ("INSERT INTO shed_log(first_seq, last_seq, records, bytes, ts_first,"
-                         " ts_last, at_ms, reason) VALUES(?,?,?,?,?,?,?,?)"),
+                         " ts_last, at_ms, reason, id) VALUES(?,?,?,?,?,?,?,?,"
+                         " max(coalesce((SELECT max(id) FROM shed_log), 0), ?) + 1)"),
     [ST_SHED_LOG_LAST] = "SELECT max(id) FROM shed_log",
     [ST_SHED_LOG_MERGE] = ("UPDATE shed_log SET last_seq=?, records=records+?, bytes=bytes+?,"
                            " ts_first=min(ts_first, ?), ts_last=max(ts_last, ?), at_ms=?,"
@@ -98,6 +101,7 @@ struct spool {
    * starts after them; a restart re-sends them (the cloud is idempotent). */
   int64_t sent_through_id;
   int64_t sent_unpersisted; /* their records, counted in shed_reported */
+  int64_t offered_through_id; /* last entry read for a report (maybe in flight) */
   char errmsg[256];
 };
 
@@ -393,9 +397,32 @@ static int sum_through(spool *s, int64_t through, int64_t *count, int64_t *bytes
 
 static int ack_txn(spool *s, int64_t through_seq);
 
+static int pick_shed_end(spool *s, int64_t min_bytes, int64_t *through);
+static uint64_t floor_of(const spool *s, uint64_t total);
+
+/* Deleting acknowledged rows journals their pages too (a 5,000-record batch
+ * is a journal of ~0.5 MiB): when the room above the floor is tight, delete in
+ * pieces the room can journal, oldest first, each its own transaction (a crash
+ * in between only re-sends records the cloud already holds: idempotent). */
 int spool_ack(spool *s, int64_t through_seq) {
-  int rc = ack_txn(s, through_seq);
-  if (rc == SPOOL_EFULL && reserve_release(s)) rc = ack_txn(s, through_seq);
+  uint64_t avail = 0, total = 0;
+  int tight = s->os->free_space &&
+              s->os->free_space(s->os->ctx, s->path, &avail, &total) == OS_OK &&
+              (avail < floor_of(s, total) ||
+               (avail - floor_of(s, total)) / 2 < (uint64_t)SPOOL_SHED_CHUNK(s->lim.quota_bytes));
+  int rc = SPOOL_OK;
+  /* Each piece removes at least one record: bounded by the batch size. */
+  while (rc == SPOOL_OK && s->c.spooled > 0 && s->c.first_seq <= through_seq) {
+    int64_t end = through_seq;
+    if (tight) {
+      int64_t piece = 0;
+      if (pick_shed_end(s, INT64_MAX, &piece) != SQLITE_OK || piece < s->c.first_seq) piece = through_seq;
+      if (piece < end) end = piece;
+    }
+    rc = ack_txn(s, end);
+    if (rc == SPOOL_EFULL && reserve_release(s)) rc = ack_txn(s, end);
+    if (!tight) break;
+  }
   return rc;
 }
 
@@ -457,6 +484,12 @@ static void set_max_pages(spool *s, int64_t pages) {
   if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK) s->max_pages = pages;
 }
 
+/* The free space the volume keeps: min(floor_pct of its size, floor_max). */
+static uint64_t floor_of(const spool *s, uint64_t total) {
+  uint64_t pct = total / 100 * (uint64_t)s->lim.floor_pct;
+  return pct < (uint64_t)s->lim.floor_max_bytes ? pct : (uint64_t)s->lim.floor_max_bytes;
+}
+
 int spool_space(spool *s, spool_space_info *out) {
   spool_space_info info;
   memset(&info, 0, sizeof info);
@@ -468,10 +501,7 @@ int spool_space(spool *s, spool_space_info *out) {
   int rc = s->os->free_space ? s->os->free_space(s->os->ctx, s->path, &info.avail, &info.total)
                              : OS_ENOSYS;
   if (rc == OS_OK) {
-    uint64_t pct = info.total / 100 * (uint64_t)s->lim.floor_pct;
-    info.floor_bytes = (int64_t)(pct < (uint64_t)s->lim.floor_max_bytes
-                                     ? pct
-                                     : (uint64_t)s->lim.floor_max_bytes);
+    info.floor_bytes = (int64_t)floor_of(s, info.total);
     /* The file may grow into what is free above the floor, minus room for
      * the journal, which also lives on this volume. */
     int64_t avail = info.avail > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)info.avail;
@@ -496,12 +526,18 @@ int spool_space(spool *s, spool_space_info *out) {
  * counts a small overhead so that empty lines still make progress. */
 static int pick_shed_end(spool *s, int64_t min_bytes, int64_t *through) {
   int64_t chunk = SPOOL_SHED_CHUNK(s->lim.quota_bytes), acc = 0, rows = 0;
-  /* Deleting rows journals the pages that held them: on a nearly full volume
-   * shed in pieces the journal can fit, rather than not at all. */
+  /* Deleting rows journals the pages that held them (about 1.2 bytes of
+   * journal per byte of text), and the journal lives on the same volume. Above
+   * the floor, shed in pieces whose journal fits in the room above it, so that
+   * shedding itself never takes the volume under its floor; under the floor
+   * (others filled it), in pieces the journal can fit at all rather than not
+   * at all. */
   uint64_t avail = 0, total = 0;
-  if (s->os->free_space && s->os->free_space(s->os->ctx, s->path, &avail, &total) == OS_OK &&
-      avail / 4 < (uint64_t)chunk)
-    chunk = avail / 4 > 16384 ? (int64_t)(avail / 4) : 16384;
+  if (s->os->free_space && s->os->free_space(s->os->ctx, s->path, &avail, &total) == OS_OK) {
+    uint64_t floor = floor_of(s, total), fit = avail / 4;
+    if (avail > floor + 2 * 16384) fit = (avail - floor) / 2;
+    if (fit < (uint64_t)chunk) chunk = fit > 16384 ? (int64_t)fit : 16384;
+  }
   sqlite3_stmt *q = s->st[ST_SHED_SCAN];
   sqlite3_bind_int64(q, 1, s->c.first_seq);
   int rc;
@@ -575,7 +611,11 @@ static int shed_txn(spool *s, int64_t min_bytes, spool_shed_reason reason, int64
    * spans records acknowledged in between). */
   int64_t n_log = shed_log_count(s);
   if (n_log < 0) return abort_txn(s, SQLITE_ERROR, "cannot count the shed log");
-  if (n_log >= SPOOL_MAX_SHED_LOG && last_log_id(s) > s->sent_through_id) {
+  /* Never merge into an entry already offered in a report that may be in
+   * flight: its ack would count the merged records as reported. */
+  int64_t merge_above =
+      s->offered_through_id > s->sent_through_id ? s->offered_through_id : s->sent_through_id;
+  if (n_log >= SPOOL_MAX_SHED_LOG && last_log_id(s) > merge_above) {
     sqlite3_stmt *l = s->st[ST_SHED_LOG_LAST];
     int64_t last_id = 0;
     if (sqlite3_step(l) == SQLITE_ROW) last_id = sqlite3_column_int64(l, 0);
@@ -601,6 +641,7 @@ static int shed_txn(spool *s, int64_t min_bytes, spool_shed_reason reason, int64
     sqlite3_bind_int64(q, 6, e.ts_last_ms);
     sqlite3_bind_int64(q, 7, e.at_ms);
     sqlite3_bind_int(q, 8, e.reason);
+    sqlite3_bind_int64(q, 9, merge_above);
     rc = run(s, ST_SHED_LOG_ADD);
     e.id = sqlite3_last_insert_rowid(s->db);
   }
@@ -643,6 +684,7 @@ int spool_shed_pending(spool *s, spool_shed_entry *out, int max, int *n) {
     e->ts_last_ms = sqlite3_column_int64(q, 6);
     e->at_ms = sqlite3_column_int64(q, 7);
     e->reason = sqlite3_column_int(q, 8);
+    if (e->id > s->offered_through_id) s->offered_through_id = e->id;
   }
   sqlite3_reset(q);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return spool_fail(s, rc, "cannot read the shed log");

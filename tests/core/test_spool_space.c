@@ -225,12 +225,72 @@ static void shed_log_stays_bounded(void **state) {
   destroy(f);
 }
 
+/* Regression (found by tests/integration/disk_full.sh): once every entry was
+ * reported and dropped, the next shedding got id 1 again, under the ids
+ * already reported in this run, so it was never offered and the agent wedged
+ * with shed > shed_reported. */
+static void shed_after_full_report_is_offered(void **state) {
+  (void)state;
+  fx *f = make(64 * 1024 * 1024);
+  assert_int_equal(fill(f, 0, 2), 200);
+  spool_shed_entry e, got[4];
+  int k = 0;
+  for (int round = 0; round < 3; round++) {
+    assert_int_equal(spool_shed(f->sp, 0, SPOOL_SHED_QUOTA, round, &e), SPOOL_OK);
+    assert_int_equal(e.records, 1);
+    assert_int_equal(spool_shed_pending(f->sp, got, 4, &k), SPOOL_OK);
+    assert_int_equal(k, 1);
+    assert_int_equal(got[0].first_seq, round + 1);
+    assert_int_equal(spool_shed_reported(f->sp, got[0].id), SPOOL_OK);
+    spool_counters c;
+    spool_get_counters(f->sp, &c);
+    assert_int_equal(c.shed, round + 1);
+    assert_int_equal(c.shed_reported, round + 1);
+  }
+  destroy(f);
+}
+
+/* An entry offered in a report (maybe in flight) is never merged into: its
+ * ack must not count records the cloud did not get. */
+static void offered_entry_is_not_merged_into(void **state) {
+  (void)state;
+  fx *f = make(64 * 1024 * 1024);
+  assert_int_equal(fill(f, 0, 5), 500);
+  spool_shed_entry e;
+  for (int i = 0; i < SPOOL_MAX_SHED_LOG; i++)
+    assert_int_equal(spool_shed(f->sp, 0, SPOOL_SHED_QUOTA, i, &e), SPOOL_OK);
+  spool_shed_entry *got = calloc(SPOOL_MAX_SHED_LOG + 8, sizeof *got);
+  assert_non_null(got);
+  int k = 0;
+  assert_int_equal(spool_shed_pending(f->sp, got, SPOOL_MAX_SHED_LOG + 8, &k), SPOOL_OK);
+  assert_int_equal(k, SPOOL_MAX_SHED_LOG);
+  int64_t offered = 0;
+  for (int i = 0; i < k; i++) offered += got[i].records;
+  int64_t offered_id = got[k - 1].id;
+  /* While that report is in flight, two more sheddings. */
+  assert_int_equal(spool_shed(f->sp, 0, SPOOL_SHED_QUOTA, 1000, &e), SPOOL_OK);
+  assert_int_equal(spool_shed(f->sp, 0, SPOOL_SHED_QUOTA, 1001, &e), SPOOL_OK);
+  assert_int_equal(spool_shed_reported(f->sp, offered_id), SPOOL_OK);
+  spool_counters c;
+  spool_get_counters(f->sp, &c);
+  assert_int_equal(c.shed_reported, offered);
+  assert_int_equal(c.shed, offered + 2);
+  assert_int_equal(spool_shed_pending(f->sp, got, 8, &k), SPOOL_OK);
+  int64_t rest = 0;
+  for (int i = 0; i < k; i++) rest += got[i].records;
+  assert_int_equal(rest, 2);
+  free(got);
+  destroy(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(quota_holds_and_shedding_is_exact),
       cmocka_unit_test(floor_is_kept_and_deficit_given_back),
       cmocka_unit_test(io_error_is_reported_as_eio),
       cmocka_unit_test(shed_log_stays_bounded),
+      cmocka_unit_test(shed_after_full_report_is_offered),
+      cmocka_unit_test(offered_entry_is_not_merged_into),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,7 +62,8 @@ JSON
 }
 
 records_in_cloud() {
-  sqlite3 "file:$CLOUD_DATA/cloud.db?mode=ro" "SELECT count(*) FROM records" 2>/dev/null || echo 0
+  # .timeout: a reader can meet the serving cloud's checkpoint (SQLITE_BUSY).
+  sqlite3 -cmd ".timeout 5000" "file:$CLOUD_DATA/cloud.db?mode=ro" "SELECT count(*) FROM records" 2>/dev/null || echo 0
 }
 
 # wait_for_records N SECONDS

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Data-path benchmark (issue #3, docs/benchmarks.md "Data path"): the real
+# outpost-cloud over HTTPS on loopback and the real outpost-agent.
+#   1. maximum rate: N pre-written lines (default 1,000,000), time from the
+#      agent's start until all are in the cloud; lines/s, agent CPU% and peak RSS;
+#   2. paced: a writer at 1,000 lines/s for S seconds (default 60); agent CPU%
+#      and peak RSS over that interval.
+# CPU% = (utime + stime) of the agent from /proc/PID/stat over the interval /
+# wall time (100% = one core); peak RSS = VmHWM from /proc/PID/status.
+# Prints figures only: no assertions (machines are noisy). Not a ctest test.
+# usage: bench/datapath.sh BUILD_DIR [LINES] [PACED_SECONDS]
+# Use a release build (make build: RelWithDebInfo), not Debug or ASan.
+set -euo pipefail
+BUILD=${1:?usage: bench/datapath.sh BUILD_DIR [LINES] [PACED_SECONDS]}
+BUILD=$(cd "$BUILD" && pwd)
+MAX_LINES=${2:-1000000}
+PACED_S=${3:-60}
+. "$(dirname "$0")/../tests/integration/lib.sh"
+WORK=$(mktemp -d /tmp/outpost-bench.XXXXXX)
+trap 'outpost_cleanup; rm -rf "$WORK"' EXIT
+TICK=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+now_ns() { date +%s%N; }
+
+# One line per record, ~80 bytes, unique.
+gen_lines() { # gen_lines FILE LO HI
+  python3 - "$@" <<'PY'
+import sys
+path, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, "a", buffering=1 << 20) as f:
+    for i in range(lo, hi):
+        f.write("bench %08d GET /api/v1/items/%d status=200 bytes=%d t=%dms\n" % (i, i * 7919 % 100003, i % 9973, i % 211))
+PY
+}
+
+# Batches as large as the protocol allows, quick polls: the agent's maximum.
+agent_config() { # agent_config NAME LOG
+  write_agent_config "$WORK/$1.json" "$WORK/$1-state" "$2" \
+    ', "batch_max_records": 10000, "batch_max_bytes": 3145728, "log_level": "warn"'
+}
+
+CLOUD_DATA=$WORK/cloud
+start_cloud "$CLOUD_DATA"
+echo "machine: $(nproc) vCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "build: $BUILD ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt"))"
+
+# 1. Maximum rate.
+mkdir -p "$WORK/logs"
+gen_lines "$WORK/logs/max.log" 0 "$MAX_LINES"
+agent_config max "$WORK/logs/max.log"
+t0=$(now_ns)
+"$AGENT_BIN" run --config "$WORK/max.json" 2>>"$WORK/agent-max.log" &
+pid=$!
+OUTPOST_PIDS+=("$pid")
+c0=$(cpu_ticks "$pid")
+k0=$(cpu_ticks "$CLOUD_PID")
+while [ "$(records_in_cloud)" -lt "$MAX_LINES" ]; do
+  kill -0 "$pid" 2>/dev/null || { tail -5 "$WORK/agent-max.log"; echo "agent died" >&2; exit 1; }
+  sleep 0.1
+done
+t1=$(now_ns)
+c1=$(cpu_ticks "$pid")
+k1=$(cpu_ticks "$CLOUD_PID")
+hwm=$(hwm_kib "$pid")
+kill -TERM "$pid"; wait "$pid" || true
+awk -v n="$MAX_LINES" -v ns=$((t1 - t0)) -v cpu=$((c1 - c0)) -v ccpu=$((k1 - k0)) -v tick="$TICK" -v hwm="$hwm" 'BEGIN {
+  s = ns / 1e9
+  printf "max rate: %d lines in %.1f s = %.0f lines/s end to end; agent CPU %.0f%% of one core; peak RSS %.1f MiB (cloud CPU %.0f%%)\n",
+    n, s, n / s, 100 * cpu / tick / s, hwm / 1024, 100 * ccpu / tick / s }'
+
+# 2. 1,000 lines/s for PACED_S seconds (a writer flushing every 100 ms).
+: >"$WORK/logs/paced.log"
+agent_config paced "$WORK/logs/paced.log"
+base=$(records_in_cloud)
+"$AGENT_BIN" run --config "$WORK/paced.json" 2>>"$WORK/agent-paced.log" &
+pid=$!
+OUTPOST_PIDS+=("$pid")
+sleep 1 # enrolled and idle before the interval starts
+python3 - "$WORK/logs/paced.log" "$PACED_S" <<'PY' &
+import sys, time
+path, secs = sys.argv[1], int(sys.argv[2])
+start = time.monotonic()
+i = 0
+with open(path, "a") as f:
+    for tick in range(secs * 10):
+        target = start + (tick + 1) * 0.1
+        for _ in range(100):
+            f.write("paced %08d GET /api/v1/items/%d status=200 bytes=%d\n" % (i, i * 7919 % 100003, i % 9973))
+            i += 1
+        f.flush()
+        time.sleep(max(0.0, target - time.monotonic()))
+PY
+wpid=$!
+OUTPOST_PIDS+=("$wpid")
+t0=$(now_ns)
+c0=$(cpu_ticks "$pid")
+wait "$wpid"
+t1=$(now_ns)
+c1=$(cpu_ticks "$pid")
+want=$((base + PACED_S * 1000))
+for _ in $(seq 1 300); do [ "$(records_in_cloud)" -ge "$want" ] && break; sleep 0.1; done
+got=$(($(records_in_cloud) - base))
+hwm=$(hwm_kib "$pid")
+kill -TERM "$pid"; wait "$pid" || true
+awk -v n="$got" -v ns=$((t1 - t0)) -v cpu=$((c1 - c0)) -v tick="$TICK" -v hwm="$hwm" -v secs="$PACED_S" 'BEGIN {
+  s = ns / 1e9
+  printf "1,000 lines/s for %d s: %d lines arrived; agent CPU %.1f%% of one core; peak RSS %.1f MiB\n",
+    secs, n, 100 * cpu / tick / s, hwm / 1024 }'
