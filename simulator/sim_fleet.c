@@ -57,13 +57,13 @@ static const char *const ev_names[] = {"?",        "step",      "net_deliver", "
 
 /* A signed request the attacker captured from the wire (replay). */
 typedef struct captured {
+  uint8_t *body;
+  size_t len;
+  size_t n;
   int have;
   char path[32];
   char names[SIM_CAP_HDRS][32];
   char values[SIM_CAP_HDRS][80];
-  size_t n;
-  uint8_t *body;
-  size_t len;
 } captured;
 
 typedef struct sim_agent {
@@ -93,22 +93,22 @@ typedef struct sim_agent {
   int cut;          /* power was cut during the agent's work: reboot it */
   int64_t power_cuts;
   void *fleet;      /* back pointer for the power-cut callback */
-  /* identity (issue #4) */
-  int lineage;              /* disk copied or rolled back: lineage ledger */
+  /* identity (issue #4); widest members first (no padding holes) */
+  sim_fs *snap;             /* snapshot event: the kept disk image */
   int64_t lineage_from;     /* lines written before then may live elsewhere */
-  int32_t clone_of;         /* source agent of a copy, -1 */
   int64_t copies;           /* copies made of this agent's disk */
   int64_t source_lines_at_clone;
-  char inherited[33];       /* identity that came with the copied disk */
-  char ids[SIM_MAX_IDS][33];/* identities this agent enrolled itself */
-  int n_ids;
   int64_t reenrolled;       /* clone_reenrollments last seen */
   int64_t watch_at, watch_base, watch_src_base, detected_at; /* -1: not watched */
-  sim_fs *snap;             /* snapshot event: the kept disk image */
-  captured cap;
-  int revoked;
-  char revoked_id[33];
   int64_t revoked_count;
+  captured cap;
+  char inherited[33];       /* identity that came with the copied disk */
+  char ids[SIM_MAX_IDS][33];/* identities this agent enrolled itself */
+  char revoked_id[33];
+  int32_t clone_of;         /* source agent of a copy, -1 */
+  int n_ids;
+  int lineage;              /* disk copied or rolled back: lineage ledger */
+  int revoked;
 } sim_agent;
 
 typedef struct expectation {
@@ -1094,9 +1094,15 @@ static void ident_check_store(fleet *f, const char *db_path) {
   while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
     const char *aid = (const char *)sqlite3_column_text(st, 0);
     const char *pre = (const char *)sqlite3_column_text(st, 1);
-    int owner = -1;
-    long long no = -1;
-    if (!aid || !pre || sscanf(pre, "agent-%5d line-%9lld", &owner, &no) != 2) continue;
+    /* "agent-NNNNN line-NNNNNNNNN " as write_line makes it */
+    if (!aid || !pre || strncmp(pre, "agent-", 6) != 0 || strncmp(pre + 11, " line-", 6) != 0)
+      continue;
+    char *end = NULL;
+    long owner_l = strtol(pre + 6, &end, 10);
+    if (end != pre + 11) continue;
+    long long no = strtoll(pre + 17, &end, 10);
+    if (end != pre + 26 || owner_l < 0 || owner_l >= f->n) continue;
+    int owner = (int)owner_l;
     if (!line_belongs(f, aid, owner, no)) {
       if (!mis++)
         snprintf(example, sizeof example, "line %lld of agent %d under %s", no, owner, aid);
@@ -1120,7 +1126,12 @@ static void ident_check_store(fleet *f, const char *db_path) {
   }
   if (s->at_least_once) {
     expectation *e = add_expect(f, "at_least_once");
-    for (int64_t i = 0; e && i < f->n; i++) {
+    if (e && !seen) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "out of memory");
+      e = NULL;
+    }
+    for (int64_t i = 0; e && seen && i < f->n; i++) {
       int64_t want = f->ag[i].lines_written - f->ag[i].lineage_from;
       if (rc != SQLITE_OK || seen[i] != want) {
         e->pass = 0;

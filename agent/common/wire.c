@@ -76,7 +76,7 @@ int wire_session_message(const char *agent_id, const char *challenge, const char
 int wire_is_hex_id(const char *s) {
   if (!s) return 0;
   size_t i = 0;
-  for (; s[i] && i <= WIRE_ID_HEX; i++)
+  for (; i <= WIRE_ID_HEX && s[i]; i++)
     if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
   return i == WIRE_ID_HEX && s[i] == 0;
 }
