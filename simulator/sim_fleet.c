@@ -57,13 +57,13 @@ static const char *const ev_names[] = {"?",        "step",      "net_deliver", "
 
 /* A signed request the attacker captured from the wire (replay). */
 typedef struct captured {
+  uint8_t *body;
+  size_t len;
+  size_t n;
   int have;
   char path[32];
   char names[SIM_CAP_HDRS][32];
   char values[SIM_CAP_HDRS][80];
-  size_t n;
-  uint8_t *body;
-  size_t len;
 } captured;
 
 typedef struct sim_agent {
@@ -1136,7 +1136,12 @@ static void ident_check_store(fleet *f, const char *db_path) {
   }
   if (s->at_least_once) {
     expectation *e = add_expect(f, "at_least_once");
-    for (int64_t i = 0; e && i < f->n; i++) {
+    if (e && !seen) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "out of memory");
+      e = NULL;
+    }
+    for (int64_t i = 0; e && seen && i < f->n; i++) {
       int64_t want = f->ag[i].lines_written - f->ag[i].lineage_from;
       if (rc != SQLITE_OK || seen[i] != want) {
         e->pass = 0;

@@ -335,14 +335,19 @@ static int posix_read_macs(const char *dir, char *buf, size_t cap) {
   int seen = 0;
   while ((e = readdir(d)) != NULL && seen++ < 4 * OS_POSIX_MAX_IFACES && n < OS_POSIX_MAX_IFACES) {
     if (e->d_name[0] == '.') continue;
-    char p[OS_PATH_MAX], val[64];
+    char p[OS_PATH_MAX], val[64] = "";
     struct stat st;
     if (snprintf(p, sizeof p, "%s/%s/device", dir, e->d_name) >= (int)sizeof p) continue;
     if (stat(p, &st) != 0) continue; /* virtual interface */
     if (snprintf(p, sizeof p, "%s/%s/address", dir, e->d_name) >= (int)sizeof p) continue;
+<<<<<<< HEAD
     val[0] = 0;
     int got = posix_read_small_file(p, val, sizeof val);
     if (got < 0) continue;
+=======
+    int got = posix_read_small_file(p, val, sizeof val);
+    if (got <= 0) continue; /* unreadable (negative OS_E*) or empty */
+>>>>>>> ident
     for (char *c = val; *c; c++)
       if (*c >= 'A' && *c <= 'F') *c = (char)(*c - 'A' + 'a');
     if (!posix_mac_ok(val)) continue;
