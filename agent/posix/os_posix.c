@@ -340,14 +340,9 @@ static int posix_read_macs(const char *dir, char *buf, size_t cap) {
     if (snprintf(p, sizeof p, "%s/%s/device", dir, e->d_name) >= (int)sizeof p) continue;
     if (stat(p, &st) != 0) continue; /* virtual interface */
     if (snprintf(p, sizeof p, "%s/%s/address", dir, e->d_name) >= (int)sizeof p) continue;
-<<<<<<< HEAD
     val[0] = 0;
     int got = posix_read_small_file(p, val, sizeof val);
     if (got < 0) continue;
-=======
-    int got = posix_read_small_file(p, val, sizeof val);
-    if (got <= 0) continue; /* unreadable (negative OS_E*) or empty */
->>>>>>> ident
     for (char *c = val; *c; c++)
       if (*c >= 'A' && *c <= 'F') *c = (char)(*c - 'A' + 'a');
     if (!posix_mac_ok(val)) continue;
