@@ -243,7 +243,7 @@ static int find_priv(mc_p11 *p, const uint8_t *pub, size_t pub_len, CK_OBJECT_HA
 
 int mc_p11_has_key(mc_p11 *p, const uint8_t *pub, size_t pub_len, char *err, size_t err_cap) {
   if (!p || !pub || !pub_len) return MC_P11_EINVAL;
-  CK_OBJECT_HANDLE h;
+  CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
   int rc = find_priv(p, pub, pub_len, &h, err, err_cap);
   return rc == MC_P11_OK ? 1 : rc == MC_P11_ENOKEY ? 0 : rc;
 }
@@ -278,7 +278,7 @@ int mc_p11_sign(mc_p11 *p, const uint8_t *pub, size_t pub_len, const void *msg,
                 size_t err_cap) {
   if (!p || !pub || !pub_len || (!msg && msg_len) || !sig || !sig_len)
     return fail(MC_P11_EINVAL, err, err_cap, "pkcs11: bad argument to sign");
-  CK_OBJECT_HANDLE h;
+  CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
   int rc = find_priv(p, pub, pub_len, &h, err, err_cap);
   if (rc != MC_P11_OK) return rc;
   uint8_t digest[CRYPTO_SHA256_LEN];

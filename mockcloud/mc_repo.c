@@ -529,7 +529,7 @@ static int repo_load(const char *dir, repo *r, char *err, size_t cap) {
                 dir);
   int64_t n = 1;
   for (;;) {
-    if (n > MAX_ROOT_PROBE || pathf(p, "%s/metadata/%lld.root.json", dir, (long long)(n + 1)) != 0)
+    if (n > MAX_ROOT_PROBE || pathf(p, "%s/metadata/%lld.root.json", dir, (long long)n + 1) != 0)
       return fail(MC_REPO_ECORRUPT, err, cap, "too many root versions in %s", dir);
     if (!file_exists(p)) break;
     n++;
@@ -621,7 +621,7 @@ static int sign_doc(const mc_signer *s, const cJSON *sg, const mc_pub *a, size_t
   cJSON *cp = cJSON_Duplicate(sg, 1);
   int rc = out && sigs && cp ? MC_REPO_OK : MC_REPO_ENOMEM;
   int got_a = 0, got_b = 0;
-  const mc_pub *done[2 * MAX_ROLE_KEYS];
+  const mc_pub *done[2 * MAX_ROLE_KEYS] = {NULL};
   size_t nd = 0;
   if (na > MAX_ROLE_KEYS || nb > MAX_ROLE_KEYS) rc = MC_REPO_EINVAL;
   for (size_t i = 0; rc == MC_REPO_OK && i < na + nb; i++) {
@@ -745,8 +745,8 @@ static int publish_role(const mc_repo_ctx *c, repo *r, int i, char *err, size_t 
   if (role_keys(r, i, &keys, &role) != 0 ||
       role_pubs(keys, role, pubs, MAX_ROLE_KEYS, &np, &th) != 0)
     return fail(MC_REPO_ECORRUPT, err, cap, "no keys for role %s", role_names[i]);
-  char *doc;
-  size_t dl;
+  char *doc = NULL;
+  size_t dl = 0;
   int rc = sign_doc(c->online, sg, pubs, np, th, NULL, 0, 0, &doc, &dl, err, cap);
   if (rc != MC_REPO_OK) return rc;
   if (i == R_TIMESTAMP) snprintf(name, sizeof name, "timestamp.json");
@@ -791,8 +791,8 @@ static int write_root(const mc_repo_ctx *c, repo *r, const cJSON *old, char *err
                 cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(old, "roles"), "root"),
                 b, MAX_ROLE_KEYS, &nb, &tb) != 0)
     return fail(MC_REPO_ECORRUPT, err, cap, "old root: no root keys");
-  char *doc;
-  size_t dl;
+  char *doc = NULL;
+  size_t dl = 0;
   int rc = sign_doc(c->root, sg, a, na, ta, b, nb, tb, &doc, &dl, err, cap);
   if (rc != MC_REPO_OK) return rc;
   snprintf(name, sizeof name, "%lld.root.json", (long long)get_version(sg));
@@ -1019,6 +1019,7 @@ int mc_repo_release(const mc_repo_ctx *c, const uint8_t *bin, size_t len, const 
     return fail(MC_REPO_EINVAL, err, cap, "binary is empty or larger than %u bytes",
                 MC_REPO_MAX_BINARY);
   repo r;
+  memset(&r, 0, sizeof r);
   int lk = -1;
   int rc = begin(c, &r, &lk, err, cap);
   if (rc != MC_REPO_OK) return rc;
@@ -1116,6 +1117,7 @@ int mc_repo_promote(const mc_repo_ctx *c, const char *version, const char *from,
     return fail(MC_REPO_EINVAL, err, cap,
                 "cannot promote from %s to %s: rings go canary -> early-access -> stable", from, to);
   repo r;
+  memset(&r, 0, sizeof r);
   int lk = -1;
   int rc = begin(c, &r, &lk, err, cap);
   if (rc != MC_REPO_OK) return rc;
@@ -1206,6 +1208,7 @@ int mc_repo_rotate(const mc_repo_ctx *c, const char *role, const mc_pub new_root
   if (i == R_ROOT && !new_root)
     return fail(MC_REPO_EINVAL, err, cap, "root rotation needs the new root keys");
   repo r;
+  memset(&r, 0, sizeof r);
   int lk = -1;
   int rc = begin(c, &r, &lk, err, cap);
   if (rc != MC_REPO_OK) return rc;
@@ -1259,6 +1262,7 @@ out:
 int mc_repo_refresh(const mc_repo_ctx *c, int force, unsigned *resigned, char *err, size_t cap) {
   if (resigned) *resigned = 0;
   repo r;
+  memset(&r, 0, sizeof r);
   int lk = -1;
   int rc = begin(c, &r, &lk, err, cap);
   if (rc != MC_REPO_OK) return rc;
