@@ -7,6 +7,16 @@
  *   outpost-cloud count --data DIR [--agent ID]
  *   outpost-cloud agent revoke ID --data DIR
  *   outpost-cloud alerts --data DIR      (one line per alert, oldest first)
+ *   outpost-cloud repo init --data DIR --root-keys RDIR --pkcs11-module M
+ *                 --token-label L --pin-file P
+ *   outpost-cloud release --data DIR --binary FILE --version V --ring R [--arch A]
+ *   outpost-cloud promote --data DIR --version V --from R1 --to R2
+ *   outpost-cloud rotate-keys --data DIR [--root-keys RDIR] --role ROLE
+ *
+ * The release repository (docs/updates.md) lives in DATA/repo; the token
+ * settings (module, label, PIN file path: never the PIN) in DATA/pkcs11.json.
+ * serve reads DATA/repo/metadata and DATA/repo/targets only, and re-signs
+ * timestamp/snapshot through the token on a timer; it never opens RDIR.
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error.
  */
@@ -32,13 +42,20 @@
 #include <mbedtls/x509_crt.h>
 #include <microhttpd.h>
 
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <limits.h>
+
 #include "common/wire.h"
 #include "mc.h"
+#include "mc_p11.h"
+#include "mc_repo.h"
 
 #define PATH_CAP 4096
 #define BODY_CAP (WIRE_MAX_BODY + 1024) /* beyond this: 413 without buffering */
 #define MAX_HEADERS 64
 #define PEM_CAP 4096
+#define REFRESH_S 60 /* seconds between re-sign checks of the repository */
 
 /* ---- env for the real world ---- */
 
@@ -387,6 +404,269 @@ static int cmd_alerts(const char *dir) {
   return 0;
 }
 
+/* ---- release repository (issue #6, docs/updates.md) ---- */
+
+typedef struct token_conf {
+  char module[PATH_CAP], label[MC_P11_LABEL_MAX + 1], pin_file[PATH_CAP];
+} token_conf;
+
+static int repo_dir(const char *data, char out[PATH_CAP]) { return join(out, data, "repo"); }
+
+static int save_token_conf(const char *data, const token_conf *t) {
+  char path[PATH_CAP];
+  cJSON *o = cJSON_CreateObject();
+  char *txt = NULL;
+  int rc = -1;
+  if (o && cJSON_AddStringToObject(o, "pkcs11_module", t->module) &&
+      cJSON_AddStringToObject(o, "token_label", t->label) &&
+      cJSON_AddStringToObject(o, "pin_file", t->pin_file) && (txt = cJSON_Print(o)) &&
+      join(path, data, "pkcs11.json") == 0)
+    rc = write_file(path, txt, strlen(txt), 0600);
+  free(txt);
+  cJSON_Delete(o);
+  return rc;
+}
+
+static int load_token_conf(const char *data, token_conf *t) {
+  char path[PATH_CAP];
+  char *txt = join(path, data, "pkcs11.json") == 0 ? read_file(path, 16384) : NULL;
+  if (!txt) {
+    fprintf(stderr, "outpost-cloud: no token settings in %s/pkcs11.json; run: outpost-cloud repo "
+                    "init first\n", data);
+    return -1;
+  }
+  cJSON *o = cJSON_Parse(txt);
+  free(txt);
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "pkcs11_module");
+  const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "token_label");
+  const cJSON *pf = cJSON_GetObjectItemCaseSensitive(o, "pin_file");
+  int ok = cJSON_IsString(m) && cJSON_IsString(l) && cJSON_IsString(pf) &&
+           snprintf(t->module, sizeof t->module, "%s", m->valuestring) < (int)sizeof t->module &&
+           snprintf(t->label, sizeof t->label, "%s", l->valuestring) < (int)sizeof t->label &&
+           snprintf(t->pin_file, sizeof t->pin_file, "%s", pf->valuestring) < (int)sizeof t->pin_file;
+  cJSON_Delete(o);
+  if (!ok) fprintf(stderr, "outpost-cloud: %s/pkcs11.json is malformed\n", data);
+  return ok ? 0 : -1;
+}
+
+static int open_token(const token_conf *t, mc_p11 **p) {
+  char err[512];
+  if (mc_p11_open(t->module, t->label, t->pin_file, p, err, sizeof err) != MC_P11_OK) {
+    fprintf(stderr, "outpost-cloud: %s\n", err);
+    return -1;
+  }
+  return 0;
+}
+
+static int rng_fn(void *ctx, unsigned char *buf, size_t len) { return real_random(ctx, buf, len); }
+
+static int has_key_files(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  struct dirent *e;
+  while (!n && (e = readdir(d)) != NULL) {
+    size_t l = strlen(e->d_name);
+    n = l > 4 && strcmp(e->d_name + l - 4, ".key") == 0;
+  }
+  closedir(d);
+  return n;
+}
+
+static int repo_fail(const char *what, int rc, const char *err) {
+  fprintf(stderr, "outpost-cloud: %s: %s\n", what, err[0] ? err : "failed");
+  return rc == MC_REPO_EINVAL ? 2 : 1;
+}
+
+static int cmd_repo_init(const char *data, const char *rdir, const char *module,
+                         const char *label, const char *pin_file) {
+  if (!rdir || !module || !label || !pin_file) {
+    fprintf(stderr, "outpost-cloud: repo init needs --root-keys, --pkcs11-module, --token-label "
+                    "and --pin-file\n");
+    return 2;
+  }
+  token_conf t;
+  char rp[PATH_CAP], ts[PATH_CAP], err[512] = "";
+  if (!realpath(pin_file, t.pin_file)) {
+    fprintf(stderr, "outpost-cloud: PIN file %s: %s\n", pin_file, strerror(errno));
+    return 1;
+  }
+  if (!realpath(module, t.module)) {
+    fprintf(stderr, "outpost-cloud: PKCS#11 module %s: %s\n", module, strerror(errno));
+    return 1;
+  }
+  if (snprintf(t.label, sizeof t.label, "%s", label) >= (int)sizeof t.label) {
+    fprintf(stderr, "outpost-cloud: token label longer than 32 bytes\n");
+    return 2;
+  }
+  if (repo_dir(data, rp) != 0 || join(ts, rp, "metadata/timestamp.json") != 0) return 2;
+  if (file_exists(ts)) {
+    fprintf(stderr, "outpost-cloud: a repository already exists in %s\n", rp);
+    return 1;
+  }
+  if (has_key_files(rdir)) {
+    fprintf(stderr, "outpost-cloud: %s already holds root keys; give an empty directory\n", rdir);
+    return 1;
+  }
+  if (mkdir(data, 0700) != 0 && errno != EEXIST) {
+    fprintf(stderr, "outpost-cloud: cannot create %s: %s\n", data, strerror(errno));
+    return 1;
+  }
+  mc_p11 *p;
+  if (open_token(&t, &p) != 0) return 1;
+  mc_memkeys *mk = NULL;
+  mc_signer on, ro;
+  mc_pub roots[MC_REPO_ROOT_KEYS];
+  int rc = mc_memkeys_new(rng_fn, NULL, &mk);
+  if (rc == 0) rc = mc_repo_rootkeys_create(rdir, mk, rng_fn, NULL, MC_REPO_ROOT_KEYS, roots, err,
+                                            sizeof err);
+  if (rc == 0) {
+    mc_repo_p11_signer(p, &on);
+    mc_memkeys_signer(mk, &ro);
+    mc_repo_ctx c = {rp, &on, &ro, real_wall_ms(NULL)};
+    rc = mc_repo_init(&c, roots, err, sizeof err);
+  }
+  mc_memkeys_free(mk);
+  mc_p11_close(p);
+  if (rc != 0) return repo_fail("repo init", rc, err);
+  if (save_token_conf(data, &t) != 0) {
+    fprintf(stderr, "outpost-cloud: cannot write %s/pkcs11.json\n", data);
+    return 1;
+  }
+  printf("repository in %s (root keys: %s, keep them offline)\n"
+         "release public key: %s/release-key.pem (build agents with "
+         "-DOUTPOST_RELEASE_PUBKEY=that file)\n",
+         rp, rdir, rp);
+  return 0;
+}
+
+/* Opens token and repository context for release / promote / rotate. */
+static int repo_begin(const char *data, char rp[PATH_CAP], mc_p11 **p, mc_signer *on) {
+  token_conf t;
+  if (repo_dir(data, rp) != 0 || load_token_conf(data, &t) != 0 || open_token(&t, p) != 0)
+    return -1;
+  mc_repo_p11_signer(*p, on);
+  return 0;
+}
+
+static int cmd_release(const char *data, const char *binary, const char *version,
+                       const char *ring, const char *arch) {
+  if (!binary || !version || !ring) {
+    fprintf(stderr, "outpost-cloud: release needs --binary, --version and --ring\n");
+    return 2;
+  }
+  char err[512] = "", rp[PATH_CAP];
+  /* Cheap checks first, so a typo never needs the token. */
+  if (mc_repo_version_parse(version, NULL) != 0) {
+    fprintf(stderr, "outpost-cloud: bad version \"%s\": want MAJOR.MINOR.PATCH, each 0..999999 "
+                    "without leading zeros\n", version);
+    return 2;
+  }
+  if (mc_repo_ring_index(ring) < 0) {
+    fprintf(stderr, "outpost-cloud: unknown ring \"%s\" (canary, early-access, stable)\n", ring);
+    return 2;
+  }
+  FILE *f = fopen(binary, "rb");
+  if (!f) {
+    fprintf(stderr, "outpost-cloud: binary %s unreadable: %s\n", binary, strerror(errno));
+    return 1;
+  }
+  uint8_t *buf = malloc(MC_REPO_MAX_BINARY + 1);
+  size_t n = buf ? fread(buf, 1, MC_REPO_MAX_BINARY + 1, f) : 0;
+  int rerr = ferror(f);
+  fclose(f);
+  if (!buf || rerr || n == 0 || n > MC_REPO_MAX_BINARY) {
+    fprintf(stderr, "outpost-cloud: binary %s: %s\n", binary,
+            !buf ? "out of memory" : rerr ? "read error" : n == 0 ? "empty" : "too large");
+    free(buf);
+    return 1;
+  }
+  mc_p11 *p;
+  mc_signer on;
+  if (repo_begin(data, rp, &p, &on) != 0) {
+    free(buf);
+    return 1;
+  }
+  mc_repo_ctx c = {rp, &on, NULL, real_wall_ms(NULL)};
+  int rc = mc_repo_release(&c, buf, n, version, ring, arch, err, sizeof err);
+  free(buf);
+  mc_p11_close(p);
+  if (rc != 0) return repo_fail("release", rc, err);
+  printf("released %s (%s) in %s\n", version, arch ? arch : "x86_64", ring);
+  return 0;
+}
+
+static int cmd_promote(const char *data, const char *version, const char *from, const char *to) {
+  if (!version || !from || !to) {
+    fprintf(stderr, "outpost-cloud: promote needs --version, --from and --to\n");
+    return 2;
+  }
+  char err[512] = "", rp[PATH_CAP];
+  mc_p11 *p;
+  mc_signer on;
+  if (repo_begin(data, rp, &p, &on) != 0) return 1;
+  mc_repo_ctx c = {rp, &on, NULL, real_wall_ms(NULL)};
+  int rc = mc_repo_promote(&c, version, from, to, err, sizeof err);
+  mc_p11_close(p);
+  if (rc != 0) return repo_fail("promote", rc, err);
+  printf("promoted %s from %s to %s\n", version, from, to);
+  return 0;
+}
+
+/* Root rotation: new keys are made in RDIR/new, and only after the new root
+ * is written do the old key files move to RDIR/retired and the new ones in. */
+static int cmd_rotate(const char *data, const char *rdir, const char *role) {
+  if (!role) {
+    fprintf(stderr, "outpost-cloud: rotate-keys needs --role ROLE\n");
+    return 2;
+  }
+  char err[512] = "", rp[PATH_CAP], nd[PATH_CAP];
+  int ring = mc_repo_ring_index(role) >= 0;
+  if (!ring && !rdir) {
+    fprintf(stderr, "outpost-cloud: rotating %s makes a new root version: --root-keys RDIR is "
+                    "needed\n", role);
+    return 2;
+  }
+  mc_p11 *p;
+  mc_signer on, ro;
+  mc_memkeys *mk = NULL;
+  mc_pub newroot[MC_REPO_ROOT_KEYS];
+  if (repo_begin(data, rp, &p, &on) != 0) return 1;
+  int rc = mc_memkeys_new(rng_fn, NULL, &mk);
+  if (rc == 0 && rdir) rc = mc_repo_rootkeys_load(rdir, mk, err, sizeof err);
+  int is_root = strcmp(role, "root") == 0;
+  if (rc == 0 && is_root) {
+    if (join(nd, rdir, "new") != 0) rc = MC_REPO_EINVAL;
+    else rc = mc_repo_rootkeys_create(nd, mk, rng_fn, NULL, MC_REPO_ROOT_KEYS, newroot, err,
+                                      sizeof err);
+  }
+  if (rc == 0) {
+    mc_memkeys_signer(mk, &ro);
+    mc_repo_ctx c = {rp, &on, rdir ? &ro : NULL, real_wall_ms(NULL)};
+    rc = mc_repo_rotate(&c, role, is_root ? newroot : NULL, err, sizeof err);
+  }
+  if (is_root && rc == 0) rc = mc_repo_rootkeys_retire(rdir, newroot, MC_REPO_ROOT_KEYS, err,
+                                                       sizeof err);
+  if (is_root) {
+    DIR *d = opendir(nd);
+    struct dirent *e;
+    for (int i = 0; d && (e = readdir(d)) != NULL && i < 100; i++) {
+      char a[PATH_CAP], b[PATH_CAP];
+      if (e->d_name[0] == '.' || join(a, nd, e->d_name) != 0 || join(b, rdir, e->d_name) != 0)
+        continue;
+      /* success: the new keys join RDIR; failure: they are dropped */
+      if (rc == 0 ? rename(a, b) != 0 : unlink(a) != 0) rc = rc ? rc : MC_REPO_EIO;
+    }
+    if (d) closedir(d);
+    rmdir(nd);
+  }
+  mc_memkeys_free(mk);
+  mc_p11_close(p);
+  if (rc != 0) return repo_fail("rotate-keys", rc, err);
+  printf("rotated the %s key%s\n", role, is_root ? "s (old root keys in RDIR/retired)" : "");
+  return 0;
+}
+
 /* ---- serve ---- */
 
 typedef struct conn_state {
@@ -422,11 +702,122 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, int status, const
   return rc;
 }
 
+typedef struct serve_ctx {
+  mc_cloud *c;
+  const char *data;
+} serve_ctx;
+
+static int is_hex64(const char *s) {
+  for (int i = 0; i < 64; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+  return 1;
+}
+
+/* A file name of our own making: letters, digits, '.', '_', '-', not
+ * starting with '.', at most 128 bytes. Nothing else is ever served. */
+static int plain_name(const char *s, size_t n) {
+  if (n == 0 || n > 128 || s[0] == '.') return 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '.' || ch == '_' || ch == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+/* Maps a /v1/tuf/ or /v1/targets/ URL to a file under DATA/repo. 1 and the
+ * path when the URL names one of the repository's files, 0 when it is a
+ * repository URL that names nothing (404), -1 when not a repository URL. */
+static int repo_path(const char *data, const char *url, char out[PATH_CAP]) {
+  if (strncmp(url, "/v1/tuf/", 8) == 0) {
+    const char *n = url + 8;
+    size_t l = strlen(n);
+    if (strcmp(n, "timestamp.json") != 0) {
+      size_t d = 0;
+      while (d < l && d < 11 && n[d] >= '0' && n[d] <= '9') d++;
+      static const char *const roles[] = {"root", "snapshot", "targets", "canary",
+                                          "early-access", "stable"};
+      int ok = 0;
+      for (size_t i = 0; d > 0 && d <= 10 && n[0] != '0' && n[d] == '.' && i < 6; i++) {
+        size_t rl = strlen(roles[i]);
+        if (l == d + 1 + rl + 5 && strncmp(n + d + 1, roles[i], rl) == 0 &&
+            strcmp(n + d + 1 + rl, ".json") == 0)
+          ok = 1;
+      }
+      if (!ok) return 0;
+    }
+    return snprintf(out, PATH_CAP, "%s/repo/metadata/%s", data, n) < PATH_CAP ? 1 : 0;
+  }
+  if (strncmp(url, "/v1/targets/", 12) != 0) return -1;
+  /* <ring>/outpost-agent/<version>/<sha256>.<basename>, nothing else */
+  const char *p = url + 12, *c[4];
+  size_t cl[4];
+  for (int i = 0; i < 4; i++) {
+    const char *e = strchr(p, '/');
+    if ((i < 3) != (e != NULL)) return 0;
+    c[i] = p;
+    cl[i] = e ? (size_t)(e - p) : strlen(p);
+    p = e ? e + 1 : p;
+  }
+  char ring[32], ver[32];
+  if (cl[0] >= sizeof ring || cl[2] >= sizeof ver) return 0;
+  memcpy(ring, c[0], cl[0]);
+  ring[cl[0]] = 0;
+  memcpy(ver, c[2], cl[2]);
+  ver[cl[2]] = 0;
+  if (mc_repo_ring_index(ring) < 0 || cl[1] != 13 || strncmp(c[1], "outpost-agent", 13) != 0 ||
+      mc_repo_version_parse(ver, NULL) != 0 || cl[3] < 66 || !is_hex64(c[3]) ||
+      c[3][64] != '.' || !plain_name(c[3] + 65, cl[3] - 65))
+    return 0;
+  return snprintf(out, PATH_CAP, "%s/repo/targets/%s/outpost-agent/%s/%s", data, ring, ver,
+                  c[3]) < PATH_CAP
+             ? 1
+             : 0;
+}
+
+/* GET of a repository file: the file's bytes with its length, or 404. The
+ * bytes need no protection: every one of them is verified by the agent. */
+static enum MHD_Result serve_repo_file(struct MHD_Connection *conn, const char *path,
+                                       int found, const char *method, int *status) {
+  static const char nf[] = "{\"error\":\"not_found\",\"message\":\"no such file\"}";
+  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+    static const char na[] = "{\"error\":\"method\",\"message\":\"GET only\"}";
+    *status = 405;
+    return send_reply(conn, 405, "application/json", na, sizeof na - 1, NULL);
+  }
+  int fd = found ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+  struct stat st;
+  if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+                  (uint64_t)st.st_size > MC_REPO_MAX_BINARY)) {
+    close(fd);
+    fd = -1;
+  }
+  if (fd < 0) {
+    *status = 404;
+    return send_reply(conn, 404, "application/json", nf, sizeof nf - 1, NULL);
+  }
+  /* MHD owns fd from here and sends Content-Length = size. */
+  struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+  if (!r) {
+    close(fd); /* not taken over when creation fails */
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          strstr(path, "/repo/metadata/") ? "application/json"
+                                                          : "application/octet-stream");
+  enum MHD_Result rc = MHD_queue_response(conn, 200, r);
+  MHD_destroy_response(r);
+  *status = 200;
+  return rc;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
-  mc_cloud *c = cls;
+  serve_ctx *sc = cls;
+  mc_cloud *c = sc->c;
   conn_state *st = *con_cls;
   if (!st) {
     st = calloc(1, sizeof *st);
@@ -458,9 +849,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
 
-  int status;
+  int status = 500;
   enum MHD_Result ret;
-  if (st->too_large) {
+  char rpath[PATH_CAP];
+  int rp = repo_path(sc->data, url, rpath);
+  if (rp >= 0) {
+    ret = serve_repo_file(conn, rpath, rp, method, &status);
+  } else if (st->too_large) {
     static const char msg[] = "{\"error\":\"too_large\",\"message\":\"body too large\"}";
     status = 413;
     ret = send_reply(conn, status, "application/json", msg, sizeof msg - 1, NULL);
@@ -534,6 +929,22 @@ static int cmd_serve(const char *dir, const char *listen) {
     free(key);
     return 1;
   }
+  /* The release repository, when there is one: its online keys stay in the
+   * token; the root keys' directory is never named here. */
+  char rp[PATH_CAP], ts[PATH_CAP];
+  mc_p11 *tok = NULL;
+  mc_signer on;
+  int has_repo = repo_dir(dir, rp) == 0 && join(ts, rp, "metadata/timestamp.json") == 0 &&
+                 file_exists(ts);
+  if (has_repo && repo_begin(dir, rp, &tok, &on) != 0) {
+    fprintf(stderr, "outpost-cloud: the repository in %s needs its token to stay fresh; not "
+                    "serving\n", rp);
+    mc_close(c);
+    free(cert);
+    free(key);
+    return 1;
+  }
+  serve_ctx sctx = {c, dir};
   /* Block the stop signals in every thread (MHD's inherits the mask) and
    * take them synchronously below with sigwait. */
   sigset_t stop;
@@ -550,7 +961,7 @@ static int cmd_serve(const char *dir, const char *listen) {
   /* One internal thread: mc_handle is never called concurrently. */
   struct MHD_Daemon *d = MHD_start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-      on_request, c, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, key,
+      on_request, &sctx, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, key,
       MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
       MHD_OPTION_END);
@@ -563,12 +974,30 @@ static int cmd_serve(const char *dir, const char *listen) {
     printf("listening on https://127.0.0.1:%u\n", bound);
     fflush(stdout);
     int sig = 0;
-    sigwait(&stop, &sig);
+    /* The re-sign timer: timestamp (and the others when due) are re-signed
+     * before half their life is gone, checked every REFRESH_S seconds. */
+    for (;;) {
+      if (has_repo) {
+        char err[512] = "";
+        unsigned what = 0;
+        mc_repo_ctx rc_ = {rp, &on, NULL, real_wall_ms(NULL)};
+        if (mc_repo_refresh(&rc_, 0, &what, err, sizeof err) != MC_REPO_OK)
+          fprintf(stderr, "outpost-cloud: repository re-sign failed: %s\n", err);
+        else if (what)
+          fprintf(stderr, "outpost-cloud: repository re-signed (%s%s%s)\n",
+                  what & 1 ? "timestamp" : "", what & 2 ? " snapshot" : "",
+                  what & 4 ? " targets/rings" : "");
+      }
+      struct timespec wait = {REFRESH_S, 0};
+      sig = sigtimedwait(&stop, NULL, &wait);
+      if (sig > 0) break;
+    }
     fprintf(stderr, "outpost-cloud: signal %d, shutting down\n", sig);
     MHD_stop_daemon(d);
     rc = 0;
   }
   mc_close(c);
+  mc_p11_close(tok);
   memset(key, 0, strlen(key));
   free(key);
   free(cert);
@@ -619,12 +1048,20 @@ static int usage(void) {
                   "  outpost-cloud count --data DIR [--agent ID]\n"
                   "  outpost-cloud agent revoke ID --data DIR\n"
                   "  outpost-cloud alerts --data DIR\n"
-                  "  outpost-cloud policy set --data DIR --workspace NAME FILE\n");
+                  "  outpost-cloud policy set --data DIR --workspace NAME FILE\n"
+                  "  outpost-cloud repo init --data DIR --root-keys RDIR --pkcs11-module M "
+                  "--token-label L --pin-file P\n"
+                  "  outpost-cloud release --data DIR --binary FILE --version V --ring R "
+                  "[--arch A]\n"
+                  "  outpost-cloud promote --data DIR --version V --from R1 --to R2\n"
+                  "  outpost-cloud rotate-keys --data DIR [--root-keys RDIR] --role ROLE\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
   const char *data = NULL, *listen = NULL, *agent = NULL, *workspace = NULL;
+  const char *root_keys = NULL, *module = NULL, *token = NULL, *pin_file = NULL, *binary = NULL,
+             *version = NULL, *ring = NULL, *arch = NULL, *from = NULL, *to = NULL, *role = NULL;
   const char *pos[3] = {NULL, NULL, NULL};
   int npos = 0, force = 0;
   for (int i = 1; i < argc; i++) {
@@ -633,12 +1070,29 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--agent") == 0 && i + 1 < argc) agent = argv[++i];
     else if (strcmp(argv[i], "--workspace") == 0 && i + 1 < argc) workspace = argv[++i];
     else if (strcmp(argv[i], "--force") == 0) force = 1;
+    else if (strcmp(argv[i], "--root-keys") == 0 && i + 1 < argc) root_keys = argv[++i];
+    else if (strcmp(argv[i], "--pkcs11-module") == 0 && i + 1 < argc) module = argv[++i];
+    else if (strcmp(argv[i], "--token-label") == 0 && i + 1 < argc) token = argv[++i];
+    else if (strcmp(argv[i], "--pin-file") == 0 && i + 1 < argc) pin_file = argv[++i];
+    else if (strcmp(argv[i], "--binary") == 0 && i + 1 < argc) binary = argv[++i];
+    else if (strcmp(argv[i], "--version") == 0 && i + 1 < argc) version = argv[++i];
+    else if (strcmp(argv[i], "--ring") == 0 && i + 1 < argc) ring = argv[++i];
+    else if (strcmp(argv[i], "--arch") == 0 && i + 1 < argc) arch = argv[++i];
+    else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) from = argv[++i];
+    else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) to = argv[++i];
+    else if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) role = argv[++i];
     else if (argv[i][0] == '-') return usage();
     else if (npos < 3) pos[npos++] = argv[i];
     else return usage();
   }
   if (npos == 0 || !data || !data[0]) return usage();
   if (strcmp(pos[0], "init") == 0 && npos == 1) return cmd_init(data, force);
+  if (strcmp(pos[0], "repo") == 0 && npos == 2 && strcmp(pos[1], "init") == 0)
+    return cmd_repo_init(data, root_keys, module, token, pin_file);
+  if (strcmp(pos[0], "release") == 0 && npos == 1)
+    return cmd_release(data, binary, version, ring, arch);
+  if (strcmp(pos[0], "promote") == 0 && npos == 1) return cmd_promote(data, version, from, to);
+  if (strcmp(pos[0], "rotate-keys") == 0 && npos == 1) return cmd_rotate(data, root_keys, role);
   if (strcmp(pos[0], "workspace") == 0 && npos == 3 && strcmp(pos[1], "add") == 0)
     return cmd_workspace_add(data, pos[2]);
   if (strcmp(pos[0], "serve") == 0 && npos == 1) return cmd_serve(data, listen);
