@@ -547,6 +547,8 @@ int supervise_run(const supervise_options *o) {
     int status = stop_child(s, child);
     slog(s, OS_LOG_INFO, "stopped (%s exited with %d)", cur,
          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  } else if (rc == 0) {
+    slog(s, OS_LOG_INFO, "stopped");
   }
 out:
   free(s);
