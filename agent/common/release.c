@@ -348,13 +348,19 @@ int release_verify(const release_expect *exp, const char *sig_file, size_t sig_l
   if ((rc = parse_statement(signed_obj, &st, err, err_cap)) != RELEASE_OK) goto out;
   if ((rc = encode_tree(signed_obj, &canon, &canon_len, err, err_cap)) != RELEASE_OK) goto out;
   release_keyid(exp->pub_der, exp->pub_len, want_id);
-  if (strcmp(keyid, want_id) != 0) {
+  if (!keyid || !sighex || strcmp(keyid, want_id) != 0) {
     rc = fail(err, err_cap, RELEASE_EKEYID, "keyid: not the release key (%.16s...)", want_id);
     goto out;
   }
   size_t n = strlen(sighex) / 2;
-  for (size_t i = 0; i < n; i++)
-    sig[i] = (uint8_t)(hex_val(sighex[2 * i]) << 4 | hex_val(sighex[2 * i + 1]));
+  for (size_t i = 0; i < n; i++) {
+    int hi = hex_val(sighex[2 * i]), lo = hex_val(sighex[2 * i + 1]);
+    if (hi < 0 || lo < 0 || i >= sizeof sig) { /* parse_sig_file already refused these */
+      rc = fail(err, err_cap, RELEASE_EFIELD, "sig: must be lower-case hex");
+      goto out;
+    }
+    sig[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
+  }
   int crc = crypto_ec_verify(exp->pub_der, exp->pub_len, canon, canon_len, sig, n);
   if (crc != CRYPTO_OK) {
     rc = fail(err, err_cap, crc == CRYPTO_EVERIFY || crc == CRYPTO_EINVAL ? RELEASE_ESIG : RELEASE_EKEY,

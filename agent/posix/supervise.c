@@ -269,7 +269,6 @@ static int prepare(sup *s, char cur[RELEASE_VERSION_MAX]) {
     /* The package installed a newer version than the one we run: take it. */
     slog(s, OS_LOG_INFO, "installed binary %s is newer than bin/current %s: switching",
          s->o->self_version, cur);
-    fd = -1;
   } else if (fd >= 0) {
     return 0;
   }
