@@ -40,7 +40,7 @@ run_agent() {
 stop_agent() { kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || die "agent did not exit cleanly"; }
 # wait_report N: until the cloud holds N policy reports
 wait_report() {
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 400); do
     [ "$(db 'SELECT count(*) FROM policy_reports')" -ge "$1" ] 2>/dev/null && return 0
     sleep 0.2
   done
@@ -59,7 +59,7 @@ set_policy "$WORK/p1.json"
 run_agent
 wait_report 1
 [ "$(db 'SELECT status FROM policy_reports ORDER BY id DESC LIMIT 1')" = applied ] || die "policy 1 not applied"
-wait_for_records 50 30 || die "allowed file not shipped"
+wait_for_records 50 80 || die "allowed file not shipped"
 sleep 1
 refused=$(db "SELECT group_concat(refused) FROM policy_reports")
 for p in /etc/shadow /home/alice/.ssh/id_rsa "$ROOT/app/evil.log" "$ROOT/app/escape.log" "secret/\*.log"; do
@@ -74,7 +74,7 @@ grep -q "source $ROOT/app/evil.log refused: resolves to /etc/shadow" "$WORK/agen
 
 # Snapshots and diagnostics, checked against this machine.
 wait_source() {
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 400); do
     [ "$(db "SELECT count(*) FROM records WHERE source = '$1' AND line LIKE '%\"summary\":true%'")" -ge 1 ] && return 0
     [ "$(db "SELECT count(*) FROM records WHERE source = '$1'")" -ge 1 ] && [ "${1#diag:}" != "$1" ] && return 0
     sleep 0.2
@@ -97,7 +97,7 @@ db "SELECT line FROM records WHERE source='diag:self_test'" | grep -q '"ok":true
 
 # Local status without a port: status file and Prometheus textfile.
 # (rewritten every 5 s: wait for one written after the policy was applied)
-for _ in $(seq 1 150); do
+for _ in $(seq 1 400); do
   st=$("$AGENT_BIN" status --config "$WORK/agent.json" 2>/dev/null || true)
   echo "$st" | grep -Eq '^policy_version +1$' && echo "$st" | grep -Eq '^state +running$' &&
     grep -q '^outpost_records_acked_total [1-9]' "$WORK/outpost.prom" 2>/dev/null && break
@@ -171,7 +171,7 @@ esac
 # The last good policy still runs: new lines in a.log keep arriving. (A line
 # of its own: "allowed line 51" above may or may not have shipped yet.)
 echo "allowed line 52" >>"$ROOT/app/a.log"
-for _ in $(seq 1 150); do
+for _ in $(seq 1 400); do
   [ "$(db "SELECT count(*) FROM records WHERE line = 'allowed line 52'")" = 1 ] && break
   sleep 0.2
 done
