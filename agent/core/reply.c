@@ -23,10 +23,11 @@ int64_t reply_http_date(const char *d) {
       *outs[k] = *outs[k] * 10 + (ch - '0');
     }
   if (mon < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970) return 0;
-  /* days from civil (H. Hinnant), March-based year */
+  /* days from civil (H. Hinnant), March-based year; his month is 1-based,
+   * ours 0-based, hence +10 (a +9 here put every Date a month early). */
   int y = year - (mon < 2);
   int era = y / 400, yoe = y - era * 400;
-  int mp = (mon + 9) % 12;
+  int mp = (mon + 10) % 12;
   int doy = (153 * mp + 2) / 5 + day - 1;
   int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   int64_t days = (int64_t)era * 146097 + doe - 719468;
