@@ -106,7 +106,8 @@ static void answer(world *w, const char *r, size_t len) {
     resp.error = NET_ETIMEDOUT;
     resp.error_text = "fuzzed transport error";
   } else {
-    for (; i < len && i < 3 && r[i] >= '0' && r[i] <= '9'; i++) resp.status = resp.status * 10 + (r[i] - '0');
+    for (; i < len && i < 3 && r[i] >= '0' && r[i] <= '9'; i++)
+      resp.status = resp.status * 10 + (r[i] - '0');
   }
   while (i < len && r[i] != '\n') i++;
   if (i < len) i++;

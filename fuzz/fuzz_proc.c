@@ -44,7 +44,9 @@ static int f_open(void *ctx, const char *path, int flags, uint32_t mode, os_file
   (void)flags;
   (void)mode;
   if (f->open) abort(); /* the readers hold one file at a time */
-  int k = ends_with(path, "/cmdline") ? 1 : ends_with(path, "/status") || ends_with(path, "/operstate") ? 2 : 0;
+  int k = ends_with(path, "/cmdline")                                      ? 1
+          : ends_with(path, "/status") || ends_with(path, "/operstate") ? 2
+                                                                         : 0;
   if (ends_with(path, "/var/lib/dpkg/status")) k = 0;
   f->file.data = f->part[k];
   f->file.len = f->len[k];

@@ -54,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 0: {
       reply_enroll e;
       if (reply_parse_enroll(body, body_len, &e) == REPLY_OK &&
-          (!wire_is_hex_id(e.agent_id) || strnlen(e.workspace, sizeof e.workspace) >= sizeof e.workspace))
+          (!wire_is_hex_id(e.agent_id) ||
+           strnlen(e.workspace, sizeof e.workspace) >= sizeof e.workspace))
         abort();
       break;
     }
@@ -68,7 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 2: {
       reply_session s;
       if (reply_parse_session(body, body_len, &s) == REPLY_OK &&
-          (s.session_id[0] == 0 || strnlen(s.session_id, sizeof s.session_id) >= sizeof s.session_id ||
+          (s.session_id[0] == 0 ||
+           strnlen(s.session_id, sizeof s.session_id) >= sizeof s.session_id ||
            s.ttl_s < 1 || s.ttl_s > REPLY_SESSION_TTL_MAX_S))
         abort();
       break;

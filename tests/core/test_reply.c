@@ -54,7 +54,8 @@ static void test_errors(void **state) {
   assert_int_equal(reply_probation_wait_ms(B("{\"retry_after_s\":5}")), 5000);
   assert_int_equal(reply_probation_wait_ms(B("{\"retry_after_s\":1e300}")),
                    REPLY_PROBATION_DEFAULT_MS);
-  assert_int_equal(reply_probation_wait_ms(B("{\"retry_after_s\":-1}")), REPLY_PROBATION_DEFAULT_MS);
+  assert_int_equal(reply_probation_wait_ms(B("{\"retry_after_s\":-1}")),
+                   REPLY_PROBATION_DEFAULT_MS);
 }
 
 static void test_enroll(void **state) {
