@@ -19,11 +19,11 @@
 #include "core/perm.h"
 #include "core/policy.h"
 #include "core/pstate.h"
+#include "core/reply.h"
 #include "core/spool.h"
 #include "core/tail.h"
 
 #define AGENT_SESSION_RENEW_MARGIN_MS 60000
-#define AGENT_MAX_RETRY_AFTER_MS (3600 * 1000LL)
 #define AGENT_REFUSED_RETRY_MS (3600 * 1000LL)
 #define AGENT_MAX_BACKOFF_SHIFT 30
 
@@ -158,65 +158,16 @@ static void succeeded(agent *a) {
   a->retry_at = a->now;
 }
 
-static cJSON *parse_reply(const completion *c) {
-  return cJSON_ParseWithLength((const char *)c->body, c->body_len);
-}
-
-static const char *json_str(const cJSON *obj, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* Describes an error reply for the log: "401 session_expired: message". */
 static void describe_reply(const completion *c, char *out, size_t cap) {
-  if (c->error != NET_OK) {
-    snprintf(out, cap, "transport error %d: %s", c->error, c->error_text);
-    return;
-  }
-  cJSON *r = parse_reply(c);
-  const char *code = json_str(r, "error"), *msg = json_str(r, "message");
-  snprintf(out, cap, "HTTP %d %s%s%s", c->status, code ? code : "(no error code)",
-           msg ? ": " : "", msg ? msg : "");
-  cJSON_Delete(r);
+  reply_describe(c->error, c->error_text, c->status, c->body, c->body_len, out, cap);
 }
 
-static int reply_code_is(const completion *c, const char *code) {
-  cJSON *r = parse_reply(c);
-  const char *got = json_str(r, "error");
-  int match = got && strcmp(got, code) == 0;
-  cJSON_Delete(r);
-  return match;
+static int code_is(const completion *c, const char *code) {
+  return reply_code_is(c->body, c->body_len, code);
 }
 
 /* ---- requests ----------------------------------------------------------- */
-
-/* Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") to Unix ms; 0 if
- * it is not one. Only that form: the mock cloud and every HTTP/1.1 server
- * send it. */
-static int64_t parse_http_date(const char *d) {
-  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  int day = 0, year = 0, hh = 0, mm = 0, ss = 0, mon = -1;
-  if (!d || strlen(d) != 29 || d[3] != ',' || strcmp(d + 25, " GMT") != 0) return 0;
-  for (int i = 0; i < 12; i++)
-    if (strncmp(months + 3 * i, d + 8, 3) == 0) mon = i;
-  const char *digits[] = {d + 5, d + 12, d + 17, d + 20, d + 23};
-  int widths[] = {2, 4, 2, 2, 2}, *outs[] = {&day, &year, &hh, &mm, &ss};
-  for (int k = 0; k < 5; k++)
-    for (int i = 0; i < widths[k]; i++) {
-      char ch = digits[k][i];
-      if (ch < '0' || ch > '9') return 0;
-      *outs[k] = *outs[k] * 10 + (ch - '0');
-    }
-  if (mon < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970) return 0;
-  /* days from civil (H. Hinnant), March-based year */
-  int y = year - (mon < 2);
-  int era = y / 400, yoe = y - era * 400;
-  int mp = (mon + 9) % 12;
-  int doy = (153 * mp + 2) / 5 + day - 1;
-  int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  int64_t days = (int64_t)era * 146097 + doe - 719468;
-  return ((days * 24 + hh) * 60 + mm) * 60000LL + ss * 1000LL;
-}
 
 static void on_done(void *user, const net_response *r) {
   agent *a = user;
@@ -229,20 +180,8 @@ static void on_done(void *user, const net_response *r) {
   c->body_len = r->body_len <= WIRE_MAX_JSON_REPLY ? r->body_len : WIRE_MAX_JSON_REPLY;
   if (c->body_len) memcpy(c->body, r->body, c->body_len);
   c->body[c->body_len] = 0;
-  c->retry_after_ms = 0;
-  c->date_ms = parse_http_date(net_response_header(r, "date"));
-  const char *ra = net_response_header(r, "retry-after");
-  if (ra) {
-    /* Only the delta-seconds form; an HTTP-date falls back to our own back-off. */
-    int64_t secs = 0;
-    int digits = 0;
-    for (const char *p = ra; *p >= '0' && *p <= '9' && digits < 9; p++, digits++)
-      secs = secs * 10 + (*p - '0');
-    if (digits > 0) {
-      int64_t ms = secs * 1000;
-      c->retry_after_ms = ms > AGENT_MAX_RETRY_AFTER_MS ? AGENT_MAX_RETRY_AFTER_MS : ms;
-    }
-  }
+  c->date_ms = reply_http_date(net_response_header(r, "date"));
+  c->retry_after_ms = reply_retry_after_ms(net_response_header(r, "retry-after"));
 }
 
 static int send_request_method(agent *a, req_kind kind, const char *method, const char *path,
@@ -519,12 +458,12 @@ static void start_rekey(agent *a, const char *reason) {
 static void on_rekey_done(agent *a, const completion *c) {
   char why[256];
   if (c->error == NET_OK && c->status == 201) {
-    cJSON *r = parse_reply(c);
-    const char *aid = json_str(r, "agent_id"), *ws = json_str(r, "workspace");
-    if (aid && wire_is_hex_id(aid) && ws && strlen(ws) < sizeof a->next_id.workspace) {
+    reply_enroll e;
+    if (reply_parse_enroll(c->body, c->body_len, &e) == REPLY_OK) {
+      const char *aid = e.agent_id;
       ident *n = &a->next_id;
-      memcpy(n->agent_id, aid, 33);
-      snprintf(n->workspace, sizeof n->workspace, "%s", ws);
+      memcpy(n->agent_id, e.agent_id, 33);
+      snprintf(n->workspace, sizeof n->workspace, "%s", e.workspace);
       memcpy(n->cloned_from, a->id.agent_id, 33);
       n->enrolled_ms = a->wall;
       char err[256];
@@ -539,7 +478,6 @@ static void on_rekey_done(agent *a, const completion *c) {
         a->st.enrollments++;
         a->st.clone_reenrollments++;
         a->flush_now = 1;
-        cJSON_Delete(r);
         succeeded(a);
         return;
       }
@@ -547,7 +485,6 @@ static void on_rekey_done(agent *a, const completion *c) {
     } else {
       agent_log(a, OS_LOG_ERROR, "re-enroll: malformed reply");
     }
-    cJSON_Delete(r);
     backoff(a, c->retry_after_ms);
     return;
   }
@@ -568,7 +505,7 @@ static void on_rekey_done(agent *a, const completion *c) {
  * it handled the reply. */
 static int ident_refusal(agent *a, const completion *c, const char *why) {
   if (c->error != NET_OK) return 0;
-  if (c->status == 403 && reply_code_is(c, "revoked")) {
+  if (c->status == 403 && code_is(c, "revoked")) {
     if (!a->revoked)
       agent_log(a, OS_LOG_ERROR,
                 "agent %s was revoked by the cloud (%s): sending stops, collection continues; "
@@ -579,7 +516,7 @@ static int ident_refusal(agent *a, const completion *c, const char *why) {
     a->retry_at = a->now + AGENT_REFUSED_RETRY_MS;
     return 1;
   }
-  if (c->status == 409 && reply_code_is(c, "clone_detected")) {
+  if (c->status == 409 && code_is(c, "clone_detected")) {
     agent_log(a, OS_LOG_ERROR,
               "the cloud found another live copy of identity %s (%s): re-enrolling as a new "
               "agent",
@@ -587,15 +524,10 @@ static int ident_refusal(agent *a, const completion *c, const char *why) {
     start_rekey(a, "ratchet_conflict");
     return 1;
   }
-  if (c->status == 409 && reply_code_is(c, "probation")) {
+  if (c->status == 409 && code_is(c, "probation")) {
     /* We replaced a process of this agent that spoke moments ago: the cloud
      * holds our data back until it is sure that one is gone (not a clone). */
-    cJSON *r = parse_reply(c);
-    const cJSON *ra = cJSON_GetObjectItemCaseSensitive(r, "retry_after_s");
-    int64_t wait = cJSON_IsNumber(ra) && ra->valuedouble >= 0 && ra->valuedouble <= 3600
-                       ? (int64_t)ra->valuedouble * 1000
-                       : 60000;
-    cJSON_Delete(r);
+    int64_t wait = reply_probation_wait_ms(c->body, c->body_len);
     agent_log(a, OS_LOG_INFO, "data held back for %lld s after a restart (%s)",
               (long long)(wait / 1000), why);
     a->attempt = 0;
@@ -607,7 +539,7 @@ static int ident_refusal(agent *a, const completion *c, const char *why) {
     backoff(a, 0);
     return 1;
   }
-  if (c->status == 401 && reply_code_is(c, "clock_skew")) {
+  if (c->status == 401 && code_is(c, "clock_skew")) {
     agent_log(a, OS_LOG_ERROR,
               "clock skew: our wall clock %lld ms, the cloud's Date %lld ms (%s); fix the clock",
               (long long)a->wall, (long long)c->date_ms, why);
@@ -669,10 +601,8 @@ static void checkin_or_rekey(agent *a) {
 static void on_checkin_done(agent *a, const completion *c) {
   char why[256];
   if (c->error == NET_OK && c->status == 200) {
-    cJSON *r = parse_reply(c);
-    const char *next = json_str(r, "ratchet_next");
-    if (!next || !wire_is_hex_id(next)) {
-      cJSON_Delete(r);
+    char next[33];
+    if (reply_parse_checkin(c->body, c->body_len, next) != REPLY_OK) {
       agent_log(a, OS_LOG_ERROR, "checkin: malformed reply (no ratchet_next)");
       backoff(a, 0);
       return;
@@ -692,7 +622,6 @@ static void on_checkin_done(agent *a, const completion *c) {
                   err);
       }
     }
-    cJSON_Delete(r);
     if (a->n_drift > 0)
       agent_log(a, OS_LOG_INFO, "reported %d permission drift repair(s) to the cloud", a->n_drift);
     a->n_drift = 0;
@@ -706,7 +635,7 @@ static void on_checkin_done(agent *a, const completion *c) {
   }
   describe_reply(c, why, sizeof why);
   if (c->error == NET_OK && c->status == 401 &&
-      (reply_code_is(c, "session_expired") || reply_code_is(c, "unknown_session"))) {
+      (code_is(c, "session_expired") || code_is(c, "unknown_session"))) {
     a->have_session = 0;
     succeeded(a);
     return;
@@ -725,18 +654,19 @@ static void on_enroll_done(agent *a, const completion *c) {
     return;
   }
   if (c->error == NET_OK && c->status == 201) {
-    cJSON *r = parse_reply(c);
-    const char *aid = json_str(r, "agent_id"), *ws = json_str(r, "workspace");
-    if (aid && strlen(aid) == 32 && ws && strlen(ws) < sizeof a->id.workspace) {
-      memcpy(a->id.agent_id, aid, 33);
-      snprintf(a->id.workspace, sizeof a->id.workspace, "%s", ws);
+    reply_enroll e;
+    /* The agent id must be what ident.json accepts (32 lower-case hex):
+     * anything else would be saved and then refuse every later start. */
+    if (reply_parse_enroll(c->body, c->body_len, &e) == REPLY_OK) {
+      const char *aid = e.agent_id, *ws = e.workspace;
+      memcpy(a->id.agent_id, e.agent_id, 33);
+      snprintf(a->id.workspace, sizeof a->id.workspace, "%s", e.workspace);
       a->id.enrolled_ms = a->wall;
       char err[256];
       if (ident_save(&a->id, a->os, a->cfg.state_dir, err, sizeof err) == IDENT_OK) {
         agent_log(a, OS_LOG_INFO, "enrolled as agent %s in workspace %s", aid, ws);
         a->st.enrollments++;
         a->refused = 0;
-        cJSON_Delete(r);
         succeeded(a);
         return;
       }
@@ -745,7 +675,6 @@ static void on_enroll_done(agent *a, const completion *c) {
     } else {
       agent_log(a, OS_LOG_ERROR, "enroll: malformed reply (expected agent_id and workspace)");
     }
-    cJSON_Delete(r);
     backoff(a, c->retry_after_ms);
     return;
   }
@@ -765,15 +694,11 @@ static void on_enroll_done(agent *a, const completion *c) {
 static void on_challenge_done(agent *a, const completion *c) {
   char why[256];
   if (c->error == NET_OK && c->status == 200) {
-    cJSON *r = parse_reply(c);
-    const char *ch = json_str(r, "challenge");
-    if (ch && strlen(ch) > 0 && strlen(ch) < sizeof a->challenge) {
-      snprintf(a->challenge, sizeof a->challenge, "%s", ch);
-      cJSON_Delete(r);
+    if (reply_parse_challenge(c->body, c->body_len, a->challenge) == REPLY_OK) {
       succeeded(a);
       return;
     }
-    cJSON_Delete(r);
+    a->challenge[0] = 0;
     agent_log(a, OS_LOG_ERROR, "challenge: malformed reply");
     backoff(a, 0);
     return;
@@ -784,32 +709,28 @@ static void on_challenge_done(agent *a, const completion *c) {
   backoff(a, c->retry_after_ms);
 }
 
-static int decode_key(const char *b64, uint8_t out[32]) {
-  size_t n = 0;
-  return b64 && crypto_b64_decode(b64, strlen(b64), out, 32, &n) == CRYPTO_OK && n == 32;
-}
-
 static void on_session_done(agent *a, const completion *c) {
   char why[256];
   a->challenge[0] = 0; /* single use, whatever happened */
   if (c->error == NET_OK && c->status == 200) {
-    cJSON *r = parse_reply(c);
-    const char *sid = json_str(r, "session_id"), *key = json_str(r, "session_key");
-    const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(r, "expires_in_s");
-    if (sid && strlen(sid) < sizeof a->session_id && strlen(sid) > 0 &&
-        decode_key(key, a->session_key) && cJSON_IsNumber(ttl) && ttl->valuedouble >= 1 &&
-        ttl->valuedouble <= 7 * 86400) {
-      snprintf(a->session_id, sizeof a->session_id, "%s", sid);
-      a->session_expires = a->now + (int64_t)ttl->valuedouble * 1000;
+    reply_session rs;
+    int ok = reply_parse_session(c->body, c->body_len, &rs) == REPLY_OK;
+    if (ok) {
+      memcpy(a->session_id, rs.session_id, sizeof a->session_id);
+      memcpy(a->session_key, rs.key, sizeof a->session_key);
+      a->session_expires = a->now + rs.ttl_s * 1000;
       a->have_session = 1;
       a->revoked = 0;
       a->st.sessions++;
-      agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)ttl->valuedouble);
-      cJSON_Delete(r);
+      agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)rs.ttl_s);
+    }
+    /* The key is a secret: no copy of it stays on the stack. */
+    volatile uint8_t *k = rs.key;
+    for (size_t i = 0; i < sizeof rs.key; i++) k[i] = 0;
+    if (ok) {
       succeeded(a);
       return;
     }
-    cJSON_Delete(r);
     agent_log(a, OS_LOG_ERROR, "session: malformed reply");
     backoff(a, 0);
     return;
@@ -823,12 +744,10 @@ static void on_session_done(agent *a, const completion *c) {
 static void on_ingest_done(agent *a, const completion *c) {
   char why[256];
   if (c->error == NET_OK && c->status == 200) {
-    cJSON *r = parse_reply(c);
-    const cJSON *through = cJSON_GetObjectItemCaseSensitive(r, "acked_through");
-    int ok = cJSON_IsNumber(through) && (int64_t)through->valuedouble == a->batch_last;
-    const cJSON *pv = cJSON_GetObjectItemCaseSensitive(r, "policy_version");
-    if (ok && cJSON_IsNumber(pv)) pstate_hint(a->ps, (int64_t)pv->valuedouble); /* issue #5 */
-    cJSON_Delete(r);
+    reply_ingest ri;
+    int ok = reply_parse_ingest(c->body, c->body_len, &ri) == REPLY_OK &&
+             ri.acked_through == a->batch_last;
+    if (ok && ri.has_policy_version) pstate_hint(a->ps, ri.policy_version); /* issue #5 */
     if (!ok) {
       agent_log(a, OS_LOG_ERROR, "ingest: reply does not acknowledge seq %lld; keeping the batch",
                 (long long)a->batch_last);
@@ -854,7 +773,7 @@ static void on_ingest_done(agent *a, const completion *c) {
   a->st.batch_failures++;
   describe_reply(c, why, sizeof why);
   if (c->error == NET_OK && c->status == 401 &&
-      (reply_code_is(c, "session_expired") || reply_code_is(c, "unknown_session"))) {
+      (code_is(c, "session_expired") || code_is(c, "unknown_session"))) {
     agent_log(a, OS_LOG_INFO, "session ended (%s); opening a new one", why);
     a->have_session = 0;
     succeeded(a);
@@ -890,7 +809,7 @@ static void send_policy_report(agent *a) {
 
 static int session_lost(agent *a, const completion *c) {
   if (c->error == NET_OK && c->status == 401 &&
-      (reply_code_is(c, "session_expired") || reply_code_is(c, "unknown_session"))) {
+      (code_is(c, "session_expired") || code_is(c, "unknown_session"))) {
     a->have_session = 0;
     return 1;
   }
@@ -907,7 +826,7 @@ static void on_policy_done(agent *a, const completion *c) {
     succeeded(a);
     return;
   }
-  if (c->error == NET_OK && c->status == 404 && reply_code_is(c, "no_policy")) {
+  if (c->error == NET_OK && c->status == 404 && code_is(c, "no_policy")) {
     pstate_fetch_done(a->ps, -1, a->now, policy_jitter(a)); /* none set: keep what we have */
     succeeded(a);
     return;
@@ -1393,7 +1312,7 @@ static void on_shed_done(agent *a, const completion *c) {
   }
   describe_reply(c, why, sizeof why);
   if (c->error == NET_OK && c->status == 401 &&
-      (reply_code_is(c, "session_expired") || reply_code_is(c, "unknown_session"))) {
+      (code_is(c, "session_expired") || code_is(c, "unknown_session"))) {
     a->have_session = 0;
     succeeded(a);
     return;

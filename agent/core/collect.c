@@ -2,6 +2,7 @@
  * and the dpkg database through the os shim (see collect.h). */
 #include "core/collect.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h> /* snprintf only: the core does no stdio I/O */
 #include <stdlib.h>
@@ -53,24 +54,32 @@ static void jb_fmt(jb *j, const char *fmt, ...) {
   jb_raw(j, tmp, (size_t)n);
 }
 
+/* Writes v JSON-escaped, without quotes, into out (cut to fit; NUL-terminated)
+ * and returns the length written. */
+static size_t json_escape(const char *v, size_t vlen, char *out, size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < vlen && n + 8 < cap; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c == '"' || c == '\\') {
+      out[n++] = '\\';
+      out[n++] = (char)c;
+    } else if (c < 0x20 || c == 0x7f) {
+      n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
+    } else {
+      out[n++] = (char)c;
+    }
+  }
+  if (cap) out[n < cap ? n : cap - 1] = 0;
+  return n;
+}
+
 /* Appends "key":"escaped value" (with a leading comma unless first). */
 static void jb_str(jb *j, const char *key, const char *v, size_t vlen) {
   char tmp[COLLECT_LINE_MAX];
-  size_t n = 0;
   int w = snprintf(tmp, sizeof tmp, ",\"%s\":\"", key);
   if (w < 0) return;
-  n = (size_t)w;
-  for (size_t i = 0; i < vlen && n + 8 < sizeof tmp; i++) {
-    unsigned char c = (unsigned char)v[i];
-    if (c == '"' || c == '\\') {
-      tmp[n++] = '\\';
-      tmp[n++] = (char)c;
-    } else if (c < 0x20 || c == 0x7f) {
-      n += (size_t)snprintf(tmp + n, sizeof tmp - n, "\\u%04x", c);
-    } else {
-      tmp[n++] = (char)c;
-    }
-  }
+  size_t n = (size_t)w;
+  n += json_escape(v, vlen, tmp + n, sizeof tmp - n - 1);
   tmp[n++] = '"';
   jb_raw(j, tmp, n);
 }
@@ -234,6 +243,14 @@ static int btime_line(void *user, char *line, size_t len) {
   return 0;
 }
 
+/* Boot time plus start ticks, both read from files: out of range gives 0
+ * rather than a signed overflow. */
+static long long start_s(long long btime, long long ticks) {
+  long long t = ticks / COLLECT_USER_HZ;
+  if (btime < 0 || t < 0 || btime > LLONG_MAX - t) return 0;
+  return btime + t;
+}
+
 static int one_process(void *user, const char *name) {
   snap *s = user;
   if (!all_digits(name) || strlen(name) > 10) return 0;
@@ -250,7 +267,9 @@ static int one_process(void *user, const char *name) {
   size_t comm_len = (size_t)(close_p - comm);
   long long fields[24] = {0};
   int fi = 3;
-  char *p = close_p + 2;
+  /* A stat that ends at the ')' has no fields: close_p + 2 would be past
+   * the terminator (past the buffer when the file filled it). */
+  char *p = close_p[1] ? close_p + 2 : close_p + 1;
   char state = *p;
   while (*p && fi < 24) {
     while (*p == ' ') p++;
@@ -279,7 +298,7 @@ static int one_process(void *user, const char *name) {
   jb_str(&s->j, "name", comm, comm_len);
   jb_str(&s->j, "cmdline", cmd, (size_t)cl);
   jb_fmt(&s->j, ",\"start_s\":%lld,\"rss_kb\":%lld",
-         s->btime + fields[22] / COLLECT_USER_HZ, rss_kb);
+         start_s(s->btime, fields[22]), rss_kb);
   return snap_emit(s);
 }
 
@@ -393,9 +412,11 @@ static void fmt_addr(const char *hex, int v6, char *out, size_t cap) {
              (v >> 24) & 255);
     return;
   }
-  /* Four little-endian u32 words. */
+  /* Four little-endian u32 words; only hex digits are copied into the
+   * JSON line (anything else there would break it). */
   size_t n = 0;
-  for (int w = 0; w < 4 && strlen(hex) >= 32; w++) {
+  int is_hex = strspn(hex, "0123456789abcdefABCDEF") == 32 && hex[32] == 0;
+  for (int w = 0; w < 4 && is_hex; w++) {
     for (int b = 3; b >= 0; b--) {
       if (n + 3 >= cap) break;
       out[n++] = hex[w * 8 + b * 2];
@@ -525,8 +546,12 @@ static int route_line(void *user, char *line, size_t len) {
   fmt_addr(dst, 0, d, sizeof d);
   fmt_addr(gw, 0, g, sizeof g);
   fmt_addr(mask, 0, m, sizeof m);
-  jb_fmt(k->j, "%s{\"if\":\"%.16s\",\"dst\":\"%s\",\"gw\":\"%s\",\"mask\":\"%s\"}",
-         k->count ? "," : "", ifname, d, g, m);
+  /* Interface names may hold '"' and '\\' (Linux refuses only '/', ':' and
+   * white space): escaped, or one name would break the whole line's JSON. */
+  char name[16 * 6 + 9];
+  json_escape(ifname, strnlen(ifname, 16), name, sizeof name);
+  jb_fmt(k->j, "%s{\"if\":\"%s\",\"dst\":\"%s\",\"gw\":\"%s\",\"mask\":\"%s\"}",
+         k->count ? "," : "", name, d, g, m);
   k->count++;
   return 0;
 }
@@ -550,7 +575,9 @@ static int resolv_line(void *user, char *line, size_t len) {
 
 static int iface_name(void *user, const char *name) {
   kv_ctx *k = user;
-  jb_fmt(k->j, "%s\"%.32s\"", k->count++ ? "," : "", name);
+  char esc[32 * 6 + 9];
+  json_escape(name, strnlen(name, 32), esc, sizeof esc);
+  jb_fmt(k->j, "%s\"%s\"", k->count++ ? "," : "", esc);
   return 0;
 }
 
