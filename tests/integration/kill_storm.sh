@@ -82,11 +82,11 @@ kill -0 "$AGENT_PID" 2>/dev/null || die "agent not running at the end"
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || die "agent did not exit cleanly on SIGTERM"
 
 DB="file:$CLOUD_DATA/cloud.db?mode=ro"
-total=$(sqlite3 "$DB" "SELECT count(*) FROM records")
-distinct=$(sqlite3 "$DB" "SELECT count(DISTINCT line) FROM records")
-agents=$(sqlite3 "$DB" "SELECT count(DISTINCT agent_id) FROM records")
-gapfree=$(sqlite3 "$DB" "SELECT count(*) FROM agents WHERE records > 0 AND max_seq - min_seq + 1 = records")
-shed=$(sqlite3 "$DB" "SELECT coalesce(sum(records), 0) FROM shed_reports")
+total=$(sqlite3 -cmd ".timeout 10000" "$DB" "SELECT count(*) FROM records")
+distinct=$(sqlite3 -cmd ".timeout 10000" "$DB" "SELECT count(DISTINCT line) FROM records")
+agents=$(sqlite3 -cmd ".timeout 10000" "$DB" "SELECT count(DISTINCT agent_id) FROM records")
+gapfree=$(sqlite3 -cmd ".timeout 10000" "$DB" "SELECT count(*) FROM agents WHERE records > 0 AND max_seq - min_seq + 1 = records")
+shed=$(sqlite3 -cmd ".timeout 10000" "$DB" "SELECT coalesce(sum(records), 0) FROM shed_reports")
 [ "$agents" -eq 1 ] || die "records from $agents agents, expected 1 (re-enrolled after a kill?)"
 [ "$total" -eq "$LINES" ] || die "cloud holds $total records, expected $LINES"
 [ "$distinct" -eq "$LINES" ] || die "cloud holds $distinct distinct lines, expected $LINES (duplicates?)"

@@ -118,7 +118,7 @@ wait_for_records 6000 60 || die "the lines held back did not arrive afterwards"
 sleep 1
 stop_agent
 DB="file:$CLOUD_DATA/cloud.db?mode=ro"
-[ "$(sqlite3 "$DB" "SELECT count(DISTINCT line) FROM records")" -eq 6000 ] || die "duplicates or losses"
+[ "$(sqlite3 -cmd ".timeout 10000" "$DB" "SELECT count(DISTINCT line) FROM records")" -eq 6000 ] || die "duplicates or losses"
 python3 - "$LOG" "$CLOUD_DATA/cloud.db" <<'PY'
 import sqlite3, sys
 want = open(sys.argv[1], "rb").read().split(b"\n")[:-1]

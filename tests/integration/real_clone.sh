@@ -14,7 +14,7 @@ WORK=$(mktemp -d /tmp/outpost-clone.XXXXXX)
 CLOUD_DATA=$WORK/cloud
 start_cloud "$CLOUD_DATA"
 DB="file:$CLOUD_DATA/cloud.db?mode=ro"
-q() { sqlite3 "$DB" "$1" 2>/dev/null || echo ""; }
+q() { sqlite3 -cmd ".timeout 10000" "$DB" "$1" 2>/dev/null || echo ""; }
 idof() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]] if sys.argv[2] in json.load(open(sys.argv[1])) else "")' "$1/identity.json" "${2:-agent_id}"; }
 
 # wait_until SECONDS CMD...: polls CMD every 0.2 s

@@ -52,9 +52,9 @@ sleep 1 # anything extra (a duplicate) would show up now
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || true
 
 DB="file:$CLOUD_DATA/cloud.db?mode=ro"
-total=$(sqlite3 "$DB" "SELECT count(*) FROM records")
-distinct=$(sqlite3 "$DB" "SELECT count(DISTINCT line) FROM records")
-agents=$(sqlite3 "$DB" "SELECT count(DISTINCT agent_id) FROM records")
+total=$(sqlite3 -cmd ".timeout 10000" "$DB" "SELECT count(*) FROM records")
+distinct=$(sqlite3 -cmd ".timeout 10000" "$DB" "SELECT count(DISTINCT line) FROM records")
+agents=$(sqlite3 -cmd ".timeout 10000" "$DB" "SELECT count(DISTINCT agent_id) FROM records")
 [ "$total" -eq "$LINES" ] || die "cloud holds $total records, expected $LINES"
 [ "$distinct" -eq "$LINES" ] || die "cloud holds $distinct distinct lines, expected $LINES (duplicates?)"
 [ "$agents" -eq 1 ] || die "records from $agents agents, expected 1"

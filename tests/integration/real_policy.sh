@@ -29,7 +29,14 @@ ln -s "$WORK/secret/s.log" "$ROOT/app/escape.log"
 write_agent_config "$WORK/agent.json" "$WORK/state" "$ROOT/app/evil.log" \
   ", \"allowed_log_roots\": [\"$ROOT\"], \"metrics_textfile\": \"$WORK/outpost.prom\""
 
-db() { sqlite3 "file:$CLOUD_DATA/cloud.db?mode=ro" "$1" 2>/dev/null; }
+# .timeout: a read can meet the serving cloud's write or checkpoint
+# (SQLITE_BUSY); without it a silent non-zero exit ended the test under load.
+db() {
+  local out
+  out=$(sqlite3 -cmd ".timeout 10000" "file:$CLOUD_DATA/cloud.db?mode=ro" "$1" 2>&1) \
+    || { echo "FAIL: cloud.db query failed: $1: $out" >&2; return 1; }
+  printf '%s\n' "$out"
+}
 set_policy() { "$CLOUD_BIN" policy set --data "$CLOUD_DATA" --workspace test "$1" >/dev/null; }
 AGENT_PID=
 run_agent() {
