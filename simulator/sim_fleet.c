@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/ident.h"
 #include "mc.h"
+#include "mc_metrics.h"
 #include "sim_fs.h"
 #include "sim_net.h"
 #include "sim_os.h"
@@ -1452,6 +1453,42 @@ static void check_end(fleet *f) {
                (long long)f->capped_agents, (long long)s->max_records_per_s,
                (long long)f->cap_peak_rate);
     }
+  }
+  if (s->metrics_reported) {
+    /* Each agent's latest check-in metrics are stored, and agree with the
+     * agent's own figures: the policy it runs, the cap it enforces. */
+    expectation *e = add_expect(f, "metrics_reported");
+    for (int64_t i = 0; e && i < f->n; i++) {
+      sim_agent *g = &f->ag[i];
+      if (!g->a) continue;
+      agent_stats st;
+      pstate_info pi;
+      caps_info ci;
+      mc_metrics_row row;
+      memset(&row, 0, sizeof row);
+      agent_get_stats(g->a, &st);
+      agent_policy_info(g->a, &pi);
+      agent_caps_info(g->a, &ci);
+      cJSON *m = NULL;
+      if (mc_metrics_get(f->cloud, st.agent_id, &row) == MC_OK) m = cJSON_Parse(row.json);
+      const cJSON *pv = cJSON_GetObjectItemCaseSensitive(m, "policy_version");
+      const cJSON *cr = cJSON_GetObjectItemCaseSensitive(m, "cap_records_per_s");
+      const cJSON *pr = cJSON_GetObjectItemCaseSensitive(m, "records_produced");
+      int ok = cJSON_IsNumber(pv) && (int64_t)pv->valuedouble == pi.version &&
+               cJSON_IsNumber(cr) && (int64_t)cr->valuedouble == ci.rate && cJSON_IsNumber(pr) &&
+               (int64_t)pr->valuedouble > 0 && (int64_t)pr->valuedouble <= st.produced;
+      cJSON_Delete(m);
+      if (!ok) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail,
+                 "agent %d: cloud metrics missing or disagree (policy %lld, cap %lld): %.300s",
+                 (int)i, (long long)pi.version, (long long)ci.rate, row.json);
+        break;
+      }
+    }
+    if (e && e->pass)
+      snprintf(e->detail, sizeof e->detail, "%lld agents' metrics stored by the cloud",
+               (long long)f->n);
   }
   if (s->no_denied_open) {
     expectation *e = add_expect(f, "no_denied_open");

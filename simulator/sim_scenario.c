@@ -410,7 +410,8 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                         "clone_detect_within_s", "max_misattributed",
                                         "at_least_once",        "attacks_refused",
                                         "originals_untouched",  "min_drift_events",
-                                        "max_records_per_s",    NULL};
+                                        "max_records_per_s",    "metrics_reported",
+                                        NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -430,6 +431,11 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
     if (v) {
       if (!cJSON_IsBool(v)) return fail(e, "expect.no_denied_open: must be true or false");
       s->no_denied_open = cJSON_IsTrue(v);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(o, "metrics_reported");
+    if (v) {
+      if (!cJSON_IsBool(v)) return fail(e, "expect.metrics_reported: must be true or false");
+      s->metrics_reported = cJSON_IsTrue(v);
     }
     v = cJSON_GetObjectItemCaseSensitive(o, "shed_reported");
     if (v) {

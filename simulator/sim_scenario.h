@@ -113,6 +113,9 @@ typedef struct sim_scenario {
    * it produces from then on stays within one second of burst plus this
    * rate; checked after every event; 0 = not checked */
   int64_t max_records_per_s;
+  /* expect.metrics_reported: every agent's self-metrics are in the cloud
+   * (check-in "metrics"), naming the policy it runs */
+  int metrics_reported;
   int exactly_once;          /* expect.exactly_once */
   int64_t drain_s;           /* expect.drain_s, default 600 */
   int64_t max_spooled_at_end;/* expect.max_spooled_at_end; -1 = not checked */

@@ -629,6 +629,45 @@ static int ident_refusal(agent *a, const completion *c, const char *why) {
   return 0;
 }
 
+/* issue #5: the self-metrics of status.json and the Prometheus textfile,
+ * to the cloud in every check-in (docs/protocol.md: "metrics"). */
+static void add_metrics(agent *a, cJSON *b, const spool_counters *sc) {
+  cJSON *m = cJSON_AddObjectToObject(b, "metrics");
+  if (!m) return;
+  pstate_info pi;
+  pstate_get_info(a->ps, &pi);
+  caps_info ci;
+  agent_caps_info(a, &ci);
+  int64_t cpu = -1;
+  if (a->os->self_cpu_ms && a->os->self_cpu_ms(a->os->ctx, &cpu) != OS_OK) cpu = -1;
+  const struct {
+    const char *k;
+    int64_t v;
+  } f[] = {{"spool_records", sc->spooled},
+           {"spool_bytes", sc->bytes},
+           {"records_produced", sc->next_seq - 1},
+           {"records_acked", sc->acked},
+           {"records_shed", sc->shed},
+           {"records_shed_reported", sc->shed_reported},
+           {"batches_sent", a->st.batches_sent},
+           {"batch_failures", a->st.batch_failures},
+           {"bytes_sent", a->st.bytes_sent},
+           {"errors", a->st.errors},
+           {"cpu_ms", cpu},
+           {"rss_bytes", ci.rss_bytes},
+           {"peak_rss_bytes", ci.peak_rss_bytes},
+           {"policy_version", pi.version},
+           {"policy_rejected_total", pi.rejected_total},
+           {"policy_paths_refused_total", pi.refused_total},
+           {"cap_records_per_s", ci.rate},
+           {"cap_rate_limited_polls", ci.rate_limited_polls},
+           {"cap_memory_bytes", ci.memory_cap_bytes},
+           {"cap_memory_over", ci.memory_over},
+           {"cap_memory_over_events", ci.memory_over_events}};
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+    cJSON_AddNumberToObject(m, f[i].k, (double)f[i].v);
+}
+
 static void send_checkin(agent *a, int score) {
   cJSON *b = cJSON_CreateObject();
   cJSON *d = cJSON_CreateArray();
@@ -657,6 +696,7 @@ static void send_checkin(agent *a, int score) {
   cJSON_AddNumberToObject(b, "shed", (double)sc.shed);
   cJSON_AddNumberToObject(b, "spooled", (double)sc.spooled);
   cJSON_AddItemToObject(b, "drift", d);
+  add_metrics(a, b, &sc);
   send_json(a, REQ_CHECKIN, "/v1/checkin", b, NULL, 0, 1);
 }
 
