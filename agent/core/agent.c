@@ -114,8 +114,8 @@ struct agent {
   caps_bucket bucket;
   caps_mem mem;
   int64_t caps_version; /* policy version lim was derived from; -1 = never */
-  int rate_limited;     /* the last pass left data for want of tokens */
   int64_t rate_limited_polls;
+  int rate_limited;     /* the last pass left data for want of tokens */
   int rr;               /* first source of the next pass (fairness under the cap) */
 
   agent_stats st;

@@ -61,18 +61,18 @@ int64_t caps_bucket_ready_at(const caps_bucket *b, int64_t want, int64_t now_ms)
 typedef struct caps_limits {
   int64_t rate;              /* records/s, 0 = unlimited */
   int64_t memory_bytes;      /* the RSS cap */
-  int batch_max_records;
   int64_t batch_max_bytes;
   int64_t batch_max_age_ms;
   int64_t read_chunk_bytes;
   int64_t cache_kib;         /* SQLite page cache */
+  int batch_max_records;
 } caps_limits;
 
 /* The local config's bounds the policy may lower (kept apart from the
  * config copy the agent runs with, which caps_derive's result overwrites). */
 typedef struct caps_base {
-  int batch_max_records;
   int64_t batch_max_bytes, batch_max_age_ms, read_chunk_bytes, max_line_bytes;
+  int batch_max_records;
 } caps_base;
 
 void caps_base_from_config(const agent_config *cfg, caps_base *out);
@@ -83,8 +83,8 @@ typedef struct caps_mem {
   int64_t next_check_ms;
   int64_t rss_bytes;       /* last reading, -1 = unknown (shim has no self_rss) */
   int64_t peak_rss_bytes;
-  int over;                /* 1 while over the cap */
   int64_t over_events;     /* times the cap was crossed upwards */
+  int over;                /* 1 while over the cap */
 } caps_mem;
 
 void caps_mem_init(caps_mem *m);
@@ -103,10 +103,10 @@ typedef struct caps_info {
   int64_t memory_cap_bytes;
   int64_t rss_bytes;          /* -1 = unknown */
   int64_t peak_rss_bytes;
-  int memory_over;
   int64_t memory_over_events;
-  int batch_max_records;
   int64_t batch_max_bytes, batch_max_age_ms, read_chunk_bytes, cache_kib;
+  int memory_over;
+  int batch_max_records;
 } caps_info;
 
 #endif
