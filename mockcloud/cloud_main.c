@@ -48,6 +48,7 @@
 
 #include "common/wire.h"
 #include "mc.h"
+#include "mc_metrics.h"
 #include "mc_p11.h"
 #include "mc_repo.h"
 
@@ -667,6 +668,37 @@ static int cmd_rotate(const char *data, const char *rdir, const char *role) {
   return 0;
 }
 
+/* issue #5: the latest self-metrics each agent sent in its check-in. */
+static int print_metrics(void *user, const mc_metrics_row *r) {
+  (void)user;
+  time_t t = (time_t)(r->received_ms / 1000);
+  struct tm tm;
+  char when[32] = "?";
+  if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  printf("%s %s %s\n", r->agent_id, when, r->json);
+  return 0;
+}
+
+static int cmd_metrics(const char *dir, const char *agent) {
+  mc_cloud *c;
+  if (open_store(dir, 1, &c) != 0) return 1;
+  int rc;
+  if (agent) {
+    mc_metrics_row row;
+    rc = mc_metrics_get(c, agent, &row);
+    if (rc == MC_OK) print_metrics(NULL, &row);
+  } else {
+    rc = mc_metrics_foreach(c, print_metrics, NULL);
+  }
+  mc_close(c);
+  if (rc != MC_OK) {
+    fprintf(stderr, "outpost-cloud: no metrics%s%s\n", agent ? " for agent " : "",
+            agent ? agent : "");
+    return 1;
+  }
+  return 0;
+}
+
 /* ---- serve ---- */
 
 typedef struct conn_state {
@@ -1048,6 +1080,7 @@ static int usage(void) {
                   "  outpost-cloud count --data DIR [--agent ID]\n"
                   "  outpost-cloud agent revoke ID --data DIR\n"
                   "  outpost-cloud alerts --data DIR\n"
+                  "  outpost-cloud metrics --data DIR [--agent ID]\n"
                   "  outpost-cloud policy set --data DIR --workspace NAME FILE\n"
                   "  outpost-cloud repo init --data DIR --root-keys RDIR --pkcs11-module M "
                   "--token-label L --pin-file P\n"
@@ -1100,6 +1133,7 @@ int main(int argc, char **argv) {
   if (strcmp(pos[0], "agent") == 0 && npos == 3 && strcmp(pos[1], "revoke") == 0)
     return cmd_revoke(data, pos[2]);
   if (strcmp(pos[0], "alerts") == 0 && npos == 1) return cmd_alerts(data);
+  if (strcmp(pos[0], "metrics") == 0 && npos == 1) return cmd_metrics(data, agent);
   if (strcmp(pos[0], "policy") == 0 && npos == 3 && strcmp(pos[1], "set") == 0 && workspace)
     return cmd_policy_set(data, workspace, pos[2]);
   return usage();

@@ -14,6 +14,7 @@
 #include "common/crypto.h"
 #include "common/wire.h"
 #include "mc_int.h"
+#include "mc_metrics.h"
 
 #define MC_FIELD_MAX 256 /* hostname, machine_id, agent_version, challenge */
 
@@ -806,6 +807,10 @@ static int handle_checkin(mc_cloud *c, const mc_request *req, int64_t now, mc_re
     }
   }
   if (drift) record_drift(c, &ai, drift, now);
+  /* issue #5: the agent's self-metrics; a malformed set is dropped, never
+   * a reason to refuse the check-in (it moved the ratchet already). */
+  const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
+  if (metrics) mc_metrics_store(c, ai.agent_id, metrics, now);
   cJSON_Delete(o);
   c->stats.checkins++;
   sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_TOUCH);

@@ -16,10 +16,12 @@
 #include "common/crypto.h"
 #include "common/wire.h"
 #include "core/agent.h"
+#include "core/caps.h"
 #include "core/pstate.h"
 #include "core/config.h"
 #include "core/ident.h"
 #include "mc.h"
+#include "mc_metrics.h"
 #include "sim_fs.h"
 #include "sim_net.h"
 #include "sim_os.h"
@@ -95,6 +97,10 @@ typedef struct sim_agent {
   sim_fs *snap;             /* snapshot event: the kept disk image */
   captured cap;
   int64_t revoked_count;
+  /* issue #5 expect.max_records_per_s: the agent object, time and produced
+   * count when it was first seen rate-capped (cap_a NULL: not yet) */
+  agent *cap_a;
+  int64_t cap_t0, cap_p0;
   /* small fields last: no padding holes */
   char cloud_id[33];
   char inherited[33];       /* identity that came with the copied disk */
@@ -136,6 +142,7 @@ typedef struct fleet {
   int stop;
   int64_t end_ms, drain_end_ms;
   int64_t ledger_checks;
+  int64_t capped_agents, cap_peak_rate; /* expect.max_records_per_s */
   int64_t steps, log_lines, faults;
   char failure[512];
   expectation exp[MAX_EXPECT];
@@ -357,6 +364,34 @@ const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_
   return NULL;
 }
 
+/* issue #5: from the moment an agent runs a rate-capped policy, it may
+ * produce one second of burst plus the expected rate per second, never more
+ * (an agent restarted after a crash starts a new window). */
+static void rate_check(fleet *f, sim_agent *g, const agent_stats *s) {
+  caps_info ci;
+  agent_caps_info(g->a, &ci);
+  if (ci.rate <= 0) return;
+  if (g->cap_a != g->a) {
+    g->cap_a = g->a;
+    g->cap_t0 = f->now;
+    g->cap_p0 = s->produced;
+    f->capped_agents++;
+    return;
+  }
+  int64_t r = f->scn->max_records_per_s;
+  int64_t allowed = r + r * (f->now - g->cap_t0) / 1000;
+  int64_t got = s->produced - g->cap_p0;
+  if (f->now - g->cap_t0 >= 10000 && got * 1000 / (f->now - g->cap_t0) > f->cap_peak_rate)
+    f->cap_peak_rate = got * 1000 / (f->now - g->cap_t0);
+  if (got <= allowed) return;
+  set_failure(f,
+              "max_records_per_s: agent %d produced %lld records in the %lld ms since it was "
+              "capped (at most %lld allowed at %lld/s)",
+              (int)g->idx, (long long)got, (long long)(f->now - g->cap_t0), (long long)allowed,
+              (long long)r);
+  f->stop = 1;
+}
+
 static void ledger_check(fleet *f, sim_agent *g) {
   /* A host whose power was cut is checked after its reboot, not while its
    * in-memory state still describes writes the disk never kept. */
@@ -383,6 +418,7 @@ static void ledger_check(fleet *f, sim_agent *g) {
                    (long long)f->now, (int)g->idx);
     f->stop = 1;
   }
+  if (!f->stop && f->scn->max_records_per_s > 0) rate_check(f, g, &s);
   if (f->stop) return;
   const char *what = g->lineage ? lineage_verdict(&s, c, mn, mx)
                                : sim_ledger_verdict(s.produced, s.spooled, s.spool_first_seq,
@@ -1398,6 +1434,61 @@ static void check_end(fleet *f) {
     if (e && e->pass)
       snprintf(e->detail, sizeof e->detail, "%lld of %lld agents rejected at least one policy",
                (long long)rejected, (long long)f->n);
+  }
+  if (s->max_records_per_s > 0) {
+    /* Violations stopped the run (set_failure); here: every agent was
+     * capped, or the check proved nothing. */
+    expectation *e = add_expect(f, "max_records_per_s");
+    int64_t never = 0;
+    for (int64_t i = 0; i < f->n; i++)
+      if (!f->ag[i].cap_a) never++;
+    if (e && never > 0) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "%lld agents never ran a rate-capped policy",
+               (long long)never);
+    } else if (e) {
+      snprintf(e->detail, sizeof e->detail,
+               "%lld agent runs capped at %lld records/s; highest average over 10 s or more: "
+               "%lld records/s",
+               (long long)f->capped_agents, (long long)s->max_records_per_s,
+               (long long)f->cap_peak_rate);
+    }
+  }
+  if (s->metrics_reported) {
+    /* Each agent's latest check-in metrics are stored, and agree with the
+     * agent's own figures: the policy it runs, the cap it enforces. */
+    expectation *e = add_expect(f, "metrics_reported");
+    for (int64_t i = 0; e && i < f->n; i++) {
+      sim_agent *g = &f->ag[i];
+      if (!g->a) continue;
+      agent_stats st;
+      pstate_info pi;
+      caps_info ci;
+      mc_metrics_row row;
+      memset(&row, 0, sizeof row);
+      agent_get_stats(g->a, &st);
+      agent_policy_info(g->a, &pi);
+      agent_caps_info(g->a, &ci);
+      cJSON *m = NULL;
+      if (mc_metrics_get(f->cloud, st.agent_id, &row) == MC_OK) m = cJSON_Parse(row.json);
+      const cJSON *pv = cJSON_GetObjectItemCaseSensitive(m, "policy_version");
+      const cJSON *cr = cJSON_GetObjectItemCaseSensitive(m, "cap_records_per_s");
+      const cJSON *pr = cJSON_GetObjectItemCaseSensitive(m, "records_produced");
+      int ok = cJSON_IsNumber(pv) && (int64_t)pv->valuedouble == pi.version &&
+               cJSON_IsNumber(cr) && (int64_t)cr->valuedouble == ci.rate && cJSON_IsNumber(pr) &&
+               (int64_t)pr->valuedouble > 0 && (int64_t)pr->valuedouble <= st.produced;
+      cJSON_Delete(m);
+      if (!ok) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail,
+                 "agent %d: cloud metrics missing or disagree (policy %lld, cap %lld): %.300s",
+                 (int)i, (long long)pi.version, (long long)ci.rate, row.json);
+        break;
+      }
+    }
+    if (e && e->pass)
+      snprintf(e->detail, sizeof e->detail, "%lld agents' metrics stored by the cloud",
+               (long long)f->n);
   }
   if (s->no_denied_open) {
     expectation *e = add_expect(f, "no_denied_open");

@@ -91,6 +91,15 @@ static void os_log(void *ctx, os_log_level level, const char *msg) {
   if (o->log_sink) o->log_sink(o->log_user, (os_log_level)l, msg ? msg : "");
 }
 
+/* The simulator has no per-agent heap to measure: the RSS is what the
+ * scenario (or a test) sets, so a run stays deterministic. */
+static int os_self_rss(void *ctx, uint64_t *bytes) {
+  sim_os *o = ctx;
+  if (o->rss_bytes <= 0) return OS_ENOSYS;
+  *bytes = (uint64_t)o->rss_bytes;
+  return OS_OK;
+}
+
 void sim_os_init(sim_os *o, const int64_t *now_ms, int64_t skew_ms, sim_rng *rng, sim_fs *fs,
                  const char *hostname, const char *machine_id) {
   memset(o, 0, sizeof *o);
@@ -133,4 +142,5 @@ void sim_os_shim(sim_os *o, os_shim *out) {
   out->free_space = os_free_space;
   out->read_identity = os_read_identity;
   out->log = os_log;
+  out->self_rss = os_self_rss;
 }

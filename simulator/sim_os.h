@@ -42,6 +42,8 @@ typedef struct sim_os {
   char own_dir[256];
   int64_t denied_opens;
   char denied_first[256];
+  /* issue #5 (caps): what self_rss reports; 0 = unknown (OS_ENOSYS). */
+  int64_t rss_bytes;
 } sim_os;
 
 /* hostname / machine_id may be NULL or "" (then read_identity gives OS_ENOENT). */

@@ -1,5 +1,7 @@
 #include "sim_scenario.h"
 
+#include "core/policy.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -408,6 +410,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                         "clone_detect_within_s", "max_misattributed",
                                         "at_least_once",        "attacks_refused",
                                         "originals_untouched",  "min_drift_events",
+                                        "max_records_per_s",    "metrics_reported",
                                         NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
@@ -423,10 +426,16 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
     TRY(get_int(o, "expect", "rate_from_s", 0, SIM_SCN_MAX_DURATION_S, 0, &s->rate_from_s, e));
     TRY(get_int(o, "expect", "min_shed", 0, INT64_C(1) << 40, 0, &s->min_shed, e));
     TRY(get_int(o, "expect", "policy_applied", 1, INT64_C(1) << 40, 0, &s->policy_applied, e));
+    TRY(get_int(o, "expect", "max_records_per_s", 1, POLICY_RATE_CAP, 0, &s->max_records_per_s, e));
     v = cJSON_GetObjectItemCaseSensitive(o, "no_denied_open");
     if (v) {
       if (!cJSON_IsBool(v)) return fail(e, "expect.no_denied_open: must be true or false");
       s->no_denied_open = cJSON_IsTrue(v);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(o, "metrics_reported");
+    if (v) {
+      if (!cJSON_IsBool(v)) return fail(e, "expect.metrics_reported: must be true or false");
+      s->metrics_reported = cJSON_IsTrue(v);
     }
     v = cJSON_GetObjectItemCaseSensitive(o, "shed_reported");
     if (v) {

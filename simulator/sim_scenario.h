@@ -109,6 +109,13 @@ typedef struct sim_scenario {
   int n_policies;
   int64_t policy_applied; /* expect.policy_applied: every agent runs this version at the end */
   int no_denied_open;     /* expect.no_denied_open: checked after every event */
+  /* expect.max_records_per_s: once an agent runs a rate-capped policy, what
+   * it produces from then on stays within one second of burst plus this
+   * rate; checked after every event; 0 = not checked */
+  int64_t max_records_per_s;
+  /* expect.metrics_reported: every agent's self-metrics are in the cloud
+   * (check-in "metrics"), naming the policy it runs */
+  int metrics_reported;
   int exactly_once;          /* expect.exactly_once */
   int64_t drain_s;           /* expect.drain_s, default 600 */
   int64_t max_spooled_at_end;/* expect.max_spooled_at_end; -1 = not checked */

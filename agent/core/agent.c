@@ -14,6 +14,7 @@
 
 #include "common/crypto.h"
 #include "common/wire.h"
+#include "core/caps.h"
 #include "core/files.h"
 #include "core/ident.h"
 #include "core/perm.h"
@@ -106,6 +107,16 @@ struct agent {
   int shedding;
   int64_t shed_report_through; /* last shed-log id in the report in flight */
   int64_t shed_hold_until;     /* a refused report waits; shipping goes on meanwhile */
+  /* caps (issue #5, core/caps.h): the policy's bounds, enforced. cfg's
+   * batch_* fields hold the effective values; base keeps the local ones. */
+  caps_base caps_base;
+  caps_limits lim;
+  caps_bucket bucket;
+  caps_mem mem;
+  int64_t caps_version; /* policy version lim was derived from; -1 = never */
+  int64_t rate_limited_polls;
+  int rate_limited;     /* the last pass left data for want of tokens */
+  int rr;               /* first source of the next pass (fairness under the cap) */
 
   agent_stats st;
 };
@@ -550,6 +561,45 @@ static int ident_refusal(agent *a, const completion *c, const char *why) {
   return 0;
 }
 
+/* issue #5: the self-metrics of status.json and the Prometheus textfile,
+ * to the cloud in every check-in (docs/protocol.md: "metrics"). */
+static void add_metrics(agent *a, cJSON *b, const spool_counters *sc) {
+  cJSON *m = cJSON_AddObjectToObject(b, "metrics");
+  if (!m) return;
+  pstate_info pi;
+  pstate_get_info(a->ps, &pi);
+  caps_info ci;
+  agent_caps_info(a, &ci);
+  int64_t cpu = -1;
+  if (a->os->self_cpu_ms && a->os->self_cpu_ms(a->os->ctx, &cpu) != OS_OK) cpu = -1;
+  const struct {
+    const char *k;
+    int64_t v;
+  } f[] = {{"spool_records", sc->spooled},
+           {"spool_bytes", sc->bytes},
+           {"records_produced", sc->next_seq - 1},
+           {"records_acked", sc->acked},
+           {"records_shed", sc->shed},
+           {"records_shed_reported", sc->shed_reported},
+           {"batches_sent", a->st.batches_sent},
+           {"batch_failures", a->st.batch_failures},
+           {"bytes_sent", a->st.bytes_sent},
+           {"errors", a->st.errors},
+           {"cpu_ms", cpu},
+           {"rss_bytes", ci.rss_bytes},
+           {"peak_rss_bytes", ci.peak_rss_bytes},
+           {"policy_version", pi.version},
+           {"policy_rejected_total", pi.rejected_total},
+           {"policy_paths_refused_total", pi.refused_total},
+           {"cap_records_per_s", ci.rate},
+           {"cap_rate_limited_polls", ci.rate_limited_polls},
+           {"cap_memory_bytes", ci.memory_cap_bytes},
+           {"cap_memory_over", ci.memory_over},
+           {"cap_memory_over_events", ci.memory_over_events}};
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+    cJSON_AddNumberToObject(m, f[i].k, (double)f[i].v);
+}
+
 static void send_checkin(agent *a, int score) {
   cJSON *b = cJSON_CreateObject();
   cJSON *d = cJSON_CreateArray();
@@ -578,6 +628,7 @@ static void send_checkin(agent *a, int score) {
   cJSON_AddNumberToObject(b, "shed", (double)sc.shed);
   cJSON_AddNumberToObject(b, "spooled", (double)sc.spooled);
   cJSON_AddItemToObject(b, "drift", d);
+  add_metrics(a, b, &sc);
   send_json(a, REQ_CHECKIN, "/v1/checkin", b, NULL, 0, 1);
 }
 
@@ -885,13 +936,74 @@ static void handle_completion(agent *a) {
 
 /* ---- collection --------------------------------------------------------- */
 
+/* Applies a new policy's caps (once per version) and runs the RSS
+ * self-check (every CAPS_RSS_CHECK_MS). */
+static void caps_refresh(agent *a) {
+  const policy *p = pstate_policy(a->ps);
+  int changed = 0;
+  if (p->version != a->caps_version) {
+    caps_derive(p, &a->caps_base, &a->lim);
+    a->caps_version = p->version;
+    a->cfg.batch_max_records = a->lim.batch_max_records;
+    a->cfg.batch_max_bytes = a->lim.batch_max_bytes;
+    a->cfg.batch_max_age_ms = a->lim.batch_max_age_ms;
+    if ((size_t)a->lim.read_chunk_bytes != a->tb.chunk_cap) {
+      tail_buffers nb;
+      /* Out of memory keeps the old buffers: still bounded, still working. */
+      if (tail_buffers_init(&nb, (size_t)a->lim.read_chunk_bytes, a->tb.max_line) == 0) {
+        tail_buffers_free(&a->tb);
+        a->tb = nb;
+      }
+    }
+    changed = 1;
+    if (p->version >= 1)
+      agent_log(a, OS_LOG_INFO,
+                "policy v%lld caps: %lld records/s, memory %lld MiB (batch %d records / %lld "
+                "bytes / %lld ms, read buffer %lld, page cache %lld KiB)",
+                (long long)p->version, (long long)a->lim.rate,
+                (long long)(a->lim.memory_bytes >> 20), a->lim.batch_max_records,
+                (long long)a->lim.batch_max_bytes, (long long)a->lim.batch_max_age_ms,
+                (long long)a->lim.read_chunk_bytes, (long long)a->lim.cache_kib);
+  }
+  if (a->os->self_rss && a->now >= a->mem.next_check_ms) {
+    uint64_t b = 0;
+    int64_t rss = a->os->self_rss(a->os->ctx, &b) == OS_OK ? (int64_t)b : -1;
+    int t = caps_mem_observe(&a->mem, rss, a->lim.memory_bytes, a->now);
+    if (t > 0)
+      agent_log(a, OS_LOG_WARN,
+                "RSS %lld KiB is over the memory cap (%lld MiB): page cache shrunk, collection "
+                "slowed to %lld records/s until back under",
+                (long long)(rss >> 10), (long long)(a->lim.memory_bytes >> 20),
+                (long long)caps_effective_rate(&a->lim, &a->mem));
+    else if (t < 0)
+      agent_log(a, OS_LOG_INFO, "RSS %lld KiB back under the memory cap", (long long)(rss >> 10));
+    changed |= t != 0;
+  }
+  if (changed) {
+    spool_set_cache_kib(a->sp, a->mem.over ? CAPS_MIN_CACHE_KIB : a->lim.cache_kib);
+    caps_bucket_set_rate(&a->bucket, caps_effective_rate(&a->lim, &a->mem), a->now);
+  }
+}
+
+static int64_t caps_resume_at(const agent *a) {
+  return caps_bucket_ready_at(&a->bucket, a->bucket.rate / 10, a->now);
+}
+
 static void collect(agent *a) {
   a->more_to_read = 0;
+  a->rate_limited = 0;
+  caps_refresh(a);
   space_before_collect(a);
-  for (int i = 0; i < a->cfg.n_sources; i++) {
+  int n_src = a->cfg.n_sources;
+  for (int k = 0; k < n_src; k++) {
+    int i = (a->rr + k) % n_src;
     int64_t lines = 0;
-    int more = 0, os_error = 0;
-    int rc = tail_poll(&a->sources[i], a->os, a->sp, &a->tb, a->wall, &lines, &more, &os_error);
+    int more = 0, limited = 0, os_error = 0;
+    int64_t budget = caps_bucket_avail(&a->bucket, a->now);
+    int rc = tail_poll_max(&a->sources[i], a->os, a->sp, &a->tb, a->wall, budget, &lines, &more,
+                           &limited, &os_error);
+    caps_bucket_take(&a->bucket, lines);
+    a->rate_limited |= limited;
     if (lines > 0 && a->pending_since == INT64_MIN) a->pending_since = a->now;
     a->more_to_read |= more;
     if (rc == TAIL_EIO) {
@@ -906,9 +1018,14 @@ static void collect(agent *a) {
     }
     space_after_poll(a, rc, lines);
   }
+  if (n_src > 0) a->rr = (a->rr + 1) % n_src;
   int64_t plines = 0;
-  int pmore = 0;
-  pstate_collect(a->ps, a->os, a->sp, &a->tb, a->wall, a->now, &plines, &pmore);
+  int pmore = 0, plimited = 0;
+  pstate_collect_max(a->ps, a->os, a->sp, &a->tb, a->wall, a->now,
+                     caps_bucket_avail(&a->bucket, a->now), &plines, &pmore, &plimited);
+  caps_bucket_take(&a->bucket, plines);
+  a->rate_limited |= plimited;
+  if (a->rate_limited) a->rate_limited_polls++;
   if (plines > 0 && a->pending_since == INT64_MIN) a->pending_since = a->now;
   a->more_to_read |= pmore;
 }
@@ -977,6 +1094,7 @@ static void start_network(agent *a) {
 
 static int64_t next_deadline(agent *a) {
   int64_t d = a->more_to_read ? a->now + 1 : a->next_poll;
+  if (a->rate_limited && caps_resume_at(a) < d) d = caps_resume_at(a);
   if (a->inflight == REQ_NONE) {
     int64_t net = INT64_MAX;
     if (!a->id.enrolled || !a->have_session || a->rekey || !a->checked_in) {
@@ -1002,7 +1120,8 @@ int64_t agent_step(agent *a, int64_t now_ms) {
   a->now = now_ms;
   a->wall = a->os->wall_ms(a->os->ctx);
   if (a->done.pending) handle_completion(a);
-  if (a->now >= a->next_poll || a->more_to_read) {
+  if (a->now >= a->next_poll || a->more_to_read ||
+      (a->rate_limited && a->now >= caps_resume_at(a))) {
     collect(a);
     if (a->now >= a->next_poll) a->next_poll = a->now + a->cfg.poll_interval_ms;
   }
@@ -1099,6 +1218,10 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
   }
   a->bp_since = INT64_MIN;
   a->shed_hold_until = INT64_MIN;
+  caps_base_from_config(cfg, &a->caps_base);
+  caps_bucket_init(&a->bucket, 0, 0);
+  caps_mem_init(&a->mem);
+  a->caps_version = -1;
   if (pstate_open(cfg, os, &a->ps) != PSTATE_OK) {
     snprintf(err, err_cap, "out of memory");
     ret = AGENT_ENOMEM;
@@ -1181,6 +1304,22 @@ void agent_close(agent *a) {
 }
 
 void agent_policy_info(const agent *a, pstate_info *out) { pstate_get_info(a->ps, out); }
+
+void agent_caps_info(const agent *a, caps_info *out) {
+  memset(out, 0, sizeof *out);
+  out->rate = a->bucket.rate;
+  out->rate_limited_polls = a->rate_limited_polls;
+  out->memory_cap_bytes = a->lim.memory_bytes;
+  out->rss_bytes = a->mem.rss_bytes;
+  out->peak_rss_bytes = a->mem.peak_rss_bytes;
+  out->memory_over = a->mem.over;
+  out->memory_over_events = a->mem.over_events;
+  out->batch_max_records = a->cfg.batch_max_records;
+  out->batch_max_bytes = a->cfg.batch_max_bytes;
+  out->batch_max_age_ms = a->cfg.batch_max_age_ms;
+  out->read_chunk_bytes = (int64_t)a->tb.chunk_cap;
+  out->cache_kib = a->mem.over ? CAPS_MIN_CACHE_KIB : a->lim.cache_kib;
+}
 int64_t agent_last_contact_ms(const agent *a) { return a->last_contact_wall; }
 /* ---- space: back-pressure, then shedding (issue #3) --------------------- */
 

@@ -85,6 +85,9 @@ void agent_get_stats(const agent *a, agent_stats *out);
 /* issue #5: the live policy's version, last error and refusal counts. */
 struct pstate_info;
 void agent_policy_info(const agent *a, struct pstate_info *out);
+/* issue #5: the caps enforced now (core/caps.h), for status and metrics. */
+struct caps_info;
+void agent_caps_info(const agent *a, struct caps_info *out);
 /* Wall-clock ms of the last HTTP reply from the cloud (any status), 0 = never. */
 int64_t agent_last_contact_ms(const agent *a);
 

@@ -409,14 +409,33 @@ static void run_due_collectors(pstate *ps, const os_shim *os, spool *sp, int64_t
 
 void pstate_collect(pstate *ps, const os_shim *os, spool *sp, tail_buffers *tb, int64_t wall,
                     int64_t now, int64_t *lines, int *more) {
+  int limited = 0;
+  pstate_collect_max(ps, os, sp, tb, wall, now, INT64_MAX, lines, more, &limited);
+}
+
+void pstate_collect_max(pstate *ps, const os_shim *os, spool *sp, tail_buffers *tb, int64_t wall,
+                        int64_t now, int64_t max_lines, int64_t *lines, int *more, int *limited) {
   ps->exp_os = os;
-  if (ps->have_policy) run_due_collectors(ps, os, sp, wall, now, lines);
+  int64_t budget = max_lines;
+  /* A due collector waits (stays due) while the bucket is empty; once
+   * started it runs whole and may overdraw the budget (core/caps.h). */
+  if (ps->have_policy && budget > 0) {
+    int64_t before = *lines;
+    run_due_collectors(ps, os, sp, wall, now, lines);
+    budget -= *lines - before;
+  } else if (ps->have_policy && budget <= 0) {
+    *limited = 1;
+  }
   if (ps->have_policy && now >= ps->next_rescan) {
     rescan(ps, os);
     ps->next_rescan = now + PSTATE_RESCAN_MS;
   }
   for (int i = 0; i < ps->n_files; i++) {
     tail_source *t = &ps->files[i];
+    if (budget <= 0) {
+      *limited = 1;
+      break;
+    }
     char res[POLICY_PATH_MAX], why[POLICY_ERR_MAX];
     /* Re-checked before every read: a symlink swapped in since the last
      * rescan is refused here, before tail_poll opens anything. */
@@ -426,10 +445,12 @@ void pstate_collect(pstate *ps, const os_shim *os, spool *sp, tail_buffers *tb, 
       continue;
     }
     int64_t n = 0;
-    int m = 0, os_error = 0;
-    rc = tail_poll(t, os, sp, tb, wall, &n, &m, &os_error);
+    int m = 0, lim = 0, os_error = 0;
+    rc = tail_poll_max(t, os, sp, tb, wall, budget, &n, &m, &lim, &os_error);
     *lines += n;
+    budget -= n;
     *more |= m;
+    *limited |= lim;
     if (rc == TAIL_EIO)
       plog(os, OS_LOG_WARN, "%s: cannot read: %s", t->path, files_strerror(os_error));
     else if (rc != TAIL_OK)

@@ -99,5 +99,12 @@ void pstate_report_done(pstate *ps, int ok);
  * Errors are logged through os->log. */
 void pstate_collect(pstate *ps, const os_shim *os, spool *sp, tail_buffers *tb, int64_t wall,
                     int64_t now, int64_t *lines, int *more);
+/* pstate_collect under a record budget (issue #5, core/caps.h): a due
+ * snapshot or diagnostic starts only while max_lines > 0 (it then runs whole
+ * and may spend more: the caller charges *lines to its bucket); policy files
+ * are tailed with what is left (tail_poll_max). *limited (accumulates) is 1
+ * when something waited for the budget. */
+void pstate_collect_max(pstate *ps, const os_shim *os, spool *sp, tail_buffers *tb, int64_t wall,
+                        int64_t now, int64_t max_lines, int64_t *lines, int *more, int *limited);
 
 #endif

@@ -745,3 +745,13 @@ static int reported_txn(spool *s, int64_t through_id) {
   s->c = next;
   return spool_ok(s);
 }
+
+int spool_set_cache_kib(spool *s, int64_t kib) {
+  if (!s || kib < 1 || kib > 1024 * 1024) return SPOOL_EINVAL;
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA cache_size=-%lld", (long long)kib);
+  if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) return SPOOL_EDB;
+  /* A smaller limit alone keeps the pages already cached: give them back. */
+  sqlite3_db_release_memory(s->db);
+  return SPOOL_OK;
+}

@@ -168,4 +168,8 @@ int spool_shed_pending(spool *s, spool_shed_entry *out, int max, int *n);
  * reported; a reopen forgets that and the entries are sent again. */
 int spool_shed_reported(spool *s, int64_t through_id);
 
+/* issue #5 (core/caps.h): sets SQLite's page cache to kib KiB (1 .. 1 GiB)
+ * and releases cached pages beyond it. SPOOL_OK, SPOOL_EINVAL, SPOOL_EDB. */
+int spool_set_cache_kib(spool *s, int64_t kib);
+
 #endif

@@ -35,6 +35,15 @@ int statusfile_render_json(const statusfile_data *d, char *out, size_t cap) {
   cJSON_AddNumberToObject(o, "policy_rejected_total", (double)d->pol.rejected_total);
   cJSON_AddNumberToObject(o, "policy_paths_refused_total", (double)d->pol.refused_total);
   cJSON_AddStringToObject(o, "policy_last_error", d->pol.last_error);
+  cJSON_AddNumberToObject(o, "spool_bytes", (double)d->st.spool_bytes);
+  cJSON_AddNumberToObject(o, "records_shed_reported", (double)d->st.shed_reported);
+  cJSON_AddNumberToObject(o, "cpu_ms", (double)d->cpu_ms);
+  cJSON_AddNumberToObject(o, "rss_bytes", (double)d->caps.rss_bytes);
+  cJSON_AddNumberToObject(o, "cap_records_per_s", (double)d->caps.rate);
+  cJSON_AddNumberToObject(o, "cap_rate_limited_polls", (double)d->caps.rate_limited_polls);
+  cJSON_AddNumberToObject(o, "cap_memory_bytes", (double)d->caps.memory_cap_bytes);
+  cJSON_AddBoolToObject(o, "cap_memory_over", d->caps.memory_over);
+  cJSON_AddNumberToObject(o, "cap_memory_over_events", (double)d->caps.memory_over_events);
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
   if (!text) return -1;
@@ -96,13 +105,30 @@ int statusfile_render_prom(const statusfile_data *d, char *out, size_t cap) {
       "# TYPE outpost_policy_paths_refused_total counter\n"
       "outpost_policy_paths_refused_total %lld\n"
       "# TYPE outpost_last_contact_timestamp_seconds gauge\n"
-      "outpost_last_contact_timestamp_seconds %lld.%03lld\n",
+      "outpost_last_contact_timestamp_seconds %lld.%03lld\n"
+      "# TYPE outpost_spool_bytes gauge\n"
+      "outpost_spool_bytes %lld\n"
+      "# TYPE outpost_cpu_seconds_total counter\n"
+      "outpost_cpu_seconds_total %lld.%03lld\n"
+      "# TYPE outpost_resident_memory_bytes gauge\n"
+      "outpost_resident_memory_bytes %lld\n"
+      "# TYPE outpost_cap_records_per_second gauge\n"
+      "outpost_cap_records_per_second %lld\n"
+      "# TYPE outpost_cap_rate_limited_polls_total counter\n"
+      "outpost_cap_rate_limited_polls_total %lld\n"
+      "# TYPE outpost_cap_memory_bytes gauge\n"
+      "outpost_cap_memory_bytes %lld\n"
+      "# TYPE outpost_cap_memory_over gauge\n"
+      "outpost_cap_memory_over %d\n",
       OUTPOST_VERSION, id, state_name(d->st.state), (long long)d->st.produced,
       (long long)d->st.acked, (long long)d->st.shed, (long long)d->st.spooled,
       (long long)d->st.batches_sent, (long long)d->st.batch_failures, (long long)d->st.bytes_sent,
       (long long)d->st.errors, (long long)d->pol.version, (long long)d->pol.rejected_total,
       (long long)d->pol.refused_total, (long long)(d->last_contact_ms / 1000),
-      (long long)(d->last_contact_ms % 1000));
+      (long long)(d->last_contact_ms % 1000), (long long)d->st.spool_bytes,
+      (long long)(d->cpu_ms / 1000), (long long)(d->cpu_ms < 0 ? 0 : d->cpu_ms % 1000),
+      (long long)d->caps.rss_bytes, (long long)d->caps.rate, (long long)d->caps.rate_limited_polls,
+      (long long)d->caps.memory_cap_bytes, d->caps.memory_over);
   return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
@@ -113,6 +139,9 @@ int statusfile_write(const os_shim *os, const agent *a, const char *state_dir,
   memset(&d, 0, sizeof d);
   agent_get_stats(a, &d.st);
   agent_policy_info(a, &d.pol);
+  agent_caps_info(a, &d.caps);
+  d.cpu_ms = -1;
+  if (os->self_cpu_ms && os->self_cpu_ms(os->ctx, &d.cpu_ms) != OS_OK) d.cpu_ms = -1;
   d.last_contact_ms = agent_last_contact_ms(a);
   d.wall_ms = wall_ms;
   int n = statusfile_render_json(&d, buf, sizeof buf);

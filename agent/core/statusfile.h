@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/agent.h"
+#include "core/caps.h"
 #include "core/pstate.h"
 #include "shim/os.h"
 
@@ -31,6 +32,8 @@ typedef struct statusfile_data {
   pstate_info pol;
   int64_t wall_ms;         /* when written */
   int64_t last_contact_ms; /* wall ms of the last HTTP reply from the cloud, 0 = never */
+  caps_info caps;          /* issue #5: the caps enforced now, RSS */
+  int64_t cpu_ms;          /* process CPU time (user+system), -1 = unknown */
 } statusfile_data;
 
 int statusfile_render_json(const statusfile_data *d, char *out, size_t cap);

@@ -35,7 +35,7 @@ static int commit(tail_source *src, spool *sp, const spool_line *lines, size_t n
  * transactions of at most TAIL_MAX_LINES_PER_TXN). Returns bytes consumed via
  * *consumed; leaves a trailing partial line unconsumed unless it is over-long. */
 static int consume_chunk(tail_source *src, spool *sp, tail_buffers *b, size_t len,
-                         int64_t ts_ms, int64_t *lines_out, size_t *consumed) {
+                         int64_t ts_ms, int64_t *budget, int64_t *lines_out, size_t *consumed) {
   const char *buf = b->chunk;
   size_t pos = 0, n = 0;
   int64_t base = src->st.offset;
@@ -77,8 +77,12 @@ static int consume_chunk(tail_source *src, spool *sp, tail_buffers *b, size_t le
       b->lines[n].len = line_len;
       b->lines[n].ts_ms = ts_ms;
       n++;
+      (*budget)--;
     }
     pos = nl ? end + 1 : len;
+    /* Rate cap (core/caps.h): stop right after the last line paid for; the
+     * offset stops there too, so the rest waits on disk. */
+    if (*budget <= 0) break;
     if (n == TAIL_MAX_LINES_PER_TXN) {
       src->st.offset = base + (int64_t)pos;
       int rc = commit(src, sp, b->lines, n);
@@ -131,7 +135,8 @@ static int same_file(const tail_source *src, const os_shim *os, os_file *f, cons
  * newline is taken as complete: nobody appends to a rotated file. Nothing
  * to drain (no copy, another file) is not an error. */
 static int drain_rotated(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b,
-                         int64_t ts_ms, int64_t *lines_out, int *os_error) {
+                         int64_t ts_ms, int64_t *budget, int64_t *lines_out, int *unfinished,
+                         int *os_error) {
   char rp[CONFIG_PATH_MAX + 8];
   size_t n = strnlen(src->path, sizeof src->path);
   if (n + 3 > sizeof rp) return TAIL_OK;
@@ -150,6 +155,10 @@ static int drain_rotated(tail_source *src, const os_shim *os, spool *sp, tail_bu
   int ret = TAIL_OK;
   /* A rotated file is finite: bounded by its size in chunks, plus one. */
   for (int64_t round = 0; ok && src->st.offset < st.size && round <= st.size / 4096 + 1; round++) {
+    if (*budget <= 0) {
+      *unfinished = 1; /* the rest of the old file first, when tokens are back */
+      break;
+    }
     size_t want = b->chunk_cap - 1; /* room for a closing newline */
     int64_t got = os->pread(os->ctx, f, b->chunk, want, src->st.offset);
     if (got < 0) {
@@ -162,9 +171,10 @@ static int drain_rotated(tail_source *src, const os_shim *os, spool *sp, tail_bu
       if (b->chunk[i] == 0) b->chunk[i] = '?';
     if (src->st.offset + got >= st.size && b->chunk[got - 1] != '\n') b->chunk[got++] = '\n';
     size_t consumed = 0;
-    ret = consume_chunk(src, sp, b, (size_t)got, ts_ms, lines_out, &consumed);
+    ret = consume_chunk(src, sp, b, (size_t)got, ts_ms, budget, lines_out, &consumed);
     if (ret != TAIL_OK) break;
     if (src->st.offset > st.size) src->st.offset = st.size; /* the added newline */
+    if (src->st.offset < st.size && *budget <= 0) *unfinished = 1;
     if (consumed == 0) break;
   }
   os->close(os->ctx, f);
@@ -178,9 +188,21 @@ static int drain_rotated(tail_source *src, const os_shim *os, spool *sp, tail_bu
 
 int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, int64_t ts_ms,
               int64_t *lines_out, int *more, int *os_error) {
+  int limited = 0;
+  return tail_poll_max(src, os, sp, b, ts_ms, INT64_MAX, lines_out, more, &limited, os_error);
+}
+
+int tail_poll_max(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, int64_t ts_ms,
+                  int64_t max_lines, int64_t *lines_out, int *more, int *limited, int *os_error) {
   *lines_out = 0;
   *more = 0;
+  *limited = 0;
   *os_error = 0;
+  if (max_lines <= 0) {
+    *limited = 1;
+    return TAIL_OK;
+  }
+  int64_t budget = max_lines;
   if (!src->loaded) {
     int rc = spool_source_load(sp, src->path, &src->st);
     if (rc != SPOOL_OK) return rc == SPOOL_EFULL ? TAIL_EFULL : TAIL_ESPOOL;
@@ -211,8 +233,12 @@ int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, i
     /* Rotated (rename or copytruncate), truncated, replaced, or an inode
      * reused by another file: what is left of the old file is read first,
      * from the rotated copy if there is one, then the new file from 0. */
-    int drc = drain_rotated(src, os, sp, b, ts_ms, lines_out, os_error);
-    if (drc != TAIL_OK) {
+    int unfinished = 0;
+    int drc = drain_rotated(src, os, sp, b, ts_ms, &budget, lines_out, &unfinished, os_error);
+    if (drc != TAIL_OK || unfinished) {
+      /* Unfinished (rate cap): the state still describes the old file, so
+       * the next poll drains on from its offset before the new file. */
+      *limited = unfinished;
       os->close(os->ctx, f);
       return drc;
     }
@@ -244,6 +270,10 @@ int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, i
   int ret = TAIL_OK;
   for (int round = 0; round < TAIL_MAX_CHUNKS_PER_POLL; round++) {
     if (src->st.offset >= st.size) break;
+    if (budget <= 0) {
+      *limited = 1;
+      break;
+    }
     int64_t got = os->pread(os->ctx, f, b->chunk, b->chunk_cap, src->st.offset);
     if (got < 0) {
       *os_error = (int)got;
@@ -258,13 +288,17 @@ int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, i
          p = memchr(p + 1, 0, (size_t)got - (size_t)(p + 1 - b->chunk)))
       *p = '?';
     size_t consumed = 0;
-    ret = consume_chunk(src, sp, b, (size_t)got, ts_ms, lines_out, &consumed);
+    ret = consume_chunk(src, sp, b, (size_t)got, ts_ms, &budget, lines_out, &consumed);
     if (ret != TAIL_OK) {
       /* The failed transaction left nothing on disk; earlier ones did. Take
        * the state back from the spool so memory matches what is committed. */
       spool_source_state disk;
       if (spool_source_load(sp, src->path, &disk) == SPOOL_OK) src->st = disk;
       else src->loaded = 0;
+      break;
+    }
+    if (budget <= 0 && src->st.offset < st.size) {
+      *limited = 1;
       break;
     }
     if (consumed == 0) break; /* a partial line waits for its newline */

@@ -68,4 +68,13 @@ void tail_buffers_free(tail_buffers *b);
 int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, int64_t ts_ms,
               int64_t *lines_out, int *more, int *os_error);
 
+/* tail_poll with a record budget (issue #5, core/caps.h): spools at most
+ * max_lines records; the offset stops after the last one, so the rest waits
+ * on disk (back-pressure, nothing dropped). *limited is 1 when data was left
+ * because of the budget (then *more is 0: wait for tokens, not for the next
+ * millisecond). A rotated file left half-drained stays the current one
+ * until it is drained. max_lines <= 0 reads nothing. */
+int tail_poll_max(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, int64_t ts_ms,
+                  int64_t max_lines, int64_t *lines_out, int *more, int *limited, int *os_error);
+
 #endif

@@ -466,6 +466,38 @@ static int posix_list_dir(void *ctx, const char *dir, size_t max_entries,
   return calls;
 }
 
+/* statm's second field: resident pages. Read with open/read, no stdio
+ * buffer, so the check itself costs no heap. */
+static int posix_self_rss(void *ctx, uint64_t *bytes) {
+  (void)ctx;
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? OS_ENOSYS : OS_EIO;
+  char buf[128];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return OS_EIO;
+  buf[n] = 0;
+  const char *p = buf;
+  while (*p && *p != ' ') p++; /* skip size */
+  if (*p != ' ') return OS_EIO;
+  p++;
+  uint64_t pages = 0;
+  int digits = 0;
+  for (; *p >= '0' && *p <= '9' && digits < 19; p++, digits++) pages = pages * 10 + (uint64_t)(*p - '0');
+  long psz = sysconf(_SC_PAGESIZE);
+  if (digits == 0 || psz <= 0) return OS_EIO;
+  *bytes = pages * (uint64_t)psz;
+  return OS_OK;
+}
+
+static int posix_self_cpu_ms(void *ctx, int64_t *ms) {
+  (void)ctx;
+  struct timespec ts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return OS_ENOSYS;
+  *ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return OS_OK;
+}
+
 void os_posix_options_init(os_posix_options *opts) {
   if (!opts) return;
   memset(opts, 0, sizeof *opts);
@@ -525,5 +557,7 @@ int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
   out->log = posix_log;
   out->realpath = posix_realpath;
   out->list_dir = posix_list_dir;
+  out->self_rss = posix_self_rss;
+  out->self_cpu_ms = posix_self_cpu_ms;
   return OS_OK;
 }

@@ -137,6 +137,16 @@ typedef struct os_shim {
    * OS_ENOENT/OS_ENOTDIR/OS_EACCES/OS_EIO. */
   int (*list_dir)(void *ctx, const char *dir, size_t max_entries,
                   int (*fn)(void *user, const char *name), void *user);
+
+  /* ---- issue #5 (caps). Optional (NULL: the caps module treats RSS as
+   * unknown and never acts on it). */
+
+  /* Resident set size of this agent process in bytes (Linux: the second
+   * field of /proc/self/statm times the page size). OS_OK, OS_ENOSYS, OS_EIO. */
+  int (*self_rss)(void *ctx, uint64_t *bytes);
+  /* CPU time this process has used (user + system), in ms (Linux:
+   * CLOCK_PROCESS_CPUTIME_ID). OS_OK, OS_ENOSYS. Optional (NULL). */
+  int (*self_cpu_ms)(void *ctx, int64_t *ms);
 } os_shim;
 
 #endif

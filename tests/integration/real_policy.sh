@@ -27,7 +27,7 @@ ln -s "$WORK/secret/s.log" "$ROOT/app/escape.log"
 # The local config's own source is a symlink to /etc/shadow: the deny list wins
 # over the local config too (we run as root, so a read would succeed).
 write_agent_config "$WORK/agent.json" "$WORK/state" "$ROOT/app/evil.log" \
-  ", \"allowed_log_roots\": [\"$ROOT\"], \"metrics_textfile\": \"$WORK/outpost.prom\""
+  ", \"allowed_log_roots\": [\"$ROOT\"], \"metrics_textfile\": \"$WORK/outpost.prom\", \"checkin_interval_ms\": 2000"
 
 # .timeout: a read can meet the serving cloud's write or checkpoint
 # (SQLITE_BUSY); without it a silent non-zero exit ended the test under load.
@@ -116,6 +116,19 @@ echo "$st" | grep -Eq '^policy_version +1$' || die "status: $st"
 echo "$st" | grep -Eq '^policy_paths_refused_total +[1-9]' || die "status: $st"
 grep -q '^outpost_policy_version 1$' "$WORK/outpost.prom" || die "textfile: $(cat "$WORK/outpost.prom")"
 grep -q '^outpost_records_acked_total [1-9]' "$WORK/outpost.prom" || die "textfile has no acked count"
+grep -Eq '^outpost_resident_memory_bytes [1-9]' "$WORK/outpost.prom" || die "textfile has no RSS"
+
+# Self-metrics to the cloud over the normal channel (check-in "metrics"),
+# stored by the cloud and shown by outpost-cloud metrics.
+for _ in $(seq 1 100); do
+  m=$("$CLOUD_BIN" metrics --data "$CLOUD_DATA" 2>/dev/null || true)
+  echo "$m" | grep -q '"policy_version":1' && break
+  sleep 0.2
+done
+echo "$m" | grep -q '"policy_version":1' || die "cloud metrics: $m"
+echo "$m" | grep -Eq '"rss_bytes":[1-9]' || die "cloud metrics without RSS: $m"
+echo "$m" | grep -Eq '"cpu_ms":[0-9]' || die "cloud metrics without CPU time: $m"
+echo "$m" | grep -Eq '"spool_bytes":[0-9]' || die "cloud metrics without spool bytes: $m"
 
 # 2. No listener: every socket of the agent, looked up in /proc/net/*.
 inodes=$(for f in /proc/$AGENT_PID/fd/*; do readlink "$f" 2>/dev/null; done | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
