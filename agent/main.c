@@ -6,6 +6,8 @@
  *   outpost-agent run --config FILE            exit 0 on SIGTERM/SIGINT, 1 on error
  *   outpost-agent selftest-seccomp             exit 0 when every forbidden call is refused
  *   outpost-agent status --config FILE         prints state_dir/status.json
+ *   outpost-agent supervise --config FILE      runs bin/current's agent, applies staged
+ *                                              updates, probation, rollback (docs/updates.md)
  *   anything else                              usage on stderr, exit 2
  */
 #include <errno.h>
@@ -20,10 +22,14 @@
 #include "core/agent.h"
 #include "core/config.h"
 #include "core/statusfile.h"
+#include "core/upstate.h"
 #include <cjson/cJSON.h>
 #include "curl/net_curl.h"
 #include "posix/os_posix.h"
 #include "posix/sandbox.h"
+#include "posix/supervise.h"
+/* Generated at configure time from OUTPOST_RELEASE_PUBKEY (cmake/ReleaseKey.cmake). */
+#include "outpost_release_key.h"
 
 #define EXPLAIN_CAP (64 * 1024)
 #define WAIT_MAX_MS 1000
@@ -42,7 +48,8 @@ static int usage(void) {
           "       outpost-agent check-config --config FILE\n"
           "       outpost-agent run --config FILE\n"
           "       outpost-agent selftest-seccomp\n"
-          "       outpost-agent status --config FILE\n");
+          "       outpost-agent status --config FILE\n"
+          "       outpost-agent supervise --config FILE\n");
   return 2;
 }
 
@@ -177,11 +184,27 @@ static int cmd_run(const char *path) {
   sigaction(SIGPIPE, &sa, NULL);
 
   os.log(os.ctx, OS_LOG_INFO, "outpost-agent " OUTPOST_VERSION " started");
+  if (sizeof OUTPOST_RELEASE_PUBKEY_PEM <= 1)
+    os.log(os.ctx, OS_LOG_WARN, "no release key compiled in: updates refused");
   rc = 0;
   int64_t next_status = 0;
+  /* issue #6: a version on probation proves health once it has checked in
+   * and had a batch acknowledged; the supervisor reads update/health.json. */
+  int owe_health = upstate_probation_for(&os, cfg.state_dir, OUTPOST_VERSION);
   while (!g_stop) {
     int64_t now = os.mono_ms(os.ctx);
     int64_t wait = agent_step(a, now) - now;
+    if (owe_health) {
+      agent_stats st;
+      agent_get_stats(a, &st);
+      if (st.checkins > 0 && st.batches_acked > 0) {
+        int hrc = upstate_report_healthy(&os, cfg.state_dir, OUTPOST_VERSION, os.wall_ms(os.ctx));
+        os.log(os.ctx, hrc >= 0 ? OS_LOG_INFO : OS_LOG_WARN,
+               hrc >= 0 ? "probation: checked in and shipped; health reported"
+                        : "probation: cannot write update/health.json");
+        owe_health = 0;
+      }
+    }
     if (now >= next_status) {
       int src = statusfile_write(&os, a, cfg.state_dir, cfg.metrics_textfile, os.wall_ms(os.ctx));
       if (src != OS_OK && next_status == 0)
@@ -244,6 +267,41 @@ static int cmd_status(const char *path) {
   return stale ? 1 : 0;
 }
 
+static int cmd_supervise(const char *path) {
+  agent_config cfg;
+  os_posix px;
+  os_posix_options po;
+  os_shim os;
+  supervise_options so;
+  struct sigaction sa;
+  if (load_config(path, &cfg) != 0) return 1;
+  os_posix_options_init(&po);
+  if (cfg.log_level >= OS_LOG_DEBUG && cfg.log_level <= OS_LOG_ERROR)
+    po.log_level = (os_log_level)cfg.log_level;
+  if (os_posix_init(&os, &px, &po) != OS_OK) {
+    fprintf(stderr, "%s: cannot set up the os shim\n", path);
+    return 1;
+  }
+  /* No SA_RESTART: the signal must cut the supervisor's sleeps short. */
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  supervise_options_init(&so);
+  so.os = &os;
+  so.state_dir = cfg.state_dir;
+  so.config_path = path;
+  so.self_version = OUTPOST_VERSION;
+  so.pubkey = OUTPOST_RELEASE_PUBKEY_PEM;
+  so.pubkey_len = sizeof OUTPOST_RELEASE_PUBKEY_PEM - 1;
+  so.probation_ms = cfg.update_probation_ms;
+  so.crash_loop_max = cfg.update_crash_loop_max;
+  so.crash_window_ms = cfg.update_crash_window_ms;
+  so.stop = &g_stop;
+  return supervise_run(&so);
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--version") == 0) {
     printf("outpost-agent %s\n", OUTPOST_VERSION);
@@ -262,5 +320,6 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "check-config") == 0) return cmd_check_config(argv[3]);
   if (strcmp(argv[1], "run") == 0) return cmd_run(argv[3]);
   if (strcmp(argv[1], "status") == 0) return cmd_status(argv[3]);
+  if (strcmp(argv[1], "supervise") == 0) return cmd_supervise(argv[3]);
   return usage();
 }

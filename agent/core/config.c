@@ -49,6 +49,9 @@ void config_defaults(agent_config *out) {
   out->spool_floor_max_bytes = 1024LL * 1024 * 1024;
   out->backpressure_max_ms = 300000;
   out->max_record_bytes = 61440;
+  out->update_probation_ms = 600 * 1000;
+  out->update_crash_loop_max = 3;
+  out->update_crash_window_ms = 300 * 1000;
 }
 
 
@@ -236,6 +239,30 @@ static void parse_identity(cfg_err *e, const cJSON *obj, agent_config *out) {
   }
 }
 
+/* "update": {"probation_s": N, "crash_loop_max": N, "crash_window_s": N}. */
+static void parse_update(cfg_err *e, const cJSON *obj, agent_config *out) {
+  if (!cJSON_IsObject(obj)) {
+    cfg_fail(e, "update: must be an object");
+    return;
+  }
+  const cJSON *f;
+  int64_t v;
+  cJSON_ArrayForEach(f, obj) {
+    char fkey[96];
+    snprintf(fkey, sizeof fkey, "update.%.64s", f->string);
+    if (strcmp(f->string, "probation_s") == 0) {
+      if (get_int(e, f, fkey, 5, 86400, &v) == 0) out->update_probation_ms = v * 1000;
+    } else if (strcmp(f->string, "crash_loop_max") == 0) {
+      if (get_int(e, f, fkey, 1, 100, &v) == 0) out->update_crash_loop_max = (int)v;
+    } else if (strcmp(f->string, "crash_window_s") == 0) {
+      if (get_int(e, f, fkey, 1, 86400, &v) == 0) out->update_crash_window_ms = v * 1000;
+    } else {
+      cfg_fail(e, "%s: unknown key", fkey);
+    }
+    if (e->failed) return;
+  }
+}
+
 int config_parse(const char *json, size_t len, agent_config *out, char *err, size_t err_cap) {
   cfg_err e = {err, err_cap, 0};
   if (err && err_cap) err[0] = 0;
@@ -337,6 +364,8 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
         cfg_fail(&e, "proxy_ca_file: must be an absolute path");
     } else if (strcmp(k, "no_proxy") == 0) {
       copy_string(&e, f, k, out->no_proxy, sizeof out->no_proxy, 1);
+    } else if (strcmp(k, "update") == 0) {
+      parse_update(&e, f, out);
     } else {
       cfg_fail(&e, "%s: unknown key", k);
     }
@@ -388,10 +417,13 @@ size_t config_explain(const agent_config *c, char *out, size_t cap) {
   w = snprintf(out + n, cap - n,
                "spool              quota %lld bytes; keep min(%d%% of the volume, %lld bytes) free;\n"
                "                   oldest records shed after %lld ms of back-pressure\n"
-               "proxy              %s\n",
+               "proxy              %s\n"
+               "update             probation %lld s; %d exits within %lld s fail it\n",
                (long long)c->spool_quota_bytes, c->spool_floor_pct,
                (long long)c->spool_floor_max_bytes, (long long)c->backpressure_max_ms,
-               c->proxy[0] ? c->proxy : "(none; HTTPS_PROXY/NO_PROXY from the environment)");
+               c->proxy[0] ? c->proxy : "(none; HTTPS_PROXY/NO_PROXY from the environment)",
+               (long long)(c->update_probation_ms / 1000), c->update_crash_loop_max,
+               (long long)(c->update_crash_window_ms / 1000));
   if (w > 0) n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
   for (int i = 0; i < c->n_sources && n < cap - 1; i++) {
     w = snprintf(out + n, cap - n, "  - %s (new files read from the %s)\n", c->sources[i].path,

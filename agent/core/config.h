@@ -78,6 +78,12 @@ typedef struct agent_config {
   char proxy[CONFIG_URL_MAX];   /* http://host:port or https://host:port */
   char proxy_ca_file[CONFIG_PATH_MAX]; /* CA for an https:// proxy */
   char no_proxy[CONFIG_URL_MAX];/* comma-separated hosts that bypass the proxy */
+  /* issue #6: "update": {...} for the supervisor (docs/updates.md) */
+  int64_t update_probation_ms;    /* "probation_s", default 600, 5..86400 s: a new
+                                     version must report health within this */
+  int update_crash_loop_max;      /* "crash_loop_max", default 3, 1..100: this many
+                                     child exits within crash_window fail probation */
+  int64_t update_crash_window_ms; /* "crash_window_s", default 300, 1..86400 s */
 } agent_config;
 
 /* Fills *out with defaults (everything but the required strings). */

@@ -40,6 +40,14 @@ static void parses_good_config(void **state) {
   assert_string_equal(c.machine_id_file, "/t/mid");
   assert_string_equal(c.product_uuid_file, "/t/uuid");
   assert_int_equal(c.checkin_interval_ms, 2000);
+  assert_int_equal(c.update_probation_ms, 600000); /* default */
+  const char *with_update =
+      "{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\","
+      "\"update\":{\"probation_s\":30,\"crash_loop_max\":5,\"crash_window_s\":60}}";
+  assert_int_equal(config_parse(with_update, strlen(with_update), &c, err, sizeof err), CONFIG_OK);
+  assert_int_equal(c.update_probation_ms, 30000);
+  assert_int_equal(c.update_crash_loop_max, 5);
+  assert_int_equal(c.update_crash_window_ms, 60000);
 }
 
 typedef struct bad_case {
@@ -91,6 +99,14 @@ static void rejects_bad_configs(void **state) {
        "retry_max_ms: must be at least retry_base_ms"},
       {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"read_chunk_bytes\":4096,\"max_line_bytes\":8192}",
        "read_chunk_bytes: must be larger than max_line_bytes"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":{\"probation_s\":1}}",
+       "update.probation_s: must be an integer from 5 to 86400"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":{\"crash_loop_max\":0}}",
+       "update.crash_loop_max: must be an integer from 1 to 100"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":{\"ring\":\"x\"}}",
+       "update.ring: unknown key"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":[]}",
+       "update: must be an object"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     agent_config c;

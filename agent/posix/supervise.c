@@ -1,0 +1,555 @@
+/* supervise.c - the supervisor (see supervise.h, docs/updates.md). */
+#include "posix/supervise.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/release.h"
+#include "core/upstate.h"
+
+extern char **environ;
+
+#define POLL_MS 100
+#define SIG_NAME "outpost-agent.sig"
+#define BIN_NAME "outpost-agent"
+
+typedef struct sup {
+  const supervise_options *o;
+  char bin[OS_PATH_MAX]; /* state_dir/bin */
+  uint8_t pub[CRYPTO_PUB_DER_MAX];
+  size_t pub_len; /* 0 = no release key */
+  uint8_t self_sha[CRYPTO_SHA256_LEN];
+  int64_t self_len;
+  int64_t exits[SUPERVISE_CRASH_MAX]; /* mono ms of recent unrequested exits, ring */
+  int n_exits;
+} sup;
+
+static void slog(const sup *s, os_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void slog(const sup *s, os_log_level lvl, const char *fmt, ...) {
+  char msg[512];
+  int n = snprintf(msg, sizeof msg, "supervise: ");
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+  va_end(ap);
+  s->o->os->log(s->o->os->ctx, lvl, msg);
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms) {
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL); /* a signal cuts it short: that is what we want */
+}
+
+static int path2(char *out, const sup *s, const char *a, const char *b) {
+  int n = b ? snprintf(out, OS_PATH_MAX, "%s/%s/%s", s->bin, a, b)
+            : snprintf(out, OS_PATH_MAX, "%s/%s", s->bin, a);
+  return n > 0 && n < OS_PATH_MAX ? 0 : -1;
+}
+
+/* Hashes an open file (at most SUPERVISE_BINARY_MAX bytes). */
+static int hash_fd(int fd, uint8_t out[CRYPTO_SHA256_LEN], int64_t *len) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SUPERVISE_BINARY_MAX) return -1;
+  unsigned char *buf = malloc((size_t)st.st_size + 1);
+  if (!buf) return -1;
+  int64_t got = 0;
+  while (got <= st.st_size) {
+    ssize_t n = pread(fd, buf + got, (size_t)(st.st_size + 1 - got), got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += n;
+  }
+  int rc = got == st.st_size ? 0 : -1; /* grew or shrank under us: refuse */
+  if (rc == 0) crypto_sha256(buf, (size_t)got, out);
+  *len = got;
+  free(buf);
+  return rc;
+}
+
+/* Reads bin/<version>/outpost-agent.sig (no symlink, <= 4 KiB). */
+static int read_sig(const sup *s, const char *version, char *buf, size_t *len) {
+  char p[OS_PATH_MAX];
+  if (path2(p, s, version, SIG_NAME) != 0) return -1;
+  int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, RELEASE_SIG_FILE_MAX + 1);
+  close(fd);
+  if (n < 0) return -1;
+  *len = (size_t)n; /* one byte over the limit is caught by release_verify */
+  return 0;
+}
+
+/* Opens bin/<version>/outpost-agent and checks it may run: its .sig verifies
+ * for version, or it is the supervisor's own binary. Returns an O_CLOEXEC
+ * descriptor to execute, or -1 with why set. want_sha (optional) must also
+ * match (pending.json). */
+static int open_verified(const sup *s, const char *version, const upstate_pending *want,
+                         char *why, size_t why_cap) {
+  char dir[OS_PATH_MAX], p[OS_PATH_MAX], sig[RELEASE_SIG_FILE_MAX + 1], err[256];
+  struct stat st;
+  release_version v;
+  uint8_t sha[CRYPTO_SHA256_LEN];
+  char hex[2 * CRYPTO_SHA256_LEN + 1];
+  int64_t len = 0;
+  size_t sig_len = 0;
+  if (release_version_parse(version, &v) != RELEASE_OK || path2(dir, s, version, NULL) != 0 ||
+      path2(p, s, version, BIN_NAME) != 0) {
+    snprintf(why, why_cap, "not a version: %.40s", version);
+    return -1;
+  }
+  if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    snprintf(why, why_cap, "bin/%s is not a directory", version);
+    return -1;
+  }
+  int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || hash_fd(fd, sha, &len) != 0) {
+    snprintf(why, why_cap, "bin/%s/%s: %s", version, BIN_NAME,
+             fd < 0 ? strerror(errno) : "not a regular file of bounded size");
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  if (want) {
+    crypto_hex(sha, sizeof sha, hex);
+    if (len != want->length || strcmp(hex, want->sha256) != 0) {
+      snprintf(why, why_cap, "bin/%s/%s does not match pending.json (length or sha256)", version,
+               BIN_NAME);
+      close(fd);
+      return -1;
+    }
+  }
+  if (read_sig(s, version, sig, &sig_len) == 0) {
+    release_expect e = {s->pub, s->pub_len, {0}, len, release_host_arch(), version};
+    memcpy(e.sha256, sha, sizeof sha);
+    int rc = release_verify(&e, sig, sig_len, NULL, err, sizeof err);
+    if (rc == RELEASE_OK) return fd;
+    snprintf(why, why_cap, "bin/%s/%s: %s", version, SIG_NAME, err);
+  } else {
+    snprintf(why, why_cap, "bin/%s/%s: missing", version, SIG_NAME);
+  }
+  /* A pending update must carry a signature; an installed binary may instead
+   * be the package's own (the seeded copy). */
+  if (!want && len == s->self_len && crypto_equal(sha, s->self_sha, sizeof sha)) return fd;
+  close(fd);
+  return -1;
+}
+
+/* Reads bin/<name> (a link to a bare version) into version. */
+static int read_link(const sup *s, const char *name, char version[RELEASE_VERSION_MAX]) {
+  char p[OS_PATH_MAX], t[RELEASE_VERSION_MAX + 1];
+  release_version v;
+  if (path2(p, s, name, NULL) != 0) return -1;
+  ssize_t n = readlink(p, t, sizeof t - 1);
+  if (n <= 0 || (size_t)n >= sizeof t - 1) return -1;
+  t[n] = 0;
+  if (release_version_parse(t, &v) != RELEASE_OK) return -1; /* no '/', no "..": stays in bin/ */
+  memcpy(version, t, (size_t)n + 1);
+  return 0;
+}
+
+/* Points bin/<name> at version: a fresh link renamed over the old one. */
+static int set_link(const sup *s, const char *name, const char *version) {
+  char p[OS_PATH_MAX], tmp[OS_PATH_MAX];
+  if (path2(p, s, name, NULL) != 0 || snprintf(tmp, sizeof tmp, "%s/.%s.new", s->bin, name) >=
+                                          (int)sizeof tmp)
+    return -1;
+  unlink(tmp);
+  if (symlink(version, tmp) != 0 || rename(tmp, p) != 0) {
+    unlink(tmp);
+    return -1;
+  }
+  int dfd = open(s->bin, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd); /* the switch must survive a power cut */
+    close(dfd);
+  }
+  return 0;
+}
+
+static int clear_link(const sup *s, const char *name) {
+  char p[OS_PATH_MAX];
+  if (path2(p, s, name, NULL) != 0) return -1;
+  return unlink(p) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* Copies the supervisor's own binary to bin/<self_version>/outpost-agent
+ * unless an identical file is already there. */
+static int seed_self(const sup *s) {
+  char dir[OS_PATH_MAX], p[OS_PATH_MAX], tmp[OS_PATH_MAX], why[256];
+  const char *v = s->o->self_version;
+  int fd = open_verified(s, v, NULL, why, sizeof why);
+  if (fd >= 0) {
+    close(fd);
+    return 0;
+  }
+  if (path2(dir, s, v, NULL) != 0 || path2(p, s, v, BIN_NAME) != 0 ||
+      path2(tmp, s, v, BIN_NAME ".tmp") != 0)
+    return -1;
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) return -1;
+  int in = open(s->o->self_exe, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return -1;
+  unlink(tmp);
+  int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
+  int rc = out < 0 ? -1 : 0;
+  char buf[65536];
+  int64_t total = 0;
+  while (rc == 0) {
+    ssize_t n = read(in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      rc = n < 0 ? -1 : 0;
+      break;
+    }
+    total += n;
+    if (total > SUPERVISE_BINARY_MAX || write(out, buf, (size_t)n) != n) rc = -1;
+  }
+  close(in);
+  if (out >= 0) {
+    if (rc == 0 && fsync(out) != 0) rc = -1;
+    close(out);
+  }
+  if (rc == 0 && total == s->self_len && rename(tmp, p) == 0) {
+    slog(s, OS_LOG_INFO, "seeded bin/%s with this binary", v);
+    return 0;
+  }
+  unlink(tmp);
+  return -1;
+}
+
+static void add_report(const sup *s, const char *kind, const char *version, const char *reason) {
+  upstate_report r;
+  memset(&r, 0, sizeof r);
+  snprintf(r.kind, sizeof r.kind, "%s", kind);
+  snprintf(r.version, sizeof r.version, "%s", version);
+  snprintf(r.reason, sizeof r.reason, "%s", reason);
+  r.at_ms = wall_ms();
+  if (upstate_add_report(s->o->os, s->o->state_dir, &r) != OS_OK)
+    slog(s, OS_LOG_WARN, "cannot write update/report.json");
+}
+
+/* Sets up bin/ and makes bin/current point at something that verifies.
+ * Returns 0 with the version in cur, or -1. */
+static int prepare(sup *s, char cur[RELEASE_VERSION_MAX]) {
+  char why[512];
+  if (mkdir(s->o->state_dir, 0700) != 0 && errno != EEXIST) return -1;
+  if (mkdir(s->bin, 0700) != 0 && errno != EEXIST) return -1;
+  struct stat st;
+  if (lstat(s->bin, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    slog(s, OS_LOG_ERROR, "%s is not a directory", s->bin);
+    return -1;
+  }
+  int have = read_link(s, "current", cur) == 0;
+  int fd = have ? open_verified(s, cur, NULL, why, sizeof why) : -1;
+  if (have && fd < 0) slog(s, OS_LOG_WARN, "bin/current (%s) refused: %s", cur, why);
+  if (fd >= 0) close(fd);
+  int newer = 0;
+  if (fd >= 0 && release_version_cmp_str(s->o->self_version, cur, &newer) == RELEASE_OK &&
+      newer > 0) {
+    /* The package installed a newer version than the one we run: take it. */
+    slog(s, OS_LOG_INFO, "installed binary %s is newer than bin/current %s: switching",
+         s->o->self_version, cur);
+  } else if (fd >= 0) {
+    return 0;
+  }
+  if (seed_self(s) != 0) {
+    slog(s, OS_LOG_ERROR, "cannot seed bin/%s", s->o->self_version);
+    return -1;
+  }
+  if (have) set_link(s, "previous", cur);
+  if (set_link(s, "current", s->o->self_version) != 0) return -1;
+  snprintf(cur, RELEASE_VERSION_MAX, "%s", s->o->self_version);
+  return 0;
+}
+
+/* Probation failed (or cannot run): back to bin/previous, version marked bad. */
+static void roll_back(sup *s, const char *bad, const char *reason, char cur[RELEASE_VERSION_MAX]) {
+  upstate st;
+  char prev[RELEASE_VERSION_MAX], why[512], err[256];
+  slog(s, OS_LOG_ERROR, "version %s failed probation (%s): rolling back", bad, reason);
+  if (upstate_load(s->o->os, s->o->state_dir, &st, err, sizeof err) != OS_OK) {
+    slog(s, OS_LOG_WARN, "state.json unreadable (%s): starting afresh", err);
+    upstate_init(&st);
+  }
+  upstate_add_bad(&st, bad);
+  st.on_probation = 0;
+  if (upstate_save(s->o->os, s->o->state_dir, &st) != OS_OK)
+    slog(s, OS_LOG_ERROR, "cannot write update/state.json");
+  add_report(s, "rollback", bad, reason);
+  int fd = -1;
+  if (read_link(s, "previous", prev) == 0 && strcmp(prev, bad) != 0) {
+    fd = open_verified(s, prev, NULL, why, sizeof why);
+    if (fd < 0) slog(s, OS_LOG_WARN, "bin/previous (%s) refused: %s", prev, why);
+  }
+  if (fd >= 0) {
+    close(fd);
+    if (set_link(s, "current", prev) == 0) {
+      clear_link(s, "previous");
+      snprintf(cur, RELEASE_VERSION_MAX, "%s", prev);
+      slog(s, OS_LOG_INFO, "rolled back to %s", prev);
+      return;
+    }
+  }
+  if (seed_self(s) == 0 && set_link(s, "current", s->o->self_version) == 0) {
+    clear_link(s, "previous");
+    snprintf(cur, RELEASE_VERSION_MAX, "%s", s->o->self_version);
+    slog(s, OS_LOG_INFO, "rolled back to the installed version %s", cur);
+  }
+}
+
+/* The child exited 75: switch to the staged version if everything verifies. */
+static void take_pending(sup *s, char cur[RELEASE_VERSION_MAX]) {
+  upstate_pending p;
+  upstate st;
+  char err[256], why[512];
+  int c = 0;
+  int rc = upstate_load_pending(s->o->os, s->o->state_dir, &p, err, sizeof err);
+  if (rc == OS_ENOENT) return; /* a plain restart request */
+  upstate_clear_pending(s->o->os, s->o->state_dir);
+  if (rc != OS_OK) {
+    slog(s, OS_LOG_WARN, "update refused: %s", rc == UPSTATE_EPARSE ? err : "pending.json unreadable");
+    return;
+  }
+  if (upstate_load(s->o->os, s->o->state_dir, &st, err, sizeof err) != OS_OK) {
+    slog(s, OS_LOG_ERROR, "update %s refused: %s", p.version, err);
+    add_report(s, "refused", p.version, "state.json unreadable");
+    return;
+  }
+  const char *bad_why = NULL;
+  if (s->pub_len == 0) bad_why = "no release key compiled in: updates refused";
+  else if (strcmp(p.version, cur) == 0) bad_why = "already the current version";
+  else if (upstate_is_bad(&st, p.version)) bad_why = "version is on the bad list";
+  else if (st.floor[0] && (release_version_cmp_str(p.version, st.floor, &c) != RELEASE_OK || c <= 0))
+    bad_why = "version is not above the floor";
+  int fd = bad_why ? -1 : open_verified(s, p.version, &p, why, sizeof why);
+  if (!bad_why && fd < 0) bad_why = why;
+  if (bad_why) {
+    slog(s, OS_LOG_ERROR, "update to %s refused: %s", p.version, bad_why);
+    add_report(s, "refused", p.version, bad_why);
+    return;
+  }
+  close(fd);
+  /* Probation first: a crash between the two writes leaves a probation for
+   * a version that is not current, which prepare() drops. The other order
+   * could run a new version with no probation at all. */
+  st.on_probation = 1;
+  snprintf(st.probation.version, sizeof st.probation.version, "%s", p.version);
+  st.probation.since_ms = wall_ms();
+  st.probation.deadline_ms = st.probation.since_ms + s->o->probation_ms;
+  st.probation.starts = 0;
+  if (upstate_save(s->o->os, s->o->state_dir, &st) != OS_OK || set_link(s, "previous", cur) != 0 ||
+      set_link(s, "current", p.version) != 0) {
+    slog(s, OS_LOG_ERROR, "cannot switch to %s", p.version);
+    set_link(s, "current", cur);
+    return;
+  }
+  slog(s, OS_LOG_INFO, "switched from %s to %s; on probation for %lld s", cur, p.version,
+       (long long)(s->o->probation_ms / 1000));
+  snprintf(cur, RELEASE_VERSION_MAX, "%s", p.version);
+  s->n_exits = 0;
+}
+
+static pid_t start_child(sup *s, const char *cur) {
+  char why[512];
+  int fd = open_verified(s, cur, NULL, why, sizeof why);
+  if (fd < 0) {
+    slog(s, OS_LOG_ERROR, "will not start %s: %s", cur, why);
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    char *argv[] = {(char *)BIN_NAME, (char *)"run", (char *)"--config",
+                    (char *)s->o->config_path, NULL};
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    fexecve(fd, argv, environ);
+    _exit(127);
+  }
+  close(fd);
+  if (pid < 0) slog(s, OS_LOG_ERROR, "fork: %s", strerror(errno));
+  else slog(s, OS_LOG_INFO, "started %s (pid %d)", cur, (int)pid);
+  return pid;
+}
+
+/* SIGTERM, then SIGKILL after the grace period. Returns the wait status. */
+static int stop_child(const sup *s, pid_t pid) {
+  int status = 0;
+  kill(pid, SIGTERM);
+  int64_t until = mono_ms() + s->o->stop_grace_ms;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (mono_ms() >= until) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    sleep_ms(20);
+  }
+  return status;
+}
+
+/* Crash-loop count within the window, after recording one exit. */
+static int record_exit(sup *s, int64_t now) {
+  int max = s->o->crash_loop_max;
+  if (s->n_exits == max) {
+    memmove(s->exits, s->exits + 1, (size_t)(max - 1) * sizeof s->exits[0]);
+    s->n_exits--;
+  }
+  s->exits[s->n_exits++] = now;
+  int n = 0;
+  for (int i = 0; i < s->n_exits; i++) n += now - s->exits[i] <= s->o->crash_window_ms;
+  return n;
+}
+
+void supervise_options_init(supervise_options *o) {
+  memset(o, 0, sizeof *o);
+  o->self_exe = "/proc/self/exe";
+  o->probation_ms = 600 * 1000;
+  o->crash_loop_max = 3;
+  o->crash_window_ms = 300 * 1000;
+  o->backoff_base_ms = 500;
+  o->backoff_max_ms = 30 * 1000;
+  o->backoff_reset_ms = 60 * 1000;
+  o->stop_grace_ms = 10 * 1000;
+}
+
+int supervise_run(const supervise_options *o) {
+  sup *s = calloc(1, sizeof *s);
+  char cur[RELEASE_VERSION_MAX], err[256];
+  int rc = 1;
+  if (!s) return 1;
+  s->o = o;
+  if (o->crash_loop_max < 1 || o->crash_loop_max > SUPERVISE_CRASH_MAX || !o->stop ||
+      snprintf(s->bin, sizeof s->bin, "%s/bin", o->state_dir) >= (int)sizeof s->bin)
+    goto out;
+  int krc = release_key_load(o->pubkey, o->pubkey_len, s->pub, sizeof s->pub, &s->pub_len);
+  if (krc != RELEASE_OK) {
+    s->pub_len = 0;
+    slog(s, OS_LOG_WARN, "%s", krc == RELEASE_ENOKEY ? "no release key compiled in: updates refused"
+                                                     : "the compiled-in release key is unusable: updates refused");
+  }
+  int self_fd = open(o->self_exe, O_RDONLY | O_CLOEXEC);
+  if (self_fd < 0 || hash_fd(self_fd, s->self_sha, &s->self_len) != 0) {
+    slog(s, OS_LOG_ERROR, "cannot read own binary %s", o->self_exe);
+    if (self_fd >= 0) close(self_fd);
+    goto out;
+  }
+  close(self_fd);
+  if (prepare(s, cur) != 0) goto out;
+
+  int64_t backoff = o->backoff_base_ms, next_start = 0, started = 0;
+  pid_t child = -1;
+  rc = 0;
+  while (!*o->stop) {
+    int64_t now = mono_ms();
+    upstate st;
+    int have_st = upstate_load(o->os, o->state_dir, &st, err, sizeof err) == OS_OK;
+    int on_prob = have_st && st.on_probation && strcmp(st.probation.version, cur) == 0;
+    if (have_st && st.on_probation && !on_prob) {
+      st.on_probation = 0; /* left over from an interrupted switch */
+      upstate_save(o->os, o->state_dir, &st);
+    }
+    if (child < 0) {
+      if (now < next_start) {
+        sleep_ms(next_start - now < POLL_MS ? next_start - now : POLL_MS);
+        continue;
+      }
+      if (on_prob && ++st.probation.starts > o->crash_loop_max) {
+        roll_back(s, cur, "crash loop: too many starts on probation", cur);
+        continue;
+      }
+      if (on_prob) upstate_save(o->os, o->state_dir, &st);
+      child = start_child(s, cur);
+      if (child < 0) {
+        if (on_prob) {
+          roll_back(s, cur, "binary refused at start", cur);
+          continue;
+        }
+        rc = 1;
+        break;
+      }
+      started = now;
+      continue;
+    }
+    int status = 0;
+    pid_t w = waitpid(child, &status, WNOHANG);
+    if (w == child) {
+      child = -1;
+      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      slog(s, code == 0 ? OS_LOG_INFO : OS_LOG_WARN, "%s exited with %d", cur, code);
+      if (code == SUPERVISE_EXIT_UPDATE) {
+        char before[RELEASE_VERSION_MAX];
+        snprintf(before, sizeof before, "%s", cur);
+        take_pending(s, cur);
+        if (strcmp(before, cur) != 0) {
+          next_start = now;
+          backoff = o->backoff_base_ms;
+          continue;
+        }
+      }
+      int recent = record_exit(s, now);
+      if (on_prob && recent >= o->crash_loop_max) {
+        char why[96];
+        snprintf(why, sizeof why, "crash loop: %d exits within %lld s", recent,
+                 (long long)(o->crash_window_ms / 1000));
+        roll_back(s, cur, why, cur);
+        next_start = now;
+        backoff = o->backoff_base_ms;
+        continue;
+      }
+      if (now - started >= o->backoff_reset_ms) backoff = o->backoff_base_ms;
+      next_start = now + backoff;
+      backoff = backoff * 2 > o->backoff_max_ms ? o->backoff_max_ms : backoff * 2;
+      continue;
+    }
+    if (on_prob) {
+      upstate_health h;
+      if (upstate_load_health(o->os, o->state_dir, &h, NULL, 0) == OS_OK &&
+          strcmp(h.version, cur) == 0 && h.at_ms >= st.probation.since_ms) {
+        upstate_raise_floor(&st, cur);
+        st.on_probation = 0;
+        if (upstate_save(o->os, o->state_dir, &st) == OS_OK)
+          slog(s, OS_LOG_INFO, "version %s passed probation; floor is now %s", cur, st.floor);
+      } else if (wall_ms() >= st.probation.deadline_ms) {
+        stop_child(s, child);
+        child = -1;
+        roll_back(s, cur, "no health report before the probation deadline", cur);
+        next_start = now;
+        continue;
+      }
+    }
+    sleep_ms(POLL_MS);
+  }
+  if (child > 0) {
+    int status = stop_child(s, child);
+    slog(s, OS_LOG_INFO, "stopped (%s exited with %d)", cur,
+         WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  } else if (rc == 0) {
+    slog(s, OS_LOG_INFO, "stopped");
+  }
+out:
+  free(s);
+  return rc;
+}
