@@ -44,7 +44,7 @@ want /etc/outpost/agent.json file 640 0 "$gid"
 want /lib/systemd/system/outpost-agent.service file 644 0 0
 want /usr/share/doc/outpost-agent/copyright file 644 0 0
 want /var/lib/outpost dir 700 "$uid" "$gid"
-grep -q '^ExecStart=/usr/bin/outpost-agent run --config /etc/outpost/agent.json$' \
+grep -q '^ExecStart=/usr/bin/outpost-agent supervise --config /etc/outpost/agent.json$' \
   "$R/lib/systemd/system/outpost-agent.service" || { echo "FAIL: unit ExecStart"; fail=1; }
 grep -q '^User=outpost$' "$R/lib/systemd/system/outpost-agent.service" || { echo "FAIL: unit User"; fail=1; }
 dpkg --root="$R" -s outpost-agent | grep -q '^Status: install ok installed' ||
