@@ -153,6 +153,9 @@ static int cmd_run(const char *path) {
   }
   net_curl_shim(nc, &net);
 
+  /* The core has no globals: the compiled-in release key reaches the updater
+   * through the config (issue #6). */
+  snprintf(cfg.update_release_key_pem, sizeof cfg.update_release_key_pem, "%s", OUTPOST_RELEASE_PUBKEY_PEM);
   if (agent_open(&cfg, &os, &net, &a, err, sizeof err) != AGENT_OK) {
     fprintf(stderr, "%s: %s\n", path, err);
     net_curl_destroy(nc);
@@ -194,6 +197,11 @@ static int cmd_run(const char *path) {
   while (!g_stop) {
     int64_t now = os.mono_ms(os.ctx);
     int64_t wait = agent_step(a, now) - now;
+    if (agent_exit_code(a)) { /* an update is staged: the supervisor takes over */
+      rc = agent_exit_code(a);
+      os.log(os.ctx, OS_LOG_INFO, "exiting for the supervisor to install the staged update");
+      break;
+    }
     if (owe_health) {
       agent_stats st;
       agent_get_stats(a, &st);

@@ -7,6 +7,7 @@
  *   outpost-cloud count --data DIR [--agent ID]
  *   outpost-cloud agent revoke ID --data DIR
  *   outpost-cloud alerts --data DIR      (one line per alert, oldest first)
+ *   outpost-cloud update-reports --data DIR  (agents' update refusals/stagings, oldest first)
  *   outpost-cloud repo init --data DIR --root-keys RDIR --pkcs11-module M
  *                 --token-label L --pin-file P
  *   outpost-cloud release --data DIR --binary FILE --version V --ring R [--arch A]
@@ -390,6 +391,26 @@ static int print_alert(void *user, const mc_alert *a) {
          a->id, when, a->workspace_id, a->kind, a->agent_id, a->other_agent_id,
          a->instance[0] ? a->instance : "-", a->other_instance[0] ? a->other_instance : "-",
          a->detail);
+  return 0;
+}
+
+static int print_event(void *user, const mc_event *e) {
+  (void)user;
+  printf("%lld %s %s %s %s\n", (long long)e->created_ms, e->kind, e->agent_id,
+         e->instance[0] ? e->instance : "-", e->detail);
+  return 0;
+}
+
+/* issue #6: what agents reported about updates (refused, staged, error). */
+static int cmd_update_reports(const char *dir) {
+  mc_cloud *c;
+  if (open_store(dir, 1, &c) != 0) return 1;
+  int rc = mc_events_foreach(c, "update_", print_event, NULL);
+  mc_close(c);
+  if (rc != MC_OK) {
+    fprintf(stderr, "outpost-cloud: cannot read the update reports\n");
+    return 1;
+  }
   return 0;
 }
 
@@ -1081,6 +1102,7 @@ static int usage(void) {
                   "  outpost-cloud agent revoke ID --data DIR\n"
                   "  outpost-cloud alerts --data DIR\n"
                   "  outpost-cloud metrics --data DIR [--agent ID]\n"
+                  "  outpost-cloud update-reports --data DIR\n"
                   "  outpost-cloud policy set --data DIR --workspace NAME FILE\n"
                   "  outpost-cloud repo init --data DIR --root-keys RDIR --pkcs11-module M "
                   "--token-label L --pin-file P\n"
@@ -1134,6 +1156,7 @@ int main(int argc, char **argv) {
     return cmd_revoke(data, pos[2]);
   if (strcmp(pos[0], "alerts") == 0 && npos == 1) return cmd_alerts(data);
   if (strcmp(pos[0], "metrics") == 0 && npos == 1) return cmd_metrics(data, agent);
+  if (strcmp(pos[0], "update-reports") == 0 && npos == 1) return cmd_update_reports(data);
   if (strcmp(pos[0], "policy") == 0 && npos == 3 && strcmp(pos[1], "set") == 0 && workspace)
     return cmd_policy_set(data, workspace, pos[2]);
   return usage();

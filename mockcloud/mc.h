@@ -132,6 +132,15 @@ int mc_alerts_foreach(mc_cloud *c, int (*fn)(void *user, const mc_alert *a), voi
 /* Events reported by agents at check-in (kind "permission_drift"), NULL: all. */
 int64_t mc_event_count(mc_cloud *c, const char *kind);
 
+/* issue #6: events of kinds starting with prefix (e.g. "update_"), oldest
+ * first; strings valid only during the callback. MC_OK or MC_EDB. */
+typedef struct mc_event {
+  const char *agent_id, *instance, *kind, *detail;
+  int64_t created_ms;
+} mc_event;
+int mc_events_foreach(mc_cloud *c, const char *prefix, int (*fn)(void *user, const mc_event *e),
+                      void *user);
+
 /* The agent this one was cloned from ("" if none) into out (33 bytes).
  * MC_OK or MC_EINVAL (unknown). */
 int mc_agent_cloned_from(mc_cloud *c, const char *agent_id, char out[MC_AGENT_ID_LEN + 1]);

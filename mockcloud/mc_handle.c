@@ -782,6 +782,37 @@ static void record_drift(mc_cloud *c, const auth_info *ai, const cJSON *drift, i
   }
 }
 
+/* issue #6: the updater's reports (docs/updates.md "Reports"): each object
+ * becomes an event of kind "update_<kind>" (refused, staged, error), detail
+ * its JSON. The agent keeps a report until a check-in succeeds, so a repeat
+ * is possible and harmless (events are keyed by their content). */
+static void record_update(mc_cloud *c, const auth_info *ai, const cJSON *arr, int64_t now) {
+  int n = 0;
+  const cJSON *d;
+  cJSON_ArrayForEach(d, arr) {
+    if (++n > 16) break; /* the agent sends at most 8 */
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(d, "kind");
+    if (!cJSON_IsObject(d) || !cJSON_IsString(k)) continue;
+    char kind[40];
+    if (strcmp(k->valuestring, "refused") != 0 && strcmp(k->valuestring, "staged") != 0 &&
+        strcmp(k->valuestring, "error") != 0)
+      continue;
+    snprintf(kind, sizeof kind, "update_%s", k->valuestring);
+    char *text = cJSON_PrintUnformatted(d);
+    if (!text) continue;
+    if (strlen(text) <= 1024) {
+      sqlite3_stmt *s = mc__stmt(c, MC_ST_EVENT_INSERT);
+      sqlite3_bind_text(s, 1, ai->agent_id, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, 2, ai->instance, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, 3, kind, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(s, 4, text, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(s, 5, now);
+      mc__exec(c, MC_ST_EVENT_INSERT);
+    }
+    cJSON_free(text);
+  }
+}
+
 static int handle_checkin(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp) {
   int rc;
   auth_info ai;
@@ -811,6 +842,8 @@ static int handle_checkin(mc_cloud *c, const mc_request *req, int64_t now, mc_re
    * a reason to refuse the check-in (it moved the ratchet already). */
   const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
   if (metrics) mc_metrics_store(c, ai.agent_id, metrics, now);
+  const cJSON *upd = cJSON_GetObjectItemCaseSensitive(o, "update");
+  if (cJSON_IsArray(upd)) record_update(c, &ai, upd, now);
   cJSON_Delete(o);
   c->stats.checkins++;
   sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_TOUCH);

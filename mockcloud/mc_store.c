@@ -339,6 +339,28 @@ int mc_alerts_foreach(mc_cloud *c, int (*fn)(void *user, const mc_alert *a), voi
   return rc == SQLITE_DONE ? MC_OK : MC_EDB;
 }
 
+int mc_events_foreach(mc_cloud *c, const char *prefix, int (*fn)(void *user, const mc_event *e),
+                      void *user) {
+  if (!c || !fn) return MC_EINVAL;
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(c->db,
+                         "SELECT agent_id, instance, kind, detail, created_ms FROM events"
+                         " WHERE substr(kind, 1, length(?1)) = ?1 ORDER BY created_ms, agent_id",
+                         -1, &s, NULL) != SQLITE_OK)
+    return MC_EDB;
+  sqlite3_bind_text(s, 1, prefix ? prefix : "", -1, SQLITE_TRANSIENT);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    mc_event e = {col_text(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3), sqlite3_column_int64(s, 4)};
+    if (fn(user, &e) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  sqlite3_finalize(s);
+  return rc == SQLITE_DONE ? MC_OK : MC_EDB;
+}
+
 int mc_agent_cloned_from(mc_cloud *c, const char *agent_id, char out[MC_AGENT_ID_LEN + 1]) {
   if (!c || !agent_id || !out) return MC_EINVAL;
   out[0] = 0;

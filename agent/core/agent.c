@@ -23,6 +23,7 @@
 #include "core/reply.h"
 #include "core/spool.h"
 #include "core/tail.h"
+#include "core/update.h"
 
 #define AGENT_SESSION_RENEW_MARGIN_MS 60000
 #define AGENT_REFUSED_RETRY_MS (3600 * 1000LL)
@@ -119,7 +120,13 @@ struct agent {
   int rr;               /* first source of the next pass (fairness under the cap) */
 
   agent_stats st;
+  updater *upd;             /* issue #6: NULL when updates are off */
+  int64_t upd_report_seq;   /* last update report in the check-in in flight */
 };
+
+static void agent_update_open(agent *a);
+static int64_t agent_update_step(agent *a, int64_t deadline);
+static void agent_update_add_reports(agent *a, cJSON *body);
 
 static void space_before_collect(agent *a);
 static void space_after_poll(agent *a, int rc, int64_t lines);
@@ -629,6 +636,7 @@ static void send_checkin(agent *a, int score) {
   cJSON_AddNumberToObject(b, "spooled", (double)sc.spooled);
   cJSON_AddItemToObject(b, "drift", d);
   add_metrics(a, b, &sc);
+  agent_update_add_reports(a, b);
   send_json(a, REQ_CHECKIN, "/v1/checkin", b, NULL, 0, 1);
 }
 
@@ -676,6 +684,7 @@ static void on_checkin_done(agent *a, const completion *c) {
     if (a->n_drift > 0)
       agent_log(a, OS_LOG_INFO, "reported %d permission drift repair(s) to the cloud", a->n_drift);
     a->n_drift = 0;
+    update_reports_sent(a->upd, a->upd_report_seq);
     a->checked_in = 1;
     /* +-10% jitter: agents started together must not check in together. */
     a->next_checkin = a->now + a->cfg.checkin_interval_ms * 9 / 10 +
@@ -1126,7 +1135,7 @@ int64_t agent_step(agent *a, int64_t now_ms) {
     if (a->now >= a->next_poll) a->next_poll = a->now + a->cfg.poll_interval_ms;
   }
   start_network(a);
-  return next_deadline(a);
+  return agent_update_step(a, next_deadline(a));
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -1257,6 +1266,7 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
   agent_log(a, OS_LOG_INFO, "agent %s started: %s, %lld records spooled",
             a->id.enrolled ? a->id.agent_id : "(not enrolled)", cfg->state_dir,
             (long long)sc.spooled);
+  agent_update_open(a);
   *out = a;
   return AGENT_OK;
 fail:
@@ -1291,6 +1301,7 @@ void agent_get_stats(const agent *a, agent_stats *out) {
 void agent_close(agent *a) {
   if (!a) return;
   if (a->req_id && a->net) a->net->cancel(a->net->ctx, a->req_id);
+  update_close(a->upd);
   spool_close(a->sp);
   pstate_close(a->ps);
   tail_buffers_free(&a->tb);
@@ -1467,3 +1478,55 @@ static void on_shed_done(agent *a, const completion *c) {
   }
   backoff(a, c->retry_after_ms);
 }
+
+/* ---- updates (issue #6, core/update.h) ---------------------------------- */
+
+static void agent_update_open(agent *a) {
+  if (!a->cfg.update_enabled) return;
+  update_config uc = {
+      .state_dir = a->cfg.state_dir,
+      .cloud_url = a->cfg.cloud_url,
+      .running_version = OUTPOST_VERSION,
+      .seed_root = a->cfg.update_trusted_root,
+      .release_key = a->cfg.update_release_key_pem,
+      .release_key_len = strnlen(a->cfg.update_release_key_pem, sizeof a->cfg.update_release_key_pem),
+      .check_interval_ms = a->cfg.update_check_interval_ms,
+      /* Spread a fleet's first checks over up to 5 minutes. */
+      .first_check_ms = random_below(a, 300000),
+      .retry_base_ms = a->cfg.retry_base_ms * 60,
+      .request_timeout_ms = a->cfg.request_timeout_ms,
+  };
+  char err[300];
+  int rc = update_open(&uc, a->os, a->net, &a->upd, err, sizeof err);
+  if (rc != UPDATE_OK) agent_log(a, OS_LOG_WARN, "update: %s; updates off", err);
+  else agent_log(a, OS_LOG_INFO, "update: checking every %lld s", (long long)(uc.check_interval_ms / 1000));
+}
+
+static int64_t agent_update_step(agent *a, int64_t deadline) {
+  if (!a->upd) return deadline;
+  const policy *p = pstate_policy(a->ps);
+  int64_t d = update_step(a->upd, a->now, policy_ring_name(p ? p->update_ring : POLICY_RING_STABLE));
+  return d < deadline ? d : deadline;
+}
+
+/* "update": refusals and stagings since the last check-in the cloud stored. */
+static void agent_update_add_reports(agent *a, cJSON *body) {
+  update_report r[UPDATE_MAX_REPORTS];
+  int n = update_peek_reports(a->upd, r, UPDATE_MAX_REPORTS);
+  a->upd_report_seq = n > 0 ? r[n - 1].seq : 0;
+  if (n == 0) return;
+  cJSON *arr = cJSON_AddArrayToObject(body, "update");
+  for (int i = 0; arr && i < n; i++) {
+    cJSON *e = cJSON_CreateObject();
+    if (!e) continue;
+    cJSON_AddStringToObject(e, "kind", r[i].kind);
+    cJSON_AddStringToObject(e, "ring", r[i].ring);
+    cJSON_AddStringToObject(e, "version", r[i].version);
+    cJSON_AddStringToObject(e, "running", OUTPOST_VERSION);
+    cJSON_AddStringToObject(e, "message", r[i].message);
+    cJSON_AddNumberToObject(e, "at", (double)r[i].at_ms);
+    cJSON_AddItemToArray(arr, e);
+  }
+}
+
+int agent_exit_code(const agent *a) { return a ? update_exit_code(a->upd) : 0; }

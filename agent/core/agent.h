@@ -91,6 +91,10 @@ void agent_caps_info(const agent *a, struct caps_info *out);
 /* Wall-clock ms of the last HTTP reply from the cloud (any status), 0 = never. */
 int64_t agent_last_contact_ms(const agent *a);
 
+/* issue #6: non-zero when the process should exit with that code (75: an
+ * update is staged in update/pending.json for the supervisor); 0 otherwise. */
+int agent_exit_code(const agent *a);
+
 /* Cancels requests in flight, closes the spool, frees everything. Safe on NULL.
  * After it returns no callback will touch the agent. */
 void agent_close(agent *a);

@@ -52,6 +52,7 @@ void config_defaults(agent_config *out) {
   out->update_probation_ms = 600 * 1000;
   out->update_crash_loop_max = 3;
   out->update_crash_window_ms = 300 * 1000;
+  out->update_check_interval_ms = 3600 * 1000;
 }
 
 
@@ -256,6 +257,15 @@ static void parse_update(cfg_err *e, const cJSON *obj, agent_config *out) {
       if (get_int(e, f, fkey, 1, 100, &v) == 0) out->update_crash_loop_max = (int)v;
     } else if (strcmp(f->string, "crash_window_s") == 0) {
       if (get_int(e, f, fkey, 1, 86400, &v) == 0) out->update_crash_window_ms = v * 1000;
+    } else if (strcmp(f->string, "check_interval_s") == 0) {
+      if (get_int(e, f, fkey, 60, 604800, &v) == 0) out->update_check_interval_ms = v * 1000;
+    } else if (strcmp(f->string, "enabled") == 0) {
+      if (!cJSON_IsBool(f)) cfg_fail(e, "%s: must be true or false", fkey);
+      else out->update_enabled = cJSON_IsTrue(f);
+    } else if (strcmp(f->string, "trusted_root") == 0) {
+      if (copy_string(e, f, fkey, out->update_trusted_root, sizeof out->update_trusted_root, 0) == 0 &&
+          !is_absolute_path(out->update_trusted_root))
+        cfg_fail(e, "%s: must be an absolute path", fkey);
     } else {
       cfg_fail(e, "%s: unknown key", fkey);
     }
@@ -418,10 +428,11 @@ size_t config_explain(const agent_config *c, char *out, size_t cap) {
                "spool              quota %lld bytes; keep min(%d%% of the volume, %lld bytes) free;\n"
                "                   oldest records shed after %lld ms of back-pressure\n"
                "proxy              %s\n"
-               "update             probation %lld s; %d exits within %lld s fail it\n",
+               "update             %s, every %lld s; probation %lld s; %d exits within %lld s fail it\n",
                (long long)c->spool_quota_bytes, c->spool_floor_pct,
                (long long)c->spool_floor_max_bytes, (long long)c->backpressure_max_ms,
                c->proxy[0] ? c->proxy : "(none; HTTPS_PROXY/NO_PROXY from the environment)",
+               c->update_enabled ? "enabled" : "disabled", (long long)(c->update_check_interval_ms / 1000),
                (long long)(c->update_probation_ms / 1000), c->update_crash_loop_max,
                (long long)(c->update_crash_window_ms / 1000));
   if (w > 0) n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;

@@ -84,6 +84,15 @@ typedef struct agent_config {
   int update_crash_loop_max;      /* "crash_loop_max", default 3, 1..100: this many
                                      child exits within crash_window fail probation */
   int64_t update_crash_window_ms; /* "crash_window_s", default 300, 1..86400 s */
+  /* issue #6, the updater in the agent (core/update.h) */
+  int update_enabled;             /* "enabled", default false */
+  char update_trusted_root[CONFIG_PATH_MAX]; /* "trusted_root": absolute path of the
+                                     root.json to trust first ("" = one already in
+                                     state_dir/update/metadata/) */
+  int64_t update_check_interval_ms; /* "check_interval_s", default 3600, 60..604800 s */
+  /* Not from JSON: the driver copies the compiled-in release key (PEM) here;
+   * "" = none, updates stay off. */
+  char update_release_key_pem[512];
 } agent_config;
 
 /* Fills *out with defaults (everything but the required strings). */

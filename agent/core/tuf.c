@@ -991,6 +991,24 @@ int tuf_find_target(tuf_set *s, const char *path, tuf_target *out, char *need, c
   return fail(s, TUF_ENOTFOUND, "%.512s: no role lists this target", path);
 }
 
+int tuf_role_target_at(const tuf_set *s, const char *role, size_t index, tuf_target *out,
+                       char *custom_version, size_t cap) {
+  if (!s || !role || !out || (custom_version && cap == 0)) return TUF_EINVAL;
+  if (custom_version) custom_version[0] = 0;
+  const tuf_md *m = find_loaded(s, role, NULL);
+  if (!m) return TUF_EMISSING;
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(m->sgn, "targets");
+  size_t i = 0;
+  for (const cJSON *e = t ? t->child : NULL; e; e = e->next, i++) {
+    if (i != index) continue;
+    fill_target(out, e, e->string, m->name);
+    const cJSON *cv = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "custom"), "version");
+    if (custom_version && cJSON_IsString(cv)) snprintf(custom_version, cap, "%s", cv->valuestring);
+    return TUF_OK;
+  }
+  return TUF_ENOTFOUND;
+}
+
 int tuf_verify_target(tuf_set *s, const uint8_t *data, size_t len, const tuf_target *t) {
   if (!t || (!data && len)) return s ? fail(s, TUF_EINVAL, "no target") : TUF_EINVAL;
   if (t->length < 0 || (uint64_t)t->length != (uint64_t)len)

@@ -168,6 +168,16 @@ int tuf_meta_for(tuf_set *s, const char *role, int64_t *version, size_t *max_len
 int tuf_find_target(tuf_set *s, const char *path, tuf_target *out, char *need,
                     char *need_delegator);
 
+/* Enumerates the targets a loaded targets role lists itself (document
+ * order; no delegation search, so the caller must still resolve a chosen
+ * path with tuf_find_target to honour the search order and path patterns).
+ * index 0.. ; TUF_OK and *out (and custom.version into custom_version,
+ * "" when absent or not a string, truncated to cap-1; may be NULL);
+ * TUF_ENOTFOUND when index is past the end; TUF_EMISSING when role is not
+ * loaded; TUF_EINVAL for NULL arguments. Does not touch the set's error. */
+int tuf_role_target_at(const tuf_set *s, const char *role, size_t index, tuf_target *out,
+                       char *custom_version, size_t cap);
+
 /* TUF_OK when data has the target's length and every listed hash;
  * TUF_EHASH otherwise (also for an unknown hash algorithm). Does not touch
  * the set's error when s is NULL. */

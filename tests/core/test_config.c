@@ -48,6 +48,15 @@ static void parses_good_config(void **state) {
   assert_int_equal(c.update_probation_ms, 30000);
   assert_int_equal(c.update_crash_loop_max, 5);
   assert_int_equal(c.update_crash_window_ms, 60000);
+  assert_false(c.update_enabled);
+  assert_int_equal(c.update_check_interval_ms, 3600000);
+  const char *upd =
+      "{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\","
+      "\"update\":{\"enabled\":true,\"trusted_root\":\"/etc/outpost/root.json\",\"check_interval_s\":600}}";
+  assert_int_equal(config_parse(upd, strlen(upd), &c, err, sizeof err), CONFIG_OK);
+  assert_true(c.update_enabled);
+  assert_string_equal(c.update_trusted_root, "/etc/outpost/root.json");
+  assert_int_equal(c.update_check_interval_ms, 600000);
 }
 
 typedef struct bad_case {
@@ -101,6 +110,12 @@ static void rejects_bad_configs(void **state) {
        "read_chunk_bytes: must be larger than max_line_bytes"},
       {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":{\"probation_s\":1}}",
        "update.probation_s: must be an integer from 5 to 86400"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":{\"enabled\":1}}",
+       "update.enabled: must be true or false"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":{\"trusted_root\":\"r.json\"}}",
+       "update.trusted_root: must be an absolute path"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":{\"check_interval_s\":5}}",
+       "update.check_interval_s: must be an integer from 60 to 604800"},
       {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":{\"crash_loop_max\":0}}",
        "update.crash_loop_max: must be an integer from 1 to 100"},
       {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":{\"ring\":\"x\"}}",

@@ -307,6 +307,42 @@ static void test_valid_chain_and_target(void **st) {
   tuf_close(s);
 }
 
+/* tuf_role_target_at: the role's own entries, custom.version, the end. */
+static void test_role_target_at(void **st) {
+  (void)st;
+  tuf_set *s = valid_chain();
+  tuf_target t;
+  char ver[24];
+  assert_int_equal(tuf_role_target_at(s, "targets", 0, &t, ver, sizeof ver), TUF_OK);
+  assert_string_equal(t.path, "file.txt");
+  assert_string_equal(t.role, "targets");
+  assert_int_equal(t.length, 5);
+  assert_string_equal(ver, "");
+  assert_int_equal(tuf_verify_target(NULL, (const uint8_t *)"hello", 5, &t), TUF_OK);
+  assert_int_equal(tuf_role_target_at(s, "targets", 1, &t, ver, sizeof ver), TUF_ENOTFOUND);
+  assert_int_equal(tuf_role_target_at(s, "canary", 0, &t, NULL, 0), TUF_EMISSING);
+  assert_int_equal(tuf_role_target_at(s, "targets", 0, NULL, NULL, 0), TUF_EINVAL);
+  tuf_close(s);
+  /* custom.version is copied out (a snapshot/targets pair built by hand). */
+  const root_spec *r = spec1();
+  s = open_root(sign_doc(root_signed(1, FUTURE, r), r->root, 2), TUF_OK);
+  char *snap = snapshot_doc(1, FUTURE, 1, TG, V1, &K[4]);
+  assert_int_equal(upd_ts(s, timestamp_doc(1, FUTURE, 1, snap, &K[3])), TUF_OK);
+  assert_int_equal(upd_snap(s, snap, 0), TUF_OK);
+  cJSON *sg = common("targets", 1, FUTURE);
+  cJSON *e = target_entry("bin");
+  cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "custom"), "version", "1.2.3");
+  cJSON_AddItemToObject(cJSON_AddObjectToObject(sg, "targets"), "x/bin", e);
+  key *k5 = &K[5];
+  assert_int_equal(upd_targets(s, sign_doc(sg, &k5, 1), "targets", "root"), TUF_OK);
+  assert_int_equal(tuf_role_target_at(s, "targets", 0, &t, ver, 4), TUF_OK);
+  assert_string_equal(ver, "1.2"); /* truncated to cap-1 */
+  assert_int_equal(tuf_role_target_at(s, "targets", 0, &t, ver, sizeof ver), TUF_OK);
+  assert_string_equal(ver, "1.2.3");
+  assert_string_equal(t.path, "x/bin");
+  tuf_close(s);
+}
+
 static void test_bad_signature_and_threshold(void **st) {
   (void)st;
   const root_spec *r = spec1();
@@ -500,7 +536,7 @@ static void test_malformed(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_canon_vectors),       cmocka_unit_test(test_valid_chain_and_target),
+      cmocka_unit_test(test_canon_vectors),       cmocka_unit_test(test_role_target_at),       cmocka_unit_test(test_valid_chain_and_target),
       cmocka_unit_test(test_bad_signature_and_threshold), cmocka_unit_test(test_rollback),
       cmocka_unit_test(test_expired),             cmocka_unit_test(test_mix_and_match),
       cmocka_unit_test(test_root_rotation),       cmocka_unit_test(test_delegations),
