@@ -20,6 +20,8 @@
 #include "core/pstate.h"
 #include "core/config.h"
 #include "core/ident.h"
+#include "core/update.h"
+#include "core/upstate.h"
 #include "mc.h"
 #include "mc_metrics.h"
 #include "sim_fs.h"
@@ -28,6 +30,7 @@
 #include "sim_queue.h"
 #include "sim_rng.h"
 #include "sim_trace.h"
+#include "sim_update.h"
 
 enum {
   EV_STEP = 1,
@@ -40,15 +43,17 @@ enum {
   EV_HOUR,
   EV_END,
   EV_DRAIN_END,
+  EV_UPD_TICK,
 };
 
 static const char *const ev_names[] = {"?",        "step",      "net_deliver", "net_complete",
                                        "log",      "scenario",  "outage_end",  "partition_end",
-                                       "hour",     "end",       "drain_end"};
+                                       "hour",     "end",       "drain_end",   "upd_tick"};
 
 #define LOG_PATH "/var/log/app.log"
 #define STATE_DIR "/var/lib/outpost"
 #define CA_PATH "/etc/outpost/ca.pem"
+#define ROOT_PATH "/etc/outpost/root.json"
 #define SIM_RNG_LOGGEN_BASE UINT64_C(2000000)
 #define SIM_RNG_IDENT_BASE UINT64_C(3000000)
 #define MAX_EXPECT 24
@@ -161,6 +166,7 @@ typedef struct fleet {
   int64_t clones, restores, detected, detect_max_ms, attacks, attacks_refused, tampered,
       misattributed, alerts_total, drift_events;
   mc_stats ident_ms;
+  sim_update *upd; /* issue #6: the repository; NULL when updates are off */
 } fleet;
 
 static void space_check(fleet *f, sim_agent *g);
@@ -226,10 +232,16 @@ static void schedule_step(fleet *f, sim_agent *g, int64_t at) {
   push(f, EV_STEP, g->idx, at, g->step_gen);
 }
 
+static void supervise(fleet *f, sim_agent *g);
+
 static int64_t run_step(fleet *f, sim_agent *g) {
   if (!g->a) return 0;
   f->steps++;
   int64_t d = agent_step(g->a, f->now);
+  if (f->upd && agent_exit_code(g->a) == UPDATE_EXIT_RESTART) {
+    supervise(f, g);
+    return f->now;
+  }
   schedule_step(f, g, d);
   return d;
 }
@@ -326,6 +338,11 @@ static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
   static const char ca[] = "# the simulator's network needs no CA; the agent only names the file\n";
   if (sim_fs_append(g->fs, CA_PATH, ca, sizeof ca - 1, 1) != OS_OK) return -1;
   if (sim_fs_append(g->fs, LOG_PATH, "", 0, 1) != OS_OK) return -1;
+  if (f->upd) {
+    size_t rl = 0;
+    const uint8_t *root = sim_update_root(f->upd, &rl);
+    if (sim_fs_append(g->fs, ROOT_PATH, root, rl, 1) != OS_OK) return -1;
+  }
   sim_os_init(&g->os, &f->now, skew, &g->rng, g->fs, host, mid);
   snprintf(g->os.own_dir, sizeof g->os.own_dir, "%s", STATE_DIR);
   if (f->opt->trace_full) {
@@ -696,10 +713,104 @@ static void apply_scenario_event(fleet *f, int idx) {
       }
       break;
     }
+    case SIM_SCN_UPD_RELEASE:
+    case SIM_SCN_UPD_PROMOTE:
+    case SIM_SCN_UPD_FREEZE:
+    case SIM_SCN_UPD_REPLAY:
+    case SIM_SCN_UPD_COMPROMISE:
+    case SIM_SCN_UPD_TAMPER:
+    case SIM_SCN_UPD_ENDLESS: {
+      char desc[200] = "", err[400] = "";
+      if (sim_update_event(f->upd, e, f->now, SIM_WALL_EPOCH_MS + f->now, desc, sizeof desc, err,
+                           sizeof err) != SIM_UPD_OK) {
+        set_failure(f, "event %d (%s): %s", idx, sim_scenario_event_name(e->type), err);
+        f->stop = 1;
+      }
+      sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"%s\",%s}",
+                     (long long)f->now, sim_scenario_event_name(e->type), desc);
+      break;
+    }
     default:
       ident_event(f, e);
       break;
   }
+}
+
+/* ---- updates (issue #6): the supervisor, minimally ---------------------- */
+
+/* What outpost-agent supervise does when its child exits 75, reduced to its
+ * outcome once probation passed: pending.json read through upstate, the
+ * staged binary checked against it, the floor raised to the new version and
+ * the agent started again. The core's running version is compiled in
+ * (OUTPOST_VERSION), so the floor is what makes the restarted agent compare
+ * against the version it now "runs". */
+static void supervise(fleet *f, sim_agent *g) {
+  upstate_pending p;
+  char e[400] = "";
+  int rc = upstate_load_pending(&g->osh, STATE_DIR, &p, e, sizeof e);
+  agent_close(g->a);
+  g->a = NULL;
+  g->step_pending = 0;
+  g->step_gen++;
+  char bin[128];
+  os_stat st;
+  memset(&st, 0, sizeof st);
+  if (rc == 0) {
+    snprintf(bin, sizeof bin, "%s/bin/%s/outpost-agent", STATE_DIR, p.version);
+    if (sim_fs_stat(g->fs, bin, &st) != OS_OK || st.size != p.length) {
+      rc = -1;
+      snprintf(e, sizeof e, "%s: missing or not %lld bytes", bin, (long long)p.length);
+    }
+  }
+  upstate us;
+  if (rc == 0 && (upstate_load(&g->osh, STATE_DIR, &us, e, sizeof e) != 0 ||
+                  upstate_raise_floor(&us, p.version) != 0 ||
+                  upstate_save(&g->osh, STATE_DIR, &us) != 0 ||
+                  upstate_clear_pending(&g->osh, STATE_DIR) != 0)) {
+    rc = -1;
+    if (!e[0]) snprintf(e, sizeof e, "update/state.json or pending.json not written");
+  }
+  if (rc != 0) {
+    set_failure(f, "agent %d exited 75 at t=%lld ms but its staged update is unusable: %s",
+                (int)g->idx, (long long)f->now, e);
+    f->stop = 1;
+    return;
+  }
+  const char *why = sim_update_installed(f->upd, f->scn, g->idx, p.version, "stable", f->now);
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"install\",\"agent\":%d,\"version\":\"%s\"}",
+                 (long long)f->now, (int)g->idx, p.version);
+  if (why) {
+    set_failure(f, "%s at t=%lld ms", why, (long long)f->now);
+    f->stop = 1;
+    return;
+  }
+  open_agent(f, g);
+}
+
+static void upd_result(void *user, const char *name, int pass, const char *detail) {
+  fleet *f = user;
+  expectation *x = add_expect(f, name);
+  if (!x) return;
+  x->pass = pass;
+  snprintf(x->detail, sizeof x->detail, "%s", detail);
+}
+
+static void upd_check_end(fleet *f) {
+  const char **ids = calloc((size_t)f->n, sizeof *ids);
+  if (!ids) {
+    upd_result(f, "update", 0, "out of memory");
+    return;
+  }
+  for (int64_t i = 0; i < f->n; i++) {
+    agent_stats s;
+    if (f->ag[i].a) {
+      agent_get_stats(f->ag[i].a, &s);
+      memcpy(f->ag[i].cloud_id, s.agent_id, sizeof f->ag[i].cloud_id);
+    }
+    ids[i] = f->ag[i].cloud_id;
+  }
+  sim_update_check_end(f->upd, f->scn, f->cloud, ids, f->n, upd_result, f);
+  free(ids);
 }
 
 /* ---- identity (issue #4): clones, snapshots, attacks ---------------------- */
@@ -1330,6 +1441,10 @@ static void run_loop(fleet *f) {
       case EV_DRAIN_END:
         f->stop = 2;
         break;
+      case EV_UPD_TICK: /* outpost-cloud serve's 60 s re-signing timer */
+        sim_update_tick(f->upd, SIM_WALL_EPOCH_MS + f->now);
+        if (f->now + 60000 <= f->drain_end_ms) push(f, EV_UPD_TICK, -1, f->now + 60000, 0);
+        continue; /* not an event of the trace: keeps traces of runs without updates as they were */
       default:
         continue;
     }
@@ -1771,7 +1886,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   f->n_cap = f->n;
   for (int i = 0; i < scn->n_events; i++) {
     const sim_scn_event *e = &scn->events[i];
-    if (e->type >= SIM_SCN_CLONE) f->ident_on = 1;
+    if (e->type >= SIM_SCN_CLONE && e->type <= SIM_SCN_REVOKE) f->ident_on = 1;
     if (e->type == SIM_SCN_CLONE) /* sources may themselves be earlier copies */
       f->n_cap += sim_scenario_event_agents(e, f->n_cap) * e->copies;
     if (e->type == SIM_SCN_FOREIGN && !f->other_token[0] &&
@@ -1800,6 +1915,20 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
                        .response_loss = scn->response_loss};
   sim_net_set_params(f->net, &np);
   build_config(f);
+  if (scn->update_check_interval_s > 0) {
+    char uerr[400] = "";
+    if (sim_update_create(opt->seed, SIM_WALL_EPOCH_MS, f->n_cap, &f->upd, uerr, sizeof uerr) !=
+        SIM_UPD_OK) {
+      snprintf(err, err_cap, "%s", uerr);
+      goto out;
+    }
+    sim_net_set_handler(f->net, sim_update_serve, f->upd);
+    f->cfg.update_enabled = 1;
+    snprintf(f->cfg.update_trusted_root, sizeof f->cfg.update_trusted_root, "%s", ROOT_PATH);
+    f->cfg.update_check_interval_ms = scn->update_check_interval_s * 1000;
+    snprintf(f->cfg.update_release_key_pem, sizeof f->cfg.update_release_key_pem, "%s",
+             sim_update_release_pem(f->upd));
+  }
   f->ag = calloc((size_t)f->n_cap, sizeof *f->ag);
   f->perm = calloc((size_t)f->n_cap, sizeof *f->perm);
   lcs = calloc((size_t)f->n_cap, sizeof *lcs);
@@ -1835,6 +1964,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   /* Timeline: scenario events first so a fault at t=0 precedes the agents. */
   for (int i = 0; i < scn->n_events; i++) push(f, EV_SCENARIO, -1, scn->events[i].at_s * 1000, (uint64_t)i);
   push(f, EV_HOUR, -1, 3600000, 0);
+  if (f->upd) push(f, EV_UPD_TICK, -1, 60000, 0);
   push(f, EV_END, -1, f->end_ms, 0);
   push(f, EV_DRAIN_END, -1, f->drain_end_ms, 0);
   ret = SIM_RUN_OK;
@@ -1853,6 +1983,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   } else {
     check_end(f);
     if (f->ident_on) ident_check_end(f);
+    if (f->upd) upd_check_end(f);
   }
   ident_collect(f);
   totals t;
@@ -1914,6 +2045,7 @@ out:
   sim_net_free(f->net);
   sim_queue_free(f->q);
   mc_close(f->cloud);
+  sim_update_free(f->upd);
   if (sim_trace_close(f->trace) != SIM_TRACE_OK && ret == SIM_RUN_OK) {
     snprintf(err, err_cap, "the trace could not be written completely");
     ret = SIM_RUN_ESETUP;

@@ -57,7 +57,15 @@ struct sim_net {
   sim_net_stats st;
   sim_net_tap_fn tap;
   void *tap_user;
+  sim_net_handler_fn handler;
+  void *handler_user;
 };
+
+void sim_net_set_handler(sim_net *n, sim_net_handler_fn fn, void *user) {
+  if (!n) return;
+  n->handler = fn;
+  n->handler_user = user;
+}
 
 void sim_net_set_tap(sim_net *n, sim_net_tap_fn fn, void *user) {
   if (!n) return;
@@ -275,8 +283,11 @@ static void deliver(sim_net *n, pending *p) {
                    .body_len = p->body_len};
   mc_response resp;
   memset(&resp, 0, sizeof resp);
-  if (n->tap) n->tap(n->tap_user, p->agent, &mr);
-  int rc = mc_handle(n->cloud, &mr, &resp);
+  int rc = MC_OK;
+  if (!n->handler || !n->handler(n->handler_user, &mr, &resp)) {
+    if (n->tap) n->tap(n->tap_user, p->agent, &mr);
+    rc = mc_handle(n->cloud, &mr, &resp);
+  }
   free(p->body);
   p->body = NULL;
   if (rc != MC_OK) {

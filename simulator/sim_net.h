@@ -84,4 +84,12 @@ typedef void (*sim_net_tap_fn)(void *user, int32_t agent, const mc_request *req)
 void sim_net_set_tap(sim_net *n, sim_net_tap_fn fn, void *user);
 void sim_net_get_stats(const sim_net *n, sim_net_stats *out);
 
+/* Another server on the same host (issue #6: the simulator's TUF repository
+ * under /v1/tuf/ and /v1/targets/). Called for every delivered request before
+ * mc_handle; returning 1 means it filled *resp (body malloc'd, freed with
+ * mc_response_free) and the cloud never sees the request (nor does the tap).
+ * fn NULL removes it. */
+typedef int (*sim_net_handler_fn)(void *user, const mc_request *req, mc_response *resp);
+void sim_net_set_handler(sim_net *n, sim_net_handler_fn fn, void *user);
+
 #endif

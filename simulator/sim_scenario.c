@@ -1,5 +1,6 @@
 #include "sim_scenario.h"
 
+#include "common/release.h"
 #include "core/policy.h"
 
 #include <cjson/cJSON.h>
@@ -156,6 +157,79 @@ static int parse_agents(const cJSON *ev, const char *path, sim_scn_event *out, p
               SIM_SCN_MAX_AGENTS);
 }
 
+/* ---- update events (issue #6) ---- */
+
+static int upd_event_type(const char *type) {
+  static const struct {
+    const char *name;
+    int type;
+  } t[] = {{"release", SIM_SCN_UPD_RELEASE},
+           {"promote", SIM_SCN_UPD_PROMOTE},
+           {"freeze", SIM_SCN_UPD_FREEZE},
+           {"replay_metadata", SIM_SCN_UPD_REPLAY},
+           {"compromise_online_keys", SIM_SCN_UPD_COMPROMISE},
+           {"tamper_target", SIM_SCN_UPD_TAMPER},
+           {"endless_data", SIM_SCN_UPD_ENDLESS}};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    if (strcmp(type, t[i].name) == 0) return t[i].type;
+  return 0;
+}
+
+/* A MAJOR.MINOR.PATCH as docs/updates.md defines it. */
+static int get_version(const cJSON *ev, const char *path, char *out, size_t cap, perr *e) {
+  TRY(get_str(ev, path, "version", 1, out, cap, e));
+  release_version v;
+  if (release_version_parse(out, &v) != 0)
+    return fail(e, "%s.version: must be MAJOR.MINOR.PATCH (each 0..999999, no leading zeros)",
+                path);
+  return SIM_SCN_OK;
+}
+
+static int get_ring(const cJSON *ev, const char *path, const char *key, int *out, perr *e) {
+  char ring[32] = "";
+  TRY(get_str(ev, path, key, 1, ring, sizeof ring, e));
+  static const char *const rings[] = {"canary", "early-access", "stable"};
+  for (int k = 0; k < 3; k++)
+    if (strcmp(ring, rings[k]) == 0) {
+      *out = k;
+      return SIM_SCN_OK;
+    }
+  return fail(e, "%s.%s: must be one of canary, early-access, stable", path, key);
+}
+
+static int parse_update_event(const cJSON *ev, const char *path, const char *type,
+                              sim_scn_event *out, perr *e) {
+  static const char *const k_rel[] = {"at_s", "type", "version", "ring", NULL};
+  static const char *const k_pro[] = {"at_s", "type", "version", "from", "to", NULL};
+  static const char *const k_none[] = {"at_s", "type", NULL};
+  static const char *const k_rep[] = {"at_s", "type", "generation", NULL};
+  static const char *const k_ver[] = {"at_s", "type", "version", NULL};
+  out->type = (sim_scn_event_type)upd_event_type(type);
+  switch (out->type) {
+    case SIM_SCN_UPD_RELEASE:
+    case SIM_SCN_UPD_COMPROMISE:
+      TRY(only_keys(ev, path, k_rel, e));
+      TRY(get_version(ev, path, out->version, sizeof out->version, e));
+      return get_ring(ev, path, "ring", &out->ring, e);
+    case SIM_SCN_UPD_PROMOTE:
+      TRY(only_keys(ev, path, k_pro, e));
+      TRY(get_version(ev, path, out->version, sizeof out->version, e));
+      TRY(get_ring(ev, path, "from", &out->ring, e));
+      TRY(get_ring(ev, path, "to", &out->ring_to, e));
+      if (out->ring_to <= out->ring)
+        return fail(e, "%s.to: must come after from (canary, early-access, stable)", path);
+      return SIM_SCN_OK;
+    case SIM_SCN_UPD_REPLAY:
+      TRY(only_keys(ev, path, k_rep, e));
+      return get_int(ev, path, "generation", 0, 63, 1, &out->generation, e);
+    case SIM_SCN_UPD_TAMPER:
+      TRY(only_keys(ev, path, k_ver, e));
+      return get_version(ev, path, out->version, sizeof out->version, e);
+    default:
+      return only_keys(ev, path, k_none, e);
+  }
+}
+
 static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *out,
                        perr *e) {
   char path[48];
@@ -261,11 +335,14 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
     memcpy(ms->policies[ms->n_policies], text, n + 1);
     cJSON_free(text);
     out->policy_index = ms->n_policies++;
+  } else if (upd_event_type(type) != 0) {
+    TRY(parse_update_event(ev, path, type, out, e));
   } else {
     return fail(e,
                 "%s.type: must be one of cloud_outage, network, restart, crash, power_cut, "
                 "partition, disk_fill, rotate, policy, clone, snapshot, restore, "
-                "tamper_permissions, foreign_workspace, replay, revoke",
+                "tamper_permissions, foreign_workspace, replay, revoke, release, promote, "
+                "freeze, replay_metadata, compromise_online_keys, tamper_target, endless_data",
                 path);
   }
   return SIM_SCN_OK;
@@ -312,11 +389,32 @@ static int parse_ident_expect(const cJSON *o, sim_scenario *s, perr *e) {
   return SIM_SCN_OK;
 }
 
+/* expect.update_* (issue #6). */
+static int parse_update_expect(const cJSON *o, sim_scenario *s, perr *e) {
+  static const char *const vkeys[] = {"update_final_version", "update_never_installed"};
+  char *vout[] = {s->upd_final_version, s->upd_never};
+  for (int k = 0; k < 2; k++) {
+    if (!cJSON_GetObjectItemCaseSensitive(o, vkeys[k])) continue;
+    TRY(get_str(o, "expect", vkeys[k], 0, vout[k], 24, e));
+    release_version v;
+    if (release_version_parse(vout[k], &v) != 0)
+      return fail(e, "expect.%s: must be MAJOR.MINOR.PATCH", vkeys[k]);
+  }
+  TRY(get_str(o, "expect", "update_reported", 0, s->upd_reported, sizeof s->upd_reported, e));
+  if (cJSON_GetObjectItemCaseSensitive(o, "update_reported") && !s->upd_reported[0])
+    return fail(e, "expect.update_reported: must not be empty");
+  TRY(get_int(o, "expect", "update_reported_within_s", 1, SIM_SCN_MAX_DURATION_S, 0,
+              &s->upd_reported_within_s, e));
+  if (s->upd_reported_within_s >= 0 && !s->upd_reported[0])
+    return fail(e, "expect.update_reported_within_s: needs expect.update_reported");
+  return get_bool(o, "update_no_install_after_attack", &s->upd_no_install_after_attack, e);
+}
+
 static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
   if (!cJSON_IsObject(root)) return fail(e, "(root): must be a JSON object");
   static const char *const k_root[] = {"name",  "claims", "description", "fleet",  "duration_s",
                                        "log",   "network", "agent",      "cloud", "events",
-                                       "expect", NULL};
+                                       "expect", "update", NULL};
   TRY(only_keys(root, "", k_root, e));
   TRY(get_str(root, "", "name", 1, s->name, sizeof s->name, e));
   if (!s->name[0]) return fail(e, "name: must not be empty");
@@ -391,6 +489,13 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
     TRY(get_int(o, "cloud", "session_ttl_s", 10, 30 * 86400, 0, &s->session_ttl_s, e));
     TRY(get_int(o, "cloud", "probation_s", 0, 86400, 0, &s->probation_s, e));
   }
+  TRY(get_obj(root, "update", 0, &o, e));
+  if (o) {
+    static const char *const k_upd[] = {"check_interval_s", NULL};
+    TRY(only_keys(o, "update", k_upd, e));
+    s->update_check_interval_s = 3600;
+    TRY(get_int(o, "update", "check_interval_s", 60, 604800, 0, &s->update_check_interval_s, e));
+  }
   const cJSON *evs = cJSON_GetObjectItemCaseSensitive(root, "events");
   if (evs) {
     if (!cJSON_IsArray(evs)) return fail(e, "events: must be an array");
@@ -411,7 +516,9 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                         "at_least_once",        "attacks_refused",
                                         "originals_untouched",  "min_drift_events",
                                         "max_records_per_s",    "metrics_reported",
-                                        NULL};
+                                        "update_final_version", "update_never_installed",
+                                        "update_reported",      "update_reported_within_s",
+                                        "update_no_install_after_attack", NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -443,6 +550,16 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
       s->shed_reported = cJSON_IsTrue(v);
     }
     TRY(parse_ident_expect(o, s, e));
+    TRY(parse_update_expect(o, s, e));
+  }
+  if (!s->update_check_interval_s) {
+    for (int i = 0; i < s->n_events; i++)
+      if (s->events[i].type >= SIM_SCN_UPD_RELEASE)
+        return fail(e, "events[%d].type: %s needs the top-level \"update\" section", i,
+                    sim_scenario_event_name(s->events[i].type));
+    if (s->upd_final_version[0] || s->upd_never[0] || s->upd_reported[0] ||
+        s->upd_no_install_after_attack)
+      return fail(e, "expect.update_*: needs the top-level \"update\" section");
   }
   return SIM_SCN_OK;
 }
@@ -466,6 +583,7 @@ static void defaults(sim_scenario *s) {
   s->clone_detect_within_s = -1;
   s->max_misattributed = -1;
   s->min_drift_events = -1;
+  s->upd_reported_within_s = -1;
 }
 
 int sim_scenario_parse(const char *json, size_t len, sim_scenario *out, char *err,
@@ -540,6 +658,13 @@ const char *sim_scenario_event_name(sim_scn_event_type t) {
   case SIM_SCN_REPLAY: return "replay";
   case SIM_SCN_REVOKE: return "revoke";
   case SIM_SCN_POLICY: return "policy";
+  case SIM_SCN_UPD_RELEASE: return "release";
+  case SIM_SCN_UPD_PROMOTE: return "promote";
+  case SIM_SCN_UPD_FREEZE: return "freeze";
+  case SIM_SCN_UPD_REPLAY: return "replay_metadata";
+  case SIM_SCN_UPD_COMPROMISE: return "compromise_online_keys";
+  case SIM_SCN_UPD_TAMPER: return "tamper_target";
+  case SIM_SCN_UPD_ENDLESS: return "endless_data";
   }
   return "?";
 }

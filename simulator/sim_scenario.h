@@ -46,6 +46,15 @@ typedef enum sim_scn_event_type {
   SIM_SCN_FOREIGN = 14,     /* agents: their key and id are tried against another workspace */
   SIM_SCN_REPLAY = 15,      /* agents: their last signed request is sent again */
   SIM_SCN_REVOKE = 16,      /* agents: the cloud revokes them */
+
+  /* updates (issue #6): the repository the simulator serves (sim_update.h) */
+  SIM_SCN_UPD_RELEASE = 17,    /* version, ring */
+  SIM_SCN_UPD_PROMOTE = 18,    /* version, from, to */
+  SIM_SCN_UPD_FREEZE = 19,     /* timestamp stops being re-signed and served anew */
+  SIM_SCN_UPD_REPLAY = 20,     /* generation: an old timestamp is served */
+  SIM_SCN_UPD_COMPROMISE = 21, /* version, ring: online keys stolen, no release key */
+  SIM_SCN_UPD_TAMPER = 22,     /* version: its binary served with a byte changed */
+  SIM_SCN_UPD_ENDLESS = 23,    /* timestamp.json served oversize */
 } sim_scn_event_type;
 
 #define SIM_SCN_MAX_ALERT_EXPECT 8
@@ -75,6 +84,11 @@ typedef struct sim_scn_event {
   int64_t copies;   /* clone: copies per chosen agent (default 1) */
   int same_fingerprint; /* clone: 1 = the copies run on identical hardware ids */
   int policy_index; /* policy: index into sim_scenario.policies */
+  /* update events: version, ring (index into mc_repo_rings), to (promote),
+   * generation (replay_metadata) */
+  char version[24];
+  int ring, ring_to;
+  int64_t generation;
 } sim_scn_event;
 
 typedef struct sim_scn_alert_expect {
@@ -133,6 +147,15 @@ typedef struct sim_scenario {
   int attacks_refused;           /* expect.attacks_refused */
   int originals_untouched;       /* expect.originals_untouched: clone sources keep their id */
   int64_t min_drift_events;      /* expect.min_drift_events; -1 = not checked */
+  /* updates (issue #6) */
+  int64_t update_check_interval_s; /* update.check_interval_s; 0 = updates off */
+  char upd_final_version[24];      /* expect.update_final_version: every agent runs it */
+  char upd_never[24];              /* expect.update_never_installed */
+  char upd_reported[64];           /* expect.update_reported: every agent's refusal
+                                      naming this reached the cloud */
+  int64_t upd_reported_within_s;   /* expect.update_reported_within_s (from the first
+                                      attack event); -1 = not checked */
+  int upd_no_install_after_attack; /* expect.update_no_install_after_attack */
 } sim_scenario;
 
 /* Parses len bytes of JSON (need not be NUL-terminated). */
