@@ -401,27 +401,22 @@ static int pick_shed_end(spool *s, int64_t min_bytes, int64_t *through);
 static uint64_t floor_of(const spool *s, uint64_t total);
 
 /* Deleting acknowledged rows journals their pages too (a 5,000-record batch
- * is a journal of ~0.5 MiB): when the room above the floor is tight, delete in
- * pieces the room can journal, oldest first, each its own transaction (a crash
- * in between only re-sends records the cloud already holds: idempotent). */
+ * is a journal of ~0.5 MiB), and the journal counts in the quota and lives on
+ * the volume: delete in pieces the journal reserve (and, when the room above
+ * the floor is tight, that room) can hold, oldest first, each its own
+ * transaction (a crash in between only re-sends records the cloud already
+ * holds: idempotent). A batch smaller than the reserve is one piece; the
+ * crash-storm scenario found a 500-record ack over a 1 MiB quota's reserve. */
 int spool_ack(spool *s, int64_t through_seq) {
-  uint64_t avail = 0, total = 0;
-  int tight = s->os->free_space &&
-              s->os->free_space(s->os->ctx, s->path, &avail, &total) == OS_OK &&
-              (avail < floor_of(s, total) ||
-               (avail - floor_of(s, total)) / 2 < (uint64_t)SPOOL_SHED_CHUNK(s->lim.quota_bytes));
   int rc = SPOOL_OK;
   /* Each piece removes at least one record: bounded by the batch size. */
   while (rc == SPOOL_OK && s->c.spooled > 0 && s->c.first_seq <= through_seq) {
-    int64_t end = through_seq;
-    if (tight) {
-      int64_t piece = 0;
-      if (pick_shed_end(s, INT64_MAX, &piece) != SQLITE_OK || piece < s->c.first_seq) piece = through_seq;
-      if (piece < end) end = piece;
-    }
+    int64_t end = through_seq, piece = 0;
+    if (pick_shed_end(s, INT64_MAX, &piece) != SQLITE_OK || piece < s->c.first_seq)
+      piece = through_seq;
+    if (piece < end) end = piece;
     rc = ack_txn(s, end);
     if (rc == SPOOL_EFULL && reserve_release(s)) rc = ack_txn(s, end);
-    if (!tight) break;
   }
   return rc;
 }
