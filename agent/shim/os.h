@@ -137,6 +137,16 @@ typedef struct os_shim {
    * OS_ENOENT/OS_ENOTDIR/OS_EACCES/OS_EIO. */
   int (*list_dir)(void *ctx, const char *dir, size_t max_entries,
                   int (*fn)(void *user, const char *name), void *user);
+
+  /* ---- issue #4 (self-protecting files, PRIV-1). Optional: NULL where the
+   * shim cannot change owners; perm_assert then reports an owner that drifted
+   * and leaves it as found. */
+
+  /* Makes uid the owner of path (the group is left as it is) without ever
+   * following a symlink: when path itself is a symlink nothing changes and
+   * the answer is OS_ELOOP. OS_OK, OS_ENOENT, OS_EPERM (not privileged),
+   * OS_ELOOP, OS_EACCES, OS_EIO. */
+  int (*chown_nofollow)(void *ctx, const char *path, uint32_t uid);
 } os_shim;
 
 #endif
