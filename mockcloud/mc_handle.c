@@ -415,12 +415,20 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
     goto out;
   }
   char sid[MC_AGENT_ID_LEN + 1];
-  unsigned char key[32];
+  /* The store keeps a random nonce; the key is derived from it and the
+   * master key, which is not in the store (mc__session_key). */
+  unsigned char nonce[MC_SESSION_NONCE_LEN], key[32];
   char key_b64[64];
   size_t klen;
-  if (new_hex_id(c, sid) != 0 || mc__random(c, key, sizeof key) != 0 ||
-      crypto_b64_encode(key, sizeof key, key_b64, sizeof key_b64, &klen) != CRYPTO_OK) {
+  if (new_hex_id(c, sid) != 0 || mc__random(c, nonce, sizeof nonce) != 0) {
     rc = reply_error(c, resp, 500, "internal", "no randomness");
+    goto out;
+  }
+  mc__session_key(c, nonce, sizeof nonce, sid, key);
+  int enc = crypto_b64_encode(key, sizeof key, key_b64, sizeof key_b64, &klen) == CRYPTO_OK;
+  memset(key, 0, sizeof key);
+  if (!enc) {
+    rc = reply_error(c, resp, 500, "internal", "cannot encode the session key");
     goto out;
   }
   int ok = mc__exec(c, MC_ST_BEGIN) == 0;
@@ -434,7 +442,7 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
   s = mc__stmt(c, MC_ST_SESS_INSERT);
   sqlite3_bind_text(s, 1, sid, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 2, agent_id, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 3, key, sizeof key, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 3, nonce, sizeof nonce, SQLITE_STATIC);
   sqlite3_bind_int64(s, 4, now + c->opts.session_ttl_s * 1000);
   sqlite3_bind_text(s, 5, inst, -1, SQLITE_STATIC);
   ok = ok && mc__exec(c, MC_ST_SESS_INSERT) == 0;
@@ -443,7 +451,6 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
   sqlite3_bind_int64(s, 2, now);
   ok = ok && mc__exec(c, MC_ST_AGENT_TOUCH) == 0;
   ok = ok && mc__exec(c, MC_ST_COMMIT) == 0;
-  memset(key, 0, sizeof key);
   if (!ok) {
     mc__exec(c, MC_ST_ROLLBACK);
     rc = reply_error(c, resp, 500, "internal", "store failed");
@@ -501,10 +508,10 @@ static int authenticate(mc_cloud *c, const mc_request *req, int64_t now, mc_resp
   }
   memcpy(ai->agent_id, sqlite3_column_text(s, 0), MC_AGENT_ID_LEN);
   ai->agent_id[MC_AGENT_ID_LEN] = 0;
-  uint8_t key[64];
-  int klen = sqlite3_column_bytes(s, 1);
-  if (klen <= 0 || klen > (int)sizeof key) klen = 0;
-  if (klen > 0) memcpy(key, sqlite3_column_blob(s, 1), (size_t)klen);
+  uint8_t key[32];
+  int klen = sqlite3_column_bytes(s, 1) == MC_SESSION_NONCE_LEN ? (int)sizeof key : 0;
+  if (klen > 0) mc__session_key(c, sqlite3_column_blob(s, 1), MC_SESSION_NONCE_LEN, sid, key);
+  else memset(key, 0, sizeof key);
   int64_t expires = sqlite3_column_int64(s, 2);
   const char *sinst = (const char *)sqlite3_column_text(s, 3);
   int inst_ok = sinst && strcmp(sinst, inst) == 0;

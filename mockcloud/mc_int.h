@@ -53,7 +53,17 @@ struct mc_cloud {
   /* issue #5 (mc_policy.c): tables made once, the ingest-path lookup cached. */
   int policy_ready;
   sqlite3_stmt *policy_ver;
+  /* issue #4: session keys are derived from this and a per-session nonce;
+   * the store keeps only the nonce (mc__session_key). */
+  unsigned char master[32];
 };
+
+#define MC_SESSION_NONCE_LEN 32
+#define MC_MASTER_KEY_FILE "session-master.key"
+/* The session key of a session: HMAC-SHA256(master, label | nonce | sid). A
+ * copy of the store alone (nonces, ids) does not give it. */
+void mc__session_key(const mc_cloud *c, const unsigned char *nonce, size_t nonce_len,
+                     const char *sid, unsigned char out[32]);
 
 /* Returns the cached statement, reset and with bindings cleared. */
 sqlite3_stmt *mc__stmt(mc_cloud *c, enum mc__stmt id);

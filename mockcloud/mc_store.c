@@ -1,8 +1,12 @@
 /* mc_store.c - the mock cloud's SQLite store: open, schema, cached statements,
  * workspaces and the introspection calls of mc.h. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/crypto.h"
 #include "mc_int.h"
@@ -146,6 +150,97 @@ static void put_err(char *err, size_t cap, const char *what, sqlite3 *db) {
   if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
 }
 
+void mc__session_key(const mc_cloud *c, const unsigned char *nonce, size_t nonce_len,
+                     const char *sid, unsigned char out[32]) {
+  static const char label[] = "outpost mock cloud session key v1";
+  unsigned char msg[sizeof label + MC_SESSION_NONCE_LEN + 64];
+  size_t sl = strlen(sid), n = 0;
+  if (nonce_len > MC_SESSION_NONCE_LEN) nonce_len = MC_SESSION_NONCE_LEN;
+  if (sl > 64) sl = 64;
+  memcpy(msg, label, sizeof label); /* with its NUL: the label ends unambiguously */
+  n += sizeof label;
+  memcpy(msg + n, nonce, nonce_len);
+  n += nonce_len;
+  memcpy(msg + n, sid, sl);
+  n += sl;
+  crypto_hmac_sha256(c->master, sizeof c->master, msg, n, out);
+  memset(msg, 0, sizeof msg);
+}
+
+/* Reads an existing master key: a regular file of exactly 32 bytes that no
+ * one but the owner may read (0600 or stricter), never through a symlink. */
+static int read_master(mc_cloud *c, int fd, const char *path, char *err, size_t cap) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != (off_t)sizeof c->master) {
+    if (err && cap) snprintf(err, cap, "%s: not a %zu-byte key file", path, sizeof c->master);
+    return -1;
+  }
+  if (st.st_mode & 077) {
+    if (err && cap)
+      snprintf(err, cap, "%s: mode %04o lets others read the session master key; chmod 600 it",
+               path, (unsigned)(st.st_mode & 07777));
+    return -1;
+  }
+  size_t got = 0;
+  int tries = 0;
+  while (got < sizeof c->master && tries++ < 100) {
+    ssize_t r = read(fd, c->master + got, sizeof c->master - got);
+    if (r > 0) got += (size_t)r;
+    else if (r == 0 || errno != EINTR) break;
+  }
+  if (got != sizeof c->master) {
+    if (err && cap) snprintf(err, cap, "%s: cannot read the session master key", path);
+    return -1;
+  }
+  return 0;
+}
+
+/* The master key behind every session key. A store on disk keeps it in
+ * MC_MASTER_KEY_FILE beside the database (mode 0600, made on first open), so
+ * that a restarted cloud still knows its sessions but a copy of cloud.db alone
+ * holds no session key. An in-memory store or a URI store (the simulator's,
+ * private to one process) draws one from the env for this process only. */
+static int load_master(mc_cloud *c, const char *db_path, char *err, size_t cap) {
+  if (strcmp(db_path, ":memory:") == 0 || strncmp(db_path, "file:", 5) == 0)
+    return mc__random(c, c->master, sizeof c->master);
+  char path[4096];
+  const char *slash = strrchr(db_path, '/');
+  int n = slash ? snprintf(path, sizeof path, "%.*s/%s", (int)(slash - db_path), db_path,
+                           MC_MASTER_KEY_FILE)
+                : snprintf(path, sizeof path, "%s", MC_MASTER_KEY_FILE);
+  if (n < 0 || (size_t)n >= sizeof path) {
+    if (err && cap) snprintf(err, cap, "store path too long");
+    return -1;
+  }
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      int rc = read_master(c, fd, path, err, cap);
+      close(fd);
+      return rc;
+    }
+    if (errno != ENOENT) break;
+    if (mc__random(c, c->master, sizeof c->master) != 0) {
+      if (err && cap) snprintf(err, cap, "no randomness for the session master key");
+      return -1;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      if (errno == EEXIST) continue; /* another process made it first: read theirs */
+      break;
+    }
+    int ok = write(fd, c->master, sizeof c->master) == (ssize_t)sizeof c->master &&
+             fsync(fd) == 0;
+    close(fd);
+    if (ok) return 0;
+    unlink(path);
+    break;
+  }
+  if (err && cap) snprintf(err, cap, "%s: cannot open or create: %s", path, strerror(errno));
+  memset(c->master, 0, sizeof c->master);
+  return -1;
+}
+
 int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_cloud **out,
             char *err, size_t err_cap) {
   if (out) *out = NULL;
@@ -163,6 +258,10 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
     if (opts->challenge_ttl_s > 0) c->opts.challenge_ttl_s = opts->challenge_ttl_s;
     c->opts.durable = opts->durable;
     c->opts.probation_s = opts->probation_s > 0 ? opts->probation_s : 0;
+  }
+  if (load_master(c, db_path, err, err_cap) != 0) {
+    mc_close(c);
+    return MC_EDB;
   }
   if (sqlite3_open_v2(db_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
       SQLITE_OK) {
@@ -199,6 +298,7 @@ void mc_close(mc_cloud *c) {
   for (int i = 0; i < MC_ST_COUNT; i++) sqlite3_finalize(c->st[i]);
   sqlite3_finalize(c->policy_ver);
   sqlite3_close(c->db);
+  memset(c->master, 0, sizeof c->master);
   free(c);
 }
 

@@ -1066,6 +1066,8 @@ static void tamper(fleet *f, sim_agent *g) {
   sim_fs_chmod(g->fs, STATE_DIR, 0755);
   sim_fs_chmod(g->fs, STATE_DIR "/" IDENT_KEY_FILE, 0644);
   sim_fs_chmod(g->fs, STATE_DIR "/" IDENT_FILE, 0644);
+  /* and hands identity.json to another user: the agent takes it back */
+  sim_fs_chown(g->fs, STATE_DIR "/" IDENT_FILE, 1000);
   f->tampered += 3;
   restart_agent(f, g, 0);
 }

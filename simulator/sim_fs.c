@@ -19,6 +19,7 @@ typedef struct inode {
   uint64_t ino;
   int is_dir;
   uint32_t mode;
+  uint32_t uid;        /* owner (0 unless sim_fs_chown changed it) */
   int64_t mtime_ms;
   uint8_t *data;
   int64_t len, cap;
@@ -380,7 +381,7 @@ static void fill_stat(sim_fs *fs, const inode *n, os_stat *st) {
   st->size = n->is_dir ? 4096 : n->len;
   st->mtime_ms = n->mtime_ms;
   st->mode = n->mode;
-  st->uid = 0;
+  st->uid = n->uid;
   st->is_dir = n->is_dir;
 }
 
@@ -556,6 +557,18 @@ int sim_fs_chmod(sim_fs *fs, const char *path, uint32_t mode) {
   return OS_OK;
 }
 
+int sim_fs_chown(sim_fs *fs, const char *path, uint32_t uid) {
+  if (!fs) return OS_EINVAL;
+  if (fs->frozen) return OS_OK;
+  char p[OS_PATH_MAX];
+  int rc = norm_path(path, p);
+  if (rc) return rc;
+  entry *e = find(fs, p);
+  if (!e) return OS_ENOENT;
+  e->node->uid = uid;
+  return OS_OK;
+}
+
 int sim_fs_free_space(sim_fs *fs, const char *path, uint64_t *avail, uint64_t *total) {
   if (!fs || !avail || !total) return OS_EINVAL;
   os_stat st;
@@ -593,6 +606,7 @@ int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
         if (l != len || e->node->is_dir != (pass == 0)) continue;
         inode *n = inode_new(fs, e->node->is_dir, e->node->mode);
         if (!n) rc = OS_ENOMEM;
+        if (n) n->uid = e->node->uid;
         if (!rc && !n->is_dir && e->node->syn_len > 0) {
           inode *o = e->node;
           rc = reserve(fs, n, o->syn_len);

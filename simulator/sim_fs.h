@@ -62,6 +62,9 @@ int sim_fs_unlink(sim_fs *fs, const char *path);
 int sim_fs_rename(sim_fs *fs, const char *from, const char *to);
 int sim_fs_mkdir(sim_fs *fs, const char *path, uint32_t mode);
 int sim_fs_chmod(sim_fs *fs, const char *path, uint32_t mode);
+/* Sets the owner stat reports (every file starts owned by uid 0). Durable at
+ * once, like chmod; there are no symlinks to refuse. */
+int sim_fs_chown(sim_fs *fs, const char *path, uint32_t uid);
 int sim_fs_free_space(sim_fs *fs, const char *path, uint64_t *avail, uint64_t *total);
 
 /* Creates path (mode 0644) if missing and appends len bytes; with do_sync the

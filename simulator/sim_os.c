@@ -63,6 +63,10 @@ static int os_mkdir(void *ctx, const char *path, uint32_t mode) {
 static int os_chmod(void *ctx, const char *path, uint32_t mode) {
   return sim_fs_chmod(((sim_os *)ctx)->fs, path, mode);
 }
+
+static int os_chown_nofollow(void *ctx, const char *path, uint32_t uid) {
+  return sim_fs_chown(((sim_os *)ctx)->fs, path, uid);
+}
 static int os_free_space(void *ctx, const char *path, uint64_t *avail, uint64_t *total) {
   return sim_fs_free_space(((sim_os *)ctx)->fs, path, avail, total);
 }
@@ -139,6 +143,7 @@ void sim_os_shim(sim_os *o, os_shim *out) {
   out->rename = os_rename;
   out->mkdir = os_mkdir;
   out->chmod = os_chmod;
+  out->chown_nofollow = os_chown_nofollow;
   out->free_space = os_free_space;
   out->read_identity = os_read_identity;
   out->log = os_log;

@@ -202,6 +202,54 @@ static void check_url(cfg_err *e, const char *url) {
   }
 }
 
+/* NET-1: production agents connect to port 443 only. A URL with another port
+ * needs the config to allow exactly that port ("allow_cloud_port", for test
+ * clouds on loopback), so a stray or tampered URL cannot point the agent at
+ * some other service on the network. allowed: 0 = none. */
+static void check_port(cfg_err *e, const char *url, int64_t allowed) {
+  const char *host = url + strlen("https://");
+  const char *colon = NULL;
+  if (*host == '[') { /* IPv6 literal: the port follows the bracket */
+    const char *rb = strchr(host, ']');
+    if (!rb) {
+      cfg_fail(e, "cloud_url: unterminated [IPv6] host");
+      return;
+    }
+    if (rb[1] == ':') colon = rb + 1;
+    else if (rb[1] != 0) {
+      cfg_fail(e, "cloud_url: must be https://host[:port]");
+      return;
+    }
+  } else {
+    colon = strchr(host, ':');
+  }
+  int64_t port = 443;
+  if (colon) {
+    port = 0;
+    const char *p = colon + 1;
+    if (*p == 0) {
+      cfg_fail(e, "cloud_url: empty port");
+      return;
+    }
+    for (; *p; p++) {
+      if (*p < '0' || *p > '9' || port > 65535) {
+        cfg_fail(e, "cloud_url: port must be a number in 1..65535");
+        return;
+      }
+      port = port * 10 + (*p - '0');
+    }
+    if (port < 1 || port > 65535) {
+      cfg_fail(e, "cloud_url: port must be a number in 1..65535");
+      return;
+    }
+  }
+  if (port != 443 && port != allowed)
+    cfg_fail(e,
+             "cloud_url: port %lld is not 443; the agent only connects to the cloud on 443 "
+             "(a test cloud on another port needs \"allow_cloud_port\": %lld)",
+             (long long)port, (long long)port);
+}
+
 static void parse_level(cfg_err *e, const cJSON *f, agent_config *out) {
   static const char *const names[] = {"debug", "info", "warn", "error"};
   if (cJSON_IsString(f)) {
@@ -294,7 +342,7 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
     return CONFIG_EINVALID;
   }
   int have_url = 0, have_state = 0, have_ca = 0;
-  int64_t v;
+  int64_t v, allow_port = 0;
   const cJSON *f;
   cJSON_ArrayForEach(f, root) {
     const char *k = f->string;
@@ -372,6 +420,8 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
       if (copy_string(&e, f, k, out->proxy_ca_file, sizeof out->proxy_ca_file, 0) == 0 &&
           !is_absolute_path(out->proxy_ca_file))
         cfg_fail(&e, "proxy_ca_file: must be an absolute path");
+    } else if (strcmp(k, "allow_cloud_port") == 0) {
+      get_int(&e, f, k, 1, 65535, &allow_port);
     } else if (strcmp(k, "no_proxy") == 0) {
       copy_string(&e, f, k, out->no_proxy, sizeof out->no_proxy, 1);
     } else if (strcmp(k, "update") == 0) {
@@ -382,6 +432,7 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
   }
   cJSON_Delete(root);
   if (!e.failed && !have_url) cfg_fail(&e, "cloud_url: required");
+  if (!e.failed) check_port(&e, out->cloud_url, allow_port);
   if (!e.failed && !have_ca) cfg_fail(&e, "ca_file: required");
   if (!e.failed && !have_state) cfg_fail(&e, "state_dir: required");
   if (!e.failed && out->retry_max_ms < out->retry_base_ms)

@@ -32,13 +32,13 @@ static int probe_uid(const os_shim *os, const char *dir, uint32_t *uid) {
   return rc;
 }
 
-static void note(perm_drift *d, int *n, const char *name, const os_stat *st, uint32_t want,
+static void note(perm_drift *d, int *n, const char *name, const os_stat *st, uint32_t set_mode,
                  uint32_t uid, int repaired) {
   if (*n >= PERM_MAX_DRIFT) return;
   perm_drift *e = &d[(*n)++];
   snprintf(e->file, sizeof e->file, "%s", name);
   e->was_mode = st->mode;
-  e->set_mode = repaired ? want : st->mode;
+  e->set_mode = set_mode;
   e->was_uid = st->uid;
   e->uid = uid;
   e->repaired = repaired;
@@ -60,11 +60,23 @@ static int check_one(const os_shim *os, const char *path, const char *name, uint
              path);
     return PERM_ESYMLINK;
   }
-  if ((st.mode & 07777) != want) {
-    int ok = os->chmod(os->ctx, path, want) == OS_OK;
-    note(d, n, name, &st, want, have_uid ? uid : st.uid, ok);
+  int mode_bad = (st.mode & 07777) != want, owner_bad = have_uid && st.uid != uid;
+  if (!mode_bad && !owner_bad) return PERM_OK;
+  /* Owner first: a chown may clear set-id bits, the chmod after it sets the
+   * mode that must hold. The shim's chown refuses a symlink swapped in since
+   * the lstat above (OS_ELOOP): then nothing is changed and it is reported. */
+  int owner_ok = !owner_bad;
+  if (owner_bad && os->chown_nofollow) {
+    rc = os->chown_nofollow(os->ctx, path, uid);
+    if (rc == OS_ELOOP) {
+      snprintf(err, cap, "%s became a symlink; the agent never follows links in its state dir",
+               path);
+      return PERM_ESYMLINK;
+    }
+    owner_ok = rc == OS_OK;
   }
-  if (have_uid && st.uid != uid) note(d, n, name, &st, want, uid, 0);
+  int mode_ok = !mode_bad || os->chmod(os->ctx, path, want) == OS_OK;
+  note(d, n, name, &st, mode_ok ? want : st.mode, have_uid ? uid : st.uid, owner_ok && mode_ok);
   return PERM_OK;
 }
 

@@ -5,8 +5,10 @@
  * Checked: the state dir (0700) and, when present, agent.key, agent.key.new,
  * identity.json, spool.db, spool.db-journal (0600). A mode that differs is
  * reset (chmod) and reported; an owner other than the running user (learnt
- * from a probe file the agent creates, since the shim has no getuid) is
- * reported but cannot be repaired (the shim has no chown). A symlink in place
+ * from a probe file the agent creates, since the shim has no getuid) is given
+ * back to the running user (os chown_nofollow, never through a symlink) and
+ * reported; a shim without chown_nofollow, or a chown refused (an agent not
+ * running as root), leaves the owner as found and reports it. A symlink in place
  * of any of them is refused: the agent does not start (PERM_ESYMLINK), because
  * following it would let whoever planted it redirect the key or the spool, and
  * moving it aside would silently drop the identity.
@@ -33,7 +35,7 @@ typedef struct perm_drift {
   char file[32];   /* name inside the state dir, "." for the dir itself */
   uint32_t was_mode, set_mode;
   uint32_t was_uid, uid;
-  int repaired;    /* 1: mode reset; 0: owner differs and was left as found */
+  int repaired;    /* 1: mode and owner now as they must be; 0: something left as found */
 } perm_drift;
 
 /* Inspects and repairs state_dir (which may not exist yet: then nothing to do).

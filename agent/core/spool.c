@@ -397,31 +397,26 @@ static int sum_through(spool *s, int64_t through, int64_t *count, int64_t *bytes
 
 static int ack_txn(spool *s, int64_t through_seq);
 
-static int pick_shed_end(spool *s, int64_t min_bytes, int64_t *through);
+static int pick_shed_end(spool *s, int64_t min_bytes, int64_t max_seq, int64_t *through);
 static uint64_t floor_of(const spool *s, uint64_t total);
 
 /* Deleting acknowledged rows journals their pages too (a 5,000-record batch
- * is a journal of ~0.5 MiB): when the room above the floor is tight, delete in
- * pieces the room can journal, oldest first, each its own transaction (a crash
- * in between only re-sends records the cloud already holds: idempotent). */
+ * is a journal of ~0.5 MiB), and the journal counts in the quota and lives on
+ * the volume: delete in pieces the journal reserve (and, when the room above
+ * the floor is tight, that room) can hold, oldest first, each its own
+ * transaction (a crash in between only re-sends records the cloud already
+ * holds: idempotent). A batch smaller than the reserve is one piece; the
+ * crash-storm scenario found a 500-record ack over a 1 MiB quota's reserve. */
 int spool_ack(spool *s, int64_t through_seq) {
-  uint64_t avail = 0, total = 0;
-  int tight = s->os->free_space &&
-              s->os->free_space(s->os->ctx, s->path, &avail, &total) == OS_OK &&
-              (avail < floor_of(s, total) ||
-               (avail - floor_of(s, total)) / 2 < (uint64_t)SPOOL_SHED_CHUNK(s->lim.quota_bytes));
   int rc = SPOOL_OK;
   /* Each piece removes at least one record: bounded by the batch size. */
   while (rc == SPOOL_OK && s->c.spooled > 0 && s->c.first_seq <= through_seq) {
-    int64_t end = through_seq;
-    if (tight) {
-      int64_t piece = 0;
-      if (pick_shed_end(s, INT64_MAX, &piece) != SQLITE_OK || piece < s->c.first_seq) piece = through_seq;
-      if (piece < end) end = piece;
-    }
+    int64_t end = through_seq, piece = 0;
+    if (pick_shed_end(s, INT64_MAX, through_seq, &piece) != SQLITE_OK || piece < s->c.first_seq)
+      piece = through_seq;
+    if (piece < end) end = piece;
     rc = ack_txn(s, end);
     if (rc == SPOOL_EFULL && reserve_release(s)) rc = ack_txn(s, end);
-    if (!tight) break;
   }
   return rc;
 }
@@ -522,9 +517,10 @@ int spool_space(spool *s, spool_space_info *out) {
 }
 
 /* Picks the highest seq to shed: the oldest records whose text adds up to at
- * least min_bytes, at most the chunk (one record always). Each record also
- * counts a small overhead so that empty lines still make progress. */
-static int pick_shed_end(spool *s, int64_t min_bytes, int64_t *through) {
+ * least min_bytes, at most the chunk (one record always), never past max_seq
+ * (an ack looks at its own batch only, not at the whole backlog). Each record
+ * also counts a small overhead so that empty lines still make progress. */
+static int pick_shed_end(spool *s, int64_t min_bytes, int64_t max_seq, int64_t *through) {
   int64_t chunk = SPOOL_SHED_CHUNK(s->lim.quota_bytes), acc = 0, rows = 0;
   /* Deleting rows journals the pages that held them (about 1.2 bytes of
    * journal per byte of text), and the journal lives on the same volume. Above
@@ -544,7 +540,7 @@ static int pick_shed_end(spool *s, int64_t min_bytes, int64_t *through) {
   *through = 0;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     int64_t len = sqlite3_column_int64(q, 1) + 32;
-    if (rows > 0 && acc + len > chunk) break;
+    if (rows > 0 && (acc + len > chunk || sqlite3_column_int64(q, 0) > max_seq)) break;
     *through = sqlite3_column_int64(q, 0);
     acc += len;
     rows++;
@@ -590,7 +586,7 @@ static int shed_txn(spool *s, int64_t min_bytes, spool_shed_reason reason, int64
   int rc = run(s, ST_BEGIN);
   if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot begin shedding");
   int64_t through = 0;
-  rc = pick_shed_end(s, min_bytes, &through);
+  rc = pick_shed_end(s, min_bytes, INT64_MAX, &through);
   if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot choose records to shed");
   if (through < s->c.first_seq) {
     run(s, ST_ROLLBACK);

@@ -1,4 +1,6 @@
 /* os_posix.c - Linux implementation of the os shim. See os_posix.h. */
+/* O_PATH, AT_EMPTY_PATH: chown through a descriptor that never followed a link. */
+#define _GNU_SOURCE
 #include "posix/os_posix.h"
 
 #include <errno.h>
@@ -253,6 +255,23 @@ static int posix_chmod(void *ctx, const char *path, uint32_t mode) {
   int rc = posix_check_path(path);
   if (rc != OS_OK) return rc;
   return chmod(path, (mode_t)(mode & 07777)) == 0 ? OS_OK : posix_err(errno);
+}
+
+/* The path is opened as O_PATH|O_NOFOLLOW and the owner changed through that
+ * descriptor, so a symlink swapped in between the check and the change cannot
+ * redirect the chown to another file. */
+static int posix_chown_nofollow(void *ctx, const char *path, uint32_t uid) {
+  (void)ctx;
+  int rc = posix_check_path(path);
+  if (rc != OS_OK) return rc;
+  int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return posix_err(errno);
+  struct stat st;
+  if (fstatat(fd, "", &st, AT_EMPTY_PATH) != 0) rc = posix_err(errno);
+  else if (S_ISLNK(st.st_mode)) rc = OS_ELOOP;
+  else if (fchownat(fd, "", (uid_t)uid, (gid_t)-1, AT_EMPTY_PATH) != 0) rc = posix_err(errno);
+  close(fd);
+  return rc;
 }
 
 static int posix_free_space(void *ctx, const char *path, uint64_t *avail, uint64_t *total) {
@@ -576,5 +595,6 @@ int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
   out->list_dir = posix_list_dir;
   out->self_rss = posix_self_rss;
   out->self_cpu_ms = posix_self_cpu_ms;
+  out->chown_nofollow = posix_chown_nofollow;
   return OS_OK;
 }

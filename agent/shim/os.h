@@ -147,6 +147,16 @@ typedef struct os_shim {
   /* CPU time this process has used (user + system), in ms (Linux:
    * CLOCK_PROCESS_CPUTIME_ID). OS_OK, OS_ENOSYS. Optional (NULL). */
   int (*self_cpu_ms)(void *ctx, int64_t *ms);
+
+  /* ---- issue #4 (self-protecting files, PRIV-1). Optional: NULL where the
+   * shim cannot change owners; perm_assert then reports an owner that drifted
+   * and leaves it as found. */
+
+  /* Makes uid the owner of path (the group is left as it is) without ever
+   * following a symlink: when path itself is a symlink nothing changes and
+   * the answer is OS_ELOOP. OS_OK, OS_ENOENT, OS_EPERM (not privileged),
+   * OS_ELOOP, OS_EACCES, OS_EIO. */
+  int (*chown_nofollow)(void *ctx, const char *path, uint32_t uid);
 } os_shim;
 
 #endif

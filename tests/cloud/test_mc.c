@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
@@ -679,6 +681,118 @@ static void test_clone_enrollment(void **state) {
   expect_error(j, "foreign_workspace");
 }
 
+/* Whole file into memory (test files are small). */
+static uint8_t *slurp(const char *path, size_t *len) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return NULL;
+  uint8_t *buf = NULL;
+  size_t cap = 0, n = 0, r;
+  do {
+    if (n == cap) {
+      cap = cap ? cap * 2 : 65536;
+      uint8_t *nb = realloc(buf, cap);
+      assert_non_null(nb);
+      buf = nb;
+    }
+    r = fread(buf + n, 1, cap - n, fp);
+    n += r;
+  } while (r > 0);
+  fclose(fp);
+  *len = n;
+  return buf;
+}
+
+static int contains(const uint8_t *hay, size_t n, const void *needle, size_t m) {
+  for (size_t i = 0; m <= n && i <= n - m; i++)
+    if (memcmp(hay + i, needle, m) == 0) return 1;
+  return 0;
+}
+
+static void copy_file(const char *from, const char *to) {
+  size_t n;
+  uint8_t *b = slurp(from, &n);
+  assert_non_null(b);
+  FILE *fp = fopen(to, "wb");
+  assert_non_null(fp);
+  assert_int_equal(fwrite(b, 1, n, fp), n);
+  fclose(fp);
+  free(b);
+}
+
+/* Session keys are not in the store: cloud.db holds a nonce, the key is
+ * derived with a master key kept beside it in a 0600 file. A copy of cloud.db
+ * alone holds no key bytes and cannot verify (or forge) the session's
+ * requests; the real store, with its key file, still can after a restart. */
+static void test_session_keys_not_in_store(void **state) {
+  fixture *f = *state;
+  char dir[] = "/tmp/outpost-mc-XXXXXX", dir2[] = "/tmp/outpost-mc-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  assert_non_null(mkdtemp(dir2));
+  char db[128], db2[128], keyf[128], keyf2[128];
+  snprintf(db, sizeof db, "%s/cloud.db", dir);
+  snprintf(db2, sizeof db2, "%s/cloud.db", dir2);
+  snprintf(keyf, sizeof keyf, "%s/session-master.key", dir);
+  snprintf(keyf2, sizeof keyf2, "%s/session-master.key", dir2);
+  mc_env env = {&f->env, fake_wall, fake_random};
+  mc_close(f->c);
+  f->c = NULL;
+  assert_int_equal(mc_open(db, &env, NULL, &f->c, NULL, 0), MC_OK);
+  assert_int_equal(mc_workspace_add(f->c, "acme", f->token, sizeof f->token), MC_OK);
+  do_enroll(f);
+  open_session(f);
+  cJSON *j;
+  assert_int_equal(ingest(f, 1, 3, &j), 200);
+  cJSON_Delete(j);
+  mc_close(f->c);
+  f->c = NULL;
+  struct stat st;
+  assert_int_equal(stat(keyf, &st), 0);
+  assert_int_equal(st.st_mode & 07777, 0600);
+  assert_int_equal(st.st_size, 32);
+  /* the key's bytes, raw or base64, are nowhere in the store */
+  char b64[64];
+  size_t b64_len;
+  assert_int_equal(crypto_b64_encode(f->session_key, 32, b64, sizeof b64, &b64_len), CRYPTO_OK);
+  size_t n;
+  uint8_t *img = slurp(db, &n);
+  assert_non_null(img);
+  assert_true(n > 4096);
+  assert_true(contains(img, n, f->session_id, strlen(f->session_id))); /* the search works */
+  assert_false(contains(img, n, f->session_key, 32));
+  assert_false(contains(img, n, b64, b64_len));
+  free(img);
+  /* cloud.db copied alone: a new master key, the session's MACs no longer verify */
+  copy_file(db, db2);
+  assert_int_equal(mc_open(db2, &env, NULL, &f->c, NULL, 0), MC_OK);
+  assert_int_equal(ingest(f, 4, 5, &j), 401);
+  expect_error(j, "bad_signature"); /* frees j */
+  mc_close(f->c);
+  f->c = NULL;
+  /* the real store with its key file: the session survives a restart */
+  assert_int_equal(mc_open(db, &env, NULL, &f->c, NULL, 0), MC_OK);
+  assert_int_equal(ingest(f, 4, 5, &j), 200);
+  assert_int_equal(cJSON_GetObjectItem(j, "acked_through")->valueint, 5);
+  cJSON_Delete(j);
+  mc_close(f->c);
+  f->c = NULL;
+  /* a key file others can read is refused, with a message that says so */
+  assert_int_equal(chmod(keyf, 0644), 0);
+  char err[256] = "";
+  assert_int_equal(mc_open(db, &env, NULL, &f->c, err, sizeof err), MC_EDB);
+  assert_null(f->c);
+  assert_non_null(strstr(err, "chmod 600"));
+  /* clean up */
+  const char *files[] = {db, keyf, db2, keyf2};
+  for (size_t i = 0; i < 4; i++) unlink(files[i]);
+  char extra[160];
+  snprintf(extra, sizeof extra, "%s-journal", db);
+  unlink(extra);
+  snprintf(extra, sizeof extra, "%s-journal", db2);
+  unlink(extra);
+  assert_int_equal(rmdir(dir), 0);
+  assert_int_equal(rmdir(dir2), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_full_flow_and_duplicates, setup, teardown),
@@ -693,6 +807,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_content_conflict, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clone_enrollment, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_session_keys_not_in_store, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

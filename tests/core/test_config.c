@@ -13,7 +13,7 @@ static const char *const good =
     "{\"cloud_url\":\"https://127.0.0.1:8443/\",\"ca_file\":\"/etc/outpost/ca.pem\","
     "\"enrollment_token\":\"otk_abc\",\"state_dir\":\"/var/lib/outpost\","
     "\"sources\":[{\"path\":\"/var/log/a.log\"},{\"path\":\"/var/log/b.log\",\"start\":\"beginning\"}],"
-    "\"batch_max_records\":50,\"log_level\":\"debug\"}";
+    "\"batch_max_records\":50,\"log_level\":\"debug\",\"allow_cloud_port\":8443}";
 
 static void parses_good_config(void **state) {
   agent_config c;
@@ -122,6 +122,21 @@ static void rejects_bad_configs(void **state) {
        "update.ring: unknown key"},
       {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"update\":[]}",
        "update: must be an object"},
+      /* NET-1: 443 only, unless the config allows exactly that other port */
+      {"{\"cloud_url\":\"https://x:8443\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+       "cloud_url: port 8443 is not 443"},
+      {"{\"cloud_url\":\"https://x:8443\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"allow_cloud_port\":9443}",
+       "\"allow_cloud_port\": 8443"},
+      {"{\"cloud_url\":\"https://x:\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+       "cloud_url: empty port"},
+      {"{\"cloud_url\":\"https://x:44x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+       "cloud_url: port must be a number in 1..65535"},
+      {"{\"cloud_url\":\"https://x:99999999999999999999\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+       "cloud_url: port must be a number in 1..65535"},
+      {"{\"cloud_url\":\"https://[::1]:8443\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+       "cloud_url: port 8443 is not 443"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"allow_cloud_port\":0}",
+       "allow_cloud_port: must be an integer from 1 to 65535"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     agent_config c;
@@ -129,6 +144,23 @@ static void rejects_bad_configs(void **state) {
     int rc = config_parse(cases[i].json, strlen(cases[i].json), &c, err, sizeof err);
     if (rc != CONFIG_EINVALID || !strstr(err, cases[i].expect))
       fail_msg("case %zu: rc=%d err='%s', expected '%s'", i, rc, err, cases[i].expect);
+  }
+}
+
+/* NET-1: the default port and an explicit :443 need no allowance. */
+static void port_443_needs_no_allowance(void **state) {
+  (void)state;
+  static const char *const ok[] = {
+      "{\"cloud_url\":\"https://cloud.example\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+      "{\"cloud_url\":\"https://cloud.example:443/\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+      "{\"cloud_url\":\"https://[::1]\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+      "{\"cloud_url\":\"https://[::1]:8443\",\"allow_cloud_port\":8443,\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}",
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    agent_config c;
+    char err[256] = "";
+    if (config_parse(ok[i], strlen(ok[i]), &c, err, sizeof err) != CONFIG_OK)
+      fail_msg("case %zu: %s", i, err);
   }
 }
 
@@ -146,6 +178,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(parses_good_config),
       cmocka_unit_test(rejects_bad_configs),
+      cmocka_unit_test(port_443_needs_no_allowance),
       cmocka_unit_test(json_need_not_be_terminated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

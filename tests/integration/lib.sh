@@ -51,6 +51,7 @@ write_agent_config() {
   cat >"$file" <<JSON
 {
   "cloud_url": "https://127.0.0.1:$CLOUD_PORT",
+  "allow_cloud_port": $CLOUD_PORT,
   "ca_file": "$CLOUD_DATA/ca.pem",
   "enrollment_token": "$CLOUD_TOKEN",
   "state_dir": "$state",

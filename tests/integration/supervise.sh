@@ -34,7 +34,7 @@ OWN=$("$SUP" --version | awk '{print $2}')
 
 write_config() { # FILE STATE
   cat >"$1" <<JSON
-{"cloud_url": "https://127.0.0.1:9", "ca_file": "$W/no-ca.pem", "state_dir": "$2",
+{"cloud_url": "https://127.0.0.1:9", "allow_cloud_port": 9, "ca_file": "$W/no-ca.pem", "state_dir": "$2",
  "update": {"probation_s": 120, "crash_loop_max": 3, "crash_window_s": 120}}
 JSON
 }

@@ -23,5 +23,9 @@ expect 1 "$tmp/huge.json: config file is larger than" -- check-config --config "
 printf '{' > "$tmp/broken.json"
 expect 1 "$tmp/broken.json: " -- check-config --config "$tmp/broken.json"
 expect 1 "$tmp/broken.json: " -- run --config "$tmp/broken.json"
+# NET-1: the real binary refuses a cloud port other than 443 unless allowed
+printf '{"cloud_url":"https://127.0.0.1:8443","ca_file":"/ca","state_dir":"%s/s"}' "$tmp" > "$tmp/port.json"
+expect 1 "cloud_url: port 8443 is not 443" -- check-config --config "$tmp/port.json"
+expect 1 "cloud_url: port 8443 is not 443" -- run --config "$tmp/port.json"
 [ $fail -eq 0 ] && echo "agent_cli: all checks passed"
 exit $fail

@@ -189,6 +189,39 @@ static void test_mkdir_chmod(void **state) {
   assert_int_equal(os->lstat(os->ctx, p, &st), OS_ENOENT);
 }
 
+/* chown_nofollow: changes the owner of a file, never of what a symlink points
+ * at (OS_ELOOP, nothing changed). Changing the owner needs root: as another
+ * user only the refusals are checked. */
+static void test_chown_nofollow(void **state) {
+  fixture *fx = *state;
+  os_shim *os = &fx->os;
+  char p[160], l[160];
+  os_file *f;
+  os_stat st;
+  assert_non_null(os->chown_nofollow);
+  join(p, sizeof p, fx, "key");
+  join(l, sizeof l, fx, "link");
+  assert_int_equal(os->open(os->ctx, p, OS_O_WRITE | OS_O_CREATE, 0600, &f), OS_OK);
+  assert_int_equal(os->close(os->ctx, f), OS_OK);
+  assert_int_equal(symlink(p, l), 0);
+  assert_int_equal(os->chown_nofollow(os->ctx, l, 4242), OS_ELOOP);
+  assert_int_equal(os->stat(os->ctx, p, &st), OS_OK);
+  assert_int_equal(st.uid, (uint32_t)geteuid()); /* the target was not touched */
+  join(l, sizeof l, fx, "missing");
+  assert_int_equal(os->chown_nofollow(os->ctx, l, 4242), OS_ENOENT);
+  if (geteuid() != 0) {
+    assert_int_equal(os->chown_nofollow(os->ctx, p, 4242), OS_EPERM);
+    return;
+  }
+  assert_int_equal(os->chown_nofollow(os->ctx, p, 4242), OS_OK);
+  assert_int_equal(os->lstat(os->ctx, p, &st), OS_OK);
+  assert_int_equal(st.uid, 4242);
+  assert_int_equal(st.mode, 0600);
+  assert_int_equal(os->chown_nofollow(os->ctx, p, 0), OS_OK);
+  assert_int_equal(os->lstat(os->ctx, p, &st), OS_OK);
+  assert_int_equal(st.uid, 0);
+}
+
 static void test_free_space(void **state) {
   fixture *fx = *state;
   uint64_t avail = 0, total = 0;
@@ -328,6 +361,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rename_replace, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mkdir_chmod, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_chown_nofollow, setup, teardown),
       cmocka_unit_test_setup_teardown(test_free_space, setup, teardown),
       cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clocks_random, setup, teardown),
