@@ -169,8 +169,11 @@ wait_for 30 "report.json cleared once delivered" test ! -e "$S/update/report.jso
 step "ok 2 broken 1.2.0 rolled back, marked bad, rollback reported to the cloud"
 
 # ---- 3. The replayed metadata is refused; the agent keeps 1.1.0.
-wait_for 60 "refusal of the replayed metadata" sh -c "'$CLOUD_BIN' update-reports --data '$CLOUD_DATA' 2>/dev/null | grep '\"kind\":\"refused\"' | grep -qi 'rollback\\|version'"
+wait_for 60 "refusal of the replayed metadata" sh -c "'$CLOUD_BIN' update-reports --data '$CLOUD_DATA' 2>/dev/null | grep '\"kind\":\"refused\"' | grep -q 'timestamp: version [0-9]* is below trusted [0-9]* (version rollback)'"
 current_is 1.1.0 || fail "bin/current moved away from 1.1.0"
+tsv() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["signed"]["version"])' "$1"; }
+[ "$(tsv "$S/update/metadata/timestamp.json")" = "$(tsv "$W/metadata-new/timestamp.json")" ] ||
+  fail "the agent's trusted timestamp was replaced by the replayed one"
 n12=$(grep -c "switched from 1.1.0 to 1.2.0" "$W/sup.log" || true)
 [ "$n12" = 1 ] || fail "1.2.0 was switched to $n12 times"
 if "$CLOUD_BIN" release --data "$CLOUD_DATA" --binary "$W/agent-1.1.0" --version 1.1.0 --ring canary >/dev/null 2>"$W/rel.err"; then
