@@ -41,7 +41,14 @@ repro-check: deps
 vuln-check: deps
 	ci/vuln-check
 
-deb: build
+# make deb TUF_ROOT=root.json RELEASE_PUBKEY=release-key.pem: the package
+# pins both trust roots and its default config turns updates on (the key is
+# also compiled into the agent). Without them: no trust roots, updates off.
+deb: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  $(if $(TUF_ROOT),-DOUTPOST_TUF_ROOT=$(abspath $(TUF_ROOT))) \
+	  $(if $(RELEASE_PUBKEY),-DOUTPOST_RELEASE_PUBKEY=$(abspath $(RELEASE_PUBKEY))) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
 	@ls -l $(BUILD)/release
 
 FUZZ_SECONDS ?= 10

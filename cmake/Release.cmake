@@ -37,6 +37,30 @@ if(TARGET outpost-agent AND OUTPOST_HARDEN AND NOT OUTPOST_SANITIZE AND NOT OUTP
 else()
   set(OUTPOST_RELEASE OFF)
 endif()
+# The package's trust roots (docs/updates.md, docs/build.md): the TUF root
+# given here and the release key compiled into the agent
+# (OUTPOST_RELEASE_PUBKEY, agent/CMakeLists.txt), both or neither; without
+# them (no OUTPOST_TUF_ROOT) the .deb ships no trust roots and its default
+# config keeps updates off.
+set(OUTPOST_TUF_ROOT "" CACHE FILEPATH
+    "root.json of the release repository, pinned in the .deb (needs OUTPOST_RELEASE_PUBKEY)")
+set(_trust_args)
+set(_trust_deps)
+if(OUTPOST_TUF_ROOT)
+  if(NOT OUTPOST_RELEASE_PUBKEY)
+    message(FATAL_ERROR "OUTPOST_TUF_ROOT needs OUTPOST_RELEASE_PUBKEY: without a compiled-in "
+            "release key the packaged agent refuses every update")
+  endif()
+  if(NOT EXISTS "${OUTPOST_TUF_ROOT}")
+    message(FATAL_ERROR "OUTPOST_TUF_ROOT: ${OUTPOST_TUF_ROOT} does not exist")
+  endif()
+  set(_trust_args ${OUTPOST_TUF_ROOT} ${OUTPOST_RELEASE_PUBKEY})
+  set(_trust_deps ${OUTPOST_TUF_ROOT} ${OUTPOST_RELEASE_PUBKEY})
+  message(STATUS "Package trust roots: ${OUTPOST_TUF_ROOT}, ${OUTPOST_RELEASE_PUBKEY}")
+else()
+  message(STATUS "Package trust roots: none (no OUTPOST_TUF_ROOT): the .deb keeps updates off")
+endif()
+
 if(OUTPOST_RELEASE)
   execute_process(COMMAND dpkg --print-architecture OUTPUT_VARIABLE _arch
                   OUTPUT_STRIP_TRAILING_WHITESPACE)
@@ -55,11 +79,11 @@ if(OUTPOST_RELEASE)
   add_custom_command(
     OUTPUT ${_outputs}
     COMMAND ${_env} ${CMAKE_SOURCE_DIR}/packaging/build-deb $<TARGET_FILE:outpost-agent>
-            ${PROJECT_VERSION} ${_rel}
+            ${PROJECT_VERSION} ${_rel} ${_trust_args}
     COMMAND ${_env} ${CMAKE_SOURCE_DIR}/ci/sbom --lock ${CMAKE_BINARY_DIR}/pins.lock
             --version ${PROJECT_VERSION} --out ${OUTPOST_DEB}.spdx.json --deb ${OUTPOST_DEB}
     ${_sbom_cmds}
-    DEPENDS ${OUTPOST_SHIPPED_TARGETS} ${_pkg_files} ${CMAKE_BINARY_DIR}/pins.lock
+    DEPENDS ${OUTPOST_SHIPPED_TARGETS} ${_pkg_files} ${_trust_deps} ${CMAKE_BINARY_DIR}/pins.lock
             ${CMAKE_SOURCE_DIR}/ci/sbom ${CMAKE_SOURCE_DIR}/ci/outpost_pins.py
     COMMENT "Packaging ${OUTPOST_DEB} and writing SBOMs"
     VERBATIM)

@@ -790,7 +790,8 @@ static void record_drift(mc_cloud *c, const auth_info *ai, const cJSON *drift, i
 }
 
 /* issue #6: the updater's reports (docs/updates.md "Reports"): each object
- * becomes an event of kind "update_<kind>" (refused, staged, error), detail
+ * becomes an event of kind "update_<kind>" (refused, staged, error; rollback
+ * from the supervisor, relayed by the agent), detail
  * its JSON. The agent keeps a report until a check-in succeeds, so a repeat
  * is possible and harmless (events are keyed by their content). */
 static void record_update(mc_cloud *c, const auth_info *ai, const cJSON *arr, int64_t now) {
@@ -802,7 +803,7 @@ static void record_update(mc_cloud *c, const auth_info *ai, const cJSON *arr, in
     if (!cJSON_IsObject(d) || !cJSON_IsString(k)) continue;
     char kind[40];
     if (strcmp(k->valuestring, "refused") != 0 && strcmp(k->valuestring, "staged") != 0 &&
-        strcmp(k->valuestring, "error") != 0)
+        strcmp(k->valuestring, "error") != 0 && strcmp(k->valuestring, "rollback") != 0)
       continue;
     snprintf(kind, sizeof kind, "update_%s", k->valuestring);
     char *text = cJSON_PrintUnformatted(d);

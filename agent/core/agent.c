@@ -1491,8 +1491,9 @@ static void agent_update_open(agent *a) {
       .release_key = a->cfg.update_release_key_pem,
       .release_key_len = strnlen(a->cfg.update_release_key_pem, sizeof a->cfg.update_release_key_pem),
       .check_interval_ms = a->cfg.update_check_interval_ms,
-      /* Spread a fleet's first checks over up to 5 minutes. */
-      .first_check_ms = random_below(a, 300000),
+      /* Spread a fleet's first checks over a window (default 5 minutes);
+       * a small fleet, or a freshly switched version, may check at once. */
+      .first_check_ms = a->cfg.update_first_check_ms > 0 ? random_below(a, a->cfg.update_first_check_ms) : 0,
       .retry_base_ms = a->cfg.retry_base_ms * 60,
       .request_timeout_ms = a->cfg.request_timeout_ms,
   };

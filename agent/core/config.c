@@ -53,6 +53,7 @@ void config_defaults(agent_config *out) {
   out->update_crash_loop_max = 3;
   out->update_crash_window_ms = 300 * 1000;
   out->update_check_interval_ms = 3600 * 1000;
+  out->update_first_check_ms = 300 * 1000;
 }
 
 
@@ -307,6 +308,8 @@ static void parse_update(cfg_err *e, const cJSON *obj, agent_config *out) {
       if (get_int(e, f, fkey, 1, 86400, &v) == 0) out->update_crash_window_ms = v * 1000;
     } else if (strcmp(f->string, "check_interval_s") == 0) {
       if (get_int(e, f, fkey, 60, 604800, &v) == 0) out->update_check_interval_ms = v * 1000;
+    } else if (strcmp(f->string, "first_check_s") == 0) {
+      if (get_int(e, f, fkey, 0, 3600, &v) == 0) out->update_first_check_ms = v * 1000;
     } else if (strcmp(f->string, "enabled") == 0) {
       if (!cJSON_IsBool(f)) cfg_fail(e, "%s: must be true or false", fkey);
       else out->update_enabled = cJSON_IsTrue(f);

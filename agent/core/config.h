@@ -90,6 +90,9 @@ typedef struct agent_config {
                                      root.json to trust first ("" = one already in
                                      state_dir/update/metadata/) */
   int64_t update_check_interval_ms; /* "check_interval_s", default 3600, 60..604800 s */
+  int64_t update_first_check_ms;  /* "first_check_s", default 300, 0..3600 s: the
+                                     first check after start is at a random moment
+                                     within this window (0: at once) */
   /* Not from JSON: the driver copies the compiled-in release key (PEM) here;
    * "" = none, updates stay off. */
   char update_release_key_pem[512];

@@ -71,6 +71,7 @@ struct updater {
   update_report q[UPDATE_MAX_REPORTS];
   int nq;
   int64_t next_seq;
+  int64_t sup_through; /* seq of the last report taken from the supervisor's report.json (0: none) */
   update_stats st;
 };
 
@@ -85,6 +86,8 @@ static void ulog(updater *u, os_log_level lv, const char *fmt, ...) {
 }
 
 /* ---- reports ---- */
+
+static int path_in(const updater *u, char *out, size_t cap, const char *rel);
 
 static void queue_report(updater *u, const char *kind, const char *msg) {
   if (u->nq == UPDATE_MAX_REPORTS) {
@@ -113,6 +116,38 @@ void update_reports_sent(updater *u, int64_t through_seq) {
   while (k < u->nq && u->q[k].seq <= through_seq) k++;
   memmove(&u->q[0], &u->q[k], sizeof u->q[0] * (size_t)(u->nq - k));
   u->nq -= k;
+  /* The supervisor's events reached the cloud: only now may its file go. It
+   * writes report.json only while no agent runs, so nothing new is lost. */
+  if (u->sup_through > 0 && through_seq >= u->sup_through) {
+    char p[OS_PATH_MAX];
+    if (path_in(u, p, sizeof p, UPSTATE_REPORT_FILE) == OS_OK) (void)u->os->unlink(u->os->ctx, p);
+    u->sup_through = 0;
+  }
+}
+
+/* The supervisor's rollbacks and refusals (update/report.json) travel to the
+ * cloud with the updater's own reports, kind and version unchanged. */
+static void take_supervisor_reports(updater *u) {
+  upstate_report ev[UPSTATE_MAX_REPORTS];
+  int n = 0;
+  char err[160];
+  if (upstate_load_reports(u->os, u->state_dir, ev, UPSTATE_MAX_REPORTS, &n, err, sizeof err) != OS_OK)
+    return; /* absent (the usual case) or unreadable: the supervisor replaces a bad file */
+  /* Newest last, and the queue keeps at most UPDATE_MAX_REPORTS. */
+  for (int i = n > UPDATE_MAX_REPORTS ? n - UPDATE_MAX_REPORTS : 0; i < n; i++) {
+    if (u->nq == UPDATE_MAX_REPORTS) {
+      memmove(&u->q[0], &u->q[1], sizeof u->q[0] * (UPDATE_MAX_REPORTS - 1));
+      u->nq--;
+    }
+    update_report *r = &u->q[u->nq++];
+    memset(r, 0, sizeof *r);
+    r->seq = ++u->next_seq;
+    snprintf(r->kind, sizeof r->kind, "%s", ev[i].kind);
+    snprintf(r->version, sizeof r->version, "%s", ev[i].version);
+    snprintf(r->message, sizeof r->message, "supervisor: %s", ev[i].reason);
+    r->at_ms = ev[i].at_ms;
+    u->sup_through = r->seq;
+  }
 }
 
 /* ---- end of a check ---- */
@@ -770,6 +805,7 @@ int update_open(const update_config *cfg, const os_shim *os, const net_shim *net
     free(u);
     return rc;
   }
+  take_supervisor_reports(u);
   *out = u;
   return UPDATE_OK;
 }

@@ -61,6 +61,10 @@ grep -q 'enrollment_token' "$R/cc.out" || { echo "FAIL: check-config did not nam
 echo "check-config on the default config: $(head -n1 "$R/cc.out")"
 rm -f "$R/cc.out"
 
+# Built without trust roots (the default): none shipped, updates off.
+[ ! -e "$R/usr/share/outpost/trust" ] || { echo "FAIL: trust roots in a package built without them"; fail=1; }
+grep -q '"update"' "$R/etc/outpost/agent.json" && { echo "FAIL: default config mentions updates without trust roots"; fail=1; }
+
 # Idempotent postinst: a reinstall keeps one user, the same ids and modes.
 chmod 0755 "$R/var/lib/outpost"   # a drifted mode is repaired
 install_deb
@@ -75,5 +79,48 @@ dpkg --root="$R" --force-script-chrootless --force-not-root --log=/dev/null --pu
 [ ! -e "$R/etc/outpost" ] || { echo "FAIL: purge left /etc/outpost"; fail=1; }
 [ ! -e "$R/usr/bin/outpost-agent" ] || { echo "FAIL: purge left the binary"; fail=1; }
 [ "$(sha256sum /etc/passwd /etc/group)" = "$hostpw" ] || { echo "FAIL: host account files changed"; fail=1; }
-[ $fail -eq 0 ] && echo "package layout, modes, idempotent postinst and purge: ok"
+
+# ---- With trust roots (issue #6): build-deb TUF_ROOT RELEASE_PUBKEY on the
+# same binary, into a fresh root: both files at /usr/share/outpost/trust/,
+# 0644 root, and the default config's update.trusted_root names the root.
+BUILD_DEB=$(cd "$(dirname "$0")/../../packaging" && pwd)/build-deb
+T=$(mktemp -d /tmp/outpost-pkgtrust.XXXXXX); trap 'rm -rf "$R" "$T"' EXIT
+openssl ecparam -name prime256v1 -genkey -noout -out "$T/k.pem" 2>/dev/null
+openssl pkey -in "$T/k.pem" -pubout -out "$T/release-key.pem"
+printf '{"signatures":[{"keyid":"ab","sig":"cd"}],"signed":{"_type":"root","version":1}}\n' >"$T/root.json"
+printf '{"signed":{"_type":"timestamp","version":1},"signatures":[]}\n' >"$T/ts.json"
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+rc=0; "$BUILD_DEB" "$AGENT" 9.9.9 "$T/out" "$T/root.json" "" >/dev/null 2>"$T/err" || rc=$?
+[ $rc = 2 ] && grep -q "go together" "$T/err" || { echo "FAIL: build-deb accepted a TUF root without a release key ($rc)"; fail=1; }
+rc=0; "$BUILD_DEB" "$AGENT" 9.9.9 "$T/out" "$T/ts.json" "$T/release-key.pem" >/dev/null 2>"$T/err" || rc=$?
+[ $rc = 1 ] && grep -q "not TUF root metadata" "$T/err" || { echo "FAIL: build-deb accepted a timestamp as the root ($rc)"; fail=1; }
+"$BUILD_DEB" "$AGENT" 9.9.9 "$T/out" >/dev/null 2>"$T/err"
+grep -q "updates stay off" "$T/err" || { echo "FAIL: build-deb without trust roots did not say updates are off"; fail=1; }
+DEB=$("$BUILD_DEB" "$AGENT" 9.9.9 "$T/out" "$T/root.json" "$T/release-key.pem" 2>/dev/null)
+rm -rf "$R"; R=$(mktemp -d /tmp/outpost-pkgroot.XXXXXX)
+mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/etc" "$R/usr/sbin"
+touch "$R/var/lib/dpkg/status" "$R/var/lib/dpkg/available"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
+printf 'root:x:0:\n' >"$R/etc/group"
+printf 'root:*:19000:0:99999:7:::\n' >"$R/etc/shadow"
+printf 'root:*::\n' >"$R/etc/gshadow"
+chmod 0640 "$R/etc/shadow" "$R/etc/gshadow"
+install_deb
+gid=$(awk -F: '$1 == "outpost" { print $3 }' "$R/etc/group")
+want /usr/share/outpost/trust dir 755 0 0
+want /usr/share/outpost/trust/root.json file 644 0 0
+want /usr/share/outpost/trust/release-key.pem file 644 0 0
+want /etc/outpost/agent.json file 640 0 "$gid"
+cmp -s "$R/usr/share/outpost/trust/root.json" "$T/root.json" || { echo "FAIL: packaged root.json differs"; fail=1; }
+cmp -s "$R/usr/share/outpost/trust/release-key.pem" "$T/release-key.pem" || { echo "FAIL: packaged release key differs"; fail=1; }
+python3 - "$R/etc/outpost/agent.json" <<'PY' || { echo "FAIL: default config does not turn updates on with the pinned root"; fail=1; }
+import json, sys
+u = json.load(open(sys.argv[1]))["update"]
+assert u == {"enabled": True, "trusted_root": "/usr/share/outpost/trust/root.json"}, u
+PY
+dpkg-deb -c "$DEB" | grep -q ' ./usr/share/outpost/trust/root.json$' || { echo "FAIL: root.json not listed in the .deb"; fail=1; }
+"$AGENT" check-config --config "$R/etc/outpost/agent.json" >"$T/cc.out" 2>&1 || true
+grep -q 'unknown key' "$T/cc.out" && { echo "FAIL: the agent does not know the packaged update keys: $(cat "$T/cc.out")"; fail=1; }
+
+[ $fail -eq 0 ] && echo "package layout, modes, idempotent postinst, purge and trust roots: ok"
 exit $fail

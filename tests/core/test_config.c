@@ -57,6 +57,17 @@ static void parses_good_config(void **state) {
   assert_true(c.update_enabled);
   assert_string_equal(c.update_trusted_root, "/etc/outpost/root.json");
   assert_int_equal(c.update_check_interval_ms, 600000);
+  assert_int_equal(c.update_first_check_ms, 300000); /* default */
+  const char *first =
+      "{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\","
+      "\"update\":{\"first_check_s\":0}}";
+  assert_int_equal(config_parse(first, strlen(first), &c, err, sizeof err), CONFIG_OK);
+  assert_int_equal(c.update_first_check_ms, 0);
+  const char *first_bad =
+      "{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\","
+      "\"update\":{\"first_check_s\":3601}}";
+  assert_int_not_equal(config_parse(first_bad, strlen(first_bad), &c, err, sizeof err), CONFIG_OK);
+  assert_non_null(strstr(err, "update.first_check_s"));
 }
 
 typedef struct bad_case {
