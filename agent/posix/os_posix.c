@@ -10,7 +10,11 @@
 #include <limits.h>
 #include <string.h>
 #include <dirent.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -506,6 +510,59 @@ void os_posix_options_init(os_posix_options *opts) {
   opts->machine_id_path = NULL;
 }
 
+/* Prefix length from a netmask: the count of leading one bits. */
+static unsigned posix_prefix(const unsigned char *mask, size_t len) {
+  unsigned n = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char b = mask[i];
+    while (b & 0x80) {
+      n++;
+      b = (unsigned char)(b << 1);
+    }
+    if (mask[i] != 0xff) break;
+  }
+  return n;
+}
+
+static int posix_list_addrs(void *ctx, size_t max_addrs,
+                            int (*fn)(void *user, const char *ifname, int family,
+                                      const char *addr, unsigned prefix),
+                            void *user) {
+  struct ifaddrs *all = NULL;
+  if (!fn) return OS_EINVAL;
+  /* getifaddrs talks netlink in-process: no child, no listening socket. */
+  if (getifaddrs(&all) != 0) return errno == ENOMEM ? OS_ENOMEM : OS_EIO;
+  int calls = 0;
+  for (struct ifaddrs *a = all; a && (size_t)calls < max_addrs && calls < INT_MAX;
+       a = a->ifa_next) {
+    if (!a->ifa_addr || !a->ifa_name) continue;
+    char text[INET6_ADDRSTRLEN];
+    unsigned prefix = 0;
+    int family;
+    if (a->ifa_addr->sa_family == AF_INET) {
+      const struct sockaddr_in *in = (const void *)a->ifa_addr;
+      if (!inet_ntop(AF_INET, &in->sin_addr, text, sizeof text)) continue;
+      if (a->ifa_netmask)
+        prefix = posix_prefix((const void *)&((const struct sockaddr_in *)(const void *)
+                                                  a->ifa_netmask)->sin_addr, 4);
+      family = 4;
+    } else if (a->ifa_addr->sa_family == AF_INET6) {
+      const struct sockaddr_in6 *in6 = (const void *)a->ifa_addr;
+      if (!inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text)) continue;
+      if (a->ifa_netmask)
+        prefix = posix_prefix((const void *)&((const struct sockaddr_in6 *)(const void *)
+                                                  a->ifa_netmask)->sin6_addr, 16);
+      family = 6;
+    } else {
+      continue; /* AF_PACKET: the MAC comes from /sys */
+    }
+    calls++;
+    if (fn(user, a->ifa_name, family, text, prefix) != 0) break;
+  }
+  freeifaddrs(all);
+  return calls;
+}
+
 int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
   os_posix_options def;
   if (!out || !ctx) return OS_EINVAL;
@@ -559,5 +616,6 @@ int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
   out->list_dir = posix_list_dir;
   out->self_rss = posix_self_rss;
   out->self_cpu_ms = posix_self_cpu_ms;
+  out->list_addrs = posix_list_addrs;
   return OS_OK;
 }

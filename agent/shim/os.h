@@ -147,6 +147,19 @@ typedef struct os_shim {
   /* CPU time this process has used (user + system), in ms (Linux:
    * CLOCK_PROCESS_CPUTIME_ID). OS_OK, OS_ENOSYS. Optional (NULL). */
   int (*self_cpu_ms)(void *ctx, int64_t *ms);
+
+  /* ---- issue #5 (interface addresses). Optional (NULL: the interfaces
+   * snapshot falls back to PROC/net/if_inet6, IPv6 only). */
+
+  /* Calls fn once per address of every interface (Linux: getifaddrs, no
+   * child process): family 4 or 6, addr in the usual text form
+   * ("127.0.0.1", "::1"), prefix length. At most max_addrs calls; fn
+   * returning non-zero stops. Returns the number of calls (>= 0) or
+   * OS_EIO/OS_ENOMEM/OS_ENOSYS. */
+  int (*list_addrs)(void *ctx, size_t max_addrs,
+                    int (*fn)(void *user, const char *ifname, int family, const char *addr,
+                              unsigned prefix),
+                    void *user);
 } os_shim;
 
 #endif

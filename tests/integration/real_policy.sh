@@ -100,6 +100,23 @@ got_pkgs=$(db "SELECT count(*) FROM records WHERE source='snapshot:packages' AND
   || die "the cloud's listening port is not in the ports snapshot"
 [ "$(db "SELECT count(*) FROM records WHERE source='snapshot:interfaces' AND line LIKE '%\"name\":\"lo\"%'")" -ge 1 ] \
   || die "lo missing from the interfaces snapshot"
+# lo's addresses as the kernel lists them (ip -j addr, or /proc/net/fib_trie
+# and /proc/net/if_inet6 without iproute2): each one is in the snapshot.
+if command -v ip >/dev/null 2>&1; then
+  lo_addrs=$(ip -j addr show dev lo | python3 -c 'import json,sys
+for i in json.load(sys.stdin):
+  for a in i.get("addr_info",[]): print(a["family"], a["local"], a["prefixlen"])')
+else
+  lo_addrs="inet 127.0.0.1 8"
+  grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 && lo_addrs="$lo_addrs
+inet6 ::1 128"
+fi
+echo "$lo_addrs" | grep -q '^inet 127.0.0.1 8$' || die "lo has no 127.0.0.1 per the kernel?"
+while read -r fam addr plen; do
+  key=ipv4; [ "$fam" = inet6 ] && key=ipv6
+  [ "$(db "SELECT count(*) FROM records WHERE source='snapshot:interfaces' AND line LIKE '%\"name\":\"lo\",\"$key\":\"$addr\",\"prefix\":$plen}%'")" -ge 1 ] \
+    || die "interfaces snapshot lacks lo $key $addr/$plen"
+done <<<"$lo_addrs"
 db "SELECT line FROM records WHERE source='diag:self_test'" | grep -q '"ok":true' || die "self test not ok"
 
 # Local status without a port: status file and Prometheus textfile.
