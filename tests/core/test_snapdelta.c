@@ -15,7 +15,9 @@
 #include <cjson/cJSON.h>
 
 #include "core/collect.h"
+#include "core/pstate.h"
 #include "core/snapdelta.h"
+#include "core/spool.h"
 #include "sim_fs.h"
 #include "sim_os.h"
 #include "sim_rng.h"
@@ -268,6 +270,77 @@ static void five_thousand_packages_bounded(void **state) {
   snapdelta_free(d);
 }
 
+/* ---- through pstate: full on its interval, deltas between ---------------- */
+
+typedef struct by_src {
+  int64_t full, delta, after;
+  char last_delta[COLLECT_LINE_MAX];
+} by_src;
+
+static int on_row(void *user, int64_t seq, int64_t ts, const char *source, size_t source_len,
+                  const char *line, size_t len) {
+  by_src *b = user;
+  if (seq <= b->after) return 0;
+  b->after = seq;
+  if (source_len == 17 && memcmp(source, "snapshot:packages", 17) == 0) b->full++;
+  if (source_len == 14 && memcmp(source, "delta:packages", 14) == 0) {
+    b->delta++;
+    snprintf(b->last_delta, sizeof b->last_delta, "%.*s", (int)len, line);
+  }
+  return 0;
+}
+
+static void collect_at(pstate *ps, spool *sp, tail_buffers *tb, int64_t now, by_src *b) {
+  int64_t n = 0;
+  int more = 0;
+  F.now = now;
+  b->full = b->delta = 0;
+  pstate_collect(ps, &F.os, sp, tb, now, now, &n, &more);
+  assert_true(spool_scan(sp, 1000, on_row, b) >= 0);
+}
+
+static void pstate_sends_full_then_deltas(void **state) {
+  char a[256], b2[256], all[1024];
+  assert_int_equal(sim_fs_mkdirs(F.fs, "/var/lib/outpost", 0700), OS_OK);
+  snprintf(all, sizeof all, "%s%s", pkg(a, sizeof a, "bash", "5.2-1"),
+           pkg(b2, sizeof b2, "curl", "7.88-1"));
+  put_file("/var/lib/dpkg/status", all);
+  agent_config cfg;
+  config_defaults(&cfg);
+  snprintf(cfg.state_dir, sizeof cfg.state_dir, "/var/lib/outpost");
+  pstate *ps = NULL;
+  assert_int_equal(pstate_open(&cfg, &F.os, &ps), PSTATE_OK);
+  const char *pol = "{\"version\":1,\"snapshots\":{\"packages\":{\"interval_s\":600}}}";
+  assert_int_equal(pstate_offer(ps, &F.os, pol, strlen(pol), 0), PSTATE_OK);
+  spool *sp = NULL;
+  char err[256];
+  assert_int_equal(spool_open(&F.os, "/var/lib/outpost/spool.db", &sp, err, sizeof err),
+                   SPOOL_OK);
+  tail_buffers tb;
+  assert_int_equal(tail_buffers_init(&tb, 4096, 1024), 0);
+  by_src bs = {0};
+  collect_at(ps, sp, &tb, 0, &bs);
+  assert_int_equal(bs.full, 3); /* 2 packages + summary */
+  assert_int_equal(bs.delta, 0);
+  collect_at(ps, sp, &tb, 59999, &bs); /* deltas every 600 s / 10 */
+  assert_int_equal(bs.full + bs.delta, 0);
+  collect_at(ps, sp, &tb, 60000, &bs);
+  assert_int_equal(bs.full, 0);
+  assert_int_equal(bs.delta, 1); /* nothing changed: the summary alone */
+  assert_non_null(strstr(bs.last_delta, "\"added\":0,\"changed\":0,\"removed\":0"));
+  snprintf(all, sizeof all, "%s", pkg(a, sizeof a, "bash", "5.2-2"));
+  put_file("/var/lib/dpkg/status", all);
+  collect_at(ps, sp, &tb, 120000, &bs);
+  assert_int_equal(bs.delta, 3); /* bash changed, curl removed, summary */
+  assert_non_null(strstr(bs.last_delta, "\"added\":0,\"changed\":1,\"removed\":1"));
+  collect_at(ps, sp, &tb, 600000, &bs); /* the full snapshot on its interval */
+  assert_int_equal(bs.full, 2);
+  assert_int_equal(bs.delta, 0);
+  tail_buffers_free(&tb);
+  spool_close(sp);
+  pstate_close(ps);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(process_start_and_stop, setup, teardown),
@@ -275,6 +348,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(interfaces_from_sim, setup, teardown),
       cmocka_unit_test_setup_teardown(truncated_leaves_no_base, setup, teardown),
       cmocka_unit_test_setup_teardown(five_thousand_packages_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(pstate_sends_full_then_deltas, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
