@@ -9,6 +9,7 @@
 
 #include "core/collect.h"
 #include "core/files.h"
+#include "core/jread.h"
 #include "core/snapdelta.h"
 
 typedef struct refusal {
@@ -35,6 +36,8 @@ struct pstate {
   int64_t next_diag[POLICY_DIAG_COUNT];
   int64_t next_delta[POLICY_SNAP_COUNT]; /* changes between full snapshots */
   snapdelta *delta[POLICY_SNAP_COUNT];   /* the last snapshot's item hashes; NULL = none */
+  jread *journal;                        /* made at the first pass with a policy */
+  const os_shim *journal_os;             /* whose journal shim jread holds open */
   policy cur;
 
   int n_cfg;
@@ -195,6 +198,7 @@ void pstate_close(pstate *ps) {
   free(ps->refused);
   free(ps->cfg_paths);
   for (int i = 0; i < POLICY_SNAP_COUNT; i++) snapdelta_free(ps->delta[i]);
+  jread_close(ps->journal, ps->journal_os ? ps->journal_os->journal : NULL);
   free(ps);
 }
 
@@ -210,6 +214,7 @@ void pstate_get_info(const pstate *ps, pstate_info *out) {
   out->rejected_total = ps->rejected_total;
   out->snapshots_run = ps->snapshots_run;
   out->diags_run = ps->diags_run;
+  out->journal_state = (int)jread_get_state(ps->journal);
 }
 
 /* The version a body claims, for the report of a rejected one (0 if none). */
@@ -469,6 +474,12 @@ void pstate_collect_max(pstate *ps, const os_shim *os, spool *sp, tail_buffers *
     budget -= *lines - before;
   } else if (ps->have_policy && budget <= 0) {
     *limited = 1;
+  }
+  if (ps->have_policy && budget > 0) {
+    if (!ps->journal && jread_open(ps->state_dir, &ps->journal) == JREAD_OK) ps->journal_os = os;
+    int64_t before = *lines;
+    jread_poll(ps->journal, os->journal, os, sp, wall, now, budget, lines, more);
+    budget -= *lines - before;
   }
   if (ps->have_policy && now >= ps->next_rescan) {
     rescan(ps, os);

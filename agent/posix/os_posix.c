@@ -1,5 +1,6 @@
 /* os_posix.c - Linux implementation of the os shim. See os_posix.h. */
 #include "posix/os_posix.h"
+#include "posix/journal_posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -617,5 +618,6 @@ int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
   out->self_rss = posix_self_rss;
   out->self_cpu_ms = posix_self_cpu_ms;
   out->list_addrs = posix_list_addrs;
+  out->journal = journal_posix("");
   return OS_OK;
 }

@@ -160,6 +160,11 @@ typedef struct os_shim {
                     int (*fn)(void *user, const char *ifname, int family, const char *addr,
                               unsigned prefix),
                     void *user);
+
+  /* ---- issue #5 (event logs). The host's journal (shim/journal.h), or
+   * NULL: no journal (the simulator, or a shim without one): the journal
+   * source then reports "not available". */
+  const struct journal_shim *journal;
 } os_shim;
 
 #endif
