@@ -375,7 +375,7 @@ static int snap_interfaces(snap *s) {
     any = s->os->list_dir(s->os->ctx, path, 4096, one_iface, s) >= 0;
   }
   if (s->stopped || s->truncated) return any ? 0 : -1;
-  /* IPv4 and IPv6 from the shim (getifaddrs; fixed ones in the simulator).
+  /* IPv4 and IPv6 from the shim (netlink; fixed ones in the simulator).
    * Without it, or with a fake PROC tree (tests), IPv6 from if_inet6. */
   if (s->os->list_addrs && !s->roots->proc) {
     if (s->os->list_addrs(s->os->ctx, COLLECT_ADDRS_MAX, one_addr, s) >= 0) any = 1;

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <dirent.h>
 #include <arpa/inet.h>
-#include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -511,57 +513,77 @@ void os_posix_options_init(os_posix_options *opts) {
   opts->machine_id_path = NULL;
 }
 
-/* Prefix length from a netmask: the count of leading one bits. */
-static unsigned posix_prefix(const unsigned char *mask, size_t len) {
-  unsigned n = 0;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char b = mask[i];
-    while (b & 0x80) {
-      n++;
-      b = (unsigned char)(b << 1);
-    }
-    if (mask[i] != 0xff) break;
-  }
-  return n;
-}
-
+/* RTM_GETADDR dump over a netlink socket that is never bound: the kernel
+ * binds it on the first send, so this works under the seccomp filter that
+ * refuses bind(2) (glibc's getifaddrs binds, and fails there). */
 static int posix_list_addrs(void *ctx, size_t max_addrs,
                             int (*fn)(void *user, const char *ifname, int family,
                                       const char *addr, unsigned prefix),
                             void *user) {
-  struct ifaddrs *all = NULL;
   if (!fn) return OS_EINVAL;
-  /* getifaddrs talks netlink in-process: no child, no listening socket. */
-  if (getifaddrs(&all) != 0) return errno == ENOMEM ? OS_ENOMEM : OS_EIO;
-  int calls = 0;
-  for (struct ifaddrs *a = all; a && (size_t)calls < max_addrs && calls < INT_MAX;
-       a = a->ifa_next) {
-    if (!a->ifa_addr || !a->ifa_name) continue;
-    char text[INET6_ADDRSTRLEN];
-    unsigned prefix = 0;
-    int family;
-    if (a->ifa_addr->sa_family == AF_INET) {
-      const struct sockaddr_in *in = (const void *)a->ifa_addr;
-      if (!inet_ntop(AF_INET, &in->sin_addr, text, sizeof text)) continue;
-      if (a->ifa_netmask)
-        prefix = posix_prefix((const void *)&((const struct sockaddr_in *)(const void *)
-                                                  a->ifa_netmask)->sin_addr, 4);
-      family = 4;
-    } else if (a->ifa_addr->sa_family == AF_INET6) {
-      const struct sockaddr_in6 *in6 = (const void *)a->ifa_addr;
-      if (!inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text)) continue;
-      if (a->ifa_netmask)
-        prefix = posix_prefix((const void *)&((const struct sockaddr_in6 *)(const void *)
-                                                  a->ifa_netmask)->sin6_addr, 16);
-      family = 6;
-    } else {
-      continue; /* AF_PACKET: the MAC comes from /sys */
-    }
-    calls++;
-    if (fn(user, a->ifa_name, family, text, prefix) != 0) break;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return OS_EIO;
+  struct {
+    struct nlmsghdr nh;
+    struct ifaddrmsg ifa;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.ifa);
+  req.nh.nlmsg_type = RTM_GETADDR;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.nh.nlmsg_seq = 1;
+  req.ifa.ifa_family = AF_UNSPEC;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+    close(fd);
+    return OS_EIO;
   }
-  freeifaddrs(all);
-  return calls;
+  static char buf[32768]; /* single-threaded shim: no stack burst */
+  int calls = 0, done = 0, rc = OS_OK;
+  /* Bounded: a dump is a few messages; 1024 reads is far beyond any host. */
+  for (int reads = 0; !done && reads < 1024; reads++) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      rc = OS_EIO;
+      break;
+    }
+    for (struct nlmsghdr *nh = (struct nlmsghdr *)(void *)buf; NLMSG_OK(nh, (size_t)n);
+         nh = NLMSG_NEXT(nh, n)) {
+      if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
+        if (nh->nlmsg_type == NLMSG_ERROR) rc = OS_EIO;
+        done = 1;
+        break;
+      }
+      if (nh->nlmsg_type != RTM_NEWADDR || done) continue;
+      struct ifaddrmsg *ifa = NLMSG_DATA(nh);
+      if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) continue;
+      int alen = (int)IFA_PAYLOAD(nh);
+      const void *local = NULL, *address = NULL;
+      for (struct rtattr *ra = IFA_RTA(ifa); RTA_OK(ra, alen); ra = RTA_NEXT(ra, alen)) {
+        if (ra->rta_type == IFA_LOCAL) local = RTA_DATA(ra);
+        if (ra->rta_type == IFA_ADDRESS) address = RTA_DATA(ra);
+      }
+      /* IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer
+       * on point-to-point links); IPv6 has IFA_ADDRESS only. */
+      const void *a = local ? local : address;
+      char text[INET6_ADDRSTRLEN], name[IF_NAMESIZE];
+      if (!a || !inet_ntop(ifa->ifa_family, a, text, sizeof text) ||
+          !if_indextoname(ifa->ifa_index, name))
+        continue;
+      if ((size_t)calls >= max_addrs || calls >= INT_MAX) {
+        done = 1;
+        break;
+      }
+      calls++;
+      if (fn(user, name, ifa->ifa_family == AF_INET ? 4 : 6, text, ifa->ifa_prefixlen)) {
+        done = 1;
+        break;
+      }
+    }
+  }
+  close(fd);
+  return rc == OS_OK || calls > 0 ? calls : rc;
 }
 
 int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {

@@ -151,7 +151,7 @@ typedef struct os_shim {
   /* ---- issue #5 (interface addresses). Optional (NULL: the interfaces
    * snapshot falls back to PROC/net/if_inet6, IPv6 only). */
 
-  /* Calls fn once per address of every interface (Linux: getifaddrs, no
+  /* Calls fn once per address of every interface (Linux: a netlink RTM_GETADDR dump, no
    * child process): family 4 or 6, addr in the usual text form
    * ("127.0.0.1", "::1"), prefix length. At most max_addrs calls; fn
    * returning non-zero stops. Returns the number of calls (>= 0) or
