@@ -94,8 +94,10 @@ void pstate_report_done(pstate *ps, int ok);
 
 /* With a policy applied, the journal source (core/jread.h, through
  * os->journal) is polled in every pass with what is left of the budget.
- * Runs at most one due snapshot or diagnostic (core/collect.h; records with
- * source "snapshot:NAME" / "diag:NAME", spooled 64 lines per transaction so
+ * Runs at most one due snapshot, snapshot delta (core/snapdelta.h: every
+ * interval/10, at least 10 s, between full ones; source "delta:NAME") or
+ * diagnostic (core/collect.h; records with source "snapshot:NAME" /
+ * "diag:NAME", spooled 64 lines per transaction so
  * memory does not grow with the snapshot), then tails every policy-added
  * file once (same contract as tail_poll), after re-checking its path;
  * re-expands the globs every PSTATE_RESCAN_MS. lines and more accumulate.
