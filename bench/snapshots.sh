@@ -53,7 +53,8 @@ hwm=$(hwm_kib "$pid")
 kill -TERM "$pid"; wait "$pid" || true
 awk -v ns=$((t1 - t0)) -v cpu=$((c1 - c0)) -v tick="$TICK" -v hwm="$hwm" -v d="$DURATION" -v i="$INTERVAL" 'BEGIN {
   s = ns / 1e9
-  printf "snapshots every %d s (deltas every %d s), %d s: agent CPU %.2f%% of one core; peak RSS %.1f MiB\n",
-    i, (i / 10 < 10 ? 10 : i / 10), d, 100 * cpu / tick / s, hwm / 1024 }'
+  dl = (i / 10 < 10 ? 10 : i / 10)
+  printf "snapshots every %d s (%s), %d s: agent CPU %.2f%% of one core; peak RSS %.1f MiB\n",
+    i, (dl < i ? sprintf("deltas every %d s", dl) : "no deltas"), d, 100 * cpu / tick / s, hwm / 1024 }'
 echo "records in the cloud by source:"
 db "SELECT source, count(*) FROM records WHERE source LIKE 'snapshot:%' OR source LIKE 'delta:%' OR source = 'journal' GROUP BY source ORDER BY source" | sed 's/^/  /'
