@@ -8,6 +8,7 @@
 #include "core/files.h"
 
 #define JREAD_PASS_MAX 256
+#define JREAD_NO_SHIM 1 /* not an OS_E* code: no journal shim at all */
 #define JREAD_LINE (JOURNAL_MESSAGE_MAX * 6 + JOURNAL_IDENT_MAX * 6 + 128)
 
 struct jread {
@@ -79,7 +80,9 @@ static void unavailable(jread *j, spool *sp, spool_source_state *st, int rc, int
                         int64_t now, int64_t *lines) {
   j->state = JREAD_UNAVAILABLE;
   j->retry_at = now + JREAD_RETRY_MS;
-  if (j->said_unavailable) return;
+  /* No journal shim at all (the simulator): the state only, no record, so
+   * a simulated fleet's record ledger stays exactly its log lines. */
+  if (j->said_unavailable || rc == JREAD_NO_SHIM) return;
   char line[160];
   int n = snprintf(line, sizeof line, "{\"journal\":\"not available\",\"reason\":\"%s\"}",
                    rc == OS_ENOSYS ? "agent built without sd-journal"
@@ -97,7 +100,7 @@ void jread_poll(jread *j, const journal_shim *js, const os_shim *os, spool *sp, 
   spool_source_state st;
   if (spool_source_load(sp, "journal", &st) != SPOOL_OK) return;
   if (!j->opened) {
-    int rc = js && js->open ? js->open(js->ctx) : OS_ENOENT;
+    int rc = js && js->open ? js->open(js->ctx) : JREAD_NO_SHIM;
     if (rc != OS_OK) {
       unavailable(j, sp, &st, rc, wall, now, lines);
       return;

@@ -9,7 +9,9 @@
  * of history on first start); an unknown cursor (rotated away) = the end.
  * A host without a journal gets one record
  *   {"journal":"not available","reason":"..."}
- * and the state JREAD_UNAVAILABLE, tried again every JREAD_RETRY_MS.
+ * and the state JREAD_UNAVAILABLE, tried again every JREAD_RETRY_MS. With
+ * no journal shim at all (NULL: the simulator) the state is the same but no
+ * record is sent (a simulated fleet's ledger counts log lines exactly).
  *
  * Ownership: jread_open allocates, jread_close frees (safe on NULL) and
  * closes the shim. The shim, os shim and spool are borrowed per call.
