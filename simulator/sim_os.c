@@ -104,6 +104,30 @@ static int os_self_rss(void *ctx, uint64_t *bytes) {
   return OS_OK;
 }
 
+/* Fixed addresses: every simulated host has the same loopback and one
+ * interface, so a run stays deterministic. */
+static int os_list_addrs(void *ctx, size_t max_addrs,
+                         int (*fn)(void *user, const char *ifname, int family, const char *addr,
+                                   unsigned prefix),
+                         void *user) {
+  static const struct {
+    const char *ifname, *addr;
+    int family;
+    unsigned prefix;
+  } fixed[] = {{"lo", "127.0.0.1", 4, 8},
+               {"eth0", "10.0.0.2", 4, 24},
+               {"lo", "::1", 6, 128},
+               {"eth0", "fe80::2", 6, 64}};
+  (void)ctx;
+  if (!fn) return OS_EINVAL;
+  int calls = 0;
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] && (size_t)calls < max_addrs; i++) {
+    calls++;
+    if (fn(user, fixed[i].ifname, fixed[i].family, fixed[i].addr, fixed[i].prefix)) break;
+  }
+  return calls;
+}
+
 void sim_os_init(sim_os *o, const int64_t *now_ms, int64_t skew_ms, sim_rng *rng, sim_fs *fs,
                  const char *hostname, const char *machine_id) {
   memset(o, 0, sizeof *o);
@@ -148,4 +172,5 @@ void sim_os_shim(sim_os *o, os_shim *out) {
   out->read_identity = os_read_identity;
   out->log = os_log;
   out->self_rss = os_self_rss;
+  out->list_addrs = os_list_addrs;
 }

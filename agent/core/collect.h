@@ -11,8 +11,10 @@
  * What is read:
  *   processes  PROC/<pid>/{stat,status,cmdline}: pid, name, uid, cmdline (cut
  *              at 512 bytes, NULs as spaces), start time, RSS
- *   interfaces SYS/class/net/<if>/{address,operstate,mtu}, IPv6 addresses
- *              from PROC/net/if_inet6 (IPv4 addresses need netlink: not yet)
+ *   interfaces SYS/class/net/<if>/{address,operstate,mtu}; then one line
+ *              per address {"name","ipv4"|"ipv6","prefix"} from
+ *              os->list_addrs (netlink); without it (or with a fake
+ *              roots->proc) IPv6 only, from PROC/net/if_inet6
  *   packages   DPKG status via the streaming parser (core/dpkg.h); rpm: not yet
  *   ports      PROC/net/{tcp,tcp6,udp,udp6}: listening TCP and bound UDP
  *   services   RUN/systemd/units/invocation:<unit>: the units systemd runs now

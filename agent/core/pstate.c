@@ -9,6 +9,8 @@
 
 #include "core/collect.h"
 #include "core/files.h"
+#include "core/jread.h"
+#include "core/snapdelta.h"
 
 typedef struct refusal {
   char path[POLICY_PATH_MAX];
@@ -32,6 +34,10 @@ struct pstate {
   /* snapshots and diagnostics: next due time (monotonic), INT64_MIN = now */
   int64_t next_snap[POLICY_SNAP_COUNT];
   int64_t next_diag[POLICY_DIAG_COUNT];
+  int64_t next_delta[POLICY_SNAP_COUNT]; /* changes between full snapshots */
+  snapdelta *delta[POLICY_SNAP_COUNT];   /* the last snapshot's item hashes; NULL = none */
+  jread *journal;                        /* made at the first pass with a policy */
+  const os_shim *journal_os;             /* whose journal shim jread holds open */
   policy cur;
 
   int n_cfg;
@@ -191,6 +197,8 @@ void pstate_close(pstate *ps) {
   free(ps->files);
   free(ps->refused);
   free(ps->cfg_paths);
+  for (int i = 0; i < POLICY_SNAP_COUNT; i++) snapdelta_free(ps->delta[i]);
+  jread_close(ps->journal, ps->journal_os ? ps->journal_os->journal : NULL);
   free(ps);
 }
 
@@ -206,6 +214,7 @@ void pstate_get_info(const pstate *ps, pstate_info *out) {
   out->rejected_total = ps->rejected_total;
   out->snapshots_run = ps->snapshots_run;
   out->diags_run = ps->diags_run;
+  out->journal_state = (int)jread_get_state(ps->journal);
 }
 
 /* The version a body claims, for the report of a rejected one (0 if none). */
@@ -254,7 +263,12 @@ int pstate_offer(pstate *ps, const os_shim *os, const char *body, size_t len, in
   }
   rescan(ps, os);
   ps->next_rescan = now + PSTATE_RESCAN_MS;
-  for (int i = 0; i < POLICY_SNAP_COUNT; i++) ps->next_snap[i] = INT64_MIN;
+  for (int i = 0; i < POLICY_SNAP_COUNT; i++) {
+    ps->next_snap[i] = INT64_MIN;
+    /* A full snapshot of each kind follows at once; its bounds may differ. */
+    snapdelta_free(ps->delta[i]);
+    ps->delta[i] = NULL;
+  }
   for (int i = 0; i < POLICY_DIAG_COUNT; i++) ps->next_diag[i] = INT64_MIN;
   plog(os, OS_LOG_INFO, "policy version %lld applied: %d log globs -> %d files, %d diagnostics",
        (long long)p.version, p.n_logs, ps->n_files, p.n_diags);
@@ -358,10 +372,13 @@ static int snap_line(void *user, const char *line, size_t len) {
   return k->n == PSTATE_SNAP_BATCH ? snap_flush(k) : 0;
 }
 
+/* mode: 0 full snapshot or diagnostic, 1 full snapshot that also becomes
+ * the delta base, 2 changes since that base ("delta:NAME" records). */
 static void run_collector(pstate *ps, const os_shim *os, spool *sp, int is_diag, int which,
-                          int64_t wall, int64_t *lines) {
+                          int mode, int64_t wall, int64_t *lines) {
   char source[64];
   collect_source_name(is_diag, which, source, sizeof source);
+  if (mode == 2) snprintf(source, sizeof source, "delta:%s", policy_snapshot_name(which));
   snap_sink *k = calloc(1, sizeof *k);
   if (k) k->buf = malloc((size_t)PSTATE_SNAP_BATCH * COLLECT_LINE_MAX);
   if (!k || !k->buf) {
@@ -371,38 +388,70 @@ static void run_collector(pstate *ps, const os_shim *os, spool *sp, int is_diag,
   }
   k->sp = sp;
   k->wall = wall;
-  if (spool_source_load(sp, source, &k->st) != SPOOL_OK) {
+  snapdelta *d = mode ? ps->delta[which] : NULL;
+  int loaded = spool_source_load(sp, source, &k->st) == SPOOL_OK;
+  if (!loaded) {
     plog(os, OS_LOG_WARN, "%s: spool refused the source", source);
+  } else if (is_diag) {
+    collect_diag((policy_diag)which, os, NULL, ps->state_dir, snap_line, k);
+  } else if (d && snapdelta_begin(d, mode == 2, snap_line, k) == SNAPDELTA_OK) {
+    int rc = collect_snapshot((policy_snapshot)which, os, NULL, ps->cur.snapshot_max_items,
+                              snapdelta_line, d, NULL);
+    snapdelta_end(d, rc == COLLECT_OK, NULL, NULL, NULL);
   } else {
     int64_t items = 0;
-    if (is_diag) collect_diag((policy_diag)which, os, NULL, ps->state_dir, snap_line, k);
-    else
-      collect_snapshot((policy_snapshot)which, os, NULL, ps->cur.snapshot_max_items, snap_line, k,
-                       &items);
-    snap_flush(k);
-    if (k->failed) plog(os, OS_LOG_WARN, "%s: spool full, snapshot cut short", source);
-    *lines += k->spooled;
-    if (is_diag) ps->diags_run++;
-    else ps->snapshots_run++;
+    collect_snapshot((policy_snapshot)which, os, NULL, ps->cur.snapshot_max_items, snap_line, k,
+                     &items);
   }
+  snap_flush(k);
+  if (k->failed) plog(os, OS_LOG_WARN, "%s: spool full, snapshot cut short", source);
+  *lines += k->spooled;
+  if (loaded && is_diag) ps->diags_run++;
+  else if (loaded) ps->snapshots_run++;
   free(k->buf);
   free(k);
+}
+
+/* Changes are sent every interval / PSTATE_DELTA_DIV (at least
+ * PSTATE_DELTA_MIN_MS) between full snapshots; 0 = the interval is too
+ * short for any. */
+#define PSTATE_DELTA_DIV 10
+#define PSTATE_DELTA_MIN_MS 10000
+static int64_t delta_ms(int64_t every_s) {
+  int64_t full = every_s * 1000, d = full / PSTATE_DELTA_DIV;
+  if (d < PSTATE_DELTA_MIN_MS) d = PSTATE_DELTA_MIN_MS;
+  return d < full ? d : 0;
 }
 
 static void run_due_collectors(pstate *ps, const os_shim *os, spool *sp, int64_t wall,
                                int64_t now, int64_t *lines) {
   for (int i = 0; i < POLICY_SNAP_COUNT; i++) {
     int64_t every = ps->cur.snapshot_interval_s[i];
-    if (every <= 0 || now < ps->next_snap[i]) continue;
-    ps->next_snap[i] = now + every * 1000;
-    run_collector(ps, os, sp, 0, i, wall, lines);
-    return; /* at most one collector per pass: the poll loop stays short */
+    if (every <= 0) continue;
+    int64_t dms = delta_ms(every);
+    if (now >= ps->next_snap[i]) {
+      ps->next_snap[i] = now + every * 1000;
+      ps->next_delta[i] = now + dms;
+      /* Without the tracker (no memory, or no deltas at this interval) the
+       * full snapshot still goes. */
+      if (dms > 0 && !ps->delta[i] &&
+          snapdelta_new((policy_snapshot)i, ps->cur.snapshot_max_items, &ps->delta[i]) !=
+              SNAPDELTA_OK)
+        plog(os, OS_LOG_WARN, "snapshot %s: no delta tracker", policy_snapshot_name(i));
+      run_collector(ps, os, sp, 0, i, ps->delta[i] ? 1 : 0, wall, lines);
+      return; /* at most one collector per pass: the poll loop stays short */
+    }
+    if (dms > 0 && now >= ps->next_delta[i] && snapdelta_has_base(ps->delta[i])) {
+      ps->next_delta[i] = now + dms;
+      run_collector(ps, os, sp, 0, i, 2, wall, lines);
+      return;
+    }
   }
   for (int i = 0; i < ps->cur.n_diags; i++) {
     policy_diag d = ps->cur.diags[i].diag;
     if (now < ps->next_diag[d]) continue;
     ps->next_diag[d] = now + ps->cur.diags[i].interval_s * 1000;
-    run_collector(ps, os, sp, 1, (int)d, wall, lines);
+    run_collector(ps, os, sp, 1, (int)d, 0, wall, lines);
     return;
   }
 }
@@ -425,6 +474,12 @@ void pstate_collect_max(pstate *ps, const os_shim *os, spool *sp, tail_buffers *
     budget -= *lines - before;
   } else if (ps->have_policy && budget <= 0) {
     *limited = 1;
+  }
+  if (ps->have_policy && budget > 0) {
+    if (!ps->journal && jread_open(ps->state_dir, &ps->journal) == JREAD_OK) ps->journal_os = os;
+    int64_t before = *lines;
+    jread_poll(ps->journal, os->journal, os, sp, wall, now, budget, lines, more);
+    budget -= *lines - before;
   }
   if (ps->have_policy && now >= ps->next_rescan) {
     rescan(ps, os);

@@ -51,6 +51,7 @@ typedef struct pstate_info {
   int64_t refused_total;    /* path refusals ever */
   int64_t rejected_total;   /* policies rejected ever */
   int64_t snapshots_run, diags_run;
+  int journal_state; /* jread_state (core/jread.h): 0 unknown, 1 not available, 2 reading */
 } pstate_info;
 
 /* Opens the policy state for cfg (copied: roots, state dir). Loads
@@ -91,8 +92,12 @@ int pstate_report_pending(const pstate *ps);
 char *pstate_report_take(pstate *ps);
 void pstate_report_done(pstate *ps, int ok);
 
-/* Runs at most one due snapshot or diagnostic (core/collect.h; records with
- * source "snapshot:NAME" / "diag:NAME", spooled 64 lines per transaction so
+/* With a policy applied, the journal source (core/jread.h, through
+ * os->journal) is polled in every pass with what is left of the budget.
+ * Runs at most one due snapshot, snapshot delta (core/snapdelta.h: every
+ * interval/10, at least 10 s, between full ones; source "delta:NAME") or
+ * diagnostic (core/collect.h; records with source "snapshot:NAME" /
+ * "diag:NAME", spooled 64 lines per transaction so
  * memory does not grow with the snapshot), then tails every policy-added
  * file once (same contract as tail_poll), after re-checking its path;
  * re-expands the globs every PSTATE_RESCAN_MS. lines and more accumulate.

@@ -1,5 +1,6 @@
 /* statusfile.c - status.json and the Prometheus textfile (see statusfile.h). */
 #include "core/statusfile.h"
+#include "core/jread.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h> /* snprintf only: the core does no stdio I/O */
@@ -35,6 +36,7 @@ int statusfile_render_json(const statusfile_data *d, char *out, size_t cap) {
   cJSON_AddNumberToObject(o, "policy_rejected_total", (double)d->pol.rejected_total);
   cJSON_AddNumberToObject(o, "policy_paths_refused_total", (double)d->pol.refused_total);
   cJSON_AddStringToObject(o, "policy_last_error", d->pol.last_error);
+  cJSON_AddStringToObject(o, "journal", jread_state_name((jread_state)d->pol.journal_state));
   cJSON_AddNumberToObject(o, "spool_bytes", (double)d->st.spool_bytes);
   cJSON_AddNumberToObject(o, "records_shed_reported", (double)d->st.shed_reported);
   cJSON_AddNumberToObject(o, "cpu_ms", (double)d->cpu_ms);

@@ -2,6 +2,7 @@
 /* O_PATH, AT_EMPTY_PATH: chown through a descriptor that never followed a link. */
 #define _GNU_SOURCE
 #include "posix/os_posix.h"
+#include "posix/journal_posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +13,13 @@
 #include <limits.h>
 #include <string.h>
 #include <dirent.h>
+#include <arpa/inet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -542,6 +549,79 @@ void os_posix_options_init(os_posix_options *opts) {
   opts->machine_id_path = NULL;
 }
 
+/* RTM_GETADDR dump over a netlink socket that is never bound: the kernel
+ * binds it on the first send, so this works under the seccomp filter that
+ * refuses bind(2) (glibc's getifaddrs binds, and fails there). */
+static int posix_list_addrs(void *ctx, size_t max_addrs,
+                            int (*fn)(void *user, const char *ifname, int family,
+                                      const char *addr, unsigned prefix),
+                            void *user) {
+  if (!fn) return OS_EINVAL;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return OS_EIO;
+  struct {
+    struct nlmsghdr nh;
+    struct ifaddrmsg ifa;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.ifa);
+  req.nh.nlmsg_type = RTM_GETADDR;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.nh.nlmsg_seq = 1;
+  req.ifa.ifa_family = AF_UNSPEC;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+    close(fd);
+    return OS_EIO;
+  }
+  static char buf[32768]; /* single-threaded shim: no stack burst */
+  int calls = 0, done = 0, rc = OS_OK;
+  /* Bounded: a dump is a few messages; 1024 reads is far beyond any host. */
+  for (int reads = 0; !done && reads < 1024; reads++) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      rc = OS_EIO;
+      break;
+    }
+    for (struct nlmsghdr *nh = (struct nlmsghdr *)(void *)buf; NLMSG_OK(nh, (size_t)n);
+         nh = NLMSG_NEXT(nh, n)) {
+      if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
+        if (nh->nlmsg_type == NLMSG_ERROR) rc = OS_EIO;
+        done = 1;
+        break;
+      }
+      if (nh->nlmsg_type != RTM_NEWADDR || done) continue;
+      struct ifaddrmsg *ifa = NLMSG_DATA(nh);
+      if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) continue;
+      int alen = (int)IFA_PAYLOAD(nh);
+      const void *local = NULL, *address = NULL;
+      for (struct rtattr *ra = IFA_RTA(ifa); RTA_OK(ra, alen); ra = RTA_NEXT(ra, alen)) {
+        if (ra->rta_type == IFA_LOCAL) local = RTA_DATA(ra);
+        if (ra->rta_type == IFA_ADDRESS) address = RTA_DATA(ra);
+      }
+      /* IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer
+       * on point-to-point links); IPv6 has IFA_ADDRESS only. */
+      const void *a = local ? local : address;
+      char text[INET6_ADDRSTRLEN], name[IF_NAMESIZE];
+      if (!a || !inet_ntop(ifa->ifa_family, a, text, sizeof text) ||
+          !if_indextoname(ifa->ifa_index, name))
+        continue;
+      if ((size_t)calls >= max_addrs || calls >= INT_MAX) {
+        done = 1;
+        break;
+      }
+      calls++;
+      if (fn(user, name, ifa->ifa_family == AF_INET ? 4 : 6, text, ifa->ifa_prefixlen)) {
+        done = 1;
+        break;
+      }
+    }
+  }
+  close(fd);
+  return rc == OS_OK || calls > 0 ? calls : rc;
+}
+
 int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
   os_posix_options def;
   if (!out || !ctx) return OS_EINVAL;
@@ -596,5 +676,7 @@ int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
   out->self_rss = posix_self_rss;
   out->self_cpu_ms = posix_self_cpu_ms;
   out->chown_nofollow = posix_chown_nofollow;
+  out->list_addrs = posix_list_addrs;
+  out->journal = journal_posix("");
   return OS_OK;
 }

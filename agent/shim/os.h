@@ -157,6 +157,24 @@ typedef struct os_shim {
    * the answer is OS_ELOOP. OS_OK, OS_ENOENT, OS_EPERM (not privileged),
    * OS_ELOOP, OS_EACCES, OS_EIO. */
   int (*chown_nofollow)(void *ctx, const char *path, uint32_t uid);
+
+  /* ---- issue #5 (interface addresses). Optional (NULL: the interfaces
+   * snapshot falls back to PROC/net/if_inet6, IPv6 only). */
+
+  /* Calls fn once per address of every interface (Linux: a netlink RTM_GETADDR dump, no
+   * child process): family 4 or 6, addr in the usual text form
+   * ("127.0.0.1", "::1"), prefix length. At most max_addrs calls; fn
+   * returning non-zero stops. Returns the number of calls (>= 0) or
+   * OS_EIO/OS_ENOMEM/OS_ENOSYS. */
+  int (*list_addrs)(void *ctx, size_t max_addrs,
+                    int (*fn)(void *user, const char *ifname, int family, const char *addr,
+                              unsigned prefix),
+                    void *user);
+
+  /* ---- issue #5 (event logs). The host's journal (shim/journal.h), or
+   * NULL: no journal (the simulator, or a shim without one): the journal
+   * source then reports "not available". */
+  const struct journal_shim *journal;
 } os_shim;
 
 #endif

@@ -124,6 +124,42 @@ static void interfaces_have_lo(void **state) {
   assert_int_equal(s.matched, 1);
 }
 
+static int lo_v4, lo_v6;
+static int lo_addr(sink *s, cJSON *o) {
+  cJSON *n = cJSON_GetObjectItem(o, "name"), *a4 = cJSON_GetObjectItem(o, "ipv4"),
+        *a6 = cJSON_GetObjectItem(o, "ipv6");
+  if (!cJSON_IsString(n) || strcmp(n->valuestring, "lo") != 0) return 0;
+  if (cJSON_IsString(a4) && strcmp(a4->valuestring, "127.0.0.1") == 0 &&
+      cJSON_GetObjectItem(o, "prefix")->valuedouble == 8)
+    lo_v4++;
+  if (cJSON_IsString(a6) && strcmp(a6->valuestring, "::1") == 0) lo_v6++;
+  return 0;
+}
+
+/* ::1 is on lo when the kernel's own table lists it (IPv6 may be off). */
+static int kernel_has_lo_v6(void) {
+  FILE *f = fopen("/proc/net/if_inet6", "r");
+  char line[256];
+  int have = 0;
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "00000000000000000000000000000001", 32) == 0 && strstr(line, " lo"))
+      have = 1;
+  fclose(f);
+  return have;
+}
+
+static void interfaces_have_lo_addresses(void **state) {
+  sink s = {.match = lo_addr};
+  lo_v4 = lo_v6 = 0;
+  assert_non_null(os.list_addrs);
+  assert_int_equal(collect_snapshot(POLICY_SNAP_INTERFACES, &os, NULL, 1000, on_line, &s, NULL),
+                   COLLECT_OK);
+  assert_int_equal(s.bad_json, 0);
+  assert_int_equal(lo_v4, 1);
+  assert_int_equal(lo_v6, kernel_has_lo_v6());
+}
+
 static void packages_match_dpkg(void **state) {
   FILE *f = fopen("/var/lib/dpkg/status", "r");
   if (!f) skip();
@@ -294,6 +330,7 @@ int main(void) {
       cmocka_unit_test(processes_match_proc),
       cmocka_unit_test(ports_see_a_listener),
       cmocka_unit_test(interfaces_have_lo),
+      cmocka_unit_test(interfaces_have_lo_addresses),
       cmocka_unit_test(packages_match_dpkg),
       cmocka_unit_test(two_thousand_processes_stream),
       cmocka_unit_test(five_thousand_packages_stream),

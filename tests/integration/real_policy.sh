@@ -72,7 +72,7 @@ refused=$(db "SELECT group_concat(refused) FROM policy_reports")
 for p in /etc/shadow /home/alice/.ssh/id_rsa "$ROOT/app/evil.log" "$ROOT/app/escape.log" "secret/\*.log"; do
   echo "$refused" | grep -q -- "$p" || die "refusal of $p not reported: $refused"
 done
-[ "$(db "SELECT count(*) FROM records WHERE (line LIKE '%SECRET%' AND source NOT LIKE 'snapshot:%') OR (source NOT LIKE '$ROOT/%' AND source NOT LIKE 'snapshot:%' AND source NOT LIKE 'diag:%')")" = 0 ] \
+[ "$(db "SELECT count(*) FROM records WHERE (line LIKE '%SECRET%' AND source NOT LIKE 'snapshot:%' AND source NOT LIKE 'delta:%') OR (source NOT LIKE '$ROOT/%' AND source NOT LIKE 'snapshot:%' AND source NOT LIKE 'diag:%' AND source NOT LIKE 'delta:%' AND source <> 'journal')")" = 0 ] \
   || die "a record came from a refused path"
 [ "$(db "SELECT count(*) FROM records WHERE line LIKE 'allowed line %'")" = 50 ] || die "allowed lines missing"
 [ "$(db "SELECT count(*) FROM records WHERE line LIKE 'root:%'")" = 0 ] || die "/etc/shadow was shipped"
@@ -100,6 +100,23 @@ got_pkgs=$(db "SELECT count(*) FROM records WHERE source='snapshot:packages' AND
   || die "the cloud's listening port is not in the ports snapshot"
 [ "$(db "SELECT count(*) FROM records WHERE source='snapshot:interfaces' AND line LIKE '%\"name\":\"lo\"%'")" -ge 1 ] \
   || die "lo missing from the interfaces snapshot"
+# lo's addresses as the kernel lists them (ip -j addr, or /proc/net/fib_trie
+# and /proc/net/if_inet6 without iproute2): each one is in the snapshot.
+if command -v ip >/dev/null 2>&1; then
+  lo_addrs=$(ip -j addr show dev lo | python3 -c 'import json,sys
+for i in json.load(sys.stdin):
+  for a in i.get("addr_info",[]): print(a["family"], a["local"], a["prefixlen"])')
+else
+  lo_addrs="inet 127.0.0.1 8"
+  grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 && lo_addrs="$lo_addrs
+inet6 ::1 128"
+fi
+echo "$lo_addrs" | grep -q '^inet 127.0.0.1 8$' || die "lo has no 127.0.0.1 per the kernel?"
+while read -r fam addr plen; do
+  key=ipv4; [ "$fam" = inet6 ] && key=ipv6
+  [ "$(db "SELECT count(*) FROM records WHERE source='snapshot:interfaces' AND line LIKE '%\"name\":\"lo\",\"$key\":\"$addr\",\"prefix\":$plen}%'")" -ge 1 ] \
+    || die "interfaces snapshot lacks lo $key $addr/$plen"
+done <<<"$lo_addrs"
 db "SELECT line FROM records WHERE source='diag:self_test'" | grep -q '"ok":true' || die "self test not ok"
 
 # Local status without a port: status file and Prometheus textfile.
@@ -114,6 +131,21 @@ st=$("$AGENT_BIN" status --config "$WORK/agent.json") || die "status failed: $st
 echo "$st" | grep -Eq '^state +running$' || die "status: $st"
 echo "$st" | grep -Eq '^policy_version +1$' || die "status: $st"
 echo "$st" | grep -Eq '^policy_paths_refused_total +[1-9]' || die "status: $st"
+# The journal source: on a host without a journal (no journald socket, no
+# journal files: this container) the status says so and the cloud gets the
+# "not available" record; elsewhere it is reading.
+if [ -S /run/systemd/journal/socket ] ||
+   [ -n "$(ls -A /run/log/journal 2>/dev/null; ls -A /var/log/journal 2>/dev/null)" ]; then
+  echo "$st" | grep -Eq '^journal +reading$' || die "status journal: $st"
+else
+  echo "$st" | grep -Eq '^journal +not available$' || die "status journal: $st"
+  for _ in $(seq 1 100); do
+    [ "$(db "SELECT count(*) FROM records WHERE source='journal'")" -ge 1 ] && break
+    sleep 0.2
+  done
+  [ "$(db "SELECT count(*) FROM records WHERE source='journal' AND line LIKE '%\"journal\":\"not available\"%'")" = 1 ] \
+    || die "no single 'not available' journal record"
+fi
 grep -q '^outpost_policy_version 1$' "$WORK/outpost.prom" || die "textfile: $(cat "$WORK/outpost.prom")"
 grep -q '^outpost_records_acked_total [1-9]' "$WORK/outpost.prom" || die "textfile has no acked count"
 grep -Eq '^outpost_resident_memory_bytes [1-9]' "$WORK/outpost.prom" || die "textfile has no RSS"
