@@ -33,7 +33,7 @@ typedef struct statusfile_data {
   int64_t wall_ms;         /* when written */
   int64_t last_contact_ms; /* wall ms of the last HTTP reply from the cloud, 0 = never */
   caps_info caps;          /* issue #5: the caps enforced now, RSS */
-  int64_t cpu_ms;          /* process CPU time (user+system), -1 = unknown */
+  int64_t cpu_ms;          /* process CPU, user + system, -1 = unknown */
 } statusfile_data;
 
 int statusfile_render_json(const statusfile_data *d, char *out, size_t cap);
