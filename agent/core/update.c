@@ -144,10 +144,33 @@ static void take_supervisor_reports(updater *u) {
     r->seq = ++u->next_seq;
     snprintf(r->kind, sizeof r->kind, "%s", ev[i].kind);
     snprintf(r->version, sizeof r->version, "%s", ev[i].version);
-    snprintf(r->message, sizeof r->message, "supervisor: %s", ev[i].reason);
+    /* The updater's own reports kept across its restart carry no prefix. */
+    int own = strcmp(ev[i].kind, "staged") == 0;
+    snprintf(r->message, sizeof r->message, "%s%s", own ? "" : "supervisor: ", ev[i].reason);
     r->at_ms = ev[i].at_ms;
     u->sup_through = r->seq;
   }
+}
+
+/* The process exits right after staging, before its next check-in: what is
+ * still queued (the "staged" report and any refusal not yet sent) goes to
+ * report.json, which the supervisor appends to and the next process sends.
+ * The queue is emptied so a send racing the exit cannot deliver it twice. */
+static void persist_reports(updater *u) {
+  for (int i = 0; i < u->nq; i++) {
+    upstate_report r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.kind, sizeof r.kind, "%s", u->q[i].kind);
+    snprintf(r.version, sizeof r.version, "%s", u->q[i].version);
+    snprintf(r.reason, sizeof r.reason, "%s", u->q[i].message);
+    r.at_ms = u->q[i].at_ms;
+    if (upstate_add_report(u->os, u->state_dir, &r) != OS_OK) {
+      ulog(u, OS_LOG_WARN, "update: cannot keep the %s report for the next start (update/report.json)",
+           u->q[i].kind);
+      return; /* keep the rest queued: a send before the exit may still deliver them */
+    }
+  }
+  u->nq = 0;
 }
 
 /* ---- end of a check ---- */
@@ -573,6 +596,7 @@ static void stage(updater *u, const uint8_t *sig, size_t sig_len) {
            pend.sha256, u->bin_len);
   ulog(u, OS_LOG_INFO, "update: %s", msg);
   queue_report(u, "staged", msg);
+  persist_reports(u);
   u->st.staged++;
   snprintf(u->st.staged_version, sizeof u->st.staged_version, "%s", u->cand);
   reset_check(u);

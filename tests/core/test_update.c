@@ -271,14 +271,28 @@ static void test_happy_path_stages_highest(void **st) {
   assert_int_equal(upstate_load_pending(&W.os, W.state, &p, err, sizeof err), OS_OK);
   assert_string_equal(p.version, "1.1.0");
   assert_int_equal(p.length, (int64_t)sizeof BIN_110);
+  /* The process exits before its next check-in: the "staged" report waits
+   * in report.json for the next one, not in this updater's memory. */
   update_report r[UPDATE_MAX_REPORTS];
-  assert_int_equal(update_peek_reports(u, r, UPDATE_MAX_REPORTS), 1);
-  assert_string_equal(r[0].kind, "staged");
-  assert_string_equal(r[0].version, "1.1.0");
+  assert_int_equal(update_peek_reports(u, r, UPDATE_MAX_REPORTS), 0);
+  upstate_report kept[UPSTATE_MAX_REPORTS];
+  int nkept = 0;
+  assert_int_equal(upstate_load_reports(&W.os, W.state, kept, UPSTATE_MAX_REPORTS, &nkept, err, sizeof err),
+                   OS_OK);
+  assert_int_equal(nkept, 1);
+  assert_string_equal(kept[0].kind, "staged");
+  assert_string_equal(kept[0].version, "1.1.0");
   update_close(u);
   /* The canary ring sees 1.2.0; the local metadata is reused and extended. */
   upstate_clear_pending(&W.os, W.state);
   u = open_updater(&W, "1.1.0", W.release_pem);
+  assert_int_equal(update_peek_reports(u, r, UPDATE_MAX_REPORTS), 1);
+  assert_string_equal(r[0].kind, "staged");
+  assert_string_equal(r[0].version, "1.1.0");
+  assert_non_null(strstr(r[0].message, "1.1.0 staged from stable"));
+  assert_null(strstr(r[0].message, "supervisor"));
+  update_reports_sent(u, r[0].seq);
+  assert_false(exists("%s/update/report.json", W.state));
   run_check(&W, u, "canary");
   assert_int_equal(update_exit_code(u), UPDATE_EXIT_RESTART);
   assert_true(file_equals(strcat(strcpy((char[600]){0}, W.state), "/bin/1.2.0/outpost-agent"), BIN_120,
