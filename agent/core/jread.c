@@ -43,6 +43,7 @@ const char *jread_state_name(jread_state s) {
     case JREAD_UNAVAILABLE: return "not available";
     case JREAD_READING: return "reading";
     case JREAD_ERROR: return "error";
+    case JREAD_OFF: return "off (policy)";
     default: return "unknown";
   }
 }
@@ -94,7 +95,7 @@ static void unavailable(jread *j, spool *sp, spool_source_state *st, int rc, int
 }
 
 void jread_poll(jread *j, const journal_shim *js, const os_shim *os, spool *sp, int64_t wall,
-                int64_t now, int64_t max, int64_t *lines, int *more) {
+                int64_t now, int64_t max, int max_priority, int64_t *lines, int *more) {
   if (!j || max <= 0 || now < j->retry_at) return;
   if (max > JREAD_PASS_MAX) max = JREAD_PASS_MAX; /* the poll loop stays short */
   spool_source_state st;
@@ -125,14 +126,20 @@ void jread_poll(jread *j, const journal_shim *js, const os_shim *os, spool *sp, 
     free(line);
     return;
   }
-  int64_t got = 0;
+  int64_t got = 0, skipped = 0;
   int err = 0;
-  while (got < max) {
+  while (got < max && skipped < JREAD_SKIP_MAX) {
     int rc = js->next(js->ctx, e);
     if (rc == 0) break;
     if (rc < 0) {
       err = 1;
       break;
+    }
+    if ((e->priority < 0 ? 6 : e->priority) > max_priority) {
+      e->cursor[sizeof e->cursor - 1] = 0;
+      snprintf(j->cursor, sizeof j->cursor, "%s", e->cursor);
+      skipped++;
+      continue;
     }
     char m[JOURNAL_MESSAGE_MAX * 6 + 8], id[JOURNAL_IDENT_MAX * 6 + 8];
     e->message[sizeof e->message - 1] = 0;
@@ -151,9 +158,9 @@ void jread_poll(jread *j, const journal_shim *js, const os_shim *os, spool *sp, 
     snprintf(j->cursor, sizeof j->cursor, "%s", e->cursor);
     got++;
   }
-  if (got == max) *more = 1;
+  if (got == max || skipped == JREAD_SKIP_MAX) *more = 1;
   *lines += got;
-  if (got > 0 && j->path[0]) {
+  if ((got > 0 || skipped > 0) && j->path[0]) {
     int rc = files_write_atomic(os, j->path, j->cursor, strlen(j->cursor), 0600);
     if (rc != OS_OK && os->log) os->log(os->ctx, OS_LOG_WARN, "journal: cannot save the cursor");
   }
@@ -168,4 +175,12 @@ void jread_poll(jread *j, const journal_shim *js, const os_shim *os, spool *sp, 
   }
   free(e);
   free(line);
+}
+
+void jread_forget(jread *j, const os_shim *os) {
+  if (!j || !j->path[0]) return;
+  int rc = os->unlink(os->ctx, j->path);
+  if (rc != OS_OK && rc != OS_ENOENT && os->log)
+    os->log(os->ctx, OS_LOG_WARN, "journal: cannot delete the cursor file");
+  j->cursor[0] = 0;
 }

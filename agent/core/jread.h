@@ -30,6 +30,7 @@
 #define JREAD_ENOMEM (-1)
 
 #define JREAD_RETRY_MS 600000
+#define JREAD_SKIP_MAX 4096
 #define JREAD_CURSOR_FILE "journal.cursor"
 
 typedef enum jread_state {
@@ -37,6 +38,7 @@ typedef enum jread_state {
   JREAD_UNAVAILABLE = 1, /* no journal on this host (or no sd-journal) */
   JREAD_READING = 2,
   JREAD_ERROR = 3, /* read or spool error; retried */
+  JREAD_OFF = 4,   /* the policy turned it off (journal.enabled false) */
 } jread_state;
 
 typedef struct jread jread;
@@ -44,10 +46,16 @@ typedef struct jread jread;
 int jread_open(const char *state_dir, jread **out);
 void jread_close(jread *j, const journal_shim *js);
 
-/* Spools at most max entries that are there now (max <= 0: nothing).
- * *lines accumulates records spooled; *more is set when entries remain. */
+/* Spools at most max entries that are there now (max <= 0: nothing), only
+ * those with a priority <= max_priority (0..7; an entry without one counts
+ * as 6, info, as journald does); skipped entries move the cursor too, at most
+ * JREAD_SKIP_MAX per call. *lines accumulates records spooled; *more is set
+ * when entries remain. */
 void jread_poll(jread *j, const journal_shim *js, const os_shim *os, spool *sp, int64_t wall,
-                int64_t now, int64_t max, int64_t *lines, int *more);
+                int64_t now, int64_t max, int max_priority, int64_t *lines, int *more);
+
+/* Deletes the persisted cursor (the policy turned the journal off). */
+void jread_forget(jread *j, const os_shim *os);
 
 jread_state jread_get_state(const jread *j);
 const char *jread_state_name(jread_state s); /* "not available", "reading", ... */

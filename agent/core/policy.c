@@ -66,6 +66,9 @@ void policy_defaults(policy *out) {
   out->max_memory_mb = 64;
   out->snapshot_max_items = 5000;
   out->update_ring = POLICY_RING_STABLE;
+  for (int i = 0; i < POLICY_SNAP_COUNT; i++) out->snapshot_delta_s[i] = -1;
+  out->journal_enabled = 1;
+  out->journal_max_priority = 7;
 }
 
 static int get_int(perr *e, const cJSON *item, const char *key, int64_t lo, int64_t hi,
@@ -214,6 +217,16 @@ static void parse_snapshots(perr *e, const cJSON *obj, policy *p) {
         if (get_int(e, g, gkey, POLICY_MIN_INTERVAL_S, POLICY_MAX_INTERVAL_S, &v) != 0) return;
         p->snapshot_interval_s[which] = v;
         have = 1;
+      } else if (strcmp(g->string, "delta_interval_s") == 0) {
+        double d = cJSON_IsNumber(g) ? g->valuedouble : -1;
+        int off = d == 0, in_range = d >= POLICY_MIN_INTERVAL_S && d <= POLICY_MAX_INTERVAL_S &&
+                                     d == (double)(int64_t)d;
+        if (!off && !in_range) {
+          pfail(e, "%s: must be 0 (no changes between full snapshots) or an integer from %d to %d",
+                gkey, POLICY_MIN_INTERVAL_S, POLICY_MAX_INTERVAL_S);
+          return;
+        }
+        p->snapshot_delta_s[which] = off ? 0 : (int64_t)d;
       } else {
         pfail(e, "%s: unknown key", gkey);
         return;
@@ -221,6 +234,37 @@ static void parse_snapshots(perr *e, const cJSON *obj, policy *p) {
     }
     if (!have) {
       pfail(e, "%s.interval_s: required", key);
+      return;
+    }
+    if (p->snapshot_delta_s[which] >= p->snapshot_interval_s[which]) {
+      pfail(e, "%s.delta_interval_s: must be shorter than interval_s (%lld)", key,
+            (long long)p->snapshot_interval_s[which]);
+      return;
+    }
+  }
+}
+
+static void parse_journal(perr *e, const cJSON *obj, policy *p) {
+  if (!cJSON_IsObject(obj)) {
+    pfail(e, "journal: must be an object");
+    return;
+  }
+  const cJSON *g;
+  cJSON_ArrayForEach(g, obj) {
+    char gkey[96];
+    snprintf(gkey, sizeof gkey, "journal.%.60s", g->string);
+    if (strcmp(g->string, "enabled") == 0) {
+      if (!cJSON_IsBool(g)) {
+        pfail(e, "%s: must be true or false", gkey);
+        return;
+      }
+      p->journal_enabled = cJSON_IsTrue(g);
+    } else if (strcmp(g->string, "max_priority") == 0) {
+      int64_t v;
+      if (get_int(e, g, gkey, 0, 7, &v) != 0) return;
+      p->journal_max_priority = (int)v;
+    } else {
+      pfail(e, "%s: unknown key", gkey);
       return;
     }
   }
@@ -361,6 +405,8 @@ int policy_parse(const char *json, size_t len, policy *out, char *err, size_t er
         get_int(&e, f, key, 30, 86400, &p.policy_interval_s);
       } else if (strcmp(k, "caps") == 0) {
         parse_caps(&e, f, &p);
+      } else if (strcmp(k, "journal") == 0) {
+        parse_journal(&e, f, &p);
       } else if (strcmp(k, "update_ring") == 0) {
         int r = -1;
         for (int i = 0; cJSON_IsString(f) && i < 3; i++)

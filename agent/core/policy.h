@@ -99,6 +99,12 @@ typedef struct policy {
   policy_glob logs[POLICY_MAX_GLOBS];
   int n_logs;
   int64_t snapshot_interval_s[POLICY_SNAP_COUNT]; /* 0 = off */
+  /* Changes between full snapshots: -1 = every interval / 10 (at least 10 s,
+   * none when that is not shorter than the interval), 0 = none, else every
+   * that many seconds (below the interval). */
+  int64_t snapshot_delta_s[POLICY_SNAP_COUNT];
+  int journal_enabled;                /* default 1 */
+  int journal_max_priority;           /* 0 (emerg) .. 7 (debug, default): entries above are skipped */
   policy_diag_entry diags[POLICY_MAX_DIAGS];
   int n_diags;
   int64_t batch_max_records;          /* 0 = keep the local config's */

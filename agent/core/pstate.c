@@ -214,7 +214,8 @@ void pstate_get_info(const pstate *ps, pstate_info *out) {
   out->rejected_total = ps->rejected_total;
   out->snapshots_run = ps->snapshots_run;
   out->diags_run = ps->diags_run;
-  out->journal_state = (int)jread_get_state(ps->journal);
+  out->journal_state = ps->have_policy && !ps->cur.journal_enabled ? (int)JREAD_OFF
+                                                                    : (int)jread_get_state(ps->journal);
 }
 
 /* The version a body claims, for the report of a rejected one (0 if none). */
@@ -417,8 +418,9 @@ static void run_collector(pstate *ps, const os_shim *os, spool *sp, int is_diag,
  * short for any. */
 #define PSTATE_DELTA_DIV 10
 #define PSTATE_DELTA_MIN_MS 10000
-static int64_t delta_ms(int64_t every_s) {
+static int64_t delta_ms(int64_t every_s, int64_t policy_delta_s) {
   int64_t full = every_s * 1000, d = full / PSTATE_DELTA_DIV;
+  if (policy_delta_s >= 0) return policy_delta_s * 1000; /* validated: 0 or below the interval */
   if (d < PSTATE_DELTA_MIN_MS) d = PSTATE_DELTA_MIN_MS;
   return d < full ? d : 0;
 }
@@ -428,7 +430,7 @@ static void run_due_collectors(pstate *ps, const os_shim *os, spool *sp, int64_t
   for (int i = 0; i < POLICY_SNAP_COUNT; i++) {
     int64_t every = ps->cur.snapshot_interval_s[i];
     if (every <= 0) continue;
-    int64_t dms = delta_ms(every);
+    int64_t dms = delta_ms(every, ps->cur.snapshot_delta_s[i]);
     if (now >= ps->next_snap[i]) {
       ps->next_snap[i] = now + every * 1000;
       ps->next_delta[i] = now + dms;
@@ -475,10 +477,19 @@ void pstate_collect_max(pstate *ps, const os_shim *os, spool *sp, tail_buffers *
   } else if (ps->have_policy && budget <= 0) {
     *limited = 1;
   }
-  if (ps->have_policy && budget > 0) {
+  if (ps->have_policy && !ps->cur.journal_enabled && ps->journal) {
+    /* Off by policy: what is logged while off is not collected later either,
+     * so the position goes too (back on = from the end). */
+    jread_forget(ps->journal, os);
+    jread_close(ps->journal, ps->journal_os ? ps->journal_os->journal : NULL);
+    ps->journal = NULL;
+    ps->journal_os = NULL;
+  }
+  if (ps->have_policy && ps->cur.journal_enabled && budget > 0) {
     if (!ps->journal && jread_open(ps->state_dir, &ps->journal) == JREAD_OK) ps->journal_os = os;
     int64_t before = *lines;
-    jread_poll(ps->journal, os->journal, os, sp, wall, now, budget, lines, more);
+    jread_poll(ps->journal, os->journal, os, sp, wall, now, budget, ps->cur.journal_max_priority,
+               lines, more);
     budget -= *lines - before;
   }
   if (ps->have_policy && now >= ps->next_rescan) {

@@ -28,6 +28,7 @@ typedef struct fake {
   char seek_got[64];
   int seeks;
   char msg[16][64];
+  int prio[16]; /* 0 = info (6), else priority + 1 */
 } fake;
 
 static int f_open(void *ctx) {
@@ -56,7 +57,7 @@ static int f_next(void *ctx, journal_entry *e) {
   snprintf(e->cursor, sizeof e->cursor, "c=%d", f->pos);
   snprintf(e->message, sizeof e->message, "%s", f->msg[f->pos]);
   snprintf(e->ident, sizeof e->ident, "unit\"x");
-  e->priority = 6;
+  e->priority = f->prio[f->pos] ? f->prio[f->pos] - 1 : 6;
   e->realtime_us = 1000 + f->pos;
   f->pos++;
   return 1;
@@ -105,15 +106,16 @@ static int on_row(void *user, int64_t seq, int64_t ts, const char *source, size_
   return 0;
 }
 
-static int64_t poll_rows(jread *j, const journal_shim *js) {
+static int64_t poll_prio(jread *j, const journal_shim *js, int max_priority) {
   int64_t lines = 0;
   int more = 0;
   F.rows = 0;
-  jread_poll(j, js, &F.os, F.sp, 5, F.now, 100, &lines, &more);
+  jread_poll(j, js, &F.os, F.sp, 5, F.now, 100, max_priority, &lines, &more);
   assert_true(spool_scan(F.sp, 1000, on_row, NULL) >= 0);
   assert_int_equal(lines, F.rows);
   return lines;
 }
+static int64_t poll_rows(jread *j, const journal_shim *js) { return poll_prio(j, js, 7); }
 
 static void no_journal_is_not_available(void **state) {
   jread *j = NULL;
@@ -179,6 +181,51 @@ static void cursor_survives_restart(void **state) {
   jread_close(j, &js);
 }
 
+/* journal.max_priority: entries above it are skipped, and the cursor moves
+ * past them (a restart does not read them again); jread_forget (journal off
+ * by policy) drops the position, so back on means from the end. */
+static void priority_filter_and_forget(void **state) {
+  fake f = {0};
+  journal_shim js = {&f, f_open, f_seek, f_next, f_close};
+  jread *j = NULL;
+  assert_int_equal(jread_open("/state", &j), JREAD_OK);
+  assert_int_equal(poll_prio(j, &js, 4), 0);
+  add(&f, "debug noise");
+  f.prio[f.n - 1] = 7 + 1;
+  add(&f, "disk error");
+  f.prio[f.n - 1] = 3 + 1;
+  add(&f, "info chatter"); /* 6 */
+  add(&f, "warning");
+  f.prio[f.n - 1] = 4 + 1;
+  assert_int_equal(poll_prio(j, &js, 4), 2);
+  assert_non_null(strstr(F.last, "\"priority\":4,"));
+  assert_non_null(strstr(F.last, "\"message\":\"warning\""));
+  char cur[64] = "";
+  size_t len = 0;
+  assert_int_equal(files_read_small(&F.os, "/state/journal.cursor", cur, sizeof cur - 1, &len),
+                   OS_OK);
+  cur[len] = 0;
+  assert_string_equal(cur, "c=3");
+  /* Only skipped entries since: the cursor still moves past them. */
+  add(&f, "more chatter");
+  assert_int_equal(poll_prio(j, &js, 4), 0);
+  assert_int_equal(files_read_small(&F.os, "/state/journal.cursor", cur, sizeof cur - 1, &len),
+                   OS_OK);
+  cur[len] = 0;
+  assert_string_equal(cur, "c=4");
+  jread_forget(j, &F.os);
+  jread_close(j, &js);
+  os_stat st;
+  assert_int_equal(F.os.stat(F.os.ctx, "/state/journal.cursor", &st), OS_ENOENT);
+  assert_string_equal(jread_state_name(JREAD_OFF), "off (policy)");
+  /* Back on: from the end, what was logged meanwhile is not collected. */
+  add(&f, "while off");
+  assert_int_equal(jread_open("/state", &j), JREAD_OK);
+  assert_int_equal(poll_rows(j, &js), 0);
+  assert_string_equal(f.seek_got, "");
+  jread_close(j, &js);
+}
+
 static void built_without_sd_journal(void **state) {
   fake f = {.open_rc = OS_ENOSYS};
   journal_shim js = {&f, f_open, f_seek, f_next, f_close};
@@ -219,6 +266,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(no_journal_is_not_available, setup, teardown),
       cmocka_unit_test_setup_teardown(cursor_survives_restart, setup, teardown),
+      cmocka_unit_test_setup_teardown(priority_filter_and_forget, setup, teardown),
       cmocka_unit_test_setup_teardown(built_without_sd_journal, setup, teardown),
       cmocka_unit_test(posix_probe),
   };

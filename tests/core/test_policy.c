@@ -42,9 +42,22 @@ static void parses_good_policy(void **state) {
   assert_int_equal(p.max_records_per_s, 200);
   assert_int_equal(p.update_ring, POLICY_RING_CANARY);
   assert_int_equal(p.policy_interval_s, 120);
+  assert_int_equal(p.snapshot_delta_s[POLICY_SNAP_PROCESSES], -1); /* interval / 10 */
+  assert_int_equal(p.journal_enabled, 1);
+  assert_int_equal(p.journal_max_priority, 7);
+  static const char tuned[] =
+      "{\"version\":3,\"snapshots\":{\"packages\":{\"interval_s\":86400,\"delta_interval_s\":600},"
+      "\"ports\":{\"interval_s\":60,\"delta_interval_s\":0}},"
+      "\"journal\":{\"enabled\":false,\"max_priority\":4}}";
+  assert_int_equal(policy_parse(tuned, strlen(tuned), &p, err, sizeof err), POLICY_OK);
+  assert_int_equal(p.snapshot_delta_s[POLICY_SNAP_PACKAGES], 600);
+  assert_int_equal(p.snapshot_delta_s[POLICY_SNAP_PORTS], 0);
+  assert_int_equal(p.journal_enabled, 0);
+  assert_int_equal(p.journal_max_priority, 4);
   /* Minimal policy: defaults. */
   assert_int_equal(policy_parse("{\"version\":1}", 13, &p, err, sizeof err), POLICY_OK);
   assert_int_equal(p.n_logs, 0);
+  assert_int_equal(p.journal_enabled, 1);
   assert_int_equal(p.max_records_per_s, 1000);
   assert_int_equal(p.policy_interval_s, 300);
 }
@@ -89,6 +102,16 @@ static void rejects_bad_policies_naming_the_key(void **state) {
       {"{\"version\":1,\"snapshots\":{\"processes\":{}}}", "snapshots.processes.interval_s: required"},
       {"{\"version\":1,\"snapshots\":{\"processes\":{\"interval_s\":60,\"argv\":1}}}",
        "snapshots.processes.argv: unknown key"},
+      {"{\"version\":1,\"snapshots\":{\"ports\":{\"interval_s\":60,\"delta_interval_s\":60}}}",
+       "snapshots.ports.delta_interval_s: must be shorter than interval_s (60)"},
+      {"{\"version\":1,\"snapshots\":{\"ports\":{\"interval_s\":600,\"delta_interval_s\":5}}}",
+       "snapshots.ports.delta_interval_s: must be 0 (no changes between full snapshots) or an integer from 10"},
+      {"{\"version\":1,\"snapshots\":{\"ports\":{\"interval_s\":600,\"delta_interval_s\":\"1m\"}}}",
+       "snapshots.ports.delta_interval_s: must be 0"},
+      {"{\"version\":1,\"journal\":true}", "journal: must be an object"},
+      {"{\"version\":1,\"journal\":{\"enabled\":1}}", "journal.enabled: must be true or false"},
+      {"{\"version\":1,\"journal\":{\"max_priority\":8}}", "journal.max_priority: must be an integer from 0 to 7"},
+      {"{\"version\":1,\"journal\":{\"units\":[\"ssh\"]}}", "journal.units: unknown key"},
       {"{\"version\":1,\"diagnostics\":[{\"name\":\"shell\",\"interval_s\":60}]}",
        "diagnostics[0].name: unknown diagnostic \"shell\""},
       {"{\"version\":1,\"diagnostics\":[{\"name\":\"uptime\"},{\"name\":\"run\",\"args\":[\"rm\"]}]}",

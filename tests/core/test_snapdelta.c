@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/collect.h"
+#include "core/jread.h"
 #include "core/pstate.h"
 #include "core/snapdelta.h"
 #include "core/spool.h"
@@ -336,6 +337,30 @@ static void pstate_sends_full_then_deltas(void **state) {
   collect_at(ps, sp, &tb, 600000, &bs); /* the full snapshot on its interval */
   assert_int_equal(bs.full, 2);
   assert_int_equal(bs.delta, 0);
+  pstate_info info;
+  pstate_get_info(ps, &info);
+  assert_int_not_equal(info.journal_state, JREAD_OFF);
+  /* The policy sets the cadence of changes (and can turn the journal off). */
+  const char *pol2 = "{\"version\":2,\"snapshots\":{\"packages\":{\"interval_s\":600,"
+                     "\"delta_interval_s\":30}},\"journal\":{\"enabled\":false}}";
+  assert_int_equal(pstate_offer(ps, &F.os, pol2, strlen(pol2), 600001), PSTATE_OK);
+  collect_at(ps, sp, &tb, 600001, &bs); /* a new policy: a full snapshot at once */
+  assert_int_equal(bs.full, 2);
+  collect_at(ps, sp, &tb, 630000, &bs);
+  assert_int_equal(bs.full + bs.delta, 0);
+  collect_at(ps, sp, &tb, 630001, &bs);
+  assert_int_equal(bs.delta, 1);
+  pstate_get_info(ps, &info);
+  assert_int_equal(info.journal_state, JREAD_OFF);
+  const char *pol3 = "{\"version\":3,\"snapshots\":{\"packages\":{\"interval_s\":600,"
+                     "\"delta_interval_s\":0}}}";
+  assert_int_equal(pstate_offer(ps, &F.os, pol3, strlen(pol3), 700000), PSTATE_OK);
+  collect_at(ps, sp, &tb, 700000, &bs);
+  assert_int_equal(bs.full, 2);
+  for (int64_t t = 710000; t < 1300000; t += 10000) {
+    collect_at(ps, sp, &tb, t, &bs);
+    assert_int_equal(bs.delta, 0); /* no changes between full snapshots */
+  }
   tail_buffers_free(&tb);
   spool_close(sp);
   pstate_close(ps);
