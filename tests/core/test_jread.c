@@ -117,6 +117,12 @@ static int64_t poll_prio(jread *j, const journal_shim *js, int max_priority) {
 }
 static int64_t poll_rows(jread *j, const journal_shim *js) { return poll_prio(j, js, 7); }
 
+static void read_cursor(char *cur, size_t cap) {
+  size_t len = 0;
+  assert_int_equal(files_read_small(&F.os, "/state/journal.cursor", cur, cap - 1, &len), OS_OK);
+  cur[len] = 0;
+}
+
 static void no_journal_is_not_available(void **state) {
   jread *j = NULL;
   assert_int_equal(jread_open("/state", &j), JREAD_OK);
@@ -153,11 +159,8 @@ static void cursor_survives_restart(void **state) {
   assert_int_equal(poll_rows(j, &js), 2);
   assert_string_equal(F.last, "{\"journal\":\"entry\",\"ts_us\":1002,\"priority\":6,"
                               "\"ident\":\"unit\\\"x\",\"message\":\"two\"}");
-  char cur[64] = "";
-  size_t len = 0;
-  assert_int_equal(files_read_small(&F.os, "/state/journal.cursor", cur, sizeof cur - 1, &len),
-                   OS_OK);
-  cur[len] = 0;
+  char cur[64];
+  read_cursor(cur, sizeof cur);
   assert_string_equal(cur, "c=2");
   jread_close(j, &js);
   assert_int_equal(f.opened, 0);
@@ -200,18 +203,13 @@ static void priority_filter_and_forget(void **state) {
   assert_int_equal(poll_prio(j, &js, 4), 2);
   assert_non_null(strstr(F.last, "\"priority\":4,"));
   assert_non_null(strstr(F.last, "\"message\":\"warning\""));
-  char cur[64] = "";
-  size_t len = 0;
-  assert_int_equal(files_read_small(&F.os, "/state/journal.cursor", cur, sizeof cur - 1, &len),
-                   OS_OK);
-  cur[len] = 0;
+  char cur[64];
+  read_cursor(cur, sizeof cur);
   assert_string_equal(cur, "c=3");
   /* Only skipped entries since: the cursor still moves past them. */
   add(&f, "more chatter");
   assert_int_equal(poll_prio(j, &js, 4), 0);
-  assert_int_equal(files_read_small(&F.os, "/state/journal.cursor", cur, sizeof cur - 1, &len),
-                   OS_OK);
-  cur[len] = 0;
+  read_cursor(cur, sizeof cur);
   assert_string_equal(cur, "c=4");
   jread_forget(j, &F.os);
   jread_close(j, &js);
