@@ -162,7 +162,7 @@ static void persist_reports(updater *u) {
     memset(&r, 0, sizeof r);
     snprintf(r.kind, sizeof r.kind, "%s", u->q[i].kind);
     snprintf(r.version, sizeof r.version, "%s", u->q[i].version);
-    snprintf(r.reason, sizeof r.reason, "%s", u->q[i].message);
+    snprintf(r.reason, sizeof r.reason, "%.*s", (int)sizeof r.reason - 1, u->q[i].message); /* cut */
     r.at_ms = u->q[i].at_ms;
     if (upstate_add_report(u->os, u->state_dir, &r) != OS_OK) {
       ulog(u, OS_LOG_WARN, "update: cannot keep the %s report for the next start (update/report.json)",
