@@ -7,26 +7,8 @@
 #include <string.h>
 
 #include "common/wire.h"
+#include "core/jfield.h"
 #include "shim/os.h"
-
-/* Error sink: the first error wins; later ones are dropped so the message names
- * the first thing wrong in document order. */
-typedef struct cfg_err {
-  char *buf;
-  size_t cap;
-  int failed;
-} cfg_err;
-
-static void cfg_fail(cfg_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void cfg_fail(cfg_err *e, const char *fmt, ...) {
-  if (e->failed) return;
-  e->failed = 1;
-  if (!e->buf || e->cap == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(e->buf, e->cap, fmt, ap);
-  va_end(ap);
-}
 
 void config_defaults(agent_config *out) {
   memset(out, 0, sizeof(*out));
@@ -57,50 +39,16 @@ void config_defaults(agent_config *out) {
 }
 
 
-static int copy_string(cfg_err *e, const cJSON *item, const char *key, char *dst, size_t cap,
-                       int allow_empty) {
-  if (!cJSON_IsString(item)) {
-    cfg_fail(e, "%s: must be a string", key);
-    return -1;
-  }
-  size_t n = strlen(item->valuestring);
-  if (n == 0 && !allow_empty) {
-    cfg_fail(e, "%s: must not be empty", key);
-    return -1;
-  }
-  if (n >= cap) {
-    cfg_fail(e, "%s: longer than %zu bytes", key, cap - 1);
-    return -1;
-  }
-  memcpy(dst, item->valuestring, n + 1);
-  return 0;
-}
-
-static int get_int(cfg_err *e, const cJSON *item, const char *key, int64_t lo, int64_t hi,
-                   int64_t *out) {
-  if (!cJSON_IsNumber(item)) {
-    cfg_fail(e, "%s: must be a number", key);
-    return -1;
-  }
-  double d = item->valuedouble;
-  if (d != d || d < (double)lo || d > (double)hi || d != (double)(int64_t)d) {
-    cfg_fail(e, "%s: must be an integer from %lld to %lld", key, (long long)lo, (long long)hi);
-    return -1;
-  }
-  *out = (int64_t)d;
-  return 0;
-}
-
 static int is_absolute_path(const char *p) { return p[0] == '/'; }
 
-static void parse_sources(cfg_err *e, const cJSON *arr, agent_config *out) {
+static void parse_sources(jfield_err *e, const cJSON *arr, agent_config *out) {
   if (!cJSON_IsArray(arr)) {
-    cfg_fail(e, "sources: must be an array");
+    jfield_fail(e, "sources: must be an array");
     return;
   }
   int n = cJSON_GetArraySize(arr);
   if (n > CONFIG_MAX_SOURCES) {
-    cfg_fail(e, "sources: at most %d entries", CONFIG_MAX_SOURCES);
+    jfield_fail(e, "sources: at most %d entries", CONFIG_MAX_SOURCES);
     return;
   }
   int i = 0;
@@ -109,7 +57,7 @@ static void parse_sources(cfg_err *e, const cJSON *arr, agent_config *out) {
     char key[64];
     snprintf(key, sizeof key, "sources[%d]", i);
     if (!cJSON_IsObject(src)) {
-      cfg_fail(e, "%s: must be an object", key);
+      jfield_fail(e, "%s: must be an object", key);
       return;
     }
     config_source *s = &out->sources[i];
@@ -120,34 +68,31 @@ static void parse_sources(cfg_err *e, const cJSON *arr, agent_config *out) {
       char fkey[96];
       snprintf(fkey, sizeof fkey, "%s.%s", key, f->string);
       if (strcmp(f->string, "path") == 0) {
-        if (copy_string(e, f, fkey, s->path, sizeof s->path, 0) != 0) return;
+        if (jfield_string(e, f, fkey, s->path, sizeof s->path, 0) != 0) return;
         if (!is_absolute_path(s->path)) {
-          cfg_fail(e, "%s: must be an absolute path", fkey);
+          jfield_fail(e, "%s: must be an absolute path", fkey);
           return;
         }
         have_path = 1;
       } else if (strcmp(f->string, "start") == 0) {
-        if (!cJSON_IsString(f) || (strcmp(f->valuestring, "end") != 0 &&
-                                   strcmp(f->valuestring, "beginning") != 0)) {
-          cfg_fail(e, "%s: must be \"end\" or \"beginning\"", fkey);
-          return;
-        }
-        s->start = strcmp(f->valuestring, "end") == 0 ? CONFIG_START_END : CONFIG_START_BEGINNING;
+        int from_beginning = 0;
+        if (jfield_start(e, f, fkey, &from_beginning) != 0) return;
+        s->start = from_beginning ? CONFIG_START_BEGINNING : CONFIG_START_END;
       } else if (strcmp(f->string, "multiline_start") == 0) {
-        if (copy_string(e, f, fkey, s->multiline_start, sizeof s->multiline_start, 0) != 0)
+        if (jfield_string(e, f, fkey, s->multiline_start, sizeof s->multiline_start, 0) != 0)
           return;
       } else {
-        cfg_fail(e, "%s: unknown key", fkey);
+        jfield_fail(e, "%s: unknown key", fkey);
         return;
       }
     }
     if (!have_path) {
-      cfg_fail(e, "%s.path: required", key);
+      jfield_fail(e, "%s.path: required", key);
       return;
     }
     for (int j = 0; j < i; j++) {
       if (strcmp(out->sources[j].path, s->path) == 0) {
-        cfg_fail(e, "%s.path: duplicate of sources[%d].path", key, j);
+        jfield_fail(e, "%s.path: duplicate of sources[%d].path", key, j);
         return;
       }
     }
@@ -156,14 +101,14 @@ static void parse_sources(cfg_err *e, const cJSON *arr, agent_config *out) {
   out->n_sources = i;
 }
 
-static void parse_roots(cfg_err *e, const cJSON *arr, agent_config *out) {
+static void parse_roots(jfield_err *e, const cJSON *arr, agent_config *out) {
   if (!cJSON_IsArray(arr)) {
-    cfg_fail(e, "allowed_log_roots: must be an array");
+    jfield_fail(e, "allowed_log_roots: must be an array");
     return;
   }
   int n = cJSON_GetArraySize(arr);
   if (n > CONFIG_MAX_ROOTS) {
-    cfg_fail(e, "allowed_log_roots: at most %d entries", CONFIG_MAX_ROOTS);
+    jfield_fail(e, "allowed_log_roots: at most %d entries", CONFIG_MAX_ROOTS);
     return;
   }
   int i = 0;
@@ -171,9 +116,9 @@ static void parse_roots(cfg_err *e, const cJSON *arr, agent_config *out) {
   cJSON_ArrayForEach(it, arr) {
     char key[48];
     snprintf(key, sizeof key, "allowed_log_roots[%d]", i);
-    if (copy_string(e, it, key, out->allowed_log_roots[i], CONFIG_PATH_MAX, 0) != 0) return;
+    if (jfield_string(e, it, key, out->allowed_log_roots[i], CONFIG_PATH_MAX, 0) != 0) return;
     if (!is_absolute_path(out->allowed_log_roots[i])) {
-      cfg_fail(e, "%s: must be an absolute path", key);
+      jfield_fail(e, "%s: must be an absolute path", key);
       return;
     }
     i++;
@@ -183,21 +128,21 @@ static void parse_roots(cfg_err *e, const cJSON *arr, agent_config *out) {
 
 /* Checks the URL shape we support: https://host[:port] with no path, query or
  * credentials. Plain http is refused: the agent only speaks TLS (NET-1). */
-static void check_url(cfg_err *e, const char *url) {
+static void check_url(jfield_err *e, const char *url) {
   const char *prefix = "https://";
   if (strncmp(url, prefix, strlen(prefix)) != 0) {
-    cfg_fail(e, "cloud_url: must start with https://");
+    jfield_fail(e, "cloud_url: must start with https://");
     return;
   }
   const char *host = url + strlen(prefix);
   if (*host == 0 || *host == '/' || *host == ':') {
-    cfg_fail(e, "cloud_url: missing host");
+    jfield_fail(e, "cloud_url: missing host");
     return;
   }
   for (const char *p = host; *p; p++) {
     if (*p == '/' && p[1] == 0) break; /* a single trailing slash is fine */
     if (*p == '/' || *p == '?' || *p == '#' || *p == '@' || *p == ' ') {
-      cfg_fail(e, "cloud_url: must be https://host[:port] with no path, query or credentials");
+      jfield_fail(e, "cloud_url: must be https://host[:port] with no path, query or credentials");
       return;
     }
   }
@@ -207,18 +152,18 @@ static void check_url(cfg_err *e, const char *url) {
  * needs the config to allow exactly that port ("allow_cloud_port", for test
  * clouds on loopback), so a stray or tampered URL cannot point the agent at
  * some other service on the network. allowed: 0 = none. */
-static void check_port(cfg_err *e, const char *url, int64_t allowed) {
+static void check_port(jfield_err *e, const char *url, int64_t allowed) {
   const char *host = url + strlen("https://");
   const char *colon = NULL;
   if (*host == '[') { /* IPv6 literal: the port follows the bracket */
     const char *rb = strchr(host, ']');
     if (!rb) {
-      cfg_fail(e, "cloud_url: unterminated [IPv6] host");
+      jfield_fail(e, "cloud_url: unterminated [IPv6] host");
       return;
     }
     if (rb[1] == ':') colon = rb + 1;
     else if (rb[1] != 0) {
-      cfg_fail(e, "cloud_url: must be https://host[:port]");
+      jfield_fail(e, "cloud_url: must be https://host[:port]");
       return;
     }
   } else {
@@ -229,29 +174,29 @@ static void check_port(cfg_err *e, const char *url, int64_t allowed) {
     port = 0;
     const char *p = colon + 1;
     if (*p == 0) {
-      cfg_fail(e, "cloud_url: empty port");
+      jfield_fail(e, "cloud_url: empty port");
       return;
     }
     for (; *p; p++) {
       if (*p < '0' || *p > '9' || port > 65535) {
-        cfg_fail(e, "cloud_url: port must be a number in 1..65535");
+        jfield_fail(e, "cloud_url: port must be a number in 1..65535");
         return;
       }
       port = port * 10 + (*p - '0');
     }
     if (port < 1 || port > 65535) {
-      cfg_fail(e, "cloud_url: port must be a number in 1..65535");
+      jfield_fail(e, "cloud_url: port must be a number in 1..65535");
       return;
     }
   }
   if (port != 443 && port != allowed)
-    cfg_fail(e,
+    jfield_fail(e,
              "cloud_url: port %lld is not 443; the agent only connects to the cloud on 443 "
              "(a test cloud on another port needs \"allow_cloud_port\": %lld)",
              (long long)port, (long long)port);
 }
 
-static void parse_level(cfg_err *e, const cJSON *f, agent_config *out) {
+static void parse_level(jfield_err *e, const cJSON *f, agent_config *out) {
   static const char *const names[] = {"debug", "info", "warn", "error"};
   if (cJSON_IsString(f)) {
     for (int i = 0; i < 4; i++) {
@@ -261,13 +206,13 @@ static void parse_level(cfg_err *e, const cJSON *f, agent_config *out) {
       }
     }
   }
-  cfg_fail(e, "log_level: must be one of debug, info, warn, error");
+  jfield_fail(e, "log_level: must be one of debug, info, warn, error");
 }
 
 /* "identity": {"machine_id_file": "/abs", "product_uuid_file": "/abs"}. */
-static void parse_identity(cfg_err *e, const cJSON *obj, agent_config *out) {
+static void parse_identity(jfield_err *e, const cJSON *obj, agent_config *out) {
   if (!cJSON_IsObject(obj)) {
-    cfg_fail(e, "identity: must be an object");
+    jfield_fail(e, "identity: must be an object");
     return;
   }
   const cJSON *f;
@@ -278,21 +223,21 @@ static void parse_identity(cfg_err *e, const cJSON *obj, agent_config *out) {
                 : strcmp(f->string, "product_uuid_file") == 0 ? out->product_uuid_file
                                                                : NULL;
     if (!dst) {
-      cfg_fail(e, "%s: unknown key", fkey);
+      jfield_fail(e, "%s: unknown key", fkey);
       return;
     }
-    if (copy_string(e, f, fkey, dst, CONFIG_PATH_MAX, 0) != 0) return;
+    if (jfield_string(e, f, fkey, dst, CONFIG_PATH_MAX, 0) != 0) return;
     if (!is_absolute_path(dst)) {
-      cfg_fail(e, "%s: must be an absolute path", fkey);
+      jfield_fail(e, "%s: must be an absolute path", fkey);
       return;
     }
   }
 }
 
 /* "update": {"probation_s": N, "crash_loop_max": N, "crash_window_s": N}. */
-static void parse_update(cfg_err *e, const cJSON *obj, agent_config *out) {
+static void parse_update(jfield_err *e, const cJSON *obj, agent_config *out) {
   if (!cJSON_IsObject(obj)) {
-    cfg_fail(e, "update: must be an object");
+    jfield_fail(e, "update: must be an object");
     return;
   }
   const cJSON *f;
@@ -301,46 +246,45 @@ static void parse_update(cfg_err *e, const cJSON *obj, agent_config *out) {
     char fkey[96];
     snprintf(fkey, sizeof fkey, "update.%.64s", f->string);
     if (strcmp(f->string, "probation_s") == 0) {
-      if (get_int(e, f, fkey, 5, 86400, &v) == 0) out->update_probation_ms = v * 1000;
+      if (jfield_int(e, f, fkey, 5, 86400, &v) == 0) out->update_probation_ms = v * 1000;
     } else if (strcmp(f->string, "crash_loop_max") == 0) {
-      if (get_int(e, f, fkey, 1, 100, &v) == 0) out->update_crash_loop_max = (int)v;
+      if (jfield_int(e, f, fkey, 1, 100, &v) == 0) out->update_crash_loop_max = (int)v;
     } else if (strcmp(f->string, "crash_window_s") == 0) {
-      if (get_int(e, f, fkey, 1, 86400, &v) == 0) out->update_crash_window_ms = v * 1000;
+      if (jfield_int(e, f, fkey, 1, 86400, &v) == 0) out->update_crash_window_ms = v * 1000;
     } else if (strcmp(f->string, "check_interval_s") == 0) {
-      if (get_int(e, f, fkey, 60, 604800, &v) == 0) out->update_check_interval_ms = v * 1000;
+      if (jfield_int(e, f, fkey, 60, 604800, &v) == 0) out->update_check_interval_ms = v * 1000;
     } else if (strcmp(f->string, "first_check_s") == 0) {
-      if (get_int(e, f, fkey, 0, 3600, &v) == 0) out->update_first_check_ms = v * 1000;
+      if (jfield_int(e, f, fkey, 0, 3600, &v) == 0) out->update_first_check_ms = v * 1000;
     } else if (strcmp(f->string, "enabled") == 0) {
-      if (!cJSON_IsBool(f)) cfg_fail(e, "%s: must be true or false", fkey);
-      else out->update_enabled = cJSON_IsTrue(f);
+      jfield_bool(e, f, fkey, &out->update_enabled);
     } else if (strcmp(f->string, "trusted_root") == 0) {
-      if (copy_string(e, f, fkey, out->update_trusted_root, sizeof out->update_trusted_root, 0) == 0 &&
+      if (jfield_string(e, f, fkey, out->update_trusted_root, sizeof out->update_trusted_root, 0) == 0 &&
           !is_absolute_path(out->update_trusted_root))
-        cfg_fail(e, "%s: must be an absolute path", fkey);
+        jfield_fail(e, "%s: must be an absolute path", fkey);
     } else {
-      cfg_fail(e, "%s: unknown key", fkey);
+      jfield_fail(e, "%s: unknown key", fkey);
     }
     if (e->failed) return;
   }
 }
 
 int config_parse(const char *json, size_t len, agent_config *out, char *err, size_t err_cap) {
-  cfg_err e = {err, err_cap, 0};
+  jfield_err e = {err, err_cap, 0};
   if (err && err_cap) err[0] = 0;
   config_defaults(out);
   if (len > CONFIG_MAX_FILE_BYTES) {
-    cfg_fail(&e, "config: larger than %d bytes", CONFIG_MAX_FILE_BYTES);
+    jfield_fail(&e, "config: larger than %d bytes", CONFIG_MAX_FILE_BYTES);
     return CONFIG_EINVALID;
   }
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
   if (!root) {
     size_t off = end && end >= json ? (size_t)(end - json) : 0;
-    cfg_fail(&e, "config: not valid JSON (near byte %zu)", off);
+    jfield_fail(&e, "config: not valid JSON (near byte %zu)", off);
     return CONFIG_EINVALID;
   }
   if (!cJSON_IsObject(root)) {
-    cfg_fail(&e, "config: top level must be an object");
+    jfield_fail(&e, "config: top level must be an object");
     cJSON_Delete(root);
     return CONFIG_EINVALID;
   }
@@ -351,98 +295,98 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
     const char *k = f->string;
     if (e.failed) break;
     if (strcmp(k, "cloud_url") == 0) {
-      if (copy_string(&e, f, k, out->cloud_url, sizeof out->cloud_url, 0) == 0) {
+      if (jfield_string(&e, f, k, out->cloud_url, sizeof out->cloud_url, 0) == 0) {
         check_url(&e, out->cloud_url);
         size_t n = strlen(out->cloud_url);
         if (n && out->cloud_url[n - 1] == '/') out->cloud_url[n - 1] = 0;
         have_url = 1;
       }
     } else if (strcmp(k, "ca_file") == 0) {
-      if (copy_string(&e, f, k, out->ca_file, sizeof out->ca_file, 0) == 0) {
-        if (!is_absolute_path(out->ca_file)) cfg_fail(&e, "ca_file: must be an absolute path");
+      if (jfield_string(&e, f, k, out->ca_file, sizeof out->ca_file, 0) == 0) {
+        if (!is_absolute_path(out->ca_file)) jfield_fail(&e, "ca_file: must be an absolute path");
         have_ca = 1;
       }
     } else if (strcmp(k, "enrollment_token") == 0) {
-      copy_string(&e, f, k, out->enrollment_token, sizeof out->enrollment_token, 0);
+      jfield_string(&e, f, k, out->enrollment_token, sizeof out->enrollment_token, 0);
     } else if (strcmp(k, "state_dir") == 0) {
-      if (copy_string(&e, f, k, out->state_dir, sizeof out->state_dir, 0) == 0) {
-        if (!is_absolute_path(out->state_dir)) cfg_fail(&e, "state_dir: must be an absolute path");
+      if (jfield_string(&e, f, k, out->state_dir, sizeof out->state_dir, 0) == 0) {
+        if (!is_absolute_path(out->state_dir)) jfield_fail(&e, "state_dir: must be an absolute path");
         have_state = 1;
       }
     } else if (strcmp(k, "sources") == 0) {
       parse_sources(&e, f, out);
     } else if (strcmp(k, "batch_max_records") == 0) {
-      if (get_int(&e, f, k, 1, WIRE_MAX_RECORDS, &v) == 0) out->batch_max_records = (int)v;
+      if (jfield_int(&e, f, k, 1, WIRE_MAX_RECORDS, &v) == 0) out->batch_max_records = (int)v;
     } else if (strcmp(k, "batch_max_bytes") == 0) {
       /* Well under WIRE_MAX_BODY so that even incompressible lines fit
        * the compressed-body limit. */
-      if (get_int(&e, f, k, 1024, CONFIG_MAX_BATCH_BYTES, &v) == 0) out->batch_max_bytes = v;
+      if (jfield_int(&e, f, k, 1024, CONFIG_MAX_BATCH_BYTES, &v) == 0) out->batch_max_bytes = v;
     } else if (strcmp(k, "batch_max_age_ms") == 0) {
-      if (get_int(&e, f, k, 0, 3600 * 1000, &v) == 0) out->batch_max_age_ms = v;
+      if (jfield_int(&e, f, k, 0, 3600 * 1000, &v) == 0) out->batch_max_age_ms = v;
     } else if (strcmp(k, "poll_interval_ms") == 0) {
-      if (get_int(&e, f, k, 10, 3600 * 1000, &v) == 0) out->poll_interval_ms = v;
+      if (jfield_int(&e, f, k, 10, 3600 * 1000, &v) == 0) out->poll_interval_ms = v;
     } else if (strcmp(k, "request_timeout_ms") == 0) {
-      if (get_int(&e, f, k, 100, 600 * 1000, &v) == 0) out->request_timeout_ms = v;
+      if (jfield_int(&e, f, k, 100, 600 * 1000, &v) == 0) out->request_timeout_ms = v;
     } else if (strcmp(k, "retry_base_ms") == 0) {
-      if (get_int(&e, f, k, 10, 3600 * 1000, &v) == 0) out->retry_base_ms = v;
+      if (jfield_int(&e, f, k, 10, 3600 * 1000, &v) == 0) out->retry_base_ms = v;
     } else if (strcmp(k, "retry_max_ms") == 0) {
-      if (get_int(&e, f, k, 10, 24 * 3600 * 1000LL, &v) == 0) out->retry_max_ms = v;
+      if (jfield_int(&e, f, k, 10, 24 * 3600 * 1000LL, &v) == 0) out->retry_max_ms = v;
     } else if (strcmp(k, "read_chunk_bytes") == 0) {
-      if (get_int(&e, f, k, 4096, 4 * 1024 * 1024, &v) == 0) out->read_chunk_bytes = v;
+      if (jfield_int(&e, f, k, 4096, 4 * 1024 * 1024, &v) == 0) out->read_chunk_bytes = v;
     } else if (strcmp(k, "max_line_bytes") == 0) {
-      if (get_int(&e, f, k, 256, WIRE_MAX_LINE - 64, &v) == 0) out->max_line_bytes = v;
+      if (jfield_int(&e, f, k, 256, WIRE_MAX_LINE - 64, &v) == 0) out->max_line_bytes = v;
     } else if (strcmp(k, "zstd_level") == 0) {
-      if (get_int(&e, f, k, 1, 19, &v) == 0) out->zstd_level = (int)v;
+      if (jfield_int(&e, f, k, 1, 19, &v) == 0) out->zstd_level = (int)v;
     } else if (strcmp(k, "log_level") == 0) {
       parse_level(&e, f, out);
     } else if (strcmp(k, "checkin_interval_ms") == 0) {
-      if (get_int(&e, f, k, 1000, 24 * 3600 * 1000LL, &v) == 0) out->checkin_interval_ms = v;
+      if (jfield_int(&e, f, k, 1000, 24 * 3600 * 1000LL, &v) == 0) out->checkin_interval_ms = v;
     } else if (strcmp(k, "identity") == 0) {
       parse_identity(&e, f, out);
     } else if (strcmp(k, "allowed_log_roots") == 0) {
       parse_roots(&e, f, out);
     } else if (strcmp(k, "metrics_textfile") == 0) {
-      if (copy_string(&e, f, k, out->metrics_textfile, sizeof out->metrics_textfile, 0) == 0 &&
+      if (jfield_string(&e, f, k, out->metrics_textfile, sizeof out->metrics_textfile, 0) == 0 &&
           !is_absolute_path(out->metrics_textfile))
-        cfg_fail(&e, "metrics_textfile: must be an absolute path");
+        jfield_fail(&e, "metrics_textfile: must be an absolute path");
     } else if (strcmp(k, "spool_quota_bytes") == 0) {
-      if (get_int(&e, f, k, 1024 * 1024, 1LL << 40, &v) == 0) out->spool_quota_bytes = v;
+      if (jfield_int(&e, f, k, 1024 * 1024, 1LL << 40, &v) == 0) out->spool_quota_bytes = v;
     } else if (strcmp(k, "spool_floor_pct") == 0) {
-      if (get_int(&e, f, k, 0, 50, &v) == 0) out->spool_floor_pct = (int)v;
+      if (jfield_int(&e, f, k, 0, 50, &v) == 0) out->spool_floor_pct = (int)v;
     } else if (strcmp(k, "spool_floor_max_bytes") == 0) {
-      if (get_int(&e, f, k, 0, 1LL << 40, &v) == 0) out->spool_floor_max_bytes = v;
+      if (jfield_int(&e, f, k, 0, 1LL << 40, &v) == 0) out->spool_floor_max_bytes = v;
     } else if (strcmp(k, "backpressure_max_ms") == 0) {
-      if (get_int(&e, f, k, 0, 7 * 86400 * 1000LL, &v) == 0) out->backpressure_max_ms = v;
+      if (jfield_int(&e, f, k, 0, 7 * 86400 * 1000LL, &v) == 0) out->backpressure_max_ms = v;
     } else if (strcmp(k, "max_record_bytes") == 0) {
-      if (get_int(&e, f, k, 256, WIRE_MAX_LINE - 64, &v) == 0) out->max_record_bytes = v;
+      if (jfield_int(&e, f, k, 256, WIRE_MAX_LINE - 64, &v) == 0) out->max_record_bytes = v;
     } else if (strcmp(k, "proxy") == 0) {
-      if (copy_string(&e, f, k, out->proxy, sizeof out->proxy, 1) == 0 && out->proxy[0] &&
+      if (jfield_string(&e, f, k, out->proxy, sizeof out->proxy, 1) == 0 && out->proxy[0] &&
           strncmp(out->proxy, "http://", 7) != 0 && strncmp(out->proxy, "https://", 8) != 0)
-        cfg_fail(&e, "proxy: must start with http:// or https://");
+        jfield_fail(&e, "proxy: must start with http:// or https://");
     } else if (strcmp(k, "proxy_ca_file") == 0) {
-      if (copy_string(&e, f, k, out->proxy_ca_file, sizeof out->proxy_ca_file, 0) == 0 &&
+      if (jfield_string(&e, f, k, out->proxy_ca_file, sizeof out->proxy_ca_file, 0) == 0 &&
           !is_absolute_path(out->proxy_ca_file))
-        cfg_fail(&e, "proxy_ca_file: must be an absolute path");
+        jfield_fail(&e, "proxy_ca_file: must be an absolute path");
     } else if (strcmp(k, "allow_cloud_port") == 0) {
-      get_int(&e, f, k, 1, 65535, &allow_port);
+      jfield_int(&e, f, k, 1, 65535, &allow_port);
     } else if (strcmp(k, "no_proxy") == 0) {
-      copy_string(&e, f, k, out->no_proxy, sizeof out->no_proxy, 1);
+      jfield_string(&e, f, k, out->no_proxy, sizeof out->no_proxy, 1);
     } else if (strcmp(k, "update") == 0) {
       parse_update(&e, f, out);
     } else {
-      cfg_fail(&e, "%s: unknown key", k);
+      jfield_fail(&e, "%s: unknown key", k);
     }
   }
   cJSON_Delete(root);
-  if (!e.failed && !have_url) cfg_fail(&e, "cloud_url: required");
+  if (!e.failed && !have_url) jfield_fail(&e, "cloud_url: required");
   if (!e.failed) check_port(&e, out->cloud_url, allow_port);
-  if (!e.failed && !have_ca) cfg_fail(&e, "ca_file: required");
-  if (!e.failed && !have_state) cfg_fail(&e, "state_dir: required");
+  if (!e.failed && !have_ca) jfield_fail(&e, "ca_file: required");
+  if (!e.failed && !have_state) jfield_fail(&e, "state_dir: required");
   if (!e.failed && out->retry_max_ms < out->retry_base_ms)
-    cfg_fail(&e, "retry_max_ms: must be at least retry_base_ms (%lld)",
+    jfield_fail(&e, "retry_max_ms: must be at least retry_base_ms (%lld)",
              (long long)out->retry_base_ms);
   if (!e.failed && out->read_chunk_bytes <= out->max_line_bytes)
-    cfg_fail(&e, "read_chunk_bytes: must be larger than max_line_bytes (%lld)",
+    jfield_fail(&e, "read_chunk_bytes: must be larger than max_line_bytes (%lld)",
              (long long)out->max_line_bytes);
   return e.failed ? CONFIG_EINVALID : CONFIG_OK;
 }

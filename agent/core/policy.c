@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/jfield.h"
+
 #define POLICY_LIST_MAX_ENTRIES 4096
 
 static const char *const snap_names[POLICY_SNAP_COUNT] = {"processes", "services", "interfaces",
@@ -31,23 +33,6 @@ int policy_diag_lookup(const char *name) {
 
 /* ---- errors ------------------------------------------------------------- */
 
-typedef struct perr {
-  char *buf;
-  size_t cap;
-  int failed;
-} perr;
-
-static void pfail(perr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pfail(perr *e, const char *fmt, ...) {
-  if (e->failed) return;
-  e->failed = 1;
-  if (!e->buf || e->cap == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(e->buf, e->cap, fmt, ap);
-  va_end(ap);
-}
-
 static void say(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(char *buf, size_t cap, const char *fmt, ...) {
   if (!buf || cap == 0) return;
@@ -71,73 +56,58 @@ void policy_defaults(policy *out) {
   out->journal_max_priority = 7;
 }
 
-static int get_int(perr *e, const cJSON *item, const char *key, int64_t lo, int64_t hi,
-                   int64_t *out) {
-  if (!cJSON_IsNumber(item)) {
-    pfail(e, "%s: must be a number", key);
-    return -1;
-  }
-  double d = item->valuedouble;
-  if (d != d || d < (double)lo || d > (double)hi || d != (double)(int64_t)d) {
-    pfail(e, "%s: must be an integer from %lld to %lld", key, (long long)lo, (long long)hi);
-    return -1;
-  }
-  *out = (int64_t)d;
-  return 0;
-}
-
 static int has_wild(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == ']' || s[i] == '\\') return 1;
   return 0;
 }
 
-static void parse_glob(perr *e, const cJSON *v, const char *key, policy_glob *g) {
+static void parse_glob(jfield_err *e, const cJSON *v, const char *key, policy_glob *g) {
   if (!cJSON_IsString(v)) {
-    pfail(e, "%s: must be a string", key);
+    jfield_fail(e, "%s: must be a string", key);
     return;
   }
   const char *s = v->valuestring;
   size_t n = strlen(s);
   if (n == 0 || s[0] != '/') {
-    pfail(e, "%s: must be an absolute path", key);
+    jfield_fail(e, "%s: must be an absolute path", key);
     return;
   }
   if (n >= sizeof g->glob) {
-    pfail(e, "%s: longer than %zu bytes", key, sizeof g->glob - 1);
+    jfield_fail(e, "%s: longer than %zu bytes", key, sizeof g->glob - 1);
     return;
   }
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c < 0x20 || c == 0x7f) {
-      pfail(e, "%s: control character at byte %zu", key, i);
+      jfield_fail(e, "%s: control character at byte %zu", key, i);
       return;
     }
   }
   const char *slash = strrchr(s, '/');
   if (has_wild(s, (size_t)(slash - s))) {
-    pfail(e, "%s: wildcards are allowed in the last path component only", key);
+    jfield_fail(e, "%s: wildcards are allowed in the last path component only", key);
     return;
   }
   if (has_wild(slash + 1, strlen(slash + 1)) &&
       (strchr(slash + 1, '[') || strchr(slash + 1, ']') || strchr(slash + 1, '\\'))) {
-    pfail(e, "%s: only '*' and '?' wildcards are supported", key);
+    jfield_fail(e, "%s: only '*' and '?' wildcards are supported", key);
     return;
   }
   if (slash[1] == 0) {
-    pfail(e, "%s: must name files, not a directory", key);
+    jfield_fail(e, "%s: must name files, not a directory", key);
     return;
   }
   memcpy(g->glob, s, n + 1);
 }
 
-static void parse_logs(perr *e, const cJSON *arr, policy *p) {
+static void parse_logs(jfield_err *e, const cJSON *arr, policy *p) {
   if (!cJSON_IsArray(arr)) {
-    pfail(e, "logs: must be an array");
+    jfield_fail(e, "logs: must be an array");
     return;
   }
   if (cJSON_GetArraySize(arr) > POLICY_MAX_GLOBS) {
-    pfail(e, "logs: at most %d entries", POLICY_MAX_GLOBS);
+    jfield_fail(e, "logs: at most %d entries", POLICY_MAX_GLOBS);
     return;
   }
   int i = 0;
@@ -146,7 +116,7 @@ static void parse_logs(perr *e, const cJSON *arr, policy *p) {
     char key[48];
     snprintf(key, sizeof key, "logs[%d]", i);
     if (!cJSON_IsObject(it)) {
-      pfail(e, "%s: must be an object", key);
+      jfield_fail(e, "%s: must be an object", key);
       return;
     }
     policy_glob *g = &p->logs[i];
@@ -160,24 +130,19 @@ static void parse_logs(perr *e, const cJSON *arr, policy *p) {
         parse_glob(e, f, fkey, g);
         have = 1;
       } else if (strcmp(f->string, "start") == 0) {
-        if (!cJSON_IsString(f) || (strcmp(f->valuestring, "end") != 0 &&
-                                   strcmp(f->valuestring, "beginning") != 0)) {
-          pfail(e, "%s: must be \"end\" or \"beginning\"", fkey);
-          return;
-        }
-        g->from_beginning = strcmp(f->valuestring, "beginning") == 0;
+        if (jfield_start(e, f, fkey, &g->from_beginning) != 0) return;
       } else {
-        pfail(e, "%s: unknown key", fkey);
+        jfield_fail(e, "%s: unknown key", fkey);
       }
       if (e->failed) return;
     }
     if (!have) {
-      pfail(e, "%s.glob: required", key);
+      jfield_fail(e, "%s.glob: required", key);
       return;
     }
     for (int j = 0; j < i; j++) {
       if (strcmp(p->logs[j].glob, g->glob) == 0) {
-        pfail(e, "%s.glob: duplicate of logs[%d].glob", key, j);
+        jfield_fail(e, "%s.glob: duplicate of logs[%d].glob", key, j);
         return;
       }
     }
@@ -186,9 +151,9 @@ static void parse_logs(perr *e, const cJSON *arr, policy *p) {
   p->n_logs = i;
 }
 
-static void parse_snapshots(perr *e, const cJSON *obj, policy *p) {
+static void parse_snapshots(jfield_err *e, const cJSON *obj, policy *p) {
   if (!cJSON_IsObject(obj)) {
-    pfail(e, "snapshots: must be an object");
+    jfield_fail(e, "snapshots: must be an object");
     return;
   }
   const cJSON *f;
@@ -199,12 +164,12 @@ static void parse_snapshots(perr *e, const cJSON *obj, policy *p) {
     char key[96];
     snprintf(key, sizeof key, "snapshots.%.60s", f->string);
     if (which < 0) {
-      pfail(e, "%s: unknown snapshot (known: processes, services, interfaces, packages, ports)",
+      jfield_fail(e, "%s: unknown snapshot (known: processes, services, interfaces, packages, ports)",
             key);
       return;
     }
     if (!cJSON_IsObject(f)) {
-      pfail(e, "%s: must be an object", key);
+      jfield_fail(e, "%s: must be an object", key);
       return;
     }
     int have = 0;
@@ -214,7 +179,7 @@ static void parse_snapshots(perr *e, const cJSON *obj, policy *p) {
       snprintf(gkey, sizeof gkey, "%s.%.40s", key, g->string);
       if (strcmp(g->string, "interval_s") == 0) {
         int64_t v;
-        if (get_int(e, g, gkey, POLICY_MIN_INTERVAL_S, POLICY_MAX_INTERVAL_S, &v) != 0) return;
+        if (jfield_int(e, g, gkey, POLICY_MIN_INTERVAL_S, POLICY_MAX_INTERVAL_S, &v) != 0) return;
         p->snapshot_interval_s[which] = v;
         have = 1;
       } else if (strcmp(g->string, "delta_interval_s") == 0) {
@@ -222,31 +187,31 @@ static void parse_snapshots(perr *e, const cJSON *obj, policy *p) {
         int off = d == 0, in_range = d >= POLICY_MIN_INTERVAL_S && d <= POLICY_MAX_INTERVAL_S &&
                                      d == (double)(int64_t)d;
         if (!off && !in_range) {
-          pfail(e, "%s: must be 0 (no changes between full snapshots) or an integer from %d to %d",
+          jfield_fail(e, "%s: must be 0 (no changes between full snapshots) or an integer from %d to %d",
                 gkey, POLICY_MIN_INTERVAL_S, POLICY_MAX_INTERVAL_S);
           return;
         }
         p->snapshot_delta_s[which] = off ? 0 : (int64_t)d;
       } else {
-        pfail(e, "%s: unknown key", gkey);
+        jfield_fail(e, "%s: unknown key", gkey);
         return;
       }
     }
     if (!have) {
-      pfail(e, "%s.interval_s: required", key);
+      jfield_fail(e, "%s.interval_s: required", key);
       return;
     }
     if (p->snapshot_delta_s[which] >= p->snapshot_interval_s[which]) {
-      pfail(e, "%s.delta_interval_s: must be shorter than interval_s (%lld)", key,
+      jfield_fail(e, "%s.delta_interval_s: must be shorter than interval_s (%lld)", key,
             (long long)p->snapshot_interval_s[which]);
       return;
     }
   }
 }
 
-static void parse_journal(perr *e, const cJSON *obj, policy *p) {
+static void parse_journal(jfield_err *e, const cJSON *obj, policy *p) {
   if (!cJSON_IsObject(obj)) {
-    pfail(e, "journal: must be an object");
+    jfield_fail(e, "journal: must be an object");
     return;
   }
   const cJSON *g;
@@ -254,29 +219,25 @@ static void parse_journal(perr *e, const cJSON *obj, policy *p) {
     char gkey[96];
     snprintf(gkey, sizeof gkey, "journal.%.60s", g->string);
     if (strcmp(g->string, "enabled") == 0) {
-      if (!cJSON_IsBool(g)) {
-        pfail(e, "%s: must be true or false", gkey);
-        return;
-      }
-      p->journal_enabled = cJSON_IsTrue(g);
+      if (jfield_bool(e, g, gkey, &p->journal_enabled) != 0) return;
     } else if (strcmp(g->string, "max_priority") == 0) {
       int64_t v;
-      if (get_int(e, g, gkey, 0, 7, &v) != 0) return;
+      if (jfield_int(e, g, gkey, 0, 7, &v) != 0) return;
       p->journal_max_priority = (int)v;
     } else {
-      pfail(e, "%s: unknown key", gkey);
+      jfield_fail(e, "%s: unknown key", gkey);
       return;
     }
   }
 }
 
-static void parse_diags(perr *e, const cJSON *arr, policy *p) {
+static void parse_diags(jfield_err *e, const cJSON *arr, policy *p) {
   if (!cJSON_IsArray(arr)) {
-    pfail(e, "diagnostics: must be an array");
+    jfield_fail(e, "diagnostics: must be an array");
     return;
   }
   if (cJSON_GetArraySize(arr) > POLICY_MAX_DIAGS) {
-    pfail(e, "diagnostics: at most %d entries", POLICY_MAX_DIAGS);
+    jfield_fail(e, "diagnostics: at most %d entries", POLICY_MAX_DIAGS);
     return;
   }
   int i = 0;
@@ -285,7 +246,7 @@ static void parse_diags(perr *e, const cJSON *arr, policy *p) {
     char key[48];
     snprintf(key, sizeof key, "diagnostics[%d]", i);
     if (!cJSON_IsObject(it)) {
-      pfail(e, "%s: must be an object", key);
+      jfield_fail(e, "%s: must be an object", key);
       return;
     }
     policy_diag_entry *d = &p->diags[i];
@@ -296,35 +257,35 @@ static void parse_diags(perr *e, const cJSON *arr, policy *p) {
       snprintf(fkey, sizeof fkey, "%s.%.40s", key, f->string);
       if (strcmp(f->string, "name") == 0) {
         if (!cJSON_IsString(f)) {
-          pfail(e, "%s: must be a string", fkey);
+          jfield_fail(e, "%s: must be a string", fkey);
           return;
         }
         int k = policy_diag_lookup(f->valuestring);
         if (k < 0) {
           /* Quote at most 40 bytes of the cloud's text in our report. */
-          pfail(e, "%s: unknown diagnostic \"%.40s\" (only compiled-in diagnostics run)", fkey,
+          jfield_fail(e, "%s: unknown diagnostic \"%.40s\" (only compiled-in diagnostics run)", fkey,
                 f->valuestring);
           return;
         }
         d->diag = (policy_diag)k;
         have_name = 1;
       } else if (strcmp(f->string, "interval_s") == 0) {
-        if (get_int(e, f, fkey, POLICY_MIN_INTERVAL_S, POLICY_MAX_INTERVAL_S, &d->interval_s) != 0)
+        if (jfield_int(e, f, fkey, POLICY_MIN_INTERVAL_S, POLICY_MAX_INTERVAL_S, &d->interval_s) != 0)
           return;
         have_int = 1;
       } else {
-        pfail(e, "%s: unknown key", fkey);
+        jfield_fail(e, "%s: unknown key", fkey);
         return;
       }
     }
     if (!have_name) {
-      pfail(e, "%s.name: required", key);
+      jfield_fail(e, "%s.name: required", key);
       return;
     }
     if (!have_int) d->interval_s = 3600;
     for (int j = 0; j < i; j++) {
       if (p->diags[j].diag == d->diag) {
-        pfail(e, "%s.name: duplicate of diagnostics[%d].name", key, j);
+        jfield_fail(e, "%s.name: duplicate of diagnostics[%d].name", key, j);
         return;
       }
     }
@@ -333,9 +294,9 @@ static void parse_diags(perr *e, const cJSON *arr, policy *p) {
   p->n_diags = i;
 }
 
-static void parse_caps(perr *e, const cJSON *obj, policy *p) {
+static void parse_caps(jfield_err *e, const cJSON *obj, policy *p) {
   if (!cJSON_IsObject(obj)) {
-    pfail(e, "caps: must be an object");
+    jfield_fail(e, "caps: must be an object");
     return;
   }
   const cJSON *f;
@@ -343,43 +304,43 @@ static void parse_caps(perr *e, const cJSON *obj, policy *p) {
     char key[96];
     snprintf(key, sizeof key, "caps.%.60s", f->string);
     if (strcmp(f->string, "max_records_per_s") == 0)
-      get_int(e, f, key, 1, POLICY_RATE_CAP, &p->max_records_per_s);
+      jfield_int(e, f, key, 1, POLICY_RATE_CAP, &p->max_records_per_s);
     else if (strcmp(f->string, "max_memory_mb") == 0)
-      get_int(e, f, key, 8, POLICY_MEMORY_CAP_MB, &p->max_memory_mb);
+      jfield_int(e, f, key, 8, POLICY_MEMORY_CAP_MB, &p->max_memory_mb);
     else if (strcmp(f->string, "snapshot_max_items") == 0)
-      get_int(e, f, key, 10, POLICY_SNAPSHOT_ITEMS_CAP, &p->snapshot_max_items);
+      jfield_int(e, f, key, 10, POLICY_SNAPSHOT_ITEMS_CAP, &p->snapshot_max_items);
     else
-      pfail(e, "%s: unknown key", key);
+      jfield_fail(e, "%s: unknown key", key);
     if (e->failed) return;
   }
 }
 
 int policy_parse(const char *json, size_t len, policy *out, char *err, size_t err_cap) {
-  perr e = {err, err_cap, 0};
+  jfield_err e = {err, err_cap, 0};
   if (err && err_cap) err[0] = 0;
   if (!json || !out) {
-    pfail(&e, "policy: no input");
+    jfield_fail(&e, "policy: no input");
     return POLICY_EINVALID;
   }
   if (len > POLICY_MAX_BYTES) {
-    pfail(&e, "policy: larger than %d bytes", POLICY_MAX_BYTES);
+    jfield_fail(&e, "policy: larger than %d bytes", POLICY_MAX_BYTES);
     return POLICY_EINVALID;
   }
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
   if (!root) {
     size_t off = end && end >= json ? (size_t)(end - json) : 0;
-    pfail(&e, "policy: not valid JSON (near byte %zu)", off);
+    jfield_fail(&e, "policy: not valid JSON (near byte %zu)", off);
     return POLICY_EINVALID;
   }
   /* Trailing bytes after the object would mean two parsers could disagree. */
   for (const char *q = end; q && q < json + len; q++) {
     if (*q != ' ' && *q != '\n' && *q != '\r' && *q != '\t') {
-      pfail(&e, "policy: trailing bytes after the JSON object");
+      jfield_fail(&e, "policy: trailing bytes after the JSON object");
       break;
     }
   }
-  if (!e.failed && !cJSON_IsObject(root)) pfail(&e, "policy: top level must be an object");
+  if (!e.failed && !cJSON_IsObject(root)) jfield_fail(&e, "policy: top level must be an object");
   policy p; /* parsed into a copy: *out changes only when all of it is valid */
   policy_defaults(&p);
   int have_version = 0;
@@ -390,7 +351,7 @@ int policy_parse(const char *json, size_t len, policy *out, char *err, size_t er
       char key[64];
       snprintf(key, sizeof key, "%.60s", k);
       if (strcmp(k, "version") == 0) {
-        have_version = get_int(&e, f, key, 1, INT64_C(1) << 52, &p.version) == 0;
+        have_version = jfield_int(&e, f, key, 1, INT64_C(1) << 52, &p.version) == 0;
       } else if (strcmp(k, "logs") == 0) {
         parse_logs(&e, f, &p);
       } else if (strcmp(k, "snapshots") == 0) {
@@ -398,11 +359,11 @@ int policy_parse(const char *json, size_t len, policy *out, char *err, size_t er
       } else if (strcmp(k, "diagnostics") == 0) {
         parse_diags(&e, f, &p);
       } else if (strcmp(k, "batch_max_records") == 0) {
-        get_int(&e, f, key, 1, 10000, &p.batch_max_records);
+        jfield_int(&e, f, key, 1, 10000, &p.batch_max_records);
       } else if (strcmp(k, "batch_max_age_ms") == 0) {
-        get_int(&e, f, key, 100, 3600 * 1000, &p.batch_max_age_ms);
+        jfield_int(&e, f, key, 100, 3600 * 1000, &p.batch_max_age_ms);
       } else if (strcmp(k, "policy_interval_s") == 0) {
-        get_int(&e, f, key, 30, 86400, &p.policy_interval_s);
+        jfield_int(&e, f, key, 30, 86400, &p.policy_interval_s);
       } else if (strcmp(k, "caps") == 0) {
         parse_caps(&e, f, &p);
       } else if (strcmp(k, "journal") == 0) {
@@ -411,16 +372,16 @@ int policy_parse(const char *json, size_t len, policy *out, char *err, size_t er
         int r = -1;
         for (int i = 0; cJSON_IsString(f) && i < 3; i++)
           if (strcmp(f->valuestring, ring_names[i]) == 0) r = i;
-        if (r < 0) pfail(&e, "update_ring: must be one of stable, early-access, canary");
+        if (r < 0) jfield_fail(&e, "update_ring: must be one of stable, early-access, canary");
         else p.update_ring = (policy_ring)r;
       } else {
-        pfail(&e, "%s: unknown key", key);
+        jfield_fail(&e, "%s: unknown key", key);
       }
       if (e.failed) break;
     }
   }
   cJSON_Delete(root);
-  if (!e.failed && !have_version) pfail(&e, "version: required");
+  if (!e.failed && !have_version) jfield_fail(&e, "version: required");
   if (e.failed) return POLICY_EINVALID;
   *out = p;
   return POLICY_OK;
