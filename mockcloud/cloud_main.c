@@ -6,12 +6,16 @@
  *   outpost-cloud serve --data DIR --listen 127.0.0.1:PORT
  *   outpost-cloud count --data DIR [--agent ID]
  *   outpost-cloud agent revoke ID --data DIR
+ *   outpost-cloud policy set --data DIR --workspace NAME [--group G] FILE
  *   outpost-cloud alerts --data DIR      (one line per alert, oldest first)
  *   outpost-cloud update-reports --data DIR  (agents' update refusals/stagings, oldest first)
  *   outpost-cloud repo init --data DIR --root-keys RDIR --pkcs11-module M
  *                 --token-label L --pin-file P
  *   outpost-cloud release --data DIR --binary FILE --version V --ring R [--arch A]
- *   outpost-cloud promote --data DIR --version V --from R1 --to R2
+ *   outpost-cloud promote --data DIR --version V --from R1 --to R2 [--force]
+ *                 (refused when agents reported the version rolled back,
+ *                 unless --force: mc_promote_rollbacks)
+ *   outpost-cloud agent group --data DIR AGENT_ID GROUP|-   (issue #6: rings)
  *   outpost-cloud rotate-keys --data DIR [--root-keys RDIR] --role ROLE
  *
  * The release repository (docs/updates.md) lives in DATA/repo; the token
@@ -48,6 +52,7 @@
 #include <limits.h>
 
 #include "common/wire.h"
+#include "mc_rings.h"
 #include "mc.h"
 #include "mc_metrics.h"
 #include "mc_p11.h"
@@ -618,12 +623,29 @@ static int cmd_release(const char *data, const char *binary, const char *version
   return 0;
 }
 
-static int cmd_promote(const char *data, const char *version, const char *from, const char *to) {
+static int cmd_promote(const char *data, const char *version, const char *from, const char *to,
+                       int force) {
   if (!version || !from || !to) {
     fprintf(stderr, "outpost-cloud: promote needs --version, --from and --to\n");
     return 2;
   }
   char err[512] = "", rp[PATH_CAP];
+  /* The gate (docs/updates.md "Promotion gate"): agents whose supervisor
+   * rolled this version back have said it is unhealthy. */
+  mc_cloud *store;
+  if (open_store(data, 1, &store) != 0) return 1;
+  char why[256];
+  int64_t bad = mc_promote_rollbacks(store, version, why, sizeof why);
+  mc_close(store);
+  if (bad < 0) {
+    fprintf(stderr, "outpost-cloud: promote: cannot read the update reports\n");
+    return 1;
+  }
+  if (bad > 0 && !force) {
+    fprintf(stderr, "outpost-cloud: promote refused: %s; --force promotes anyway\n", why);
+    return 1;
+  }
+  if (bad > 0) fprintf(stderr, "outpost-cloud: promote forced past the gate: %s\n", why);
   mc_p11 *p;
   mc_signer on;
   if (repo_begin(data, rp, &p, &on) != 0) return 1;
@@ -1057,8 +1079,9 @@ static int cmd_serve(const char *dir, const char *listen) {
   return rc;
 }
 
-/* outpost-cloud policy set --data DIR --workspace NAME FILE (issue #5). */
-static int cmd_policy_set(const char *dir, const char *ws, const char *file) {
+/* outpost-cloud policy set --data DIR --workspace NAME [--group G] FILE
+ * (issue #5; --group: issue #6, mc_rings.h). */
+static int cmd_policy_set(const char *dir, const char *ws, const char *group, const char *file) {
   if (!ws || !ws[0]) return 2;
   FILE *fp = fopen(file, "rb");
   if (!fp) {
@@ -1080,14 +1103,35 @@ static int cmd_policy_set(const char *dir, const char *ws, const char *file) {
   }
   int64_t v = 0;
   char err[256] = "";
-  int rc = mc_policy_set(c, ws, buf, n, &v, err, sizeof err);
+  int rc = group ? mc_policy_set_group(c, ws, group, buf, n, &v, err, sizeof err)
+                 : mc_policy_set(c, ws, buf, n, &v, err, sizeof err);
   mc_close(c);
   free(buf);
   if (rc != MC_OK) {
     fprintf(stderr, "outpost-cloud: policy not set: %s\n", err[0] ? err : "store error");
     return 1;
   }
-  printf("workspace %s: policy version %lld\n", ws, (long long)v);
+  if (group) printf("workspace %s group %s: policy version %lld\n", ws, group, (long long)v);
+  else printf("workspace %s: policy version %lld\n", ws, (long long)v);
+  return 0;
+}
+
+/* outpost-cloud agent group --data DIR AGENT_ID GROUP (issue #6): "" or
+ * "-" takes the agent out of any group. */
+static int cmd_agent_group(const char *dir, const char *agent, const char *group) {
+  mc_cloud *c;
+  if (open_store(dir, 1, &c) != 0) return 1;
+  const char *g = strcmp(group, "-") == 0 ? "" : group;
+  char err[256] = "";
+  int rc = mc_agent_set_group(c, agent, g, err, sizeof err);
+  int64_t v = rc == MC_OK ? mc_policy_version_of(c, agent) : 0;
+  mc_close(c);
+  if (rc != MC_OK) {
+    fprintf(stderr, "outpost-cloud: agent %s: %s\n", agent, err[0] ? err : "store error");
+    return 1;
+  }
+  printf("agent %s: group %s, served policy version %lld\n", agent, g[0] ? g : "(none)",
+         (long long)v);
   return 0;
 }
 
@@ -1103,12 +1147,13 @@ static int usage(void) {
                   "  outpost-cloud alerts --data DIR\n"
                   "  outpost-cloud metrics --data DIR [--agent ID]\n"
                   "  outpost-cloud update-reports --data DIR\n"
-                  "  outpost-cloud policy set --data DIR --workspace NAME FILE\n"
+                  "  outpost-cloud policy set --data DIR --workspace NAME [--group G] FILE\n"
+                  "  outpost-cloud agent group --data DIR AGENT_ID GROUP|-\n"
                   "  outpost-cloud repo init --data DIR --root-keys RDIR --pkcs11-module M "
                   "--token-label L --pin-file P\n"
                   "  outpost-cloud release --data DIR --binary FILE --version V --ring R "
                   "[--arch A]\n"
-                  "  outpost-cloud promote --data DIR --version V --from R1 --to R2\n"
+                  "  outpost-cloud promote --data DIR --version V --from R1 --to R2 [--force]\n"
                   "  outpost-cloud rotate-keys --data DIR [--root-keys RDIR] --role ROLE\n");
   return 2;
 }
@@ -1117,7 +1162,8 @@ int main(int argc, char **argv) {
   const char *data = NULL, *listen = NULL, *agent = NULL, *workspace = NULL;
   const char *root_keys = NULL, *module = NULL, *token = NULL, *pin_file = NULL, *binary = NULL,
              *version = NULL, *ring = NULL, *arch = NULL, *from = NULL, *to = NULL, *role = NULL;
-  const char *pos[3] = {NULL, NULL, NULL};
+  const char *pos[4] = {NULL, NULL, NULL, NULL};
+  const char *group = NULL;
   int npos = 0, force = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
@@ -1137,7 +1183,8 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) to = argv[++i];
     else if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) role = argv[++i];
     else if (argv[i][0] == '-') return usage();
-    else if (npos < 3) pos[npos++] = argv[i];
+    else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc) group = argv[++i];
+    else if (npos < 4) pos[npos++] = argv[i];
     else return usage();
   }
   if (npos == 0 || !data || !data[0]) return usage();
@@ -1146,7 +1193,7 @@ int main(int argc, char **argv) {
     return cmd_repo_init(data, root_keys, module, token, pin_file);
   if (strcmp(pos[0], "release") == 0 && npos == 1)
     return cmd_release(data, binary, version, ring, arch);
-  if (strcmp(pos[0], "promote") == 0 && npos == 1) return cmd_promote(data, version, from, to);
+  if (strcmp(pos[0], "promote") == 0 && npos == 1) return cmd_promote(data, version, from, to, force);
   if (strcmp(pos[0], "rotate-keys") == 0 && npos == 1) return cmd_rotate(data, root_keys, role);
   if (strcmp(pos[0], "workspace") == 0 && npos == 3 && strcmp(pos[1], "add") == 0)
     return cmd_workspace_add(data, pos[2]);
@@ -1158,6 +1205,8 @@ int main(int argc, char **argv) {
   if (strcmp(pos[0], "metrics") == 0 && npos == 1) return cmd_metrics(data, agent);
   if (strcmp(pos[0], "update-reports") == 0 && npos == 1) return cmd_update_reports(data);
   if (strcmp(pos[0], "policy") == 0 && npos == 3 && strcmp(pos[1], "set") == 0 && workspace)
-    return cmd_policy_set(data, workspace, pos[2]);
+    return cmd_policy_set(data, workspace, group, pos[2]);
+  if (strcmp(pos[0], "agent") == 0 && npos == 4 && strcmp(pos[1], "group") == 0)
+    return cmd_agent_group(data, pos[2], pos[3]);
   return usage();
 }

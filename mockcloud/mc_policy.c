@@ -1,5 +1,6 @@
-/* mc_policy.c - per-workspace collection policy and the agents' reports on
- * it (issue #5). Tables (docs/cloud-store.md): policies, policy_reports.
+/* mc_policy.c - per-workspace (and per agent group, mc_rings.h) collection
+ * policy and the agents' reports on it (issues #5, #6). Tables (docs/cloud-store.md): policies, policy_reports,
+ * agent_groups, group_policies.
  *
  * The cloud checks the shape loosely (a JSON object of bounded size): the
  * agent is the one that enforces, and a mock cloud acting as an attacker
@@ -13,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "mc_int.h"
+#include "mc_rings.h"
 
 #define MC_POLICY_MAX (64 * 1024)
 #define MC_REPORT_FIELD_MAX 4096
@@ -25,7 +27,22 @@ static const char *const policy_schema =
     " id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, version INTEGER NOT NULL,"
     " status TEXT NOT NULL, applied_version INTEGER NOT NULL, error TEXT NOT NULL,"
     " refused TEXT NOT NULL, received_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS policy_reports_agent ON policy_reports(agent_id, id);";
+    "CREATE INDEX IF NOT EXISTS policy_reports_agent ON policy_reports(agent_id, id);"
+    /* issue #6 (mc_rings.h): agent groups and their policies. */
+    "CREATE TABLE IF NOT EXISTS agent_groups("
+    " agent_id TEXT PRIMARY KEY, grp TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS group_policies("
+    " workspace_id INTEGER NOT NULL REFERENCES workspaces(id), grp TEXT NOT NULL,"
+    " version INTEGER NOT NULL, body TEXT NOT NULL, updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(workspace_id, grp)) WITHOUT ROWID;";
+
+/* The policy an agent is served: its group's when that group has one, else
+ * its workspace's. Primary-key lookups only: it runs on every ingest. */
+#define EFFECTIVE_SQL(cols)                                                   \
+  "SELECT " cols " FROM agents a"                                             \
+  " LEFT JOIN agent_groups ag ON ag.agent_id = a.agent_id"                    \
+  " LEFT JOIN group_policies g ON g.workspace_id = a.workspace_id AND g.grp = ag.grp" \
+  " LEFT JOIN policies p ON p.workspace_id = a.workspace_id WHERE a.agent_id = ?1"
 
 static int ensure_schema(mc_cloud *c) {
   if (c->policy_ready) return 0;
@@ -37,10 +54,8 @@ static int ensure_schema(mc_cloud *c) {
 int64_t mc__policy_version(mc_cloud *c, const char *agent_id) {
   if (ensure_schema(c) != 0) return 0;
   if (!c->policy_ver &&
-      sqlite3_prepare_v3(c->db,
-                         "SELECT p.version FROM policies p JOIN agents a"
-                         " ON a.workspace_id = p.workspace_id WHERE a.agent_id = ?1",
-                         -1, SQLITE_PREPARE_PERSISTENT, &c->policy_ver, NULL) != SQLITE_OK)
+      sqlite3_prepare_v3(c->db, EFFECTIVE_SQL("coalesce(g.version, p.version, 0)"), -1,
+                         SQLITE_PREPARE_PERSISTENT, &c->policy_ver, NULL) != SQLITE_OK)
     return 0;
   sqlite3_stmt *s = c->policy_ver;
   sqlite3_reset(s);
@@ -51,13 +66,88 @@ int64_t mc__policy_version(mc_cloud *c, const char *agent_id) {
   return v;
 }
 
+int64_t mc_policy_version_of(mc_cloud *c, const char *agent_id) {
+  return c && agent_id ? mc__policy_version(c, agent_id) : 0;
+}
+
 static void put(char *err, size_t cap, const char *msg) {
   if (err && cap) snprintf(err, cap, "%s", msg);
 }
 
-int mc_policy_set(mc_cloud *c, const char *workspace, const char *json, size_t len,
-                  int64_t *version, char *err, size_t err_cap) {
+static int valid_group(const char *g) {
+  size_t n = g ? strlen(g) : 0;
+  if (n == 0 || n > MC_GROUP_MAX) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)g[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '_' || ch == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+/* One int64 from a one-row query with up to two bindings (text, int64). */
+static int query_i64(mc_cloud *c, const char *sql, const char *t1, int64_t i2, int64_t *out) {
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
+  if (t1) sqlite3_bind_text(s, 1, t1, -1, SQLITE_STATIC);
+  else sqlite3_bind_int64(s, 1, i2);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Every policy of a workspace draws its version from one counter. */
+static int next_version(mc_cloud *c, int64_t ws, int64_t *v) {
+  *v = 0;
+  return query_i64(c,
+                   "SELECT 1 + max(coalesce((SELECT version FROM policies WHERE workspace_id = ?1), 0),"
+                   " coalesce((SELECT max(version) FROM group_policies WHERE workspace_id = ?1), 0))",
+                   NULL, ws, v) == 1
+             ? 0
+             : -1;
+}
+
+/* Stores body (its "version" replaced by v) as the workspace's policy
+ * (group NULL) or the group's. */
+static int store_policy(mc_cloud *c, int64_t ws, const char *group, cJSON *o, int64_t v) {
+  cJSON_DeleteItemFromObjectCaseSensitive(o, "version");
+  cJSON *num = cJSON_CreateNumber((double)v);
+  if (!num) return MC_ENOMEM;
+  cJSON_AddItemToObject(o, "version", num);
+  char *text = cJSON_PrintUnformatted(o);
+  if (!text) return MC_ENOMEM;
+  sqlite3_stmt *s = NULL;
+  int rc = MC_EDB;
+  const char *sql =
+      group ? "INSERT INTO group_policies(workspace_id, grp, version, body, updated_ms)"
+              " VALUES(?1,?5,?2,?3,?4) ON CONFLICT(workspace_id, grp) DO UPDATE SET"
+              " version=excluded.version, body=excluded.body, updated_ms=excluded.updated_ms"
+            : "INSERT INTO policies(workspace_id, version, body, updated_ms)"
+              " VALUES(?1,?2,?3,?4) ON CONFLICT(workspace_id) DO UPDATE SET"
+              " version=excluded.version, body=excluded.body,"
+              " updated_ms=excluded.updated_ms";
+  if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) == SQLITE_OK) {
+    sqlite3_bind_int64(s, 1, ws);
+    sqlite3_bind_int64(s, 2, v);
+    sqlite3_bind_text(s, 3, text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, c->env.wall_ms(c->env.ctx));
+    if (group) sqlite3_bind_text(s, 5, group, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_DONE) rc = MC_OK;
+  }
+  sqlite3_finalize(s);
+  cJSON_free(text);
+  return rc;
+}
+
+static int set_policy(mc_cloud *c, const char *workspace, const char *group, const char *json,
+                      size_t len, int64_t *version, char *err, size_t err_cap) {
   if (!c || !workspace || !json) return MC_EINVAL;
+  if (group && !valid_group(group)) {
+    put(err, err_cap, "group name must be 1-64 of A-Z a-z 0-9 . _ -");
+    return MC_EINVAL;
+  }
   if (len > MC_POLICY_MAX - 64) {
     put(err, err_cap, "policy larger than 64 KiB");
     return MC_EINVAL;
@@ -73,61 +163,122 @@ int mc_policy_set(mc_cloud *c, const char *workspace, const char *json, size_t l
     put(err, err_cap, sqlite3_errmsg(c->db));
     return MC_EDB;
   }
-  sqlite3_stmt *s = NULL;
+  int64_t ws = -1, v = 0;
   int rc = MC_EDB;
-  int64_t ws = -1, v = 1;
-  if (sqlite3_prepare_v2(c->db, "SELECT id FROM workspaces WHERE name = ?1", -1, &s, NULL) !=
-      SQLITE_OK)
-    goto out;
-  sqlite3_bind_text(s, 1, workspace, -1, SQLITE_STATIC);
-  if (sqlite3_step(s) == SQLITE_ROW) ws = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  s = NULL;
-  if (ws < 0) {
+  int q = query_i64(c, "SELECT id FROM workspaces WHERE name = ?1", workspace, 0, &ws);
+  if (q == 0) {
     put(err, err_cap, "no such workspace");
     rc = MC_EINVAL;
-    goto out;
+  } else if (q == 1 && next_version(c, ws, &v) == 0) {
+    /* The cloud owns the version: whatever the file says is replaced. */
+    rc = store_policy(c, ws, group, o, v);
   }
-  if (sqlite3_prepare_v2(c->db, "SELECT version FROM policies WHERE workspace_id = ?1", -1, &s,
-                         NULL) != SQLITE_OK)
-    goto out;
-  sqlite3_bind_int64(s, 1, ws);
-  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0) + 1;
-  sqlite3_finalize(s);
-  s = NULL;
-  /* The cloud owns the version: whatever the file says is replaced. */
-  cJSON_DeleteItemFromObjectCaseSensitive(o, "version");
-  cJSON *num = cJSON_CreateNumber((double)v);
-  if (!num) {
-    rc = MC_ENOMEM;
-    goto out;
-  }
-  cJSON_AddItemToObject(o, "version", num);
-  char *text = cJSON_PrintUnformatted(o);
-  if (!text) {
-    rc = MC_ENOMEM;
-    goto out;
-  }
+  if (rc == MC_OK && version) *version = v;
+  if (rc == MC_EDB) put(err, err_cap, sqlite3_errmsg(c->db));
+  cJSON_Delete(o);
+  return rc;
+}
+
+int mc_policy_set(mc_cloud *c, const char *workspace, const char *json, size_t len,
+                  int64_t *version, char *err, size_t err_cap) {
+  return set_policy(c, workspace, NULL, json, len, version, err, err_cap);
+}
+
+int mc_policy_set_group(mc_cloud *c, const char *workspace, const char *group, const char *json,
+                        size_t len, int64_t *version, char *err, size_t err_cap) {
+  if (!group) return MC_EINVAL;
+  return set_policy(c, workspace, group, json, len, version, err, err_cap);
+}
+
+int mc_agent_group(mc_cloud *c, const char *agent_id, char out[MC_GROUP_MAX + 1]) {
+  if (!c || !agent_id || !out) return MC_EINVAL;
+  out[0] = 0;
+  if (ensure_schema(c) != 0) return MC_EDB;
+  sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(c->db,
-                         "INSERT INTO policies(workspace_id, version, body, updated_ms)"
-                         " VALUES(?1,?2,?3,?4) ON CONFLICT(workspace_id) DO UPDATE SET"
-                         " version=excluded.version, body=excluded.body,"
-                         " updated_ms=excluded.updated_ms",
+                         "SELECT coalesce(ag.grp, '') FROM agents a LEFT JOIN agent_groups ag"
+                         " ON ag.agent_id = a.agent_id WHERE a.agent_id = ?1",
+                         -1, &s, NULL) != SQLITE_OK)
+    return MC_EDB;
+  sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+  int rc = MC_EINVAL;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    const char *t = (const char *)sqlite3_column_text(s, 0);
+    snprintf(out, MC_GROUP_MAX + 1, "%s", t ? t : "");
+    rc = MC_OK;
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/* After a move: the policy now served is re-stamped with the next version
+ * when it is older than the one served before (see mc_rings.h). */
+static int keep_monotonic(mc_cloud *c, const char *agent_id, int64_t before) {
+  int64_t now_v = mc__policy_version(c, agent_id), ws = 0, v = 0;
+  if (now_v == 0 || now_v > before) return MC_OK;
+  if (query_i64(c, "SELECT workspace_id FROM agents WHERE agent_id = ?1", agent_id, 0, &ws) != 1 ||
+      next_version(c, ws, &v) != 0)
+    return MC_EDB;
+  sqlite3_stmt *s = NULL;
+  int in_group = 0;
+  int64_t gv = 0;
+  /* Which row serves the agent now: its group's policy, if that exists. */
+  in_group = query_i64(c,
+                       "SELECT g.version FROM agent_groups ag JOIN agents a ON a.agent_id = ag.agent_id"
+                       " JOIN group_policies g ON g.workspace_id = a.workspace_id AND g.grp = ag.grp"
+                       " WHERE ag.agent_id = ?1",
+                       agent_id, 0, &gv) == 1;
+  const char *sql =
+      in_group
+          ? "UPDATE group_policies SET version = ?2, body = json_set(body, '$.version', ?2)"
+            " WHERE workspace_id = ?1 AND grp = (SELECT grp FROM agent_groups WHERE agent_id = ?3)"
+          : "UPDATE policies SET version = ?2, body = json_set(body, '$.version', ?2)"
+            " WHERE workspace_id = ?1";
+  if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) return MC_EDB;
+  sqlite3_bind_int64(s, 1, ws);
+  sqlite3_bind_int64(s, 2, v);
+  if (in_group) sqlite3_bind_text(s, 3, agent_id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s) == SQLITE_DONE ? MC_OK : MC_EDB;
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int mc_agent_set_group(mc_cloud *c, const char *agent_id, const char *group, char *err,
+                       size_t err_cap) {
+  if (!c || !agent_id) return MC_EINVAL;
+  int none = !group || !group[0];
+  if (!none && !valid_group(group)) {
+    put(err, err_cap, "group name must be 1-64 of A-Z a-z 0-9 . _ -");
+    return MC_EINVAL;
+  }
+  if (ensure_schema(c) != 0) return MC_EDB;
+  int64_t one = 0;
+  int q = query_i64(c, "SELECT 1 FROM agents WHERE agent_id = ?1", agent_id, 0, &one);
+  if (q != 1) {
+    put(err, err_cap, q == 0 ? "no such agent" : sqlite3_errmsg(c->db));
+    return q == 0 ? MC_EINVAL : MC_EDB;
+  }
+  int64_t before = mc__policy_version(c, agent_id);
+  if (sqlite3_exec(c->db, "SAVEPOINT mc_group", NULL, NULL, NULL) != SQLITE_OK) return MC_EDB;
+  sqlite3_stmt *s = NULL;
+  int rc = MC_EDB;
+  if (sqlite3_prepare_v2(c->db,
+                         none ? "DELETE FROM agent_groups WHERE agent_id = ?1"
+                              : "INSERT INTO agent_groups(agent_id, grp) VALUES(?1, ?2)"
+                                " ON CONFLICT(agent_id) DO UPDATE SET grp = excluded.grp",
                          -1, &s, NULL) == SQLITE_OK) {
-    sqlite3_bind_int64(s, 1, ws);
-    sqlite3_bind_int64(s, 2, v);
-    sqlite3_bind_text(s, 3, text, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, c->env.wall_ms(c->env.ctx));
+    sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+    if (!none) sqlite3_bind_text(s, 2, group, -1, SQLITE_STATIC);
     if (sqlite3_step(s) == SQLITE_DONE) rc = MC_OK;
   }
   sqlite3_finalize(s);
-  s = NULL;
-  cJSON_free(text);
-  if (rc == MC_OK && version) *version = v;
-  if (rc == MC_EDB) put(err, err_cap, sqlite3_errmsg(c->db));
-out:
-  if (s) sqlite3_finalize(s);
-  cJSON_Delete(o);
+  if (rc == MC_OK) rc = keep_monotonic(c, agent_id, before);
+  if (rc == MC_OK) {
+    sqlite3_exec(c->db, "RELEASE mc_group", NULL, NULL, NULL);
+  } else {
+    put(err, err_cap, sqlite3_errmsg(c->db));
+    sqlite3_exec(c->db, "ROLLBACK TO mc_group; RELEASE mc_group", NULL, NULL, NULL);
+  }
   return rc;
 }
 
@@ -136,14 +287,12 @@ int mc__policy_get(mc_cloud *c, const char *agent_id, char **json, size_t *len) 
   *len = 0;
   if (ensure_schema(c) != 0) return -1;
   sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(c->db,
-                         "SELECT p.body FROM policies p JOIN agents a"
-                         " ON a.workspace_id = p.workspace_id WHERE a.agent_id = ?1",
-                         -1, &s, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(c->db, EFFECTIVE_SQL("coalesce(g.body, p.body)"), -1, &s, NULL) !=
+      SQLITE_OK)
     return -1;
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
   int rc = 1;
-  if (sqlite3_step(s) == SQLITE_ROW) {
+  if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
     int n = sqlite3_column_bytes(s, 0);
     const unsigned char *t = sqlite3_column_text(s, 0);
     char *b = t ? malloc((size_t)n + 1) : NULL;

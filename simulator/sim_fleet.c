@@ -19,10 +19,13 @@
 #include "core/caps.h"
 #include "core/pstate.h"
 #include "core/config.h"
+#include "core/files.h"
 #include "core/ident.h"
 #include "core/update.h"
 #include "core/upstate.h"
+#include "core/upsup.h"
 #include "mc.h"
+#include "mc_rings.h"
 #include "mc_metrics.h"
 #include "sim_fs.h"
 #include "sim_net.h"
@@ -121,6 +124,12 @@ typedef struct sim_agent {
   int32_t clone_of;         /* source agent of a copy, -1 */
   int n_ids;
   int revoked;
+  /* issue #6 rings and rollbacks */
+  int ring;            /* assigned: 0 canary, 1 early-access, 2 stable */
+  int grouped;         /* its cloud identity was put in its ring's group */
+  int installed_rb;    /* installed expect.update_rolled_back's version */
+  int rolled_back_rb;  /* ... and its supervisor rolled it back */
+  int64_t final_at;    /* when it installed expect.update_final_version, -1 never */
 } sim_agent;
 
 typedef struct expectation {
@@ -167,6 +176,11 @@ typedef struct fleet {
       misattributed, alerts_total, drift_events;
   mc_stats ident_ms;
   sim_update *upd; /* issue #6: the repository; NULL when updates are off */
+  int rings_on;     /* fleet.rings given: agents are put in ring groups */
+  int64_t ring_n[2]; /* agents 0..ring_n[0]-1 canary, then early-access */
+  char broken[SIM_SCN_MAX_EVENTS][24]; /* versions released "broken": true */
+  int n_broken;
+  int64_t promotes_refused, rollbacks;
 } fleet;
 
 static void space_check(fleet *f, sim_agent *g);
@@ -352,6 +366,8 @@ static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
     g->os.log_user = lc;
   }
   ident_hw(f, g, (uint64_t)idx);
+  g->ring = idx < f->ring_n[0] ? 0 : idx < f->ring_n[0] + f->ring_n[1] ? 1 : 2;
+  g->final_at = -1;
   g->clone_of = -1;
   g->watch_at = g->detected_at = -1;
   sim_os_shim(&g->os, &g->osh);
@@ -629,6 +645,8 @@ static void space_check(fleet *f, sim_agent *g) {
   f->stop = 1;
 }
 
+static int promote_gate(fleet *f, const sim_scn_event *e);
+
 static void apply_scenario_event(fleet *f, int idx) {
   const sim_scn_event *e = &f->scn->events[idx];
   f->faults++;
@@ -713,14 +731,18 @@ static void apply_scenario_event(fleet *f, int idx) {
       }
       break;
     }
-    case SIM_SCN_UPD_RELEASE:
     case SIM_SCN_UPD_PROMOTE:
+      if (promote_gate(f, e)) break;
+      /* fall through */
+    case SIM_SCN_UPD_RELEASE:
     case SIM_SCN_UPD_FREEZE:
     case SIM_SCN_UPD_REPLAY:
     case SIM_SCN_UPD_COMPROMISE:
     case SIM_SCN_UPD_TAMPER:
     case SIM_SCN_UPD_ENDLESS: {
       char desc[200] = "", err[400] = "";
+      if (e->type == SIM_SCN_UPD_RELEASE && e->broken && f->n_broken < SIM_SCN_MAX_EVENTS)
+        snprintf(f->broken[f->n_broken++], sizeof f->broken[0], "%s", e->version);
       if (sim_update_event(f->upd, e, f->now, SIM_WALL_EPOCH_MS + f->now, desc, sizeof desc, err,
                            sizeof err) != SIM_UPD_OK) {
         set_failure(f, "event %d (%s): %s", idx, sim_scenario_event_name(e->type), err);
@@ -738,12 +760,59 @@ static void apply_scenario_event(fleet *f, int idx) {
 
 /* ---- updates (issue #6): the supervisor, minimally ---------------------- */
 
-/* What outpost-agent supervise does when its child exits 75, reduced to its
- * outcome once probation passed: pending.json read through upstate, the
- * staged binary checked against it, the floor raised to the new version and
- * the agent started again. The core's running version is compiled in
- * (OUTPOST_VERSION), so the floor is what makes the restarted agent compare
- * against the version it now "runs". */
+static const char *const ring_names[3] = {"canary", "early-access", "stable"};
+
+/* The ring the agent really follows: update_ring of the policy it applied
+ * and persisted (state_dir/policy.json), "stable" without one, as update.c. */
+static void agent_ring(sim_agent *g, char out[24]) {
+  snprintf(out, 24, "stable");
+  char buf[65536];
+  size_t n = 0;
+  if (files_read_small(&g->osh, STATE_DIR "/policy.json", buf, sizeof buf, &n) != OS_OK) return;
+  cJSON *o = cJSON_ParseWithLength(buf, n);
+  const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "update_ring");
+  if (cJSON_IsString(r) && strlen(r->valuestring) < 24) snprintf(out, 24, "%s", r->valuestring);
+  cJSON_Delete(o);
+}
+
+static int is_broken(const fleet *f, const char *version) {
+  for (int i = 0; i < f->n_broken; i++)
+    if (strcmp(f->broken[i], version) == 0) return 1;
+  return 0;
+}
+
+/* issue #6: the promotion gate, as outpost-cloud promote applies it. Returns
+ * 1 when the promote is refused (traced and counted, not a failure). */
+static int promote_gate(fleet *f, const sim_scn_event *e) {
+  if (e->force) return 0;
+  char why[256] = "", esc[300];
+  int64_t n = mc_promote_rollbacks(f->cloud, e->version, why, sizeof why);
+  if (n == 0) return 0;
+  if (n < 0) {
+    set_failure(f, "promote %s: cannot read the update reports", e->version);
+    f->stop = 1;
+    return 1;
+  }
+  f->promotes_refused++;
+  json_escape(why, esc, sizeof esc);
+  sim_trace_line(f->trace,
+                 "{\"t\":%lld,\"type\":\"promote_refused\",\"version\":\"%s\",\"why\":\"%s\"}",
+                 (long long)f->now, e->version, esc);
+  return 1;
+}
+
+/* What outpost-agent supervise does when its child exits 75, with the same
+ * decisions (core/upsup.c): pending.json read through upstate and checked
+ * (not current, not bad, above the floor), the staged binary's length, the
+ * probation begun, then the new version started under the probation rules.
+ * A version released "broken" exits non-zero at every start: the crash-loop
+ * rule rolls it back (bad list, report.json with a rollback event that the
+ * agent sends at its next check-in). Any other version reports health at
+ * its first start and passes (floor raised): the simulated agents all run
+ * the compiled-in OUTPOST_VERSION, so until the floor says otherwise their
+ * updater would offer the version on probation again. The restarts of a
+ * crash loop take their back-off (0.5 s doubling) in the decision's clock,
+ * but the agent that runs next starts at once. */
 static void supervise(fleet *f, sim_agent *g) {
   upstate_pending p;
   char e[400] = "";
@@ -764,11 +833,9 @@ static void supervise(fleet *f, sim_agent *g) {
   }
   upstate us;
   if (rc == 0 && (upstate_load(&g->osh, STATE_DIR, &us, e, sizeof e) != 0 ||
-                  upstate_raise_floor(&us, p.version) != 0 ||
-                  upstate_save(&g->osh, STATE_DIR, &us) != 0 ||
                   upstate_clear_pending(&g->osh, STATE_DIR) != 0)) {
     rc = -1;
-    if (!e[0]) snprintf(e, sizeof e, "update/state.json or pending.json not written");
+    if (!e[0]) snprintf(e, sizeof e, "update/state.json or pending.json unusable");
   }
   if (rc != 0) {
     set_failure(f, "agent %d exited 75 at t=%lld ms but its staged update is unusable: %s",
@@ -776,15 +843,93 @@ static void supervise(fleet *f, sim_agent *g) {
     f->stop = 1;
     return;
   }
-  const char *why = sim_update_installed(f->upd, f->scn, g->idx, p.version, "stable", f->now);
-  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"install\",\"agent\":%d,\"version\":\"%s\"}",
-                 (long long)f->now, (int)g->idx, p.version);
+  char had[24], cur[24], ring[24], reason[UPSUP_WHY_MAX] = "";
+  snprintf(had, sizeof had, "%s", sim_update_version_of(f->upd, g->idx)); /* "" = packaged */
+  snprintf(cur, sizeof cur, "%s", had[0] ? had : OUTPOST_VERSION);
+  const int64_t wall = SIM_WALL_EPOCH_MS + f->now;
+  const char *no = upsup_check_pending(&us, cur, p.version, 1);
+  if (no) {
+    set_failure(f, "agent %d at t=%lld ms staged %s, which its supervisor refuses: %s",
+                (int)g->idx, (long long)f->now, p.version, no);
+    f->stop = 1;
+    return;
+  }
+  upsup_cfg cfg = {f->cfg.update_probation_ms, f->cfg.update_crash_loop_max,
+                   f->cfg.update_crash_window_ms};
+  upsup_exits ex;
+  memset(&ex, 0, sizeof ex);
+  upsup_begin_probation(&us, &ex, p.version, wall, &cfg);
+  agent_ring(g, ring);
+  const char *why = sim_update_installed(f->upd, f->scn, g->idx, p.version, ring, f->now);
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"install\",\"agent\":%d,\"version\":\"%s\",\"ring\":\"%s\"}",
+                 (long long)f->now, (int)g->idx, p.version, ring);
   if (why) {
-    set_failure(f, "%s at t=%lld ms", why, (long long)f->now);
+    set_failure(f, "%s (ring %s) at t=%lld ms", why, ring, (long long)f->now);
+    f->stop = 1;
+    return;
+  }
+  if (f->scn->upd_rolled_back[0] && strcmp(p.version, f->scn->upd_rolled_back) == 0)
+    g->installed_rb = 1;
+  if (f->scn->upd_final_version[0] && strcmp(p.version, f->scn->upd_final_version) == 0)
+    g->final_at = f->now;
+  int broken = is_broken(f, p.version);
+  upsup_verdict v = UPSUP_NONE;
+  int64_t t = 0, backoff = 500;
+  for (int i = 0; i < 2 * UPSUP_CRASH_MAX + 2 && v == UPSUP_NONE; i++) {
+    v = upsup_on_start(&us, p.version, &cfg, reason, sizeof reason);
+    if (v != UPSUP_NONE) break;
+    if (!broken) {
+      upstate_health h;
+      snprintf(h.version, sizeof h.version, "%s", p.version);
+      h.at_ms = wall + t;
+      v = upsup_on_tick(&us, p.version, &h, wall + t, reason, sizeof reason);
+      break;
+    }
+    v = upsup_on_exit(&ex, &us, p.version, f->now + t, &cfg, reason, sizeof reason);
+    t += backoff;
+    backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+  }
+  if (v == UPSUP_ROLLBACK) {
+    upsup_mark_bad(&us, p.version);
+    upstate_report r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.kind, sizeof r.kind, "rollback");
+    snprintf(r.version, sizeof r.version, "%s", p.version);
+    snprintf(r.reason, sizeof r.reason, "%s", reason);
+    r.at_ms = wall + t;
+    if (upstate_add_report(&g->osh, STATE_DIR, &r) != OS_OK) v = UPSUP_NONE;
+    sim_update_rolled_back(f->upd, g->idx, had);
+    f->rollbacks++;
+    if (g->installed_rb && strcmp(p.version, f->scn->upd_rolled_back) == 0) g->rolled_back_rb = 1;
+    if (g->final_at == f->now && strcmp(p.version, f->scn->upd_final_version) == 0) g->final_at = -1;
+    sim_trace_line(f->trace,
+                   "{\"t\":%lld,\"type\":\"rollback\",\"agent\":%d,\"version\":\"%s\",\"to\":\"%s\","
+                   "\"why\":\"%s\"}",
+                   (long long)f->now, (int)g->idx, p.version, cur, reason);
+  }
+  if (v == UPSUP_NONE || upstate_save(&g->osh, STATE_DIR, &us) != 0) {
+    set_failure(f, "agent %d: the supervisor reached no verdict on %s or cannot write its state",
+                (int)g->idx, p.version);
     f->stop = 1;
     return;
   }
   open_agent(f, g);
+}
+
+/* issue #6: an enrolled agent joins its ring's group once (stable agents
+ * stay in none: the workspace's policy, or none, means stable). */
+static void ring_assign(fleet *f, sim_agent *g) {
+  if (!g->a || g->grouped) return;
+  agent_stats s;
+  agent_get_stats(g->a, &s);
+  if (!s.agent_id[0]) return;
+  g->grouped = 1;
+  if (g->ring == 2) return;
+  char err[128] = "";
+  if (mc_agent_set_group(f->cloud, s.agent_id, ring_names[g->ring], err, sizeof err) != MC_OK) {
+    set_failure(f, "agent %d: cannot join group %s: %s", (int)g->idx, ring_names[g->ring], err);
+    f->stop = 1;
+  }
 }
 
 static void upd_result(void *user, const char *name, int pass, const char *detail) {
@@ -793,6 +938,93 @@ static void upd_result(void *user, const char *name, int pass, const char *detai
   if (!x) return;
   x->pass = pass;
   snprintf(x->detail, sizeof x->detail, "%s", detail);
+}
+
+typedef struct rb_scan {
+  const char *version;
+  const char *const *ids;
+  int64_t n;
+  uint8_t *seen;
+} rb_scan;
+
+static int rb_cb(void *user, const mc_event *e) {
+  rb_scan *s = user;
+  cJSON *o = cJSON_Parse(e->detail);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "version");
+  if (strcmp(e->kind, "update_rollback") == 0 && cJSON_IsString(v) &&
+      strcmp(v->valuestring, s->version) == 0)
+    for (int64_t i = 0; i < s->n; i++)
+      if (s->ids[i][0] && strcmp(s->ids[i], e->agent_id) == 0) s->seen[i] = 1;
+  cJSON_Delete(o);
+  return 0;
+}
+
+/* expect.update_rolled_back, update_promotes_refused, update_ring_order. */
+static void upd_check_rings(fleet *f, const char **ids) {
+  const sim_scenario *scn = f->scn;
+  char d[400];
+  if (scn->upd_rolled_back[0]) {
+    rb_scan s = {scn->upd_rolled_back, ids, f->n, calloc((size_t)f->n + 1, 1)};
+    int rc = s.seen ? mc_events_foreach(f->cloud, "update_", rb_cb, &s) : MC_ENOMEM;
+    int64_t installed = 0, bad = 0, first = -1;
+    const char *what = "";
+    for (int64_t i = 0; i < f->n && s.seen; i++) {
+      sim_agent *g = &f->ag[i];
+      if (!g->installed_rb) continue;
+      installed++;
+      upstate us;
+      char e[160];
+      const char *w = NULL;
+      if (!g->rolled_back_rb) w = "not rolled back";
+      else if (strcmp(sim_update_version_of(f->upd, g->idx), scn->upd_rolled_back) == 0)
+        w = "still runs it";
+      else if (upstate_load(&g->osh, STATE_DIR, &us, e, sizeof e) != 0 ||
+               !upstate_is_bad(&us, scn->upd_rolled_back))
+        w = "not on its bad list";
+      else if (!s.seen[i]) w = "no update_rollback report in the cloud";
+      if (w && bad++ == 0) {
+        first = i;
+        what = w;
+      }
+    }
+    snprintf(d, sizeof d, "%lld of %lld agents that installed %s: first agent %lld: %s",
+             (long long)bad, (long long)installed, scn->upd_rolled_back, (long long)first, what);
+    if (installed == 0)
+      snprintf(d, sizeof d, "no agent installed %s (nothing was rolled back)", scn->upd_rolled_back);
+    upd_result(f, "update_rolled_back", rc == MC_OK && installed > 0 && bad == 0,
+               rc == MC_OK && installed > 0 && bad == 0 ? "" : d);
+    free(s.seen);
+  }
+  if (scn->upd_promotes_refused >= 0) {
+    snprintf(d, sizeof d, "%lld promote events refused by the gate (expected %lld)",
+             (long long)f->promotes_refused, (long long)scn->upd_promotes_refused);
+    upd_result(f, "update_promotes_refused", f->promotes_refused == scn->upd_promotes_refused,
+               f->promotes_refused == scn->upd_promotes_refused ? "" : d);
+  }
+  if (scn->upd_ring_order) {
+    /* Each ring's agents installed the final version before any agent of
+     * the next ring did: rings learnt from policy, not assumed. */
+    int64_t lo[3] = {INT64_MAX, INT64_MAX, INT64_MAX}, hi[3] = {-1, -1, -1};
+    int ok = f->rings_on && scn->upd_final_version[0];
+    for (int64_t i = 0; i < f->n && ok; i++) {
+      sim_agent *g = &f->ag[i];
+      if (g->final_at < 0) continue;
+      if (g->final_at < lo[g->ring]) lo[g->ring] = g->final_at;
+      if (g->final_at > hi[g->ring]) hi[g->ring] = g->final_at;
+    }
+    int prev = -1;
+    for (int k = 0; k < 3 && ok; k++) {
+      if (hi[k] < 0) continue;
+      if (prev >= 0 && hi[prev] >= lo[k]) ok = 0;
+      prev = k;
+    }
+    snprintf(d, sizeof d,
+             "install times of %s (ms) canary %lld..%lld, early-access %lld..%lld, stable %lld..%lld%s",
+             scn->upd_final_version, (long long)lo[0], (long long)hi[0], (long long)lo[1],
+             (long long)hi[1], (long long)lo[2], (long long)hi[2],
+             f->rings_on ? "" : " (no fleet.rings)");
+    upd_result(f, "update_ring_order", ok, ok ? "" : d);
+  }
 }
 
 static void upd_check_end(fleet *f) {
@@ -810,6 +1042,7 @@ static void upd_check_end(fleet *f) {
     ids[i] = f->ag[i].cloud_id;
   }
   sim_update_check_end(f->upd, f->scn, f->cloud, ids, f->n, upd_result, f);
+  upd_check_rings(f, ids);
   free(ids);
 }
 
@@ -1454,6 +1687,7 @@ static void run_loop(fleet *f) {
     if (g && g->cut && g->a) reboot_after_cut(f, g);
     if (g) ledger_check(f, g);
     if (g) ident_watch(f, g);
+    if (g && f->rings_on) ring_assign(f, g);
   }
 }
 
@@ -1930,6 +2164,24 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     f->cfg.update_check_interval_ms = scn->update_check_interval_s * 1000;
     snprintf(f->cfg.update_release_key_pem, sizeof f->cfg.update_release_key_pem, "%s",
              sim_update_release_pem(f->upd));
+    if (scn->ring_pct[0] > 0 || scn->ring_pct[1] > 0) {
+      /* fleet.rings: the first agents by index are canary, the next
+       * early-access, the rest stable; each ring but stable a group whose
+       * policy names it (docs/scenarios.md "Rings"). */
+      f->rings_on = 1;
+      for (int k = 0; k < 2; k++) {
+        int64_t m = (int64_t)floor((double)f->n * scn->ring_pct[k] / 100.0);
+        f->ring_n[k] = scn->ring_pct[k] > 0 && m < 1 ? 1 : m;
+        char pol[64], perr[128] = "";
+        int64_t pv = 0;
+        snprintf(pol, sizeof pol, "{\"update_ring\":\"%s\"}", ring_names[k]);
+        if (mc_policy_set_group(f->cloud, "sim", ring_names[k], pol, strlen(pol), &pv, perr,
+                                sizeof perr) != MC_OK) {
+          snprintf(err, err_cap, "ring group %s: %s", ring_names[k], perr);
+          goto out;
+        }
+      }
+    }
   }
   f->ag = calloc((size_t)f->n_cap, sizeof *f->ag);
   f->perm = calloc((size_t)f->n_cap, sizeof *f->perm);

@@ -197,10 +197,18 @@ static int get_ring(const cJSON *ev, const char *path, const char *key, int *out
   return fail(e, "%s.%s: must be one of canary, early-access, stable", path, key);
 }
 
+static int get_flag(const cJSON *ev, const char *path, const char *key, int *out, perr *e) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, key);
+  if (!v) return SIM_SCN_OK;
+  if (!cJSON_IsBool(v)) return fail(e, "%s.%s: must be true or false", path, key);
+  *out = cJSON_IsTrue(v);
+  return SIM_SCN_OK;
+}
+
 static int parse_update_event(const cJSON *ev, const char *path, const char *type,
                               sim_scn_event *out, perr *e) {
-  static const char *const k_rel[] = {"at_s", "type", "version", "ring", NULL};
-  static const char *const k_pro[] = {"at_s", "type", "version", "from", "to", NULL};
+  static const char *const k_rel[] = {"at_s", "type", "version", "ring", "broken", NULL};
+  static const char *const k_pro[] = {"at_s", "type", "version", "from", "to", "force", NULL};
   static const char *const k_none[] = {"at_s", "type", NULL};
   static const char *const k_rep[] = {"at_s", "type", "generation", NULL};
   static const char *const k_ver[] = {"at_s", "type", "version", NULL};
@@ -210,9 +218,11 @@ static int parse_update_event(const cJSON *ev, const char *path, const char *typ
     case SIM_SCN_UPD_COMPROMISE:
       TRY(only_keys(ev, path, k_rel, e));
       TRY(get_version(ev, path, out->version, sizeof out->version, e));
+      if (out->type == SIM_SCN_UPD_RELEASE) TRY(get_flag(ev, path, "broken", &out->broken, e));
       return get_ring(ev, path, "ring", &out->ring, e);
     case SIM_SCN_UPD_PROMOTE:
       TRY(only_keys(ev, path, k_pro, e));
+      TRY(get_flag(ev, path, "force", &out->force, e));
       TRY(get_version(ev, path, out->version, sizeof out->version, e));
       TRY(get_ring(ev, path, "from", &out->ring, e));
       TRY(get_ring(ev, path, "to", &out->ring_to, e));
@@ -407,7 +417,39 @@ static int parse_update_expect(const cJSON *o, sim_scenario *s, perr *e) {
               &s->upd_reported_within_s, e));
   if (s->upd_reported_within_s >= 0 && !s->upd_reported[0])
     return fail(e, "expect.update_reported_within_s: needs expect.update_reported");
+  TRY(get_str(o, "expect", "update_rolled_back", 0, s->upd_rolled_back, sizeof s->upd_rolled_back, e));
+  release_version rv;
+  if (cJSON_GetObjectItemCaseSensitive(o, "update_rolled_back") &&
+      release_version_parse(s->upd_rolled_back, &rv) != 0)
+    return fail(e, "expect.update_rolled_back: must be MAJOR.MINOR.PATCH");
+  TRY(get_int(o, "expect", "update_promotes_refused", 0, SIM_SCN_MAX_EVENTS, 0,
+              &s->upd_promotes_refused, e));
+  TRY(get_bool(o, "update_ring_order", &s->upd_ring_order, e));
   return get_bool(o, "update_no_install_after_attack", &s->upd_no_install_after_attack, e);
+}
+
+/* fleet.rings (issue #6): percentages of the fleet in canary and early-access. */
+static int parse_rings(const cJSON *fleet, sim_scenario *s, perr *e) {
+  const cJSON *r = cJSON_GetObjectItemCaseSensitive(fleet, "rings");
+  if (!r) return SIM_SCN_OK;
+  if (!cJSON_IsObject(r)) return fail(e, "fleet.rings: must be an object");
+  static const char *const k_rings[] = {"canary", "early-access", NULL};
+  TRY(only_keys(r, "fleet.rings", k_rings, e));
+  double total = 0;
+  for (int k = 0; k < 2; k++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, k_rings[k]);
+    if (!v) continue;
+    const char *t = cJSON_IsString(v) ? v->valuestring : NULL;
+    size_t n = t ? strlen(t) : 0;
+    char *end = NULL;
+    double pct = n >= 2 && n < 16 && t[n - 1] == '%' ? strtod(t, &end) : NAN;
+    if (!(end == t + n - 1 && isfinite(pct) && pct > 0 && pct <= 100))
+      return fail(e, "fleet.rings.%s: must be a percentage like \"10%%\"", k_rings[k]);
+    s->ring_pct[k] = pct;
+    total += pct;
+  }
+  if (total > 100) return fail(e, "fleet.rings: more than 100%% of the fleet");
+  return SIM_SCN_OK;
 }
 
 static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
@@ -435,8 +477,9 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
 
   const cJSON *o;
   TRY(get_obj(root, "fleet", 1, &o, e));
-  static const char *const k_fleet[] = {"agents", "disk_quota_mb", "clock_skew_ms", NULL};
+  static const char *const k_fleet[] = {"agents", "disk_quota_mb", "clock_skew_ms", "rings", NULL};
   TRY(only_keys(o, "fleet", k_fleet, e));
+  TRY(parse_rings(o, s, e));
   TRY(get_int(o, "fleet", "agents", 1, SIM_SCN_MAX_AGENTS, 1, &s->agents, e));
   int64_t mb = s->disk_quota_bytes / (1024 * 1024);
   TRY(get_int(o, "fleet", "disk_quota_mb", 1, 65536, 0, &mb, e));
@@ -518,7 +561,9 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                         "max_records_per_s",    "metrics_reported",
                                         "update_final_version", "update_never_installed",
                                         "update_reported",      "update_reported_within_s",
-                                        "update_no_install_after_attack", NULL};
+                                        "update_no_install_after_attack",
+                                        "update_rolled_back",   "update_promotes_refused",
+                                        "update_ring_order",    NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -558,8 +603,10 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
         return fail(e, "events[%d].type: %s needs the top-level \"update\" section", i,
                     sim_scenario_event_name(s->events[i].type));
     if (s->upd_final_version[0] || s->upd_never[0] || s->upd_reported[0] ||
-        s->upd_no_install_after_attack)
-      return fail(e, "expect.update_*: needs the top-level \"update\" section");
+        s->upd_no_install_after_attack || s->upd_rolled_back[0] ||
+        s->upd_promotes_refused >= 0 || s->upd_ring_order || s->ring_pct[0] > 0 ||
+        s->ring_pct[1] > 0)
+      return fail(e, "expect.update_* and fleet.rings: need the top-level \"update\" section");
   }
   return SIM_SCN_OK;
 }
@@ -584,6 +631,7 @@ static void defaults(sim_scenario *s) {
   s->max_misattributed = -1;
   s->min_drift_events = -1;
   s->upd_reported_within_s = -1;
+  s->upd_promotes_refused = -1;
 }
 
 int sim_scenario_parse(const char *json, size_t len, sim_scenario *out, char *err,

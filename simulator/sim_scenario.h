@@ -89,6 +89,8 @@ typedef struct sim_scn_event {
   char version[24];
   int ring, ring_to;
   int64_t generation;
+  int broken; /* release: the version crashes at every start (its supervisor rolls back) */
+  int force;  /* promote: past the promotion gate (mc_promote_rollbacks) */
 } sim_scn_event;
 
 typedef struct sim_scn_alert_expect {
@@ -156,6 +158,14 @@ typedef struct sim_scenario {
   int64_t upd_reported_within_s;   /* expect.update_reported_within_s (from the first
                                       attack event); -1 = not checked */
   int upd_no_install_after_attack; /* expect.update_no_install_after_attack */
+  /* rings (issue #6): fleet.rings {"canary": "1%", "early-access": "10%"},
+   * the rest stable; 0 = no rings (every agent follows the workspace) */
+  double ring_pct[2];
+  char upd_rolled_back[24];      /* expect.update_rolled_back: every agent that installed
+                                    it rolled it back, bad-listed it, reported it */
+  int64_t upd_promotes_refused;  /* expect.update_promotes_refused; -1 = not checked */
+  int upd_ring_order;            /* expect.update_ring_order: the final version reached
+                                    canary, then early-access, then stable agents */
 } sim_scenario;
 
 /* Parses len bytes of JSON (need not be NUL-terminated). */

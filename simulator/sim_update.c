@@ -425,6 +425,11 @@ const char *sim_update_installed(sim_update *u, const sim_scenario *scn, int32_t
   return u->why;
 }
 
+void sim_update_rolled_back(sim_update *u, int32_t idx, const char *version) {
+  if (idx >= 0 && idx < u->n_agents)
+    snprintf(u->version[idx], sizeof u->version[idx], "%s", version ? version : "");
+}
+
 const char *sim_update_version_of(const sim_update *u, int32_t idx) {
   return idx >= 0 && idx < u->n_agents ? u->version[idx] : "";
 }

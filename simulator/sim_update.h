@@ -70,6 +70,8 @@ int sim_update_event(sim_update *u, const sim_scn_event *e, int64_t now_ms, int6
  * in a buffer of u). */
 const char *sim_update_installed(sim_update *u, const sim_scenario *scn, int32_t idx,
                                  const char *version, const char *ring, int64_t now_ms);
+/* Its supervisor rolled agent idx back to version ("" = the packaged one). */
+void sim_update_rolled_back(sim_update *u, int32_t idx, const char *version);
 /* The version agent idx runs ("" = the packaged one) and how many installs. */
 const char *sim_update_version_of(const sim_update *u, int32_t idx);
 int64_t sim_update_installs(const sim_update *u);

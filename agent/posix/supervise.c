@@ -15,6 +15,7 @@
 
 #include "common/release.h"
 #include "core/upstate.h"
+#include "core/upsup.h"
 
 extern char **environ;
 
@@ -29,8 +30,8 @@ typedef struct sup {
   size_t pub_len; /* 0 = no release key */
   uint8_t self_sha[CRYPTO_SHA256_LEN];
   int64_t self_len;
-  int64_t exits[SUPERVISE_CRASH_MAX]; /* mono ms of recent unrequested exits, ring */
-  int n_exits;
+  upsup_cfg cfg;     /* the probation rules, decided by core/upsup.c (shared with the simulator) */
+  upsup_exits exits; /* recent unrequested exits */
 } sup;
 
 static void slog(const sup *s, os_log_level lvl, const char *fmt, ...)
@@ -291,8 +292,7 @@ static void roll_back(sup *s, const char *bad, const char *reason, char cur[RELE
     slog(s, OS_LOG_WARN, "state.json unreadable (%s): starting afresh", err);
     upstate_init(&st);
   }
-  upstate_add_bad(&st, bad);
-  st.on_probation = 0;
+  upsup_mark_bad(&st, bad);
   if (upstate_save(s->o->os, s->o->state_dir, &st) != OS_OK)
     slog(s, OS_LOG_ERROR, "cannot write update/state.json");
   add_report(s, "rollback", bad, reason);
@@ -322,7 +322,6 @@ static void take_pending(sup *s, char cur[RELEASE_VERSION_MAX]) {
   upstate_pending p;
   upstate st;
   char err[256], why[512];
-  int c = 0;
   int rc = upstate_load_pending(s->o->os, s->o->state_dir, &p, err, sizeof err);
   if (rc == OS_ENOENT) return; /* a plain restart request */
   upstate_clear_pending(s->o->os, s->o->state_dir);
@@ -335,12 +334,7 @@ static void take_pending(sup *s, char cur[RELEASE_VERSION_MAX]) {
     add_report(s, "refused", p.version, "state.json unreadable");
     return;
   }
-  const char *bad_why = NULL;
-  if (s->pub_len == 0) bad_why = "no release key compiled in: updates refused";
-  else if (strcmp(p.version, cur) == 0) bad_why = "already the current version";
-  else if (upstate_is_bad(&st, p.version)) bad_why = "version is on the bad list";
-  else if (st.floor[0] && (release_version_cmp_str(p.version, st.floor, &c) != RELEASE_OK || c <= 0))
-    bad_why = "version is not above the floor";
+  const char *bad_why = upsup_check_pending(&st, cur, p.version, s->pub_len != 0);
   int fd = bad_why ? -1 : open_verified(s, p.version, &p, why, sizeof why);
   if (!bad_why && fd < 0) bad_why = why;
   if (bad_why) {
@@ -352,11 +346,7 @@ static void take_pending(sup *s, char cur[RELEASE_VERSION_MAX]) {
   /* Probation first: a crash between the two writes leaves a probation for
    * a version that is not current, which prepare() drops. The other order
    * could run a new version with no probation at all. */
-  st.on_probation = 1;
-  snprintf(st.probation.version, sizeof st.probation.version, "%s", p.version);
-  st.probation.since_ms = wall_ms();
-  st.probation.deadline_ms = st.probation.since_ms + s->o->probation_ms;
-  st.probation.starts = 0;
+  upsup_begin_probation(&st, NULL, p.version, wall_ms(), &s->cfg);
   if (upstate_save(s->o->os, s->o->state_dir, &st) != OS_OK || set_link(s, "previous", cur) != 0 ||
       set_link(s, "current", p.version) != 0) {
     slog(s, OS_LOG_ERROR, "cannot switch to %s", p.version);
@@ -366,7 +356,7 @@ static void take_pending(sup *s, char cur[RELEASE_VERSION_MAX]) {
   slog(s, OS_LOG_INFO, "switched from %s to %s; on probation for %lld s", cur, p.version,
        (long long)(s->o->probation_ms / 1000));
   snprintf(cur, RELEASE_VERSION_MAX, "%s", p.version);
-  s->n_exits = 0;
+  s->exits.n = 0; /* only now: a refused switch keeps counting the current version's exits */
 }
 
 static pid_t start_child(sup *s, const char *cur) {
@@ -410,19 +400,6 @@ static int stop_child(const sup *s, pid_t pid) {
   return status;
 }
 
-/* Crash-loop count within the window, after recording one exit. */
-static int record_exit(sup *s, int64_t now) {
-  int max = s->o->crash_loop_max;
-  if (s->n_exits == max) {
-    memmove(s->exits, s->exits + 1, (size_t)(max - 1) * sizeof s->exits[0]);
-    s->n_exits--;
-  }
-  s->exits[s->n_exits++] = now;
-  int n = 0;
-  for (int i = 0; i < s->n_exits; i++) n += now - s->exits[i] <= s->o->crash_window_ms;
-  return n;
-}
-
 void supervise_options_init(supervise_options *o) {
   memset(o, 0, sizeof *o);
   o->self_exe = "/proc/self/exe";
@@ -458,6 +435,9 @@ int supervise_run(const supervise_options *o) {
   }
   close(self_fd);
   if (prepare(s, cur) != 0) goto out;
+  s->cfg.probation_ms = o->probation_ms;
+  s->cfg.crash_loop_max = o->crash_loop_max;
+  s->cfg.crash_window_ms = o->crash_window_ms;
 
   int64_t backoff = o->backoff_base_ms, next_start = 0, started = 0;
   pid_t child = -1;
@@ -466,7 +446,7 @@ int supervise_run(const supervise_options *o) {
     int64_t now = mono_ms();
     upstate st;
     int have_st = upstate_load(o->os, o->state_dir, &st, err, sizeof err) == OS_OK;
-    int on_prob = have_st && st.on_probation && strcmp(st.probation.version, cur) == 0;
+    int on_prob = have_st && upsup_on_probation(&st, cur);
     if (have_st && st.on_probation && !on_prob) {
       st.on_probation = 0; /* left over from an interrupted switch */
       upstate_save(o->os, o->state_dir, &st);
@@ -476,8 +456,9 @@ int supervise_run(const supervise_options *o) {
         sleep_ms(next_start - now < POLL_MS ? next_start - now : POLL_MS);
         continue;
       }
-      if (on_prob && ++st.probation.starts > o->crash_loop_max) {
-        roll_back(s, cur, "crash loop: too many starts on probation", cur);
+      char why[UPSUP_WHY_MAX];
+      if (on_prob && upsup_on_start(&st, cur, &s->cfg, why, sizeof why) == UPSUP_ROLLBACK) {
+        roll_back(s, cur, why, cur);
         continue;
       }
       if (on_prob) upstate_save(o->os, o->state_dir, &st);
@@ -509,11 +490,9 @@ int supervise_run(const supervise_options *o) {
           continue;
         }
       }
-      int recent = record_exit(s, now);
-      if (on_prob && recent >= o->crash_loop_max) {
-        char why[96];
-        snprintf(why, sizeof why, "crash loop: %d exits within %lld s", recent,
-                 (long long)(o->crash_window_ms / 1000));
+      char why[UPSUP_WHY_MAX];
+      if (upsup_on_exit(&s->exits, have_st ? &st : NULL, cur, now, &s->cfg, why, sizeof why) ==
+          UPSUP_ROLLBACK) {
         roll_back(s, cur, why, cur);
         next_start = now;
         backoff = o->backoff_base_ms;
@@ -526,16 +505,16 @@ int supervise_run(const supervise_options *o) {
     }
     if (on_prob) {
       upstate_health h;
-      if (upstate_load_health(o->os, o->state_dir, &h, NULL, 0) == OS_OK &&
-          strcmp(h.version, cur) == 0 && h.at_ms >= st.probation.since_ms) {
-        upstate_raise_floor(&st, cur);
-        st.on_probation = 0;
+      char why[UPSUP_WHY_MAX];
+      int have_h = upstate_load_health(o->os, o->state_dir, &h, NULL, 0) == OS_OK;
+      upsup_verdict v = upsup_on_tick(&st, cur, have_h ? &h : NULL, wall_ms(), why, sizeof why);
+      if (v == UPSUP_PASS) {
         if (upstate_save(o->os, o->state_dir, &st) == OS_OK)
           slog(s, OS_LOG_INFO, "version %s passed probation; floor is now %s", cur, st.floor);
-      } else if (wall_ms() >= st.probation.deadline_ms) {
+      } else if (v == UPSUP_ROLLBACK) {
         stop_child(s, child);
         child = -1;
-        roll_back(s, cur, "no health report before the probation deadline", cur);
+        roll_back(s, cur, why, cur);
         next_start = now;
         continue;
       }

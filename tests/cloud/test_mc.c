@@ -15,6 +15,7 @@
 #include "common/crypto.h"
 #include "common/wire.h"
 #include "mc.h"
+#include "mc_rings.h"
 
 typedef struct fake_env {
   int64_t now;
@@ -793,6 +794,136 @@ static void test_session_keys_not_in_store(void **state) {
   assert_int_equal(rmdir(dir2), 0);
 }
 
+/* ---- issue #6: agent groups (rings) and the promotion gate ---- */
+
+/* Signed GET /v1/policy: status, and the served policy's version and ring. */
+static int get_policy(fixture *f, int64_t *version, char *ring, size_t ring_cap) {
+  char t[32], mac[65];
+  f->env.now++;
+  snprintf(t, sizeof t, "%lld", (long long)f->env.now);
+  wire_request_mac(f->session_key, 32, "GET", "/v1/policy", f->env.now, "", 0, f->instance,
+                   f->ratchet, mac);
+  mc_header h[] = {{WIRE_HDR_SESSION, f->session_id}, {WIRE_HDR_TIME, t},
+                   {WIRE_HDR_SIGNATURE, mac},         {WIRE_HDR_INSTANCE, f->instance},
+                   {WIRE_HDR_RATCHET, f->ratchet}};
+  cJSON *j;
+  int st = send(f, "GET", "/v1/policy", h, 5, "", 0, &j);
+  *version = 0;
+  ring[0] = 0;
+  if (st == 200) {
+    cJSON *v = cJSON_GetObjectItem(j, "version"), *r = cJSON_GetObjectItem(j, "update_ring");
+    assert_true(cJSON_IsNumber(v));
+    *version = (int64_t)v->valuedouble;
+    if (cJSON_IsString(r)) snprintf(ring, ring_cap, "%s", r->valuestring);
+  }
+  cJSON_Delete(j);
+  return st;
+}
+
+static void expect_served(fixture *f, int64_t version, const char *ring) {
+  int64_t v;
+  char r[32];
+  assert_int_equal(get_policy(f, &v, r, sizeof r), 200);
+  assert_int_equal(v, version);
+  assert_string_equal(r, ring);
+  assert_int_equal(mc_policy_version_of(f->c, f->agent_id), version);
+  /* the ingest reply's hint names the same version (agents fetch on it) */
+  static int64_t seq = 0;
+  cJSON *j;
+  seq++;
+  assert_int_equal(ingest(f, seq, seq, &j), 200);
+  assert_int_equal((int64_t)cJSON_GetObjectItem(j, "policy_version")->valuedouble, version);
+  cJSON_Delete(j);
+}
+
+#define RING(r) "{\"update_ring\":\"" r "\",\"version\":99}"
+
+static void test_group_policies(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  open_session(f);
+  int64_t v = 0, pv;
+  char ring[32], err[128] = "", grp[MC_GROUP_MAX + 1];
+  assert_int_equal(get_policy(f, &pv, ring, sizeof ring), 404);
+  assert_int_equal(mc_policy_version_of(f->c, f->agent_id), 0);
+  assert_int_equal(mc_policy_set(f->c, "acme", RING("stable"), strlen(RING("stable")), &v, err,
+                                 sizeof err), MC_OK);
+  assert_int_equal(v, 1);
+  expect_served(f, 1, "stable");
+  /* a group policy: not served to agents outside the group */
+  assert_int_equal(mc_policy_set_group(f->c, "acme", "canary", RING("canary"),
+                                       strlen(RING("canary")), &v, err, sizeof err), MC_OK);
+  assert_int_equal(v, 2); /* one counter per workspace */
+  expect_served(f, 1, "stable");
+  assert_int_equal(mc_agent_group(f->c, f->agent_id, grp), MC_OK);
+  assert_string_equal(grp, "");
+  assert_int_equal(mc_agent_set_group(f->c, f->agent_id, "canary", err, sizeof err), MC_OK);
+  assert_int_equal(mc_agent_group(f->c, f->agent_id, grp), MC_OK);
+  assert_string_equal(grp, "canary");
+  expect_served(f, 2, "canary");
+  /* the workspace's policy changes: a group member keeps its group's */
+  assert_int_equal(mc_policy_set(f->c, "acme", RING("stable"), strlen(RING("stable")), &v, err,
+                                 sizeof err), MC_OK);
+  assert_int_equal(v, 3);
+  expect_served(f, 2, "canary");
+  /* out of the group: the workspace's, newer */
+  assert_int_equal(mc_agent_set_group(f->c, f->agent_id, "", err, sizeof err), MC_OK);
+  expect_served(f, 3, "stable");
+  /* back into canary, whose policy (2) is older than what it was served
+   * (3): re-stamped, never a lower version (the agent would skip one equal
+   * to its own, and a lower one reads as a rollback) */
+  assert_int_equal(mc_agent_set_group(f->c, f->agent_id, "canary", err, sizeof err), MC_OK);
+  expect_served(f, 4, "canary");
+  /* a group without a policy: the workspace's (3), re-stamped to 5 */
+  assert_int_equal(mc_agent_set_group(f->c, f->agent_id, "early", err, sizeof err), MC_OK);
+  expect_served(f, 5, "stable");
+  /* the next policy set continues the counter */
+  assert_int_equal(mc_policy_set_group(f->c, "acme", "early", RING("early-access"),
+                                       strlen(RING("early-access")), &v, err, sizeof err), MC_OK);
+  assert_int_equal(v, 6);
+  expect_served(f, 6, "early-access");
+  /* refusals */
+  assert_int_equal(mc_agent_set_group(f->c, f->agent_id, "a/b", err, sizeof err), MC_EINVAL);
+  assert_int_equal(mc_agent_set_group(f->c, "0123456789abcdef0123456789abcdef", "canary", err,
+                                      sizeof err), MC_EINVAL);
+  assert_string_equal(err, "no such agent");
+  assert_int_equal(mc_policy_set_group(f->c, "acme", "", "{}", 2, &v, err, sizeof err), MC_EINVAL);
+  assert_int_equal(mc_policy_set_group(f->c, "nope", "g", "{}", 2, &v, err, sizeof err), MC_EINVAL);
+  assert_int_equal(mc_policy_set_group(f->c, "acme", "g", "[1]", 3, &v, err, sizeof err), MC_EINVAL);
+  assert_int_equal(mc_agent_group(f->c, "nope", grp), MC_EINVAL);
+  expect_served(f, 6, "early-access"); /* nothing changed by the refusals */
+}
+
+static void test_promote_gate(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  open_session(f);
+  char why[256];
+  assert_int_equal(mc_promote_rollbacks(f->c, "1.2.0", why, sizeof why), 0);
+  assert_string_equal(why, "");
+  cJSON *j;
+  /* a staging and a refusal of 1.2.0 do not close the gate; a rollback does */
+  assert_int_equal(authed(f, "/v1/checkin",
+                          "{\"update\":[{\"kind\":\"staged\",\"ring\":\"canary\",\"version\":\"1.2.0\","
+                          "\"message\":\"m\",\"at\":1},{\"kind\":\"refused\",\"version\":\"1.2.0\","
+                          "\"message\":\"m\",\"at\":2}]}",
+                          0, &j), 200);
+  strcpy(f->ratchet, jstr(j, "ratchet_next"));
+  cJSON_Delete(j);
+  assert_int_equal(mc_promote_rollbacks(f->c, "1.2.0", why, sizeof why), 0);
+  assert_int_equal(authed(f, "/v1/checkin",
+                          "{\"update\":[{\"kind\":\"rollback\",\"ring\":\"\",\"version\":\"1.2.0\","
+                          "\"message\":\"supervisor: crash loop\",\"at\":3}]}",
+                          0, &j), 200);
+  strcpy(f->ratchet, jstr(j, "ratchet_next"));
+  cJSON_Delete(j);
+  assert_int_equal(mc_promote_rollbacks(f->c, "1.2.0", why, sizeof why), 1);
+  assert_non_null(strstr(why, f->agent_id));
+  assert_int_equal(mc_promote_rollbacks(f->c, "1.1.0", why, sizeof why), 0);
+  assert_int_equal(mc_promote_rollbacks(f->c, "1.2", why, sizeof why), 0);
+  assert_int_equal(mc_promote_rollbacks(NULL, "1.2.0", why, sizeof why), MC_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_full_flow_and_duplicates, setup, teardown),
@@ -808,6 +939,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_content_conflict, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clone_enrollment, setup, teardown),
       cmocka_unit_test_setup_teardown(test_session_keys_not_in_store, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_group_policies, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_promote_gate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

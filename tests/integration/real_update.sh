@@ -167,6 +167,13 @@ current_is 1.1.0 || fail "bin/current is not back at 1.1.0"
 wait_for 60 "the rollback in the cloud" sh -c "'$CLOUD_BIN' update-reports --data '$CLOUD_DATA' 2>/dev/null | grep -q '\"kind\":\"rollback\".*\"version\":\"1.2.0\"'"
 wait_for 30 "report.json cleared once delivered" test ! -e "$S/update/report.json"
 step "ok 2 broken 1.2.0 rolled back, marked bad, rollback reported to the cloud"
+# The promotion gate: the cloud holds a rollback of 1.2.0, so promote refuses
+# (before touching the repository or the token; --force is not tried here:
+# the metadata in place is the old one section 3 replays).
+"$CLOUD_BIN" promote --data "$CLOUD_DATA" --version 1.2.0 --from canary --to early-access \
+  >/dev/null 2>"$W/gate.err" && fail "promote of the rolled-back 1.2.0 was not refused"
+grep -q "promote refused: 1 agent(s) rolled 1.2.0 back" "$W/gate.err" || fail "gate message: $(cat "$W/gate.err")"
+step "ok 2b promote of the rolled-back 1.2.0 refused by the gate"
 
 # ---- 3. The replayed metadata is refused; the agent keeps 1.1.0.
 wait_for 60 "refusal of the replayed metadata" sh -c "'$CLOUD_BIN' update-reports --data '$CLOUD_DATA' 2>/dev/null | grep '\"kind\":\"refused\"' | grep -q 'timestamp: version [0-9]* is below trusted [0-9]* (version rollback)'"

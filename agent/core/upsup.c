@@ -1,0 +1,81 @@
+/* upsup.c - the supervisor's probation decisions (see upsup.h). */
+#include "core/upsup.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void put(char *why, size_t cap, const char *text) {
+  if (why && cap) snprintf(why, cap, "%s", text);
+}
+
+const char *upsup_check_pending(const upstate *st, const char *current, const char *version,
+                                int have_release_key) {
+  int c = 0;
+  if (!have_release_key) return "no release key compiled in: updates refused";
+  if (strcmp(version, current) == 0) return "already the current version";
+  if (upstate_is_bad(st, version)) return "version is on the bad list";
+  if (st->floor[0] && (release_version_cmp_str(version, st->floor, &c) != RELEASE_OK || c <= 0))
+    return "version is not above the floor";
+  return NULL;
+}
+
+void upsup_begin_probation(upstate *st, upsup_exits *ex, const char *version, int64_t wall_ms,
+                           const upsup_cfg *cfg) {
+  st->on_probation = 1;
+  snprintf(st->probation.version, sizeof st->probation.version, "%s", version);
+  st->probation.since_ms = wall_ms;
+  st->probation.deadline_ms = wall_ms + cfg->probation_ms;
+  st->probation.starts = 0;
+  if (ex) ex->n = 0;
+}
+
+int upsup_on_probation(const upstate *st, const char *current) {
+  return st && st->on_probation && strcmp(st->probation.version, current) == 0;
+}
+
+upsup_verdict upsup_on_start(upstate *st, const char *current, const upsup_cfg *cfg, char *why,
+                             size_t why_cap) {
+  if (!upsup_on_probation(st, current)) return UPSUP_NONE;
+  if (st->probation.starts < UPSTATE_STARTS_MAX) st->probation.starts++;
+  if (st->probation.starts <= cfg->crash_loop_max) return UPSUP_NONE;
+  put(why, why_cap, "crash loop: too many starts on probation");
+  return UPSUP_ROLLBACK;
+}
+
+upsup_verdict upsup_on_exit(upsup_exits *ex, const upstate *st, const char *current, int64_t mono_ms,
+                            const upsup_cfg *cfg, char *why, size_t why_cap) {
+  int max = cfg->crash_loop_max;
+  if (max < 1) max = 1;
+  if (max > UPSUP_CRASH_MAX) max = UPSUP_CRASH_MAX;
+  if (ex->n > max) ex->n = max;
+  if (ex->n == max) {
+    memmove(ex->at, ex->at + 1, (size_t)(max - 1) * sizeof ex->at[0]);
+    ex->n--;
+  }
+  ex->at[ex->n++] = mono_ms;
+  int recent = 0;
+  for (int i = 0; i < ex->n; i++) recent += mono_ms - ex->at[i] <= cfg->crash_window_ms;
+  if (!upsup_on_probation(st, current) || recent < max) return UPSUP_NONE;
+  if (why && why_cap)
+    snprintf(why, why_cap, "crash loop: %d exits within %lld s", recent,
+             (long long)(cfg->crash_window_ms / 1000));
+  return UPSUP_ROLLBACK;
+}
+
+upsup_verdict upsup_on_tick(upstate *st, const char *current, const upstate_health *health,
+                            int64_t wall_ms, char *why, size_t why_cap) {
+  if (!upsup_on_probation(st, current)) return UPSUP_NONE;
+  if (health && strcmp(health->version, current) == 0 && health->at_ms >= st->probation.since_ms) {
+    if (upstate_raise_floor(st, current) != 0) return UPSUP_NONE;
+    st->on_probation = 0;
+    return UPSUP_PASS;
+  }
+  if (wall_ms < st->probation.deadline_ms) return UPSUP_NONE;
+  put(why, why_cap, "no health report before the probation deadline");
+  return UPSUP_ROLLBACK;
+}
+
+void upsup_mark_bad(upstate *st, const char *bad) {
+  upstate_add_bad(st, bad);
+  st->on_probation = 0;
+}
