@@ -719,7 +719,8 @@ static void apply_scenario_event(fleet *f, int idx) {
     case SIM_SCN_UPD_REPLAY:
     case SIM_SCN_UPD_COMPROMISE:
     case SIM_SCN_UPD_TAMPER:
-    case SIM_SCN_UPD_ENDLESS: {
+    case SIM_SCN_UPD_ENDLESS:
+    case SIM_SCN_UPD_MIX: {
       char desc[200] = "", err[400] = "";
       if (sim_update_event(f->upd, e, f->now, SIM_WALL_EPOCH_MS + f->now, desc, sizeof desc, err,
                            sizeof err) != SIM_UPD_OK) {
