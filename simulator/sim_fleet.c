@@ -739,7 +739,8 @@ static void apply_scenario_event(fleet *f, int idx) {
     case SIM_SCN_UPD_REPLAY:
     case SIM_SCN_UPD_COMPROMISE:
     case SIM_SCN_UPD_TAMPER:
-    case SIM_SCN_UPD_ENDLESS: {
+    case SIM_SCN_UPD_ENDLESS:
+    case SIM_SCN_UPD_MIX: {
       char desc[200] = "", err[400] = "";
       if (e->type == SIM_SCN_UPD_RELEASE && e->broken && f->n_broken < SIM_SCN_MAX_EVENTS)
         snprintf(f->broken[f->n_broken++], sizeof f->broken[0], "%s", e->version);

@@ -169,7 +169,8 @@ static int upd_event_type(const char *type) {
            {"replay_metadata", SIM_SCN_UPD_REPLAY},
            {"compromise_online_keys", SIM_SCN_UPD_COMPROMISE},
            {"tamper_target", SIM_SCN_UPD_TAMPER},
-           {"endless_data", SIM_SCN_UPD_ENDLESS}};
+           {"endless_data", SIM_SCN_UPD_ENDLESS},
+           {"mix_and_match", SIM_SCN_UPD_MIX}};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (strcmp(type, t[i].name) == 0) return t[i].type;
   return 0;
@@ -235,6 +236,19 @@ static int parse_update_event(const cJSON *ev, const char *path, const char *typ
     case SIM_SCN_UPD_TAMPER:
       TRY(only_keys(ev, path, k_ver, e));
       return get_version(ev, path, out->version, sizeof out->version, e);
+    case SIM_SCN_UPD_MIX: {
+      static const char *const k_mix[] = {"at_s", "type", "role", "body_version", NULL};
+      static const char *const roles[] = {"snapshot", "targets", "canary", "early-access",
+                                          "stable"};
+      TRY(only_keys(ev, path, k_mix, e));
+      TRY(get_str(ev, path, "role", 1, out->role, sizeof out->role, e));
+      int ok = 0;
+      for (size_t k = 0; k < sizeof roles / sizeof roles[0]; k++) ok |= !strcmp(out->role, roles[k]);
+      if (!ok)
+        return fail(e, "%s.role: must be one of snapshot, targets, canary, early-access, stable",
+                    path);
+      return get_int(ev, path, "body_version", 1, 999999, 1, &out->body_version, e);
+    }
     default:
       return only_keys(ev, path, k_none, e);
   }
@@ -352,7 +366,8 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
                 "%s.type: must be one of cloud_outage, network, restart, crash, power_cut, "
                 "partition, disk_fill, rotate, policy, clone, snapshot, restore, "
                 "tamper_permissions, foreign_workspace, replay, revoke, release, promote, "
-                "freeze, replay_metadata, compromise_online_keys, tamper_target, endless_data",
+                "freeze, replay_metadata, compromise_online_keys, tamper_target, endless_data, "
+                "mix_and_match",
                 path);
   }
   return SIM_SCN_OK;
@@ -713,6 +728,7 @@ const char *sim_scenario_event_name(sim_scn_event_type t) {
   case SIM_SCN_UPD_COMPROMISE: return "compromise_online_keys";
   case SIM_SCN_UPD_TAMPER: return "tamper_target";
   case SIM_SCN_UPD_ENDLESS: return "endless_data";
+  case SIM_SCN_UPD_MIX: return "mix_and_match";
   }
   return "?";
 }

@@ -55,6 +55,8 @@ typedef enum sim_scn_event_type {
   SIM_SCN_UPD_COMPROMISE = 21, /* version, ring: online keys stolen, no release key */
   SIM_SCN_UPD_TAMPER = 22,     /* version: its binary served with a byte changed */
   SIM_SCN_UPD_ENDLESS = 23,    /* timestamp.json served oversize */
+  SIM_SCN_UPD_MIX = 24,        /* role, body_version: every N.<role>.json answered
+                                  with <body_version>.<role>.json (mix-and-match) */
 } sim_scn_event_type;
 
 #define SIM_SCN_MAX_ALERT_EXPECT 8
@@ -85,12 +87,14 @@ typedef struct sim_scn_event {
   int same_fingerprint; /* clone: 1 = the copies run on identical hardware ids */
   int policy_index; /* policy: index into sim_scenario.policies */
   /* update events: version, ring (index into mc_repo_rings), to (promote),
-   * generation (replay_metadata) */
+   * generation (replay_metadata), role and body_version (mix_and_match) */
   char version[24];
   int ring, ring_to;
   int64_t generation;
   int broken; /* release: the version crashes at every start (its supervisor rolls back) */
   int force;  /* promote: past the promotion gate (mc_promote_rollbacks) */
+  char role[16];        /* snapshot, targets, canary, early-access or stable */
+  int64_t body_version;
 } sim_scn_event;
 
 typedef struct sim_scn_alert_expect {

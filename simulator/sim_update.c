@@ -36,6 +36,8 @@ struct sim_update {
   served ts_override; /* frozen or replayed timestamp.json */
   int frozen, endless;
   char tamper[24];
+  char mix_role[16]; /* mix_and_match: N.<mix_role>.json answered with mix_version's body */
+  int64_t mix_version;
   /* rings' versions, as published (ring_order check) */
   char ring_has[MC_REPO_N_RINGS][32][24];
   int ring_n[MC_REPO_N_RINGS];
@@ -285,7 +287,12 @@ int sim_update_serve(void *user, const mc_request *req, mc_response *resp) {
       reply(resp, b ? 200 : 500, b, b ? cur.len + extra : 0);
       return 1;
     }
-    snprintf(file, sizeof file, "%s/%s", u->md, name);
+    const char *dot = strchr(name, '.');
+    if (u->mix_role[0] && dot && strncmp(dot + 1, u->mix_role, strlen(u->mix_role)) == 0 &&
+        strcmp(dot + 1 + strlen(u->mix_role), ".json") == 0)
+      snprintf(file, sizeof file, "%s/%lld.%s.json", u->md, (long long)u->mix_version, u->mix_role);
+    else
+      snprintf(file, sizeof file, "%s/%s", u->md, name);
   } else {
     if (!target_ok(p + 12, &is_sig, version, sizeof version)) {
       reply(resp, 404, NULL, 0);
@@ -388,6 +395,20 @@ int sim_update_event(sim_update *u, const sim_scn_event *e, int64_t now_ms, int6
       u->endless = 1;
       snprintf(desc, dcap, "\"pad_bytes\":%u", ENDLESS_PAD);
       break;
+    case SIM_SCN_UPD_MIX: {
+      /* The body must exist when the attack starts: it is a real, validly
+       * signed document of that role, only not the one its name promises. */
+      attack = 1;
+      char p[256];
+      struct stat st;
+      snprintf(p, sizeof p, "%s/%lld.%s.json", u->md, (long long)e->body_version, e->role);
+      if (stat(p, &st) != 0) return efail(err, cap, "mix_and_match", "no such role version yet");
+      snprintf(u->mix_role, sizeof u->mix_role, "%s", e->role);
+      u->mix_version = e->body_version;
+      snprintf(desc, dcap, "\"role\":\"%s\",\"body_version\":%lld", e->role,
+               (long long)e->body_version);
+      break;
+    }
     default:
       return efail(err, cap, "event", "not an update event");
   }

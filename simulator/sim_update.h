@@ -3,8 +3,8 @@
  * served to the simulated agents under /v1/tuf/ and /v1/targets/ (hooked into
  * sim_net in front of mc_handle), the repository events of a scenario
  * (release, promote, freeze, replay_metadata, compromise_online_keys,
- * tamper_target, endless_data) and the install record a minimal supervisor
- * keeps (docs/scenarios.md "Updates").
+ * tamper_target, endless_data, mix_and_match) and the install record a
+ * minimal supervisor keeps (docs/scenarios.md "Updates").
  *
  * The repository lives on the host filesystem in a fresh directory under
  * /tmp (like the cloud's store when no --out is given), removed by
@@ -22,6 +22,9 @@
  *   tamper_target    the binary of a version is served with one byte changed
  *                    (its length kept): a hash mismatch
  *   endless_data     timestamp.json is served with 2 MiB of padding
+ *   mix_and_match    every N.<role>.json is answered with the body of
+ *                    <body_version>.<role>.json (validly signed, but not the
+ *                    version the referring snapshot or timestamp names)
  *
  * Ownership: sim_update_create allocates, sim_update_free frees (NULL fine).
  * Return codes: SIM_UPD_OK (0) or SIM_UPD_EFAIL (-1, message in err).

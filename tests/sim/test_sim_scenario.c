@@ -102,8 +102,48 @@ static void rejects_with_key_path(void **state) {
   free(s);
 }
 
+#define UPD_HEAD "{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"update\":{\"check_interval_s\":600},\"events\":["
+
+/* mix_and_match (issue #6): role and body_version, both required and checked. */
+static void parses_mix_and_match(void **state) {
+  sim_scenario *s = malloc(sizeof *s);
+  char err[256] = "";
+  const char *ok = UPD_HEAD "{\"at_s\":1,\"type\":\"mix_and_match\",\"role\":\"stable\",\"body_version\":4}]}";
+  assert_int_equal(sim_scenario_parse(ok, strlen(ok), s, err, sizeof err), SIM_SCN_OK);
+  assert_int_equal(s->events[0].type, SIM_SCN_UPD_MIX);
+  assert_string_equal(s->events[0].role, "stable");
+  assert_int_equal(s->events[0].body_version, 4);
+  assert_string_equal(sim_scenario_event_name(SIM_SCN_UPD_MIX), "mix_and_match");
+  static const struct {
+    const char *json;
+    const char *key;
+  } bad[] = {
+      {UPD_HEAD "{\"at_s\":1,\"type\":\"mix_and_match\",\"role\":\"root\",\"body_version\":4}]}",
+       "events[0].role"},
+      {UPD_HEAD "{\"at_s\":1,\"type\":\"mix_and_match\",\"role\":\"stable\"}]}",
+       "events[0].body_version: required"},
+      {UPD_HEAD "{\"at_s\":1,\"type\":\"mix_and_match\",\"role\":\"stable\",\"body_version\":0}]}",
+       "events[0].body_version"},
+      {UPD_HEAD "{\"at_s\":1,\"type\":\"mix_and_match\",\"body_version\":2}]}", "events[0].role: required"},
+      {UPD_HEAD "{\"at_s\":1,\"type\":\"mix_and_match\",\"role\":\"stable\",\"body_version\":2,\"version\":\"1.0.0\"}]}",
+       "events[0].version: unknown key"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":1},\"duration_s\":10,\"events\":[{\"at_s\":1,\"type\":"
+       "\"mix_and_match\",\"role\":\"stable\",\"body_version\":2}]}",
+       "needs the top-level \"update\" section"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int rc = sim_scenario_parse(bad[i].json, strlen(bad[i].json), s, err, sizeof err);
+    if (rc != SIM_SCN_EINVALID || strstr(err, bad[i].key) == NULL)
+      fail_msg("case %zu: rc %d err \"%s\", want \"%s\"", i, rc, err, bad[i].key);
+  }
+  free(s);
+}
+
 static void every_shipped_scenario_parses(void **state) {
-  static const char *files[] = {"steady-state.json", "smoke.json", "faults.json"};
+  static const char *files[] = {"steady-state.json",       "smoke.json",
+                                "faults.json",             "compromised-online-keys.json",
+                                "arbitrary-software.json", "endless-data.json",
+                                "mix-and-match.json"};
   sim_scenario *s = malloc(sizeof *s);
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     char path[1024], err[256] = "";
@@ -119,6 +159,7 @@ static void every_shipped_scenario_parses(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(parses_full_example),
                                      cmocka_unit_test(rejects_with_key_path),
+                                     cmocka_unit_test(parses_mix_and_match),
                                      cmocka_unit_test(every_shipped_scenario_parses)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
