@@ -301,6 +301,7 @@ static void list_sqlite(sqlite3 *db, int64_t max_pkgs, rpmhdr_fn fn, void *user,
 rpmhdr_db_state rpmhdr_db_list(const os_shim *os, const char *dir, int64_t max_pkgs,
                                rpmhdr_fn fn, void *user, rpmhdr_db_result *res) {
   memset(res, 0, sizeof *res);
+  if (!os || !os->stat) return res->state; /* nothing can be looked at: absent */
   char path[OS_PATH_MAX];
   res->state = probe(os, dir, path, sizeof path);
   if (res->state == RPMHDR_DB_BDB || res->state == RPMHDR_DB_NDB) {
@@ -309,6 +310,13 @@ rpmhdr_db_state rpmhdr_db_list(const os_shim *os, const char *dir, int64_t max_p
     return res->state;
   }
   if (res->state != RPMHDR_DB_OK) return res->state;
+  /* The VFS needs these; a partial shim (a test's fake) gets an error, not a crash. */
+  if (!os->open || !os->close || !os->pread || !os->fstat || !os->stat || !os->random ||
+      !os->wall_ms) {
+    res->state = RPMHDR_DB_ERROR;
+    snprintf(res->error, sizeof res->error, "os shim cannot read files");
+    return res->state;
+  }
   char uri[OS_PATH_MAX * 3 + 32];
   if (make_uri(path, uri, sizeof uri) != 0) {
     res->state = RPMHDR_DB_ERROR;
