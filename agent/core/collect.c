@@ -1,5 +1,5 @@
 /* collect.c - snapshots and diagnostics read straight from /proc, /sys, /run
- * and the dpkg database through the os shim (see collect.h). */
+ * and the dpkg and rpm databases through the os shim (see collect.h). */
 #include "core/collect.h"
 
 #include <limits.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/dpkg.h"
+#include "core/rpmhdr.h"
 
 #define COLLECT_CMDLINE_MAX 512
 #define COLLECT_SMALL_FILE 4096
@@ -215,6 +216,9 @@ typedef struct snap {
   int truncated, stopped;
   const char *name;
   int64_t btime;
+  /* packages: what each source said, for the summary line */
+  int is_packages, dpkg_ok;
+  rpmhdr_db_result rpm;
   jb j;
 } snap;
 
@@ -395,10 +399,26 @@ static int one_pkg(void *user, const dpkg_pkg *p) {
   jb_str(&s->j, "name", p->name, strlen(p->name));
   jb_str(&s->j, "version", p->version, strlen(p->version));
   jb_str(&s->j, "arch", p->arch, strlen(p->arch));
+  jb_raw(&s->j, ",\"source\":\"dpkg\"", 16);
   return snap_emit(s);
 }
 
-static int snap_packages(snap *s) {
+/* rpm's version is "[epoch:]version-release", the shape of dpkg's Version, so
+ * a release bump is a "changed" version in deltas as it is for dpkg. */
+static int one_rpm(void *user, const rpmhdr_pkg *p) {
+  snap *s = user;
+  if (!snap_room(s)) return 1;
+  char evr[3 * RPMHDR_FIELD_MAX + 16];
+  rpmhdr_evr(p, evr, sizeof evr);
+  jb_begin(&s->j, "snapshot", s->name);
+  jb_str(&s->j, "name", p->name, strlen(p->name));
+  jb_str(&s->j, "version", evr, strlen(evr));
+  jb_str(&s->j, "arch", p->arch, strlen(p->arch));
+  jb_raw(&s->j, ",\"source\":\"rpm\"", 15);
+  return snap_emit(s);
+}
+
+static int snap_dpkg(snap *s) {
   const char *path = root_of(s->roots->dpkg_status, "/var/lib/dpkg/status");
   os_file *f = NULL;
   if (s->os->open(s->os->ctx, path, OS_O_READ | OS_O_NOFOLLOW, 0, &f) != OS_OK) return -1;
@@ -415,6 +435,23 @@ static int snap_packages(snap *s) {
   dpkg_finish(&p);
   s->os->close(s->os->ctx, f);
   return 0;
+}
+
+/* dpkg, then rpm in what room the cap leaves. Available when either source
+ * listed something it could read; an rpm database that could not be read
+ * completely marks the snapshot truncated, so a delta never reads packages
+ * it missed as removed. */
+static int snap_packages(snap *s) {
+  s->is_packages = 1;
+  s->dpkg_ok = snap_dpkg(s) == 0;
+  if (s->stopped) return s->dpkg_ok ? 0 : -1;
+  int64_t room = s->max_items - s->items;
+  rpmhdr_db_list(s->os, NULL, room > 0 ? room : 0, one_rpm, s, &s->rpm);
+  if (s->rpm.more) s->truncated = 1;
+  if (s->rpm.state == RPMHDR_DB_ERROR) s->truncated = 1;
+  int rpm_ok = s->rpm.state == RPMHDR_DB_OK ||
+               (s->rpm.state == RPMHDR_DB_ERROR && s->rpm.listed > 0);
+  return s->dpkg_ok || rpm_ok ? 0 : -1;
 }
 
 /* ---- listening ports ---- */
@@ -532,6 +569,11 @@ int collect_snapshot(policy_snapshot which, const os_shim *os, const collect_roo
   jb_begin(&s.j, "snapshot", s.name);
   jb_fmt(&s.j, ",\"summary\":true,\"items\":%lld,\"truncated\":%s,\"available\":%s",
          (long long)s.items, s.truncated ? "true" : "false", avail ? "true" : "false");
+  if (s.is_packages) {
+    jb_fmt(&s.j, ",\"dpkg\":\"%s\",\"rpm\":\"%s\"", s.dpkg_ok ? "ok" : "not available",
+           rpmhdr_db_state_name(s.rpm.state));
+    if (s.rpm.error[0]) jb_str(&s.j, "rpm_reason", s.rpm.error, strlen(s.rpm.error));
+  }
   return jb_emit(&s.j, emit, user);
 }
 

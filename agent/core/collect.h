@@ -15,7 +15,10 @@
  *              per address {"name","ipv4"|"ipv6","prefix"} from
  *              os->list_addrs (netlink); without it (or with a fake
  *              roots->proc) IPv6 only, from PROC/net/if_inet6
- *   packages   DPKG status via the streaming parser (core/dpkg.h); rpm: not yet
+ *   packages   DPKG status via the streaming parser (core/dpkg.h), then the
+ *              rpm database when there is one (core/rpmhdr.h); each item has
+ *              "source":"dpkg"|"rpm", and the summary adds "dpkg":STATE,
+ *              "rpm":STATE (+ "rpm_reason") - see docs/policy.md
  *   ports      PROC/net/{tcp,tcp6,udp,udp6}: listening TCP and bound UDP
  *   services   RUN/systemd/units/invocation:<unit>: the units systemd runs now
  *              (without D-Bus only the active set is visible; "not available"

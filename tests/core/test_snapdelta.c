@@ -185,9 +185,9 @@ static void package_change(void **state) {
   pass(d, POLICY_SNAP_PACKAGES, 1, &out);
   assert_int_equal(out.n, 4);
   assert_string_equal(out.l[0], "{\"delta\":\"packages\",\"change\":\"changed\",\"name\":\"curl\","
-                                "\"version\":\"7.88-2\",\"arch\":\"amd64\"}");
+                                "\"version\":\"7.88-2\",\"arch\":\"amd64\",\"source\":\"dpkg\"}");
   assert_string_equal(out.l[1], "{\"delta\":\"packages\",\"change\":\"added\",\"name\":\"zstd\","
-                                "\"version\":\"1.5\",\"arch\":\"amd64\"}");
+                                "\"version\":\"1.5\",\"arch\":\"amd64\",\"source\":\"dpkg\"}");
   assert_string_equal(out.l[2],
                       "{\"delta\":\"packages\",\"change\":\"removed\",\"name\":\"bash\","
                       "\"arch\":\"amd64\"}");
