@@ -40,7 +40,7 @@ static const char *const key_fields[POLICY_SNAP_COUNT][SD_FIELDS] = {
     [POLICY_SNAP_PROCESSES] = {"pid", "start_s", NULL, NULL},
     [POLICY_SNAP_SERVICES] = {"unit", NULL, NULL, NULL},
     [POLICY_SNAP_INTERFACES] = {"name", "ipv4", "ipv6", NULL},
-    [POLICY_SNAP_PACKAGES] = {"name", "arch", NULL, NULL},
+    [POLICY_SNAP_PACKAGES] = {"name", "arch", "source", NULL},
     [POLICY_SNAP_PORTS] = {"proto", "addr", "port", NULL},
 };
 static const char *const value_fields[POLICY_SNAP_COUNT][SD_FIELDS] = {
@@ -93,12 +93,18 @@ int snapdelta_has_base(const snapdelta *d) { return d && d->has_base; }
 int snapdelta_begin(snapdelta *d, int delta, collect_emit_fn emit, void *user) {
   if (!d || !emit || (delta && !d->has_base)) return SNAPDELTA_EINVAL;
   gen_free(&d->cur);
+  /* Sized for max items at half load, so gen_add never has to grow it. */
+  size_t icap = 16;
+  while (icap < (size_t)d->max * 2) icap *= 2;
+  d->cur.idx = calloc(icap, sizeof *d->cur.idx);
+  d->cur.icap = d->cur.idx ? icap : 0;
   d->emit = emit;
   d->user = user;
   d->delta = delta;
   d->active = 1;
   d->added = d->changed = d->removed = d->items = 0;
   d->truncated = d->available = d->saw_summary = d->stopped = d->oom = 0;
+  if (!d->cur.icap) d->oom = 1; /* repeated keys undetectable: no base from this pass */
   for (size_t i = 0; i < d->base.n; i++) d->base.e[i].seen = 0;
   return SNAPDELTA_OK;
 }
@@ -161,6 +167,11 @@ static int gen_add(sd_gen *g, int64_t max, uint64_t kh, uint64_t vh, const char 
   g->e[g->n] = (sd_ent){kh, vh, (uint32_t)g->kused, (uint16_t)klen, 0};
   g->kused += klen;
   g->n++;
+  if (g->icap) { /* the pass's own index (snapdelta_begin): finds repeated keys */
+    size_t i = kh & (g->icap - 1);
+    while (g->idx[i]) i = (i + 1) & (g->icap - 1);
+    g->idx[i] = (uint32_t)g->n;
+  }
   return 0;
 }
 
@@ -222,6 +233,23 @@ int snapdelta_line(void *user, const char *line, size_t len) {
     return d->delta ? 0 : put(d, line, len);
   }
   uint64_t kh = fnv(FNV_SEED, key, (size_t)kl);
+  /* The same key again in one pass (rpm installs several versions of one
+   * package, e.g. kernels; SO_REUSEPORT sockets): the n-th occurrence is its
+   * own item, "dup":n, in the source's order, which is stable between passes. */
+  if (d->cur.icap && base_find(&d->cur, kh, key, (size_t)kl)) {
+    int base_len = kl, found = 1;
+    for (int n = 2; found && n <= SNAPDELTA_DUP_MAX; n++) {
+      int w = snprintf(key + base_len, sizeof key - (size_t)base_len, ",\"dup\":%d", n);
+      if (w < 0 || (size_t)w >= sizeof key - (size_t)base_len) break;
+      kl = base_len + w;
+      kh = fnv(FNV_SEED, key, (size_t)kl);
+      found = base_find(&d->cur, kh, key, (size_t)kl) != NULL;
+    }
+    if (found) {
+      d->truncated = 1; /* cannot be told apart: the next pass is a full one */
+      return d->delta ? 0 : put(d, line, len);
+    }
+  }
   uint64_t vh = vl >= 0 ? fnv(FNV_SEED, val, (size_t)vl) : 0;
   d->items++;
   int rc = gen_add(&d->cur, d->max, kh, vh, key, (size_t)kl);

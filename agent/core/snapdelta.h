@@ -22,7 +22,10 @@
  *   processes  key pid,start_s            compared ppid,uid,name,cmdline
  *   services   key unit                   compared state
  *   interfaces key name,ipv4,ipv6         compared mac,state,mtu,prefix
- *   packages   key name,arch              compared version
+ *   packages   key name,arch,source       compared version
+ * A key seen again in the same pass gets "dup":2, 3, ... (at most
+ * SNAPDELTA_DUP_MAX) in the order the source lists them: rpm keeps several
+ * versions of one package (kernels), SO_REUSEPORT shares a port.
  *   ports      key proto,addr,port        compared uid,inode
  * A pass whose snapshot was truncated, unavailable, or cut short leaves no
  * base: snapdelta_has_base is 0 and the caller sends a full snapshot next.
@@ -46,6 +49,7 @@
 #define SNAPDELTA_EINVAL (-2)
 
 #define SNAPDELTA_KEY_MAX 200 /* key JSON text per item, longer keys are hashed only */
+#define SNAPDELTA_DUP_MAX 64  /* repeats of one key per pass; beyond: the pass makes no base */
 
 typedef struct snapdelta snapdelta;
 

@@ -190,7 +190,7 @@ static void package_change(void **state) {
                                 "\"version\":\"1.5\",\"arch\":\"amd64\",\"source\":\"dpkg\"}");
   assert_string_equal(out.l[2],
                       "{\"delta\":\"packages\",\"change\":\"removed\",\"name\":\"bash\","
-                      "\"arch\":\"amd64\"}");
+                      "\"arch\":\"amd64\",\"source\":\"dpkg\"}");
   assert_string_equal(out.l[3], "{\"delta\":\"packages\",\"summary\":true,\"added\":1,"
                                 "\"changed\":1,\"removed\":1,\"items\":2,\"truncated\":false,"
                                 "\"available\":true}");
@@ -239,6 +239,55 @@ static void truncated_leaves_no_base(void **state) {
   snapdelta_begin(d, 0, on_line, &out);
   collect_snapshot(POLICY_SNAP_PACKAGES, &F.os, &roots, 10, snapdelta_line, d, NULL);
   snapdelta_end(d, 1, NULL, NULL, NULL);
+  assert_false(snapdelta_has_base(d));
+  snapdelta_free(d);
+}
+
+/* One pass over hand-written package lines (rpm keeps several versions of
+ * one name and arch). */
+static void pass_of(snapdelta *d, int delta, const char *const *vers, int n, lines *out) {
+  memset(out, 0, sizeof *out);
+  assert_int_equal(snapdelta_begin(d, delta, on_line, out), SNAPDELTA_OK);
+  char l[256];
+  for (int i = 0; i < n; i++) {
+    int w = snprintf(l, sizeof l,
+                     "{\"snapshot\":\"packages\",\"name\":\"kernel\",\"version\":\"%s\","
+                     "\"arch\":\"x86_64\",\"source\":\"rpm\"}", vers[i]);
+    snapdelta_line(d, l, (size_t)w);
+  }
+  static const char sum[] = "{\"snapshot\":\"packages\",\"summary\":true,\"items\":0,"
+                            "\"truncated\":false,\"available\":true}";
+  snapdelta_line(d, sum, sizeof sum - 1);
+  assert_int_equal(snapdelta_end(d, 1, NULL, NULL, NULL), SNAPDELTA_OK);
+}
+
+static void repeated_keys_are_items_of_their_own(void **state) {
+  snapdelta *d = NULL;
+  assert_int_equal(snapdelta_new(POLICY_SNAP_PACKAGES, 100, &d), SNAPDELTA_OK);
+  const char *two[] = {"6.1", "6.2"}, *three[] = {"6.1", "6.2", "6.3"}, *newer[] = {"6.2", "6.3"};
+  lines out;
+  pass_of(d, 0, two, 2, &out);
+  assert_true(snapdelta_has_base(d));
+  /* Unchanged: the summary alone, every pass (no flapping between the two). */
+  for (int i = 0; i < 3; i++) {
+    pass_of(d, 1, two, 2, &out);
+    assert_int_equal(out.n, 1);
+    assert_non_null(strstr(out.l[0], "\"added\":0,\"changed\":0,\"removed\":0,\"items\":2"));
+  }
+  pass_of(d, 1, three, 3, &out);
+  assert_int_equal(out.n, 2);
+  assert_non_null(strstr(out.l[0], "\"change\":\"added\""));
+  assert_non_null(strstr(out.l[0], "\"version\":\"6.3\""));
+  /* The oldest goes: by position, two changed and the third removed. */
+  pass_of(d, 1, newer, 2, &out);
+  assert_int_equal(out.n, 4);
+  assert_non_null(strstr(out.l[2], "\"change\":\"removed\""));
+  assert_non_null(strstr(out.l[2], "\"dup\":3"));
+  assert_non_null(strstr(out.l[3], "\"added\":0,\"changed\":2,\"removed\":1"));
+  /* More repeats than SNAPDELTA_DUP_MAX: the pass leaves no base. */
+  const char *many[SNAPDELTA_DUP_MAX + 1];
+  for (int i = 0; i <= SNAPDELTA_DUP_MAX; i++) many[i] = "same";
+  pass_of(d, 1, many, SNAPDELTA_DUP_MAX + 1, &out);
   assert_false(snapdelta_has_base(d));
   snapdelta_free(d);
 }
@@ -372,6 +421,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(package_change, setup, teardown),
       cmocka_unit_test_setup_teardown(interfaces_from_sim, setup, teardown),
       cmocka_unit_test_setup_teardown(truncated_leaves_no_base, setup, teardown),
+      cmocka_unit_test_setup_teardown(repeated_keys_are_items_of_their_own, setup, teardown),
       cmocka_unit_test_setup_teardown(five_thousand_packages_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(pstate_sends_full_then_deltas, setup, teardown),
   };
