@@ -375,7 +375,7 @@ static void deltas_across_rpm_upgrade(void **state) {
                       "{\"delta\":\"packages\",\"change\":\"changed\",\"name\":\"outpost-test-b\","
                       "\"version\":\"0.9-2.el9\",\"arch\":\"noarch\",\"source\":\"rpm\"}");
   assert_string_equal(out.l[1], "{\"delta\":\"packages\",\"change\":\"removed\","
-                                "\"name\":\"outpost-test-c\",\"arch\":\"noarch\"}");
+                                "\"name\":\"outpost-test-c\",\"arch\":\"noarch\",\"source\":\"rpm\"}");
   assert_non_null(strstr(out.l[2], "\"added\":0,\"changed\":1,\"removed\":1,\"items\":4,"
                                    "\"truncated\":false,\"available\":true"));
   snapdelta_free(d);
