@@ -51,7 +51,11 @@ static int jp_open(void *ctx) {
   if (!has_journal(p)) return OS_ENOENT;
 #ifdef OUTPOST_HAVE_SYSTEMD
   if (p->j) return OS_OK;
-  if (sd_journal_open(&p->j, SD_JOURNAL_LOCAL_ONLY) < 0) {
+  /* Under another root (a test's tree, a mounted image) its own journal
+   * files, found below <root>/var/log/journal and <root>/run/log/journal. */
+  int r = p->root[0] ? sd_journal_open_directory(&p->j, p->root, SD_JOURNAL_OS_ROOT)
+                     : sd_journal_open(&p->j, SD_JOURNAL_LOCAL_ONLY);
+  if (r < 0) {
     p->j = NULL;
     return OS_EIO;
   }

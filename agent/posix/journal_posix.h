@@ -11,8 +11,10 @@
 
 #include "shim/journal.h"
 
-/* The shim; root "" = the real paths (tests point it at a fake tree to
- * check the "no journal" probe). */
+/* The shim; root "" = the host's journal (sd_journal_open, local only);
+ * another root = the journal files below <root>/var/log/journal and
+ * <root>/run/log/journal (sd_journal_open_directory, SD_JOURNAL_OS_ROOT):
+ * tests read a journal written by systemd-journal-remote that way. */
 const journal_shim *journal_posix(const char *root);
 
 #endif
