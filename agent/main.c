@@ -194,6 +194,7 @@ static int cmd_run(const char *path) {
   /* issue #6: a version on probation proves health once it has checked in
    * and had a batch acknowledged; the supervisor reads update/health.json. */
   int owe_health = upstate_probation_for(&os, cfg.state_dir, OUTPOST_VERSION);
+  int probation_noted = 0;
   while (!g_stop) {
     int64_t now = os.mono_ms(os.ctx);
     int64_t wait = agent_step(a, now) - now;
@@ -205,6 +206,16 @@ static int cmd_run(const char *path) {
     if (owe_health) {
       agent_stats st;
       agent_get_stats(a, &st);
+      if (st.checkins > 0 && st.batches_acked == 0 && !probation_noted) {
+        /* One record announces the version under test: operators see it in
+         * their stream, and a quiet host has something to ship before the
+         * deadline, so a good version is not rolled back for want of logs. */
+        char line[160];
+        snprintf(line, sizeof line, "{\"outpost\":\"probation\",\"version\":\"%s\"}",
+                 OUTPOST_VERSION);
+        probation_noted = agent_self_record(a, line) == AGENT_OK;
+        if (!probation_noted) os.log(os.ctx, OS_LOG_WARN, "probation: cannot spool the probation record");
+      }
       if (st.checkins > 0 && st.batches_acked > 0) {
         int hrc = upstate_report_healthy(&os, cfg.state_dir, OUTPOST_VERSION, os.wall_ms(os.ctx));
         os.log(os.ctx, hrc >= 0 ? OS_LOG_INFO : OS_LOG_WARN,

@@ -1531,3 +1531,17 @@ static void agent_update_add_reports(agent *a, cJSON *body) {
 }
 
 int agent_exit_code(const agent *a) { return a ? update_exit_code(a->upd) : 0; }
+
+int agent_self_record(agent *a, const char *line) {
+  size_t len = line ? strnlen(line, 1024) : 0;
+  if (!a || len == 0 || len >= 1024 || memchr(line, '\n', len)) return AGENT_ECONFIG;
+  spool_source_state st;
+  if (spool_source_load(a->sp, AGENT_SELF_SOURCE, &st) != SPOOL_OK) return AGENT_ESTATE;
+  /* The offset of a source that is no file: one more per record. */
+  st.offset++;
+  spool_line l = {line, len, a->wall};
+  if (spool_append(a->sp, &st, &l, 1) != SPOOL_OK) return AGENT_ESTATE;
+  /* Ships with the next batch, like a line read at the last step. */
+  if (a->pending_since == INT64_MIN) a->pending_since = a->now;
+  return AGENT_OK;
+}

@@ -95,6 +95,15 @@ int64_t agent_last_contact_ms(const agent *a);
  * update is staged in update/pending.json for the supervisor); 0 otherwise. */
 int agent_exit_code(const agent *a);
 
+/* Spools one record of the agent's own (source "outpost", one line the
+ * caller formats, 1..1023 bytes, no newline): events for the operator's log
+ * stream. main.c writes one when a version on probation has checked in but
+ * had nothing to ship, so that a quiet host also proves its data path
+ * before the deadline. AGENT_OK, AGENT_ECONFIG (bad line), AGENT_ESTATE
+ * (the spool refused it: full, I/O error). */
+#define AGENT_SELF_SOURCE "outpost"
+int agent_self_record(agent *a, const char *line);
+
 /* Cancels requests in flight, closes the spool, frees everything. Safe on NULL.
  * After it returns no callback will touch the agent. */
 void agent_close(agent *a);

@@ -368,6 +368,48 @@ static void ships_with_auth_and_backs_off(void **state) {
   assert_int_equal(s.spooled, 5);
 }
 
+static int self_rec(void *user, const wire_record *r) {
+  assert_string_equal(r->source, AGENT_SELF_SOURCE);
+  assert_string_equal(r->line, "{\"outpost\":\"probation\",\"version\":\"9.9.9\"}");
+  (*(int *)user)++;
+  return 0;
+}
+
+/* agent_self_record: the agent's own event goes through the spool and ships
+ * like any record, with source "outpost" (main.c announces a version on
+ * probation with it, so a host with no logs still ships something). */
+static void self_record_ships(void **state) {
+  fx *f = *state;
+  open_agent(f);
+  assert_int_equal(agent_self_record(f->a, NULL), AGENT_ECONFIG);
+  assert_int_equal(agent_self_record(f->a, ""), AGENT_ECONFIG);
+  assert_int_equal(agent_self_record(f->a, "two\nlines"), AGENT_ECONFIG);
+  char big[1100];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  assert_int_equal(agent_self_record(f->a, big), AGENT_ECONFIG);
+  assert_int_equal(agent_self_record(f->a, "{\"outpost\":\"probation\",\"version\":\"9.9.9\"}"),
+                   AGENT_OK);
+  uint8_t key[32];
+  enroll_and_open_session(f, key);
+  answer_policy_fetch(f, key);
+  step(f);
+  f->now += f->cfg.batch_max_age_ms;
+  step(f);
+  assert_true(f->sn.have);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/ingest");
+  int64_t first = strtoll(hdr(&f->sn.cur, WIRE_HDR_FIRST_SEQ), NULL, 10);
+  int64_t last = strtoll(hdr(&f->sn.cur, WIRE_HDR_LAST_SEQ), NULL, 10);
+  assert_int_equal(first, 1);
+  assert_int_equal(last, 1); /* the log is empty: the one record is the agent's */
+  int n = 0;
+  char err[128];
+  assert_int_equal(wire_batch_decode(f->sn.cur.body, f->sn.cur.body_len, first, last, self_rec, &n,
+                                     err, sizeof err),
+                   WIRE_OK);
+  assert_int_equal(n, 1);
+}
+
 static void refused_enrollment_backs_off_for_long(void **state) {
   fx *f = *state;
   open_agent(f);
@@ -525,6 +567,7 @@ static void revoked_stops_sending(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(ships_with_auth_and_backs_off, setup, teardown),
+      cmocka_unit_test_setup_teardown(self_record_ships, setup, teardown),
       cmocka_unit_test_setup_teardown(refused_enrollment_backs_off_for_long, setup, teardown),
       cmocka_unit_test_setup_teardown(identity_survives_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_identity_refuses_to_start, setup, teardown),
