@@ -76,7 +76,7 @@ echo "kill delays (ms): ${schedule[*]}"
 echo "agents killed after shipping during their life: $shipping of $KILLS"
 wait "$WRITER_PID" || die "writer failed"
 echo "storm over at $(records_in_cloud) records in the cloud"
-wait_for_records "$LINES" 90 || { tail -20 "$WORK/agent.log"; die "not every line arrived"; }
+wait_for_records "$LINES" 180 || { show_logs; die "not every line arrived"; }
 sleep 1 # a duplicate would show up now
 kill -0 "$AGENT_PID" 2>/dev/null || die "agent not running at the end"
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || die "agent did not exit cleanly on SIGTERM"

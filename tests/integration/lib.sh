@@ -62,6 +62,14 @@ write_agent_config() {
 JSON
 }
 
+# show_logs: the last lines of the agent's and the cloud's logs, for a
+# failure's message (WORK/agent.log, CLOUD_DATA/serve.log when they exist).
+show_logs() {
+  [ -f "${WORK:-}/agent.log" ] && { echo "--- agent.log (last 20 lines)"; tail -20 "$WORK/agent.log"; } >&2
+  [ -f "${CLOUD_DATA:-}/serve.log" ] && { echo "--- serve.log (last 20 lines)"; tail -20 "$CLOUD_DATA/serve.log"; } >&2
+  return 0
+}
+
 records_in_cloud() {
   # .timeout: a reader can meet the serving cloud's checkpoint (SQLITE_BUSY).
   sqlite3 -cmd ".timeout 5000" "file:$CLOUD_DATA/cloud.db?mode=ro" "SELECT count(*) FROM records" 2>/dev/null || echo 0

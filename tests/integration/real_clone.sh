@@ -44,7 +44,7 @@ mkdir -p "$WORK/logs"
 seq 1 50 | sed 's/^/original line /' >"$WORK/logs/a.log"
 start_agent a "$WORK/state-a" "$WORK/logs/a.log" "$WORK/mid-1" "$WORK/uuid-1"
 PID_A=$AGENT_PID
-wait_for_records 50 30 || die "agent a did not ship"
+wait_for_records 50 90 || die "agent a did not ship"
 A_ID=$(idof "$WORK/state-a")
 [ -n "$A_ID" ] || die "agent a has no identity"
 
@@ -80,7 +80,7 @@ C_ID=$(idof "$WORK/state-c")
 grep -q "another live copy" "$WORK/c.log" || die "c's log does not say why it re-enrolled"
 [ "$(idof "$WORK/state-a")" = "$A_ID" ] || die "the original lost its identity to its copy"
 kill -0 "$PID_A" || die "the original stopped"
-wait_for_records 60 30 || die "the original's new lines did not arrive"
+wait_for_records 60 90 || die "the original's new lines did not arrive"
 [ "$(q "SELECT count(*) FROM records WHERE agent_id='$A_ID' AND line LIKE 'original line %'")" -ge 60 ] \
   || die "the original's lines are not under its identity"
 kill -TERM "$PID_C"; wait "$PID_C" || true
@@ -96,7 +96,7 @@ PY
 start_agent d "$WORK/state-d" "$WORK/logs/d.log" "$WORK/mid-1" "$WORK/uuid-1"
 PID_D=$AGENT_PID
 d_refused() { grep -q "foreign_workspace" "$WORK/d.log"; }
-wait_until 20 d_refused || die "a's credentials were not refused for another workspace"
+wait_until 60 d_refused || die "a's credentials were not refused for another workspace"
 kill -TERM "$PID_D"; wait "$PID_D" || true
 # a token that is no workspace's
 write_agent_config "$WORK/e.json" "$WORK/state-e" "$WORK/logs/d.log"
@@ -105,7 +105,7 @@ sed -i "s/$CLOUD_TOKEN/otk_not-a-real-token-of-any-workspace-at-all-xyz/" "$WORK
 PID_E=$!
 OUTPOST_PIDS+=("$PID_E")
 e_refused() { grep -q "enrollment refused: HTTP 403 unknown_token" "$WORK/e.log"; }
-wait_until 20 e_refused || die "a wrong token was not refused"
+wait_until 60 e_refused || die "a wrong token was not refused"
 kill -TERM "$PID_E"; wait "$PID_E" || true
 [ -n "$OTHER_TOKEN" ] || die "no second workspace"
 
@@ -114,7 +114,7 @@ kill -TERM "$PID_E"; wait "$PID_E" || true
 held=$(q "SELECT count(*) FROM records WHERE agent_id='$A_ID'")
 echo "original line 61" >>"$WORK/logs/a.log"
 a_revoked() { grep -q "was revoked by the cloud" "$WORK/a.log"; }
-wait_until 20 a_revoked || die "the revoked agent does not say why it stopped"
+wait_until 60 a_revoked || die "the revoked agent does not say why it stopped"
 sleep 1
 [ "$(q "SELECT count(*) FROM records WHERE agent_id='$A_ID'")" = "$held" ] || die "a revoked agent's records were stored"
 
