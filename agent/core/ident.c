@@ -85,7 +85,8 @@ int ident_parse(ident *id, const char *text, size_t len) {
   const cJSON *cf = cJSON_GetObjectItemCaseSensitive(root, "cloned_from");
   int ok = cJSON_IsObject(root) && cJSON_IsString(aid) && wire_is_hex_id(aid->valuestring) &&
            cJSON_IsString(ws) && strlen(ws->valuestring) < sizeof id->workspace &&
-           cJSON_IsNumber(at) &&
+           cJSON_IsNumber(at) && at->valuedouble >= 0 && at->valuedouble <= 9007199254740992.0 &&
+           at->valuedouble == (double)(int64_t)at->valuedouble && /* a wall ms; checked before the cast */
            (!rt || (cJSON_IsString(rt) && (wire_is_hex_id(rt->valuestring) ||
                                            strcmp(rt->valuestring, WIRE_RATCHET_NONE) == 0))) &&
            (!cf || (cJSON_IsString(cf) && wire_is_hex_id(cf->valuestring))) &&

@@ -91,6 +91,10 @@ static void parse_identity_files(void **state) {
       "{\"agent_id\":\"0123456789abcdef0123456789abcdef\",\"workspace\":\"w\",\"enrolled_ms\":1,"
       "\"fp\":{\"product_uuid\":\"zz\"}}",
       "{\"agent_id\":\"0123456789ABCDEF0123456789abcdef\",\"workspace\":\"w\",\"enrolled_ms\":1}",
+      /* found by fuzz_identity: a time no int64 holds (UB when cast) */
+      "{\"agent_id\":\"0123456789abcdef0123456789abcdef\",\"workspace\":\"w\",\"enrolled_ms\":1.8e45}",
+      "{\"agent_id\":\"0123456789abcdef0123456789abcdef\",\"workspace\":\"w\",\"enrolled_ms\":-5}",
+      "{\"agent_id\":\"0123456789abcdef0123456789abcdef\",\"workspace\":\"w\",\"enrolled_ms\":1.5}",
       "[]", "", "{"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal(ident_parse(&id, bad[i], strlen(bad[i])), IDENT_ECORRUPT);
