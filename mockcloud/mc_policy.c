@@ -310,6 +310,13 @@ int mc__policy_get(mc_cloud *c, const char *agent_id, char **json, size_t *len) 
   return rc;
 }
 
+/* A whole number from 0 to 2^53: anything else (1e300, -1, 2.5) would be
+ * UB or nonsense once cast to int64. */
+static int version_number(const cJSON *n) {
+  return cJSON_IsNumber(n) && n->valuedouble >= 0 && n->valuedouble <= 9007199254740992.0 &&
+         n->valuedouble == (double)(int64_t)n->valuedouble;
+}
+
 /* Stores one report; the body was parsed by the caller. 0, or -1 with a
  * message for a 400 in why. */
 int mc__policy_report(mc_cloud *c, const char *agent_id, const cJSON *o, int64_t now,
@@ -320,11 +327,11 @@ int mc__policy_report(mc_cloud *c, const char *agent_id, const cJSON *o, int64_t
   const cJSON *er = cJSON_GetObjectItemCaseSensitive(o, "error");
   const cJSON *rf = cJSON_GetObjectItemCaseSensitive(o, "refused");
   *why = NULL;
-  if (!cJSON_IsNumber(v) || !cJSON_IsNumber(av) || !cJSON_IsString(st) ||
+  if (!version_number(v) || !version_number(av) || !cJSON_IsString(st) ||
       (strcmp(st->valuestring, "applied") != 0 && strcmp(st->valuestring, "rejected") != 0) ||
       !cJSON_IsString(er) || strlen(er->valuestring) > MC_REPORT_FIELD_MAX ||
       (rf && !cJSON_IsArray(rf))) {
-    *why = "need version, applied_version (numbers), status (applied|rejected), error, refused[]";
+    *why = "need version, applied_version (whole numbers from 0), status (applied|rejected), error, refused[]";
     return -1;
   }
   if (ensure_schema(c) != 0) return -2;

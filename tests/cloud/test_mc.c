@@ -838,6 +838,35 @@ static void expect_served(fixture *f, int64_t version, const char *ring) {
 
 #define RING(r) "{\"update_ring\":\"" r "\",\"version\":99}"
 
+/* A policy report is agent input: versions that are not whole numbers in
+ * range are refused with 400 (1e300 cast to int64 would be UB), a good one
+ * is stored. */
+static void test_policy_report_refuses_bad_numbers(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  open_session(f);
+  static const char *const bad[] = {
+      "{\"version\":1e300,\"applied_version\":1,\"status\":\"applied\",\"error\":\"\"}",
+      "{\"version\":1,\"applied_version\":-1,\"status\":\"applied\",\"error\":\"\"}",
+      "{\"version\":2.5,\"applied_version\":1,\"status\":\"applied\",\"error\":\"\"}",
+      "{\"version\":\"1\",\"applied_version\":1,\"status\":\"applied\",\"error\":\"\"}"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cJSON *j = NULL;
+    assert_int_equal(authed(f, "/v1/policy/report", bad[i], 0, &j), 400);
+    cJSON_Delete(j);
+  }
+  mc_policy_report rep;
+  assert_int_equal(mc_policy_last_report(f->c, f->agent_id, &rep), MC_EINVAL);
+  cJSON *j = NULL;
+  assert_int_equal(authed(f, "/v1/policy/report",
+                          "{\"version\":3,\"applied_version\":3,\"status\":\"applied\",\"error\":\"\"}",
+                          0, &j),
+                   200);
+  cJSON_Delete(j);
+  assert_int_equal(mc_policy_last_report(f->c, f->agent_id, &rep), MC_OK);
+  assert_int_equal(rep.applied_version, 3);
+}
+
 static void test_group_policies(void **state) {
   fixture *f = *state;
   do_enroll(f);
@@ -939,6 +968,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_content_conflict, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clone_enrollment, setup, teardown),
       cmocka_unit_test_setup_teardown(test_session_keys_not_in_store, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_policy_report_refuses_bad_numbers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_policies, setup, teardown),
       cmocka_unit_test_setup_teardown(test_promote_gate, setup, teardown),
   };
