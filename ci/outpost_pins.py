@@ -12,12 +12,61 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PINS_FILE = os.path.join(HERE, "deps.txt")
 
 
+# Roles whose version shapes what we ship (the compiler and binutils, libc, the
+# libraries linked into shipped binaries): a moved pin warns in development
+# builds and fails the release path. Every other role only records what the
+# tests used: a moved tool pin never fails anything (docs/build.md).
+SHIPPED_ROLES = ("compiler", "lib")
+ROLES = SHIPPED_ROLES + ("tool",)
+
+
 class Pin:
     def __init__(self, package, upstream, role, licence):
         self.package = package
         self.upstream = upstream
         self.role = role
         self.licence = licence
+
+    @property
+    def shipped(self):
+        return self.role in SHIPPED_ROLES
+
+
+class Drift:
+    """One pin that the installed system does not match.
+
+    kind: "missing" (not installed) or "moved" (another upstream version).
+    installed: the exact installed Debian version, or None when missing.
+    """
+    def __init__(self, pin, kind, installed):
+        self.pin = pin
+        self.kind = kind
+        self.installed = installed
+
+    @property
+    def installed_upstream(self):
+        return upstream_of(self.installed) if self.installed else None
+
+    def describe(self):
+        p = self.pin
+        what = ("linked into shipped binaries" if p.role == "lib" else
+                "builds shipped binaries" if p.role == "compiler" else "build/test tool")
+        if self.kind == "missing":
+            return f"{p.package} ({p.role}, {what}): pinned upstream {p.upstream}, not installed"
+        return (f"{p.package} ({p.role}, {what}): pinned upstream {p.upstream}, installed "
+                f"{self.installed} (upstream {self.installed_upstream})")
+
+
+def drifts(pins, installed):
+    """[Drift] for every pin that `installed` ({package: dpkg fields}) misses or moves."""
+    out = []
+    for p in pins:
+        got = installed.get(p.package)
+        if got is None:
+            out.append(Drift(p, "missing", None))
+        elif not matches_pin(got["Version"], p.upstream):
+            out.append(Drift(p, "moved", got["Version"]))
+    return out
 
 
 def read_pins(path=PINS_FILE):
@@ -30,6 +79,8 @@ def read_pins(path=PINS_FILE):
             cols = line.split(None, 3)
             if len(cols) != 4:
                 raise ValueError(f"{path}:{n}: want 'package upstream role licence'")
+            if cols[2] not in ROLES:
+                raise ValueError(f"{path}:{n}: role '{cols[2]}' is not one of {', '.join(ROLES)}")
             pins.append(Pin(*cols))
     return pins
 
@@ -72,7 +123,7 @@ def version_lt(a, b):
 
 
 def read_lock(path):
-    """pins.lock written by check-pins: package version source source_version role licence."""
+    """pins.lock written by check-pins: package version source source_version role licence pinned."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -80,7 +131,7 @@ def read_lock(path):
                 continue
             cols = line.rstrip("\n").split("\t")
             rows.append(dict(zip(("package", "version", "source", "source_version",
-                                  "role", "licence"), cols)))
+                                  "role", "licence", "pinned"), cols)))
     return rows
 
 
