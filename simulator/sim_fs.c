@@ -383,6 +383,8 @@ static void fill_stat(sim_fs *fs, const inode *n, os_stat *st) {
   st->mode = n->mode;
   st->uid = n->uid;
   st->is_dir = n->is_dir;
+  st->type = n->is_dir ? OS_TYPE_DIR : OS_TYPE_REG;
+  st->nlink = 1;
 }
 
 int sim_fs_fstat(sim_fs *fs, os_file *f, os_stat *st) {

@@ -67,6 +67,9 @@ struct agent {
   int64_t last_contact_wall; /* issue #5: status file */
   ident id;
   tail_source sources[CONFIG_MAX_SOURCES];
+  /* issue #13: what every open of a local source is checked against (the
+   * deny list and the state dir; the local config may name any root). */
+  policy_limits src_limits;
   tail_buffers tb;
   char url[CONFIG_URL_MAX + 32];
 
@@ -1006,6 +1009,7 @@ static void collect(agent *a) {
   int n_src = a->cfg.n_sources;
   for (int k = 0; k < n_src; k++) {
     int i = (a->rr + k) % n_src;
+    if (a->now < a->sources[i].recheck_at) continue;
     int64_t lines = 0;
     int more = 0, limited = 0, os_error = 0;
     int64_t budget = caps_bucket_avail(&a->bucket, a->now);
@@ -1015,7 +1019,13 @@ static void collect(agent *a) {
     a->rate_limited |= limited;
     if (lines > 0 && a->pending_since == INT64_MIN) a->pending_since = a->now;
     a->more_to_read |= more;
-    if (rc == TAIL_EIO) {
+    if (rc == TAIL_EREFUSED) {
+      /* Reported once per policy (with the path) and counted; looked at
+       * again only after GUARD_RECHECK_MS: a FIFO or a swapped symlink costs
+       * one check, not one per poll. The offset is kept: nothing is lost. */
+      pstate_note_refusal(a->ps, a->os, a->sources[i].path, a->sources[i].why);
+      a->sources[i].recheck_at = a->now + GUARD_RECHECK_MS;
+    } else if (rc == TAIL_EIO) {
       agent_log(a, OS_LOG_WARN, "%s: cannot read: %s", a->sources[i].path,
                 files_strerror(os_error));
     } else if (rc == TAIL_EFULL) {
@@ -1238,21 +1248,34 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
   }
   /* The compiled-in deny list wins over the local config too (issue #5):
    * a denied source is dropped, said once, never opened. */
-  policy_limits own = {.n_roots = 1};
-  memcpy(own.roots[0], "/", 2);
-  snprintf(own.state_dir, sizeof own.state_dir, "%s", cfg->state_dir);
+  policy_limits *own = &a->src_limits;
+  own->n_roots = 1;
+  memcpy(own->roots[0], "/", 2);
+  snprintf(own->state_dir, sizeof own->state_dir, "%s", cfg->state_dir);
   int kept = 0;
   for (int i = 0; i < cfg->n_sources; i++) {
     char why[POLICY_ERR_MAX];
-    if (policy_check_path(&own, os, cfg->sources[i].path, NULL, 0, why, sizeof why) ==
+#ifndef OUTPOST_TEST_NO_USERSPACE_PATH_CHECK
+    if (policy_check_path(own, os, cfg->sources[i].path, NULL, 0, why, sizeof why) ==
         POLICY_EDENIED) {
       agent_log(a, OS_LOG_ERROR, "source %s refused: %s (never opened)", cfg->sources[i].path,
                 why);
       continue;
     }
+#endif
+    tail_source *t = &a->sources[kept];
+    /* Fixed now: the directories as the administrator laid them out, the
+     * file itself never a symlink; every read re-checks it (core/guard.h). */
+    if (guard_canonical(os, cfg->sources[i].path, t->open_path, sizeof t->open_path) != GUARD_OK) {
+      agent_log(a, OS_LOG_ERROR, "source %s refused: path too long once resolved",
+                cfg->sources[i].path);
+      continue;
+    }
+    (void)why;
     a->cfg.sources[kept] = cfg->sources[i];
-    memcpy(a->sources[kept].path, cfg->sources[i].path, sizeof a->sources[kept].path);
-    a->sources[kept].start = cfg->sources[i].start;
+    memcpy(t->path, cfg->sources[i].path, sizeof t->path);
+    t->start = cfg->sources[i].start;
+    t->guard = own;
     kept++;
   }
   a->cfg.n_sources = kept;

@@ -66,11 +66,11 @@ static void plog(const os_shim *os, os_log_level lvl, const char *fmt, ...) {
   if (os && os->log) os->log(os->ctx, lvl, msg);
 }
 
-static void note_refusal(pstate *ps, const char *path, const char *why) {
+static void note_refusal_os(pstate *ps, const os_shim *os, const char *path, const char *why) {
   for (int i = 0; i < ps->n_refused; i++)
     if (strcmp(ps->refused[i].path, path) == 0) return; /* once per policy */
   ps->refused_total++;
-  plog(ps->exp_os, OS_LOG_WARN, "policy: refused %.300s: %s (never opened)", path, why);
+  plog(os, OS_LOG_WARN, "refused %.300s: %s", path, why);
   if (ps->n_refused >= PSTATE_MAX_REFUSED) return;
   if (!ps->refused && !(ps->refused = calloc(PSTATE_MAX_REFUSED, sizeof *ps->refused))) return;
   refusal *r = &ps->refused[ps->n_refused++];
@@ -78,6 +78,14 @@ static void note_refusal(pstate *ps, const char *path, const char *why) {
   snprintf(r->why, sizeof r->why, "%s", why);
   r->reported = 0;
   ps->report_due = 1;
+}
+
+static void note_refusal(pstate *ps, const char *path, const char *why) {
+  note_refusal_os(ps, ps->exp_os, path, why);
+}
+
+void pstate_note_refusal(pstate *ps, const os_shim *os, const char *path, const char *why) {
+  if (ps && path && why) note_refusal_os(ps, os, path, why);
 }
 
 static void on_exp_ok(void *user, const char *resolved) {
@@ -502,17 +510,19 @@ void pstate_collect_max(pstate *ps, const os_shim *os, spool *sp, tail_buffers *
       *limited = 1;
       break;
     }
-    char res[POLICY_PATH_MAX], why[POLICY_ERR_MAX];
-    /* Re-checked before every read: a symlink swapped in since the last
-     * rescan is refused here, before tail_poll opens anything. */
-    int rc = policy_check_path(&ps->lim, os, t->path, res, sizeof res, why, sizeof why);
-    if (rc != POLICY_OK || strcmp(res, t->path) != 0) {
-      note_refusal(ps, t->path, rc != POLICY_OK ? why : "now resolves elsewhere");
-      continue;
-    }
+    if (now < t->recheck_at) continue; /* refused lately: the slow schedule */
+    /* Re-checked before every read and decided on the open descriptor
+     * (tail_poll_max -> guard_open): a symlink swapped in since the last
+     * rescan, or between the check and the open, is refused. */
+    t->guard = &ps->lim;
     int64_t n = 0;
     int m = 0, lim = 0, os_error = 0;
-    rc = tail_poll_max(t, os, sp, tb, wall, budget, &n, &m, &lim, &os_error);
+    int rc = tail_poll_max(t, os, sp, tb, wall, budget, &n, &m, &lim, &os_error);
+    if (rc == TAIL_EREFUSED) {
+      note_refusal_os(ps, os, t->path, t->why);
+      t->recheck_at = now + GUARD_RECHECK_MS;
+      continue;
+    }
     *lines += n;
     budget -= n;
     *more |= m;

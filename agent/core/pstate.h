@@ -102,6 +102,11 @@ void pstate_report_done(pstate *ps, int ok);
  * file once (same contract as tail_poll), after re-checking its path;
  * re-expands the globs every PSTATE_RESCAN_MS. lines and more accumulate.
  * Errors are logged through os->log. */
+/* Records a refused file (path, why) for the next report to the cloud and
+ * counts it in refused_total; once per path per applied policy. Used for the
+ * local config's sources too (issue #13: every refusal reaches the cloud). */
+void pstate_note_refusal(pstate *ps, const os_shim *os, const char *path, const char *why);
+
 void pstate_collect(pstate *ps, const os_shim *os, spool *sp, tail_buffers *tb, int64_t wall,
                     int64_t now, int64_t *lines, int *more);
 /* pstate_collect under a record budget (issue #5, core/caps.h): a due

@@ -1,6 +1,8 @@
 /* tail.c - follow a text file into the spool (see tail.h). */
 #include "core/tail.h"
 
+#include "core/guard.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,14 +140,20 @@ static int drain_rotated(tail_source *src, const os_shim *os, spool *sp, tail_bu
                          int64_t ts_ms, int64_t *budget, int64_t *lines_out, int *unfinished,
                          int *os_error) {
   char rp[CONFIG_PATH_MAX + 8];
-  size_t n = strnlen(src->path, sizeof src->path);
+  const char *base = src->open_path[0] ? src->open_path : src->path;
+  size_t n = strnlen(base, CONFIG_PATH_MAX);
   if (n + 3 > sizeof rp) return TAIL_OK;
-  memcpy(rp, src->path, n);
+  memcpy(rp, base, n);
   memcpy(rp + n, ".1", 3);
+  /* The rotated copy passes the same guard as the file: a symlink, FIFO or
+   * hard link planted as PATH.1 is not drained (nothing of the old file is
+   * there to read). */
   os_file *f = NULL;
-  if (os->open(os->ctx, rp, OS_O_READ | OS_O_NOFOLLOW, 0, &f) != OS_OK) return TAIL_OK;
   os_stat st;
-  int ok = os->fstat(os->ctx, f, &st) == OS_OK && st.size > src->st.offset;
+  char why[GUARD_WHY_MAX];
+  int gerr = 0;
+  if (guard_open(src->guard, os, rp, &f, &st, &gerr, why, sizeof why) != GUARD_OK) return TAIL_OK;
+  int ok = st.size > src->st.offset;
   if (ok && src->st.fp_len > 0) {
     uint64_t h;
     ok = fp_of(os, f, src->st.fp_len, b, &h) == 0 && h == src->st.fp;
@@ -208,20 +216,15 @@ int tail_poll_max(tail_source *src, const os_shim *os, spool *sp, tail_buffers *
     if (rc != SPOOL_OK) return rc == SPOOL_EFULL ? TAIL_EFULL : TAIL_ESPOOL;
     src->loaded = 1;
   }
+  /* Decided on the open descriptor (core/guard.h), before every read. */
   os_file *f = NULL;
-  int rc = os->open(os->ctx, src->path, OS_O_READ, 0, &f);
-  if (rc == OS_ENOENT) return TAIL_OK; /* may appear later */
-  if (rc != OS_OK) {
-    *os_error = rc;
-    return TAIL_EIO;
-  }
   os_stat st;
-  rc = os->fstat(os->ctx, f, &st);
-  if (rc != OS_OK) {
-    os->close(os->ctx, f);
-    *os_error = rc;
-    return TAIL_EIO;
-  }
+  src->why[0] = 0;
+  int rc = guard_open(src->guard, os, src->open_path[0] ? src->open_path : src->path, &f, &st,
+                      os_error, src->why, sizeof src->why);
+  if (rc == GUARD_ENOENT) return TAIL_OK; /* may appear later */
+  if (rc == GUARD_EREFUSED) return TAIL_EREFUSED;
+  if (rc != GUARD_OK) return TAIL_EIO;
   spool_source_state saved = src->st;
   int changed = 0;
   if (!src->st.known) {

@@ -17,6 +17,12 @@
  * copy and the truncate are in neither file (docs/operations.md). A missing
  * file is not an error: it may appear later.
  *
+ * Every open goes through guard_open (core/guard.h) with src->guard, before
+ * every read: the deny list and roots on the path, then no symlink at any
+ * component, a regular file with one link, decided on the open descriptor
+ * (issue #13). A refusal leaves the state as it was (nothing read) and says
+ * why in src->why; the caller reports it and re-checks on a slow schedule.
+ *
  * Return codes: TAIL_OK (0) or negative:
  *   TAIL_ESPOOL  the spool refused the write (spool_errmsg says why; SPOOL_EFULL
  *                shows as TAIL_EFULL); the offset did not advance
@@ -30,6 +36,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/guard.h"
 #include "core/spool.h"
 #include "shim/os.h"
 
@@ -37,6 +44,7 @@
 #define TAIL_ESPOOL (-1)
 #define TAIL_EFULL (-2)
 #define TAIL_EIO (-3)
+#define TAIL_EREFUSED (-4) /* guard_open refused the file: src->why says why */
 
 #define TAIL_TRUNCATED_MARKER " [truncated by outpost]"
 #define TAIL_MAX_LINES_PER_TXN 1024
@@ -48,6 +56,14 @@ typedef struct tail_source {
   config_start start;
   spool_source_state st;
   int loaded;
+  /* The canonical path opened (guard.h); "" = path. path stays the key of
+   * the state in the spool. */
+  char open_path[CONFIG_PATH_MAX];
+  /* The limits every open is checked against (borrowed; NULL: the deny list
+   * and nothing else, see guard.h). */
+  const policy_limits *guard;
+  char why[GUARD_WHY_MAX];   /* the last refusal, for the caller's report */
+  int64_t recheck_at;        /* the caller's: mono ms before which a refused file is skipped */
 } tail_source;
 
 /* Scratch memory owned by the agent and shared by all its sources. */

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,23 +92,106 @@ static int posix_random(void *ctx, void *buf, size_t len) {
   return OS_OK;
 }
 
+/* The O_NOFOLLOW walk for kernels without openat2 (before 5.6): every
+ * directory from "/" is opened with O_PATH | O_NOFOLLOW | O_DIRECTORY
+ * relative to the one before, so no component can be a symlink, and the
+ * last with the caller's flags plus O_NOFOLLOW. ".." cannot occur: the
+ * callers pass normalized absolute paths, and it is refused here too.
+ * Returns the fd or -1 with errno set. */
+static int posix_open_walk(const char *path, int of, mode_t mode) {
+  char comp[NAME_MAX + 1];
+  const char *p = path;
+  if (*p != '/') {
+    errno = EINVAL;
+    return -1;
+  }
+  int dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return -1;
+  for (int depth = 0;; depth++) {
+    while (*p == '/') p++;
+    const char *s = p;
+    while (*p && *p != '/') p++;
+    size_t len = (size_t)(p - s);
+    const char *rest = p;
+    while (*rest == '/') rest++;
+    if (len == 0 || len > NAME_MAX || depth >= OS_PATH_MAX / 2 ||
+        (len == 2 && s[0] == '.' && s[1] == '.')) {
+      close(dir);
+      errno = len > NAME_MAX ? ENAMETOOLONG : EINVAL;
+      return -1;
+    }
+    memcpy(comp, s, len);
+    comp[len] = 0;
+    int last = *rest == 0;
+    int fd = last ? openat(dir, comp, of | O_NOFOLLOW, mode)
+                  : openat(dir, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    if (fd < 0 && !last && e == ENOTDIR) {
+      /* O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR: say ELOOP,
+       * as openat2 does, when the component is in fact a link. */
+      struct stat ls;
+      if (fstatat(dir, comp, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode)) e = ELOOP;
+    }
+    close(dir);
+    if (fd < 0) {
+      errno = e;
+      return -1;
+    }
+    if (last) return fd;
+    dir = fd;
+  }
+}
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+/* struct open_how and RESOLVE_* from linux/openat2.h, which Debian 12's
+ * headers have; spelled out so an older libc still builds. */
+struct posix_open_how {
+  uint64_t flags, mode, resolve;
+};
+#define POSIX_RESOLVE_NO_MAGICLINKS 0x02
+#define POSIX_RESOLVE_NO_SYMLINKS 0x04
+
+/* openat2 with no symlink anywhere in the path; ENOSYS (an older kernel) or
+ * EPERM (a seccomp filter that predates openat2) falls back to the walk. */
+static int posix_open_nofollow_any(const char *path, int of, mode_t mode, int force_walk) {
+  if (!force_walk) {
+    struct posix_open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(of | O_NOFOLLOW);
+    how.mode = (of & O_CREAT) ? (uint64_t)mode : 0;
+    how.resolve = POSIX_RESOLVE_NO_SYMLINKS | POSIX_RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    if (fd >= 0) return (int)fd;
+    if (errno != ENOSYS && errno != EPERM) return -1;
+  }
+  return posix_open_walk(path, of, mode);
+}
+
 static int posix_open(void *ctx, const char *path, int flags, uint32_t mode, os_file **out) {
-  const int known = OS_O_READ | OS_O_WRITE | OS_O_CREATE | OS_O_EXCL | OS_O_TRUNC | OS_O_NOFOLLOW;
+  const int known = OS_O_READ | OS_O_WRITE | OS_O_CREATE | OS_O_EXCL | OS_O_TRUNC |
+                    OS_O_NOFOLLOW | OS_O_NOFOLLOW_ANY | OS_O_NONBLOCK;
+  os_posix *px = ctx;
   int rc, of, fd, eintr = 0;
   os_file *f;
   if (!out) return OS_EINVAL;
   *out = NULL;
   if ((rc = posix_check_path(path)) != OS_OK) return rc;
   if (flags & ~known) return OS_EINVAL;
-  of = O_CLOEXEC | ((flags & OS_O_WRITE) ? O_RDWR : O_RDONLY);
+  of = O_CLOEXEC | O_NOCTTY | ((flags & OS_O_WRITE) ? O_RDWR : O_RDONLY);
   if (flags & OS_O_CREATE) of |= O_CREAT;
   if (flags & OS_O_EXCL) of |= O_EXCL;
   if (flags & OS_O_TRUNC) of |= O_TRUNC;
   if (flags & OS_O_NOFOLLOW) of |= O_NOFOLLOW;
+  if (flags & OS_O_NONBLOCK) of |= O_NONBLOCK;
   f = malloc(sizeof *f);
   if (!f) return OS_ENOMEM;
   for (;;) {
-    fd = open(path, of, (mode_t)(mode & 07777));
+    if (flags & OS_O_NOFOLLOW_ANY)
+      fd = posix_open_nofollow_any(path, of, (mode_t)(mode & 07777), px && px->force_walk);
+    else
+      fd = open(path, of, (mode_t)(mode & 07777));
     if (fd >= 0) break;
     if (errno == EINTR && ++eintr < POSIX_EINTR_RETRIES) continue;
     rc = posix_err(errno);
@@ -208,6 +292,15 @@ static void posix_fill_stat(const struct stat *s, os_stat *st) {
   st->uid = (uint32_t)s->st_uid;
   st->is_dir = S_ISDIR(s->st_mode) ? 1 : 0;
   st->is_symlink = S_ISLNK(s->st_mode) ? 1 : 0;
+  st->nlink = (uint32_t)s->st_nlink;
+  st->type = S_ISREG(s->st_mode)    ? OS_TYPE_REG
+             : S_ISDIR(s->st_mode)  ? OS_TYPE_DIR
+             : S_ISLNK(s->st_mode)  ? OS_TYPE_LNK
+             : S_ISFIFO(s->st_mode) ? OS_TYPE_FIFO
+             : S_ISCHR(s->st_mode)  ? OS_TYPE_CHR
+             : S_ISBLK(s->st_mode)  ? OS_TYPE_BLK
+             : S_ISSOCK(s->st_mode) ? OS_TYPE_SOCK
+                                    : OS_TYPE_OTHER;
 }
 
 static int posix_fstat(void *ctx, os_file *f, os_stat *st) {
@@ -649,6 +742,7 @@ int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
   }
   ctx->log_level = opts->log_level;
   ctx->log_fd = opts->log_fd;
+  ctx->force_walk = opts->force_walk != 0;
 
   memset(out, 0, sizeof *out);
   out->ctx = ctx;

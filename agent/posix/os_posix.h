@@ -19,8 +19,13 @@
  * Behaviour notes
  *   - mono_ms/wall_ms read CLOCK_MONOTONIC/CLOCK_REALTIME through libc
  *     (clock_gettime), so LD_PRELOAD time fakers such as faketime work.
- *   - Files are opened O_CLOEXEC; OS_O_NOFOLLOW maps to O_NOFOLLOW (a final
- *     symlink gives OS_ELOOP). Unknown errno values map to OS_EIO.
+ *   - Files are opened O_CLOEXEC | O_NOCTTY; OS_O_NOFOLLOW maps to O_NOFOLLOW
+ *     (a final symlink gives OS_ELOOP); OS_O_NOFOLLOW_ANY to openat2 with
+ *     RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, or, where openat2 is
+ *     missing (ENOSYS) or filtered (EPERM), a walk from "/" opening each
+ *     directory O_PATH | O_NOFOLLOW relative to the last (a symlink anywhere
+ *     gives OS_ELOOP either way); OS_O_NONBLOCK to O_NONBLOCK. Unknown errno
+ *     values map to OS_EIO.
  *   - os_stat.mode holds st_mode & 07777 (permission bits plus
  *     setuid/setgid/sticky, so drift checks can see those too).
  *   - sync() is fdatasync(), falling back to fsync() where fdatasync is not
@@ -61,6 +66,9 @@ typedef struct os_posix_options {
   const char *product_uuid_path;
   /* NULL (default): /sys/class/net. Tests point it at a fake tree. */
   const char *net_class_dir;
+  /* 0 (default): OS_O_NOFOLLOW_ANY uses openat2 where the kernel has it.
+   * 1: always the O_NOFOLLOW walk (the pre-5.6 path), for its tests. */
+  int force_walk;
 } os_posix_options;
 
 typedef struct os_posix {
@@ -69,6 +77,7 @@ typedef struct os_posix {
   char machine_id_path[OS_PATH_MAX]; /* "" = default search */
   char product_uuid_path[OS_PATH_MAX]; /* "" = OS_POSIX_DEFAULT_PRODUCT_UUID */
   char net_class_dir[OS_PATH_MAX];     /* "" = OS_POSIX_DEFAULT_NET_CLASS */
+  int force_walk;
 } os_posix;
 
 /* Fills *opts with the defaults above. */

@@ -48,6 +48,16 @@
 #define OS_O_EXCL     0x08
 #define OS_O_TRUNC    0x10
 #define OS_O_NOFOLLOW 0x20 /* refuse if the final component is a symlink */
+/* issue #13 (LOCAL-1): refuse (OS_ELOOP) if ANY component of the path is a
+ * symlink, so the file opened is the one at exactly this path at the moment
+ * of the open, whatever was swapped in before (Linux: openat2
+ * RESOLVE_NO_SYMLINKS, or an O_NOFOLLOW walk from "/" where the kernel lacks
+ * openat2). Implies OS_O_NOFOLLOW. */
+#define OS_O_NOFOLLOW_ANY 0x40
+/* issue #13 (LOCAL-2): never block in open (a FIFO without a writer, a
+ * device): the open returns at once and the caller decides on fstat's type.
+ * Reads of a regular file are unaffected. */
+#define OS_O_NONBLOCK 0x80
 
 typedef struct os_file os_file; /* opaque, defined by each implementation */
 
@@ -60,7 +70,21 @@ typedef struct os_stat {
   uint32_t uid;
   int is_dir;
   int is_symlink; /* only meaningful from lstat */
+  /* issue #13: the file's type and hard-link count, so callers decide on
+   * what an open descriptor really is (fstat), never on a path checked
+   * earlier. */
+  int type;       /* OS_TYPE_* */
+  uint32_t nlink;
 } os_stat;
+
+#define OS_TYPE_OTHER 0 /* unknown to the shim */
+#define OS_TYPE_REG 1
+#define OS_TYPE_DIR 2
+#define OS_TYPE_LNK 3
+#define OS_TYPE_FIFO 4
+#define OS_TYPE_CHR 5
+#define OS_TYPE_BLK 6
+#define OS_TYPE_SOCK 7
 
 /* System identity sources (issue #4 extends the list). */
 typedef enum os_ident_kind {
@@ -93,7 +117,8 @@ typedef struct os_shim {
   int (*random)(void *ctx, void *buf, size_t len);
 
   /* Files. open: OS_OK and *out set, or OS_ENOENT/OS_EACCES/OS_EEXIST/
-   * OS_ELOOP/OS_EISDIR/OS_ENOSPC/OS_EIO. mode applies on creation. */
+   * OS_ELOOP/OS_EISDIR/OS_ENOSPC/OS_EIO. mode applies on creation.
+   * OS_ELOOP: a symlink where OS_O_NOFOLLOW / OS_O_NOFOLLOW_ANY forbid one. */
   int (*open)(void *ctx, const char *path, int flags, uint32_t mode, os_file **out);
   int (*close)(void *ctx, os_file *f);
   /* Positional read/write. read returns bytes read (0 at EOF). write writes
