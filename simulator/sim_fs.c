@@ -1,5 +1,6 @@
 #include "sim_fs.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,9 @@ typedef struct undo_block {
 typedef struct inode {
   uint64_t ino;
   int is_dir;
+  int type;            /* OS_TYPE_REG, _DIR, _LNK, _FIFO, _CHR (issue #13) */
+  char *target;        /* a symlink's target, as given (absolute or relative) */
+  uint32_t nlink;      /* names: hard links count */
   uint32_t mode;
   uint32_t uid;        /* owner (0 unless sim_fs_chown changed it) */
   int64_t mtime_ms;
@@ -51,6 +55,14 @@ struct sim_fs {
   os_file *handles;
   int64_t n_handles;
   int frozen;
+  /* issue #13: links and special files. n_links counts the symlinks ever
+   * made: while 0, path resolution is the plain normalisation it always was. */
+  int64_t n_links;
+  int64_t blocked_opens;
+  char last_open[OS_PATH_MAX];
+  sim_fs_open_hook hook;
+  void *hook_user;
+  int in_hook;
   int64_t fail_nth;
   int fail_err;
   int64_t cut_nth;
@@ -62,6 +74,7 @@ static int64_t now_ms(sim_fs *fs) { return fs->clock ? fs->clock(fs->clock_ctx) 
 
 static void inode_free(inode *n) {
   if (!n) return;
+  free(n->target);
   for (size_t i = 0; i < n->n_undo; i++) free(n->undo[i].data);
   free(n->undo);
   free(n->data);
@@ -107,6 +120,100 @@ static int check_parent(sim_fs *fs, const char *p) {
   return e->node->is_dir ? OS_OK : OS_ENOTDIR;
 }
 
+/* Folds "." and ".." lexically in a normalised absolute path (in place). */
+static void fold_dots(char *p) {
+  char out[OS_PATH_MAX];
+  size_t o = 0;
+  const char *s = p;
+  while (*s) {
+    while (*s == '/') s++;
+    if (!*s) break;
+    const char *c = s;
+    while (*s && *s != '/') s++;
+    size_t len = (size_t)(s - c);
+    if (len == 1 && c[0] == '.') continue;
+    if (len == 2 && c[0] == '.' && c[1] == '.') {
+      while (o > 0 && out[o - 1] != '/') o--;
+      if (o > 0) o--;
+      continue;
+    }
+    if (o + 1 + len >= sizeof out) break;
+    out[o++] = '/';
+    memcpy(out + o, c, len);
+    o += len;
+  }
+  if (o == 0) out[o++] = '/';
+  out[o] = 0;
+  memcpy(p, out, o + 1);
+}
+
+#define SIM_FS_MAX_HOPS 40 /* symlinks followed in one resolution (Linux: 40) */
+
+/* Resolves path into out the way the kernel walks it: every symlink in a
+ * directory component is followed, the last one only when follow_last;
+ * no_links refuses any symlink met (OS_ELOOP), as openat2's
+ * RESOLVE_NO_SYMLINKS does. A missing component ends the walk: the rest is
+ * appended as it is (the caller's lookup then fails as it should). */
+static int resolve(sim_fs *fs, const char *path, int follow_last, int no_links, char *out) {
+  int rc = norm_path(path, out);
+  if (rc || fs->n_links == 0) return rc;
+  char work[OS_PATH_MAX];
+  memcpy(work, out, strlen(out) + 1);
+  for (int hops = 0;;) {
+    size_t o = 0;
+    const char *s = work;
+    int again = 0;
+    out[0] = 0;
+    while (*s) {
+      while (*s == '/') s++;
+      if (!*s) break;
+      const char *c = s;
+      while (*s && *s != '/') s++;
+      size_t len = (size_t)(s - c);
+      if (o + 1 + len >= OS_PATH_MAX) return OS_ENAMETOOLONG;
+      out[o++] = '/';
+      memcpy(out + o, c, len);
+      o += len;
+      out[o] = 0;
+      const char *rest = s;
+      while (*rest == '/') rest++;
+      int last = *rest == 0;
+      entry *e = find(fs, out);
+      if (!e) {
+        if (!last) {
+          size_t rl = strlen(s);
+          if (o + rl >= OS_PATH_MAX) return OS_ENAMETOOLONG;
+          memcpy(out + o, s, rl + 1);
+        }
+        return OS_OK;
+      }
+      if (e->node->type == OS_TYPE_LNK && (!last || follow_last)) {
+        if (no_links || ++hops > SIM_FS_MAX_HOPS) return OS_ELOOP;
+        char next[OS_PATH_MAX];
+        const char *t = e->node->target;
+        int w;
+        if (t[0] == '/') {
+          w = snprintf(next, sizeof next, "%s%s", t, s);
+        } else {
+          const char *slash = strrchr(out, '/');
+          w = snprintf(next, sizeof next, "%.*s/%s%s", (int)(slash - out), out, t, s);
+        }
+        if (w < 0 || (size_t)w >= sizeof next) return OS_ENAMETOOLONG;
+        rc = norm_path(next, work);
+        if (rc) return rc;
+        fold_dots(work);
+        again = 1;
+        break;
+      }
+      if (!last && !e->node->is_dir) return OS_ENOTDIR;
+    }
+    if (!again) {
+      if (o == 0) memcpy(out, "/", 2);
+      return OS_OK;
+    }
+  }
+}
+
 static int add_entry(sim_fs *fs, const char *p, inode *n) {
   if (fs->n_entries >= MAX_ENTRIES) return OS_ENOSPC;
   if (fs->n_entries == fs->cap_entries) {
@@ -121,6 +228,7 @@ static int add_entry(sim_fs *fs, const char *p, inode *n) {
   fs->entries[fs->n_entries].path = dup;
   fs->entries[fs->n_entries].node = n;
   fs->n_entries++;
+  n->nlink++;
   n->linked = 1;
   return OS_OK;
 }
@@ -129,7 +237,8 @@ static void remove_entry(sim_fs *fs, entry *e) {
   inode *n = e->node;
   free(e->path);
   *e = fs->entries[--fs->n_entries];
-  n->linked = 0;
+  if (n->nlink > 0) n->nlink--;
+  n->linked = n->nlink > 0;
   inode_release(fs, n);
 }
 
@@ -138,6 +247,7 @@ static inode *inode_new(sim_fs *fs, int is_dir, uint32_t mode) {
   if (!n) return NULL;
   n->ino = fs->next_ino++;
   n->is_dir = is_dir;
+  n->type = is_dir ? OS_TYPE_DIR : OS_TYPE_REG;
   n->mode = mode & 07777;
   n->mtime_ms = now_ms(fs);
   return n;
@@ -253,8 +363,15 @@ int sim_fs_open(sim_fs *fs, const char *path, int flags, uint32_t mode, os_file 
   if (!fs || !out) return OS_EINVAL;
   *out = NULL;
   if (fs->frozen) return OS_EIO;
+  if (fs->hook && !fs->in_hook) {
+    /* An attacker's move between two shim calls (sim_fs_set_open_hook). */
+    fs->in_hook = 1;
+    fs->hook(fs->hook_user, fs, path);
+    fs->in_hook = 0;
+  }
   char p[OS_PATH_MAX];
-  int rc = norm_path(path, p);
+  int nofollow = (flags & (OS_O_NOFOLLOW | OS_O_NOFOLLOW_ANY)) != 0;
+  int rc = resolve(fs, path, !nofollow && !(flags & OS_O_EXCL), (flags & OS_O_NOFOLLOW_ANY) != 0, p);
   if (rc) return rc;
   inode *n = NULL;
   if (strcmp(p, "/") == 0) return OS_EISDIR;
@@ -262,7 +379,15 @@ int sim_fs_open(sim_fs *fs, const char *path, int flags, uint32_t mode, os_file 
   if (e) {
     if ((flags & OS_O_CREATE) && (flags & OS_O_EXCL)) return OS_EEXIST;
     n = e->node;
+    if (n->type == OS_TYPE_LNK) return OS_ELOOP; /* a final link not followed */
     if (n->is_dir && (flags & (OS_O_WRITE | OS_O_TRUNC))) return OS_EISDIR;
+    if (n->type == OS_TYPE_FIFO && !(flags & OS_O_NONBLOCK)) {
+      /* A real open(2) of a FIFO without a writer blocks for ever: the
+       * simulator cannot block, so it counts the open (the scenario's
+       * max_blocked_opens fails the run) and fails it. */
+      fs->blocked_opens++;
+      return OS_EIO;
+    }
   } else {
     if (!(flags & OS_O_CREATE)) return OS_ENOENT;
     rc = check_parent(fs, p);
@@ -285,6 +410,7 @@ int sim_fs_open(sim_fs *fs, const char *path, int flags, uint32_t mode, os_file 
     }
     n->mtime_ms = now_ms(fs);
   }
+  snprintf(fs->last_open, sizeof fs->last_open, "%s", p);
   f->node = n;
   f->flags = flags;
   f->epoch = fs->epoch;
@@ -315,6 +441,7 @@ int64_t sim_fs_pread(sim_fs *fs, os_file *f, void *buf, size_t len, int64_t off)
   if (f->node->is_dir) return OS_EISDIR;
   if (off < 0 || (len > 0 && !buf)) return OS_EINVAL;
   inode *n = f->node;
+  if (n->type != OS_TYPE_REG) return 0; /* a FIFO with no writer, a device at EOF */
   if (off >= n->len) return 0;
   int64_t avail = n->len - off;
   size_t k = (uint64_t)avail < len ? (size_t)avail : len;
@@ -383,8 +510,10 @@ static void fill_stat(sim_fs *fs, const inode *n, os_stat *st) {
   st->mode = n->mode;
   st->uid = n->uid;
   st->is_dir = n->is_dir;
-  st->type = n->is_dir ? OS_TYPE_DIR : OS_TYPE_REG;
-  st->nlink = 1;
+  st->type = n->type;
+  st->is_symlink = n->type == OS_TYPE_LNK;
+  st->nlink = n->is_dir ? 2 : n->nlink > 0 ? n->nlink : 1;
+  if (n->type == OS_TYPE_LNK) st->size = (int64_t)strlen(n->target);
 }
 
 int sim_fs_fstat(sim_fs *fs, os_file *f, os_stat *st) {
@@ -394,10 +523,10 @@ int sim_fs_fstat(sim_fs *fs, os_file *f, os_stat *st) {
   return OS_OK;
 }
 
-int sim_fs_stat(sim_fs *fs, const char *path, os_stat *st) {
+static int stat_impl(sim_fs *fs, const char *path, os_stat *st, int follow) {
   if (!fs || !st) return OS_EINVAL;
   char p[OS_PATH_MAX];
-  int rc = norm_path(path, p);
+  int rc = resolve(fs, path, follow, 0, p);
   if (rc) return rc;
   if (strcmp(p, "/") == 0) {
     inode root = {.ino = 1, .is_dir = 1, .mode = 0755};
@@ -410,15 +539,15 @@ int sim_fs_stat(sim_fs *fs, const char *path, os_stat *st) {
   return OS_OK;
 }
 
-int sim_fs_lstat(sim_fs *fs, const char *path, os_stat *st) {
-  return sim_fs_stat(fs, path, st); /* no symlinks exist */
-}
+int sim_fs_stat(sim_fs *fs, const char *path, os_stat *st) { return stat_impl(fs, path, st, 1); }
+
+int sim_fs_lstat(sim_fs *fs, const char *path, os_stat *st) { return stat_impl(fs, path, st, 0); }
 
 int sim_fs_unlink(sim_fs *fs, const char *path) {
   if (!fs) return OS_EINVAL;
   if (fs->frozen) return OS_OK;
   char p[OS_PATH_MAX];
-  int rc = norm_path(path, p);
+  int rc = resolve(fs, path, 0, 0, p);
   if (rc) return rc;
   entry *e = find(fs, p);
   if (!e) return OS_ENOENT;
@@ -436,9 +565,9 @@ int sim_fs_rename(sim_fs *fs, const char *from, const char *to) {
   if (!fs) return OS_EINVAL;
   if (fs->frozen) return OS_OK;
   char a[OS_PATH_MAX], b[OS_PATH_MAX];
-  int rc = norm_path(from, a);
+  int rc = resolve(fs, from, 0, 0, a);
   if (rc) return rc;
-  rc = norm_path(to, b);
+  rc = resolve(fs, to, 0, 0, b);
   if (rc) return rc;
   entry *ea = find(fs, a);
   if (!ea) return OS_ENOENT;
@@ -515,7 +644,7 @@ int sim_fs_mkdir(sim_fs *fs, const char *path, uint32_t mode) {
   if (!fs) return OS_EINVAL;
   if (fs->frozen) return OS_OK;
   char p[OS_PATH_MAX];
-  int rc = norm_path(path, p);
+  int rc = resolve(fs, path, 0, 0, p);
   if (rc) return rc;
   if (strcmp(p, "/") == 0 || find(fs, p)) return OS_EEXIST;
   rc = check_parent(fs, p);
@@ -551,7 +680,7 @@ int sim_fs_chmod(sim_fs *fs, const char *path, uint32_t mode) {
   if (!fs) return OS_EINVAL;
   if (fs->frozen) return OS_OK;
   char p[OS_PATH_MAX];
-  int rc = norm_path(path, p);
+  int rc = resolve(fs, path, 1, 0, p);
   if (rc) return rc;
   entry *e = find(fs, p);
   if (!e) return OS_ENOENT;
@@ -563,10 +692,11 @@ int sim_fs_chown(sim_fs *fs, const char *path, uint32_t uid) {
   if (!fs) return OS_EINVAL;
   if (fs->frozen) return OS_OK;
   char p[OS_PATH_MAX];
-  int rc = norm_path(path, p);
+  int rc = resolve(fs, path, 0, 0, p);
   if (rc) return rc;
   entry *e = find(fs, p);
   if (!e) return OS_ENOENT;
+  if (e->node->type == OS_TYPE_LNK) return OS_ELOOP; /* the shim's chown_nofollow */
   e->node->uid = uid;
   return OS_OK;
 }
@@ -608,8 +738,12 @@ int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
         if (l != len || e->node->is_dir != (pass == 0)) continue;
         inode *n = inode_new(fs, e->node->is_dir, e->node->mode);
         if (!n) rc = OS_ENOMEM;
-        if (n) n->uid = e->node->uid;
-        if (!rc && !n->is_dir && e->node->syn_len > 0) {
+        if (n) {
+          n->uid = e->node->uid;
+          n->type = e->node->type;
+          if (e->node->target && !(n->target = strdup(e->node->target))) rc = OS_ENOMEM;
+        }
+        if (!rc && n->type == OS_TYPE_REG && e->node->syn_len > 0) {
           inode *o = e->node;
           rc = reserve(fs, n, o->syn_len);
           if (!rc) {
@@ -646,7 +780,7 @@ void sim_fs_crash(sim_fs *fs) {
   if (!fs) return;
   for (size_t i = 0; i < fs->n_entries; i++) {
     inode *n = fs->entries[i].node;
-    if (n->is_dir) continue;
+    if (n->type != OS_TYPE_REG) continue;
     /* Growth back to the synced size cannot exceed the quota: the synced
      * bytes were inside it, and any shrink only freed space. */
     if (n->syn_len > n->len) {
@@ -686,3 +820,86 @@ void sim_fs_fail_write(sim_fs *fs, int64_t nth, int err) {
 uint64_t sim_fs_used(const sim_fs *fs) { return fs ? fs->used : 0; }
 uint64_t sim_fs_quota(const sim_fs *fs) { return fs ? fs->quota : 0; }
 int64_t sim_fs_open_handles(const sim_fs *fs) { return fs ? fs->n_handles : 0; }
+
+/* ---- issue #13: links, special files, the attacker's hook ---------------- */
+
+int sim_fs_symlink(sim_fs *fs, const char *target, const char *path) {
+  if (!fs || !target || !target[0] || strlen(target) >= OS_PATH_MAX) return OS_EINVAL;
+  if (fs->frozen) return OS_OK;
+  char p[OS_PATH_MAX];
+  int rc = resolve(fs, path, 0, 0, p);
+  if (rc) return rc;
+  if (strcmp(p, "/") == 0 || find(fs, p)) return OS_EEXIST;
+  rc = check_parent(fs, p);
+  if (rc) return rc;
+  inode *n = inode_new(fs, 0, 0777);
+  if (!n) return OS_ENOMEM;
+  n->type = OS_TYPE_LNK;
+  if (!(n->target = strdup(target))) {
+    inode_free(n);
+    return OS_ENOMEM;
+  }
+  rc = add_entry(fs, p, n);
+  if (rc) {
+    inode_free(n);
+    return rc;
+  }
+  fs->n_links++;
+  return OS_OK;
+}
+
+int sim_fs_link(sim_fs *fs, const char *existing, const char *path) {
+  if (!fs) return OS_EINVAL;
+  if (fs->frozen) return OS_OK;
+  char a[OS_PATH_MAX], b[OS_PATH_MAX];
+  int rc = resolve(fs, existing, 0, 0, a);
+  if (!rc) rc = resolve(fs, path, 0, 0, b);
+  if (rc) return rc;
+  entry *e = find(fs, a);
+  if (!e) return OS_ENOENT;
+  if (e->node->is_dir) return OS_EPERM;
+  if (find(fs, b)) return OS_EEXIST;
+  rc = check_parent(fs, b);
+  if (rc) return rc;
+  return add_entry(fs, b, e->node);
+}
+
+int sim_fs_mknod(sim_fs *fs, const char *path, int type, uint32_t mode) {
+  if (!fs || (type != OS_TYPE_FIFO && type != OS_TYPE_CHR)) return OS_EINVAL;
+  if (fs->frozen) return OS_OK;
+  char p[OS_PATH_MAX];
+  int rc = resolve(fs, path, 0, 0, p);
+  if (rc) return rc;
+  if (strcmp(p, "/") == 0 || find(fs, p)) return OS_EEXIST;
+  rc = check_parent(fs, p);
+  if (rc) return rc;
+  inode *n = inode_new(fs, 0, mode);
+  if (!n) return OS_ENOMEM;
+  n->type = type;
+  rc = add_entry(fs, p, n);
+  if (rc) inode_free(n);
+  return rc;
+}
+
+int sim_fs_realpath(sim_fs *fs, const char *path, char *out, size_t cap) {
+  if (!fs || !out || cap == 0) return OS_EINVAL;
+  char p[OS_PATH_MAX];
+  int rc = resolve(fs, path, 1, 0, p);
+  if (rc) return rc;
+  if (strcmp(p, "/") != 0) {
+    entry *e = find(fs, p);
+    if (!e) return OS_ENOENT;
+  }
+  if (strlen(p) >= cap) return OS_ENAMETOOLONG;
+  memcpy(out, p, strlen(p) + 1);
+  return OS_OK;
+}
+
+void sim_fs_set_open_hook(sim_fs *fs, sim_fs_open_hook hook, void *user) {
+  if (!fs) return;
+  fs->hook = hook;
+  fs->hook_user = user;
+}
+
+const char *sim_fs_last_open(const sim_fs *fs) { return fs ? fs->last_open : ""; }
+int64_t sim_fs_blocked_opens(const sim_fs *fs) { return fs ? fs->blocked_opens : 0; }

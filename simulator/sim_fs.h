@@ -3,8 +3,15 @@
  * and write-fault injection.
  *
  * Semantics
- *   - Absolute paths only; repeated and trailing '/' are ignored. No symlinks:
- *     lstat is stat with is_symlink = 0, OS_O_NOFOLLOW is accepted and moot.
+ *   - Absolute paths only; repeated and trailing '/' are ignored.
+ *   - Links and special files (issue #13): symlinks (sim_fs_symlink, absolute
+ *     or relative targets, followed in any component as the kernel does, at
+ *     most SIM_FS_MAX_HOPS, OS_O_NOFOLLOW refusing a final one and
+ *     OS_O_NOFOLLOW_ANY any one with OS_ELOOP), hard links (sim_fs_link: one
+ *     inode, nlink names; sim_fs_copy makes them separate files), FIFOs and
+ *     character devices (sim_fs_mknod: read as empty; a FIFO opened without
+ *     OS_O_NONBLOCK would block for ever on a real host, so here the open
+ *     fails with OS_EIO and is counted in sim_fs_blocked_opens).
  *   - An open handle keeps its file alive after unlink or rename (like POSIX).
  *     Every file gets a new inode number, never reused within one fs.
  *   - mtime comes from the clock given at creation (virtual wall time).
@@ -91,6 +98,29 @@ void sim_fs_power_cut_at(sim_fs *fs, int64_t nth, void (*cb)(void *user), void *
  * copied; inode numbers are new. No handles are open in the copy.
  * OS_OK, OS_ENOMEM, OS_EINVAL. Used for clones (issue #4) and snapshots. */
 int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out);
+
+/* issue #13. sim_fs_symlink: path becomes a symlink to target (stored as
+ * given). sim_fs_link: a second name for a regular file (OS_EPERM for a
+ * directory). sim_fs_mknod: type OS_TYPE_FIFO or OS_TYPE_CHR. All return
+ * OS_OK, OS_EEXIST, OS_ENOENT (missing parent), OS_ENOTDIR, OS_EINVAL,
+ * OS_ENOMEM. sim_fs_realpath: every symlink followed (OS_ENOENT when the
+ * result does not exist, OS_ELOOP past SIM_FS_MAX_HOPS). */
+int sim_fs_symlink(sim_fs *fs, const char *target, const char *path);
+int sim_fs_link(sim_fs *fs, const char *existing, const char *path);
+int sim_fs_mknod(sim_fs *fs, const char *path, int type, uint32_t mode);
+int sim_fs_realpath(sim_fs *fs, const char *path, char *out, size_t cap);
+
+/* The attacker between two shim calls: hook(user, fs, path) runs at the
+ * start of every sim_fs_open (not recursively: the hook may call sim_fs
+ * itself), before the path is resolved. NULL removes it. */
+typedef void (*sim_fs_open_hook)(void *user, sim_fs *fs, const char *path);
+void sim_fs_set_open_hook(sim_fs *fs, sim_fs_open_hook hook, void *user);
+
+/* The resolved path of the last successful open (what was really opened). */
+const char *sim_fs_last_open(const sim_fs *fs);
+/* Opens that would have blocked for ever on a real host (a FIFO without
+ * OS_O_NONBLOCK). */
+int64_t sim_fs_blocked_opens(const sim_fs *fs);
 
 uint64_t sim_fs_used(const sim_fs *fs);
 uint64_t sim_fs_quota(const sim_fs *fs);

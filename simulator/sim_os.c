@@ -19,19 +19,36 @@ static int os_random(void *ctx, void *buf, size_t len) {
   return OS_OK;
 }
 
+/* 1 when norm is on the deny list and not inside the agent's own dir. */
+static int denied_for(const sim_os *o, const char *norm) {
+  size_t own = strlen(o->own_dir);
+  return policy_denied(norm, NULL) &&
+         !(own && strncmp(norm, o->own_dir, own) == 0 && (norm[own] == '/' || norm[own] == 0));
+}
+
+static void count_denied(sim_os *o, const char *norm) {
+  if (o->denied_opens++ == 0) snprintf(o->denied_first, sizeof o->denied_first, "%.200s", norm);
+}
+
 static int os_open(void *ctx, const char *path, int flags, uint32_t mode, os_file **out) {
   sim_os *o = ctx;
   char norm[POLICY_PATH_MAX];
-  size_t own = strlen(o->own_dir);
   /* Recorded before the fs answers: an attempt on /etc/shadow counts even
    * though the simulated disk has no such file. */
-  if (path && policy_normalize(path, norm, sizeof norm) == POLICY_OK &&
-      policy_denied(norm, NULL) &&
-      !(own && strncmp(norm, o->own_dir, own) == 0 && (norm[own] == '/' || norm[own] == 0))) {
-    if (o->denied_opens++ == 0)
-      snprintf(o->denied_first, sizeof o->denied_first, "%.200s", norm);
+  int attempt = path && policy_normalize(path, norm, sizeof norm) == POLICY_OK && denied_for(o, norm);
+  if (attempt) count_denied(o, norm);
+  int rc = sim_fs_open(o->fs, path, flags, mode, out);
+  /* And what the open really reached, through any symlink swapped in
+   * (issue #13): a harmless name that led to a denied file counts too. */
+  if (rc == OS_OK && !attempt) {
+    const char *reached = sim_fs_last_open(o->fs);
+    if (denied_for(o, reached)) count_denied(o, reached);
   }
-  return sim_fs_open(o->fs, path, flags, mode, out);
+  return rc;
+}
+
+static int os_realpath(void *ctx, const char *path, char *out, size_t cap) {
+  return sim_fs_realpath(((sim_os *)ctx)->fs, path, out, cap);
 }
 static int os_close(void *ctx, os_file *f) { return sim_fs_close(((sim_os *)ctx)->fs, f); }
 static int64_t os_pread(void *ctx, os_file *f, void *buf, size_t len, int64_t off) {
@@ -173,4 +190,5 @@ void sim_os_shim(sim_os *o, os_shim *out) {
   out->log = os_log;
   out->self_rss = os_self_rss;
   out->list_addrs = os_list_addrs;
+  out->realpath = os_realpath;
 }
