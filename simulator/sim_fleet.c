@@ -1300,8 +1300,9 @@ static void tamper(fleet *f, sim_agent *g) {
   sim_fs_chmod(g->fs, STATE_DIR, 0755);
   sim_fs_chmod(g->fs, STATE_DIR "/" IDENT_KEY_FILE, 0644);
   sim_fs_chmod(g->fs, STATE_DIR "/" IDENT_FILE, 0644);
-  /* and hands identity.json to another user: the agent takes it back */
-  sim_fs_chown(g->fs, STATE_DIR "/" IDENT_FILE, 1000);
+  /* Modes only: an identity.json given to another user is no longer taken
+   * back (issue #13: that user could have written it, so chowning it would
+   * make their content the agent's); planted-probe covers foreign owners. */
   f->tampered += 3;
   restart_agent(f, g, 0);
 }

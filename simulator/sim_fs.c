@@ -19,7 +19,7 @@ typedef struct inode {
   uint64_t ino;
   int is_dir;
   uint32_t mode;
-  uint32_t uid;        /* owner (0 unless sim_fs_chown changed it) */
+  uint32_t uid;        /* owner: the fs's creating uid at creation, or sim_fs_chown's */
   int64_t mtime_ms;
   uint8_t *data;
   int64_t len, cap;
@@ -56,6 +56,7 @@ struct sim_fs {
   int64_t cut_nth;
   void (*cut_cb)(void *user);
   void *cut_user;
+  uint32_t create_uid; /* owner of what is created from now on (sim_fs_set_uid) */
 };
 
 static int64_t now_ms(sim_fs *fs) { return fs->clock ? fs->clock(fs->clock_ctx) : 0; }
@@ -139,6 +140,7 @@ static inode *inode_new(sim_fs *fs, int is_dir, uint32_t mode) {
   n->ino = fs->next_ino++;
   n->is_dir = is_dir;
   n->mode = mode & 07777;
+  n->uid = fs->create_uid;
   n->mtime_ms = now_ms(fs);
   return n;
 }
@@ -567,6 +569,36 @@ int sim_fs_chown(sim_fs *fs, const char *path, uint32_t uid) {
   if (!e) return OS_ENOENT;
   e->node->uid = uid;
   return OS_OK;
+}
+
+void sim_fs_set_uid(sim_fs *fs, uint32_t uid) {
+  if (fs) fs->create_uid = uid;
+}
+
+int sim_fs_list_dir(sim_fs *fs, const char *dir, size_t max_entries,
+                    int (*fn)(void *user, const char *name), void *user) {
+  if (!fs || !fn) return OS_EINVAL;
+  char p[OS_PATH_MAX];
+  int rc = norm_path(dir, p);
+  if (rc) return rc;
+  size_t plen = strcmp(p, "/") == 0 ? 0 : strlen(p);
+  if (plen) {
+    entry *d = find(fs, p);
+    if (!d) return OS_ENOENT;
+    if (!d->node->is_dir) return OS_ENOTDIR;
+  }
+  /* Entries are a flat table of full paths (at most MAX_ENTRIES): a child is
+   * one with the prefix "dir/" and no further '/'. fn may not change the fs
+   * while it is called (the table would move). */
+  int calls = 0;
+  for (size_t i = 0; i < fs->n_entries && (size_t)calls < max_entries; i++) {
+    const char *q = fs->entries[i].path;
+    if (strncmp(q, p, plen) != 0 || q[plen] != '/' || !q[plen + 1] || strchr(q + plen + 1, '/'))
+      continue;
+    calls++;
+    if (fn(user, q + plen + 1) != 0) break;
+  }
+  return calls;
 }
 
 int sim_fs_free_space(sim_fs *fs, const char *path, uint64_t *avail, uint64_t *total) {
