@@ -627,6 +627,7 @@ int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
   int rc = sim_fs_create(dev, src->quota, src->clock, src->clock_ctx, out);
   if (rc) return rc;
   sim_fs *fs = *out;
+  fs->create_uid = src->create_uid; /* the same host user writes on the copy */
   /* Directories first (parents before children: shorter paths first). */
   for (int pass = 0; pass < 2; pass++) {
     for (size_t len = 1; len < OS_PATH_MAX; len++) {
