@@ -218,6 +218,7 @@ static void foreign_directories_refused(void **state) {
     dir(f, dirs[i], ATTACKER, 0777);
     assert_int_equal(run(f), PERM_EFOREIGN);
     assert_non_null(strstr(f->err, dirs[i]));
+    assert_non_null(strstr(f->err, "a directory (its owner may still hold it open)"));
     destroy(f);
   }
 }
