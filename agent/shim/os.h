@@ -185,7 +185,8 @@ typedef struct os_shim {
    * owns the files the agent creates and decides what it may read, so it is
    * the only "running uid" an owner check can compare against. It comes from
    * the kernel, never from a file in the state dir that someone else could
-   * have created first. Cannot fail. */
+   * have created first. Cannot fail. (perm_assert no longer calls
+   * chown_nofollow above: it never gives a file to anyone, see core/perm.h.) */
   uint32_t (*euid)(void *ctx);
 } os_shim;
 
