@@ -358,6 +358,7 @@ static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
     if (sim_fs_append(g->fs, ROOT_PATH, root, rl, 1) != OS_OK) return -1;
   }
   sim_os_init(&g->os, &f->now, skew, &g->rng, g->fs, host, mid);
+  sim_os_set_uid(&g->os, (uint32_t)f->scn->agent_uid);
   snprintf(g->os.own_dir, sizeof g->os.own_dir, "%s", STATE_DIR);
   if (f->opt->trace_full) {
     lc->f = f;
@@ -1300,10 +1301,73 @@ static void tamper(fleet *f, sim_agent *g) {
   sim_fs_chmod(g->fs, STATE_DIR, 0755);
   sim_fs_chmod(g->fs, STATE_DIR "/" IDENT_KEY_FILE, 0644);
   sim_fs_chmod(g->fs, STATE_DIR "/" IDENT_FILE, 0644);
-  /* and hands identity.json to another user: the agent takes it back */
-  sim_fs_chown(g->fs, STATE_DIR "/" IDENT_FILE, 1000);
+  /* Modes only: an identity.json given to another user is no longer taken
+   * back (issue #13: that user could have written it, so chowning it would
+   * make their content the agent's); planted-probe covers foreign owners. */
   f->tampered += 3;
   restart_agent(f, g, 0);
+}
+
+/* issue #13: the state dir left writable by everyone, and user uid plants
+ * files before the agent starts again: the old uid probe (whose owner the
+ * agent once took for its own uid) and a policy.json of its own (it cannot
+ * write ours, but the dir lets it replace the name). Then the restart. */
+static void plant_files(fleet *f, sim_agent *g, uint32_t uid) {
+  if (!g->a) return;
+  static const char planted[] = "{\"version\": 990013, \"logs\": [{\"glob\": \"/var/log/planted.log\"}]}";
+  _Static_assert(SIM_SCN_PLANTED_POLICY_VERSION == 990013, "the planted policy's version");
+  sim_fs_chmod(g->fs, STATE_DIR, 0777);
+  sim_fs_set_uid(g->fs, uid);
+  sim_fs_append(g->fs, STATE_DIR "/.outpost-uid-probe", "", 0, 1);
+  sim_fs_unlink(g->fs, STATE_DIR "/policy.json");
+  sim_fs_append(g->fs, STATE_DIR "/policy.json", planted, sizeof planted - 1, 1);
+  sim_fs_set_uid(g->fs, g->os.uid);
+  f->tampered += 2;
+  restart_agent(f, g, 0);
+}
+
+typedef struct foreign_walk {
+  sim_fs *fs;
+  uint32_t uid;
+  const char *dir;
+  int64_t *n;  /* shared by the whole walk */
+  char *first; /* the first one found, for the message */
+  size_t cap;
+} foreign_walk;
+
+static void foreign_note(foreign_walk *fw, const char *p, const os_stat *st) {
+  if (st->uid == fw->uid) return;
+  if ((*fw->n)++ == 0) snprintf(fw->first, fw->cap, "%.120s (uid %u)", p, (unsigned)st->uid);
+}
+
+/* Counts entries under fw->dir not owned by fw->uid, recursively. Listing
+ * and lstat change nothing, so the walk may recurse from the callback; it is
+ * bounded by the fs itself (at most 4096 names, paths under OS_PATH_MAX). */
+static int foreign_one(void *user, const char *name) {
+  foreign_walk *fw = user;
+  char p[OS_PATH_MAX];
+  os_stat st;
+  if (snprintf(p, sizeof p, "%s/%s", fw->dir, name) >= (int)sizeof p) return 0;
+  if (sim_fs_lstat(fw->fs, p, &st) != OS_OK) return 0;
+  foreign_note(fw, p, &st);
+  if (st.is_dir) {
+    foreign_walk sub = *fw;
+    sub.dir = p;
+    sim_fs_list_dir(fw->fs, p, 4096, foreign_one, &sub);
+  }
+  return 0;
+}
+
+/* Entries of g's state dir (the dir included) that another uid owns. */
+static int64_t foreign_owned(sim_agent *g, char *first, size_t cap) {
+  int64_t n = 0;
+  foreign_walk fw = {g->fs, g->os.uid, STATE_DIR, &n, first, cap};
+  os_stat st;
+  first[0] = 0;
+  if (sim_fs_lstat(g->fs, STATE_DIR, &st) != OS_OK) return 0;
+  foreign_note(&fw, STATE_DIR, &st);
+  sim_fs_list_dir(g->fs, STATE_DIR, 4096, foreign_one, &fw);
+  return n;
 }
 
 static void ident_event(fleet *f, const sim_scn_event *e) {
@@ -1327,6 +1391,7 @@ static void ident_event(fleet *f, const sim_scn_event *e) {
         if (sim_fs_copy(g->fs, (uint64_t)g->idx + 1, &g->snap) != OS_OK) g->snap = NULL;
         break;
       case SIM_SCN_TAMPER: tamper(f, g); break;
+      case SIM_SCN_PLANT: plant_files(f, g, (uint32_t)e->uid); break;
       case SIM_SCN_FOREIGN: foreign_attack(f, g); break;
       case SIM_SCN_REPLAY: replay_attack(f, g); break;
       case SIM_SCN_REVOKE:
@@ -1416,6 +1481,38 @@ static void ident_check_end(fleet *f) {
       e->pass = 0;
       snprintf(e->detail, sizeof e->detail, "the cloud holds %lld drift reports, expected >= %lld",
                (long long)n, (long long)s->min_drift_events);
+    }
+  }
+  if (s->max_foreign_owned_state_files >= 0) {
+    /* issue #13: nothing the agent keeps may belong to another user, and
+     * nothing of another user's may stay where the agent keeps it. */
+    expectation *e = add_expect(f, "max_foreign_owned_state_files");
+    int64_t total = 0;
+    char first[160] = "", one[160];
+    for (int64_t i = 0; e && i < f->n; i++) {
+      int64_t k = foreign_owned(&f->ag[i], one, sizeof one);
+      if (k && !first[0]) snprintf(first, sizeof first, "agent %d: %.140s", (int)i, one);
+      total += k;
+    }
+    if (e && total > s->max_foreign_owned_state_files) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail,
+               "%lld entries under state dirs owned by another uid than the agent's (first: %s)",
+               (long long)total, first);
+    }
+  }
+  if (s->planted_policy_refused) {
+    expectation *e = add_expect(f, "planted_policy_refused");
+    for (int64_t i = 0; e && i < f->n; i++) {
+      pstate_info pi;
+      if (!f->ag[i].a) continue;
+      agent_policy_info(f->ag[i].a, &pi);
+      if (pi.version == SIM_SCN_PLANTED_POLICY_VERSION) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail, "agent %d runs the planted policy (version %lld)",
+                 (int)i, (long long)pi.version);
+        break;
+      }
     }
   }
   expectation *rv = NULL;
@@ -2123,7 +2220,8 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   f->n_cap = f->n;
   for (int i = 0; i < scn->n_events; i++) {
     const sim_scn_event *e = &scn->events[i];
-    if (e->type >= SIM_SCN_CLONE && e->type <= SIM_SCN_REVOKE) f->ident_on = 1;
+    if ((e->type >= SIM_SCN_CLONE && e->type <= SIM_SCN_REVOKE) || e->type == SIM_SCN_PLANT)
+      f->ident_on = 1;
     if (e->type == SIM_SCN_CLONE) /* sources may themselves be earlier copies */
       f->n_cap += sim_scenario_event_agents(e, f->n_cap) * e->copies;
     if (e->type == SIM_SCN_FOREIGN && !f->other_token[0] &&
@@ -2133,7 +2231,8 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     }
   }
   if (scn->n_alerts || scn->clone_detect_within_s >= 0 || scn->max_misattributed >= 0 ||
-      scn->at_least_once || scn->originals_untouched || scn->min_drift_events >= 0)
+      scn->at_least_once || scn->originals_untouched || scn->min_drift_events >= 0 ||
+      scn->max_foreign_owned_state_files >= 0 || scn->planted_policy_refused)
     f->ident_on = 1;
   if (f->n_cap > SIM_SCN_MAX_AGENTS) {
     snprintf(err, err_cap, "clones would make the fleet larger than %d agents", SIM_SCN_MAX_AGENTS);

@@ -23,7 +23,7 @@ typedef struct inode {
   char *target;        /* a symlink's target, as given (absolute or relative) */
   uint32_t nlink;      /* names: hard links count */
   uint32_t mode;
-  uint32_t uid;        /* owner (0 unless sim_fs_chown changed it) */
+  uint32_t uid;        /* owner: the fs's creating uid at creation, or sim_fs_chown's */
   int64_t mtime_ms;
   uint8_t *data;
   int64_t len, cap;
@@ -68,6 +68,7 @@ struct sim_fs {
   int64_t cut_nth;
   void (*cut_cb)(void *user);
   void *cut_user;
+  uint32_t create_uid; /* owner of what is created from now on (sim_fs_set_uid) */
 };
 
 static int64_t now_ms(sim_fs *fs) { return fs->clock ? fs->clock(fs->clock_ctx) : 0; }
@@ -249,6 +250,7 @@ static inode *inode_new(sim_fs *fs, int is_dir, uint32_t mode) {
   n->is_dir = is_dir;
   n->type = is_dir ? OS_TYPE_DIR : OS_TYPE_REG;
   n->mode = mode & 07777;
+  n->uid = fs->create_uid;
   n->mtime_ms = now_ms(fs);
   return n;
 }
@@ -701,6 +703,36 @@ int sim_fs_chown(sim_fs *fs, const char *path, uint32_t uid) {
   return OS_OK;
 }
 
+void sim_fs_set_uid(sim_fs *fs, uint32_t uid) {
+  if (fs) fs->create_uid = uid;
+}
+
+int sim_fs_list_dir(sim_fs *fs, const char *dir, size_t max_entries,
+                    int (*fn)(void *user, const char *name), void *user) {
+  if (!fs || !fn) return OS_EINVAL;
+  char p[OS_PATH_MAX];
+  int rc = resolve(fs, dir, 1, 0, p);
+  if (rc) return rc;
+  size_t plen = strcmp(p, "/") == 0 ? 0 : strlen(p);
+  if (plen) {
+    entry *d = find(fs, p);
+    if (!d) return OS_ENOENT;
+    if (!d->node->is_dir) return OS_ENOTDIR;
+  }
+  /* Entries are a flat table of full paths (at most MAX_ENTRIES): a child is
+   * one with the prefix "dir/" and no further '/'. fn may not change the fs
+   * while it is called (the table would move). */
+  int calls = 0;
+  for (size_t i = 0; i < fs->n_entries && (size_t)calls < max_entries; i++) {
+    const char *q = fs->entries[i].path;
+    if (strncmp(q, p, plen) != 0 || q[plen] != '/' || !q[plen + 1] || strchr(q + plen + 1, '/'))
+      continue;
+    calls++;
+    if (fn(user, q + plen + 1) != 0) break;
+  }
+  return calls;
+}
+
 int sim_fs_free_space(sim_fs *fs, const char *path, uint64_t *avail, uint64_t *total) {
   if (!fs || !avail || !total) return OS_EINVAL;
   os_stat st;
@@ -727,6 +759,7 @@ int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
   int rc = sim_fs_create(dev, src->quota, src->clock, src->clock_ctx, out);
   if (rc) return rc;
   sim_fs *fs = *out;
+  fs->create_uid = src->create_uid; /* the same host user writes on the copy */
   /* Directories first (parents before children: shorter paths first). */
   for (int pass = 0; pass < 2; pass++) {
     for (size_t len = 1; len < OS_PATH_MAX; len++) {

@@ -69,10 +69,21 @@ int sim_fs_unlink(sim_fs *fs, const char *path);
 int sim_fs_rename(sim_fs *fs, const char *from, const char *to);
 int sim_fs_mkdir(sim_fs *fs, const char *path, uint32_t mode);
 int sim_fs_chmod(sim_fs *fs, const char *path, uint32_t mode);
-/* Sets the owner stat reports (every file starts owned by uid 0). Durable at
- * once, like chmod; there are no symlinks to refuse. */
+/* Sets the owner stat reports (a file starts owned by the uid set with
+ * sim_fs_set_uid, default 0). Durable at once, like chmod; there are no
+ * symlinks to refuse. */
 int sim_fs_chown(sim_fs *fs, const char *path, uint32_t uid);
 int sim_fs_free_space(sim_fs *fs, const char *path, uint64_t *avail, uint64_t *total);
+/* issue #13: the owner of every file and directory created from now on
+ * (default 0): the simulated host's uid for its agent, or another user's
+ * while the fleet plants files. */
+void sim_fs_set_uid(sim_fs *fs, uint32_t uid);
+/* Calls fn(user, name) for each entry directly in dir, as the os shim's
+ * list_dir: at most max_entries calls, fn returning non-zero stops, fn must
+ * not change the fs. Returns the number of calls, or OS_ENOENT, OS_ENOTDIR,
+ * OS_EINVAL. */
+int sim_fs_list_dir(sim_fs *fs, const char *dir, size_t max_entries,
+                    int (*fn)(void *user, const char *name), void *user);
 
 /* Creates path (mode 0644) if missing and appends len bytes; with do_sync the
  * data is durable at once. OS_OK or an error as for open/pwrite. */

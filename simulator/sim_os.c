@@ -82,7 +82,16 @@ static int os_chmod(void *ctx, const char *path, uint32_t mode) {
 }
 
 static int os_chown_nofollow(void *ctx, const char *path, uint32_t uid) {
-  return sim_fs_chown(((sim_os *)ctx)->fs, path, uid);
+  sim_os *o = ctx;
+  if (o->uid != 0) return OS_EPERM; /* only root may give a file away */
+  return sim_fs_chown(o->fs, path, uid);
+}
+
+static uint32_t os_euid(void *ctx) { return ((sim_os *)ctx)->uid; }
+
+static int os_list_dir(void *ctx, const char *dir, size_t max_entries,
+                       int (*fn)(void *user, const char *name), void *user) {
+  return sim_fs_list_dir(((sim_os *)ctx)->fs, dir, max_entries, fn, user);
 }
 static int os_free_space(void *ctx, const char *path, uint64_t *avail, uint64_t *total) {
   return sim_fs_free_space(((sim_os *)ctx)->fs, path, avail, total);
@@ -165,6 +174,11 @@ void sim_os_set_identity(sim_os *o, os_ident_kind kind, const char *value) {
   if (dst) snprintf(dst, SIM_IDENT_MAX, "%s", value ? value : "");
 }
 
+void sim_os_set_uid(sim_os *o, uint32_t uid) {
+  o->uid = uid;
+  sim_fs_set_uid(o->fs, uid);
+}
+
 void sim_os_shim(sim_os *o, os_shim *out) {
   memset(out, 0, sizeof *out);
   out->ctx = o;
@@ -191,4 +205,6 @@ void sim_os_shim(sim_os *o, os_shim *out) {
   out->self_rss = os_self_rss;
   out->list_addrs = os_list_addrs;
   out->realpath = os_realpath;
+  out->list_dir = os_list_dir;
+  out->euid = os_euid;
 }

@@ -44,6 +44,10 @@ typedef struct sim_os {
   char denied_first[256];
   /* issue #5 (caps): what self_rss reports; 0 = unknown (OS_ENOSYS). */
   int64_t rss_bytes;
+  /* issue #13: the uid the agent runs as (euid; default 0 = root). Not
+   * root: chown_nofollow answers OS_EPERM, as the kernel would. Set it with
+   * sim_os_set_uid so files the agent creates get this owner. */
+  uint32_t uid;
 } sim_os;
 
 /* hostname / machine_id may be NULL or "" (then read_identity gives OS_ENOENT). */
@@ -51,6 +55,9 @@ void sim_os_init(sim_os *o, const int64_t *now_ms, int64_t skew_ms, sim_rng *rng
                  const char *hostname, const char *machine_id);
 /* Sets one identity source (OS_IDENT_*) to value ("" or NULL: absent). */
 void sim_os_set_identity(sim_os *o, os_ident_kind kind, const char *value);
+
+/* issue #13: the host's uid (o->uid) and the owner of what it creates. */
+void sim_os_set_uid(sim_os *o, uint32_t uid);
 
 /* Fills *out with function pointers bound to o. */
 void sim_os_shim(sim_os *o, os_shim *out);

@@ -337,6 +337,15 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
                                  : SIM_SCN_REVOKE;
     TRY(only_keys(ev, path, k_agents, e));
     TRY(parse_agents(ev, path, out, e));
+  } else if (strcmp(type, "plant_files") == 0) {
+    static const char *const k_plant[] = {"at_s", "type", "agents", "uid", NULL};
+    out->type = SIM_SCN_PLANT;
+    TRY(only_keys(ev, path, k_plant, e));
+    TRY(parse_agents(ev, path, out, e));
+    out->uid = 1000;
+    TRY(get_int(ev, path, "uid", 1, 65534, 0, &out->uid, e));
+    if (out->uid == s->agent_uid)
+      return fail(e, "%s.uid: must differ from fleet.uid (the agent's own)", path);
   } else if (strcmp(type, "restore") == 0) {
     static const char *const k_restore[] = {"at_s", "type", NULL};
     out->type = SIM_SCN_RESTORE;
@@ -365,7 +374,7 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
     return fail(e,
                 "%s.type: must be one of cloud_outage, network, restart, crash, power_cut, "
                 "partition, disk_fill, rotate, policy, clone, snapshot, restore, "
-                "tamper_permissions, foreign_workspace, replay, revoke, release, promote, "
+                "tamper_permissions, plant_files, foreign_workspace, replay, revoke, release, promote, "
                 "freeze, replay_metadata, compromise_online_keys, tamper_target, endless_data, "
                 "mix_and_match",
                 path);
@@ -388,6 +397,9 @@ static int parse_ident_expect(const cJSON *o, sim_scenario *s, perr *e) {
   TRY(get_int(o, "expect", "max_misattributed", 0, INT64_C(1) << 40, 0, &s->max_misattributed,
               e));
   TRY(get_int(o, "expect", "min_drift_events", 0, INT64_C(1) << 40, 0, &s->min_drift_events, e));
+  TRY(get_int(o, "expect", "max_foreign_owned_state_files", 0, INT64_C(1) << 40, 0,
+              &s->max_foreign_owned_state_files, e));
+  TRY(get_bool(o, "planted_policy_refused", &s->planted_policy_refused, e));
   TRY(get_bool(o, "at_least_once", &s->at_least_once, e));
   TRY(get_bool(o, "attacks_refused", &s->attacks_refused, e));
   TRY(get_bool(o, "originals_untouched", &s->originals_untouched, e));
@@ -492,7 +504,8 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
 
   const cJSON *o;
   TRY(get_obj(root, "fleet", 1, &o, e));
-  static const char *const k_fleet[] = {"agents", "disk_quota_mb", "clock_skew_ms", "rings", NULL};
+  static const char *const k_fleet[] = {"agents", "disk_quota_mb", "clock_skew_ms", "rings",
+                                        "uid", NULL};
   TRY(only_keys(o, "fleet", k_fleet, e));
   TRY(parse_rings(o, s, e));
   TRY(get_int(o, "fleet", "agents", 1, SIM_SCN_MAX_AGENTS, 1, &s->agents, e));
@@ -500,6 +513,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
   TRY(get_int(o, "fleet", "disk_quota_mb", 1, 65536, 0, &mb, e));
   s->disk_quota_bytes = mb * 1024 * 1024;
   TRY(get_int(o, "fleet", "clock_skew_ms", 0, 3600000, 0, &s->clock_skew_ms, e));
+  TRY(get_int(o, "fleet", "uid", 0, 65534, 0, &s->agent_uid, e));
 
   TRY(get_obj(root, "log", 0, &o, e));
   if (o) {
@@ -578,7 +592,9 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                         "update_reported",      "update_reported_within_s",
                                         "update_no_install_after_attack",
                                         "update_rolled_back",   "update_promotes_refused",
-                                        "update_ring_order",    NULL};
+                                        "update_ring_order",
+                                        "max_foreign_owned_state_files",
+                                        "planted_policy_refused", NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -614,7 +630,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
   }
   if (!s->update_check_interval_s) {
     for (int i = 0; i < s->n_events; i++)
-      if (s->events[i].type >= SIM_SCN_UPD_RELEASE)
+      if (s->events[i].type >= SIM_SCN_UPD_RELEASE && s->events[i].type <= SIM_SCN_UPD_MIX)
         return fail(e, "events[%d].type: %s needs the top-level \"update\" section", i,
                     sim_scenario_event_name(s->events[i].type));
     if (s->upd_final_version[0] || s->upd_never[0] || s->upd_reported[0] ||
@@ -645,6 +661,7 @@ static void defaults(sim_scenario *s) {
   s->clone_detect_within_s = -1;
   s->max_misattributed = -1;
   s->min_drift_events = -1;
+  s->max_foreign_owned_state_files = -1;
   s->upd_reported_within_s = -1;
   s->upd_promotes_refused = -1;
 }
@@ -717,6 +734,7 @@ const char *sim_scenario_event_name(sim_scn_event_type t) {
   case SIM_SCN_SNAPSHOT: return "snapshot";
   case SIM_SCN_RESTORE: return "restore";
   case SIM_SCN_TAMPER: return "tamper_permissions";
+  case SIM_SCN_PLANT: return "plant_files";
   case SIM_SCN_FOREIGN: return "foreign_workspace";
   case SIM_SCN_REPLAY: return "replay";
   case SIM_SCN_REVOKE: return "revoke";

@@ -26,6 +26,9 @@
 #define SIM_SCN_MAX_CLAIMS 16
 #define SIM_SCN_MAX_AGENTS 100000
 #define SIM_SCN_MAX_DURATION_S (30LL * 86400)
+/* plant_files: the version of the policy.json it plants (no cloud policy
+ * in a scenario comes near it, so an agent running it trusted the plant). */
+#define SIM_SCN_PLANTED_POLICY_VERSION 990013
 
 typedef enum sim_scn_event_type {
   SIM_SCN_CLOUD_OUTAGE = 1, /* duration_s */
@@ -57,6 +60,11 @@ typedef enum sim_scn_event_type {
   SIM_SCN_UPD_ENDLESS = 23,    /* timestamp.json served oversize */
   SIM_SCN_UPD_MIX = 24,        /* role, body_version: every N.<role>.json answered
                                   with <body_version>.<role>.json (mix-and-match) */
+
+  /* issue #13 (PRIV-1, LOCAL-1): agents, uid: the state dir left 0777, and
+   * user uid plants .outpost-uid-probe and a policy.json there (owned by
+   * uid), then the agent restarts */
+  SIM_SCN_PLANT = 25,
 } sim_scn_event_type;
 
 #define SIM_SCN_MAX_ALERT_EXPECT 8
@@ -94,6 +102,7 @@ typedef struct sim_scn_event {
   int broken; /* release: the version crashes at every start (its supervisor rolls back) */
   int force;  /* promote: past the promotion gate (mc_promote_rollbacks) */
   char role[16];        /* snapshot, targets, canary, early-access or stable */
+  int64_t uid;          /* plant_files: the planting user (default 1000) */
   int64_t body_version;
 } sim_scn_event;
 
@@ -110,6 +119,7 @@ typedef struct sim_scenario {
   int64_t agents;
   int64_t disk_quota_bytes;  /* fleet.disk_quota_mb, default 64 MiB */
   int64_t clock_skew_ms;     /* fleet.clock_skew_ms: each agent's skew in [-x, x] */
+  int64_t agent_uid;         /* fleet.uid: the uid every agent runs as (default 0, root) */
   int64_t duration_s;
   double lines_per_min;
   int64_t line_min, line_max;
@@ -153,6 +163,11 @@ typedef struct sim_scenario {
   int attacks_refused;           /* expect.attacks_refused */
   int originals_untouched;       /* expect.originals_untouched: clone sources keep their id */
   int64_t min_drift_events;      /* expect.min_drift_events; -1 = not checked */
+  /* issue #13: at the end, entries under any agent's state dir (the dir
+   * included) owned by another uid than the agent's; -1 = not checked */
+  int64_t max_foreign_owned_state_files;
+  int planted_policy_refused; /* expect.planted_policy_refused: no agent runs the
+                                 policy plant_files put in its state dir */
   /* updates (issue #6) */
   int64_t update_check_interval_s; /* update.check_interval_s; 0 = updates off */
   char upd_final_version[24];      /* expect.update_final_version: every agent runs it */

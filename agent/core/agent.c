@@ -621,6 +621,7 @@ static void send_checkin(agent *a, int score) {
     snprintf(set, sizeof set, "%04o", (unsigned)(p->set_mode & 07777));
     if (!e) continue;
     cJSON_AddStringToObject(e, "file", p->file);
+    cJSON_AddStringToObject(e, "action", p->action);
     cJSON_AddStringToObject(e, "was_mode", was);
     cJSON_AddStringToObject(e, "set_mode", set);
     cJSON_AddNumberToObject(e, "was_uid", p->was_uid);
@@ -1159,14 +1160,9 @@ static int agent_ident_start(agent *a, char *err, size_t cap) {
     return -1;
   }
   crypto_hex(raw, sizeof raw, a->instance);
+  /* perm_assert logged each finding as it made it (also those beyond the
+   * PERM_MAX_DRIFT kept for the check-in). */
   a->st.drift_repairs = a->n_drift;
-  for (int i = 0; i < a->n_drift; i++) {
-    const perm_drift *d = &a->drift[i];
-    agent_log(a, OS_LOG_WARN, "state file %s: mode %04o uid %u -> %s %04o (running uid %u)",
-              d->file, (unsigned)d->was_mode, (unsigned)d->was_uid,
-              d->repaired ? "repaired to" : "NOT repaired, left", (unsigned)d->set_mode,
-              (unsigned)d->uid);
-  }
   a->st.fp_score = 100;
   if (!a->id.enrolled) return 0;
   if (!a->id.have_fp) { /* version-1 identity: take the fingerprint now */

@@ -374,6 +374,13 @@ static int posix_chown_nofollow(void *ctx, const char *path, uint32_t uid) {
   return rc;
 }
 
+/* geteuid, not getuid: the owner of what the agent creates and the uid the
+ * kernel checks on every open is the effective one. */
+static uint32_t posix_euid(void *ctx) {
+  (void)ctx;
+  return (uint32_t)geteuid();
+}
+
 static int posix_free_space(void *ctx, const char *path, uint64_t *avail, uint64_t *total) {
   struct statvfs v;
   int rc = posix_check_path(path);
@@ -772,5 +779,6 @@ int os_posix_init(os_shim *out, os_posix *ctx, const os_posix_options *opts) {
   out->chown_nofollow = posix_chown_nofollow;
   out->list_addrs = posix_list_addrs;
   out->journal = journal_posix("");
+  out->euid = posix_euid;
   return OS_OK;
 }

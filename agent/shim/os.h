@@ -200,6 +200,19 @@ typedef struct os_shim {
    * NULL: no journal (the simulator, or a shim without one): the journal
    * source then reports "not available". */
   const struct journal_shim *journal;
+
+  /* ---- issue #13 (who the agent is: PRIV-1, LOCAL-1). Optional (NULL:
+   * perm_assert cannot tell the agent's own files from planted ones and
+   * refuses to start, PERM_ENOUID). */
+
+  /* The effective uid of this process (Linux: geteuid(2); the simulator: the
+   * host's configured uid). The effective uid is the one that matters: it
+   * owns the files the agent creates and decides what it may read, so it is
+   * the only "running uid" an owner check can compare against. It comes from
+   * the kernel, never from a file in the state dir that someone else could
+   * have created first. Cannot fail. (perm_assert no longer calls
+   * chown_nofollow above: it never gives a file to anyone, see core/perm.h.) */
+  uint32_t (*euid)(void *ctx);
 } os_shim;
 
 #endif

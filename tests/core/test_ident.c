@@ -1,5 +1,6 @@
 /* Identity on disk: fingerprint scoring, identity.json parsing, crash-safe
- * re-keying, and the state-dir guard (modes repaired, symlinks refused). */
+ * re-keying, and the state-dir guard (modes repaired, symlinks refused;
+ * owners and planted files: test_perm.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -184,75 +185,12 @@ static void guard_repairs_and_refuses_symlinks(void **state) {
   assert_int_equal(perm_assert(&f->os, link, d, &n, err, sizeof err), PERM_ESYMLINK);
 }
 
-/* PRIV-1 ownership: a state file given to another user is given back to the
- * running user at the next start, and the repair is reported (which file,
- * the uid it had, the uid it has now). Needs root to chown; as another user
- * the drift is reported and left as found. */
-static void guard_gives_back_the_owner(void **state) {
-  fx *f = *state;
-  char sd[128], err[256] = "", p[256];
-  snprintf(sd, sizeof sd, "%s/state", f->dir);
-  assert_int_equal(mkdir(sd, 0700), 0);
-  snprintf(p, sizeof p, "%s/identity.json", sd);
-  FILE *fp = fopen(p, "w");
-  assert_non_null(fp);
-  fputs("{}", fp);
-  fclose(fp);
-  assert_int_equal(chmod(p, 0600), 0);
-  perm_drift d[PERM_MAX_DRIFT];
-  int n = -1;
-  if (geteuid() != 0) {
-    assert_int_equal(perm_assert(&f->os, sd, d, &n, err, sizeof err), PERM_OK);
-    assert_int_equal(n, 0);
-    skip();
-  }
-  assert_int_equal(chown(p, 4242, 4242), 0);
-  assert_int_equal(perm_assert(&f->os, sd, d, &n, err, sizeof err), PERM_OK);
-  assert_int_equal(n, 1);
-  assert_string_equal(d[0].file, "identity.json");
-  assert_int_equal(d[0].was_uid, 4242);
-  assert_int_equal(d[0].uid, 0);
-  assert_int_equal(d[0].was_mode, 0600);
-  assert_int_equal(d[0].set_mode, 0600);
-  assert_true(d[0].repaired);
-  struct stat st;
-  assert_int_equal(stat(p, &st), 0);
-  assert_int_equal(st.st_uid, 0);
-  assert_int_equal(st.st_mode & 07777, 0600);
-  /* owner and mode both wrong: one entry, both repaired */
-  assert_int_equal(chown(p, 4243, 4243), 0);
-  assert_int_equal(chmod(p, 0666), 0);
-  assert_int_equal(perm_assert(&f->os, sd, d, &n, err, sizeof err), PERM_OK);
-  assert_int_equal(n, 1);
-  assert_int_equal(d[0].was_uid, 4243);
-  assert_int_equal(d[0].was_mode, 0666);
-  assert_int_equal(d[0].set_mode, 0600);
-  assert_true(d[0].repaired);
-  assert_int_equal(stat(p, &st), 0);
-  assert_int_equal(st.st_uid, 0);
-  assert_int_equal(st.st_mode & 07777, 0600);
-  /* next start: nothing to report */
-  assert_int_equal(perm_assert(&f->os, sd, d, &n, err, sizeof err), PERM_OK);
-  assert_int_equal(n, 0);
-  /* a shim that cannot chown: reported, left as found, not called repaired */
-  assert_int_equal(chown(p, 4244, 4244), 0);
-  os_shim no_chown = f->os;
-  no_chown.chown_nofollow = NULL;
-  assert_int_equal(perm_assert(&no_chown, sd, d, &n, err, sizeof err), PERM_OK);
-  assert_int_equal(n, 1);
-  assert_int_equal(d[0].was_uid, 4244);
-  assert_false(d[0].repaired);
-  assert_int_equal(stat(p, &st), 0);
-  assert_int_equal(st.st_uid, 4244);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(fingerprint_scores),
       cmocka_unit_test(parse_identity_files),
       cmocka_unit_test_setup_teardown(rekey_is_crash_safe, setup, teardown),
       cmocka_unit_test_setup_teardown(guard_repairs_and_refuses_symlinks, setup, teardown),
-      cmocka_unit_test_setup_teardown(guard_gives_back_the_owner, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

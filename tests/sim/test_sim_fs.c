@@ -257,6 +257,47 @@ static void power_cut_before_nth_write(void **state) {
   sim_fs_free(fs);
 }
 
+static int add_name(void *user, const char *name) {
+  char *acc = user;
+  strcat(acc, name);
+  strcat(acc, ",");
+  return 0;
+}
+
+/* issue #13: owners of new files follow sim_fs_set_uid (copies keep it);
+ * list_dir names a directory's direct children only. */
+static void owners_and_listing(void **state) {
+  (void)state;
+  sim_fs *fs = mk(1 << 20);
+  os_stat st;
+  assert_int_equal(sim_fs_mkdirs(fs, "/s/sub", 0700), OS_OK);
+  sim_fs_set_uid(fs, 1000);
+  assert_int_equal(sim_fs_append(fs, "/s/planted", "x", 1, 1), OS_OK);
+  sim_fs_set_uid(fs, 0);
+  assert_int_equal(sim_fs_append(fs, "/s/sub/mine", "x", 1, 1), OS_OK);
+  assert_int_equal(sim_fs_stat(fs, "/s/planted", &st), OS_OK);
+  assert_int_equal(st.uid, 1000);
+  assert_int_equal(sim_fs_stat(fs, "/s/sub/mine", &st), OS_OK);
+  assert_int_equal(st.uid, 0);
+  char acc[256] = "";
+  assert_int_equal(sim_fs_list_dir(fs, "/s", 100, add_name, acc), 2);
+  assert_true(strstr(acc, "sub,") && strstr(acc, "planted,") && !strstr(acc, "mine"));
+  acc[0] = 0;
+  assert_int_equal(sim_fs_list_dir(fs, "/s/", 1, add_name, acc), 1); /* bounded */
+  assert_int_equal(sim_fs_list_dir(fs, "/nope", 10, add_name, acc), OS_ENOENT);
+  assert_int_equal(sim_fs_list_dir(fs, "/s/planted", 10, add_name, acc), OS_ENOTDIR);
+  sim_fs_set_uid(fs, 42);
+  sim_fs *copy = NULL;
+  assert_int_equal(sim_fs_copy(fs, 2, &copy), OS_OK);
+  assert_int_equal(sim_fs_append(copy, "/s/new", "x", 1, 1), OS_OK);
+  assert_int_equal(sim_fs_stat(copy, "/s/new", &st), OS_OK);
+  assert_int_equal(st.uid, 42);
+  assert_int_equal(sim_fs_stat(copy, "/s/planted", &st), OS_OK);
+  assert_int_equal(st.uid, 1000);
+  sim_fs_free(copy);
+  sim_fs_free(fs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dirs_and_errors),
@@ -265,6 +306,7 @@ int main(void) {
       cmocka_unit_test(quota_enospc_writes_nothing),
       cmocka_unit_test(crash_reverts_unsynced_and_kills_handles),
       cmocka_unit_test(frozen_and_injected_faults),
-      cmocka_unit_test(power_cut_before_nth_write)};
+      cmocka_unit_test(power_cut_before_nth_write),
+      cmocka_unit_test(owners_and_listing)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,11 +139,55 @@ static void parses_mix_and_match(void **state) {
   free(s);
 }
 
+#define PLANT_HEAD "{\"name\":\"x\",\"fleet\":{\"agents\":2},\"duration_s\":10,\"events\":["
+
+/* plant_files (issue #13): agents, uid (default 1000, not the agent's own),
+ * no update section needed; its two expectations. */
+static void parses_plant_files(void **state) {
+  (void)state;
+  sim_scenario *s = malloc(sizeof *s);
+  char err[256] = "";
+  const char *ok = PLANT_HEAD "{\"at_s\":1,\"type\":\"plant_files\",\"agents\":1}],"
+                   "\"expect\":{\"max_foreign_owned_state_files\":0,\"planted_policy_refused\":true}}";
+  assert_int_equal(sim_scenario_parse(ok, strlen(ok), s, err, sizeof err), SIM_SCN_OK);
+  assert_int_equal(s->events[0].type, SIM_SCN_PLANT);
+  assert_int_equal(s->events[0].uid, 1000);
+  assert_int_equal(s->max_foreign_owned_state_files, 0);
+  assert_true(s->planted_policy_refused);
+  assert_int_equal(s->agent_uid, 0);
+  assert_string_equal(sim_scenario_event_name(SIM_SCN_PLANT), "plant_files");
+  const char *none = PLANT_HEAD "]}";
+  assert_int_equal(sim_scenario_parse(none, strlen(none), s, err, sizeof err), SIM_SCN_OK);
+  assert_int_equal(s->max_foreign_owned_state_files, -1);
+  static const struct {
+    const char *json;
+    const char *key;
+  } bad[] = {
+      {PLANT_HEAD "{\"at_s\":1,\"type\":\"plant_files\",\"agents\":1,\"uid\":0}]}",
+       "events[0].uid"},
+      {"{\"name\":\"x\",\"fleet\":{\"agents\":2,\"uid\":1000},\"duration_s\":10,\"events\":["
+       "{\"at_s\":1,\"type\":\"plant_files\",\"agents\":1}]}",
+       "events[0].uid: must differ"},
+      {PLANT_HEAD "{\"at_s\":1,\"type\":\"plant_files\",\"agents\":1,\"files\":2}]}",
+       "events[0].files: unknown key"},
+      {PLANT_HEAD "]],\"expect\":{\"max_foreign_owned_state_files\":-1}}", "not valid JSON"},
+      {PLANT_HEAD "],\"expect\":{\"max_foreign_owned_state_files\":-1}}",
+       "expect.max_foreign_owned_state_files"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int rc = sim_scenario_parse(bad[i].json, strlen(bad[i].json), s, err, sizeof err);
+    if (rc != SIM_SCN_EINVALID || strstr(err, bad[i].key) == NULL)
+      fail_msg("case %zu: rc %d err \"%s\", want \"%s\"", i, rc, err, bad[i].key);
+  }
+  free(s);
+}
+
 static void every_shipped_scenario_parses(void **state) {
   static const char *files[] = {"steady-state.json",       "smoke.json",
                                 "faults.json",             "compromised-online-keys.json",
                                 "arbitrary-software.json", "endless-data.json",
-                                "mix-and-match.json"};
+                                "mix-and-match.json",      "planted-probe.json",
+                                "tampered-permissions.json"};
   sim_scenario *s = malloc(sizeof *s);
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     char path[1024], err[256] = "";
@@ -158,6 +202,7 @@ static void every_shipped_scenario_parses(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(parses_full_example),
+                                     cmocka_unit_test(parses_plant_files),
                                      cmocka_unit_test(rejects_with_key_path),
                                      cmocka_unit_test(parses_mix_and_match),
                                      cmocka_unit_test(every_shipped_scenario_parses)};
