@@ -130,6 +130,20 @@ typedef struct sim_agent {
   int installed_rb;    /* installed expect.update_rolled_back's version */
   int rolled_back_rb;  /* ... and its supervisor rolled it back */
   int64_t final_at;    /* when it installed expect.update_final_version, -1 never */
+  /* issue #13 local_attack: the attacker inside this host's opens */
+  const int64_t *clock;   /* the fleet's now, for the hook */
+  const sim_scenario *scn;
+  int64_t attack_until;   /* ms; the attack stops (and restores) after */
+  double attack_p;
+  int attack_first, attack_n; /* its files in scn->swaps */
+  uint32_t swapped;       /* bit k: scn->swaps[attack_first + k] is swapped now */
+  /* > 0: the simulator's own fs work, not the agent's: the attacker's hook
+   * stays still. 1 except inside agent_step and agent_open. */
+  int attack_mute;
+  int64_t swaps;          /* swaps made on this host */
+  int64_t floor_prev_db;  /* expect.floor_held: spool.db's size at the last check */
+  int64_t under_floor_since; /* ... and since when its volume is under the floor, -1 not */
+  sim_rng attack_rng;
 } sim_agent;
 
 typedef struct expectation {
@@ -184,6 +198,8 @@ typedef struct fleet {
 } fleet;
 
 static void space_check(fleet *f, sim_agent *g);
+static int plant_secrets(sim_agent *g);
+static void attack_restore(sim_agent *g);
 static void ident_hw(fleet *f, sim_agent *g, uint64_t stream);
 static void ident_event(fleet *f, const sim_scn_event *e);
 static void ident_watch(fleet *f, sim_agent *g);
@@ -251,7 +267,9 @@ static void supervise(fleet *f, sim_agent *g);
 static int64_t run_step(fleet *f, sim_agent *g) {
   if (!g->a) return 0;
   f->steps++;
+  g->attack_mute--; /* the local attacker acts only inside the agent's own calls */
   int64_t d = agent_step(g->a, f->now);
+  g->attack_mute++;
   if (f->upd && agent_exit_code(g->a) == UPDATE_EXIT_RESTART) {
     supervise(f, g);
     return f->now;
@@ -308,7 +326,9 @@ static int open_agent(fleet *f, sim_agent *g) {
   /* A power cut can fire during start-up itself; it fires once, so the
    * second attempt runs on the rebooted disk undisturbed. */
   for (int attempt = 0; attempt < 2; attempt++) {
+    g->attack_mute--;
     rc = agent_open(&f->cfg, &g->osh, &g->neth, &g->a, err, sizeof err);
+    g->attack_mute++;
     if (!g->cut) break;
     if (rc == AGENT_OK) close_dead(g);
     g->a = NULL;
@@ -332,6 +352,8 @@ static int open_agent(fleet *f, sim_agent *g) {
 static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
   g->idx = idx;
   g->fleet = f;
+  g->attack_mute = 1;
+  g->under_floor_since = -1;
   sim_rng_seed(&g->rng, f->opt->seed, SIM_RNG_AGENT_BASE + (uint64_t)idx);
   sim_rng_seed(&g->logrng, f->opt->seed, SIM_RNG_LOGGEN_BASE + (uint64_t)idx);
   sim_rng ir;
@@ -352,6 +374,7 @@ static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
   static const char ca[] = "# the simulator's network needs no CA; the agent only names the file\n";
   if (sim_fs_append(g->fs, CA_PATH, ca, sizeof ca - 1, 1) != OS_OK) return -1;
   if (sim_fs_append(g->fs, LOG_PATH, "", 0, 1) != OS_OK) return -1;
+  if (f->scn->secrets && plant_secrets(g) != OS_OK) return -1;
   if (f->upd) {
     size_t rl = 0;
     const uint8_t *root = sim_update_root(f->upd, &rl);
@@ -430,6 +453,7 @@ static void ledger_check(fleet *f, sim_agent *g) {
   /* A host whose power was cut is checked after its reboot, not while its
    * in-memory state still describes writes the disk never kept. */
   if (!g->a || f->stop || g->cut) return;
+  if (g->swapped && f->now >= g->attack_until) attack_restore(g);
   agent_stats s;
   agent_get_stats(g->a, &s);
   if (g->cloud_stale || strcmp(s.agent_id, g->cloud_id) != 0) {
@@ -482,6 +506,119 @@ static int64_t next_line_gap(fleet *f, sim_agent *g) {
   return gap < 1 ? 1 : gap;
 }
 
+/* ---- issue #13: the local attacker --------------------------------------- */
+
+/* fleet.secrets: files a host really has at denied paths, each line marked,
+ * so a read of any of them would show in the cloud (expect.no_secret_shipped). */
+static int plant_secrets(sim_agent *g) {
+  static const char *const secrets[] = {"/etc/shadow", "/root/.ssh/id_rsa",
+                                        "/home/alice/.ssh/id_rsa",
+                                        "/etc/ssl/private/server.key", "/var/log/vault.key"};
+  for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+    char dir[64], line[128];
+    const char *slash = strrchr(secrets[i], '/');
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - secrets[i]), secrets[i]);
+    int n = snprintf(line, sizeof line, "root:" SIM_SCN_SECRET_MARK ":%s:agent-%05d\n",
+                     secrets[i], (int)g->idx);
+    int rc = sim_fs_mkdirs(g->fs, dir, 0700);
+    if (rc == OS_OK) rc = sim_fs_append(g->fs, secrets[i], line, (size_t)n, 1);
+    if (rc != OS_OK) return rc;
+  }
+  return OS_OK;
+}
+
+static void aside_of(const sim_scn_swap *w, char *out, size_t cap) {
+  snprintf(out, cap, "/var/log/.aside-%s", w->path + 9); /* path is /var/log/NAME */
+}
+
+/* Swaps file k of g's attack in (for a symlink or a FIFO, the real file kept
+ * aside as an application with it open would keep writing to it) or back. */
+static void attack_toggle(sim_agent *g, int k) {
+  const sim_scn_swap *w = &g->scn->swaps[g->attack_first + k];
+  char aside[96];
+  aside_of(w, aside, sizeof aside);
+  g->attack_mute++;
+  if (!(g->swapped & (1u << k))) {
+    if (sim_fs_rename(g->fs, w->path, aside) == OS_OK) {
+      int rc = w->fifo ? sim_fs_mknod(g->fs, w->path, OS_TYPE_FIFO, 0644)
+                       : sim_fs_symlink(g->fs, w->target, w->path);
+      if (rc == OS_OK) {
+        g->swapped |= 1u << k;
+        g->swaps++;
+      } else {
+        sim_fs_rename(g->fs, aside, w->path);
+      }
+    }
+  } else {
+    sim_fs_unlink(g->fs, w->path);
+    sim_fs_rename(g->fs, aside, w->path);
+    g->swapped &= ~(1u << k);
+  }
+  g->attack_mute--;
+}
+
+static void attack_restore(sim_agent *g) {
+  for (int k = 0; k < g->attack_n; k++)
+    if (g->swapped & (1u << k)) attack_toggle(g, k);
+}
+
+/* sim_fs's open hook: the attacker acts inside the agent's own open of one
+ * of its files, after every check the agent made before that open. */
+static void attack_hook(void *user, sim_fs *fs, const char *path) {
+  sim_agent *g = user;
+  (void)fs;
+  if (g->attack_mute || !path) return;
+  if (*g->clock >= g->attack_until) {
+    attack_restore(g);
+    return;
+  }
+  for (int k = 0; k < g->attack_n; k++)
+    if (strcmp(path, g->scn->swaps[g->attack_first + k].path) == 0 &&
+        sim_rng_bernoulli(&g->attack_rng, g->attack_p))
+      attack_toggle(g, k);
+}
+
+static void local_attack(fleet *f, sim_agent *g, const sim_scn_event *e) {
+  attack_restore(g); /* a previous attack's files first */
+  g->clock = &f->now;
+  g->scn = f->scn;
+  g->attack_until = f->now + e->duration_s * 1000;
+  g->attack_p = e->probability;
+  g->attack_first = e->swap_first;
+  g->attack_n = e->n_swap;
+  g->swapped = 0;
+  sim_rng_seed(&g->attack_rng, f->opt->seed ^ 0x5a5a5a5aULL, SIM_RNG_AGENT_BASE + 500000u + (uint64_t)g->idx);
+  /* The collected files the attack uses, with lines of their own first
+   * (counted as written: they must arrive exactly once like the app's). */
+  g->attack_mute++;
+  for (int k = 0; k < e->n_swap; k++) {
+    const sim_scn_swap *w = &f->scn->swaps[e->swap_first + k];
+    for (int64_t i = 0; i < w->lines; i++) {
+      char line[128];
+      int64_t no = g->lines_written + 1;
+      int n = snprintf(line, sizeof line, "agent-%05d line-%09lld %s\n", (int)g->idx,
+                       (long long)no, w->path);
+      if (sim_fs_append(g->fs, w->path, line, (size_t)n, 1) != OS_OK) break;
+      g->lines_written = no;
+      f->log_lines++;
+    }
+  }
+  g->attack_mute--;
+  sim_fs_set_open_hook(g->fs, attack_hook, g);
+}
+
+/* Where the application's log is now: aside while the attacker has swapped it. */
+static const char *app_log_path(const sim_agent *g, char *buf, size_t cap) {
+  for (int k = 0; k < g->attack_n; k++) {
+    const sim_scn_swap *w = &g->scn->swaps[g->attack_first + k];
+    if ((g->swapped & (1u << k)) && strcmp(w->path, LOG_PATH) == 0) {
+      aside_of(w, buf, cap);
+      return buf;
+    }
+  }
+  return LOG_PATH;
+}
+
 static int64_t write_line(fleet *f, sim_agent *g) {
   char buf[LINE_MAX_BYTES + 2];
   int64_t len = sim_rng_range(&g->logrng, f->scn->line_min, f->scn->line_max);
@@ -493,7 +630,10 @@ static int64_t write_line(fleet *f, sim_agent *g) {
   buf[len] = '\n';
   /* The application's log is synced per line: a crash must not unwrite lines
    * the ledger already counts as written. */
-  int rc = sim_fs_append(g->fs, LOG_PATH, buf, (size_t)len + 1, 1);
+  char aside[96];
+  g->attack_mute++;
+  int rc = sim_fs_append(g->fs, app_log_path(g, aside, sizeof aside), buf, (size_t)len + 1, 1);
+  g->attack_mute--;
   if (rc != OS_OK) {
     g->log_failures++;
     return rc;
@@ -624,10 +764,38 @@ static void rotate_log(fleet *f, sim_agent *g, int style) {
 
 /* After every event an agent was touched by: its spool files never exceed
  * the quota, and nothing that is not the agent's own was deleted or cut. */
+/* expect.floor_held (RES-3, the free-space floor itself): while another
+ * program keeps the volume under the agent's floor, the agent gives back its
+ * own oldest records (and their pages) until the floor holds or its spool is
+ * empty. A volume under the floor for longer than FLOOR_GRACE_MS while the
+ * agent still holds records is a violation; so is the spool's database
+ * growing while the volume is under the floor. Without the floor the agent
+ * keeps its data and the host stays short of space. */
+#define FLOOR_GRACE_MS 60000
+static int floor_ok(fleet *f, sim_agent *g, int64_t spool_db) {
+  int64_t prev = g->floor_prev_db;
+  g->floor_prev_db = spool_db;
+  uint64_t avail = 0, total = 0;
+  if (!g->a || sim_fs_free_space(g->fs, "/", &avail, &total) != OS_OK) return 1;
+  int64_t floor_b = (int64_t)(total / 100 * (uint64_t)f->cfg.spool_floor_pct);
+  if (floor_b > f->cfg.spool_floor_max_bytes) floor_b = f->cfg.spool_floor_max_bytes;
+  if ((int64_t)avail >= floor_b) {
+    g->under_floor_since = -1;
+    return 1;
+  }
+  if (spool_db > prev && prev > 0) return 0;
+  if (g->under_floor_since < 0) g->under_floor_since = f->now;
+  if (f->now - g->under_floor_since <= FLOOR_GRACE_MS) return 1;
+  agent_stats st;
+  agent_get_stats(g->a, &st);
+  return st.spooled == 0;
+}
+
 static void space_check(fleet *f, sim_agent *g) {
   os_stat st;
-  int64_t used = 0;
-  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db", &st) == OS_OK) used += st.size;
+  int64_t used = 0, spool_db = 0;
+  char aside[96];
+  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db", &st) == OS_OK) used += spool_db = st.size;
   if (sim_fs_stat(g->fs, STATE_DIR "/spool.db-journal", &st) == OS_OK) used += st.size;
   if (sim_fs_stat(g->fs, STATE_DIR "/spool.db-reserve", &st) == OS_OK) used += st.size;
   f->quota_checks++;
@@ -635,8 +803,11 @@ static void space_check(fleet *f, sim_agent *g) {
   if (used > f->cfg.spool_quota_bytes) what = "spool files exceed the quota";
   else if (sim_fs_stat(g->fs, CA_PATH, &st) != OS_OK) what = "the CA file is gone";
   else if (g->ballast && sim_fs_stat(g->fs, BALLAST_PATH, &st) != OS_OK) what = "the ballast file is gone";
-  else if (g->log_bytes > 0 && (sim_fs_stat(g->fs, LOG_PATH, &st) != OS_OK || st.size < g->log_bytes))
+  else if (g->log_bytes > 0 && (sim_fs_stat(g->fs, app_log_path(g, aside, sizeof aside), &st) != OS_OK ||
+                                st.size < g->log_bytes))
     what = "the application's log lost bytes";
+  else if (f->scn->disk_floor_held && !floor_ok(f, g, spool_db))
+    what = "the volume stayed under the free-space floor while the agent kept its records (or grew its spool)";
   if (!what) return;
   set_failure(f, "space: agent %d at t=%lld ms: %s (spool files %lld bytes, quota %lld)",
               (int)g->idx, (long long)f->now, what, (long long)used,
@@ -1392,6 +1563,7 @@ static void ident_event(fleet *f, const sim_scn_event *e) {
         break;
       case SIM_SCN_TAMPER: tamper(f, g); break;
       case SIM_SCN_PLANT: plant_files(f, g, (uint32_t)e->uid); break;
+      case SIM_SCN_LOCAL_ATTACK: local_attack(f, g, e); break;
       case SIM_SCN_FOREIGN: foreign_attack(f, g); break;
       case SIM_SCN_REPLAY: replay_attack(f, g); break;
       case SIM_SCN_REVOKE:
@@ -1791,8 +1963,112 @@ static void run_loop(fleet *f) {
 
 /* ---- end-of-run checks -------------------------------------------------- */
 
+/* issue #13 expectations read off the hosts (the store's part is in
+ * local_check_store). */
+static void local_check_end(fleet *f) {
+  const sim_scenario *s = f->scn;
+  if (s->max_blocked_opens >= 0) {
+    expectation *e = add_expect(f, "max_blocked_opens");
+    int64_t total = 0, first = -1;
+    for (int64_t i = 0; i < f->n; i++) {
+      int64_t b = sim_fs_blocked_opens(f->ag[i].fs);
+      if (b > 0 && first < 0) first = i;
+      total += b;
+    }
+    if (e && total > s->max_blocked_opens) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail,
+               "%lld opens would have blocked for ever (a FIFO opened without O_NONBLOCK; "
+               "first on agent %lld), bound %lld",
+               (long long)total, (long long)first, (long long)s->max_blocked_opens);
+    }
+  }
+  if (s->refusals_reported) {
+    expectation *e = add_expect(f, "refusals_reported");
+    int64_t attacked = 0;
+    for (int64_t i = 0; e && i < f->n; i++) {
+      sim_agent *g = &f->ag[i];
+      if (g->swaps == 0) continue;
+      attacked++;
+      pstate_info pi;
+      memset(&pi, 0, sizeof pi);
+      if (g->a) agent_policy_info(g->a, &pi);
+      if (pi.refused_total < 1) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail,
+                 "agent %d: %lld files swapped under it, no path refused", (int)i,
+                 (long long)g->swaps);
+        break;
+      }
+    }
+    if (e && e->pass && attacked == 0) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "no local_attack swapped any file: nothing was tested");
+    }
+  }
+}
+
+/* expect.no_secret_shipped and the cloud's half of refusals_reported. */
+static void local_check_store(fleet *f, const char *db_path) {
+  const sim_scenario *s = f->scn;
+  if (!s->no_secret_shipped && !s->refusals_reported) return;
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL);
+  if (s->no_secret_shipped) {
+    expectation *e = add_expect(f, "no_secret_shipped");
+    int64_t n = -1;
+    char first[160] = "";
+    if (rc == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*), min(source) FROM records WHERE instr(line, '"
+                               SIM_SCN_SECRET_MARK "') > 0", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      n = sqlite3_column_int64(st, 0);
+      const unsigned char *src = sqlite3_column_text(st, 1);
+      snprintf(first, sizeof first, "%s", src ? (const char *)src : "");
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (e && n != 0) {
+      e->pass = 0;
+      if (n < 0)
+        snprintf(e->detail, sizeof e->detail, "cannot read the cloud store");
+      else
+        snprintf(e->detail, sizeof e->detail,
+                 "the cloud holds %lld records from secret files (first source %.120s)",
+                 (long long)n, first);
+    }
+  }
+  if (s->refusals_reported) {
+    expectation *e = add_expect(f, "refusals_reported_to_cloud");
+    if (rc != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM policy_reports WHERE agent_id = ?1 AND "
+                               "instr(refused, '/var/log/') > 0", -1, &st, NULL) != SQLITE_OK) {
+      if (e) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail, "cannot read the cloud store");
+      }
+    }
+    for (int64_t i = 0; e && st && e->pass && i < f->n; i++) {
+      sim_agent *g = &f->ag[i];
+      if (g->swaps == 0 || g->n_ids == 0) continue;
+      sqlite3_reset(st);
+      sqlite3_bind_text(st, 1, g->ids[g->n_ids - 1], -1, SQLITE_STATIC);
+      if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) < 1) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail,
+                 "agent %d: no policy report to the cloud names a refused /var/log/ path",
+                 (int)i);
+      }
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+}
+
 static void check_end(fleet *f) {
   const sim_scenario *s = f->scn;
+  local_check_end(f);
   if (s->exactly_once) {
     expectation *e = add_expect(f, "exactly_once");
     for (int64_t i = 0; e && i < f->n; i++) {
@@ -2356,6 +2632,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   f->cloud = NULL;
   if (f->stop != 1 && scn->exactly_once) check_store(f, db_path, t.lines);
   if (f->stop != 1) ident_check_store(f, db_path);
+  if (f->stop != 1) local_check_store(f, db_path);
 
   for (int i = 0; i < f->n_exp; i++) {
     res->expectations++;

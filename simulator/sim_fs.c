@@ -148,6 +148,14 @@ static void fold_dots(char *p) {
   memcpy(p, out, o + 1);
 }
 
+/* An attacker's move between two shim calls (sim_fs_set_open_hook). */
+static void run_hook(sim_fs *fs, const char *path) {
+  if (!fs->hook || fs->in_hook) return;
+  fs->in_hook = 1;
+  fs->hook(fs->hook_user, fs, path);
+  fs->in_hook = 0;
+}
+
 #define SIM_FS_MAX_HOPS 40 /* symlinks followed in one resolution (Linux: 40) */
 
 /* Resolves path into out the way the kernel walks it: every symlink in a
@@ -365,12 +373,7 @@ int sim_fs_open(sim_fs *fs, const char *path, int flags, uint32_t mode, os_file 
   if (!fs || !out) return OS_EINVAL;
   *out = NULL;
   if (fs->frozen) return OS_EIO;
-  if (fs->hook && !fs->in_hook) {
-    /* An attacker's move between two shim calls (sim_fs_set_open_hook). */
-    fs->in_hook = 1;
-    fs->hook(fs->hook_user, fs, path);
-    fs->in_hook = 0;
-  }
+  run_hook(fs, path);
   char p[OS_PATH_MAX];
   int nofollow = (flags & (OS_O_NOFOLLOW | OS_O_NOFOLLOW_ANY)) != 0;
   int rc = resolve(fs, path, !nofollow && !(flags & OS_O_EXCL), (flags & OS_O_NOFOLLOW_ANY) != 0, p);
@@ -527,6 +530,7 @@ int sim_fs_fstat(sim_fs *fs, os_file *f, os_stat *st) {
 
 static int stat_impl(sim_fs *fs, const char *path, os_stat *st, int follow) {
   if (!fs || !st) return OS_EINVAL;
+  run_hook(fs, path);
   char p[OS_PATH_MAX];
   int rc = resolve(fs, path, follow, 0, p);
   if (rc) return rc;
@@ -916,6 +920,7 @@ int sim_fs_mknod(sim_fs *fs, const char *path, int type, uint32_t mode) {
 
 int sim_fs_realpath(sim_fs *fs, const char *path, char *out, size_t cap) {
   if (!fs || !out || cap == 0) return OS_EINVAL;
+  run_hook(fs, path);
   char p[OS_PATH_MAX];
   int rc = resolve(fs, path, 1, 0, p);
   if (rc) return rc;

@@ -122,8 +122,10 @@ int sim_fs_mknod(sim_fs *fs, const char *path, int type, uint32_t mode);
 int sim_fs_realpath(sim_fs *fs, const char *path, char *out, size_t cap);
 
 /* The attacker between two shim calls: hook(user, fs, path) runs at the
- * start of every sim_fs_open (not recursively: the hook may call sim_fs
- * itself), before the path is resolved. NULL removes it. */
+ * start of every sim_fs_open, sim_fs_stat, sim_fs_lstat and sim_fs_realpath
+ * (not recursively: the hook may call sim_fs itself), before the path is
+ * resolved, so a swap lands between any two of the agent's calls, inside
+ * one step. NULL removes it. */
 typedef void (*sim_fs_open_hook)(void *user, sim_fs *fs, const char *path);
 void sim_fs_set_open_hook(sim_fs *fs, sim_fs_open_hook hook, void *user);
 

@@ -346,6 +346,52 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
     TRY(get_int(ev, path, "uid", 1, 65534, 0, &out->uid, e));
     if (out->uid == s->agent_uid)
       return fail(e, "%s.uid: must differ from fleet.uid (the agent's own)", path);
+  } else if (strcmp(type, "local_attack") == 0) {
+    static const char *const k_la[] = {"at_s", "type", "agents", "duration_s", "probability",
+                                       "files", NULL};
+    static const char *const k_file[] = {"path", "swap", "target", "lines", NULL};
+    out->type = SIM_SCN_LOCAL_ATTACK;
+    TRY(only_keys(ev, path, k_la, e));
+    TRY(parse_agents(ev, path, out, e));
+    TRY(get_int(ev, path, "duration_s", 1, SIM_SCN_MAX_DURATION_S, 1, &out->duration_s, e));
+    out->probability = 0.3;
+    TRY(get_num(ev, path, "probability", 0, 1, 0, &out->probability, e));
+    if (!s->secrets) return fail(e, "%s: local_attack needs fleet.secrets: true", path);
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(ev, "files");
+    if (!cJSON_IsArray(files) || !files->child)
+      return fail(e, "%s.files: must be a non-empty array", path);
+    out->swap_first = s->n_swaps;
+    int j = 0;
+    for (const cJSON *fo = files->child; fo; fo = fo->next, j++) {
+      char fp[96];
+      snprintf(fp, sizeof fp, "%s.files[%d]", path, j);
+      if (!cJSON_IsObject(fo)) return fail(e, "%s: must be an object", fp);
+      if (s->n_swaps >= SIM_SCN_MAX_SWAPS)
+        return fail(e, "%s: at most %d files in all local_attack events", fp, SIM_SCN_MAX_SWAPS);
+      sim_scn_swap *w = &s->swaps[s->n_swaps];
+      memset(w, 0, sizeof *w);
+      TRY(only_keys(fo, fp, k_file, e));
+      TRY(get_str(fo, fp, "path", 1, w->path, sizeof w->path, e));
+      if (strncmp(w->path, "/var/log/", 9) != 0 || strstr(w->path, "/.") || strchr(w->path + 9, '/'))
+        return fail(e, "%s.path: must be a file directly in /var/log/", fp);
+      char how[16] = "";
+      TRY(get_str(fo, fp, "swap", 1, how, sizeof how, e));
+      if (strcmp(how, "symlink") == 0) {
+        TRY(get_str(fo, fp, "target", 1, w->target, sizeof w->target, e));
+        if (w->target[0] != '/') return fail(e, "%s.target: must be an absolute path", fp);
+      } else if (strcmp(how, "fifo") == 0) {
+        w->fifo = 1;
+        if (cJSON_GetObjectItemCaseSensitive(fo, "target"))
+          return fail(e, "%s.target: only for \"swap\": \"symlink\"", fp);
+      } else {
+        return fail(e, "%s.swap: must be \"symlink\" or \"fifo\"", fp);
+      }
+      TRY(get_int(fo, fp, "lines", 0, 100000, 0, &w->lines, e));
+      if (strcmp(w->path, "/var/log/app.log") == 0 && w->lines)
+        return fail(e, "%s.lines: the application writes /var/log/app.log itself", fp);
+      s->n_swaps++;
+    }
+    out->n_swap = j;
   } else if (strcmp(type, "restore") == 0) {
     static const char *const k_restore[] = {"at_s", "type", NULL};
     out->type = SIM_SCN_RESTORE;
@@ -374,7 +420,7 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
     return fail(e,
                 "%s.type: must be one of cloud_outage, network, restart, crash, power_cut, "
                 "partition, disk_fill, rotate, policy, clone, snapshot, restore, "
-                "tamper_permissions, plant_files, foreign_workspace, replay, revoke, release, promote, "
+                "tamper_permissions, plant_files, local_attack, foreign_workspace, replay, revoke, release, promote, "
                 "freeze, replay_metadata, compromise_online_keys, tamper_target, endless_data, "
                 "mix_and_match",
                 path);
@@ -400,6 +446,12 @@ static int parse_ident_expect(const cJSON *o, sim_scenario *s, perr *e) {
   TRY(get_int(o, "expect", "max_foreign_owned_state_files", 0, INT64_C(1) << 40, 0,
               &s->max_foreign_owned_state_files, e));
   TRY(get_bool(o, "planted_policy_refused", &s->planted_policy_refused, e));
+  TRY(get_bool(o, "no_secret_shipped", &s->no_secret_shipped, e));
+  TRY(get_bool(o, "refusals_reported", &s->refusals_reported, e));
+  TRY(get_bool(o, "floor_held", &s->disk_floor_held, e));
+  TRY(get_int(o, "expect", "max_blocked_opens", 0, INT64_C(1) << 40, 0, &s->max_blocked_opens, e));
+  if (s->no_secret_shipped && !s->secrets)
+    return fail(e, "expect.no_secret_shipped: needs fleet.secrets: true");
   TRY(get_bool(o, "at_least_once", &s->at_least_once, e));
   TRY(get_bool(o, "attacks_refused", &s->attacks_refused, e));
   TRY(get_bool(o, "originals_untouched", &s->originals_untouched, e));
@@ -505,7 +557,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
   const cJSON *o;
   TRY(get_obj(root, "fleet", 1, &o, e));
   static const char *const k_fleet[] = {"agents", "disk_quota_mb", "clock_skew_ms", "rings",
-                                        "uid", NULL};
+                                        "uid", "secrets", NULL};
   TRY(only_keys(o, "fleet", k_fleet, e));
   TRY(parse_rings(o, s, e));
   TRY(get_int(o, "fleet", "agents", 1, SIM_SCN_MAX_AGENTS, 1, &s->agents, e));
@@ -514,6 +566,9 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
   s->disk_quota_bytes = mb * 1024 * 1024;
   TRY(get_int(o, "fleet", "clock_skew_ms", 0, 3600000, 0, &s->clock_skew_ms, e));
   TRY(get_int(o, "fleet", "uid", 0, 65534, 0, &s->agent_uid, e));
+  const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "secrets");
+  if (sec && !cJSON_IsBool(sec)) return fail(e, "fleet.secrets: must be true or false");
+  s->secrets = cJSON_IsTrue(sec);
 
   TRY(get_obj(root, "log", 0, &o, e));
   if (o) {
@@ -594,7 +649,8 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                         "update_rolled_back",   "update_promotes_refused",
                                         "update_ring_order",
                                         "max_foreign_owned_state_files",
-                                        "planted_policy_refused", NULL};
+                                        "planted_policy_refused", "no_secret_shipped",
+                                        "max_blocked_opens", "refusals_reported", "floor_held", NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -662,6 +718,7 @@ static void defaults(sim_scenario *s) {
   s->max_misattributed = -1;
   s->min_drift_events = -1;
   s->max_foreign_owned_state_files = -1;
+  s->max_blocked_opens = -1;
   s->upd_reported_within_s = -1;
   s->upd_promotes_refused = -1;
 }
@@ -735,6 +792,7 @@ const char *sim_scenario_event_name(sim_scn_event_type t) {
   case SIM_SCN_RESTORE: return "restore";
   case SIM_SCN_TAMPER: return "tamper_permissions";
   case SIM_SCN_PLANT: return "plant_files";
+  case SIM_SCN_LOCAL_ATTACK: return "local_attack";
   case SIM_SCN_FOREIGN: return "foreign_workspace";
   case SIM_SCN_REPLAY: return "replay";
   case SIM_SCN_REVOKE: return "revoke";

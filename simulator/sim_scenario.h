@@ -29,6 +29,8 @@
 /* plant_files: the version of the policy.json it plants (no cloud policy
  * in a scenario comes near it, so an agent running it trusted the plant). */
 #define SIM_SCN_PLANTED_POLICY_VERSION 990013
+/* fleet.secrets: the mark inside every secret file's lines. */
+#define SIM_SCN_SECRET_MARK "SIM-SECRET"
 
 typedef enum sim_scn_event_type {
   SIM_SCN_CLOUD_OUTAGE = 1, /* duration_s */
@@ -65,7 +67,23 @@ typedef enum sim_scn_event_type {
    * user uid plants .outpost-uid-probe and a policy.json there (owned by
    * uid), then the agent restarts */
   SIM_SCN_PLANT = 25,
+  /* issue #13 (COL-2, LOCAL-1, LOCAL-2): agents, duration_s, probability,
+   * files (swap_first, n_swap into sim_scenario.swaps): for duration_s, each
+   * open of one of the files by the agent swaps it, with the probability,
+   * for a symlink to a secret or a FIFO (or back) right inside that open */
+  SIM_SCN_LOCAL_ATTACK = 26,
 } sim_scn_event_type;
+
+#define SIM_SCN_MAX_SWAPS 8
+#define SIM_SCN_SWAP_PATH 64
+
+/* One file a local_attack swaps (scenario-wide table, events index into it). */
+typedef struct sim_scn_swap {
+  char path[SIM_SCN_SWAP_PATH];   /* the collected file the attacker can replace */
+  int fifo;                       /* 1: swapped for a FIFO; 0: for a symlink to target */
+  char target[SIM_SCN_SWAP_PATH];
+  int64_t lines;                  /* lines written into path first (0 for the app's log) */
+} sim_scn_swap;
 
 #define SIM_SCN_MAX_ALERT_EXPECT 8
 
@@ -103,6 +121,8 @@ typedef struct sim_scn_event {
   int force;  /* promote: past the promotion gate (mc_promote_rollbacks) */
   char role[16];        /* snapshot, targets, canary, early-access or stable */
   int64_t uid;          /* plant_files: the planting user (default 1000) */
+  double probability;   /* local_attack: per open of a file (default 0.3) */
+  int swap_first, n_swap; /* local_attack: its files in sim_scenario.swaps */
   int64_t body_version;
 } sim_scn_event;
 
@@ -120,6 +140,25 @@ typedef struct sim_scenario {
   int64_t disk_quota_bytes;  /* fleet.disk_quota_mb, default 64 MiB */
   int64_t clock_skew_ms;     /* fleet.clock_skew_ms: each agent's skew in [-x, x] */
   int64_t agent_uid;         /* fleet.uid: the uid every agent runs as (default 0, root) */
+  /* fleet.secrets: every host holds secret files at denied paths (each line
+   * holds SIM_SCN_SECRET_MARK): /etc/shadow, /root/.ssh/id_rsa,
+   * /home/alice/.ssh/id_rsa, /etc/ssl/private/server.key and
+   * /var/log/vault.key (inside the default allowed root: only the deny list
+   * keeps it out) */
+  int secrets;
+  sim_scn_swap swaps[SIM_SCN_MAX_SWAPS];
+  int n_swaps;
+  /* expect.no_secret_shipped: no record in the cloud holds SIM_SCN_SECRET_MARK;
+   * expect.max_blocked_opens: opens that would block for ever (a FIFO opened
+   * without O_NONBLOCK), fleet-wide, -1 = not checked;
+   * expect.refusals_reported: every agent a local_attack swapped a file on
+   * refused at least one path, and the cloud got its report */
+  int no_secret_shipped;
+  /* expect.floor_held (RES-3): no agent's spool database grows while its
+   * volume is under the free-space floor (checked after every event) */
+  int disk_floor_held;
+  int64_t max_blocked_opens;
+  int refusals_reported;
   int64_t duration_s;
   double lines_per_min;
   int64_t line_min, line_max;

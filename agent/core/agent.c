@@ -1252,12 +1252,23 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
   for (int i = 0; i < cfg->n_sources; i++) {
     char why[POLICY_ERR_MAX];
 #ifndef OUTPOST_TEST_NO_USERSPACE_PATH_CHECK
-    if (policy_check_path(own, os, cfg->sources[i].path, NULL, 0, why, sizeof why) ==
-        POLICY_EDENIED) {
-      agent_log(a, OS_LOG_ERROR, "source %s refused: %s (never opened)", cfg->sources[i].path,
-                why);
+    char lex[POLICY_PATH_MAX];
+    const char *rule = NULL;
+    if (policy_normalize(cfg->sources[i].path, lex, sizeof lex) == POLICY_OK &&
+        policy_denied(lex, &rule)) {
+      /* The configured name itself is denied: dropped for good. */
+      agent_log(a, OS_LOG_ERROR, "source %s refused: denied by compiled-in rule \"%s\" (never opened)",
+                cfg->sources[i].path, rule);
       continue;
     }
+    /* Resolving to a denied file now (a symlink, perhaps swapped in just
+     * before this start) is said, and the source kept: guard_open refuses
+     * it at every check until it is a plain file again, so an attacker who
+     * times a swap with a restart cannot switch the source off. */
+    if (policy_check_path(own, os, cfg->sources[i].path, NULL, 0, why, sizeof why) ==
+        POLICY_EDENIED)
+      agent_log(a, OS_LOG_ERROR, "source %s refused: %s (never opened)", cfg->sources[i].path,
+                why);
 #endif
     tail_source *t = &a->sources[kept];
     /* Fixed now: the directories as the administrator laid them out, the
