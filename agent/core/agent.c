@@ -890,6 +890,16 @@ static void on_policy_done(agent *a, const completion *c) {
     succeeded(a);
     return;
   }
+  if (c->error == NET_ETOOBIG) {
+    /* A body over the limit is a policy we refuse, not a network fault:
+     * reported once, and the last good policy kept. */
+    char err[POLICY_ERR_MAX];
+    snprintf(err, sizeof err, "policy: the reply is larger than %u bytes", WIRE_MAX_JSON_REPLY);
+    pstate_reject(a->ps, a->os, err);
+    pstate_fetch_done(a->ps, 1, a->now, policy_jitter(a));
+    succeeded(a);
+    return;
+  }
   if (c->error == NET_OK && c->status == 404 && code_is(c, "no_policy")) {
     pstate_fetch_done(a->ps, -1, a->now, policy_jitter(a)); /* none set: keep what we have */
     succeeded(a);

@@ -28,6 +28,7 @@ struct pstate {
   char (*exp)[POLICY_PATH_MAX]; /* glob expansion scratch, only during a rescan */
   const os_shim *exp_os;
   int64_t rejected_version, refused_total, rejected_total;
+  int64_t announced; /* the latest version an ingest reply announced, 0 = none yet */
   int64_t next_rescan, next_fetch;
   int64_t report_version; /* version the report is about */
   int64_t snapshots_run, diags_run;
@@ -227,14 +228,40 @@ void pstate_get_info(const pstate *ps, pstate_info *out) {
 }
 
 /* The version a body claims, for the report of a rejected one (0 if none). */
+/* The version a body claims, for the report of a rejected one: a whole
+ * number in policy_parse's range (1 .. 2^52), else 0. A body too large is not
+ * parsed at all. */
 static int64_t claimed_version(const char *body, size_t len) {
+  if (len > POLICY_MAX_BYTES) return 0;
   cJSON *o = cJSON_ParseWithLength(body, len);
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "version");
   int64_t r = 0;
-  if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15)
+  if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= (double)(INT64_C(1) << 52) &&
+      v->valuedouble == (double)(int64_t)v->valuedouble)
     r = (int64_t)v->valuedouble;
   cJSON_Delete(o);
   return r;
+}
+
+/* One rejection: reported once per distinct cause (version, error), under
+ * the version the body claims when it is a valid one, else the version the
+ * cloud announced in its ingest reply (so a report is never filed as
+ * "version 0" and deduplicated away). The last good policy stays. */
+static void reject(pstate *ps, const os_shim *os, int64_t claimed, const char *err) {
+  int64_t v = claimed > 0 ? claimed : ps->announced;
+  if (v == ps->rejected_version && strcmp(err, ps->last_error) == 0) return; /* said already */
+  ps->rejected_total++;
+  ps->rejected_version = v;
+  snprintf(ps->last_error, sizeof ps->last_error, "%s", err);
+  ps->report_due = 1;
+  ps->report_version = v;
+  ps->report_rejected = 1;
+  plog(os, OS_LOG_ERROR, "policy version %lld rejected, keeping version %lld: %s", (long long)v,
+       (long long)(ps->have_policy ? ps->cur.version : 0), err);
+}
+
+void pstate_reject(pstate *ps, const os_shim *os, const char *err) {
+  if (ps && err) reject(ps, os, 0, err);
 }
 
 int pstate_offer(pstate *ps, const os_shim *os, const char *body, size_t len, int64_t now) {
@@ -242,18 +269,7 @@ int pstate_offer(pstate *ps, const os_shim *os, const char *body, size_t len, in
   char err[POLICY_ERR_MAX];
   ps->exp_os = os;
   if (policy_parse(body, len, &p, err, sizeof err) != POLICY_OK) {
-    int64_t v = claimed_version(body, len);
-    /* Same bad version again: already reported, do not spam. */
-    if (!(v == ps->rejected_version && strcmp(err, ps->last_error) == 0)) {
-      ps->rejected_total++;
-      ps->rejected_version = v;
-      snprintf(ps->last_error, sizeof ps->last_error, "%s", err);
-      ps->report_due = 1;
-      ps->report_version = v;
-      ps->report_rejected = 1;
-      plog(os, OS_LOG_ERROR, "policy version %lld rejected, keeping version %lld: %s",
-           (long long)v, (long long)(ps->have_policy ? ps->cur.version : 0), err);
-    }
+    reject(ps, os, claimed_version(body, len), err);
     return PSTATE_EINVALID;
   }
   if (ps->have_policy && p.version == ps->cur.version) return PSTATE_ESAME;
@@ -293,6 +309,7 @@ void pstate_fetch_soon(pstate *ps) {
 
 void pstate_hint(pstate *ps, int64_t version) {
   int64_t have = ps->have_policy ? ps->cur.version : 0;
+  if (version > 0) ps->announced = version;
   if (version <= 0 || version == have || version == ps->rejected_version) return;
   if (ps->next_fetch != INT64_MIN) pstate_fetch_soon(ps);
 }

@@ -102,6 +102,11 @@ void pstate_report_done(pstate *ps, int ok);
  * file once (same contract as tail_poll), after re-checking its path;
  * re-expands the globs every PSTATE_RESCAN_MS. lines and more accumulate.
  * Errors are logged through os->log. */
+/* A policy body that never reached pstate_offer (the reply was larger than
+ * the transport's limit): rejected and reported like a malformed one, under
+ * the version the cloud announced; the last good policy stays. */
+void pstate_reject(pstate *ps, const os_shim *os, const char *err);
+
 /* Records a refused file (path, why) for the next report to the cloud and
  * counts it in refused_total; once per path per applied policy. Used for the
  * local config's sources too (issue #13: every refusal reaches the cloud). */
