@@ -20,8 +20,10 @@
 #include <unistd.h>
 #ifdef OUTPOST_TEST_NO_USERSPACE_PATH_CHECK
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #endif
 
 #include "core/agent.h"
@@ -111,8 +113,10 @@ out:
  * OUTPOST_TEST_NET=PORT (after Landlock, before seccomp, which would refuse
  * bind first with EPERM): bind a TCP port, and connect to 127.0.0.1:PORT and
  * to the cloud's port. OUTPOST_TEST_OPEN=PATH[:PATH...] and
- * OUTPOST_TEST_WRITE=PATH (after both): open for reading / create. One line
- * per probe on stdout: "sandbox-probe WHAT: ok" or "...: refused (error)". */
+ * OUTPOST_TEST_WRITE=PATH (after both): open for reading / create.
+ * OUTPOST_TEST_ABSTRACT=NAME (after both): connect to the abstract Unix
+ * socket "\0NAME" made by someone outside the agent's Landlock domain. One
+ * line per probe on stdout: "sandbox-probe WHAT: ok" or "...: refused (error)". */
 static void probe_line(const char *what, const char *arg, int e) {
   printf("sandbox-probe %s %s: %s%s%s%s\n", what, arg, e ? "refused" : "ok", e ? " (" : "",
          e ? strerror(e) : "", e ? ")" : "");
@@ -152,7 +156,8 @@ static void test_probe_net(const agent_config *cfg) {
 
 static int test_probe_files(void) {
   const char *v = getenv("OUTPOST_TEST_OPEN"), *w = getenv("OUTPOST_TEST_WRITE");
-  if (!v && !w) return 0;
+  const char *ab = getenv("OUTPOST_TEST_ABSTRACT");
+  if (!v && !w && !ab) return 0;
   char list[4096];
   snprintf(list, sizeof list, "%s", v ? v : "");
   for (char *save = NULL, *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
@@ -164,6 +169,20 @@ static int test_probe_files(void) {
     int fd = open(w, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     probe_line("create", w, fd >= 0 ? 0 : errno);
     if (fd >= 0) close(fd);
+  }
+  if (ab) {
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof un);
+    un.sun_family = AF_UNIX;
+    size_t n = strnlen(ab, sizeof un.sun_path - 2);
+    memcpy(un.sun_path + 1, ab, n);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int e = s < 0 ? errno
+            : connect(s, (struct sockaddr *)&un, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == 0
+                ? 0
+                : errno;
+    if (s >= 0) close(s);
+    probe_line("connect", "abstract unix", e);
   }
   return 1;
 }

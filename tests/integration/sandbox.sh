@@ -11,7 +11,9 @@
 #      outside the allowed roots, nor create a file outside its state dir,
 #      while a file under an allowed root and its own source stay readable;
 #  (d) Landlock by itself (probed before seccomp is in) refuses a TCP bind
-#      and a connect to any port but the cloud's (ABI >= 4).
+#      and a connect to any port but the cloud's (ABI >= 4);
+#  (e) an abstract Unix socket made outside the agent cannot be reached
+#      (Landlock scope, ABI >= 6).
 # We run as root: plain permissions would let every refused read through, so
 # each refusal below is the kernel's sandbox, not DAC (checked first).
 set -euo pipefail
@@ -85,11 +87,18 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1]))
 time.sleep(120)
 PY
 OUTPOST_PIDS+=("$!")
-for _ in $(seq 1 50); do [ -s "$WORK/other.port" ] && break; sleep 0.1; done
+ABSTRACT=outpost-sandbox-$$
+python3 - "$ABSTRACT" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind("\0" + sys.argv[1]); s.listen(8)
+time.sleep(120)
+PY
+OUTPOST_PIDS+=("$!")
+for _ in $(seq 1 50); do [ -s "$WORK/other.port" ] && grep -q "@$ABSTRACT" /proc/net/unix && break; sleep 0.1; done
 OTHER=$(cat "$WORK/other.port")
 write_agent_config "$WORK/nocheck.json" "$WORK/state2" "$WORK/logs/app.log" \
   ", \"allowed_log_roots\": [\"$WORK/allowed\"]"
-probe=$(OUTPOST_TEST_NET=$OTHER OUTPOST_TEST_WRITE="$WORK/outside.txt" \
+probe=$(OUTPOST_TEST_ABSTRACT=$ABSTRACT OUTPOST_TEST_NET=$OTHER OUTPOST_TEST_WRITE="$WORK/outside.txt" \
   OUTPOST_TEST_OPEN="/etc/shadow:$SECRET:/root/.bashrc:$WORK/allowed/ok.log:$WORK/logs/app.log" \
   "$NOCHECK" run --config "$WORK/nocheck.json" 2>>"$WORK/nocheck.log") || { cat "$WORK/nocheck.log" >&2; die "nocheck agent failed"; }
 echo "$probe"
@@ -109,5 +118,11 @@ if [ "$ABI" -ge 4 ]; then
   echo "(d) Landlock alone: TCP bind refused, connect only to the cloud's port"
 else
   echo "(d) skipped: Landlock ABI $ABI has no TCP rules"
+fi
+if [ "$ABI" -ge 6 ]; then
+  want "connect abstract unix: refused (Operation not permitted)"
+  echo "(e) Landlock scope: an abstract Unix socket from outside the agent is unreachable"
+else
+  echo "(e) skipped: Landlock ABI $ABI has no scopes"
 fi
 echo "sandbox.sh: all passed"
