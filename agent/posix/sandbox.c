@@ -306,7 +306,9 @@ static int probe_finish(sandbox_probe *p, int fd) {
 
 int sandbox_selftest(int fd, sandbox_probe *early) {
   int bad = 0, e;
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /* Non-blocking: should the filter let listen through, accept must fail
+   * (EAGAIN) rather than wait for a connection that never comes. */
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
