@@ -39,6 +39,9 @@ echo "allowed" >"$WORK/allowed/ok.log"
 for i in $(seq 1 20); do echo "sandbox line $i"; done >"$WORK/logs/app.log"
 write_agent_config "$WORK/agent.json" "$WORK/state" "$WORK/logs/app.log" \
   ", \"allowed_log_roots\": [\"$WORK/allowed\"]"
+# By name, not address: the resolver (a libcurl thread made after both walls
+# are up; /etc/hosts, NSS) must work inside the sandbox too.
+sed -i "s#https://127.0.0.1:#https://localhost:#" "$WORK/agent.json"
 
 # (a) the running production agent
 "$AGENT_BIN" run --config "$WORK/agent.json" 2>>"$WORK/agent.log" &
