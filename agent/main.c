@@ -18,6 +18,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef OUTPOST_TEST_NO_USERSPACE_PATH_CHECK
+#include <arpa/inet.h>
+#include <stddef.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#endif
 
 #include "core/agent.h"
 #include "core/config.h"
@@ -25,6 +32,7 @@
 #include "core/upstate.h"
 #include <cjson/cJSON.h>
 #include "curl/net_curl.h"
+#include "posix/landlock.h"
 #include "posix/os_posix.h"
 #include "posix/sandbox.h"
 #include "posix/supervise.h"
@@ -97,6 +105,89 @@ out:
   return rc;
 }
 
+#ifdef OUTPOST_TEST_NO_USERSPACE_PATH_CHECK
+/* Test build only (tests/integration/CMakeLists.txt: outpost-agent-nocheck,
+ * never shipped). Proves the kernel's walls by themselves: these probes call
+ * the OS directly, so no user-space path or policy check stands in the way.
+ *
+ * OUTPOST_TEST_NET=PORT (after Landlock, before seccomp, which would refuse
+ * bind first with EPERM): bind a TCP port, and connect to 127.0.0.1:PORT and
+ * to the cloud's port. OUTPOST_TEST_OPEN=PATH[:PATH...] and
+ * OUTPOST_TEST_WRITE=PATH (after both): open for reading / create.
+ * OUTPOST_TEST_ABSTRACT=NAME (after both): connect to the abstract Unix
+ * socket "\0NAME" made by someone outside the agent's Landlock domain. One
+ * line per probe on stdout: "sandbox-probe WHAT: ok" or "...: refused (error)". */
+static void probe_line(const char *what, const char *arg, int e) {
+  printf("sandbox-probe %s %s: %s%s%s%s\n", what, arg, e ? "refused" : "ok", e ? " (" : "",
+         e ? strerror(e) : "", e ? ")" : "");
+  fflush(stdout);
+}
+
+static int tcp_connect_errno(int port) {
+  struct sockaddr_in a;
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), e;
+  if (s < 0) return errno;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  e = connect(s, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno;
+  close(s);
+  return e;
+}
+
+static void test_probe_net(const agent_config *cfg) {
+  const char *v = getenv("OUTPOST_TEST_NET");
+  if (!v) return;
+  struct sockaddr_in a;
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  probe_line("bind", "tcp 127.0.0.1:0", bind(s, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno);
+  if (s >= 0) close(s);
+  probe_line("connect", v, tcp_connect_errno(atoi(v)));
+  const char *colon = strrchr(cfg->cloud_url, ':');
+  int cloud = colon && colon[1] >= '0' && colon[1] <= '9' ? atoi(colon + 1) : 443;
+  char what[32];
+  snprintf(what, sizeof what, "%d (cloud)", cloud);
+  probe_line("connect", what, tcp_connect_errno(cloud));
+}
+
+static int test_probe_files(void) {
+  const char *v = getenv("OUTPOST_TEST_OPEN"), *w = getenv("OUTPOST_TEST_WRITE");
+  const char *ab = getenv("OUTPOST_TEST_ABSTRACT");
+  if (!v && !w && !ab) return 0;
+  char list[4096];
+  snprintf(list, sizeof list, "%s", v ? v : "");
+  for (char *save = NULL, *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    probe_line("open", p, fd >= 0 ? 0 : errno);
+    if (fd >= 0) close(fd);
+  }
+  if (w) {
+    int fd = open(w, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    probe_line("create", w, fd >= 0 ? 0 : errno);
+    if (fd >= 0) close(fd);
+  }
+  if (ab) {
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof un);
+    un.sun_family = AF_UNIX;
+    size_t n = strnlen(ab, sizeof un.sun_path - 2);
+    memcpy(un.sun_path + 1, ab, n);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int e = s < 0 ? errno
+            : connect(s, (struct sockaddr *)&un, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == 0
+                ? 0
+                : errno;
+    if (s >= 0) close(s);
+    probe_line("connect", "abstract unix", e);
+  }
+  return 1;
+}
+#endif
+
 static int cmd_check_config(const char *path) {
   agent_config cfg;
   char *text;
@@ -162,15 +253,51 @@ static int cmd_run(const char *path) {
     return 1;
   }
 
+  /* issue 13: the kernel's walls. Landlock first: its system calls are not
+   * in the seccomp allowlist. Where the kernel has no Landlock the agent
+   * runs and says so (log, status.json); a ruleset that cannot be built on a
+   * kernel that has it is a bug, and the agent refuses to run unconfined. */
+  char ll_status[LANDLOCK_STATUS_MAX], sc_status[64];
+  landlock_spec *ls = malloc(sizeof *ls); /* 64 KiB of paths: not on the stack */
+  rc = ls ? landlock_spec_from_config(&cfg, ls, err, sizeof err) : LANDLOCK_EFULL;
+  if (rc == LANDLOCK_OK) rc = landlock_apply(ls, ll_status, sizeof ll_status);
+  else snprintf(ll_status, sizeof ll_status, "failed: %.80s", ls ? err : "out of memory");
+  free(ls);
+  if (rc != LANDLOCK_OK && rc != LANDLOCK_UNAVAILABLE) {
+    fprintf(stderr, "%s: landlock %s\n", path, ll_status);
+    agent_close(a);
+    net_curl_destroy(nc);
+    return 1;
+  }
+  {
+    char msg[LANDLOCK_STATUS_MAX + 64];
+    snprintf(msg, sizeof msg, "landlock: %s%s", ll_status,
+             rc == LANDLOCK_OK ? "" : "; running without it");
+    os.log(os.ctx, rc == LANDLOCK_OK ? OS_LOG_INFO : OS_LOG_WARN, msg);
+  }
+#ifdef OUTPOST_TEST_NO_USERSPACE_PATH_CHECK
+  test_probe_net(&cfg);
+#endif
+
   /* From here on the agent can neither accept a connection nor run code. */
-  if (sandbox_install_seccomp(err, sizeof err) != 0) {
+  int n_allowed = 0;
+  if (sandbox_install_seccomp(&n_allowed, err, sizeof err) != 0) {
     fprintf(stderr, "%s: cannot install the seccomp filter: %s\n", path, err);
     agent_close(a);
     net_curl_destroy(nc);
     return 1;
   }
+  snprintf(sc_status, sizeof sc_status, "allowlist (%d syscalls)", n_allowed);
+  agent_set_sandbox_status(a, ll_status, sc_status);
+#ifdef OUTPOST_TEST_NO_USERSPACE_PATH_CHECK
+  if (test_probe_files()) {
+    agent_close(a);
+    net_curl_destroy(nc);
+    return 0;
+  }
+#endif
   if (getenv("OUTPOST_SECCOMP_SELFTEST")) { /* test hook: prove it inside the running agent */
-    int bad = sandbox_selftest(2);
+    int bad = sandbox_selftest(2, NULL);
     os.log(os.ctx, bad ? OS_LOG_ERROR : OS_LOG_INFO,
            bad ? "seccomp self-test: some calls were NOT refused"
                : "seccomp self-test: every forbidden call refused");
@@ -328,12 +455,17 @@ int main(int argc, char **argv) {
   }
   if (argc == 2 && strcmp(argv[1], "selftest-seccomp") == 0) {
     char err[256];
-    if (sandbox_lower_priority(err, sizeof err) != 0 ||
-        sandbox_install_seccomp(err, sizeof err) != 0) {
+    sandbox_probe early;
+    int n = 0;
+    /* A thread from before the filter: it must be filtered too (TSYNC). */
+    if (sandbox_lower_priority(err, sizeof err) != 0 || sandbox_probe_start(&early) != 0 ||
+        sandbox_install_seccomp(&n, err, sizeof err) != 0) {
       fprintf(stderr, "selftest-seccomp: %s\n", err);
       return 1;
     }
-    return sandbox_selftest(1) == 0 ? 0 : 1;
+    printf("seccomp-selftest allowlist: %d system calls\n", n);
+    fflush(stdout);
+    return sandbox_selftest(1, &early) == 0 ? 0 : 1;
   }
   if (argc != 4 || strcmp(argv[2], "--config") != 0) return usage();
   if (strcmp(argv[1], "check-config") == 0) return cmd_check_config(argv[3]);

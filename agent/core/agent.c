@@ -65,6 +65,8 @@ struct agent {
   spool *sp;
   pstate *ps; /* issue #5: the live policy */
   int64_t last_contact_wall; /* issue #5: status file */
+  char sandbox_landlock[AGENT_SANDBOX_MAX]; /* issue 13: set by the driver */
+  char sandbox_seccomp[AGENT_SANDBOX_MAX];
   ident id;
   tail_source sources[CONFIG_MAX_SOURCES];
   /* issue #13: what every open of a local source is checked against (the
@@ -1372,6 +1374,16 @@ void agent_caps_info(const agent *a, caps_info *out) {
   out->cache_kib = a->mem.over ? CAPS_MIN_CACHE_KIB : a->lim.cache_kib;
 }
 int64_t agent_last_contact_ms(const agent *a) { return a->last_contact_wall; }
+
+void agent_set_sandbox_status(agent *a, const char *landlock, const char *seccomp) {
+  if (landlock) snprintf(a->sandbox_landlock, sizeof a->sandbox_landlock, "%s", landlock);
+  if (seccomp) snprintf(a->sandbox_seccomp, sizeof a->sandbox_seccomp, "%s", seccomp);
+}
+
+void agent_sandbox_status(const agent *a, char *landlock, char *seccomp) {
+  memcpy(landlock, a->sandbox_landlock, AGENT_SANDBOX_MAX);
+  memcpy(seccomp, a->sandbox_seccomp, AGENT_SANDBOX_MAX);
+}
 /* ---- space: back-pressure, then shedding (issue #3) --------------------- */
 
 static const char *const shed_reason_names[] = {"?", "quota", "floor", "full", "io"};

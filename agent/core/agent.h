@@ -104,6 +104,15 @@ int agent_exit_code(const agent *a);
 #define AGENT_SELF_SOURCE "outpost"
 int agent_self_record(agent *a, const char *line);
 
+/* issue 13: how the driver sandboxed the process, for status.json
+ * ("sandbox_landlock", "sandbox_seccomp"): the core only reports it. Each
+ * string is copied (cut at AGENT_SANDBOX_MAX - 1 bytes); NULL leaves that
+ * field as it was; both are "" until set. */
+#define AGENT_SANDBOX_MAX 96
+void agent_set_sandbox_status(agent *a, const char *landlock, const char *seccomp);
+/* Copies both strings out (each buffer AGENT_SANDBOX_MAX bytes). */
+void agent_sandbox_status(const agent *a, char *landlock, char *seccomp);
+
 /* Cancels requests in flight, closes the spool, frees everything. Safe on NULL.
  * After it returns no callback will touch the agent. */
 void agent_close(agent *a);

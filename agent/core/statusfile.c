@@ -46,6 +46,10 @@ int statusfile_render_json(const statusfile_data *d, char *out, size_t cap) {
   cJSON_AddNumberToObject(o, "cap_memory_bytes", (double)d->caps.memory_cap_bytes);
   cJSON_AddBoolToObject(o, "cap_memory_over", d->caps.memory_over);
   cJSON_AddNumberToObject(o, "cap_memory_over_events", (double)d->caps.memory_over_events);
+  /* issue 13: what the kernel enforces on this process (Landlock, seccomp);
+   * only the real driver sets them, the simulator leaves them out. */
+  if (d->sandbox_landlock[0]) cJSON_AddStringToObject(o, "sandbox_landlock", d->sandbox_landlock);
+  if (d->sandbox_seccomp[0]) cJSON_AddStringToObject(o, "sandbox_seccomp", d->sandbox_seccomp);
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
   if (!text) return -1;
@@ -145,6 +149,7 @@ int statusfile_write(const os_shim *os, const agent *a, const char *state_dir,
   d.cpu_ms = -1;
   if (os->self_cpu_ms && os->self_cpu_ms(os->ctx, &d.cpu_ms) != OS_OK) d.cpu_ms = -1;
   d.last_contact_ms = agent_last_contact_ms(a);
+  agent_sandbox_status(a, d.sandbox_landlock, d.sandbox_seccomp);
   d.wall_ms = wall_ms;
   int n = statusfile_render_json(&d, buf, sizeof buf);
   if (n < 0) return OS_ENOMEM;

@@ -34,6 +34,8 @@ typedef struct statusfile_data {
   int64_t last_contact_ms; /* wall ms of the last HTTP reply from the cloud, 0 = never */
   caps_info caps;          /* issue #5: the caps enforced now, RSS */
   int64_t cpu_ms;          /* process CPU, user + system, -1 = unknown */
+  char sandbox_landlock[AGENT_SANDBOX_MAX]; /* issue 13: "" = not reported */
+  char sandbox_seccomp[AGENT_SANDBOX_MAX];
 } statusfile_data;
 
 int statusfile_render_json(const statusfile_data *d, char *out, size_t cap);

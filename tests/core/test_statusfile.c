@@ -42,6 +42,18 @@ static void json_has_every_field(void **state) {
   assert_string_equal(cJSON_GetObjectItem(o, "version")->valuestring, OUTPOST_VERSION);
   assert_string_equal(cJSON_GetObjectItem(o, "policy_last_error")->valuestring,
                       "diagnostics[0].name: unknown");
+  /* issue 13: the sandbox fields appear only when the driver set them. */
+  assert_null(cJSON_GetObjectItem(o, "sandbox_landlock"));
+  cJSON_Delete(o);
+  snprintf(d.sandbox_landlock, sizeof d.sandbox_landlock, "enforced (ABI 7: fs, tcp, scopes)");
+  snprintf(d.sandbox_seccomp, sizeof d.sandbox_seccomp, "allowlist (84 syscalls)");
+  assert_true(statusfile_render_json(&d, buf, sizeof buf) > 0);
+  o = cJSON_Parse(buf);
+  assert_non_null(o);
+  assert_string_equal(cJSON_GetObjectItem(o, "sandbox_landlock")->valuestring,
+                      "enforced (ABI 7: fs, tcp, scopes)");
+  assert_string_equal(cJSON_GetObjectItem(o, "sandbox_seccomp")->valuestring,
+                      "allowlist (84 syscalls)");
   cJSON_Delete(o);
   assert_int_equal(statusfile_render_json(&d, buf, 16), -1);
 }
