@@ -114,6 +114,13 @@ int guard_open(const policy_limits *lim, const os_shim *os, const char *path, os
         res);
     return GUARD_EREFUSED;
   }
+  if (rc == OS_EACCES || rc == OS_EPERM) {
+    /* The kernel's wall (Landlock, or plain modes): a refusal like ours,
+     * counted and reported with the path. */
+    say(why, why_cap, "the kernel refused to open %.200s (%s: outside the Landlock rules or "
+        "the file's modes)", res, rc == OS_EACCES ? "permission denied" : "not permitted");
+    return GUARD_EREFUSED;
+  }
   if (rc != OS_OK) {
     *os_error = rc;
     return GUARD_EIO;

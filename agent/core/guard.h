@@ -34,7 +34,8 @@
  *
  * Return codes: GUARD_OK (0) or negative:
  *   GUARD_ENOENT    the file (or its directory) does not exist: may appear later
- *   GUARD_EREFUSED  refused by a rule above; why names the rule and the path
+ *   GUARD_EREFUSED  refused by a rule above, or by the kernel (open: EACCES/EPERM,
+ *                   e.g. Landlock); why names the rule and the path
  *   GUARD_EIO       the file could not be inspected or opened (*os_error)
  */
 #ifndef OUTPOST_CORE_GUARD_H

@@ -11,9 +11,11 @@
 # Then: not one line of /etc/shadow or of the denied file in the cloud; the
 # agent enrolled and shipped its other sources all along; every refusal is
 # reported to the cloud with its path and counted in `status`; SIGTERM stops
-# it at once. With the guard removed (tail.c opening by name), step 1 or 2
-# ships /etc/shadow within seconds (seen: 2 lines in one 6 s run); the race
-# itself is proven deterministically by posix.guard.
+# it at once. With the guard removed (tail.c opening by name), step 2 ships
+# the denied file inside the log dir within seconds (seen: 4 lines in one run;
+# before Landlock, step 1 shipped /etc/shadow too: Landlock now stops that
+# one at the kernel, sandbox.sh step f); the race itself is proven
+# deterministically by posix.guard.
 set -euo pipefail
 BUILD=${1:?usage: local_attacks.sh BUILD_DIR}
 BUILD=$(cd "$BUILD" && pwd)

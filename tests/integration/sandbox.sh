@@ -128,4 +128,33 @@ if [ "$ABI" -ge 6 ]; then
 else
   echo "(e) skipped: Landlock ABI $ABI has no scopes"
 fi
+# (f) The whole agent with the user-space box compiled out (policy checks,
+# deny list, roots, guard): a compromised cloud's policy asks for /etc/shadow
+# and a secret outside the allowed roots, beside an allowed file. The kernel
+# refuses both opens; the agent counts and reports them ("the kernel
+# refused"), ships the allowed file, and nothing of the secrets.
+for i in $(seq 1 5); do echo "allowed ok line $i" >>"$WORK/allowed/f.log"; done
+cat >"$WORK/evil-policy.json" <<JSON
+{"logs":[{"glob":"/etc/shadow","start":"beginning"},{"glob":"$SECRET","start":"beginning"},
+         {"glob":"$WORK/allowed/f.log","start":"beginning"}]}
+JSON
+"$CLOUD_BIN" policy set --data "$CLOUD_DATA" --workspace test "$WORK/evil-policy.json" >/dev/null
+write_agent_config "$WORK/nocheck2.json" "$WORK/state3" "$WORK/logs/app.log" \
+  ", \"allowed_log_roots\": [\"$WORK/allowed\"], \"checkin_interval_ms\": 2000"
+"$NOCHECK" run --config "$WORK/nocheck2.json" 2>>"$WORK/nocheck2.log" &
+NC_PID=$!
+OUTPOST_PIDS+=("$NC_PID")
+qdb() { sqlite3 -cmd ".timeout 10000" "file:$CLOUD_DATA/cloud.db?mode=ro" "$1"; }
+for _ in $(seq 1 300); do
+  r=$(qdb "SELECT group_concat(refused) FROM policy_reports" 2>/dev/null || true)
+  echo "$r" | grep -q "/etc/shadow" && echo "$r" | grep -q "$SECRET" &&
+    [ "$(qdb "SELECT count(*) FROM records WHERE line LIKE 'allowed ok line %'")" -ge 5 ] && break
+  sleep 0.2
+done
+kill -TERM "$NC_PID"; wait "$NC_PID" || true
+echo "$r" | grep -q '"path":"/etc/shadow","why":"the kernel refused' || { cat "$WORK/nocheck2.log" >&2; die "(f) /etc/shadow not refused by the kernel: $r"; }
+echo "$r" | grep -q "\"path\":\"$SECRET\",\"why\":\"the kernel refused" || die "(f) $SECRET not refused by the kernel: $r"
+[ "$(qdb "SELECT count(*) FROM records WHERE line LIKE 'allowed ok line %'")" -ge 5 ] || die "(f) the allowed file was not shipped"
+[ "$(qdb "SELECT count(*) FROM records WHERE line LIKE 'root:%' OR line LIKE '%landlock-secret%'")" = 0 ] || die "(f) a secret was shipped"
+echo "(f) user-space checks compiled out: the kernel refused /etc/shadow and $SECRET, reported; the allowed file shipped"
 echo "sandbox.sh: all passed"
