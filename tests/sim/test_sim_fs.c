@@ -298,6 +298,89 @@ static void owners_and_listing(void **state) {
   sim_fs_free(fs);
 }
 
+/* issue #13: symlinks as the kernel walks them, hard links, FIFOs, the hook. */
+static void links_and_special_files(void **state) {
+  sim_fs *fs = mk(1 << 20);
+  os_file *f;
+  os_stat st;
+  char rp[OS_PATH_MAX];
+  assert_int_equal(sim_fs_mkdirs(fs, "/var/log/app", 0755), OS_OK);
+  assert_int_equal(sim_fs_mkdirs(fs, "/etc", 0755), OS_OK);
+  assert_int_equal(sim_fs_append(fs, "/etc/shadow", "secret\n", 7, 1), OS_OK);
+  assert_int_equal(sim_fs_append(fs, "/var/log/app/x.log", "log\n", 4, 1), OS_OK);
+  /* Final component: followed by default, refused by NOFOLLOW / NOFOLLOW_ANY. */
+  assert_int_equal(sim_fs_symlink(fs, "/etc/shadow", "/var/log/evil.log"), OS_OK);
+  read_is(fs, "/var/log/evil.log", "secret\n");
+  assert_int_equal(sim_fs_open(fs, "/var/log/evil.log", OS_O_READ | OS_O_NOFOLLOW, 0, &f), OS_ELOOP);
+  assert_int_equal(sim_fs_open(fs, "/var/log/evil.log", OS_O_READ | OS_O_NOFOLLOW_ANY, 0, &f), OS_ELOOP);
+  assert_int_equal(sim_fs_lstat(fs, "/var/log/evil.log", &st), OS_OK);
+  assert_int_equal(st.type, OS_TYPE_LNK);
+  assert_true(st.is_symlink);
+  assert_int_equal(sim_fs_stat(fs, "/var/log/evil.log", &st), OS_OK);
+  assert_int_equal(st.type, OS_TYPE_REG);
+  assert_string_equal(sim_fs_last_open(fs), "/etc/shadow");
+  /* A directory in the middle, relative target with "..": followed by open
+   * and realpath, refused by NOFOLLOW_ANY (which NOFOLLOW alone is not). */
+  assert_int_equal(sim_fs_symlink(fs, "../log/app", "/var/log/dir"), OS_OK);
+  read_is(fs, "/var/log/dir/x.log", "log\n");
+  assert_int_equal(sim_fs_realpath(fs, "/var/log/dir/x.log", rp, sizeof rp), OS_OK);
+  assert_string_equal(rp, "/var/log/app/x.log");
+  assert_int_equal(sim_fs_open(fs, "/var/log/dir/x.log", OS_O_READ | OS_O_NOFOLLOW, 0, &f), OS_OK);
+  sim_fs_close(fs, f);
+  assert_int_equal(sim_fs_open(fs, "/var/log/dir/x.log", OS_O_READ | OS_O_NOFOLLOW_ANY, 0, &f), OS_ELOOP);
+  assert_int_equal(sim_fs_realpath(fs, "/var/log/dir/none", rp, sizeof rp), OS_ENOENT);
+  /* A loop ends in ELOOP, not a hang. */
+  assert_int_equal(sim_fs_symlink(fs, "/var/log/b", "/var/log/a"), OS_OK);
+  assert_int_equal(sim_fs_symlink(fs, "/var/log/a", "/var/log/b"), OS_OK);
+  assert_int_equal(sim_fs_open(fs, "/var/log/a", OS_O_READ, 0, &f), OS_ELOOP);
+  /* Hard links: one inode, nlink names; unlink drops one. */
+  assert_int_equal(sim_fs_link(fs, "/etc/shadow", "/var/log/innocent.log"), OS_OK);
+  assert_int_equal(sim_fs_stat(fs, "/var/log/innocent.log", &st), OS_OK);
+  assert_int_equal(st.nlink, 2);
+  assert_int_equal(sim_fs_unlink(fs, "/var/log/innocent.log"), OS_OK);
+  assert_int_equal(sim_fs_stat(fs, "/etc/shadow", &st), OS_OK);
+  assert_int_equal(st.nlink, 1);
+  /* A FIFO: a blocking open is counted and failed; O_NONBLOCK opens, reads nothing. */
+  assert_int_equal(sim_fs_mknod(fs, "/var/log/pipe.log", OS_TYPE_FIFO, 0644), OS_OK);
+  assert_int_equal(sim_fs_open(fs, "/var/log/pipe.log", OS_O_READ, 0, &f), OS_EIO);
+  assert_int_equal(sim_fs_blocked_opens(fs), 1);
+  assert_int_equal(sim_fs_open(fs, "/var/log/pipe.log", OS_O_READ | OS_O_NONBLOCK, 0, &f), OS_OK);
+  char buf[8];
+  assert_int_equal(sim_fs_pread(fs, f, buf, sizeof buf, 0), 0);
+  assert_int_equal(sim_fs_fstat(fs, f, &st), OS_OK);
+  assert_int_equal(st.type, OS_TYPE_FIFO);
+  sim_fs_close(fs, f);
+  sim_fs_free(fs);
+}
+
+static int hook_calls;
+static void swap_hook(void *user, sim_fs *fs, const char *path) {
+  (void)user;
+  hook_calls++;
+  if (strcmp(path, "/var/log/x.log") == 0) { /* inside the open: swap the file */
+    sim_fs_rename(fs, "/var/log/x.log", "/var/log/.aside");
+    sim_fs_symlink(fs, "/etc/shadow", "/var/log/x.log");
+  }
+}
+
+static void hook_swaps_inside_open(void **state) {
+  sim_fs *fs = mk(1 << 20);
+  os_file *f;
+  os_stat st;
+  assert_int_equal(sim_fs_mkdirs(fs, "/var/log", 0755), OS_OK);
+  assert_int_equal(sim_fs_mkdirs(fs, "/etc", 0755), OS_OK);
+  assert_int_equal(sim_fs_append(fs, "/etc/shadow", "secret\n", 7, 1), OS_OK);
+  assert_int_equal(sim_fs_append(fs, "/var/log/x.log", "log\n", 4, 1), OS_OK);
+  sim_fs_set_open_hook(fs, swap_hook, NULL);
+  /* The caller checked a regular file; the open meets the symlink. */
+  assert_int_equal(sim_fs_open(fs, "/var/log/x.log", OS_O_READ | OS_O_NOFOLLOW_ANY, 0, &f), OS_ELOOP);
+  assert_true(hook_calls >= 1);
+  sim_fs_set_open_hook(fs, NULL, NULL);
+  assert_int_equal(sim_fs_lstat(fs, "/var/log/x.log", &st), OS_OK);
+  assert_int_equal(st.type, OS_TYPE_LNK);
+  sim_fs_free(fs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dirs_and_errors),
@@ -307,6 +390,8 @@ int main(void) {
       cmocka_unit_test(crash_reverts_unsynced_and_kills_handles),
       cmocka_unit_test(frozen_and_injected_faults),
       cmocka_unit_test(power_cut_before_nth_write),
-      cmocka_unit_test(owners_and_listing)};
+      cmocka_unit_test(owners_and_listing),
+      cmocka_unit_test(links_and_special_files),
+      cmocka_unit_test(hook_swaps_inside_open)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
