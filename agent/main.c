@@ -146,9 +146,9 @@ static void test_probe_net(const agent_config *cfg) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   probe_line("bind", "tcp 127.0.0.1:0", bind(s, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno);
   if (s >= 0) close(s);
-  probe_line("connect", v, tcp_connect_errno(atoi(v)));
+  probe_line("connect", v, tcp_connect_errno((int)strtol(v, NULL, 10)));
   const char *colon = strrchr(cfg->cloud_url, ':');
-  int cloud = colon && colon[1] >= '0' && colon[1] <= '9' ? atoi(colon + 1) : 443;
+  int cloud = colon && colon[1] >= '0' && colon[1] <= '9' ? (int)strtol(colon + 1, NULL, 10) : 443;
   char what[32];
   snprintf(what, sizeof what, "%d (cloud)", cloud);
   probe_line("connect", what, tcp_connect_errno(cloud));

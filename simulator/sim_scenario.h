@@ -140,24 +140,24 @@ typedef struct sim_scenario {
   int64_t disk_quota_bytes;  /* fleet.disk_quota_mb, default 64 MiB */
   int64_t clock_skew_ms;     /* fleet.clock_skew_ms: each agent's skew in [-x, x] */
   int64_t agent_uid;         /* fleet.uid: the uid every agent runs as (default 0, root) */
+  sim_scn_swap swaps[SIM_SCN_MAX_SWAPS]; /* local_attack files (events index them) */
+  /* expect.max_blocked_opens: opens that would block for ever (a FIFO opened
+   * without O_NONBLOCK), fleet-wide, -1 = not checked */
+  int64_t max_blocked_opens;
+  int n_swaps;
   /* fleet.secrets: every host holds secret files at denied paths (each line
    * holds SIM_SCN_SECRET_MARK): /etc/shadow, /root/.ssh/id_rsa,
    * /home/alice/.ssh/id_rsa, /etc/ssl/private/server.key and
    * /var/log/vault.key (inside the default allowed root: only the deny list
    * keeps it out) */
   int secrets;
-  sim_scn_swap swaps[SIM_SCN_MAX_SWAPS];
-  int n_swaps;
   /* expect.no_secret_shipped: no record in the cloud holds SIM_SCN_SECRET_MARK;
-   * expect.max_blocked_opens: opens that would block for ever (a FIFO opened
-   * without O_NONBLOCK), fleet-wide, -1 = not checked;
    * expect.refusals_reported: every agent a local_attack swapped a file on
-   * refused at least one path, and the cloud got its report */
+   * refused at least one path, and the cloud got its report;
+   * expect.floor_held (RES-3): the spool never grows while its volume is
+   * under the free-space floor, nor keeps records there past 60 s (beside
+   * planted_policy_refused, below: the struct's padding) */
   int no_secret_shipped;
-  /* expect.floor_held (RES-3): no agent's spool database grows while its
-   * volume is under the free-space floor (checked after every event) */
-  int disk_floor_held;
-  int64_t max_blocked_opens;
   int refusals_reported;
   int64_t duration_s;
   double lines_per_min;
@@ -207,6 +207,7 @@ typedef struct sim_scenario {
   int64_t max_foreign_owned_state_files;
   int planted_policy_refused; /* expect.planted_policy_refused: no agent runs the
                                  policy plant_files put in its state dir */
+  int disk_floor_held;
   /* updates (issue #6) */
   int64_t update_check_interval_s; /* update.check_interval_s; 0 = updates off */
   char upd_final_version[24];      /* expect.update_final_version: every agent runs it */

@@ -110,7 +110,7 @@ int guard_open(const policy_limits *lim, const os_shim *os, const char *path, os
   rc = os->open(os->ctx, res, OS_O_READ | OS_O_NOFOLLOW_ANY | OS_O_NONBLOCK, 0, &f);
   if (rc == OS_ENOENT) return GUARD_ENOENT;
   if (rc == OS_ELOOP) {
-    say(why, why_cap, "a symlink appeared in %.200s between its check and its open (refused)",
+    say(why, why_cap, "a symlink appeared in %.200s between its check and its opening: refused",
         res);
     return GUARD_EREFUSED;
   }
@@ -133,7 +133,7 @@ int guard_open(const policy_limits *lim, const os_shim *os, const char *path, os
   }
   if (st->type != OS_TYPE_REG) {
     os->close(os->ctx, f);
-    say(why, why_cap, "%.200s became a %s between its check and its open (refused)", res,
+    say(why, why_cap, "%.200s became a %s between its check and its opening: refused", res,
         guard_type_name(st->type));
     return GUARD_EREFUSED;
   }
