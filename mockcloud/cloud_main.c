@@ -3,7 +3,7 @@
  *
  *   outpost-cloud init --data DIR [--force]
  *   outpost-cloud workspace add NAME --data DIR
- *   outpost-cloud serve --data DIR --listen 127.0.0.1:PORT
+ *   outpost-cloud serve --data DIR --listen 127.0.0.1:PORT [--probation-s N]
  *   outpost-cloud count --data DIR [--agent ID]
  *   outpost-cloud agent revoke ID --data DIR
  *   outpost-cloud policy set --data DIR --workspace NAME [--group G] FILE
@@ -276,7 +276,9 @@ done:
 
 /* ---- commands ---- */
 
-static int open_store(const char *dir, int must_exist, mc_cloud **c) {
+/* probation_s: mc_options.probation_s (strict clone attribution, mc.h);
+ * only `serve` sets it, 0 elsewhere. */
+static int open_store_opts(const char *dir, int must_exist, int64_t probation_s, mc_cloud **c) {
   char path[PATH_CAP], err[256];
   if (join(path, dir, "cloud.db") != 0) return -1;
   if (must_exist && !file_exists(path)) {
@@ -284,12 +286,16 @@ static int open_store(const char *dir, int must_exist, mc_cloud **c) {
             dir);
     return -1;
   }
-  mc_options opts = {.durable = 1};
+  mc_options opts = {.durable = 1, .probation_s = probation_s};
   if (mc_open(path, &real_env, &opts, c, err, sizeof err) != MC_OK) {
     fprintf(stderr, "outpost-cloud: %s\n", err);
     return -1;
   }
   return 0;
+}
+
+static int open_store(const char *dir, int must_exist, mc_cloud **c) {
+  return open_store_opts(dir, must_exist, 0, c);
 }
 
 static int cmd_init(const char *dir, int force) {
@@ -981,8 +987,20 @@ static int parse_listen(const char *s, uint16_t *port) {
   return 0;
 }
 
-static int cmd_serve(const char *dir, const char *listen) {
+static int cmd_serve(const char *dir, const char *listen, const char *probation) {
   uint16_t port;
+  int64_t probation_s = 0;
+  if (probation) {
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(probation, &end, 10);
+    if (errno || end == probation || *end || v < 0 || v > 86400) {
+      fprintf(stderr, "outpost-cloud: --probation-s must be a whole number of seconds, 0..86400 "
+                      "(got \"%s\")\n", probation);
+      return 2;
+    }
+    probation_s = v;
+  }
   if (!listen || parse_listen(listen, &port) != 0) {
     fprintf(stderr, "outpost-cloud: --listen must be 127.0.0.1:PORT or localhost:PORT "
                     "(loopback only)\n");
@@ -999,11 +1017,14 @@ static int cmd_serve(const char *dir, const char *listen) {
     return 1;
   }
   mc_cloud *c;
-  if (open_store(dir, 1, &c) != 0) {
+  if (open_store_opts(dir, 1, probation_s, &c) != 0) {
     free(cert);
     free(key);
     return 1;
   }
+  if (probation_s > 0)
+    printf("strict clone attribution: a restarted instance waits %lld s on probation\n",
+           (long long)probation_s);
   /* The release repository, when there is one: its online keys stay in the
    * token; the root keys' directory is never named here. */
   char rp[PATH_CAP], ts[PATH_CAP];
@@ -1126,6 +1147,11 @@ static int cmd_agent_group(const char *dir, const char *agent, const char *group
   int rc = mc_agent_set_group(c, agent, g, err, sizeof err);
   int64_t v = rc == MC_OK ? mc_policy_version_of(c, agent) : 0;
   mc_close(c);
+  if (rc == MC_OK && v < 0) {
+    fprintf(stderr, "outpost-cloud: agent %s: group set, but the served policy version cannot be read\n",
+            agent);
+    return 1;
+  }
   if (rc != MC_OK) {
     fprintf(stderr, "outpost-cloud: agent %s: %s\n", agent, err[0] ? err : "store error");
     return 1;
@@ -1141,7 +1167,7 @@ static int usage(void) {
   fprintf(stderr, "usage:\n"
                   "  outpost-cloud init --data DIR [--force]\n"
                   "  outpost-cloud workspace add NAME --data DIR\n"
-                  "  outpost-cloud serve --data DIR --listen 127.0.0.1:PORT\n"
+                  "  outpost-cloud serve --data DIR --listen 127.0.0.1:PORT [--probation-s N]\n"
                   "  outpost-cloud count --data DIR [--agent ID]\n"
                   "  outpost-cloud agent revoke ID --data DIR\n"
                   "  outpost-cloud alerts --data DIR\n"
@@ -1163,7 +1189,7 @@ int main(int argc, char **argv) {
   const char *root_keys = NULL, *module = NULL, *token = NULL, *pin_file = NULL, *binary = NULL,
              *version = NULL, *ring = NULL, *arch = NULL, *from = NULL, *to = NULL, *role = NULL;
   const char *pos[4] = {NULL, NULL, NULL, NULL};
-  const char *group = NULL;
+  const char *group = NULL, *probation = NULL;
   int npos = 0, force = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
@@ -1182,8 +1208,9 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) from = argv[++i];
     else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) to = argv[++i];
     else if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) role = argv[++i];
-    else if (argv[i][0] == '-') return usage();
     else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc) group = argv[++i];
+    else if (strcmp(argv[i], "--probation-s") == 0 && i + 1 < argc) probation = argv[++i];
+    else if (argv[i][0] == '-' && argv[i][1]) return usage(); /* "-" alone: a value */
     else if (npos < 4) pos[npos++] = argv[i];
     else return usage();
   }
@@ -1197,7 +1224,7 @@ int main(int argc, char **argv) {
   if (strcmp(pos[0], "rotate-keys") == 0 && npos == 1) return cmd_rotate(data, root_keys, role);
   if (strcmp(pos[0], "workspace") == 0 && npos == 3 && strcmp(pos[1], "add") == 0)
     return cmd_workspace_add(data, pos[2]);
-  if (strcmp(pos[0], "serve") == 0 && npos == 1) return cmd_serve(data, listen);
+  if (strcmp(pos[0], "serve") == 0 && npos == 1) return cmd_serve(data, listen, probation);
   if (strcmp(pos[0], "count") == 0 && npos == 1) return cmd_count(data, agent);
   if (strcmp(pos[0], "agent") == 0 && npos == 3 && strcmp(pos[1], "revoke") == 0)
     return cmd_revoke(data, pos[2]);

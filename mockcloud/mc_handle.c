@@ -964,7 +964,10 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
       c->stats.records_stored += x.stored;
       c->stats.duplicates += x.dups;
       char json[200];
-      int64_t pv = mc__policy_version(c, agent_id); /* issue #5: new policy? fetch it */
+      /* issue #5: new policy? fetch it. The batch is committed whatever the
+       * lookup says: on a store error the hint is left out (next batch). */
+      int64_t pv = 0;
+      if (mc__policy_version(c, agent_id, &pv) != MC_OK) pv = 0;
       int n = snprintf(json, sizeof json,
                        "{\"acked_through\":%" PRId64 ",\"stored\":%" PRId64
                        ",\"duplicates\":%" PRId64,

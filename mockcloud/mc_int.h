@@ -78,7 +78,9 @@ int mc__random(mc_cloud *c, unsigned char *buf, size_t len);
 struct cJSON;
 /* Version of the policy of the agent's workspace, 0 when none (or on error):
  * ingest replies carry it so agents fetch a new policy at once. */
-int64_t mc__policy_version(mc_cloud *c, const char *agent_id);
+/* The policy version agent_id is served now in *out (0: none). MC_OK or
+ * MC_EDB: an error is never read as "no policy". */
+int mc__policy_version(mc_cloud *c, const char *agent_id, int64_t *out);
 int mc__policy_get(mc_cloud *c, const char *agent_id, char **json, size_t *len);
 int mc__policy_report(mc_cloud *c, const char *agent_id, const struct cJSON *o, int64_t now,
                       const char **why);

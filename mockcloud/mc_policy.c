@@ -51,23 +51,29 @@ static int ensure_schema(mc_cloud *c) {
   return 0;
 }
 
-int64_t mc__policy_version(mc_cloud *c, const char *agent_id) {
-  if (ensure_schema(c) != 0) return 0;
+int mc__policy_version(mc_cloud *c, const char *agent_id, int64_t *out) {
+  *out = 0;
+  if (ensure_schema(c) != 0) return MC_EDB;
   if (!c->policy_ver &&
       sqlite3_prepare_v3(c->db, EFFECTIVE_SQL("coalesce(g.version, p.version, 0)"), -1,
                          SQLITE_PREPARE_PERSISTENT, &c->policy_ver, NULL) != SQLITE_OK)
-    return 0;
+    return MC_EDB;
   sqlite3_stmt *s = c->policy_ver;
   sqlite3_reset(s);
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+  int step = sqlite3_step(s);
+  /* No row: an unknown agent, served nothing. An error is not "no policy". */
+  int rc = step == SQLITE_ROW || step == SQLITE_DONE ? MC_OK : MC_EDB;
+  if (step == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
-  return v;
+  return rc;
 }
 
 int64_t mc_policy_version_of(mc_cloud *c, const char *agent_id) {
-  return c && agent_id ? mc__policy_version(c, agent_id) : 0;
+  if (!c || !agent_id) return MC_EINVAL;
+  int64_t v = 0;
+  return mc__policy_version(c, agent_id, &v) == MC_OK ? v : MC_EDB;
 }
 
 static void put(char *err, size_t cap, const char *msg) {
@@ -214,7 +220,8 @@ int mc_agent_group(mc_cloud *c, const char *agent_id, char out[MC_GROUP_MAX + 1]
 /* After a move: the policy now served is re-stamped with the next version
  * when it is older than the one served before (see mc_rings.h). */
 static int keep_monotonic(mc_cloud *c, const char *agent_id, int64_t before) {
-  int64_t now_v = mc__policy_version(c, agent_id), ws = 0, v = 0;
+  int64_t now_v = 0, ws = 0, v = 0;
+  if (mc__policy_version(c, agent_id, &now_v) != MC_OK) return MC_EDB;
   if (now_v == 0 || now_v > before) return MC_OK;
   if (query_i64(c, "SELECT workspace_id FROM agents WHERE agent_id = ?1", agent_id, 0, &ws) != 1 ||
       next_version(c, ws, &v) != 0)
@@ -258,7 +265,11 @@ int mc_agent_set_group(mc_cloud *c, const char *agent_id, const char *group, cha
     put(err, err_cap, q == 0 ? "no such agent" : sqlite3_errmsg(c->db));
     return q == 0 ? MC_EINVAL : MC_EDB;
   }
-  int64_t before = mc__policy_version(c, agent_id);
+  int64_t before = 0;
+  if (mc__policy_version(c, agent_id, &before) != MC_OK) {
+    put(err, err_cap, sqlite3_errmsg(c->db));
+    return MC_EDB;
+  }
   if (sqlite3_exec(c->db, "SAVEPOINT mc_group", NULL, NULL, NULL) != SQLITE_OK) return MC_EDB;
   sqlite3_stmt *s = NULL;
   int rc = MC_EDB;

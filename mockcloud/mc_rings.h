@@ -44,7 +44,8 @@ int mc_agent_group(mc_cloud *c, const char *agent_id, char out[MC_GROUP_MAX + 1]
 int mc_policy_set_group(mc_cloud *c, const char *workspace, const char *group, const char *json,
                         size_t len, int64_t *version, char *err, size_t err_cap);
 
-/* The version of the policy agent_id is served now, 0 when none. */
+/* The version of the policy agent_id is served now, 0 when none; negative
+ * on error (MC_EINVAL: NULL argument, MC_EDB: the store failed), never 0. */
 int64_t mc_policy_version_of(mc_cloud *c, const char *agent_id);
 
 /* Promotion gate: how many distinct agents reported version rolled back by

@@ -75,4 +75,35 @@ if [ -n "$AGENT" ]; then
   [ "$("$BIN" count --data "$DIR/d" --agent "$AGENT")" = 5 ] || fail "agent does not hold 5 records"
   [ "$("$BIN" count --data "$DIR/d")" = 5 ] || fail "store does not hold 5 records"
 fi
+# issue #17: the policy commands of docs/policy.md, as an operator types them.
+echo '{"logs": [{"glob": "/var/log/app.log"}]}' >"$DIR/pol.json"
+"$BIN" policy set --data "$DIR/d" --workspace acme "$DIR/pol.json" >"$DIR/o" 2>"$DIR/err" ||
+  fail "policy set"
+grep -q '^workspace acme: policy version [0-9]*$' "$DIR/o" || fail "policy set output: $(cat "$DIR/o")"
+"$BIN" policy set --data "$DIR/d" --workspace acme --group canary "$DIR/pol.json" >"$DIR/o" 2>"$DIR/err" ||
+  fail "policy set --group (exit $?)"
+grep -q '^workspace acme group canary: policy version [0-9]*$' "$DIR/o" || fail "policy set --group output: $(cat "$DIR/o")"
+"$BIN" policy set --data "$DIR/d" --workspace acme --group 'bad name' "$DIR/pol.json" 2>"$DIR/err" &&
+  fail "a bad group name was accepted"
+grep -q "group name" "$DIR/err" || fail "bad group message: $(cat "$DIR/err")"
+if [ -n "$AGENT" ]; then
+  "$BIN" agent group --data "$DIR/d" "$AGENT" canary >"$DIR/o" 2>"$DIR/err" || fail "agent group"
+  grep -q "group canary, served policy version [1-9]" "$DIR/o" || fail "agent group output: $(cat "$DIR/o")"
+  "$BIN" agent group --data "$DIR/d" "$AGENT" - >"$DIR/o" 2>"$DIR/err" || fail "agent group - (exit $?)"
+  grep -q "group (none)" "$DIR/o" || fail "agent group - output: $(cat "$DIR/o")"
+fi
+# serve --probation-s: strict clone attribution switched on (and checked).
+"$BIN" serve --data "$DIR/d" --listen 127.0.0.1:0 --probation-s soon 2>"$DIR/err" && fail "bad --probation-s accepted"
+grep -q "probation-s must be a whole number" "$DIR/err" || fail "--probation-s message"
+"$BIN" serve --data "$DIR/d" --listen 127.0.0.1:0 --probation-s 360 >"$DIR/out2" 2>"$DIR/err" &
+PID=$!
+i=0
+while ! grep -q '^listening on' "$DIR/out2" 2>/dev/null; do
+  i=$((i + 1)); [ $i -gt 300 ] && fail "serve --probation-s never listened"
+  kill -0 $PID 2>/dev/null || fail "serve --probation-s exited early"
+  sleep 0.1
+done
+grep -q "^strict clone attribution: a restarted instance waits 360 s on probation$" "$DIR/out2" ||
+  fail "serve --probation-s did not say so"
+kill -TERM $PID; wait $PID; PID=
 echo "ok"

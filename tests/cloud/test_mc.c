@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 #include <cmocka.h>
 
 #include "common/crypto.h"
 #include "common/wire.h"
 #include "mc.h"
+#include "mc_int.h" /* the store handle, to break it (issue #17) */
 #include "mc_rings.h"
 
 typedef struct fake_env {
@@ -953,6 +955,21 @@ static void test_promote_gate(void **state) {
   assert_int_equal(mc_promote_rollbacks(NULL, "1.2.0", why, sizeof why), MC_EINVAL);
 }
 
+/* issue #17: a store error is never read as "no policy" (it was: 0). */
+static void test_policy_version_store_error(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  int64_t v = 0;
+  char err[128] = "";
+  assert_int_equal(mc_policy_set(f->c, "acme", "{}", 2, &v, err, sizeof err), MC_OK);
+  assert_int_equal(mc_policy_version_of(f->c, f->agent_id), v);
+  assert_int_equal(sqlite3_exec(f->c->db, "DROP TABLE group_policies", NULL, NULL, NULL), SQLITE_OK);
+  int64_t got = mc_policy_version_of(f->c, f->agent_id);
+  assert_true(got < 0);
+  assert_int_equal(got, MC_EDB);
+  assert_int_equal(mc_agent_set_group(f->c, f->agent_id, "canary", err, sizeof err), MC_EDB);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_full_flow_and_duplicates, setup, teardown),
@@ -970,6 +987,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_session_keys_not_in_store, setup, teardown),
       cmocka_unit_test_setup_teardown(test_policy_report_refuses_bad_numbers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_policies, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_policy_version_store_error, setup, teardown),
       cmocka_unit_test_setup_teardown(test_promote_gate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
