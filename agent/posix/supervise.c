@@ -251,6 +251,28 @@ static void add_report(const sup *s, const char *kind, const char *version, cons
 
 /* Sets up bin/ and makes bin/current point at something that verifies.
  * Returns 0 with the version in cur, or -1. */
+/* issue #17 (UPD-6): 1 when version may not run: it is below the version
+ * floor of update/state.json (why says so). When that state exists but
+ * cannot be read the floor is unknown, never "none": the binary that was
+ * running may go on (keep_ok: start and restart of bin/current, logged),
+ * but nothing else is switched to (keep_ok 0: 1). A missing state.json is a
+ * fresh install: no floor. */
+static int below_floor(const sup *s, const char *version, int keep_ok, char *why, size_t cap) {
+  upstate st;
+  char err[256];
+  if (upstate_load(s->o->os, s->o->state_dir, &st, err, sizeof err) != OS_OK) {
+    snprintf(why, cap, "update/state.json unreadable (%s): the version floor is unknown", err);
+    if (keep_ok) slog(s, OS_LOG_WARN, "%s: keeping %s, switching to nothing else", why, version);
+    return !keep_ok;
+  }
+  int cmp = 0;
+  if (st.floor[0] && release_version_cmp_str(version, st.floor, &cmp) == RELEASE_OK && cmp < 0) {
+    snprintf(why, cap, "version %s is below the version floor %s", version, st.floor);
+    return 1;
+  }
+  return 0;
+}
+
 static int prepare(sup *s, char cur[RELEASE_VERSION_MAX]) {
   char why[512];
   if (mkdir(s->o->state_dir, 0700) != 0 && errno != EEXIST) return -1;
@@ -264,6 +286,29 @@ static int prepare(sup *s, char cur[RELEASE_VERSION_MAX]) {
   int fd = have ? open_verified(s, cur, NULL, why, sizeof why) : -1;
   if (have && fd < 0) slog(s, OS_LOG_WARN, "bin/current (%s) refused: %s", cur, why);
   if (fd >= 0) close(fd);
+  if (fd >= 0 && below_floor(s, cur, 1, why, sizeof why)) {
+    /* A validly signed but older binary: not started. bin/previous may
+     * hold one at or above the floor. */
+    slog(s, OS_LOG_ERROR, "bin/current (%s) refused: %s", cur, why);
+    add_report(s, "refused", cur, why);
+    char prev[RELEASE_VERSION_MAX];
+    int pfd = -1;
+    if (read_link(s, "previous", prev) == 0 && !below_floor(s, prev, 0, why, sizeof why))
+      pfd = open_verified(s, prev, NULL, why, sizeof why);
+    if (pfd >= 0) {
+      close(pfd);
+      if (set_link(s, "current", prev) != 0) return -1;
+      slog(s, OS_LOG_INFO, "bin/current is now %s (at or above the floor)", prev);
+      snprintf(cur, RELEASE_VERSION_MAX, "%s", prev);
+      return 0;
+    }
+    /* Else the installed binary, if it is not below the floor either. */
+    if (below_floor(s, s->o->self_version, 0, why, sizeof why)) {
+      slog(s, OS_LOG_ERROR, "no binary at or above the floor to start: %s", why);
+      return -1;
+    }
+    fd = -1;
+  }
   int newer = 0;
   if (fd >= 0 && release_version_cmp_str(s->o->self_version, cur, &newer) == RELEASE_OK &&
       newer > 0) {
@@ -283,23 +328,32 @@ static int prepare(sup *s, char cur[RELEASE_VERSION_MAX]) {
   return 0;
 }
 
-/* Probation failed (or cannot run): back to bin/previous, version marked bad. */
-static void roll_back(sup *s, const char *bad, const char *reason, char cur[RELEASE_VERSION_MAX]) {
+/* Probation failed (or cannot run): back to bin/previous, version marked bad.
+ * Returns 1 when it rolled back (or tried to), 0 when it refused to because
+ * the state is unreadable (the caller then backs off before the next start). */
+static int roll_back(sup *s, const char *bad, const char *reason, char cur[RELEASE_VERSION_MAX]) {
   upstate st;
   char prev[RELEASE_VERSION_MAX], why[512], err[256];
-  slog(s, OS_LOG_ERROR, "version %s failed probation (%s): rolling back", bad, reason);
   if (upstate_load(s->o->os, s->o->state_dir, &st, err, sizeof err) != OS_OK) {
-    slog(s, OS_LOG_WARN, "state.json unreadable (%s): starting afresh", err);
-    upstate_init(&st);
+    /* Fail closed (issue #17): rewriting a fresh state would erase the
+     * floor, and the previous binary may be below it. Keep the current
+     * binary, report, touch nothing; the caller backs off. */
+    slog(s, OS_LOG_ERROR, "version %s failed probation (%s) but update/state.json is unreadable "
+         "(%s): keeping it, the floor untouched", bad, reason, err);
+    add_report(s, "refused", bad, "rollback refused: update/state.json unreadable");
+    return 0;
   }
+  slog(s, OS_LOG_ERROR, "version %s failed probation (%s): rolling back", bad, reason);
   upsup_mark_bad(&st, bad);
   if (upstate_save(s->o->os, s->o->state_dir, &st) != OS_OK)
     slog(s, OS_LOG_ERROR, "cannot write update/state.json");
   add_report(s, "rollback", bad, reason);
   int fd = -1;
   if (read_link(s, "previous", prev) == 0 && strcmp(prev, bad) != 0) {
-    fd = open_verified(s, prev, NULL, why, sizeof why);
-    if (fd < 0) slog(s, OS_LOG_WARN, "bin/previous (%s) refused: %s", prev, why);
+    if (below_floor(s, prev, 0, why, sizeof why)) /* never below the floor, even back */
+      slog(s, OS_LOG_WARN, "bin/previous (%s) refused: %s", prev, why);
+    else if ((fd = open_verified(s, prev, NULL, why, sizeof why)) < 0)
+      slog(s, OS_LOG_WARN, "bin/previous (%s) refused: %s", prev, why);
   }
   if (fd >= 0) {
     close(fd);
@@ -307,14 +361,16 @@ static void roll_back(sup *s, const char *bad, const char *reason, char cur[RELE
       clear_link(s, "previous");
       snprintf(cur, RELEASE_VERSION_MAX, "%s", prev);
       slog(s, OS_LOG_INFO, "rolled back to %s", prev);
-      return;
+      return 1;
     }
   }
-  if (seed_self(s) == 0 && set_link(s, "current", s->o->self_version) == 0) {
+  if (!below_floor(s, s->o->self_version, 0, why, sizeof why) && seed_self(s) == 0 &&
+      set_link(s, "current", s->o->self_version) == 0) {
     clear_link(s, "previous");
     snprintf(cur, RELEASE_VERSION_MAX, "%s", s->o->self_version);
     slog(s, OS_LOG_INFO, "rolled back to the installed version %s", cur);
   }
+  return 1;
 }
 
 /* The child exited 75: switch to the staged version if everything verifies. */
@@ -361,6 +417,13 @@ static void take_pending(sup *s, char cur[RELEASE_VERSION_MAX]) {
 
 static pid_t start_child(sup *s, const char *cur) {
   char why[512];
+  /* The floor before every exec (issue #17): bin/current may have been
+   * pointed at a validly signed older version since the last start. */
+  if (below_floor(s, cur, 1, why, sizeof why)) {
+    slog(s, OS_LOG_ERROR, "will not start %s: %s", cur, why);
+    add_report(s, "refused", cur, why);
+    return -1;
+  }
   int fd = open_verified(s, cur, NULL, why, sizeof why);
   if (fd < 0) {
     slog(s, OS_LOG_ERROR, "will not start %s: %s", cur, why);
@@ -458,16 +521,13 @@ int supervise_run(const supervise_options *o) {
       }
       char why[UPSUP_WHY_MAX];
       if (on_prob && upsup_on_start(&st, cur, &s->cfg, why, sizeof why) == UPSUP_ROLLBACK) {
-        roll_back(s, cur, why, cur);
+        if (!roll_back(s, cur, why, cur)) next_start = now + o->backoff_max_ms;
         continue;
       }
       if (on_prob) upstate_save(o->os, o->state_dir, &st);
       child = start_child(s, cur);
       if (child < 0) {
-        if (on_prob) {
-          roll_back(s, cur, "binary refused at start", cur);
-          continue;
-        }
+        if (on_prob && roll_back(s, cur, "binary refused at start", cur)) continue;
         rc = 1;
         break;
       }
@@ -492,8 +552,8 @@ int supervise_run(const supervise_options *o) {
       }
       char why[UPSUP_WHY_MAX];
       if (upsup_on_exit(&s->exits, have_st ? &st : NULL, cur, now, &s->cfg, why, sizeof why) ==
-          UPSUP_ROLLBACK) {
-        roll_back(s, cur, why, cur);
+              UPSUP_ROLLBACK &&
+          roll_back(s, cur, why, cur)) {
         next_start = now;
         backoff = o->backoff_base_ms;
         continue;
@@ -514,8 +574,7 @@ int supervise_run(const supervise_options *o) {
       } else if (v == UPSUP_ROLLBACK) {
         stop_child(s, child);
         child = -1;
-        roll_back(s, cur, why, cur);
-        next_start = now;
+        next_start = roll_back(s, cur, why, cur) ? now : now + o->backoff_max_ms;
         continue;
       }
     }

@@ -146,4 +146,32 @@ kill -TERM "$SP"
 wait "$SP" || die "supervisor did not exit 0 on SIGTERM"
 grep -q "stopped (1.1.0 exited with 0)" "$W/sup.log" || die "child not stopped cleanly"
 echo "ok 8 SIGTERM forwarded, clean stop"
+# ---- 9. (issue #17) bin/current pointed at a validly signed version below
+# the floor (1.0.0 < 1.1.0): refused before any exec, reported, and the
+# supervisor goes back to bin/previous (1.1.0, at the floor).
+ln -sfn 1.0.0 "$S/bin/current"
+ln -sfn 1.1.0 "$S/bin/previous"
+n10=$(starts_of 1.0.0)
+"$SUP" supervise --config "$W/agent.json" >>"$W/sup.log" 2>&1 &
+SP=$!; PIDS+=("$SP")
+wait_for 20 "refusal of 1.0.0" grep -q "bin/current (1.0.0) refused: version 1.0.0 is below the version floor 1.1.0" "$W/sup.log"
+wait_for 20 "1.1.0 started again" child_running
+current_is 1.1.0 || die "bin/current is not back at 1.1.0"
+[ "$(starts_of 1.0.0)" = "$n10" ] || die "1.0.0 (below the floor) was started"
+grep -q '"kind":"refused","version":"1.0.0"' "$S/update/report.json" || die "below-floor refusal not reported"
+sleep 0.3
+kill -TERM "$SP"; wait "$SP" || die "supervisor did not exit 0"
+echo "ok 9 a signed version below the floor is never started"
+
+# ---- 10. An unreadable state.json: the running version is kept, nothing
+# rewrites the state (the floor is never reset to nothing).
+printf 'not json' >"$S/update/state.json"
+"$SUP" supervise --config "$W/agent.json" >>"$W/sup.log" 2>&1 &
+SP=$!; PIDS+=("$SP")
+wait_for 20 "the warning" grep -q "the version floor is unknown: keeping 1.1.0" "$W/sup.log"
+wait_for 20 "1.1.0 kept running" child_running
+sleep 0.3
+kill -TERM "$SP"; wait "$SP" || die "supervisor did not exit 0"
+[ "$(cat "$S/update/state.json")" = "not json" ] || die "state.json was rewritten: $(cat "$S/update/state.json")"
+echo "ok 10 unreadable state: current kept, state untouched"
 echo "supervise.sh: all passed"
