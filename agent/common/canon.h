@@ -10,8 +10,10 @@
  * so the signed meaning would be ambiguous).
  *
  * Input is a cJSON tree. cJSON reads every number as a double, so "1.0" in
- * the source is seen as 1; a signer never produces that (its canonical form
- * has no floats), so such a document simply fails signature verification.
+ * the source is seen as 1 and encodes like "1": a signature over "1" would
+ * still verify. Callers that need the text to be plain JSON check it
+ * themselves (core/tuf.c check_json_text refuses "1.0" and raw control
+ * characters before any signature is looked at).
  *
  * Ownership: canon_encode allocates *out (NUL-terminated, not counted in
  * *out_len); the caller frees it with free(). On error *out is NULL.

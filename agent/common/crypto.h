@@ -1,4 +1,5 @@
-/* crypto.h - small wrappers over mbedTLS shared by agent and cloud.
+/* crypto.h - small wrappers over mbedTLS shared by agent and cloud (and,
+ * for Ed25519 only, OpenSSL's libcrypto: mbedTLS 2.28 has no Ed25519).
  *
  * Randomness always comes from the caller (crypto_rng_fn), so the simulator's
  * seeded PRNG and the real getrandom() both plug in; nothing here keeps global
@@ -8,7 +9,8 @@
  *   CRYPTO_EINVAL  malformed input (bad base64, bad DER/PEM, wrong key type)
  *   CRYPTO_EVERIFY signature does not verify
  *   CRYPTO_ESPACE  output buffer too small
- *   CRYPTO_EFAIL   mbedTLS failed for another reason (incl. rng failure)
+ *   CRYPTO_EFAIL   mbedTLS / libcrypto failed for another reason (incl. rng
+ *                  failure, allocation failure)
  */
 #ifndef OUTPOST_COMMON_CRYPTO_H
 #define OUTPOST_COMMON_CRYPTO_H
@@ -26,6 +28,8 @@
 #define CRYPTO_SIG_MAX 80      /* DER ECDSA P-256 signature */
 #define CRYPTO_PUB_DER_MAX 100 /* DER SubjectPublicKeyInfo, P-256 */
 #define CRYPTO_KEY_DER_MAX 160 /* DER EC private key, P-256 */
+#define CRYPTO_ED25519_PUB_LEN 32 /* RFC 8032 public key */
+#define CRYPTO_ED25519_SIG_LEN 64 /* RFC 8032 signature (R || S) */
 
 /* Same shape as mbedTLS's f_rng: fill buf, return 0 on success. */
 typedef int (*crypto_rng_fn)(void *rng_ctx, unsigned char *buf, size_t len);
@@ -54,5 +58,17 @@ int crypto_ec_sign(const uint8_t *key_der, size_t key_len, const void *msg, size
 /* CRYPTO_OK when sig is a valid signature of SHA-256(msg) by pub; else EVERIFY/EINVAL. */
 int crypto_ec_verify(const uint8_t *pub_der, size_t pub_len, const void *msg, size_t msg_len,
                      const uint8_t *sig, size_t sig_len);
+
+/* Ed25519 (RFC 8032, pure: msg itself is signed, no pre-hash), through
+ * OpenSSL libcrypto. pub_len and sig_len must be exactly
+ * CRYPTO_ED25519_PUB_LEN / CRYPTO_ED25519_SIG_LEN: callers pass what they
+ * decoded from untrusted text, and a wrong size must not reach libcrypto.
+ * CRYPTO_OK when sig is a valid signature of msg by pub; CRYPTO_EINVAL for a
+ * wrong-sized or unusable key (NULL pointers included); CRYPTO_EVERIFY for a
+ * wrong-sized or non-verifying signature; CRYPTO_EFAIL when libcrypto could
+ * not allocate. Leaves libcrypto's (thread-local) error queue empty so a
+ * failure here is not later reported by libcurl's OpenSSL backend. */
+int crypto_ed25519_verify(const uint8_t *pub, size_t pub_len, const void *msg, size_t msg_len,
+                          const uint8_t *sig, size_t sig_len);
 
 #endif

@@ -11,6 +11,7 @@
 #include <mbedtls/rsa.h>
 
 #include "common/canon.h"
+#include "common/crypto.h"
 
 enum { K_ROOT, K_TIMESTAMP, K_SNAPSHOT, K_TARGETS };
 static const char *const kind_name[] = {"root", "timestamp", "snapshot", "targets"};
@@ -325,8 +326,11 @@ static int hex_decode(const char *h, uint8_t *out, size_t cap, size_t *len) {
   return 0;
 }
 
-/* 1 when sig_hex is a valid signature over msg by key (a keys[] entry). */
-static int verify_one(const cJSON *key, const char *sig_hex, const uint8_t *hash) {
+/* 1 when sig_hex is a valid signature over msg by key (a keys[] entry).
+ * hash is SHA-256(msg) for the schemes that sign a digest; ed25519 signs msg
+ * itself (RFC 8032 pure Ed25519, as securesystemslib does). */
+static int verify_one(const cJSON *key, const char *sig_hex, const char *msg, size_t msg_len,
+                      const uint8_t *hash) {
   const char *type = cJSON_GetObjectItemCaseSensitive(key, "keytype")->valuestring;
   const char *scheme = cJSON_GetObjectItemCaseSensitive(key, "scheme")->valuestring;
   const char *pub = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(key, "keyval"), "public")->valuestring;
@@ -334,10 +338,19 @@ static int verify_one(const cJSON *key, const char *sig_hex, const uint8_t *hash
            (strcmp(type, "ecdsa") == 0 || strcmp(type, "ecdsa-sha2-nistp256") == 0);
   int pss = strcmp(type, "rsa") == 0 && strcmp(scheme, "rsassa-pss-sha256") == 0;
   int v15 = strcmp(type, "rsa") == 0 && strcmp(scheme, "rsa-pkcs1v15-sha256") == 0;
-  if (!ec && !pss && !v15) return 0; /* unsupported scheme (ed25519, ...): never counts */
+  int ed = strcmp(type, "ed25519") == 0 && strcmp(scheme, "ed25519") == 0;
+  if (!ec && !pss && !v15 && !ed) return 0; /* unsupported scheme: never counts */
   uint8_t sig[1024];
   size_t sig_len;
   if (hex_decode(sig_hex, sig, sizeof sig, &sig_len) != 0 || sig_len == 0) return 0;
+  if (ed) {
+    /* keyval.public is the raw key as hex (not PEM). A wrong size is a key
+     * that does not verify: crypto_ed25519_verify checks 32 / 64 bytes. */
+    uint8_t raw[CRYPTO_ED25519_PUB_LEN];
+    size_t raw_len;
+    if (hex_decode(pub, raw, sizeof raw, &raw_len) != 0) return 0;
+    return crypto_ed25519_verify(raw, raw_len, msg, msg_len, sig, sig_len) == CRYPTO_OK;
+  }
   mbedtls_pk_context pk;
   mbedtls_pk_init(&pk);
   int ok = 0;
@@ -376,7 +389,7 @@ static int verify_role(tuf_set *s, const cJSON *keys, const cJSON *role, const t
                 canon_strerror(crc));
   uint8_t hash[32];
   mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), (const unsigned char *)canon, clen, hash);
-  free(canon);
+  /* canon is kept until the end: ed25519 verifies the message itself. */
   const cJSON *sigs = cJSON_GetObjectItemCaseSensitive(md->doc, "signatures");
   int64_t threshold = (int64_t)cJSON_GetObjectItemCaseSensitive(role, "threshold")->valuedouble;
   int64_t good = 0;
@@ -389,10 +402,12 @@ static int verify_role(tuf_set *s, const cJSON *keys, const cJSON *role, const t
     for (const cJSON *sg = sigs->child; sg; sg = sg->next) {
       const char *kid = cJSON_GetObjectItemCaseSensitive(sg, "keyid")->valuestring;
       if (strcmp(kid, id->valuestring) != 0) continue;
-      if (verify_one(key, cJSON_GetObjectItemCaseSensitive(sg, "sig")->valuestring, hash)) good++;
+      if (verify_one(key, cJSON_GetObjectItemCaseSensitive(sg, "sig")->valuestring, canon, clen, hash))
+        good++;
       break;
     }
   }
+  free(canon);
   if (good < threshold)
     return fail(s, TUF_ESIG, "%.256s: %lld of %lld required signatures verify", role_name,
                 (long long)good, (long long)threshold);
@@ -408,6 +423,48 @@ static size_t kind_limit(const tuf_set *s, int kind) {
   case K_SNAPSHOT: return s->lim.snapshot;
   default: return s->lim.targets;
   }
+}
+
+/* Refuses what cJSON accepts but JSON (RFC 8259) and python-tuf do not:
+ * numbers with a fraction, an exponent or a leading zero ("1.0", "1E0",
+ * "1e3", "01") and raw control characters (bytes < 0x20) inside strings.
+ * Both matter for signatures: cJSON reads "1.0" as 1 and canon.c writes a
+ * raw control character as is, so without this a document another client
+ * refuses would verify here under the same signature. Runs on text cJSON
+ * already parsed (so strings and escapes are well formed); one pass, no
+ * backtracking. */
+static int check_json_text(tuf_set *s, const char *p, size_t n, const char *name) {
+  int in_str = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (in_str) {
+      if (c == '\\')
+        i++; /* the escaped byte cannot end the string; \uXXXX digits are plain */
+      else if (c == '"')
+        in_str = 0;
+      else if (c < 0x20)
+        return fail(s, TUF_EFORMAT, "%.256s: raw control character 0x%02x in a string at byte %zu", name, c, i);
+      continue;
+    }
+    if (c == '"') {
+      in_str = 1;
+      continue;
+    }
+    if (c != '-' && !(c >= '0' && c <= '9')) continue;
+    size_t start = i, digits;
+    if (c == '-') i++;
+    digits = i;
+    while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+    if ((i < n && (p[i] == '.' || p[i] == 'e' || p[i] == 'E')) || (i - digits > 1 && p[digits] == '0')) {
+      while (i < n && ((p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == 'e' || p[i] == 'E' ||
+                       p[i] == '+' || p[i] == '-'))
+        i++;
+      return fail(s, TUF_EFORMAT, "%.256s: number \"%.*s\" at byte %zu is not a plain integer", name,
+                  (int)(i - start > 32 ? 32 : i - start), p + start, start);
+    }
+    i--; /* p[i] is not part of the number: look at it again */
+  }
+  return TUF_OK;
 }
 
 /* Parses and checks the shape of one document; no signature check. */
@@ -434,6 +491,8 @@ static int md_parse(tuf_set *s, const uint8_t *data, size_t len, int kind, const
       goto bad;
     }
   }
+  /* After the check above, data holds the document and whitespace only. */
+  if ((rc = check_json_text(s, (const char *)data, len, name)) != TUF_OK) goto bad;
   if (!cJSON_IsObject(m->doc)) {
     rc = fail(s, TUF_EFORMAT, "%.256s: not a JSON object", name);
     goto bad;

@@ -35,9 +35,11 @@
  *
  * Signature schemes: ecdsa-sha2-nistp256 (keytype "ecdsa" or
  * "ecdsa-sha2-nistp256", PEM SubjectPublicKeyInfo), rsassa-pss-sha256 (any
- * salt length) and rsa-pkcs1v15-sha256 (keytype "rsa", PEM). Other schemes,
- * ed25519 included (mbedTLS 2.28 has none), are accepted in metadata but their
- * signatures never count. Target hashes: sha256, sha384, sha512; any other
+ * salt length), rsa-pkcs1v15-sha256 (keytype "rsa", PEM) and ed25519
+ * (keytype and scheme "ed25519", public key as 64 hex chars, verified through
+ * OpenSSL libcrypto: common/crypto.h). Other schemes, and a key or signature
+ * of the wrong size, are accepted in metadata but their signatures never
+ * count. Target hashes: sha256, sha384, sha512; any other
  * listed algorithm makes the target unverifiable.
  *
  * Ownership: tuf_open allocates the set; tuf_close frees it (NULL is fine).
@@ -50,7 +52,10 @@
  *   TUF_EINVAL      bad argument
  *   TUF_EORDER      called out of workflow order (e.g. root after timestamp)
  *   TUF_ETOOBIG     over the role's length limit
- *   TUF_EFORMAT     not JSON, or a missing / mistyped / invalid field
+ *   TUF_EFORMAT     not JSON, or a missing / mistyped / invalid field; a
+ *                   number that is not a plain integer ("1.0", "1E0", "1e3",
+ *                   "01") and a raw control character (byte < 0x20) inside a
+ *                   string count as not JSON, though cJSON accepts both
  *   TUF_ETYPE       "_type" is not the expected role type
  *   TUF_ESIG        signature threshold not met
  *   TUF_EROLLBACK   a version lower than the trusted one

@@ -1,6 +1,7 @@
 /* Tests for agent/common/canon and agent/core/tuf. The test builds its own
  * small repository: ECDSA P-256 keys from mbedTLS, metadata as cJSON, signed
- * over our canonical JSON (a tiny signer; the cloud's comes later). */
+ * over our canonical JSON (a tiny signer; the cloud's comes later). Ed25519
+ * keys and signatures come from OpenSSL's EVP API (issue 17). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 #include <mbedtls/pk.h>
+#include <openssl/evp.h>
 
 #include "common/canon.h"
 #include "common/crypto.h"
@@ -534,6 +536,226 @@ static void test_malformed(void **st) {
   tuf_close(s);
 }
 
+/* ---- Ed25519 (issue 17) ---- */
+
+static void unhex(const char *h, uint8_t *out) {
+  for (size_t i = 0; h[2 * i]; i++) {
+    unsigned v;
+    assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
+    out[i] = (uint8_t)v;
+  }
+}
+
+/* RFC 8032 section 7.1, TEST 1 (empty message) and TEST 2 (one byte 0x72). */
+static void test_ed25519_rfc8032(void **st) {
+  (void)st;
+  static const char *const pubs[] = {"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                                     "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"};
+  static const char *const sigs[] = {
+      "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+      "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"};
+  static const uint8_t msg2[1] = {0x72};
+  for (int t = 0; t < 2; t++) {
+    uint8_t pub[33], sig[65];
+    unhex(pubs[t], pub);
+    unhex(sigs[t], sig);
+    const uint8_t *m = t ? msg2 : NULL;
+    size_t ml = t ? 1 : 0;
+    assert_int_equal(crypto_ed25519_verify(pub, 32, m, ml, sig, 64), CRYPTO_OK);
+    /* One flipped bit anywhere (R, S, key, message) fails. */
+    sig[0] ^= 1;
+    assert_int_equal(crypto_ed25519_verify(pub, 32, m, ml, sig, 64), CRYPTO_EVERIFY);
+    sig[0] ^= 1;
+    sig[63] ^= 0x10;
+    assert_int_equal(crypto_ed25519_verify(pub, 32, m, ml, sig, 64), CRYPTO_EVERIFY);
+    sig[63] ^= 0x10;
+    pub[5] ^= 4;
+    assert_int_not_equal(crypto_ed25519_verify(pub, 32, m, ml, sig, 64), CRYPTO_OK);
+    pub[5] ^= 4;
+    if (t) {
+      uint8_t m2 = 0x73;
+      assert_int_equal(crypto_ed25519_verify(pub, 32, &m2, 1, sig, 64), CRYPTO_EVERIFY);
+    }
+    /* Strict sizes: a valid signature with a byte more or less, a key with a
+     * byte more or less, and NULLs are refused, never read past. */
+    sig[64] = 0;
+    pub[32] = 0;
+    assert_int_equal(crypto_ed25519_verify(pub, 32, m, ml, sig, 63), CRYPTO_EVERIFY);
+    assert_int_equal(crypto_ed25519_verify(pub, 32, m, ml, sig, 65), CRYPTO_EVERIFY);
+    assert_int_equal(crypto_ed25519_verify(pub, 31, m, ml, sig, 64), CRYPTO_EINVAL);
+    assert_int_equal(crypto_ed25519_verify(pub, 33, m, ml, sig, 64), CRYPTO_EINVAL);
+    assert_int_equal(crypto_ed25519_verify(pub, 32, m, ml, NULL, 64), CRYPTO_EVERIFY);
+    assert_int_equal(crypto_ed25519_verify(NULL, 32, m, ml, sig, 64), CRYPTO_EINVAL);
+    assert_int_equal(crypto_ed25519_verify(pub, 32, NULL, 5, sig, 64), CRYPTO_EINVAL);
+    assert_int_equal(crypto_ed25519_verify(pub, 32, m, ml, sig, 64), CRYPTO_OK);
+  }
+}
+
+typedef struct edkey {
+  EVP_PKEY *pk;
+  char pub[65]; /* keyval.public: 64 hex chars */
+  char id[65];
+} edkey;
+
+static void ed_make(edkey *k, uint8_t seed_byte) {
+  uint8_t seed[32], pub[32];
+  size_t pl = sizeof pub;
+  memset(seed, seed_byte, sizeof seed);
+  k->pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof seed);
+  assert_non_null(k->pk);
+  assert_int_equal(EVP_PKEY_get_raw_public_key(k->pk, pub, &pl), 1);
+  assert_int_equal(pl, 32);
+  crypto_hex(pub, 32, k->pub);
+  uint8_t h[32];
+  crypto_sha256(k->pub, 64, h);
+  crypto_hex(h, 32, k->id);
+}
+
+static cJSON *ed_key_json(const char *pub_hex) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "keytype", "ed25519");
+  cJSON_AddStringToObject(o, "scheme", "ed25519");
+  cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "keyval"), "public", pub_hex);
+  return o;
+}
+
+/* Like sign_doc, with one Ed25519 key; flip != 0 flips a bit of the signature. */
+static char *ed_sign_doc(cJSON *sgn, const edkey *k, int flip) {
+  char *c;
+  size_t clen;
+  assert_int_equal(canon_encode(sgn, 1 << 22, &c, &clen), CANON_OK);
+  uint8_t sig[64];
+  size_t sl = sizeof sig;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  assert_non_null(ctx);
+  assert_int_equal(EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pk), 1);
+  assert_int_equal(EVP_DigestSign(ctx, sig, &sl, (const unsigned char *)c, clen), 1);
+  assert_int_equal(sl, 64);
+  EVP_MD_CTX_free(ctx);
+  free(c);
+  if (flip) sig[17] ^= 0x02;
+  char hex[129];
+  crypto_hex(sig, 64, hex);
+  cJSON *doc = cJSON_CreateObject();
+  cJSON *g = cJSON_CreateObject();
+  cJSON_AddStringToObject(g, "keyid", k->id);
+  cJSON_AddStringToObject(g, "sig", hex);
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(doc, "signatures"), g);
+  cJSON_AddItemToObject(doc, "signed", sgn);
+  char *text = cJSON_Print(doc);
+  cJSON_Delete(doc);
+  return text;
+}
+
+/* Root and timestamp keys ed25519, snapshot and targets ECDSA (K[4], K[5]).
+ * ts_pub overrides the timestamp key's keyval.public. */
+static cJSON *ed_root_signed(const edkey *root, const edkey *ts, const char *ts_pub) {
+  cJSON *s = common("root", 1, FUTURE);
+  cJSON_AddBoolToObject(s, "consistent_snapshot", 1);
+  cJSON *keys = cJSON_AddObjectToObject(s, "keys");
+  cJSON_AddItemToObject(keys, root->id, ed_key_json(root->pub));
+  cJSON_AddItemToObject(keys, ts->id, ed_key_json(ts_pub ? ts_pub : ts->pub));
+  cJSON_AddItemToObject(keys, K[4].id, key_json(&K[4]));
+  cJSON_AddItemToObject(keys, K[5].id, key_json(&K[5]));
+  cJSON *roles = cJSON_AddObjectToObject(s, "roles");
+  cJSON *rr = cJSON_AddObjectToObject(roles, "root");
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(rr, "keyids"), cJSON_CreateString(root->id));
+  cJSON_AddNumberToObject(rr, "threshold", 1);
+  cJSON *tr = cJSON_AddObjectToObject(roles, "timestamp");
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(tr, "keyids"), cJSON_CreateString(ts->id));
+  cJSON_AddNumberToObject(tr, "threshold", 1);
+  key *k4 = &K[4], *k5 = &K[5];
+  cJSON_AddItemToObject(roles, "snapshot", role_json(&k4, 1, 1));
+  cJSON_AddItemToObject(roles, "targets", role_json(&k5, 1, 1));
+  return s;
+}
+
+static char *ed_timestamp(const edkey *k, const char *snap, int flip) {
+  cJSON *s = common("timestamp", 1, FUTURE);
+  cJSON_AddItemToObject(cJSON_AddObjectToObject(s, "meta"), "snapshot.json", metafile(1, snap));
+  return ed_sign_doc(s, k, flip);
+}
+
+static void test_ed25519_repository(void **st) {
+  (void)st;
+  edkey root, ts;
+  ed_make(&root, 0x11);
+  ed_make(&ts, 0x22);
+  /* Root signed by its ed25519 key; a flipped bit does not verify. */
+  assert_null(open_root(ed_sign_doc(ed_root_signed(&root, &ts, NULL), &root, 1), TUF_ESIG));
+  tuf_set *s = open_root(ed_sign_doc(ed_root_signed(&root, &ts, NULL), &root, 0), TUF_OK);
+  char *snap = snapshot_doc(1, FUTURE, 1, TG, V1, &K[4]);
+  assert_int_equal(upd_ts(s, ed_timestamp(&ts, snap, 1)), TUF_ESIG);
+  assert_int_equal(upd_ts(s, ed_timestamp(&root, snap, 0)), TUF_ESIG); /* wrong key */
+  assert_int_equal(upd_ts(s, ed_timestamp(&ts, snap, 0)), TUF_OK);
+  assert_int_equal(upd_snap(s, snap, 0), TUF_OK);
+  assert_int_equal(upd_targets(s, targets_doc("targets", 1, FUTURE, "f", "x", NULL, &K[5]), "targets", "root"),
+                   TUF_OK);
+  tuf_close(s);
+  /* A malformed timestamp key (62 or 66 hex chars, not hex, PEM) never
+   * verifies and never crashes: the set refuses the timestamp. */
+  char short_pub[65], long_pub[67];
+  snprintf(short_pub, sizeof short_pub, "%.62s", ts.pub);
+  snprintf(long_pub, sizeof long_pub, "%s00", ts.pub);
+  const char *bad[] = {short_pub, long_pub, "zz", K[3].pem};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    s = open_root(ed_sign_doc(ed_root_signed(&root, &ts, bad[i]), &root, 0), TUF_OK);
+    assert_int_equal(upd_ts(s, ed_timestamp(&ts, NULL, 0)), TUF_ESIG);
+    tuf_close(s);
+  }
+  EVP_PKEY_free(root.pk);
+  EVP_PKEY_free(ts.pk);
+}
+
+/* ---- text cJSON accepts but JSON and python-tuf refuse (issue 17) ---- */
+
+/* Returns doc with the first `from` replaced by `to`; frees doc. */
+static char *replace_once(char *doc, const char *from, const char *to) {
+  char *at = strstr(doc, from);
+  assert_non_null(at);
+  size_t n = strlen(doc) - strlen(from) + strlen(to) + 1;
+  char *out = malloc(n);
+  assert_non_null(out);
+  snprintf(out, n, "%.*s%s%s", (int)(at - doc), doc, to, at + strlen(from));
+  free(doc);
+  return out;
+}
+
+static void test_not_plain_json(void **st) {
+  (void)st;
+  tuf_set *s = open_root(sign_doc(root_signed(1, FUTURE, spec1()), spec1()->root, 2), TUF_OK);
+  key *k3 = &K[3];
+  /* Each is the same signed content as far as cJSON and canon.c see it, so
+   * the signature still verifies: only the text check refuses them. */
+  static const char *const nums[][2] = {{"1", "1.0"}, {"1", "1E0"}, {"1000", "1e3"}, {"1", "01"}};
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+    char from[32], to[32];
+    snprintf(from, sizeof from, "\"version\":\t%s,", nums[i][0]);
+    snprintf(to, sizeof to, "\"version\":\t%s,", nums[i][1]);
+    char *doc = timestamp_doc(atoi(nums[i][0]), FUTURE, 1, NULL, k3);
+    doc = replace_once(doc, from, to);
+    assert_int_equal(upd_ts(s, doc), TUF_EFORMAT);
+    assert_non_null(strstr(tuf_error(s), "not a plain integer"));
+    assert_non_null(strstr(tuf_error(s), nums[i][1]));
+  }
+  /* A tab escaped is fine; the same tab raw is refused. The note comes
+   * first and holds an escaped quote before "1.5": a scan that lost track
+   * of the string there would take 1.5 for a number. */
+  cJSON *sg = cJSON_CreateObject();
+  cJSON_AddStringToObject(sg, "a_note", "say \"1.5\"\tok");
+  cJSON_AddStringToObject(sg, "_type", "timestamp");
+  cJSON_AddStringToObject(sg, "spec_version", "1.0.31");
+  cJSON_AddNumberToObject(sg, "version", 1);
+  cJSON_AddStringToObject(sg, "expires", FUTURE);
+  cJSON_AddItemToObject(cJSON_AddObjectToObject(sg, "meta"), "snapshot.json", metafile(1, NULL));
+  char *doc = sign_doc(sg, &k3, 1);
+  char *raw = replace_once(strdup(doc), "\\tok", "\tok");
+  assert_int_equal(upd_ts(s, raw), TUF_EFORMAT);
+  assert_non_null(strstr(tuf_error(s), "raw control character 0x09"));
+  assert_int_equal(upd_ts(s, doc), TUF_OK);
+  tuf_close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_canon_vectors),       cmocka_unit_test(test_role_target_at),       cmocka_unit_test(test_valid_chain_and_target),
@@ -541,6 +763,8 @@ int main(void) {
       cmocka_unit_test(test_expired),             cmocka_unit_test(test_mix_and_match),
       cmocka_unit_test(test_root_rotation),       cmocka_unit_test(test_delegations),
       cmocka_unit_test(test_path_match),          cmocka_unit_test(test_malformed),
+      cmocka_unit_test(test_ed25519_rfc8032),     cmocka_unit_test(test_ed25519_repository),
+      cmocka_unit_test(test_not_plain_json),
   };
   return cmocka_run_group_tests(tests, setup_keys, NULL);
 }
