@@ -668,7 +668,21 @@ static int sign_doc(const mc_signer *s, const cJSON *sg, const mc_pub *a, size_t
     cJSON_AddItemToObject(out, "signatures", sigs);
     cJSON_AddItemToObject(out, "signed", cp);
     sigs = cp = NULL;
-    if (canon_encode(out, META_MAX, doc, doc_len) != CANON_OK) rc = MC_REPO_ENOMEM;
+    /* The file is plain JSON (control characters escaped, as python-tuf
+     * and our client require: a PEM key's newlines inside a string are
+     * "\n"); the signatures are over the canonical form of "signed",
+     * which every client re-derives from the parsed document. */
+    char *text = cJSON_PrintUnformatted(out);
+    size_t tl = text ? strlen(text) : 0;
+    if (!text || tl > META_MAX) {
+      rc = text ? MC_REPO_EINVAL : MC_REPO_ENOMEM;
+    } else if (!(*doc = malloc(tl + 1))) {
+      rc = MC_REPO_ENOMEM;
+    } else {
+      memcpy(*doc, text, tl + 1);
+      *doc_len = tl;
+    }
+    cJSON_free(text);
   }
   cJSON_Delete(sigs);
   cJSON_Delete(cp);
