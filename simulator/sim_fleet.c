@@ -537,7 +537,8 @@ static void attack_toggle(sim_agent *g, int k) {
   const sim_scn_swap *w = &g->scn->swaps[g->attack_first + k];
   char aside[96];
   aside_of(w, aside, sizeof aside);
-  g->attack_mute++;
+  /* No muting needed: called from the hook (sim_fs does not re-enter it) or
+   * outside the agent's calls (muted then). */
   if (!(g->swapped & (1u << k))) {
     if (sim_fs_rename(g->fs, w->path, aside) == OS_OK) {
       int rc = w->fifo ? sim_fs_mknod(g->fs, w->path, OS_TYPE_FIFO, 0644)
@@ -554,7 +555,6 @@ static void attack_toggle(sim_agent *g, int k) {
     sim_fs_rename(g->fs, aside, w->path);
     g->swapped &= ~(1u << k);
   }
-  g->attack_mute--;
 }
 
 static void attack_restore(sim_agent *g) {
@@ -590,7 +590,6 @@ static void local_attack(fleet *f, sim_agent *g, const sim_scn_event *e) {
   sim_rng_seed(&g->attack_rng, f->opt->seed ^ 0x5a5a5a5aULL, SIM_RNG_AGENT_BASE + 500000u + (uint64_t)g->idx);
   /* The collected files the attack uses, with lines of their own first
    * (counted as written: they must arrive exactly once like the app's). */
-  g->attack_mute++;
   for (int k = 0; k < e->n_swap; k++) {
     const sim_scn_swap *w = &f->scn->swaps[e->swap_first + k];
     for (int64_t i = 0; i < w->lines; i++) {
@@ -603,7 +602,6 @@ static void local_attack(fleet *f, sim_agent *g, const sim_scn_event *e) {
       f->log_lines++;
     }
   }
-  g->attack_mute--;
   sim_fs_set_open_hook(g->fs, attack_hook, g);
 }
 
@@ -631,9 +629,7 @@ static int64_t write_line(fleet *f, sim_agent *g) {
   /* The application's log is synced per line: a crash must not unwrite lines
    * the ledger already counts as written. */
   char aside[96];
-  g->attack_mute++;
   int rc = sim_fs_append(g->fs, app_log_path(g, aside, sizeof aside), buf, (size_t)len + 1, 1);
-  g->attack_mute--;
   if (rc != OS_OK) {
     g->log_failures++;
     return rc;

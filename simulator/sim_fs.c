@@ -646,7 +646,9 @@ int sim_fs_rename(sim_fs *fs, const char *from, const char *to) {
   return rc;
 }
 
-int sim_fs_mkdir(sim_fs *fs, const char *path, uint32_t mode) {
+/* A new name path for a new inode of type (a directory, a symlink to
+ * target, a FIFO or device): the one path every creating call but open takes. */
+static int make_node(sim_fs *fs, const char *path, int type, uint32_t mode, const char *target) {
   if (!fs) return OS_EINVAL;
   if (fs->frozen) return OS_OK;
   char p[OS_PATH_MAX];
@@ -655,11 +657,18 @@ int sim_fs_mkdir(sim_fs *fs, const char *path, uint32_t mode) {
   if (strcmp(p, "/") == 0 || find(fs, p)) return OS_EEXIST;
   rc = check_parent(fs, p);
   if (rc) return rc;
-  inode *n = inode_new(fs, 1, mode);
+  inode *n = inode_new(fs, type == OS_TYPE_DIR, mode);
   if (!n) return OS_ENOMEM;
-  rc = add_entry(fs, p, n);
+  n->type = type;
+  if (target && !(n->target = strdup(target))) rc = OS_ENOMEM;
+  if (!rc) rc = add_entry(fs, p, n);
   if (rc) inode_free(n);
+  else if (type == OS_TYPE_LNK) fs->n_links++;
   return rc;
+}
+
+int sim_fs_mkdir(sim_fs *fs, const char *path, uint32_t mode) {
+  return make_node(fs, path, OS_TYPE_DIR, mode, NULL);
 }
 
 int sim_fs_mkdirs(sim_fs *fs, const char *path, uint32_t mode) {
@@ -861,28 +870,8 @@ int64_t sim_fs_open_handles(const sim_fs *fs) { return fs ? fs->n_handles : 0; }
 /* ---- issue #13: links, special files, the attacker's hook ---------------- */
 
 int sim_fs_symlink(sim_fs *fs, const char *target, const char *path) {
-  if (!fs || !target || !target[0] || strlen(target) >= OS_PATH_MAX) return OS_EINVAL;
-  if (fs->frozen) return OS_OK;
-  char p[OS_PATH_MAX];
-  int rc = resolve(fs, path, 0, 0, p);
-  if (rc) return rc;
-  if (strcmp(p, "/") == 0 || find(fs, p)) return OS_EEXIST;
-  rc = check_parent(fs, p);
-  if (rc) return rc;
-  inode *n = inode_new(fs, 0, 0777);
-  if (!n) return OS_ENOMEM;
-  n->type = OS_TYPE_LNK;
-  if (!(n->target = strdup(target))) {
-    inode_free(n);
-    return OS_ENOMEM;
-  }
-  rc = add_entry(fs, p, n);
-  if (rc) {
-    inode_free(n);
-    return rc;
-  }
-  fs->n_links++;
-  return OS_OK;
+  if (!target || !target[0] || strlen(target) >= OS_PATH_MAX) return OS_EINVAL;
+  return make_node(fs, path, OS_TYPE_LNK, 0777, target);
 }
 
 int sim_fs_link(sim_fs *fs, const char *existing, const char *path) {
@@ -902,20 +891,8 @@ int sim_fs_link(sim_fs *fs, const char *existing, const char *path) {
 }
 
 int sim_fs_mknod(sim_fs *fs, const char *path, int type, uint32_t mode) {
-  if (!fs || (type != OS_TYPE_FIFO && type != OS_TYPE_CHR)) return OS_EINVAL;
-  if (fs->frozen) return OS_OK;
-  char p[OS_PATH_MAX];
-  int rc = resolve(fs, path, 0, 0, p);
-  if (rc) return rc;
-  if (strcmp(p, "/") == 0 || find(fs, p)) return OS_EEXIST;
-  rc = check_parent(fs, p);
-  if (rc) return rc;
-  inode *n = inode_new(fs, 0, mode);
-  if (!n) return OS_ENOMEM;
-  n->type = type;
-  rc = add_entry(fs, p, n);
-  if (rc) inode_free(n);
-  return rc;
+  if (type != OS_TYPE_FIFO && type != OS_TYPE_CHR) return OS_EINVAL;
+  return make_node(fs, path, type, mode, NULL);
 }
 
 int sim_fs_realpath(sim_fs *fs, const char *path, char *out, size_t cap) {
