@@ -119,6 +119,8 @@ typedef struct sim_agent {
   int partitions; /* active partition events covering this agent */
   int cloud_stale;
   int ballast;         /* a disk_fill event put /var/tmp/ballast here */
+  int cut_on_download; /* a power cut waits for the next update download */
+  int64_t cut_on_download_nth;
   int cut;          /* power was cut during the agent's work: reboot it */
   int lineage;              /* disk copied or rolled back: lineage ledger */
   int32_t clone_of;         /* source agent of a copy, -1 */
@@ -564,10 +566,20 @@ static void attack_restore(sim_agent *g) {
 
 /* sim_fs's open hook: the attacker acts inside the agent's own open of one
  * of its files, after every check the agent made before that open. */
+static void on_power_cut(void *user);
+
 static void attack_hook(void *user, sim_fs *fs, const char *path) {
   sim_agent *g = user;
   (void)fs;
-  if (g->attack_mute || !path) return;
+  if (!path || g->attack_mute) return; /* the simulator's own look at the disk */
+  /* power_cut "during": "update_download" (issue #17): armed when the
+   * download's file is opened, it lands among the pieces written to it. */
+  size_t pl = strlen(path), dl = strlen("/" UPDATE_DOWNLOAD_FILE);
+  if (g->cut_on_download && pl > dl && strcmp(path + pl - dl, "/" UPDATE_DOWNLOAD_FILE) == 0) {
+    g->cut_on_download = 0;
+    sim_fs_power_cut_at(g->fs, g->cut_on_download_nth, on_power_cut, g);
+  }
+  if (g->attack_n == 0) return;
   if (*g->clock >= g->attack_until) {
     attack_restore(g);
     return;
@@ -718,6 +730,18 @@ static void disk_fill(sim_agent *g, int64_t free_bytes) {
   if (sim_fs_free_space(g->fs, "/var/tmp", &avail, &total) != OS_OK) return;
   g->ballast = 1;
   sim_fs_append(g->fs, BALLAST_PATH, "", 0, 1);
+  if ((int64_t)avail < free_bytes) {
+    /* The other program deletes some of what it wrote. */
+    os_stat st;
+    os_file *bf = NULL;
+    if (sim_fs_stat(g->fs, BALLAST_PATH, &st) != OS_OK) return;
+    int64_t give = free_bytes - (int64_t)avail, keep = st.size > give ? st.size - give : 0;
+    if (sim_fs_open(g->fs, BALLAST_PATH, OS_O_WRITE, 0, &bf) != OS_OK) return;
+    sim_fs_truncate(g->fs, bf, keep);
+    sim_fs_sync(g->fs, bf);
+    sim_fs_close(g->fs, bf);
+    return;
+  }
   for (int64_t left = (int64_t)avail - free_bytes; left > 0;) {
     size_t k = left > (int64_t)sizeof zeros ? sizeof zeros : (size_t)left;
     if (sim_fs_append(g->fs, BALLAST_PATH, zeros, k, 1) != OS_OK) break;
@@ -791,7 +815,10 @@ static void space_check(fleet *f, sim_agent *g) {
   os_stat st;
   int64_t used = 0, spool_db = 0;
   char aside[96];
-  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db", &st) == OS_OK) used += spool_db = st.size;
+  /* issue #17: an update's download counts in the same quota, and grows
+   * only above the floor; it is checked with the spool's database. */
+  if (sim_fs_stat(g->fs, STATE_DIR "/" UPDATE_DOWNLOAD_FILE, &st) == OS_OK) used += spool_db = st.size;
+  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db", &st) == OS_OK) used += st.size, spool_db += st.size;
   if (sim_fs_stat(g->fs, STATE_DIR "/spool.db-journal", &st) == OS_OK) used += st.size;
   if (sim_fs_stat(g->fs, STATE_DIR "/spool.db-reserve", &st) == OS_OK) used += st.size;
   f->quota_checks++;
@@ -872,7 +899,14 @@ static void apply_scenario_event(fleet *f, int idx) {
         sim_agent *g = &f->ag[f->perm[i]];
         /* Somewhere in the next few dozen of its own writes: inside a SQLite
          * transaction, a journal write, an identity file... */
-        sim_fs_power_cut_at(g->fs, sim_rng_range(&f->fault_rng, 1, 40), on_power_cut, g);
+        int64_t nth = sim_rng_range(&f->fault_rng, 1, 40);
+        if (e->during_download) {
+          g->cut_on_download = 1;
+          g->cut_on_download_nth = nth;
+          sim_fs_set_open_hook(g->fs, attack_hook, g);
+        } else {
+          sim_fs_power_cut_at(g->fs, nth, on_power_cut, g);
+        }
       }
       break;
     }

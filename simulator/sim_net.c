@@ -9,6 +9,7 @@ typedef struct pending {
   int32_t agent;
   phase ph;
   net_done_fn done;
+  int (*sink)(void *user, const uint8_t *data, size_t len);
   void *user;
   char method[16];
   char *path;
@@ -211,6 +212,7 @@ static int net_request_(void *ctx, const net_request *req, net_done_fn done, voi
   int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : 30000;
   p->agent = ep->agent;
   p->done = done;
+  p->sink = req->sink;
   p->user = user;
   p->deadline_ms = now + timeout;
   p->max_response = req->max_response_bytes;
@@ -355,6 +357,19 @@ int sim_net_dispatch(sim_net *n, const sim_event *ev, sim_net_result *res) {
   } else if (ev->type != n->ev_complete) {
     return SIM_NET_EINVAL;
   }
+  /* A streamed body arrives in pieces, as from a socket, so the receiver's
+   * piece-by-piece path (and its abort) is what runs. */
+  if (p->error == NET_OK && p->status == 200 && p->sink) {
+    for (size_t off = 0; off < p->resp_len;) {
+      size_t k = p->resp_len - off < SIM_NET_STREAM_PIECE ? p->resp_len - off : SIM_NET_STREAM_PIECE;
+      if (p->sink(p->user, p->resp_body + off, k) != 0) {
+        p->error = NET_EABORTED;
+        break;
+      }
+      off += k;
+    }
+    p->resp_len = 0;
+  }
   net_header hdr[2];
   size_t nh = 0;
   if (p->error == NET_OK) {
@@ -371,10 +386,11 @@ int sim_net_dispatch(sim_net *n, const sim_event *ev, sim_net_result *res) {
                      : p->error == NET_ETIMEDOUT ? "simulated timeout"
                      : p->error == NET_ECONNECT  ? "simulated connection refused"
                      : p->error == NET_ETOOBIG   ? "response too large"
+                     : p->error == NET_EABORTED  ? "stopped by the receiver"
                                                  : "simulated transport error";
   net_response r = {.error = p->error,
                     .status = p->status,
-                    .body = p->error == NET_OK ? p->resp_body : NULL,
+                    .body = p->error == NET_OK && p->resp_len ? p->resp_body : NULL,
                     .body_len = p->error == NET_OK ? p->resp_len : 0,
                     .headers = hdr,
                     .n_headers = nh,

@@ -39,6 +39,7 @@
 
 #define SIM_NET_MAX_PENDING (1u << 20)
 #define SIM_NET_MAX_PER_AGENT 64
+#define SIM_NET_STREAM_PIECE 65536 /* bytes per sink call of a streamed body */
 
 typedef struct sim_net sim_net;
 

@@ -208,7 +208,7 @@ static int get_flag(const cJSON *ev, const char *path, const char *key, int *out
 
 static int parse_update_event(const cJSON *ev, const char *path, const char *type,
                               sim_scn_event *out, perr *e) {
-  static const char *const k_rel[] = {"at_s", "type", "version", "ring", "broken", NULL};
+  static const char *const k_rel[] = {"at_s", "type", "version", "ring", "broken", "binary_kb", NULL};
   static const char *const k_pro[] = {"at_s", "type", "version", "from", "to", "force", NULL};
   static const char *const k_none[] = {"at_s", "type", NULL};
   static const char *const k_rep[] = {"at_s", "type", "generation", NULL};
@@ -220,6 +220,7 @@ static int parse_update_event(const cJSON *ev, const char *path, const char *typ
       TRY(only_keys(ev, path, k_rel, e));
       TRY(get_version(ev, path, out->version, sizeof out->version, e));
       if (out->type == SIM_SCN_UPD_RELEASE) TRY(get_flag(ev, path, "broken", &out->broken, e));
+      TRY(get_int(ev, path, "binary_kb", 1, SIM_SCN_MAX_BINARY_KB, 0, &out->binary_kb, e));
       return get_ring(ev, path, "ring", &out->ring, e);
     case SIM_SCN_UPD_PROMOTE:
       TRY(only_keys(ev, path, k_pro, e));
@@ -291,9 +292,15 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
     TRY(only_keys(ev, path, k_agents, e));
     TRY(parse_agents(ev, path, out, e));
   } else if (strcmp(type, "power_cut") == 0) {
+    static const char *const k_cut[] = {"at_s", "type", "agents", "during", NULL};
+    char during[32] = "";
     out->type = SIM_SCN_POWER_CUT;
-    TRY(only_keys(ev, path, k_agents, e));
+    TRY(only_keys(ev, path, k_cut, e));
     TRY(parse_agents(ev, path, out, e));
+    TRY(get_str(ev, path, "during", 0, during, sizeof during, e));
+    if (during[0] && strcmp(during, "update_download") != 0)
+      return fail(e, "%s.during: must be update_download (or absent: within the next writes)", path);
+    out->during_download = during[0] != 0;
   } else if (strcmp(type, "partition") == 0) {
     out->type = SIM_SCN_PARTITION;
     TRY(only_keys(ev, path, k_part, e));

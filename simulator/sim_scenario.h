@@ -97,6 +97,8 @@ typedef enum sim_scn_rotate_style {
   SIM_ROTATE_RECREATE = 4,     /* delete, then a new file appears later */
 } sim_scn_rotate_style;
 
+#define SIM_SCN_MAX_BINARY_KB 8192 /* release.binary_kb */
+
 typedef struct sim_scn_event {
   int64_t at_s;
   sim_scn_event_type type;
@@ -107,7 +109,8 @@ typedef struct sim_scn_event {
   /* agents: either a count (agents_pct < 0) or a percentage of the fleet */
   int64_t agents_count;
   double agents_pct;
-  int64_t free_mb;  /* disk_fill: leave this much free (the fill never shrinks) */
+  int64_t free_mb;  /* disk_fill: leave this much free (fills, or gives back what an
+                       earlier fill took) */
   int rotate_style; /* rotate: sim_scn_rotate_style */
   int64_t copies;   /* clone: copies per chosen agent (default 1) */
   int same_fingerprint; /* clone: 1 = the copies run on identical hardware ids */
@@ -124,6 +127,9 @@ typedef struct sim_scn_event {
   double probability;   /* local_attack: per open of a file (default 0.3) */
   int swap_first, n_swap; /* local_attack: its files in sim_scenario.swaps */
   int64_t body_version;
+  int64_t binary_kb;    /* release: the binary's size (default 4 KiB; issue #17) */
+  int during_download;  /* power_cut "during": "update_download": the cut lands
+                           among the writes of the agent's next update download */
 } sim_scn_event;
 
 typedef struct sim_scn_alert_expect {

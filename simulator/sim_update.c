@@ -321,12 +321,15 @@ void sim_update_tick(sim_update *u, int64_t wall_ms) {
   if (mc_repo_refresh(&c, 0, &re, e2, sizeof e2) == MC_REPO_OK && re) snap_generation(u);
 }
 
-/* A distinct binary per version (the simulated agent never executes it). */
-static size_t fake_binary(const char *version, const char *who, uint8_t *b, size_t cap) {
-  int n = snprintf((char *)b, cap, "\177ELF outpost-agent %s (%s build, simulated)\n", version, who);
-  size_t len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
-  for (size_t i = len; i < 4096 && i < cap; i++) b[i] = (uint8_t)(i * 31 + (unsigned)len);
-  return cap < 4096 ? cap : 4096;
+/* A distinct binary per version (the simulated agent never executes it),
+ * size bytes long (malloc'd; NULL when out of memory). */
+static uint8_t *fake_binary(const char *version, const char *who, size_t size) {
+  uint8_t *b = malloc(size);
+  if (!b) return NULL;
+  int n = snprintf((char *)b, size, "\177ELF outpost-agent %s (%s build, simulated)\n", version, who);
+  size_t len = n > 0 && (size_t)n < size ? (size_t)n : 0;
+  for (size_t i = len; i < size; i++) b[i] = (uint8_t)(i * 31 + (unsigned)len);
+  return b;
 }
 
 static void ring_add(sim_update *u, int ring, const char *v) {
@@ -337,14 +340,17 @@ static void ring_add(sim_update *u, int ring, const char *v) {
 int sim_update_event(sim_update *u, const sim_scn_event *e, int64_t now_ms, int64_t wall_ms,
                      char *desc, size_t dcap, char *err, size_t cap) {
   char e2[256] = "";
-  uint8_t bin[4096];
+  size_t len = e->binary_kb > 0 ? (size_t)e->binary_kb * 1024 : 4096;
+  uint8_t *bin = NULL;
   const char *ring = e->ring >= 0 && e->ring < MC_REPO_N_RINGS ? mc_repo_rings[e->ring] : "?";
   int attack = 0, rc = MC_REPO_OK;
   mc_repo_ctx c = ctx_at(u, &u->on_s, wall_ms);
   switch (e->type) {
     case SIM_SCN_UPD_RELEASE: {
-      size_t len = fake_binary(e->version, "release", bin, sizeof bin);
+      bin = fake_binary(e->version, "release", len);
+      if (!bin) return efail(err, cap, "release", "out of memory");
       rc = mc_repo_release(&c, bin, len, e->version, ring, release_host_arch(), e2, sizeof e2);
+      free(bin);
       if (rc == MC_REPO_OK) ring_add(u, e->ring, e->version);
       snprintf(desc, dcap, "\"version\":\"%s\",\"ring\":\"%s\"", e->version, ring);
       break;
@@ -380,8 +386,10 @@ int sim_update_event(sim_update *u, const sim_scn_event *e, int64_t now_ms, int6
       attack = 1;
       mc_signer thief = {.ctx = u, .generate = att_generate, .sign = att_sign};
       mc_repo_ctx tc = ctx_at(u, &thief, wall_ms);
-      size_t len = fake_binary(e->version, "attacker", bin, sizeof bin);
+      bin = fake_binary(e->version, "attacker", len);
+      if (!bin) return efail(err, cap, "compromise_online_keys", "out of memory");
       rc = mc_repo_release(&tc, bin, len, e->version, ring, release_host_arch(), e2, sizeof e2);
+      free(bin);
       snprintf(desc, dcap, "\"version\":\"%s\",\"ring\":\"%s\"", e->version, ring);
       break;
     }
@@ -470,7 +478,10 @@ typedef struct rep_scan {
 
 static int rep_cb(void *user, const mc_event *e) {
   rep_scan *s = user;
-  if (strcmp(e->kind, "update_refused") != 0 || !e->detail || !strstr(e->detail, s->match))
+  /* Trouble reports: trust refusals, and the "error" kind (an update that
+   * waits for disk space, issue #17). */
+  if ((strcmp(e->kind, "update_refused") != 0 && strcmp(e->kind, "update_error") != 0) || !e->detail ||
+      !strstr(e->detail, s->match))
     return 0;
   s->matched++;
   if (e->created_ms > s->deadline_wall) return 0;
@@ -508,7 +519,7 @@ void sim_update_check_end(sim_update *u, const sim_scenario *scn, mc_cloud *clou
       }
     if (rc != MC_OK) missing = n;
     snprintf(d, sizeof d,
-             "%lld of %lld agents have no update_refused report naming \"%s\"%s in the cloud "
+             "%lld of %lld agents have no update_refused/update_error report naming \"%s\"%s in the cloud "
              "(first: agent %lld; %lld matching reports in all)",
              (long long)missing, (long long)n, scn->upd_reported,
              scn->upd_reported_within_s >= 0 ? " within the time limit" : "", (long long)first,

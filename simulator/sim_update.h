@@ -41,7 +41,7 @@
 #define SIM_UPD_OK 0
 #define SIM_UPD_EFAIL (-1)
 #define SIM_UPD_MAX_GENERATIONS 64
-#define SIM_UPD_MAX_SERVED (4u * 1024 * 1024)
+#define SIM_UPD_MAX_SERVED ((SIM_SCN_MAX_BINARY_KB + 1024u) * 1024) /* a binary and then some */
 
 typedef struct sim_update sim_update;
 

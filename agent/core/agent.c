@@ -126,6 +126,7 @@ struct agent {
 
   agent_stats st;
   updater *upd;             /* issue #6: NULL when updates are off */
+  update_space upd_space;   /* issue #17: its downloads count in the spool's quota */
   int64_t upd_report_seq;   /* last update report in the check-in in flight */
 };
 
@@ -1533,8 +1534,53 @@ static void on_shed_done(agent *a, const completion *c) {
 
 /* ---- updates (issue #6, core/update.h) ---------------------------------- */
 
+/* A download's bytes: in the spool's quota, above the volume's floor. */
+static int agent_update_hold(void *user, int64_t bytes, char *why, size_t cap) {
+  agent *a = user;
+  spool_space_info si;
+  if (bytes == 0) {
+    (void)spool_set_outside_bytes(a->sp, 0);
+    return 0;
+  }
+  if (spool_space(a->sp, &si) != SPOOL_OK) {
+    snprintf(why, cap, "spool: %s", spool_errmsg(a->sp));
+    return -1;
+  }
+  if (bytes > si.quota_room) {
+    snprintf(why, cap, "the spool's quota of %lld bytes has %lld free (records waiting for the cloud)",
+             (long long)a->cfg.spool_quota_bytes, (long long)si.quota_room);
+    return -1;
+  }
+  if (si.floor_room >= 0 && bytes > si.floor_room) {
+    snprintf(why, cap, "the volume has %lld bytes free above its floor of %lld", (long long)si.floor_room,
+             (long long)si.floor_bytes);
+    return -1;
+  }
+  if (spool_set_outside_bytes(a->sp, bytes) != SPOOL_OK) {
+    snprintf(why, cap, "spool: %s", spool_errmsg(a->sp));
+    return -1;
+  }
+  return 0;
+}
+
+static int agent_update_room(void *user, int64_t bytes, char *why, size_t cap) {
+  agent *a = user;
+  spool_space_info si;
+  if (spool_space(a->sp, &si) != SPOOL_OK) {
+    snprintf(why, cap, "spool: %s", spool_errmsg(a->sp));
+    return -1;
+  }
+  if (si.floor_room >= 0 && bytes > si.floor_room) {
+    snprintf(why, cap, "the volume has %lld bytes free above its floor of %lld, %lld more to write",
+             (long long)si.floor_room, (long long)si.floor_bytes, (long long)bytes);
+    return -1;
+  }
+  return 0;
+}
+
 static void agent_update_open(agent *a) {
   if (!a->cfg.update_enabled) return;
+  a->upd_space = (update_space){.user = a, .hold = agent_update_hold, .room = agent_update_room};
   update_config uc = {
       .state_dir = a->cfg.state_dir,
       .cloud_url = a->cfg.cloud_url,
@@ -1548,6 +1594,8 @@ static void agent_update_open(agent *a) {
       .first_check_ms = a->cfg.update_first_check_ms > 0 ? random_below(a, a->cfg.update_first_check_ms) : 0,
       .retry_base_ms = a->cfg.retry_base_ms * 60,
       .request_timeout_ms = a->cfg.request_timeout_ms,
+      .max_binary_bytes = (size_t)a->cfg.update_max_binary_bytes,
+      .space = &a->upd_space,
   };
   char err[300];
   int rc = update_open(&uc, a->os, a->net, &a->upd, err, sizeof err);

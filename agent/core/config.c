@@ -36,6 +36,7 @@ void config_defaults(agent_config *out) {
   out->update_crash_window_ms = 300 * 1000;
   out->update_check_interval_ms = 3600 * 1000;
   out->update_first_check_ms = 300 * 1000;
+  out->update_max_binary_bytes = 64LL * 1024 * 1024;
 }
 
 
@@ -255,6 +256,8 @@ static void parse_update(jfield_err *e, const cJSON *obj, agent_config *out) {
       if (jfield_int(e, f, fkey, 60, 604800, &v) == 0) out->update_check_interval_ms = v * 1000;
     } else if (strcmp(f->string, "first_check_s") == 0) {
       if (jfield_int(e, f, fkey, 0, 3600, &v) == 0) out->update_first_check_ms = v * 1000;
+    } else if (strcmp(f->string, "max_binary_mb") == 0) {
+      if (jfield_int(e, f, fkey, 1, 256, &v) == 0) out->update_max_binary_bytes = v * 1024 * 1024;
     } else if (strcmp(f->string, "enabled") == 0) {
       jfield_bool(e, f, fkey, &out->update_enabled);
     } else if (strcmp(f->string, "trusted_root") == 0) {
@@ -426,13 +429,14 @@ size_t config_explain(const agent_config *c, char *out, size_t cap) {
                "spool              quota %lld bytes; keep min(%d%% of the volume, %lld bytes) free;\n"
                "                   oldest records shed after %lld ms of back-pressure\n"
                "proxy              %s\n"
-               "update             %s, every %lld s; probation %lld s; %d exits within %lld s fail it\n",
+               "update             %s, every %lld s; probation %lld s; %d exits within %lld s fail it;\n"
+               "                   binaries up to %lld MiB\n",
                (long long)c->spool_quota_bytes, c->spool_floor_pct,
                (long long)c->spool_floor_max_bytes, (long long)c->backpressure_max_ms,
                c->proxy[0] ? c->proxy : "(none; HTTPS_PROXY/NO_PROXY from the environment)",
                c->update_enabled ? "enabled" : "disabled", (long long)(c->update_check_interval_ms / 1000),
                (long long)(c->update_probation_ms / 1000), c->update_crash_loop_max,
-               (long long)(c->update_crash_window_ms / 1000));
+               (long long)(c->update_crash_window_ms / 1000), (long long)(c->update_max_binary_bytes >> 20));
   if (w > 0) n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
   for (int i = 0; i < c->n_sources && n < cap - 1; i++) {
     w = snprintf(out + n, cap - n, "  - %s (new files read from the %s)\n", c->sources[i].path,

@@ -93,6 +93,9 @@ typedef struct agent_config {
   int64_t update_first_check_ms;  /* "first_check_s", default 300, 0..3600 s: the
                                      first check after start is at a random moment
                                      within this window (0: at once) */
+  int64_t update_max_binary_bytes; /* "max_binary_mb", default 64, 1..256 MiB: a
+                                     release target longer than this is refused
+                                     before any byte is fetched (issue #17) */
   /* Not from JSON: the driver copies the compiled-in release key (PEM) here;
    * "" = none, updates stay off. */
   char update_release_key_pem[512];

@@ -91,6 +91,7 @@ struct spool {
   const os_shim *os;
   char path[OS_PATH_MAX];
   spool_limits lim;
+  int64_t outside; /* the agent's bytes held outside the database, in the quota */
   int64_t page_size;
   int64_t max_pages; /* the page limit last given to SQLite */
   int last_rc;
@@ -462,6 +463,12 @@ int spool_set_limits(spool *s, const spool_limits *lim) {
   return spool_space(s, NULL);
 }
 
+int spool_set_outside_bytes(spool *s, int64_t bytes) {
+  if (bytes < 0 || bytes > s->lim.quota_bytes) return s->last_rc = SPOOL_EINVAL;
+  s->outside = bytes;
+  return spool_space(s, NULL);
+}
+
 static int64_t page_count(spool *s) {
   sqlite3_stmt *q = s->st[ST_PAGE_COUNT];
   int64_t n = -1;
@@ -492,7 +499,11 @@ int spool_space(spool *s, spool_space_info *out) {
   if (pages < 0) return spool_fail(s, SQLITE_ERROR, "cannot read the spool size");
   info.db_bytes = pages * s->page_size;
   int64_t reserve = SPOOL_JOURNAL_RESERVE(s->lim.quota_bytes);
-  int64_t limit = (s->lim.quota_bytes - reserve - SPOOL_RESERVE_BYTES) / s->page_size;
+  int64_t quota_left = s->lim.quota_bytes - reserve - SPOOL_RESERVE_BYTES - s->outside;
+  int64_t limit = (quota_left > 0 ? quota_left : 0) / s->page_size;
+  info.outside_bytes = s->outside;
+  info.quota_room = quota_left - info.db_bytes > 0 ? quota_left - info.db_bytes : 0;
+  info.floor_room = -1;
   int rc = s->os->free_space ? s->os->free_space(s->os->ctx, s->path, &info.avail, &info.total)
                              : OS_ENOSYS;
   if (rc == OS_OK) {
@@ -505,6 +516,7 @@ int spool_space(spool *s, spool_space_info *out) {
     int64_t jr = (int64_t)(info.total / 64) > 65536 ? (int64_t)(info.total / 64) : 65536;
     if (jr > reserve) jr = reserve;
     int64_t room = avail - info.floor_bytes - jr;
+    info.floor_room = room > 0 ? room : 0;
     int64_t by_floor = pages + (room > 0 ? room / s->page_size : 0);
     if (by_floor < limit) limit = by_floor;
     info.deficit = avail < info.floor_bytes ? info.floor_bytes - avail : 0;

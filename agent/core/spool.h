@@ -98,6 +98,10 @@ typedef struct spool_space_info {
   int64_t db_bytes;        /* the database file now (pages x page size) */
   int64_t max_db_bytes;    /* what SQLite may grow it to right now */
   int64_t deficit;         /* bytes the volume is under its floor (0 when fine) */
+  int64_t outside_bytes;   /* held outside the database (spool_set_outside_bytes) */
+  int64_t quota_room;      /* what the quota still allows the database (>= 0) */
+  int64_t floor_room;      /* free above the floor, less journal room (>= 0);
+                            * -1 when the os cannot say */
 } spool_space_info;
 
 typedef enum spool_shed_reason {
@@ -149,6 +153,12 @@ int spool_last_error(const spool *s);
 /* Sets the quota and floor (spool_open starts with the defaults: 256 MiB,
  * 5%, 1 GiB) and re-arms SQLite's page limit. SPOOL_EINVAL on bad values. */
 int spool_set_limits(spool *s, const spool_limits *lim);
+/* issue #17: bytes of the agent's own data kept outside the database (an
+ * update being downloaded: core/update.h) count in the same quota; the
+ * database may grow only to the quota less them. 0..quota_bytes; re-arms the
+ * page limit (SQLite never shrinks the file below its size: the quota room
+ * just stops growing). SPOOL_EINVAL out of range. */
+int spool_set_outside_bytes(spool *s, int64_t bytes);
 /* Re-reads the volume's free space, re-arms the page limit, fills *out. */
 int spool_space(spool *s, spool_space_info *out);
 

@@ -1068,24 +1068,85 @@ int tuf_role_target_at(const tuf_set *s, const char *role, size_t index, tuf_tar
   return TUF_ENOTFOUND;
 }
 
-int tuf_verify_target(tuf_set *s, const uint8_t *data, size_t len, const tuf_target *t) {
-  if (!t || (!data && len)) return s ? fail(s, TUF_EINVAL, "no target") : TUF_EINVAL;
-  if (t->length < 0 || (uint64_t)t->length != (uint64_t)len)
-    return s ? fail(s, TUF_EHASH, "%.512s: length %zu, expected %lld", t->path, len, (long long)t->length) : TUF_EHASH;
+struct tuf_target_hasher {
+  tuf_target t;
+  uint64_t len;
+  size_t n;
+  mbedtls_md_context_t md[TUF_MAX_HASHES];
+  size_t md_len[TUF_MAX_HASHES];
+};
+
+void tuf_target_hash_free(tuf_target_hasher *h) {
+  if (!h) return;
+  for (size_t i = 0; i < h->n; i++) mbedtls_md_free(&h->md[i]);
+  free(h);
+}
+
+int tuf_target_hash_begin(tuf_set *s, const tuf_target *t, tuf_target_hasher **out) {
+  if (!out) return TUF_EINVAL;
+  *out = NULL;
+  if (!t) return s ? fail(s, TUF_EINVAL, "no target") : TUF_EINVAL;
   if (t->n_hashes == 0) return s ? fail(s, TUF_EHASH, "%.512s: no hashes", t->path) : TUF_EHASH;
-  for (size_t i = 0; i < t->n_hashes; i++) {
+  tuf_target_hasher *h = calloc(1, sizeof *h);
+  if (!h) return TUF_ENOMEM;
+  h->t = *t;
+  for (size_t i = 0; i < t->n_hashes && i < TUF_MAX_HASHES; i++) {
     mbedtls_md_type_t ty;
-    if (hash_alg(t->hashes[i].alg, &ty) != 0)
-      return s ? fail(s, TUF_EHASH, "%.512s: unsupported hash algorithm %s", t->path, t->hashes[i].alg) : TUF_EHASH;
+    if (hash_alg(t->hashes[i].alg, &ty) != 0) {
+      tuf_target_hash_free(h);
+      return s ? fail(s, TUF_EHASH, "%.512s: unsupported hash algorithm %s", t->path, t->hashes[i].alg)
+               : TUF_EHASH;
+    }
     const mbedtls_md_info_t *info = mbedtls_md_info_from_type(ty);
+    mbedtls_md_init(&h->md[i]);
+    h->n = i + 1;
+    h->md_len[i] = mbedtls_md_get_size(info);
+    if (mbedtls_md_setup(&h->md[i], info, 0) != 0 || mbedtls_md_starts(&h->md[i]) != 0) {
+      tuf_target_hash_free(h);
+      return TUF_ENOMEM;
+    }
+  }
+  *out = h;
+  return TUF_OK;
+}
+
+void tuf_target_hash_update(tuf_target_hasher *h, const uint8_t *data, size_t len) {
+  if (!h || !len) return;
+  h->len += len;
+  for (size_t i = 0; i < h->n; i++) (void)mbedtls_md_update(&h->md[i], data, len);
+}
+
+int tuf_target_hash_finish(tuf_set *s, tuf_target_hasher *h) {
+  if (!h) return s ? fail(s, TUF_EINVAL, "no target") : TUF_EINVAL;
+  const tuf_target *t = &h->t;
+  int rc = TUF_OK;
+  if (t->length < 0 || (uint64_t)t->length != h->len) {
+    rc = s ? fail(s, TUF_EHASH, "%.512s: length %llu, expected %lld", t->path, (unsigned long long)h->len,
+                  (long long)t->length)
+           : TUF_EHASH;
+  }
+  for (size_t i = 0; rc == TUF_OK && i < h->n; i++) {
     uint8_t d[64];
     char hex[129];
-    mbedtls_md(info, data, len, d);
-    for (size_t j = 0; j < mbedtls_md_get_size(info); j++) snprintf(hex + 2 * j, 3, "%02x", d[j]);
+    size_t dl = h->md_len[i];
+    if (mbedtls_md_finish(&h->md[i], d) != 0) dl = 0;
+    hex[0] = 0;
+    for (size_t j = 0; j < dl; j++) snprintf(hex + 2 * j, 3, "%02x", d[j]);
     if (strcmp(hex, t->hashes[i].hex) != 0)
-      return s ? fail(s, TUF_EHASH, "%.512s: %s mismatch", t->path, t->hashes[i].alg) : TUF_EHASH;
+      rc = s ? fail(s, TUF_EHASH, "%.512s: %s mismatch", t->path, t->hashes[i].alg) : TUF_EHASH;
   }
-  return TUF_OK;
+  tuf_target_hash_free(h);
+  return rc;
+}
+
+/* One piece: the whole file is the streamed check's only update. */
+int tuf_verify_target(tuf_set *s, const uint8_t *data, size_t len, const tuf_target *t) {
+  if (!t || (!data && len)) return s ? fail(s, TUF_EINVAL, "no target") : TUF_EINVAL;
+  tuf_target_hasher *h;
+  int rc = tuf_target_hash_begin(s, t, &h);
+  if (rc != TUF_OK) return rc;
+  tuf_target_hash_update(h, data, len);
+  return tuf_target_hash_finish(s, h);
 }
 
 const char *tuf_strerror(int code) {

@@ -188,6 +188,19 @@ int tuf_role_target_at(const tuf_set *s, const char *role, size_t index, tuf_tar
  * the set's error when s is NULL. */
 int tuf_verify_target(tuf_set *s, const uint8_t *data, size_t len, const tuf_target *t);
 
+/* The same check over a target that arrives in pieces (an update streamed to
+ * disk, never held whole in memory): begin, feed every piece in order, finish.
+ * tuf_target_hash_begin allocates *out (TUF_ENOMEM) and refuses a target with
+ * no or an unknown hash algorithm (TUF_EHASH, recorded in s when s is given);
+ * it copies what it needs of t. tuf_target_hash_finish checks the length and
+ * every hash like tuf_verify_target and frees h; tuf_target_hash_free drops an
+ * unfinished one (NULL fine). */
+typedef struct tuf_target_hasher tuf_target_hasher;
+int tuf_target_hash_begin(tuf_set *s, const tuf_target *t, tuf_target_hasher **out);
+void tuf_target_hash_update(tuf_target_hasher *h, const uint8_t *data, size_t len);
+int tuf_target_hash_finish(tuf_set *s, tuf_target_hasher *h);
+void tuf_target_hash_free(tuf_target_hasher *h);
+
 /* Pattern matching of delegated paths (spec: shell-style, '/' separates
  * components that must match one by one; '*', '?', '[...]', '[!...]').
  * Exposed for tests. 1 = match. */

@@ -17,6 +17,9 @@
 #define MAX_ROLE_LOADS 8     /* delegated roles loaded per check besides the ring */
 #define MAX_ENUM 4096        /* ring entries looked at per check */
 #define MAX_BACKOFF_SHIFT 16
+/* The download's free-space re-check: often enough that others filling the
+ * volume meanwhile stop it within a few MiB of the floor. */
+#define SPACE_RECHECK_BYTES (4LL * 1024 * 1024)
 
 typedef enum ustate {
   ST_IDLE = 0,
@@ -38,6 +41,7 @@ struct updater {
   size_t key_len;
   int64_t interval, retry_base, req_timeout, dl_timeout;
   size_t max_binary;
+  update_space space; /* all NULL: no gate */
   const os_shim *os;
   const net_shim *net;
 
@@ -65,8 +69,13 @@ struct updater {
   char cand[RELEASE_VERSION_MAX];
   char cand_path[TUF_MAX_TARGET_PATH + 1];
   tuf_target bin_t, sig_t;
-  uint8_t *bin;
-  size_t bin_len;
+  /* the binary streams into UPDATE_DOWNLOAD_FILE, hashed as it comes */
+  os_file *dl;
+  tuf_target_hasher *dl_hash;
+  int64_t dl_bytes, dl_recheck_at;
+  int dl_held;                 /* space.hold() granted the bytes */
+  int dl_verified;             /* length and every TUF hash matched */
+  char dl_why[UPDATE_MSG_MAX]; /* why the sink stopped the transfer */
 
   update_report q[UPDATE_MAX_REPORTS];
   int nq;
@@ -175,12 +184,12 @@ static void persist_reports(updater *u) {
 
 /* ---- end of a check ---- */
 
+static void download_drop(updater *u, int keep_file);
+
 static void reset_check(updater *u) {
   tuf_close(u->set);
   u->set = NULL;
-  free(u->bin);
-  u->bin = NULL;
-  u->bin_len = 0;
+  download_drop(u, 0);
   free(u->r_body);
   u->r_body = NULL;
   u->r_len = 0;
@@ -216,8 +225,8 @@ static void fail(updater *u, const char *kind, const char *fmt, ...) {
   u->st.failures++;
   if (kind && strcmp(kind, "refused") == 0) u->st.refusals++;
   snprintf(u->st.last_error, sizeof u->st.last_error, "%s", msg);
-  ulog(u, kind ? OS_LOG_WARN : OS_LOG_INFO, "update: %s%s; running %s kept", kind ? "refused: " : "",
-       msg, u->running);
+  ulog(u, kind ? OS_LOG_WARN : OS_LOG_INFO, "update: %s%s; running %s kept",
+       kind && strcmp(kind, "refused") == 0 ? "refused: " : "", msg, u->running);
   if (kind) queue_report(u, kind, msg);
   reset_check(u);
   backoff(u);
@@ -288,6 +297,8 @@ static int safe_name(const char *s) {
 
 /* ---- requests ---- */
 
+static int download_sink(void *user, const uint8_t *data, size_t len);
+
 static void on_reply(void *user, const net_response *r) {
   updater *u = user;
   u->inflight = 0;
@@ -306,6 +317,11 @@ static void on_reply(void *user, const net_response *r) {
     u->r_toobig = 1;
     return;
   }
+  if (u->state == ST_BINARY) {
+    /* A shim that ignored the sink: the body takes the same path. */
+    if (r->body_len && download_sink(u, r->body, r->body_len) != 0) u->r_error = NET_EABORTED;
+    return;
+  }
   u->r_body = malloc(r->body_len ? r->body_len : 1);
   if (!u->r_body) {
     u->r_error = NET_ENOMEM;
@@ -318,7 +334,8 @@ static void on_reply(void *user, const net_response *r) {
 static void get(updater *u, ustate st, const char *url, size_t max, int64_t timeout) {
   snprintf(u->req_url, sizeof u->req_url, "%s", url);
   u->req_max = max;
-  net_request req = {.method = "GET", .url = url, .timeout_ms = timeout, .max_response_bytes = max};
+  net_request req = {.method = "GET", .url = url, .timeout_ms = timeout, .max_response_bytes = max,
+                     .sink = st == ST_BINARY ? download_sink : NULL};
   uint64_t id = 0;
   int rc = u->net->request(u->net->ctx, &req, on_reply, u, &id);
   if (rc != NET_OK) {
@@ -534,6 +551,126 @@ static int find(updater *u, const char *path, tuf_target *out) {
   return 0;
 }
 
+/* ---- the binary's download (issue #17) ----
+ * Streamed to UPDATE_DOWNLOAD_FILE and hashed as it arrives: memory stays at
+ * one network piece whatever the target's length. Its bytes (binary and
+ * .sig) are held in the spool's quota before the first one is written, and
+ * the room above the free-space floor is re-checked every
+ * SPACE_RECHECK_BYTES: the update waits (report, back-off) rather than push
+ * the host under the floor. */
+
+static void download_drop(updater *u, int keep_file) {
+  if (u->dl) (void)u->os->close(u->os->ctx, u->dl);
+  u->dl = NULL;
+  tuf_target_hash_free(u->dl_hash);
+  u->dl_hash = NULL;
+  if (!keep_file) {
+    char p[OS_PATH_MAX];
+    if (path_in(u, p, sizeof p, UPDATE_DOWNLOAD_FILE) == OS_OK) (void)u->os->unlink(u->os->ctx, p);
+    if (u->dl_held && u->space.hold) {
+      char why[8];
+      (void)u->space.hold(u->space.user, 0, why, sizeof why);
+    }
+    u->dl_held = 0;
+  }
+  u->dl_bytes = 0;
+  u->dl_verified = 0;
+  u->dl_why[0] = 0;
+}
+
+static int download_begin(updater *u) {
+  int64_t need = u->bin_t.length + u->sig_t.length;
+  char why[UPDATE_MSG_MAX - 64];
+  why[0] = 0;
+  download_drop(u, 0); /* a leftover from a crash or power cut */
+  if (u->space.hold && u->space.hold(u->space.user, need, why, sizeof why) != 0) {
+    fail(u, "error", "%s (%lld bytes) waits for space: %s", u->cand, (long long)need, why);
+    return -1;
+  }
+  u->dl_held = u->space.hold != NULL;
+  int rc = tuf_target_hash_begin(u->set, &u->bin_t, &u->dl_hash);
+  if (rc != TUF_OK) {
+    fail_tuf(u, rc);
+    return -1;
+  }
+  char p[OS_PATH_MAX];
+  int orc = path_in(u, p, sizeof p, UPDATE_DOWNLOAD_FILE);
+  if (orc == OS_OK)
+    orc = u->os->open(u->os->ctx, p, OS_O_WRITE | OS_O_CREATE | OS_O_TRUNC | OS_O_NOFOLLOW, 0600, &u->dl);
+  if (orc != OS_OK) {
+    fail(u, "error", "%s: cannot create %s: %s", u->cand, UPDATE_DOWNLOAD_FILE, files_strerror(orc));
+    return -1;
+  }
+  u->dl_recheck_at = SPACE_RECHECK_BYTES;
+  return 0;
+}
+
+/* The net shim's sink: outside update_step, like on_reply. Non-zero stops
+ * the transfer; dl_why says why. */
+static int download_sink(void *user, const uint8_t *data, size_t len) {
+  updater *u = user;
+  if (!u->dl || u->dl_why[0]) return -1;
+  if ((uint64_t)len > (uint64_t)(u->bin_t.length - u->dl_bytes)) {
+    snprintf(u->dl_why, sizeof u->dl_why, "%.200s: more than its %lld bytes (endless data)", u->bin_t.path,
+             (long long)u->bin_t.length);
+    return -1;
+  }
+  if (u->dl_bytes + (int64_t)len >= u->dl_recheck_at && u->space.room) {
+    char why[UPDATE_MSG_MAX - 96];
+    why[0] = 0;
+    if (u->space.room(u->space.user, u->bin_t.length - u->dl_bytes + u->sig_t.length, why, sizeof why) != 0) {
+      snprintf(u->dl_why, sizeof u->dl_why, "%s stopped at %lld of %lld bytes: %s", u->cand,
+               (long long)u->dl_bytes, (long long)u->bin_t.length, why);
+      return -1;
+    }
+    u->dl_recheck_at += SPACE_RECHECK_BYTES;
+  }
+  int64_t w = u->os->pwrite(u->os->ctx, u->dl, data, len, u->dl_bytes);
+  if (w < 0) {
+    snprintf(u->dl_why, sizeof u->dl_why, "%s: writing %s: %s", u->cand, UPDATE_DOWNLOAD_FILE,
+             files_strerror((int)w));
+    return -1;
+  }
+  tuf_target_hash_update(u->dl_hash, data, len);
+  u->dl_bytes += (int64_t)len;
+  return 0;
+}
+
+/* The whole binary arrived: its TUF length and hashes, then durable. */
+static int download_finish(updater *u) {
+  tuf_target_hasher *h = u->dl_hash;
+  u->dl_hash = NULL;
+  int rc = tuf_target_hash_finish(u->set, h);
+  if (rc != TUF_OK) {
+    fail_tuf(u, rc);
+    return -1;
+  }
+  int orc = u->os->sync(u->os->ctx, u->dl);
+  int crc = u->os->close(u->os->ctx, u->dl);
+  u->dl = NULL;
+  if (orc == OS_OK) orc = crc;
+  if (orc != OS_OK) {
+    fail(u, "error", "%s: syncing %s: %s", u->cand, UPDATE_DOWNLOAD_FILE, files_strerror(orc));
+    return -1;
+  }
+  u->dl_verified = 1;
+  return 0;
+}
+
+static int hex_to_bytes(const char *hex, uint8_t *out, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int v = 0;
+    for (int k = 0; k < 2; k++) {
+      char c = hex[2 * i + (size_t)k];
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return -1;
+      v = v * 16 + d;
+    }
+    out[i] = (uint8_t)v;
+  }
+  return hex[2 * n] == 0 ? 0 : -1;
+}
+
 static void resolve(updater *u) {
   char sig_path[TUF_MAX_TARGET_PATH + 8];
   snprintf(sig_path, sizeof sig_path, "%s.sig", u->cand_path);
@@ -552,6 +689,7 @@ static void resolve(updater *u) {
     fail(u, "refused", "%s: no sha256 or unusable path for a URL", u->bin_t.path);
     return;
   }
+  if (download_begin(u) != 0) return;
   get(u, ST_BINARY, url, (size_t)u->bin_t.length, u->dl_timeout);
 }
 
@@ -560,8 +698,13 @@ static void stage(updater *u, const uint8_t *sig, size_t sig_len) {
   memset(&exp, 0, sizeof exp);
   exp.pub_der = u->key_der;
   exp.pub_len = u->key_len;
-  crypto_sha256(u->bin, u->bin_len, exp.sha256);
-  exp.length = (int64_t)u->bin_len;
+  /* The file's sha256 is the TUF one it was just checked against. */
+  if (!u->dl_verified || strcmp(u->bin_t.hashes[0].alg, "sha256") != 0 ||
+      hex_to_bytes(u->bin_t.hashes[0].hex, exp.sha256, CRYPTO_SHA256_LEN) != 0) {
+    fail(u, "refused", "%s: no verified sha256 for the release check", u->cand);
+    return;
+  }
+  exp.length = u->dl_bytes;
   exp.arch = u->arch;
   exp.version = u->cand;
   char err[256];
@@ -570,7 +713,7 @@ static void stage(updater *u, const uint8_t *sig, size_t sig_len) {
     fail(u, "refused", "release signature of %s: %s (%s)", u->cand, err, release_strerror(rc));
     return;
   }
-  char dir[OS_PATH_MAX], rel[64 + RELEASE_VERSION_MAX], p[OS_PATH_MAX], ps[OS_PATH_MAX];
+  char dir[OS_PATH_MAX], rel[64 + RELEASE_VERSION_MAX], p[OS_PATH_MAX], ps[OS_PATH_MAX], part[OS_PATH_MAX];
   snprintf(rel, sizeof rel, "bin/%s", u->cand);
   int orc = path_in(u, dir, sizeof dir, "bin");
   if (orc == OS_OK) orc = files_ensure_dir(u->os, dir, 0700);
@@ -580,20 +723,22 @@ static void stage(updater *u, const uint8_t *sig, size_t sig_len) {
   if (orc == OS_OK) orc = files_join(ps, sizeof ps, dir, RELEASE_NAME ".sig");
   /* The .sig first: the binary appearing is what makes a staged version. */
   if (orc == OS_OK) orc = files_write_atomic(u->os, ps, sig, sig_len, 0644);
-  if (orc == OS_OK) orc = files_write_atomic(u->os, p, u->bin, u->bin_len, 0755);
+  if (orc == OS_OK) orc = path_in(u, part, sizeof part, UPDATE_DOWNLOAD_FILE);
+  if (orc == OS_OK) orc = u->os->chmod(u->os->ctx, part, 0755);
+  if (orc == OS_OK) orc = u->os->rename(u->os->ctx, part, p);
   upstate_pending pend;
   memset(&pend, 0, sizeof pend);
   snprintf(pend.version, sizeof pend.version, "%s", u->cand);
   crypto_hex(exp.sha256, CRYPTO_SHA256_LEN, pend.sha256);
-  pend.length = (int64_t)u->bin_len;
+  pend.length = u->dl_bytes;
   if (orc == OS_OK) orc = upstate_save_pending(u->os, u->state_dir, &pend);
   if (orc != OS_OK) {
     fail(u, "error", "staging %s under %s: %s", u->cand, rel, files_strerror(orc));
     return;
   }
   char msg[UPDATE_MSG_MAX];
-  snprintf(msg, sizeof msg, "%s staged from %.23s (sha256 %.16s..., %zu bytes); restarting", u->cand, u->ring,
-           pend.sha256, u->bin_len);
+  snprintf(msg, sizeof msg, "%s staged from %.23s (sha256 %.16s..., %lld bytes); restarting", u->cand, u->ring,
+           pend.sha256, (long long)u->dl_bytes);
   ulog(u, OS_LOG_INFO, "update: %s", msg);
   queue_report(u, "staged", msg);
   persist_reports(u);
@@ -609,6 +754,13 @@ static void handle_reply(updater *u) {
     fail(u, "refused", "%s: reply longer than the %zu bytes allowed (endless data)", u->req_url, u->req_max);
     return;
   }
+  if (u->state == ST_BINARY && u->dl_why[0]) {
+    /* The sink stopped it: endless data is a refusal; space and disk wait. */
+    char why[UPDATE_MSG_MAX];
+    snprintf(why, sizeof why, "%s", u->dl_why);
+    fail(u, strstr(why, "endless data") ? "refused" : "error", "%s", why);
+    return;
+  }
   if (u->r_error != NET_OK) {
     fail(u, NULL, "GET %s: net error %d", u->req_url, u->r_error);
     return;
@@ -621,7 +773,7 @@ static void handle_reply(updater *u) {
     fail(u, NULL, "GET %s: HTTP %d", u->req_url, u->r_status);
     return;
   }
-  u->st.bytes_downloaded += (int64_t)u->r_len;
+  u->st.bytes_downloaded += u->state == ST_BINARY ? u->dl_bytes : (int64_t)u->r_len;
   uint8_t *b = u->r_body;
   size_t n = u->r_len;
   int rc;
@@ -673,14 +825,7 @@ static void handle_reply(updater *u) {
       else select_version(u);
       return;
     case ST_BINARY: {
-      rc = tuf_verify_target(u->set, b, n, &u->bin_t);
-      if (rc != TUF_OK) {
-        fail_tuf(u, rc);
-        return;
-      }
-      u->bin = b; /* kept for the release check */
-      u->bin_len = n;
-      u->r_body = NULL;
+      if (download_finish(u) != 0) return;
       char url[NET_MAX_URL];
       if (target_url(u, &u->sig_t, url, sizeof url) != 0) {
         fail(u, "refused", "%s: no sha256 or unusable path for a URL", u->sig_t.path);
@@ -829,6 +974,9 @@ int update_open(const update_config *cfg, const os_shim *os, const net_shim *net
     free(u);
     return rc;
   }
+  u->space = cfg->space ? *cfg->space : (update_space){0};
+  /* A download cut short by a crash or power cut is never resumed. */
+  if (path_in(u, p, sizeof p, UPDATE_DOWNLOAD_FILE) == OS_OK) (void)os->unlink(os->ctx, p);
   take_supervisor_reports(u);
   *out = u;
   return UPDATE_OK;

@@ -15,12 +15,22 @@
  *   -> the highest custom.version in the ring role for this arch above
  *      max(running, floor), not bad -> GET <cloud>/v1/targets/<ring>/
  *      outpost-agent/<v>/<sha256>.<name> and the .sig, each within its TUF
- *      length, tuf_verify_target, release_verify with cfg.release_key
- *   -> state_dir/bin/<v>/outpost-agent (0755) and .sig, pending.json
+ *      length; the binary streams to state_dir/update/download.part, hashed
+ *      as it comes (tuf_target_hash_*), then release_verify with
+ *      cfg.release_key
+ *   -> renamed to state_dir/bin/<v>/outpost-agent (0755); .sig, pending.json
  *   -> update_exit_code() = 75: the caller exits and the supervisor switches.
  *
  * Every download is capped by what TUF allows (tuf_meta_for, the target's
- * length): a longer reply is aborted and reported. Accepted metadata is
+ * length): a longer reply is aborted and reported. A target longer than
+ * cfg.max_binary_bytes (the config's update.max_binary_mb) is refused before
+ * any byte is fetched. The binary is never held in memory (issue #17): it is
+ * written as it arrives, and its bytes count in the spool's quota and keep
+ * the volume's free-space floor through cfg.space: when they do not fit the
+ * check ends with an "error" report naming the shortfall and is retried
+ * after the back-off; the partial file is deleted (and on open, after a
+ * crash). The supervisor keeps bin/ to current, previous and one staged
+ * version (docs/updates.md). Accepted metadata is
  * persisted atomically (temp + sync + rename). After a root rotation that
  * removed a timestamp or snapshot key the local timestamp and snapshot are
  * deleted (fast-forward recovery). Any refusal (expired/frozen metadata,
@@ -59,6 +69,20 @@
 #define UPDATE_MAX_REPORTS 8   /* queued for the cloud; oldest dropped */
 #define UPDATE_MAX_BINARY (256u * 1024 * 1024)
 #define UPDATE_METADATA_DIR "update/metadata"
+#define UPDATE_DOWNLOAD_FILE "update/download.part"
+
+/* Where a download's bytes come from (the agent: its spool's quota and
+ * floor, core/spool.h). Functions may be NULL: no gate. Both are called from
+ * the net driver's sink as well as from update_step. */
+typedef struct update_space {
+  void *user;
+  /* Holds bytes of the quota for a download, checking the quota's and the
+   * floor's room first: 0 = held; non-zero = they do not fit, why says by
+   * how much. bytes 0 lets them go (always 0). */
+  int (*hold)(void *user, int64_t bytes, char *why, size_t why_cap);
+  /* bytes more are still to be written: 0 while they fit above the floor. */
+  int (*room)(void *user, int64_t bytes, char *why, size_t why_cap);
+} update_space;
 
 typedef struct update_config {
   const char *state_dir;       /* required */
@@ -74,6 +98,7 @@ typedef struct update_config {
   int64_t request_timeout_ms;  /* metadata; <= 0: 30 s */
   int64_t download_timeout_ms; /* binaries; <= 0: 10 min */
   size_t max_binary_bytes;     /* 0 or over UPDATE_MAX_BINARY: UPDATE_MAX_BINARY */
+  const update_space *space;   /* NULL: no gate; copied */
 } update_config;
 
 typedef struct update_report {

@@ -30,6 +30,9 @@ typedef struct nc_xfer {
   size_t body_len, body_cap, body_max;
   int too_big;
   int oom;
+  int (*sink)(void *user, const uint8_t *data, size_t len);
+  int aborted;      /* the sink said stop */
+  size_t streamed;  /* bytes given to the sink */
   char hdr_store[NET_MAX_HEADERS][NET_CURL_HEADER_MAX + 1];
   net_header hdrs[NET_MAX_HEADERS];
   size_t n_hdrs;
@@ -86,9 +89,21 @@ static size_t nc_on_body(char *data, size_t size, size_t nmemb, void *userp) {
   nc_xfer *x = userp;
   size_t n = size * nmemb;
   if (n == 0) return 0;
-  if (n > x->body_max - x->body_len) {
+  if (n > x->body_max - x->body_len - x->streamed) {
     x->too_big = 1;
     return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+  }
+  if (x->sink) {
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 200) {
+      x->streamed += n;
+      if (x->sink(x->user, (const uint8_t *)data, n) != 0) {
+        x->aborted = 1;
+        return 0;
+      }
+      return n;
+    }
   }
   if (x->body_len + n > x->body_cap) {
     size_t cap = x->body_cap ? x->body_cap : 4096;
@@ -152,7 +167,7 @@ static int nc_map_error(const nc_xfer *x) {
   case CURLE_OPERATION_TIMEDOUT: return NET_ETIMEDOUT;
   case CURLE_OUT_OF_MEMORY: return NET_ENOMEM;
   case CURLE_FILESIZE_EXCEEDED: return NET_ETOOBIG;
-  case CURLE_WRITE_ERROR: return x->too_big ? NET_ETOOBIG : x->oom ? NET_ENOMEM : NET_EIO;
+  case CURLE_WRITE_ERROR: return x->too_big ? NET_ETOOBIG : x->oom ? NET_ENOMEM : x->aborted ? NET_EABORTED : NET_EIO;
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_PEER_FAILED_VERIFICATION:
   case CURLE_SSL_CERTPROBLEM:
@@ -188,6 +203,8 @@ static void nc_fire(nc_xfer *x) {
     r.n_headers = x->n_hdrs;
   } else if (r.error == NET_ETOOBIG) {
     snprintf(text, sizeof text, "response body over %zu bytes", x->body_max);
+  } else if (r.error == NET_EABORTED) {
+    snprintf(text, sizeof text, "stopped by the receiver after %zu bytes", x->streamed);
   } else {
     snprintf(text, sizeof text, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result));
   }
@@ -382,6 +399,7 @@ static int nc_request(void *ctx, const net_request *req, net_done_fn done, void 
   x->done = done;
   x->user = user;
   x->body_max = req->max_response_bytes;
+  x->sink = req->sink;
   x->url = curl_url();
   x->easy = curl_easy_init();
   if (!x->url || !x->easy) {

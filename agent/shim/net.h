@@ -15,6 +15,16 @@
  *     only during the callback; copy what you keep.
  *   - After done() returns the driver calls agent_step() again so the agent
  *     can act on the result.
+ *
+ * Streaming (issue #17: an update is never held whole in memory)
+ *   - With req->sink set, the body of a 200 response is not buffered: each
+ *     piece goes to sink(user, data, len) as it arrives, from the driver,
+ *     before done() and never inside request() or cancel(); done() then gets
+ *     body NULL and body_len 0. max_response_bytes still bounds the total
+ *     (NET_ETOOBIG). A sink that returns non-zero stops the transfer: done()
+ *     gets NET_EABORTED. Other statuses are buffered as without a sink.
+ *   - A shim may ignore sink and deliver the body to done() as usual; a caller
+ *     that sets sink must accept both.
  */
 #ifndef OUTPOST_SHIM_NET_H
 #define OUTPOST_SHIM_NET_H
@@ -36,6 +46,7 @@
 #define NET_ETIMEDOUT  (-13) /* no complete response in time */
 #define NET_ETOOBIG    (-14) /* response body over max_response_bytes */
 #define NET_EIO        (-15) /* any other transport failure */
+#define NET_EABORTED   (-16) /* the request's sink refused a piece of the body */
 
 typedef struct net_header {
   const char *name;
@@ -51,6 +62,8 @@ typedef struct net_request {
   size_t body_len;
   int64_t timeout_ms;          /* whole exchange, connect included */
   size_t max_response_bytes;   /* larger bodies fail with NET_ETOOBIG */
+  /* NULL: buffer the body. Else see "Streaming" above; user is done()'s. */
+  int (*sink)(void *user, const uint8_t *data, size_t len);
 } net_request;
 
 typedef struct net_response {

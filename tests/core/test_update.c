@@ -44,6 +44,7 @@ typedef struct pending_req {
   char url[NET_MAX_URL];
   size_t max;
   net_done_fn done;
+  int (*sink)(void *user, const uint8_t *data, size_t len);
   void *user;
   uint64_t id;
 } pending_req;
@@ -66,6 +67,15 @@ typedef struct world {
   size_t swap_len;
   int64_t mono;
   int requests;
+  /* issue #17: the fake shim streams to a request's sink in pieces of this
+   * many bytes (0: it ignores the sink, as a shim may); with no_cap it does
+   * not enforce max_response_bytes (a shim that fails its contract). */
+  size_t piece;
+  int no_cap, target_requests;
+  int64_t sink_peak; /* largest piece the updater was handed */
+  /* the space gate */
+  int64_t held, hold_calls, room_calls, room_fail_after;
+  int hold_refuse;
 } world;
 
 static world W;
@@ -76,10 +86,12 @@ static int fake_request(void *ctx, const net_request *req, net_done_fn done, voi
   pending_req *p = &w->q[w->nq++];
   snprintf(p->url, sizeof p->url, "%s", req->url);
   p->max = req->max_response_bytes;
+  p->sink = req->sink;
   p->done = done;
   p->user = user;
   p->id = *id = ++w->next_id;
   w->requests++;
+  if (strstr(req->url, "/v1/targets/")) w->target_requests++;
   return NET_OK;
 }
 
@@ -96,8 +108,8 @@ static void fake_cancel(void *ctx, uint64_t id) {
 static uint8_t *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
-  uint8_t *b = malloc(1 << 20);
-  *len = b ? fread(b, 1, 1 << 20, f) : 0;
+  uint8_t *b = malloc(16 << 20);
+  *len = b ? fread(b, 1, 16 << 20, f) : 0;
   fclose(f);
   return b;
 }
@@ -127,8 +139,18 @@ static void pump(world *w) {
     }
     net_response r = {.error = NET_OK, .status = body ? 200 : 404, .body = body, .body_len = len,
                       .error_text = ""};
-    if (body && len > p.max) { /* as the curl shim does */
+    if (body && len > p.max && !w->no_cap) { /* as the curl shim does */
       r = (net_response){.error = NET_ETOOBIG, .error_text = "too big"};
+    } else if (body && p.sink && w->piece) {
+      for (size_t off = 0; off < len; off += w->piece) {
+        size_t k = len - off < w->piece ? len - off : w->piece;
+        if ((int64_t)k > w->sink_peak) w->sink_peak = (int64_t)k;
+        if (p.sink(p.user, body + off, k) != 0) {
+          r = (net_response){.error = NET_EABORTED, .error_text = "stopped by the receiver"};
+          break;
+        }
+      }
+      if (r.error == NET_OK) r.body = NULL, r.body_len = 0;
     }
     p.done(p.user, &r);
     free(body);
@@ -206,18 +228,45 @@ static int teardown(void **st) {
   return system(cmd) == 0 ? 0 : -1;
 }
 
-static updater *open_updater(world *w, const char *running, const char *key_pem) {
+static int gate_hold(void *user, int64_t bytes, char *why, size_t cap) {
+  world *w = user;
+  w->hold_calls++;
+  if (bytes > 0 && w->hold_refuse) {
+    snprintf(why, cap, "test: the quota has 0 free");
+    return -1;
+  }
+  w->held = bytes;
+  return 0;
+}
+
+static int gate_room(void *user, int64_t bytes, char *why, size_t cap) {
+  world *w = user;
+  (void)bytes;
+  if (++w->room_calls > w->room_fail_after && w->room_fail_after > 0) {
+    snprintf(why, cap, "test: the volume is at its floor");
+    return -1;
+  }
+  return 0;
+}
+
+static const update_space GATE = {.user = &W, .hold = gate_hold, .room = gate_room};
+
+static updater *open_updater_max(world *w, const char *running, const char *key_pem, size_t max_binary) {
   char seed[600], err[256];
   snprintf(seed, sizeof seed, "%s/metadata/1.root.json", w->repo);
   update_config c = {.state_dir = w->state, .cloud_url = CLOUD "/", .running_version = running,
                      .arch = "x86_64", .seed_root = seed, .release_key = key_pem,
                      .release_key_len = strlen(key_pem), .check_interval_ms = 3600 * 1000,
-                     .retry_base_ms = 1000};
+                     .retry_base_ms = 1000, .max_binary_bytes = max_binary, .space = &GATE};
   updater *u = NULL;
   int rc = update_open(&c, &w->os, &w->net, &u, err, sizeof err);
   if (rc != UPDATE_OK) fprintf(stderr, "update_open: %s\n", err);
   assert_int_equal(rc, UPDATE_OK);
   return u;
+}
+
+static updater *open_updater(world *w, const char *running, const char *key_pem) {
+  return open_updater_max(w, running, key_pem, 0);
 }
 
 static int file_equals(const char *path, const uint8_t *data, size_t len) {
@@ -258,9 +307,17 @@ static void test_happy_path_stages_highest(void **st) {
   repo_setup(&W, real_now());
   release(&W, BIN_110, sizeof BIN_110, "1.1.0", "stable");
   release(&W, BIN_120, sizeof BIN_120, "1.2.0", "canary"); /* not our ring */
+  W.piece = 5; /* the binary arrives in pieces */
   updater *u = open_updater(&W, "1.0.0", W.release_pem);
   run_check(&W, u, "stable");
   assert_int_equal(update_exit_code(u), UPDATE_EXIT_RESTART);
+  assert_int_equal(W.sink_peak, 5);
+  assert_false(exists("%s/update/download.part", W.state));
+  assert_int_equal(W.held, 0); /* held while it downloaded, let go once staged */
+  assert_true(W.hold_calls >= 2);
+  struct stat sb;
+  assert_int_equal(stat(strcat(strcpy((char[600]){0}, W.state), "/bin/1.1.0/outpost-agent"), &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0755);
   assert_true(file_equals(strcat(strcpy((char[600]){0}, W.state), "/bin/1.1.0/outpost-agent"), BIN_110,
                           sizeof BIN_110));
   assert_true(exists("%s/bin/1.1.0/outpost-agent.sig", W.state));
@@ -293,6 +350,7 @@ static void test_happy_path_stages_highest(void **st) {
   assert_null(strstr(r[0].message, "supervisor"));
   update_reports_sent(u, r[0].seq);
   assert_false(exists("%s/update/report.json", W.state));
+  W.piece = 0; /* a shim that ignores the sink: the body comes to done() */
   run_check(&W, u, "canary");
   assert_int_equal(update_exit_code(u), UPDATE_EXIT_RESTART);
   assert_true(file_equals(strcat(strcpy((char[600]){0}, W.state), "/bin/1.2.0/outpost-agent"), BIN_120,
@@ -427,6 +485,109 @@ static void test_release_signature_other_key_refused(void **st) {
   update_close(u);
 }
 
+/* The last report must be an "error" (the update waits) naming what. */
+static void assert_waits(updater *u, const char *needle) {
+  update_report r[UPDATE_MAX_REPORTS];
+  int n = update_peek_reports(u, r, UPDATE_MAX_REPORTS);
+  assert_true(n > 0);
+  if (!strstr(r[n - 1].message, needle)) fprintf(stderr, "report: %s\n", r[n - 1].message);
+  assert_string_equal(r[n - 1].kind, "error");
+  assert_non_null(strstr(r[n - 1].message, needle));
+  assert_int_equal(update_exit_code(u), 0);
+  update_reports_sent(u, r[n - 1].seq);
+}
+
+/* issue #17: no room in the quota or above the floor: nothing is fetched or
+ * written, the update waits and is staged once there is room. */
+static void test_no_space_waits(void **st) {
+  (void)st;
+  repo_setup(&W, real_now());
+  release(&W, BIN_110, sizeof BIN_110, "1.1.0", "stable");
+  W.piece = 4;
+  W.hold_refuse = 1;
+  updater *u = open_updater(&W, "1.0.0", W.release_pem);
+  run_check(&W, u, "stable");
+  assert_waits(u, "waits for space: test: the quota has 0 free");
+  assert_int_equal(W.target_requests, 0);
+  assert_false(exists("%s/update/download.part", W.state));
+  assert_false(exists("%s/bin/1.1.0", W.state));
+  W.hold_refuse = 0;
+  run_check(&W, u, "stable");
+  assert_int_equal(update_exit_code(u), UPDATE_EXIT_RESTART);
+  assert_true(exists("%s/bin/1.1.0/outpost-agent", W.state));
+  update_close(u);
+}
+
+/* The volume fills while a large binary downloads: stopped at the next
+ * re-check, partial file deleted, bytes let go, retried later. */
+static void test_floor_reached_mid_download(void **st) {
+  (void)st;
+  repo_setup(&W, real_now());
+  size_t big_len = 9u << 20; /* over two re-check intervals */
+  uint8_t *big = malloc(big_len);
+  assert_non_null(big);
+  for (size_t i = 0; i < big_len; i++) big[i] = (uint8_t)(i * 31 + 7);
+  release(&W, big, big_len, "1.1.0", "stable");
+  W.piece = 256 * 1024;
+  W.room_fail_after = 1; /* the first re-check passes, the second finds the floor */
+  updater *u = open_updater(&W, "1.0.0", W.release_pem);
+  run_check(&W, u, "stable");
+  /* checked before the piece that crosses 8 MiB is written */
+  assert_waits(u, "stopped at 8126464 of 9437184 bytes: test: the volume is at its floor");
+  assert_int_equal(W.room_calls, 2);
+  assert_false(exists("%s/update/download.part", W.state));
+  assert_int_equal(W.held, 0);
+  assert_false(exists("%s/bin/1.1.0", W.state));
+  W.room_fail_after = 0;
+  run_check(&W, u, "stable");
+  assert_int_equal(update_exit_code(u), UPDATE_EXIT_RESTART);
+  assert_true(file_equals(strcat(strcpy((char[600]){0}, W.state), "/bin/1.1.0/outpost-agent"), big, big_len));
+  assert_int_equal(W.sink_peak, 256 * 1024);
+  free(big);
+  update_close(u);
+}
+
+/* The local cap (config update.max_binary_mb): refused before any byte. */
+static void test_local_length_cap(void **st) {
+  (void)st;
+  repo_setup(&W, real_now());
+  release(&W, BIN_110, sizeof BIN_110, "1.1.0", "stable");
+  updater *u = open_updater_max(&W, "1.0.0", W.release_pem, sizeof BIN_110 - 1);
+  run_check(&W, u, "stable");
+  assert_refused(u, "outside 1..");
+  assert_int_equal(W.target_requests, 0);
+  assert_int_equal(W.hold_calls, 0);
+  update_close(u);
+}
+
+/* A shim that does not cap the body: the sink itself stops at the TUF
+ * length, and a leftover partial file from a crash is gone at open. */
+static void test_streamed_endless_data_and_leftover(void **st) {
+  (void)st;
+  repo_setup(&W, real_now());
+  release(&W, BIN_110, sizeof BIN_110, "1.1.0", "stable");
+  char part[700];
+  snprintf(part, sizeof part, "%s/update", W.state);
+  assert_int_equal(mkdir(part, 0700), 0);
+  snprintf(part, sizeof part, "%s/update/download.part", W.state);
+  FILE *f = fopen(part, "w");
+  assert_non_null(f);
+  fputs("half a binary from before a power cut", f);
+  fclose(f);
+  updater *u = open_updater(&W, "1.0.0", W.release_pem);
+  assert_false(exists("%s", part));
+  W.piece = 16;
+  W.no_cap = 1;
+  W.swap_len = 4096;
+  W.swap = calloc(1, W.swap_len);
+  snprintf(W.swap_suffix, sizeof W.swap_suffix, "outpost-agent-linux-x86_64");
+  run_check(&W, u, "stable");
+  assert_refused(u, "endless data");
+  assert_false(exists("%s", part));
+  assert_int_equal(W.held, 0);
+  update_close(u);
+}
+
 static void test_off_without_key_or_root(void **st) {
   (void)st;
   update_config c = {.state_dir = W.state, .cloud_url = CLOUD, .running_version = "1.0.0"};
@@ -457,6 +618,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_endless_data_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_release_signature_other_key_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_off_without_key_or_root, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_space_waits, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_floor_reached_mid_download, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_local_length_cap, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_streamed_endless_data_and_leftover, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

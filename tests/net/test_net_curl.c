@@ -174,6 +174,9 @@ typedef struct result {
   int names_lowercase;
   int body_ok; /* body[i] == (uint8_t)(i * 7) for every byte */
   char error_text[256];
+  /* streaming (issue #17) */
+  size_t streamed, pieces, stop_after; /* stop_after 0: never */
+  int streamed_all_c, sink_after_done;
 } result;
 
 static int in_request; /* set around request() to prove done() never fires there */
@@ -213,7 +216,7 @@ static void on_done(void *user, const net_response *r) {
 static int start(fixture *fx, const char *method, const char *url, const net_header *h, size_t nh,
                  const void *body, size_t blen, int64_t timeout_ms, size_t max_bytes, result *res,
                  uint64_t *id) {
-  net_request req = {method, url, h, nh, body, blen, timeout_ms, max_bytes};
+  net_request req = {method, url, h, nh, body, blen, timeout_ms, max_bytes, NULL};
   in_request = 1;
   int rc = fx->net.request(fx->net.ctx, &req, on_done, res, id);
   in_request = 0;
@@ -334,6 +337,61 @@ static void test_too_big(void **state) {
     assert_int_equal(res.error, NET_OK);
     assert_int_equal(res.body_len, BIG_BYTES);
   }
+}
+
+static int sink_c(void *user, const uint8_t *data, size_t len) {
+  result *res = user;
+  if (res->calls) res->sink_after_done = 1;
+  for (size_t i = 0; i < len; i++)
+    if (data[i] != 'c') res->streamed_all_c = 0;
+  res->streamed += len;
+  res->pieces++;
+  return res->stop_after && res->streamed >= res->stop_after ? -1 : 0;
+}
+
+/* issue #17: a 200 body goes to the sink in pieces, none buffered; the sink
+ * can stop it; an error status is still buffered for done(). */
+static void test_sink_streams(void **state) {
+  fixture *fx = *state;
+  static result res;
+  char url[128];
+  uint64_t id;
+  for (int round = 0; round < 3; round++) {
+    memset(&res, 0, sizeof res);
+    res.streamed_all_c = 1;
+    res.stop_after = round == 1 ? 3000 : 0;
+    url_of(url, sizeof url, fx->port, round == 2 ? "/nowhere" : "/bigchunked");
+    net_request req = {"GET", url, NULL, 0, NULL, 0, 5000, BIG_BYTES, sink_c};
+    assert_int_equal(fx->net.request(fx->net.ctx, &req, on_done, &res, &id), NET_OK);
+    pump(fx, &res);
+    assert_int_equal(res.calls, 1);
+    assert_int_equal(res.sink_after_done, 0);
+    if (round == 0) {
+      assert_int_equal(res.error, NET_OK);
+      assert_int_equal(res.status, 200);
+      assert_int_equal(res.streamed, BIG_BYTES);
+      assert_true(res.pieces >= 2);
+      assert_int_equal(res.streamed_all_c, 1);
+      assert_int_equal(res.body_len, 0); /* nothing buffered */
+    } else if (round == 1) {
+      assert_int_equal(res.error, NET_EABORTED);
+      assert_true(res.streamed >= 3000 && res.streamed < BIG_BYTES);
+      assert_non_null(strstr(res.error_text, "stopped by the receiver"));
+    } else {
+      assert_int_equal(res.error, NET_OK);
+      assert_int_equal(res.status, 500);
+      assert_int_equal(res.streamed, 0);
+      assert_string_equal(res.body, "oops");
+    }
+  }
+  /* The cap holds for a streamed body too. */
+  memset(&res, 0, sizeof res);
+  url_of(url, sizeof url, fx->port, "/bigchunked");
+  net_request req = {"GET", url, NULL, 0, NULL, 0, 5000, 1000, sink_c};
+  assert_int_equal(fx->net.request(fx->net.ctx, &req, on_done, &res, &id), NET_OK);
+  pump(fx, &res);
+  assert_int_equal(res.error, NET_ETOOBIG);
+  assert_true(res.streamed <= 1000);
 }
 
 static void test_timeout(void **state) {
@@ -512,7 +570,7 @@ static void on_done_chain(void *user, const net_response *r) {
   res->calls++;
   res->error = r->error;
   chain_fx->net.cancel(chain_fx->net.ctx, chain_cancel_id);
-  net_request req = {"GET", chain_url, NULL, 0, NULL, 0, 5000, 4096};
+  net_request req = {"GET", chain_url, NULL, 0, NULL, 0, 5000, 4096, NULL};
   assert_int_equal(chain_fx->net.request(chain_fx->net.ctx, &req, on_done, &chain_second, &id),
                    NET_OK);
 }
@@ -526,7 +584,7 @@ static void test_reentrant_done(void **state) {
   memset(&other, 0, sizeof other);
   memset(&chain_second, 0, sizeof chain_second);
   url_of(chain_url, sizeof chain_url, fx->port, "/echo");
-  net_request req = {"GET", chain_url, NULL, 0, NULL, 0, 5000, 4096};
+  net_request req = {"GET", chain_url, NULL, 0, NULL, 0, 5000, 4096, NULL};
   assert_int_equal(fx->net.request(fx->net.ctx, &req, on_done_chain, &first, &id), NET_OK);
   req.url = "http://127.0.0.1:1/"; /* port 1: refused, possibly in the same round */
   assert_int_equal(fx->net.request(fx->net.ctx, &req, on_done, &other, &chain_cancel_id), NET_OK);
@@ -545,6 +603,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_post_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_http_status_is_ok, setup, teardown),
       cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sink_streams, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
