@@ -97,10 +97,16 @@ int cmd_count(const cli_args *a) {
   const char *dir = a->opt[CLI_DATA], *agent = a->opt[CLI_AGENT];
   mc_cloud *c;
   if (open_store(dir, &c) != 0) return 1;
-  int64_t n = agent ? mc_agent_record_count(c, agent) : mc_total_records(c);
+  int64_t n = 0;
+  int rc = agent ? mc_agent_seq_summary(c, agent, &n, NULL, NULL) : MC_OK;
+  if (!agent) n = mc_total_records(c);
   mc_close(c);
-  if (n < 0) {
-    fprintf(stderr, "outpost-cloud: unknown agent %s\n", agent ? agent : "");
+  if (rc == MC_EINVAL) {
+    fprintf(stderr, "outpost-cloud: unknown agent %s\n", agent);
+    return 1;
+  }
+  if (rc != MC_OK || n < 0) {
+    fprintf(stderr, "outpost-cloud: cannot count: store error\n");
     return 1;
   }
   printf("%" PRId64 "\n", n);
