@@ -13,6 +13,11 @@
  *   MC_EINVAL   bad argument (e.g. empty or overlong workspace name)
  *   MC_EEXIST   workspace name already taken
  *   MC_ENOMEM   allocation failed
+ *   MC_ERANDOM  the env's random source failed
+ * A store error is never reported as "absent" (unknown agent, no policy, no
+ * report, none): functions that can say "absent" return MC_EDB when the
+ * store could not tell. The internal functions (mc_int.h, static ones in
+ * mc_*.c) use the same codes.
  * mc_handle() always produces a response (4xx/5xx for bad requests); it returns
  * MC_OK unless it could not even build a response (MC_ENOMEM).
  */
@@ -27,6 +32,7 @@
 #define MC_EINVAL (-2)
 #define MC_EEXIST (-3)
 #define MC_ENOMEM (-4)
+#define MC_ERANDOM (-5) /* the env's random source failed */
 
 #define MC_TOKEN_MAX 128
 #define MC_AGENT_ID_LEN 32
@@ -58,7 +64,9 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
             char *err, size_t err_cap);
 void mc_close(mc_cloud *c);
 
-/* Creates a workspace and writes its enrollment token (NUL-terminated) to token. */
+/* Creates a workspace and writes its enrollment token (NUL-terminated) to
+ * token. MC_OK, MC_EINVAL (bad name, token_cap too small), MC_EEXIST,
+ * MC_ERANDOM, MC_EDB. */
 int mc_workspace_add(mc_cloud *c, const char *name, char *token, size_t token_cap);
 
 typedef struct mc_header {
@@ -87,12 +95,15 @@ int mc_handle(mc_cloud *c, const mc_request *req, mc_response *resp);
 void mc_response_free(mc_response *resp);
 
 /* Introspection for tests and the simulator's ledger. */
-int64_t mc_agent_record_count(mc_cloud *c, const char *agent_id); /* -1 if unknown */
+/* -1 if unknown or on a store error: mc_agent_seq_summary tells them apart. */
+int64_t mc_agent_record_count(mc_cloud *c, const char *agent_id);
+/* Records held by the whole store, or MC_EDB. */
 int64_t mc_total_records(mc_cloud *c);
 /* Per-agent sequence summary, kept in the agents row by every ingest so it is
  * O(1): distinct records held, lowest and highest seq (0 when none). The
  * simulator's ledger uses it after every event: held records are gap-free
- * exactly when max - min + 1 == count. Returns MC_OK or MC_EINVAL (unknown). */
+ * exactly when max - min + 1 == count. Returns MC_OK, MC_EINVAL (unknown) or
+ * MC_EDB. */
 int mc_agent_seq_summary(mc_cloud *c, const char *agent_id, int64_t *count, int64_t *min_seq,
                          int64_t *max_seq);
 /* Shed reports an agent sent (POST /v1/shed, table shed_reports): number of
@@ -116,7 +127,7 @@ typedef struct mc_stats {
  * MC_OK, MC_EINVAL (unknown agent), MC_EDB. */
 int mc_agent_revoke(mc_cloud *c, const char *agent_id);
 
-/* Alerts of one kind (NULL: all kinds). -1 on a store error. Kinds:
+/* Alerts of one kind (NULL: all kinds). MC_EDB on a store error. Kinds:
  * clone_new_hardware, clone_reenrolled, clone_stale_ratchet,
  * clone_live_copies, clone_content_conflict. */
 int64_t mc_alert_count(mc_cloud *c, const char *kind);
@@ -142,7 +153,7 @@ int mc_events_foreach(mc_cloud *c, const char *prefix, int (*fn)(void *user, con
                       void *user);
 
 /* The agent this one was cloned from ("" if none) into out (33 bytes).
- * MC_OK or MC_EINVAL (unknown). */
+ * MC_OK, MC_EINVAL (unknown) or MC_EDB. */
 int mc_agent_cloned_from(mc_cloud *c, const char *agent_id, char out[MC_AGENT_ID_LEN + 1]);
 void mc_get_stats(mc_cloud *c, mc_stats *out);
 
@@ -162,9 +173,10 @@ typedef struct mc_policy_report {
   char refused[4096];      /* JSON array of {"path","why"}, truncated */
   int64_t count;           /* reports ever received from this agent */
 } mc_policy_report;
-/* MC_OK, or MC_EINVAL when the agent sent none. */
+/* MC_OK, MC_EINVAL when the agent sent none, MC_EDB. */
 int mc_policy_last_report(mc_cloud *c, const char *agent_id, mc_policy_report *out);
-/* Number of "rejected" reports an agent sent (0 when none or unknown). */
+/* Number of "rejected" reports an agent sent (0 when none or unknown), or
+ * MC_EDB. */
 int64_t mc_policy_rejections(mc_cloud *c, const char *agent_id);
 
 #endif

@@ -113,44 +113,51 @@ static const char *get_str(const cJSON *o, const char *name, size_t max) {
   return v->valuestring;
 }
 
+/* A fresh random id in hex: MC_OK or MC_ERANDOM. */
 static int new_hex_id(mc_cloud *c, char out[MC_AGENT_ID_LEN + 1]) {
   unsigned char raw[MC_AGENT_ID_LEN / 2];
-  if (mc__random(c, raw, sizeof raw) != 0) return -1;
+  if (mc__random(c, raw, sizeof raw) != MC_OK) return MC_ERANDOM;
   crypto_hex(raw, sizeof raw, out);
-  return 0;
+  return MC_OK;
 }
 
-/* Copies the agent's public key, revoked flag and workspace; 0 if it exists. */
+/* Copies the agent's public key, revoked flag and workspace: MC_OK,
+ * MC_EINVAL (no such agent, or a key larger than cap) or MC_EDB. A store
+ * error must not answer "unknown agent": the agent would enroll anew. */
 static int agent_key(mc_cloud *c, const char *agent_id, uint8_t *pub, size_t cap, size_t *len,
                      int *revoked, int64_t *ws) {
   sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_KEY);
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int found = -1;
-  if (sqlite3_step(s) == SQLITE_ROW) {
+  int step = sqlite3_step(s), rc = step == SQLITE_DONE ? MC_EINVAL : MC_EDB;
+  if (step == SQLITE_ROW) {
     int n = sqlite3_column_bytes(s, 0);
+    rc = MC_EINVAL;
     if (n > 0 && (size_t)n <= cap) {
       memcpy(pub, sqlite3_column_blob(s, 0), (size_t)n);
       *len = (size_t)n;
       *revoked = sqlite3_column_int(s, 1);
       *ws = sqlite3_column_int64(s, 2);
-      found = 0;
+      rc = MC_OK;
     }
   }
   sqlite3_reset(s);
-  return found;
+  return rc;
 }
 
-/* 1 if workspace number id is called name. */
-static int workspace_is(mc_cloud *c, int64_t id, const char *name) {
+/* *same: whether workspace number id is called name. MC_OK or MC_EDB (a
+ * store error is not "another workspace"). */
+static int workspace_is(mc_cloud *c, int64_t id, const char *name, int *same) {
   sqlite3_stmt *s = NULL;
+  *same = 0;
   if (sqlite3_prepare_v2(c->db, "SELECT name FROM workspaces WHERE id = ?1", -1, &s, NULL) !=
       SQLITE_OK)
-    return 0;
+    return MC_EDB;
   sqlite3_bind_int64(s, 1, id);
-  int same = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) &&
-             strcmp((const char *)sqlite3_column_text(s, 0), name) == 0;
+  int step = sqlite3_step(s);
+  *same = step == SQLITE_ROW && sqlite3_column_text(s, 0) &&
+          strcmp((const char *)sqlite3_column_text(s, 0), name) == 0;
   sqlite3_finalize(s);
-  return same;
+  return step == SQLITE_ROW || step == SQLITE_DONE ? MC_OK : MC_EDB;
 }
 
 static void add_alert(mc_cloud *c, int64_t ws, const char *kind, const char *agent,
@@ -165,7 +172,7 @@ static void add_alert(mc_cloud *c, int64_t ws, const char *kind, const char *age
   sqlite3_bind_text(s, 6, other_inst, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 7, detail, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 8, now);
-  if (mc__exec(c, MC_ST_ALERT_INSERT) == 0) c->stats.alerts++;
+  if (mc__exec(c, MC_ST_ALERT_INSERT) == MC_OK) c->stats.alerts++;
 }
 
 /* ---- POST /v1/enroll ---- */
@@ -243,8 +250,10 @@ static int handle_enroll(mc_cloud *c, const mc_request *req, int64_t now, mc_res
     const char *cp = header(req, WIRE_HDR_CLONE_PROOF);
     uint8_t csig[CRYPTO_SIG_MAX + 16];
     size_t csig_len = 0;
-    if (agent_key(c, cloned_from, old_pub, sizeof old_pub, &old_len, &revoked, &old_ws) != 0) {
-      rc = reply_error(c, resp, 400, "bad_request", "cloned_from names no agent");
+    int k = agent_key(c, cloned_from, old_pub, sizeof old_pub, &old_len, &revoked, &old_ws);
+    if (k != MC_OK) {
+      rc = k == MC_EDB ? reply_error(c, resp, 500, "internal", "store failed")
+                       : reply_error(c, resp, 400, "bad_request", "cloned_from names no agent");
       goto out;
     }
     if (old_ws != ws_id) {
@@ -261,7 +270,7 @@ static int handle_enroll(mc_cloud *c, const mc_request *req, int64_t now, mc_res
     }
   }
   char agent_id[MC_AGENT_ID_LEN + 1];
-  if (new_hex_id(c, agent_id) != 0) {
+  if (new_hex_id(c, agent_id) != MC_OK) {
     rc = reply_error(c, resp, 500, "internal", "no randomness");
     goto out;
   }
@@ -274,7 +283,7 @@ static int handle_enroll(mc_cloud *c, const mc_request *req, int64_t now, mc_res
   sqlite3_bind_text(s, 6, ver, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 7, now);
   sqlite3_bind_text(s, 8, cloned_from ? cloned_from : "", -1, SQLITE_STATIC);
-  if (mc__exec(c, MC_ST_AGENT_INSERT) != 0) {
+  if (mc__exec(c, MC_ST_AGENT_INSERT) != MC_OK) {
     rc = reply_error(c, resp, 500, "internal", "store failed");
     goto out;
   }
@@ -315,8 +324,10 @@ static int handle_challenge(mc_cloud *c, const mc_request *req, int64_t now, mc_
     rc = reply_error(c, resp, 400, "bad_request", "field \"agent_id\" missing or not a string");
     goto out;
   }
-  if (agent_key(c, agent_id, pub, sizeof pub, &pub_len, &revoked, &ws) != 0) {
-    rc = reply_error(c, resp, 401, "unknown_agent", "agent is not enrolled");
+  int k = agent_key(c, agent_id, pub, sizeof pub, &pub_len, &revoked, &ws);
+  if (k != MC_OK) {
+    rc = k == MC_EDB ? reply_error(c, resp, 500, "internal", "store failed")
+                     : reply_error(c, resp, 401, "unknown_agent", "agent is not enrolled");
     goto out;
   }
   if (revoked) {
@@ -327,7 +338,7 @@ static int handle_challenge(mc_cloud *c, const mc_request *req, int64_t now, mc_
   unsigned char raw[32];
   char chal[64];
   size_t clen;
-  if (mc__random(c, raw, sizeof raw) != 0 ||
+  if (mc__random(c, raw, sizeof raw) != MC_OK ||
       crypto_b64_encode(raw, sizeof raw, chal, sizeof chal, &clen) != CRYPTO_OK) {
     rc = reply_error(c, resp, 500, "internal", "no randomness");
     goto out;
@@ -336,12 +347,12 @@ static int handle_challenge(mc_cloud *c, const mc_request *req, int64_t now, mc_
   sqlite3_stmt *s = mc__stmt(c, MC_ST_CHAL_PURGE);
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 2, now);
-  int ok = mc__exec(c, MC_ST_CHAL_PURGE) == 0;
+  int ok = mc__exec(c, MC_ST_CHAL_PURGE) == MC_OK;
   s = mc__stmt(c, MC_ST_CHAL_INSERT);
   sqlite3_bind_text(s, 1, chal, (int)clen, SQLITE_STATIC);
   sqlite3_bind_text(s, 2, agent_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 3, now + c->opts.challenge_ttl_s * 1000);
-  ok = ok && mc__exec(c, MC_ST_CHAL_INSERT) == 0;
+  ok = ok && mc__exec(c, MC_ST_CHAL_INSERT) == MC_OK;
   if (!ok) {
     rc = reply_error(c, resp, 500, "internal", "store failed");
     goto out;
@@ -375,8 +386,10 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
   size_t pub_len;
   int revoked = 0;
   int64_t ws = 0;
-  if (agent_key(c, agent_id, pub, sizeof pub, &pub_len, &revoked, &ws) != 0) {
-    rc = reply_error(c, resp, 401, "unknown_agent", "agent is not enrolled");
+  int k = agent_key(c, agent_id, pub, sizeof pub, &pub_len, &revoked, &ws);
+  if (k != MC_OK) {
+    rc = k == MC_EDB ? reply_error(c, resp, 500, "internal", "store failed")
+                     : reply_error(c, resp, 401, "unknown_agent", "agent is not enrolled");
     goto out;
   }
   if (revoked) {
@@ -387,7 +400,12 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
   /* An agent names the workspace it enrolled in; credentials presented for
    * another one are refused even though key and id are genuine. */
   const char *ws_claim = get_str(o, "workspace", 64);
-  if (ws_claim && !workspace_is(c, ws, ws_claim)) {
+  int same = 1;
+  if (ws_claim && workspace_is(c, ws, ws_claim, &same) != MC_OK) {
+    rc = reply_error(c, resp, 500, "internal", "store failed");
+    goto out;
+  }
+  if (!same) {
     rc = reply_error(c, resp, 403, "foreign_workspace",
                      "this agent belongs to another workspace");
     goto out;
@@ -420,7 +438,7 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
   unsigned char nonce[MC_SESSION_NONCE_LEN], key[32];
   char key_b64[64];
   size_t klen;
-  if (new_hex_id(c, sid) != 0 || mc__random(c, nonce, sizeof nonce) != 0) {
+  if (new_hex_id(c, sid) != MC_OK || mc__random(c, nonce, sizeof nonce) != MC_OK) {
     rc = reply_error(c, resp, 500, "internal", "no randomness");
     goto out;
   }
@@ -431,26 +449,26 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
     rc = reply_error(c, resp, 500, "internal", "cannot encode the session key");
     goto out;
   }
-  int ok = mc__exec(c, MC_ST_BEGIN) == 0;
+  int ok = mc__exec(c, MC_ST_BEGIN) == MC_OK;
   s = mc__stmt(c, MC_ST_CHAL_DELETE);
   sqlite3_bind_text(s, 1, chal, -1, SQLITE_STATIC);
-  ok = ok && mc__exec(c, MC_ST_CHAL_DELETE) == 0;
+  ok = ok && mc__exec(c, MC_ST_CHAL_DELETE) == MC_OK;
   s = mc__stmt(c, MC_ST_SESS_PURGE);
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 2, now);
-  ok = ok && mc__exec(c, MC_ST_SESS_PURGE) == 0;
+  ok = ok && mc__exec(c, MC_ST_SESS_PURGE) == MC_OK;
   s = mc__stmt(c, MC_ST_SESS_INSERT);
   sqlite3_bind_text(s, 1, sid, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 2, agent_id, -1, SQLITE_STATIC);
   sqlite3_bind_blob(s, 3, nonce, sizeof nonce, SQLITE_STATIC);
   sqlite3_bind_int64(s, 4, now + c->opts.session_ttl_s * 1000);
   sqlite3_bind_text(s, 5, inst, -1, SQLITE_STATIC);
-  ok = ok && mc__exec(c, MC_ST_SESS_INSERT) == 0;
+  ok = ok && mc__exec(c, MC_ST_SESS_INSERT) == MC_OK;
   s = mc__stmt(c, MC_ST_AGENT_TOUCH);
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 2, now);
-  ok = ok && mc__exec(c, MC_ST_AGENT_TOUCH) == 0;
-  ok = ok && mc__exec(c, MC_ST_COMMIT) == 0;
+  ok = ok && mc__exec(c, MC_ST_AGENT_TOUCH) == MC_OK;
+  ok = ok && mc__exec(c, MC_ST_COMMIT) == MC_OK;
   if (!ok) {
     mc__exec(c, MC_ST_ROLLBACK);
     rc = reply_error(c, resp, 500, "internal", "store failed");
@@ -484,7 +502,8 @@ typedef struct auth_info {
  * set when the identity is handed back to an instance after a quarantine. */
 #define MC_RATCHET_ADOPT "*"
 
-/* Returns 0 and fills *ai, or replies (401 / 403) and returns -1. */
+/* MC_OK and *ai filled, or MC_EINVAL after replying (401 / 403 / 500):
+ * the caller returns *rc, mc_handle's result for that reply. */
 static int authenticate(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp,
                         auth_info *ai, int *rc) {
   const char *sid = header(req, WIRE_HDR_SESSION);
@@ -497,14 +516,20 @@ static int authenticate(mc_cloud *c, const mc_request *req, int64_t now, mc_resp
       !wire_is_hex_id(inst) || (!wire_is_hex_id(rat) && strcmp(rat, WIRE_RATCHET_NONE) != 0)) {
     *rc = reply_error(c, resp, 401, "bad_signature",
                       "X-Outpost-Session, -Time, -Signature, -Instance and -Ratchet are required");
-    return -1;
+    return MC_EINVAL;
   }
   sqlite3_stmt *s = mc__stmt(c, MC_ST_SESS_GET);
   sqlite3_bind_text(s, 1, sid, -1, SQLITE_STATIC);
-  if (sqlite3_step(s) != SQLITE_ROW || sqlite3_column_bytes(s, 0) != MC_AGENT_ID_LEN) {
+  int step = sqlite3_step(s);
+  if (step != SQLITE_ROW && step != SQLITE_DONE) { /* not "unknown": the store failed */
+    sqlite3_reset(s);
+    *rc = reply_error(c, resp, 500, "internal", "store failed");
+    return MC_EINVAL;
+  }
+  if (step != SQLITE_ROW || sqlite3_column_bytes(s, 0) != MC_AGENT_ID_LEN) {
     sqlite3_reset(s);
     *rc = reply_error(c, resp, 401, "unknown_session", "session is not known");
-    return -1;
+    return MC_EINVAL;
   }
   memcpy(ai->agent_id, sqlite3_column_text(s, 0), MC_AGENT_ID_LEN);
   ai->agent_id[MC_AGENT_ID_LEN] = 0;
@@ -519,7 +544,7 @@ static int authenticate(mc_cloud *c, const mc_request *req, int64_t now, mc_resp
   if (expires < now) {
     memset(key, 0, sizeof key);
     *rc = reply_error(c, resp, 401, "session_expired", "session expired; open a new one");
-    return -1;
+    return MC_EINVAL;
   }
   if (t > now + WIRE_CLOCK_SKEW_MS || t < now - WIRE_CLOCK_SKEW_MS) {
     memset(key, 0, sizeof key);
@@ -529,7 +554,7 @@ static int authenticate(mc_cloud *c, const mc_request *req, int64_t now, mc_resp
              " (tolerance %d ms)",
              t, t - now, now, WIRE_CLOCK_SKEW_MS);
     *rc = reply_error(c, resp, 401, "clock_skew", msg);
-    return -1;
+    return MC_EINVAL;
   }
   char mac[65];
   wire_request_mac(key, (size_t)klen, req->method, req->path, t, req->body, req->body_len, inst,
@@ -539,7 +564,7 @@ static int authenticate(mc_cloud *c, const mc_request *req, int64_t now, mc_resp
     *rc = reply_error(c, resp, 401, "bad_signature",
                       inst_ok ? "request signature does not match"
                               : "session belongs to another agent process");
-    return -1;
+    return MC_EINVAL;
   }
   /* A MAC seen before within the skew window is a replay: refuse it before
    * it can touch anything (no clone verdict either). Older ones are already
@@ -552,14 +577,14 @@ static int authenticate(mc_cloud *c, const mc_request *req, int64_t now, mc_resp
   s = mc__stmt(c, MC_ST_REPLAY_INSERT);
   sqlite3_bind_text(s, 1, sig, 64, SQLITE_STATIC);
   sqlite3_bind_int64(s, 2, now + 2LL * WIRE_CLOCK_SKEW_MS);
-  if (mc__exec(c, MC_ST_REPLAY_INSERT) != 0) {
+  if (mc__exec(c, MC_ST_REPLAY_INSERT) != MC_OK) {
     *rc = reply_error(c, resp, 500, "internal", "store failed");
-    return -1;
+    return MC_EINVAL;
   }
   if (sqlite3_changes(c->db) == 0) {
     c->stats.replays_refused++;
     *rc = reply_error(c, resp, 401, "replayed", "this request was already received");
-    return -1;
+    return MC_EINVAL;
   }
   memcpy(ai->instance, inst, MC_AGENT_ID_LEN + 1);
   snprintf(ai->ratchet, sizeof ai->ratchet, "%s", rat);
@@ -577,10 +602,11 @@ typedef struct ident_row {
   char probation_owner[MC_AGENT_ID_LEN + 1];
 } ident_row;
 
+/* The agent's identity row: MC_OK, MC_EINVAL (no such agent) or MC_EDB. */
 static int load_ident(mc_cloud *c, const char *agent_id, ident_row *r) {
   sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_IDENT);
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int found = sqlite3_step(s) == SQLITE_ROW;
+  int step = sqlite3_step(s), found = step == SQLITE_ROW;
   if (found) {
     snprintf(r->cur, sizeof r->cur, "%s", (const char *)sqlite3_column_text(s, 0));
     snprintf(r->next, sizeof r->next, "%s", (const char *)sqlite3_column_text(s, 1));
@@ -594,9 +620,10 @@ static int load_ident(mc_cloud *c, const char *agent_id, ident_row *r) {
              (const char *)sqlite3_column_text(s, 8));
   }
   sqlite3_reset(s);
-  return found ? 0 : -1;
+  return found ? MC_OK : step == SQLITE_DONE ? MC_EINVAL : MC_EDB;
 }
 
+/* MC_OK or MC_EDB. */
 static int save_ident(mc_cloud *c, const char *agent_id, const ident_row *r) {
   sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_SET_IDENT);
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
@@ -651,18 +678,21 @@ static int quarantine(mc_cloud *c, const auth_info *ai, ident_row *r, const char
                      "another live copy holds this identity: re-enroll as a new agent");
 }
 
-/* Applies the instance and ratchet rules to an authenticated request. Returns
- * 0 (accepted; *r updated and saved) or -1 after replying (409). */
+/* Applies the instance and ratchet rules to an authenticated request:
+ * MC_OK (accepted; *r updated and saved), or MC_EINVAL after replying (401,
+ * 403, 409, or 500 when the store failed) with mc_handle's result in *rc. */
 static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, int data,
                           ident_row *r, mc_response *resp, int *rc) {
-  if (load_ident(c, ai->agent_id, r) != 0) {
-    *rc = reply_error(c, resp, 401, "unknown_agent", "agent is not enrolled");
-    return -1;
+  int k = load_ident(c, ai->agent_id, r);
+  if (k != MC_OK) {
+    *rc = k == MC_EDB ? reply_error(c, resp, 500, "internal", "store failed")
+                      : reply_error(c, resp, 401, "unknown_agent", "agent is not enrolled");
+    return MC_EINVAL;
   }
   if (r->revoked) {
     c->stats.revoked_refusals++;
     *rc = reply_error(c, resp, 403, "revoked", "this agent was revoked by the workspace");
-    return -1;
+    return MC_EINVAL;
   }
   int is_cur = strcmp(ai->instance, r->inst) == 0;
   if (!is_cur) {
@@ -681,7 +711,7 @@ static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, int dat
       c->stats.clone_refusals++;
       *rc = reply_error(c, resp, 409, "clone_detected",
                         "this copy was quarantined: re-enroll as a new agent");
-      return -1;
+      return MC_EINVAL;
     }
     if (strcmp(state, "superseded") == 0) {
       if (ai->t <= at_t) {
@@ -689,7 +719,7 @@ static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, int dat
         c->stats.superseded_refusals++;
         *rc = reply_error(c, resp, 409, "superseded_instance",
                           "a newer process of this agent has taken over");
-        return -1;
+        return MC_EINVAL;
       }
       /* The process we took for dead is alive: two live copies. The newcomer
        * (started from a copy of this disk) loses; the original keeps its
@@ -726,11 +756,11 @@ static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, int dat
       c->stats.stale_requests++;
       *rc = reply_error(c, resp, 409, "stale_request",
                         "request older than this agent's current ratchet");
-      return -1;
+      return MC_EINVAL;
     }
     *rc = quarantine(c, ai, r, "clone_stale_ratchet", r->inst,
                      "a copy presented a ratchet value its identity has moved past", now, resp);
-    return -1;
+    return MC_EINVAL;
   }
   if (!is_cur) {
     if (r->inst[0]) {
@@ -748,9 +778,9 @@ static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, int dat
     memcpy(r->inst, ai->instance, sizeof r->inst);
   }
   r->cur_seen_ms = now;
-  if (save_ident(c, ai->agent_id, r) != 0) {
+  if (save_ident(c, ai->agent_id, r) != MC_OK) {
     *rc = reply_error(c, resp, 500, "internal", "store failed");
-    return -1;
+    return MC_EINVAL;
   }
   if (data && now < r->probation_until_ms && strcmp(ai->instance, r->probation_owner) != 0) {
     c->stats.probation_refusals++;
@@ -762,7 +792,7 @@ static int check_identity(mc_cloud *c, const auth_info *ai, int64_t now, int dat
                      wait_s);
     c->stats.rejected++;
     *rc = reply_raw(resp, 409, json, (size_t)n);
-    return -1;
+    return MC_EINVAL;
   }
   return 0;
 }
@@ -824,7 +854,7 @@ static void record_update(mc_cloud *c, const auth_info *ai, const cJSON *arr, in
 static int handle_checkin(mc_cloud *c, const mc_request *req, int64_t now, mc_response *resp) {
   int rc;
   auth_info ai;
-  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  if (authenticate(c, req, now, resp, &ai, &rc) != MC_OK) return rc;
   cJSON *o = parse_body(req);
   if (!o) return reply_error(c, resp, 400, "bad_request", "body is not a JSON object");
   const cJSON *drift = cJSON_GetObjectItemCaseSensitive(o, "drift");
@@ -833,14 +863,14 @@ static int handle_checkin(mc_cloud *c, const mc_request *req, int64_t now, mc_re
     return reply_error(c, resp, 400, "bad_request", "\"drift\" must be an array");
   }
   ident_row r;
-  if (check_identity(c, &ai, now, 0, &r, resp, &rc) != 0) {
+  if (check_identity(c, &ai, now, 0, &r, resp, &rc) != MC_OK) {
     cJSON_Delete(o);
     return rc;
   }
   /* The check-in is where the ratchet moves: a value once presented (cur ==
    * next) gets a successor; an unchanged next is re-issued (its reply was lost). */
   if (strcmp(r.cur, r.next) == 0) {
-    if (new_hex_id(c, r.next) != 0 || save_ident(c, ai.agent_id, &r) != 0) {
+    if (new_hex_id(c, r.next) != MC_OK || save_ident(c, ai.agent_id, &r) != MC_OK) {
       cJSON_Delete(o);
       return reply_error(c, resp, 500, "internal", "store failed");
     }
@@ -901,7 +931,7 @@ static int store_record(void *user, const wire_record *r) {
   sqlite3_bind_text(s, 4, r->source, (int)r->source_len, SQLITE_STATIC);
   sqlite3_bind_text(s, 5, r->line, (int)r->line_len, SQLITE_STATIC);
   sqlite3_bind_int64(s, 6, x->now);
-  if (mc__exec(x->c, MC_ST_REC_INSERT) != 0) {
+  if (mc__exec(x->c, MC_ST_REC_INSERT) != MC_OK) {
     x->db_failed = 1;
     return 1;
   }
@@ -926,9 +956,9 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
   const char *agent_id = ai.agent_id;
   if (req->body_len > WIRE_MAX_BODY)
     return reply_error(c, resp, 413, "too_large", "body over 4 MiB");
-  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  if (authenticate(c, req, now, resp, &ai, &rc) != MC_OK) return rc;
   ident_row ir;
-  if (check_identity(c, &ai, now, 1, &ir, resp, &rc) != 0) return rc;
+  if (check_identity(c, &ai, now, 1, &ir, resp, &rc) != MC_OK) return rc;
   int64_t first, last;
   if (!parse_int(header(req, WIRE_HDR_FIRST_SEQ), &first) ||
       !parse_int(header(req, WIRE_HDR_LAST_SEQ), &last) || first < 1 || last < first)
@@ -939,7 +969,7 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
 
   ingest_ctx x = {.c = c, .agent_id = agent_id, .now = now};
   char err[256] = "";
-  if (mc__exec(c, MC_ST_BEGIN) != 0) return reply_error(c, resp, 500, "internal", "store failed");
+  if (mc__exec(c, MC_ST_BEGIN) != MC_OK) return reply_error(c, resp, 500, "internal", "store failed");
   int w = wire_batch_decode(req->body, req->body_len, first, last, store_record, &x, err,
                             sizeof err);
   if (w == WIRE_OK) {
@@ -951,14 +981,14 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
       sqlite3_bind_int64(s, 3, x.hi);
       sqlite3_bind_int64(s, 4, x.stored);
       sqlite3_bind_int64(s, 5, now);
-      if (mc__exec(c, MC_ST_AGENT_INGESTED) != 0) x.db_failed = 1;
+      if (mc__exec(c, MC_ST_AGENT_INGESTED) != MC_OK) x.db_failed = 1;
     } else {
       s = mc__stmt(c, MC_ST_AGENT_TOUCH);
       sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
       sqlite3_bind_int64(s, 2, now);
-      if (mc__exec(c, MC_ST_AGENT_TOUCH) != 0) x.db_failed = 1;
+      if (mc__exec(c, MC_ST_AGENT_TOUCH) != MC_OK) x.db_failed = 1;
     }
-    if (!x.db_failed && mc__exec(c, MC_ST_COMMIT) != 0) x.db_failed = 1;
+    if (!x.db_failed && mc__exec(c, MC_ST_COMMIT) != MC_OK) x.db_failed = 1;
     if (!x.db_failed) {
       c->stats.ingest_batches++;
       c->stats.records_stored += x.stored;
@@ -1016,9 +1046,9 @@ static int handle_shed(mc_cloud *c, const mc_request *req, int64_t now, mc_respo
   int rc;
   auth_info ai;
   const char *agent_id = ai.agent_id;
-  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  if (authenticate(c, req, now, resp, &ai, &rc) != MC_OK) return rc;
   ident_row ir;
-  if (check_identity(c, &ai, now, 1, &ir, resp, &rc) != 0) return rc;
+  if (check_identity(c, &ai, now, 1, &ir, resp, &rc) != MC_OK) return rc;
   cJSON *o = parse_body(req);
   const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "reports");
   int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
@@ -1045,7 +1075,7 @@ static int handle_shed(mc_cloud *c, const mc_request *req, int64_t now, mc_respo
                          "ts_first <= ts_last, at, reason quota|floor|full|io");
     }
   }
-  int failed = mc__exec(c, MC_ST_BEGIN) != 0;
+  int failed = mc__exec(c, MC_ST_BEGIN) != MC_OK;
   int64_t stored = 0;
   cJSON_ArrayForEach(e, arr) {
     if (failed) break;
@@ -1060,10 +1090,10 @@ static int handle_shed(mc_cloud *c, const mc_request *req, int64_t now, mc_respo
     }
     sqlite3_bind_text(s, 9, get_str(e, "reason", 16), -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 10, now);
-    if (mc__exec(c, MC_ST_SHED_UPSERT) != 0) failed = 1;
+    if (mc__exec(c, MC_ST_SHED_UPSERT) != MC_OK) failed = 1;
     else stored += sqlite3_changes(c->db) > 0;
   }
-  if (!failed && mc__exec(c, MC_ST_COMMIT) != 0) failed = 1;
+  if (!failed && mc__exec(c, MC_ST_COMMIT) != MC_OK) failed = 1;
   cJSON_Delete(o);
   if (failed) {
     mc__exec(c, MC_ST_ROLLBACK);
@@ -1081,14 +1111,14 @@ static int handle_policy(mc_cloud *c, const mc_request *req, int64_t now, mc_res
   int rc;
   auth_info ai;
   const char *agent_id = ai.agent_id;
-  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  if (authenticate(c, req, now, resp, &ai, &rc) != MC_OK) return rc;
   ident_row ir;
-  if (check_identity(c, &ai, now, 0, &ir, resp, &rc) != 0) return rc;
+  if (check_identity(c, &ai, now, 0, &ir, resp, &rc) != MC_OK) return rc;
   char *body = NULL;
   size_t len = 0;
-  int g = mc__policy_get(c, agent_id, &body, &len);
-  if (g < 0) return reply_error(c, resp, 500, "internal", "store failed");
-  if (g > 0) return reply_error(c, resp, 404, "no_policy", "no policy set for this workspace");
+  if (mc__policy_get(c, agent_id, &body, &len) != MC_OK)
+    return reply_error(c, resp, 500, "internal", "store failed");
+  if (!body) return reply_error(c, resp, 404, "no_policy", "no policy set for this workspace");
   rc = reply_raw(resp, 200, body, len);
   free(body);
   return rc;
@@ -1099,16 +1129,16 @@ static int handle_policy_report(mc_cloud *c, const mc_request *req, int64_t now,
   int rc;
   auth_info ai;
   const char *agent_id = ai.agent_id;
-  if (authenticate(c, req, now, resp, &ai, &rc) != 0) return rc;
+  if (authenticate(c, req, now, resp, &ai, &rc) != MC_OK) return rc;
   ident_row ir;
-  if (check_identity(c, &ai, now, 0, &ir, resp, &rc) != 0) return rc;
+  if (check_identity(c, &ai, now, 0, &ir, resp, &rc) != MC_OK) return rc;
   cJSON *o = parse_body(req);
   if (!o) return reply_error(c, resp, 400, "bad_request", "body is not a JSON object");
   const char *why = NULL;
   int r = mc__policy_report(c, agent_id, o, now, &why);
   cJSON_Delete(o);
-  if (r == -1) return reply_error(c, resp, 400, "bad_request", why);
-  if (r != 0) return reply_error(c, resp, 500, "internal", "store failed");
+  if (r == MC_EINVAL) return reply_error(c, resp, 400, "bad_request", why);
+  if (r != MC_OK) return reply_error(c, resp, 500, "internal", "store failed");
   return reply_raw(resp, 200, "{\"ok\":true}", 11);
 }
 

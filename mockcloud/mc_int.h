@@ -65,23 +65,31 @@ struct mc_cloud {
 void mc__session_key(const mc_cloud *c, const unsigned char *nonce, size_t nonce_len,
                      const char *sid, unsigned char out[32]);
 
+/* Internal functions return the codes of mc.h (MC_OK or negative), listed
+ * in each header comment; callers test != MC_OK. Results go through
+ * out-parameters, and "absent" is a result (an out-parameter or MC_EINVAL
+ * where listed), never what a store error turns into. */
+
 /* Returns the cached statement, reset and with bindings cleared. */
 sqlite3_stmt *mc__stmt(mc_cloud *c, enum mc__stmt id);
-/* Runs a statement with no result rows; SQLITE_DONE -> 0, else -1. */
+/* Runs a statement with no result rows: MC_OK when it ran to the end
+ * (SQLITE_DONE), else MC_EDB. */
 int mc__exec(mc_cloud *c, enum mc__stmt id);
-/* Fills buf with len random bytes from the env; 0 on success. */
+/* Fills buf with len random bytes from the env: MC_OK or MC_ERANDOM. */
 int mc__random(mc_cloud *c, unsigned char *buf, size_t len);
 
-/* issue #5 (mc_policy.c). policy_get: 0 and a malloc'd body, 1 when the
- * agent's workspace has no policy, -1 on a store error. policy_report: 0,
- * -1 with why for a 400, -2 on a store error. */
+/* issue #5 (mc_policy.c). */
 struct cJSON;
-/* Version of the policy of the agent's workspace, 0 when none (or on error):
- * ingest replies carry it so agents fetch a new policy at once. */
-/* The policy version agent_id is served now in *out (0: none). MC_OK or
- * MC_EDB: an error is never read as "no policy". */
+/* The policy version agent_id is served now in *out (0: none): ingest
+ * replies carry it so agents fetch a new policy at once. MC_OK or MC_EDB:
+ * an error is never read as "no policy". */
 int mc__policy_version(mc_cloud *c, const char *agent_id, int64_t *out);
+/* The policy agent_id is served now: MC_OK and a malloc'd body in *json
+ * (the caller frees it; NULL and *len 0 when there is none), MC_EDB or
+ * MC_ENOMEM (*json NULL). */
 int mc__policy_get(mc_cloud *c, const char *agent_id, char **json, size_t *len);
+/* Stores one report (the body o parsed by the caller): MC_OK, MC_EINVAL
+ * with why (static text) for a 400, MC_EDB. */
 int mc__policy_report(mc_cloud *c, const char *agent_id, const struct cJSON *o, int64_t now,
                       const char **why);
 

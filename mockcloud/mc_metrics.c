@@ -10,19 +10,24 @@ static const char *const metrics_schema =
     "CREATE TABLE IF NOT EXISTS agent_metrics("
     " agent_id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL, body TEXT NOT NULL)";
 
+/* MC_OK or MC_EDB. */
 static int ensure_schema(mc_cloud *c) {
-  return sqlite3_exec(c->db, metrics_schema, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+  return sqlite3_exec(c->db, metrics_schema, NULL, NULL, NULL) == SQLITE_OK ? MC_OK : MC_EDB;
 }
 
-/* Readers work on a read-only store too: no table yet means no metrics. */
-static int table_exists(mc_cloud *c) {
+/* Readers work on a read-only store too: no table yet means no metrics.
+ * *yes: whether the table exists. MC_OK or MC_EDB: a store that cannot say
+ * is not a store without metrics. */
+static int table_exists(mc_cloud *c, int *yes) {
   sqlite3_stmt *s = NULL;
-  int yes = 0;
+  int step = SQLITE_ERROR;
+  *yes = 0;
   if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_master WHERE name = 'agent_metrics'", -1,
                          &s, NULL) == SQLITE_OK)
-    yes = sqlite3_step(s) == SQLITE_ROW;
+    step = sqlite3_step(s);
   sqlite3_finalize(s);
-  return yes;
+  *yes = step == SQLITE_ROW;
+  return step == SQLITE_ROW || step == SQLITE_DONE ? MC_OK : MC_EDB;
 }
 
 /* Flat, small, numbers and booleans only: the metrics are figures, and a
@@ -46,7 +51,7 @@ int mc_metrics_store(mc_cloud *c, const char *agent_id, const cJSON *m, int64_t 
   if (strlen(text) < MC_METRICS_MAX) {
     rc = MC_EDB;
     sqlite3_stmt *s = NULL;
-    if (ensure_schema(c) == 0 &&
+    if (ensure_schema(c) == MC_OK &&
         sqlite3_prepare_v2(c->db,
                            "INSERT INTO agent_metrics(agent_id, received_ms, body) VALUES(?1,?2,?3)"
                            " ON CONFLICT(agent_id) DO UPDATE SET received_ms = ?2, body = ?3",
@@ -73,15 +78,17 @@ static void fill(sqlite3_stmt *s, mc_metrics_row *out) {
 
 int mc_metrics_get(mc_cloud *c, const char *agent_id, mc_metrics_row *out) {
   if (!c || !agent_id || !out) return MC_EINVAL;
-  if (!table_exists(c)) return MC_EINVAL;
+  int yes = 0;
+  if (table_exists(c, &yes) != MC_OK) return MC_EDB;
+  if (!yes) return MC_EINVAL;
   sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(c->db,
                          "SELECT agent_id, received_ms, body FROM agent_metrics WHERE agent_id = ?1",
                          -1, &s, NULL) != SQLITE_OK)
     return MC_EDB;
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int rc = MC_EINVAL;
-  if (sqlite3_step(s) == SQLITE_ROW) {
+  int step = sqlite3_step(s), rc = step == SQLITE_DONE ? MC_EINVAL : MC_EDB;
+  if (step == SQLITE_ROW) {
     fill(s, out);
     rc = MC_OK;
   }
@@ -92,7 +99,9 @@ int mc_metrics_get(mc_cloud *c, const char *agent_id, mc_metrics_row *out) {
 int mc_metrics_foreach(mc_cloud *c, int (*fn)(void *user, const mc_metrics_row *row),
                        void *user) {
   if (!c || !fn) return MC_EINVAL;
-  if (!table_exists(c)) return MC_OK;
+  int yes = 0;
+  if (table_exists(c, &yes) != MC_OK) return MC_EDB;
+  if (!yes) return MC_OK;
   sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(c->db,
                          "SELECT agent_id, received_ms, body FROM agent_metrics ORDER BY agent_id",

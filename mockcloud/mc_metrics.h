@@ -28,7 +28,7 @@ typedef struct mc_metrics_row {
 
 /* Validates and stores m for agent_id (replacing the previous one). */
 int mc_metrics_store(mc_cloud *c, const char *agent_id, const cJSON *m, int64_t now);
-/* The latest metrics of one agent. */
+/* The latest metrics of one agent: MC_OK, MC_EINVAL (none from it), MC_EDB. */
 int mc_metrics_get(mc_cloud *c, const char *agent_id, mc_metrics_row *out);
 /* Calls fn for every agent's latest metrics, by agent id; fn non-zero stops. */
 int mc_metrics_foreach(mc_cloud *c, int (*fn)(void *user, const mc_metrics_row *row),

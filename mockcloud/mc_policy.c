@@ -44,16 +44,17 @@ static const char *const policy_schema =
   " LEFT JOIN group_policies g ON g.workspace_id = a.workspace_id AND g.grp = ag.grp" \
   " LEFT JOIN policies p ON p.workspace_id = a.workspace_id WHERE a.agent_id = ?1"
 
+/* MC_OK or MC_EDB. */
 static int ensure_schema(mc_cloud *c) {
-  if (c->policy_ready) return 0;
-  if (sqlite3_exec(c->db, policy_schema, NULL, NULL, NULL) != SQLITE_OK) return -1;
+  if (c->policy_ready) return MC_OK;
+  if (sqlite3_exec(c->db, policy_schema, NULL, NULL, NULL) != SQLITE_OK) return MC_EDB;
   c->policy_ready = 1;
-  return 0;
+  return MC_OK;
 }
 
 int mc__policy_version(mc_cloud *c, const char *agent_id, int64_t *out) {
   *out = 0;
-  if (ensure_schema(c) != 0) return MC_EDB;
+  if (ensure_schema(c) != MC_OK) return MC_EDB;
   if (!c->policy_ver &&
       sqlite3_prepare_v3(c->db, EFFECTIVE_SQL("coalesce(g.version, p.version, 0)"), -1,
                          SQLITE_PREPARE_PERSISTENT, &c->policy_ver, NULL) != SQLITE_OK)
@@ -92,27 +93,33 @@ static int valid_group(const char *g) {
   return 1;
 }
 
-/* One int64 from a one-row query with up to two bindings (text, int64). */
-static int query_i64(mc_cloud *c, const char *sql, const char *t1, int64_t i2, int64_t *out) {
+/* One int64 from a query with one binding (t1 as text, else i2): *found 1
+ * and *out set from the first row, *found 0 when there is none. MC_OK or
+ * MC_EDB (then *found is 0, and must not be read as "none"). */
+static int query_i64(mc_cloud *c, const char *sql, const char *t1, int64_t i2, int64_t *out,
+                     int *found) {
   sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
+  *found = 0;
+  if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) return MC_EDB;
   if (t1) sqlite3_bind_text(s, 1, t1, -1, SQLITE_STATIC);
   else sqlite3_bind_int64(s, 1, i2);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
   sqlite3_finalize(s);
-  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+  *found = rc == SQLITE_ROW;
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? MC_OK : MC_EDB;
 }
 
-/* Every policy of a workspace draws its version from one counter. */
+/* Every policy of a workspace draws its version from one counter. MC_OK
+ * and *v, or MC_EDB. */
 static int next_version(mc_cloud *c, int64_t ws, int64_t *v) {
+  int found = 0;
   *v = 0;
-  return query_i64(c,
-                   "SELECT 1 + max(coalesce((SELECT version FROM policies WHERE workspace_id = ?1), 0),"
-                   " coalesce((SELECT max(version) FROM group_policies WHERE workspace_id = ?1), 0))",
-                   NULL, ws, v) == 1
-             ? 0
-             : -1;
+  int rc = query_i64(c,
+                     "SELECT 1 + max(coalesce((SELECT version FROM policies WHERE workspace_id = ?1), 0),"
+                     " coalesce((SELECT max(version) FROM group_policies WHERE workspace_id = ?1), 0))",
+                     NULL, ws, v, &found);
+  return rc == MC_OK && found ? MC_OK : MC_EDB; /* an aggregate always has a row */
 }
 
 /* Stores body (its "version" replaced by v) as the workspace's policy
@@ -164,18 +171,18 @@ static int set_policy(mc_cloud *c, const char *workspace, const char *group, con
     put(err, err_cap, "policy is not a JSON object");
     return MC_EINVAL;
   }
-  if (ensure_schema(c) != 0) {
+  if (ensure_schema(c) != MC_OK) {
     cJSON_Delete(o);
     put(err, err_cap, sqlite3_errmsg(c->db));
     return MC_EDB;
   }
   int64_t ws = -1, v = 0;
-  int rc = MC_EDB;
-  int q = query_i64(c, "SELECT id FROM workspaces WHERE name = ?1", workspace, 0, &ws);
-  if (q == 0) {
+  int rc = MC_EDB, found = 0;
+  int q = query_i64(c, "SELECT id FROM workspaces WHERE name = ?1", workspace, 0, &ws, &found);
+  if (q == MC_OK && !found) {
     put(err, err_cap, "no such workspace");
     rc = MC_EINVAL;
-  } else if (q == 1 && next_version(c, ws, &v) == 0) {
+  } else if (q == MC_OK && next_version(c, ws, &v) == MC_OK) {
     /* The cloud owns the version: whatever the file says is replaced. */
     rc = store_policy(c, ws, group, o, v);
   }
@@ -199,7 +206,7 @@ int mc_policy_set_group(mc_cloud *c, const char *workspace, const char *group, c
 int mc_agent_group(mc_cloud *c, const char *agent_id, char out[MC_GROUP_MAX + 1]) {
   if (!c || !agent_id || !out) return MC_EINVAL;
   out[0] = 0;
-  if (ensure_schema(c) != 0) return MC_EDB;
+  if (ensure_schema(c) != MC_OK) return MC_EDB;
   sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(c->db,
                          "SELECT coalesce(ag.grp, '') FROM agents a LEFT JOIN agent_groups ag"
@@ -207,8 +214,8 @@ int mc_agent_group(mc_cloud *c, const char *agent_id, char out[MC_GROUP_MAX + 1]
                          -1, &s, NULL) != SQLITE_OK)
     return MC_EDB;
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int rc = MC_EINVAL;
-  if (sqlite3_step(s) == SQLITE_ROW) {
+  int step = sqlite3_step(s), rc = step == SQLITE_DONE ? MC_EINVAL : MC_EDB;
+  if (step == SQLITE_ROW) {
     const char *t = (const char *)sqlite3_column_text(s, 0);
     snprintf(out, MC_GROUP_MAX + 1, "%s", t ? t : "");
     rc = MC_OK;
@@ -218,23 +225,29 @@ int mc_agent_group(mc_cloud *c, const char *agent_id, char out[MC_GROUP_MAX + 1]
 }
 
 /* After a move: the policy now served is re-stamped with the next version
- * when it is older than the one served before (see mc_rings.h). */
+ * when it is older than the one served before (see mc_rings.h). MC_OK or
+ * MC_EDB. */
 static int keep_monotonic(mc_cloud *c, const char *agent_id, int64_t before) {
   int64_t now_v = 0, ws = 0, v = 0;
+  int found = 0;
   if (mc__policy_version(c, agent_id, &now_v) != MC_OK) return MC_EDB;
   if (now_v == 0 || now_v > before) return MC_OK;
-  if (query_i64(c, "SELECT workspace_id FROM agents WHERE agent_id = ?1", agent_id, 0, &ws) != 1 ||
-      next_version(c, ws, &v) != 0)
+  if (query_i64(c, "SELECT workspace_id FROM agents WHERE agent_id = ?1", agent_id, 0, &ws,
+                &found) != MC_OK ||
+      !found || next_version(c, ws, &v) != MC_OK)
     return MC_EDB;
   sqlite3_stmt *s = NULL;
   int in_group = 0;
   int64_t gv = 0;
-  /* Which row serves the agent now: its group's policy, if that exists. */
-  in_group = query_i64(c,
-                       "SELECT g.version FROM agent_groups ag JOIN agents a ON a.agent_id = ag.agent_id"
-                       " JOIN group_policies g ON g.workspace_id = a.workspace_id AND g.grp = ag.grp"
-                       " WHERE ag.agent_id = ?1",
-                       agent_id, 0, &gv) == 1;
+  /* Which row serves the agent now: its group's policy, if that exists. A
+   * store error here must not be taken for "no group policy": that would
+   * re-stamp the workspace's policy instead. */
+  if (query_i64(c,
+                "SELECT g.version FROM agent_groups ag JOIN agents a ON a.agent_id = ag.agent_id"
+                " JOIN group_policies g ON g.workspace_id = a.workspace_id AND g.grp = ag.grp"
+                " WHERE ag.agent_id = ?1",
+                agent_id, 0, &gv, &in_group) != MC_OK)
+    return MC_EDB;
   const char *sql =
       in_group
           ? "UPDATE group_policies SET version = ?2, body = json_set(body, '$.version', ?2)"
@@ -258,12 +271,13 @@ int mc_agent_set_group(mc_cloud *c, const char *agent_id, const char *group, cha
     put(err, err_cap, "group name must be 1-64 of A-Z a-z 0-9 . _ -");
     return MC_EINVAL;
   }
-  if (ensure_schema(c) != 0) return MC_EDB;
+  if (ensure_schema(c) != MC_OK) return MC_EDB;
   int64_t one = 0;
-  int q = query_i64(c, "SELECT 1 FROM agents WHERE agent_id = ?1", agent_id, 0, &one);
-  if (q != 1) {
-    put(err, err_cap, q == 0 ? "no such agent" : sqlite3_errmsg(c->db));
-    return q == 0 ? MC_EINVAL : MC_EDB;
+  int found = 0;
+  int q = query_i64(c, "SELECT 1 FROM agents WHERE agent_id = ?1", agent_id, 0, &one, &found);
+  if (q != MC_OK || !found) {
+    put(err, err_cap, q == MC_OK ? "no such agent" : sqlite3_errmsg(c->db));
+    return q == MC_OK ? MC_EINVAL : MC_EDB;
   }
   int64_t before = 0;
   if (mc__policy_version(c, agent_id, &before) != MC_OK) {
@@ -296,14 +310,18 @@ int mc_agent_set_group(mc_cloud *c, const char *agent_id, const char *group, cha
 int mc__policy_get(mc_cloud *c, const char *agent_id, char **json, size_t *len) {
   *json = NULL;
   *len = 0;
-  if (ensure_schema(c) != 0) return -1;
+  if (ensure_schema(c) != MC_OK) return MC_EDB;
   sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(c->db, EFFECTIVE_SQL("coalesce(g.body, p.body)"), -1, &s, NULL) !=
       SQLITE_OK)
-    return -1;
+    return MC_EDB;
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int rc = 1;
-  if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+  /* No row (unknown agent) or a NULL body: no policy. Any other step
+   * result is a store error: an agent told "no policy" would drop the one
+   * it runs (it was read as none until issue #17). */
+  int step = sqlite3_step(s);
+  int rc = step == SQLITE_ROW || step == SQLITE_DONE ? MC_OK : MC_EDB;
+  if (step == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
     int n = sqlite3_column_bytes(s, 0);
     const unsigned char *t = sqlite3_column_text(s, 0);
     char *b = t ? malloc((size_t)n + 1) : NULL;
@@ -312,9 +330,8 @@ int mc__policy_get(mc_cloud *c, const char *agent_id, char **json, size_t *len) 
       b[n] = 0;
       *json = b;
       *len = (size_t)n;
-      rc = 0;
     } else {
-      rc = -1;
+      rc = t ? MC_ENOMEM : MC_EDB; /* sqlite3_column_text NULL: its own malloc failed */
     }
   }
   sqlite3_finalize(s);
@@ -328,8 +345,7 @@ static int version_number(const cJSON *n) {
          n->valuedouble == (double)(int64_t)n->valuedouble;
 }
 
-/* Stores one report; the body was parsed by the caller. 0, or -1 with a
- * message for a 400 in why. */
+/* mc_int.h: MC_OK, MC_EINVAL with why, MC_EDB. */
 int mc__policy_report(mc_cloud *c, const char *agent_id, const cJSON *o, int64_t now,
                       const char **why) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "version");
@@ -343,12 +359,12 @@ int mc__policy_report(mc_cloud *c, const char *agent_id, const cJSON *o, int64_t
       !cJSON_IsString(er) || strlen(er->valuestring) > MC_REPORT_FIELD_MAX ||
       (rf && !cJSON_IsArray(rf))) {
     *why = "need version, applied_version (whole numbers from 0), status (applied|rejected), error, refused[]";
-    return -1;
+    return MC_EINVAL;
   }
-  if (ensure_schema(c) != 0) return -2;
+  if (ensure_schema(c) != MC_OK) return MC_EDB;
   char *refused = rf ? cJSON_PrintUnformatted(rf) : NULL;
   sqlite3_stmt *s = NULL;
-  int rc = -2;
+  int rc = MC_EDB;
   if (sqlite3_prepare_v2(c->db,
                          "INSERT INTO policy_reports(agent_id, version, status, applied_version,"
                          " error, refused, received_ms) VALUES(?1,?2,?3,?4,?5,?6,?7)",
@@ -360,7 +376,7 @@ int mc__policy_report(mc_cloud *c, const char *agent_id, const cJSON *o, int64_t
     sqlite3_bind_text(s, 5, er->valuestring, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, refused ? refused : "[]", -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 7, now);
-    if (sqlite3_step(s) == SQLITE_DONE) rc = 0;
+    if (sqlite3_step(s) == SQLITE_DONE) rc = MC_OK;
   }
   sqlite3_finalize(s);
   cJSON_free(refused);
@@ -370,7 +386,7 @@ int mc__policy_report(mc_cloud *c, const char *agent_id, const cJSON *o, int64_t
 int mc_policy_last_report(mc_cloud *c, const char *agent_id, mc_policy_report *out) {
   if (!c || !agent_id || !out) return MC_EINVAL;
   memset(out, 0, sizeof *out);
-  if (ensure_schema(c) != 0) return MC_EDB;
+  if (ensure_schema(c) != MC_OK) return MC_EDB;
   sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(c->db,
                          "SELECT version, status, applied_version, error, refused,"
@@ -379,8 +395,8 @@ int mc_policy_last_report(mc_cloud *c, const char *agent_id, mc_policy_report *o
                          -1, &s, NULL) != SQLITE_OK)
     return MC_EDB;
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int rc = MC_EINVAL;
-  if (sqlite3_step(s) == SQLITE_ROW) {
+  int step = sqlite3_step(s), rc = step == SQLITE_DONE ? MC_EINVAL : MC_EDB;
+  if (step == SQLITE_ROW) {
     out->version = sqlite3_column_int64(s, 0);
     snprintf(out->status, sizeof out->status, "%s", (const char *)sqlite3_column_text(s, 1));
     out->applied_version = sqlite3_column_int64(s, 2);
@@ -394,15 +410,16 @@ int mc_policy_last_report(mc_cloud *c, const char *agent_id, mc_policy_report *o
 }
 
 int64_t mc_policy_rejections(mc_cloud *c, const char *agent_id) {
-  if (!c || !agent_id || ensure_schema(c) != 0) return 0;
+  if (!c || !agent_id) return MC_EINVAL;
+  if (ensure_schema(c) != MC_OK) return MC_EDB;
   sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(c->db,
                          "SELECT count(*) FROM policy_reports WHERE agent_id = ?1"
                          " AND status = 'rejected'",
                          -1, &s, NULL) != SQLITE_OK)
-    return 0;
+    return MC_EDB;
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : MC_EDB;
   sqlite3_finalize(s);
   return n;
 }

@@ -35,7 +35,8 @@
  * applies). The group need not have a policy yet. */
 int mc_agent_set_group(mc_cloud *c, const char *agent_id, const char *group, char *err,
                        size_t err_cap);
-/* The agent's group into out ("" when none). MC_OK or MC_EINVAL (unknown). */
+/* The agent's group into out ("" when none). MC_OK, MC_EINVAL (unknown) or
+ * MC_EDB. */
 int mc_agent_group(mc_cloud *c, const char *agent_id, char out[MC_GROUP_MAX + 1]);
 
 /* Sets group's policy in workspace, as mc_policy_set does for the

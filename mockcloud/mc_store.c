@@ -139,11 +139,11 @@ int mc__exec(mc_cloud *c, enum mc__stmt id) {
   sqlite3_stmt *s = c->st[id];
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
-  return rc == SQLITE_DONE ? 0 : -1;
+  return rc == SQLITE_DONE ? MC_OK : MC_EDB;
 }
 
 int mc__random(mc_cloud *c, unsigned char *buf, size_t len) {
-  return c->env.random(c->env.ctx, buf, len) == 0 ? 0 : -1;
+  return c->env.random(c->env.ctx, buf, len) == 0 ? MC_OK : MC_ERANDOM;
 }
 
 static void put_err(char *err, size_t cap, const char *what, sqlite3 *db) {
@@ -168,18 +168,19 @@ void mc__session_key(const mc_cloud *c, const unsigned char *nonce, size_t nonce
 }
 
 /* Reads an existing master key: a regular file of exactly 32 bytes that no
- * one but the owner may read (0600 or stricter), never through a symlink. */
+ * one but the owner may read (0600 or stricter), never through a symlink.
+ * MC_OK, or MC_EDB (the key file is part of the store) with why in err. */
 static int read_master(mc_cloud *c, int fd, const char *path, char *err, size_t cap) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != (off_t)sizeof c->master) {
     if (err && cap) snprintf(err, cap, "%s: not a %zu-byte key file", path, sizeof c->master);
-    return -1;
+    return MC_EDB;
   }
   if (st.st_mode & 077) {
     if (err && cap)
       snprintf(err, cap, "%s: mode %04o lets others read the session master key; chmod 600 it",
                path, (unsigned)(st.st_mode & 07777));
-    return -1;
+    return MC_EDB;
   }
   size_t got = 0;
   int tries = 0;
@@ -190,19 +191,23 @@ static int read_master(mc_cloud *c, int fd, const char *path, char *err, size_t 
   }
   if (got != sizeof c->master) {
     if (err && cap) snprintf(err, cap, "%s: cannot read the session master key", path);
-    return -1;
+    return MC_EDB;
   }
-  return 0;
+  return MC_OK;
 }
 
 /* The master key behind every session key. A store on disk keeps it in
  * MC_MASTER_KEY_FILE beside the database (mode 0600, made on first open), so
  * that a restarted cloud still knows its sessions but a copy of cloud.db alone
  * holds no session key. An in-memory store or a URI store (the simulator's,
- * private to one process) draws one from the env for this process only. */
+ * private to one process) draws one from the env for this process only.
+ * MC_OK, MC_EDB (the file: why in err) or MC_ERANDOM. */
 static int load_master(mc_cloud *c, const char *db_path, char *err, size_t cap) {
-  if (strcmp(db_path, ":memory:") == 0 || strncmp(db_path, "file:", 5) == 0)
-    return mc__random(c, c->master, sizeof c->master);
+  if (strcmp(db_path, ":memory:") == 0 || strncmp(db_path, "file:", 5) == 0) {
+    if (mc__random(c, c->master, sizeof c->master) == MC_OK) return MC_OK;
+    if (err && cap) snprintf(err, cap, "no randomness for the session master key");
+    return MC_ERANDOM;
+  }
   char path[4096];
   const char *slash = strrchr(db_path, '/');
   int n = slash ? snprintf(path, sizeof path, "%.*s/%s", (int)(slash - db_path), db_path,
@@ -210,7 +215,7 @@ static int load_master(mc_cloud *c, const char *db_path, char *err, size_t cap) 
                 : snprintf(path, sizeof path, "%s", MC_MASTER_KEY_FILE);
   if (n < 0 || (size_t)n >= sizeof path) {
     if (err && cap) snprintf(err, cap, "store path too long");
-    return -1;
+    return MC_EDB;
   }
   for (int attempt = 0; attempt < 2; attempt++) {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -220,9 +225,9 @@ static int load_master(mc_cloud *c, const char *db_path, char *err, size_t cap) 
       return rc;
     }
     if (errno != ENOENT) break;
-    if (mc__random(c, c->master, sizeof c->master) != 0) {
+    if (mc__random(c, c->master, sizeof c->master) != MC_OK) {
       if (err && cap) snprintf(err, cap, "no randomness for the session master key");
-      return -1;
+      return MC_ERANDOM;
     }
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -232,13 +237,13 @@ static int load_master(mc_cloud *c, const char *db_path, char *err, size_t cap) 
     int ok = write(fd, c->master, sizeof c->master) == (ssize_t)sizeof c->master &&
              fsync(fd) == 0;
     close(fd);
-    if (ok) return 0;
+    if (ok) return MC_OK;
     unlink(path);
     break;
   }
   if (err && cap) snprintf(err, cap, "%s: cannot open or create: %s", path, strerror(errno));
   memset(c->master, 0, sizeof c->master);
-  return -1;
+  return MC_EDB;
 }
 
 int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_cloud **out,
@@ -259,9 +264,10 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
     c->opts.durable = opts->durable;
     c->opts.probation_s = opts->probation_s > 0 ? opts->probation_s : 0;
   }
-  if (load_master(c, db_path, err, err_cap) != 0) {
+  int mrc = load_master(c, db_path, err, err_cap);
+  if (mrc != MC_OK) {
     mc_close(c);
-    return MC_EDB;
+    return mrc;
   }
   if (sqlite3_open_v2(db_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
       SQLITE_OK) {
@@ -320,7 +326,7 @@ int mc_workspace_add(mc_cloud *c, const char *name, char *token, size_t token_ca
   size_t blen = 0;
   if (!c || !token || !valid_ws_name(name)) return MC_EINVAL;
   if (token_cap < 4 + 43 + 1 || token_cap > 0x7fffffff) return MC_EINVAL;
-  if (mc__random(c, raw, sizeof raw) != 0) return MC_EINVAL;
+  if (mc__random(c, raw, sizeof raw) != MC_OK) return MC_ERANDOM;
   if (crypto_b64_encode(raw, sizeof raw, b64, sizeof b64, &blen) != CRYPTO_OK) return MC_EINVAL;
   memset(raw, 0, sizeof raw);
   /* base64url without padding: printable and safe in shells and URLs. */
@@ -355,8 +361,8 @@ int mc_agent_seq_summary(mc_cloud *c, const char *agent_id, int64_t *count, int6
   if (!c || !agent_id) return MC_EINVAL;
   sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_SUMMARY);
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int rc = MC_EINVAL;
-  if (sqlite3_step(s) == SQLITE_ROW) {
+  int step = sqlite3_step(s), rc = step == SQLITE_DONE ? MC_EINVAL : MC_EDB;
+  if (step == SQLITE_ROW) {
     if (count) *count = sqlite3_column_int64(s, 0);
     if (min_seq) *min_seq = sqlite3_column_int64(s, 1);
     if (max_seq) *max_seq = sqlite3_column_int64(s, 2);
@@ -367,9 +373,9 @@ int mc_agent_seq_summary(mc_cloud *c, const char *agent_id, int64_t *count, int6
 }
 
 int64_t mc_total_records(mc_cloud *c) {
-  if (!c) return -1;
+  if (!c) return MC_EINVAL;
   sqlite3_stmt *s = mc__stmt(c, MC_ST_TOTAL);
-  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : MC_EDB;
   sqlite3_reset(s);
   return n;
 }
@@ -396,14 +402,15 @@ int mc_agent_revoke(mc_cloud *c, const char *agent_id) {
   return sqlite3_changes(c->db) == 1 ? MC_OK : MC_EINVAL;
 }
 
+/* count(*) of table, of one kind or all: the count, MC_EINVAL or MC_EDB. */
 static int64_t count_where_kind(mc_cloud *c, const char *table, const char *kind) {
-  if (!c) return -1;
+  if (!c) return MC_EINVAL;
   char sql[128];
   snprintf(sql, sizeof sql, "SELECT count(*) FROM %s%s", table, kind ? " WHERE kind = ?1" : "");
   sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
+  if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) return MC_EDB;
   if (kind) sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : MC_EDB;
   sqlite3_finalize(s);
   return n;
 }
@@ -469,8 +476,8 @@ int mc_agent_cloned_from(mc_cloud *c, const char *agent_id, char out[MC_AGENT_ID
                          NULL) != SQLITE_OK)
     return MC_EDB;
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  int rc = MC_EINVAL;
-  if (sqlite3_step(s) == SQLITE_ROW) {
+  int step = sqlite3_step(s), rc = step == SQLITE_DONE ? MC_EINVAL : MC_EDB;
+  if (step == SQLITE_ROW) {
     snprintf(out, MC_AGENT_ID_LEN + 1, "%s", col_text(s, 0));
     rc = MC_OK;
   }

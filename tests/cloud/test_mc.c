@@ -17,6 +17,7 @@
 #include "common/wire.h"
 #include "mc.h"
 #include "mc_int.h" /* the store handle, to break it (issue #17) */
+#include "mc_metrics.h"
 #include "mc_rings.h"
 
 typedef struct fake_env {
@@ -970,6 +971,79 @@ static void test_policy_version_store_error(void **state) {
   assert_int_equal(mc_agent_set_group(f->c, f->agent_id, "canary", err, sizeof err), MC_EDB);
 }
 
+/* issue #17: every reader that can answer "absent" (unknown agent, no
+ * policy, no report, no metrics, no group) answers MC_EDB, and the HTTP
+ * front 500, when the store fails at step time. Before, each of these read
+ * the error as "absent": GET /v1/policy said 404 no_policy (an agent would
+ * drop the policy it runs), a signed request 401 (it would start over). */
+static int always_interrupt(void *user) {
+  (void)user;
+  return 1;
+}
+
+static int metrics_none(void *user, const mc_metrics_row *row) {
+  (void)user;
+  (void)row;
+  fail_msg("no row can be read from a failing store");
+  return 1;
+}
+
+static void test_store_error_is_not_absent(void **state) {
+  fixture *f = *state;
+  do_enroll(f);
+  open_session(f);
+  int64_t v = 0, pv = 0;
+  char err[128] = "", ring[32], grp[MC_GROUP_MAX + 1], cf[MC_AGENT_ID_LEN + 1];
+  assert_int_equal(mc_policy_set(f->c, "acme", RING("stable"), strlen(RING("stable")), &v, err,
+                                 sizeof err), MC_OK);
+  expect_served(f, v, "stable");
+  /* The body of the workspace's policy now fails when read (a view whose
+   * body is malformed JSON): prepare succeeds, step fails. */
+  assert_int_equal(sqlite3_exec(f->c->db,
+                                "DROP TABLE policies; CREATE VIEW policies(workspace_id, version,"
+                                " body, updated_ms) AS SELECT id, 1, json_extract('{', '$'), 0"
+                                " FROM workspaces",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  assert_int_equal(get_policy(f, &pv, ring, sizeof ring), 500);
+  char *body = (char *)"x";
+  size_t len = 1;
+  assert_int_equal(mc__policy_get(f->c, f->agent_id, &body, &len), MC_EDB);
+  assert_null(body);
+
+  /* Every statement fails from here on. */
+  sqlite3_progress_handler(f->c->db, 1, always_interrupt, NULL);
+  mc_policy_report rep;
+  mc_metrics_row row;
+  int64_t n = 0;
+  assert_int_equal(mc_agent_group(f->c, f->agent_id, grp), MC_EDB);
+  assert_int_equal(mc_agent_cloned_from(f->c, f->agent_id, cf), MC_EDB);
+  assert_int_equal(mc_agent_seq_summary(f->c, f->agent_id, &n, NULL, NULL), MC_EDB);
+  assert_int_equal(mc_policy_last_report(f->c, f->agent_id, &rep), MC_EDB);
+  assert_int_equal(mc_policy_rejections(f->c, f->agent_id), MC_EDB);
+  assert_int_equal(mc_metrics_get(f->c, f->agent_id, &row), MC_EDB);
+  assert_int_equal(mc_metrics_foreach(f->c, metrics_none, NULL), MC_EDB);
+  assert_true(mc_total_records(f->c) < 0);
+  assert_true(mc_alert_count(f->c, NULL) < 0);
+  assert_int_equal(mc_agent_set_group(f->c, f->agent_id, "canary", err, sizeof err), MC_EDB);
+  cJSON *j = NULL;
+  assert_int_equal(authed(f, "/v1/checkin", "{\"drift\":[]}", 0, &j), 500);
+  assert_string_equal(jstr(j, "error"), "internal");
+  cJSON_Delete(j);
+  char body2[128];
+  int bn = snprintf(body2, sizeof body2, "{\"agent_id\":\"%s\"}", f->agent_id);
+  assert_int_equal(send(f, "POST", "/v1/challenge", NULL, 0, body2, (size_t)bn, &j), 500);
+  cJSON_Delete(j);
+  sqlite3_progress_handler(f->c->db, 0, NULL, NULL);
+  /* And the absent cases still say absent. */
+  assert_int_equal(mc_agent_group(f->c, "nope", grp), MC_EINVAL);
+  assert_int_equal(mc_agent_cloned_from(f->c, "nope", cf), MC_EINVAL);
+  assert_int_equal(mc_agent_seq_summary(f->c, "nope", &n, NULL, NULL), MC_EINVAL);
+  assert_int_equal(mc_policy_last_report(f->c, f->agent_id, &rep), MC_EINVAL);
+  assert_int_equal(mc_policy_rejections(f->c, f->agent_id), 0);
+  assert_int_equal(mc_metrics_get(f->c, f->agent_id, &row), MC_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_full_flow_and_duplicates, setup, teardown),
@@ -989,6 +1063,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_group_policies, setup, teardown),
       cmocka_unit_test_setup_teardown(test_policy_version_store_error, setup, teardown),
       cmocka_unit_test_setup_teardown(test_promote_gate, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_store_error_is_not_absent, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

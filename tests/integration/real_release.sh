@@ -40,7 +40,9 @@ expect 1 "wrong PIN" -- "$BIN" repo init --data "$D" --root-keys "$R" --pkcs11-m
 grep -q 1111 "$T/err" && fail "the PIN was printed"
 expect 1 "cannot load module" -- "$BIN" repo init --data "$D" --root-keys "$R" --pkcs11-module "$T/pin" --token-label outpost --pin-file "$T/pin"
 expect 1 "run: outpost-cloud repo init" -- "$BIN" release --data "$D" --binary "$BIN" --version 1.0.0 --ring canary
-"$BIN" repo init --data "$D" --root-keys "$R" --pkcs11-module $MOD --token-label outpost --pin-file "$T/pin" >/dev/null 2>"$T/err" || fail "repo init"
+"$BIN" repo init --data "$D" --root-keys "$R" --pkcs11-module $MOD --token-label outpost --pin-file "$T/pin" >"$T/out" 2>"$T/err" || fail "repo init"
+grep -qx "repository in $D/repo (root keys: $R, keep them offline)" "$T/out" || fail "repo init output: $(cat "$T/out")"
+[ -f "$D/repo/release-key.pem" ] && [ -f "$D/pkcs11.json" ] || fail "repo init wrote no release key or token settings"
 [ "$(ls "$R"/*.key | wc -l)" = 3 ] || fail "3 root key files"
 [ "$(stat -c %a "$R")" = 700 ] || fail "root key dir not 0700"
 expect 1 "already exists" -- "$BIN" repo init --data "$D" --root-keys "$T/r2" --pkcs11-module $MOD --token-label outpost --pin-file "$T/pin"
@@ -48,7 +50,11 @@ grep -rqs "$R" "$D" && fail "the data dir names the root key dir"
 grep -rqs -- "PRIVATE KEY" "$D/repo" "$D/pkcs11.json" && fail "a private key in the repository"
 
 printf 'agent one\n' >"$T/a1"; printf 'agent two\n' >"$T/a2"
-"$BIN" release --data "$D" --binary "$T/a1" --version 1.0.0 --ring canary >/dev/null 2>"$T/err" || fail "release 1.0.0"
+"$BIN" release --data "$D" --binary "$T/a1" --version 1.0.0 --ring canary >"$T/out" 2>"$T/err" || fail "release 1.0.0"
+grep -qx "released 1.0.0 (x86_64) in canary" "$T/out" || fail "release output: $(cat "$T/out")"
+# issue #17: the table refuses, before any token is opened, what release does not take.
+expect 2 'option --from is not accepted by "release"' -- "$BIN" release --data "$D" --binary "$T/a2" --version 1.1.0 --ring canary --from stable
+expect 2 '"release" needs --binary FILE' -- "$BIN" release --data "$D" --version 1.1.0 --ring canary
 expect 2 "bad version \"1.0.01\"" -- "$BIN" release --data "$D" --binary "$T/a2" --version 1.0.01 --ring canary
 expect 2 "bad version \"v1.2.3\"" -- "$BIN" release --data "$D" --binary "$T/a2" --version v1.2.3 --ring canary
 expect 2 "unknown ring \"beta\"" -- "$BIN" release --data "$D" --binary "$T/a2" --version 1.1.0 --ring beta
@@ -56,13 +62,15 @@ expect 1 "unreadable" -- "$BIN" release --data "$D" --binary "$T/missing" --vers
 expect 1 "already released" -- "$BIN" release --data "$D" --binary "$T/a2" --version 1.0.0 --ring canary
 expect 1 "not in ring canary" -- "$BIN" promote --data "$D" --version 2.0.0 --from canary --to stable
 expect 2 "unknown ring" -- "$BIN" promote --data "$D" --version 1.0.0 --from canary --to prod
-"$BIN" promote --data "$D" --version 1.0.0 --from canary --to early-access >/dev/null 2>"$T/err" || fail "promote"
+"$BIN" promote --data "$D" --version 1.0.0 --from canary --to early-access >"$T/out" 2>"$T/err" || fail "promote"
+grep -qx "promoted 1.0.0 from canary to early-access" "$T/out" || fail "promote output: $(cat "$T/out")"
 "$BIN" release --data "$D" --binary "$T/a2" --version 1.1.0 --ring canary >/dev/null 2>"$T/err" || fail "release 1.1.0"
 expect 2 "root-keys RDIR is needed" -- "$BIN" rotate-keys --data "$D" --role timestamp
 expect 2 "unknown role" -- "$BIN" rotate-keys --data "$D" --root-keys "$R" --role release
 "$BIN" rotate-keys --data "$D" --root-keys "$R" --role timestamp >/dev/null 2>"$T/err" || fail "rotate timestamp"
 "$BIN" rotate-keys --data "$D" --role stable >/dev/null 2>"$T/err" || fail "rotate stable (no root keys needed)"
-"$BIN" rotate-keys --data "$D" --root-keys "$R" --role root >/dev/null 2>"$T/err" || fail "rotate root"
+"$BIN" rotate-keys --data "$D" --root-keys "$R" --role root >"$T/out" 2>"$T/err" || fail "rotate root"
+grep -qx "rotated the root keys (old root keys in RDIR/retired)" "$T/out" || fail "rotate-keys output: $(cat "$T/out")"
 [ "$(ls "$R"/*.key | wc -l)" = 3 ] && [ "$(ls "$R"/retired/*.key | wc -l)" = 3 ] || fail "root keys after rotation"
 M=$D/repo/metadata
 for f in 1.root.json 2.root.json 3.root.json timestamp.json; do [ -f "$M/$f" ] || fail "no $f"; done
