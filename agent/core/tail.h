@@ -4,6 +4,7 @@
  * newline read, in the same spool transaction as the records it produced, so
  * a partial last line waits (on disk, not in memory) until it is completed.
  * NUL bytes are stored as '?': records are text (docs/architecture.md).
+ * One '\r' right before the '\n' is dropped (CRLF); any other '\r' is kept.
  * A line longer than max_line bytes is cut to max_line bytes plus the marker
  * TAIL_TRUNCATED_MARKER, and the rest of it, up to its newline, is skipped.
  *
