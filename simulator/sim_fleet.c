@@ -94,6 +94,10 @@ typedef struct sim_agent {
   int64_t cloud_c, cloud_min, cloud_max;
   int64_t log_bytes;   /* bytes the application wrote to its current log file */
   int64_t rotations;
+  /* lines_written at each of the first SIM_ROT_MARKS rotations: the store
+   * check tells an unread tail from a whole generation lost (issue #17) */
+  int64_t rot_mark[16];
+  int n_rot_mark;
   int64_t power_cuts;
   void *fleet;      /* back pointer for the power-cut callback */
   /* identity (issue #4) */
@@ -753,6 +757,8 @@ static void disk_fill(sim_agent *g, int64_t free_bytes) {
 static void rotate_log(fleet *f, sim_agent *g, int style) {
   (void)f;
   g->rotations++;
+  if (g->n_rot_mark < (int)(sizeof g->rot_mark / sizeof *g->rot_mark))
+    g->rot_mark[g->n_rot_mark++] = g->lines_written;
   if (style == SIM_ROTATE_RENAME) {
     sim_fs_rename(g->fs, LOG_PATH, ROTATED_PATH);
     sim_fs_append(g->fs, LOG_PATH, "", 0, 1);
@@ -1754,6 +1760,70 @@ static int line_belongs(fleet *f, const char *agent_id, int64_t owner, int64_t l
   return 0;
 }
 
+/* expect.lost_lines / lost_middle_lines (issue #17): which written lines
+ * never reached the store, and how many of them were a whole generation of
+ * the log between two rotations (the middle one of a double rotation)
+ * rather than an older file's unread tail. Lines are numbered per agent; a
+ * generation is the lines written between two rotation marks. */
+static void rotation_check_store(fleet *f, const char *db_path) {
+  const sim_scenario *s = f->scn;
+  if (s->lost_min < 0 && s->lost_middle_min < 0) return;
+  expectation *e = add_expect(f, s->lost_min >= 0 ? "lost_lines" : "lost_middle_lines");
+  if (!e) return;
+  uint8_t **bits = calloc((size_t)f->n, sizeof *bits);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  int rc = bits ? sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) : SQLITE_NOMEM;
+  for (int64_t i = 0; rc == SQLITE_OK && i < f->n; i++)
+    if (!(bits[i] = calloc((size_t)f->ag[i].lines_written / 8 + 1, 1))) rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(db, "SELECT substr(line, 1, 26) FROM records", -1, &st, NULL);
+  while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    const char *pre = (const char *)sqlite3_column_text(st, 0);
+    if (!pre || strncmp(pre, "agent-", 6) != 0) continue;
+    char *end = NULL;
+    long owner = strtol(pre + 6, &end, 10);
+    if (end != pre + 11 || strncmp(end, " line-", 6) != 0 || owner < 0 || owner >= f->n) continue;
+    long long no = strtoll(end + 6, NULL, 10);
+    if (no >= 1 && no <= f->ag[owner].lines_written)
+      bits[owner][(no - 1) / 8] |= (uint8_t)(1u << ((no - 1) % 8));
+  }
+  int64_t lost = 0, middle = 0, gens = 0;
+  for (int64_t i = 0; rc == SQLITE_OK && i < f->n; i++) {
+    const sim_agent *g = &f->ag[i];
+    for (int64_t no = 1; no <= g->lines_written; no++)
+      lost += !(bits[i][(no - 1) / 8] & (1u << ((no - 1) % 8)));
+    for (int k = 1; k < g->n_rot_mark; k++) {
+      int64_t from = g->rot_mark[k - 1] + 1, to = g->rot_mark[k], miss = 0;
+      for (int64_t no = from; no <= to; no++)
+        miss += !(bits[i][(no - 1) / 8] & (1u << ((no - 1) % 8)));
+      if (to >= from && miss == to - from + 1) {
+        middle += miss;
+        gens++;
+      }
+    }
+  }
+  if (rc != SQLITE_OK) {
+    e->pass = 0;
+    snprintf(e->detail, sizeof e->detail, "cannot read the cloud store");
+  } else {
+    int ok = (s->lost_min < 0 || (lost >= s->lost_min && lost <= s->lost_max)) &&
+             (s->lost_middle_min < 0 || (middle >= s->lost_middle_min && middle <= s->lost_middle_max));
+    e->pass = ok;
+    /* Said whether it passes: the report carries the measured figures. */
+    snprintf(e->detail, sizeof e->detail,
+             "%lld lines never read: %lld in %lld whole generations between two rotations, "
+             "%lld unread tails of older files (expected lost %lld..%lld, middle %lld..%lld)",
+             (long long)lost, (long long)middle, (long long)gens, (long long)(lost - middle),
+             (long long)s->lost_min, (long long)s->lost_max, (long long)s->lost_middle_min,
+             (long long)s->lost_middle_max);
+  }
+  for (int64_t i = 0; bits && i < f->n; i++) free(bits[i]);
+  free(bits);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 /* Reads the store: records under an identity their writer never had
  * (misattributed), and lines written since each agent's last copy/restore
  * that reached no identity of theirs (lost). */
@@ -2662,6 +2732,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   f->cloud = NULL;
   if (f->stop != 1 && scn->exactly_once) check_store(f, db_path, t.lines);
   if (f->stop != 1) ident_check_store(f, db_path);
+  if (f->stop != 1) rotation_check_store(f, db_path);
   if (f->stop != 1) local_check_store(f, db_path);
 
   for (int i = 0; i < f->n_exp; i++) {

@@ -657,7 +657,8 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                         "update_ring_order",
                                         "max_foreign_owned_state_files",
                                         "planted_policy_refused", "no_secret_shipped",
-                                        "max_blocked_opens", "refusals_reported", "floor_held", NULL};
+                                        "max_blocked_opens", "refusals_reported", "floor_held",
+                                        "lost_lines", "lost_middle_lines", NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -671,6 +672,9 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                 &s->max_requests_per_min, e));
     TRY(get_int(o, "expect", "rate_from_s", 0, SIM_SCN_MAX_DURATION_S, 0, &s->rate_from_s, e));
     TRY(get_int(o, "expect", "min_shed", 0, INT64_C(1) << 40, 0, &s->min_shed, e));
+    TRY(get_range(o, "expect", "lost_lines", 0, INT64_C(1) << 40, &s->lost_min, &s->lost_max, e));
+    TRY(get_range(o, "expect", "lost_middle_lines", 0, INT64_C(1) << 40, &s->lost_middle_min,
+                  &s->lost_middle_max, e));
     TRY(get_int(o, "expect", "policy_applied", 1, INT64_C(1) << 40, 0, &s->policy_applied, e));
     TRY(get_int(o, "expect", "max_records_per_s", 1, POLICY_RATE_CAP, 0, &s->max_records_per_s, e));
     v = cJSON_GetObjectItemCaseSensitive(o, "no_denied_open");
@@ -718,6 +722,7 @@ static void defaults(sim_scenario *s) {
   s->session_ttl_s = 3600;
   s->drain_s = 600;
   s->max_spooled_at_end = -1;
+  s->lost_min = s->lost_max = s->lost_middle_min = s->lost_middle_max = -1;
   s->spool_quota_bytes = s->backpressure_max_ms = -1;
   s->max_requests_per_min = -1;
   s->checkin_interval_ms = -1;

@@ -198,6 +198,11 @@ typedef struct sim_scenario {
   int64_t rate_from_s;       /* expect.rate_from_s: that peak counts from this time on (default 0) */
   int shed_reported;         /* expect.shed_reported: every shed record reported and stored */
   int64_t min_shed;          /* expect.min_shed: the scenario must make the fleet shed this many */
+  /* expect.lost_lines / expect.lost_middle_lines (issue #17): [min, max]
+   * of the fleet's lines written and never read (from the cloud's store),
+   * and of those, the lines of whole generations lost between two
+   * rotations; -1 = not checked. Needs no crash, restart or clone. */
+  int64_t lost_min, lost_max, lost_middle_min, lost_middle_max;
   /* identity (issue #4) */
   int64_t checkin_interval_ms;   /* agent.checkin_interval_ms; -1 = default */
   sim_scn_alert_expect alerts[SIM_SCN_MAX_ALERT_EXPECT]; /* expect.alerts */

@@ -1033,15 +1033,22 @@ static void collect(agent *a) {
     a->rate_limited |= limited;
     if (lines > 0 && a->pending_since == INT64_MIN) a->pending_since = a->now;
     a->more_to_read |= more;
+    /* Unreadable (an OS error, or refused): said when it changes, then
+     * summarised every unreadable_summary_ms, not once per poll (issue #17). */
+    char said[512];
+    os_log_level lvl = OS_LOG_WARN;
+    if (tail_health_note(&a->sources[i], rc, os_error, a->now, a->wall,
+                         a->cfg.unreadable_summary_ms, &lvl, said, sizeof said))
+      agent_log(a, lvl, "%s", said);
     if (rc == TAIL_EREFUSED) {
-      /* Reported once per policy (with the path) and counted; looked at
-       * again only after GUARD_RECHECK_MS: a FIFO or a swapped symlink costs
-       * one check, not one per poll. The offset is kept: nothing is lost. */
+      /* Reported to the cloud once per policy (with the path) and counted;
+       * looked at again only after GUARD_RECHECK_MS: a FIFO or a swapped
+       * symlink costs one check, not one per poll. The offset is kept:
+       * nothing is lost. */
       pstate_note_refusal(a->ps, a->os, a->sources[i].path, a->sources[i].why);
       a->sources[i].recheck_at = a->now + GUARD_RECHECK_MS;
     } else if (rc == TAIL_EIO) {
-      agent_log(a, OS_LOG_WARN, "%s: cannot read: %s", a->sources[i].path,
-                files_strerror(os_error));
+      /* said above; the offset is kept and the next poll tries again */
     } else if (rc == TAIL_EFULL) {
       if (a->bp_since == INT64_MIN)
         agent_log(a, OS_LOG_WARN, "%s: spool full, reading paused (offset kept): %s",

@@ -16,6 +16,7 @@ void config_defaults(agent_config *out) {
   out->batch_max_bytes = 1024 * 1024;
   out->batch_max_age_ms = 5000;
   out->poll_interval_ms = 1000;
+  out->unreadable_summary_ms = 3600 * 1000;
   out->request_timeout_ms = 30000;
   out->retry_base_ms = 1000;
   out->retry_max_ms = 300000;
@@ -328,6 +329,8 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
       if (jfield_int(&e, f, k, 0, 3600 * 1000, &v) == 0) out->batch_max_age_ms = v;
     } else if (strcmp(k, "poll_interval_ms") == 0) {
       if (jfield_int(&e, f, k, 10, 3600 * 1000, &v) == 0) out->poll_interval_ms = v;
+    } else if (strcmp(k, "unreadable_summary_s") == 0) {
+      if (jfield_int(&e, f, k, 60, 86400, &v) == 0) out->unreadable_summary_ms = v * 1000;
     } else if (strcmp(k, "request_timeout_ms") == 0) {
       if (jfield_int(&e, f, k, 100, 600 * 1000, &v) == 0) out->request_timeout_ms = v;
     } else if (strcmp(k, "retry_base_ms") == 0) {

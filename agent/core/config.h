@@ -45,6 +45,9 @@ typedef struct agent_config {
   int64_t batch_max_bytes;      /* default 1 MiB, 1 KiB..3 MiB (decoded NDJSON) */
   int64_t batch_max_age_ms;     /* default 5000: ship when the oldest record is this old */
   int64_t poll_interval_ms;     /* default 1000: how often files are checked */
+  int64_t unreadable_summary_ms; /* default 1 h ("unreadable_summary_s", 60..86400): how
+                                 * often a source that stays unreadable is summarised
+                                 * in the log (issue #17, core/tail.h) */
   int64_t request_timeout_ms;   /* default 30000 */
   int64_t retry_base_ms;        /* default 1000 */
   int64_t retry_max_ms;         /* default 300000 */

@@ -50,6 +50,9 @@ struct pstate {
   int report_inflight;
   int report_rejected;
   int exp_n;
+  int overflow_said;  /* "more than PSTATE_MAX_REFUSED" said for this policy */
+  int spool_said;     /* a policy file's spool refusal said; cleared by a good poll */
+  int64_t summary_ms; /* cfg->unreadable_summary_ms */
 
   policy_limits lim;
   char last_error[POLICY_ERR_MAX];
@@ -67,12 +70,23 @@ static void plog(const os_shim *os, os_log_level lvl, const char *fmt, ...) {
   if (os && os->log) os->log(os->ctx, lvl, msg);
 }
 
-static void note_refusal_os(pstate *ps, const os_shim *os, const char *path, const char *why) {
+/* say: log it here (a glob's refusal); 0 when the caller logs it through
+ * the source's health (core/tail.h: once per change, then a summary). */
+static void note_refusal_os(pstate *ps, const os_shim *os, const char *path, const char *why,
+                            int say) {
   for (int i = 0; i < ps->n_refused; i++)
     if (strcmp(ps->refused[i].path, path) == 0) return; /* once per policy */
   ps->refused_total++;
-  plog(os, OS_LOG_WARN, "refused %.300s: %s", path, why);
-  if (ps->n_refused >= PSTATE_MAX_REFUSED) return;
+  if (ps->n_refused >= PSTATE_MAX_REFUSED) {
+    /* Not listed, so not deduplicated: said once per policy, not at every
+     * rescan or recheck (issue #17). */
+    if (say && !ps->overflow_said)
+      plog(os, OS_LOG_WARN, "refused %.300s: %s (more than %d refused paths: the rest are "
+           "counted, not listed)", path, why, PSTATE_MAX_REFUSED);
+    ps->overflow_said = 1;
+    return;
+  }
+  if (say) plog(os, OS_LOG_WARN, "refused %.300s: %s", path, why);
   if (!ps->refused && !(ps->refused = calloc(PSTATE_MAX_REFUSED, sizeof *ps->refused))) return;
   refusal *r = &ps->refused[ps->n_refused++];
   snprintf(r->path, sizeof r->path, "%s", path);
@@ -82,11 +96,11 @@ static void note_refusal_os(pstate *ps, const os_shim *os, const char *path, con
 }
 
 static void note_refusal(pstate *ps, const char *path, const char *why) {
-  note_refusal_os(ps, ps->exp_os, path, why);
+  note_refusal_os(ps, ps->exp_os, path, why, 1);
 }
 
 void pstate_note_refusal(pstate *ps, const os_shim *os, const char *path, const char *why) {
-  if (ps && path && why) note_refusal_os(ps, os, path, why);
+  if (ps && path && why) note_refusal_os(ps, os, path, why, 0);
 }
 
 static void on_exp_ok(void *user, const char *resolved) {
@@ -174,6 +188,7 @@ int pstate_open(const agent_config *cfg, const os_shim *os, pstate **out) {
   for (int i = 0; i < cfg->n_sources; i++)
     snprintf(ps->cfg_paths[i], sizeof ps->cfg_paths[i], "%s", cfg->sources[i].path);
   ps->n_cfg = cfg->n_sources;
+  ps->summary_ms = cfg->unreadable_summary_ms;
   policy_defaults(&ps->cur);
   ps->next_fetch = INT64_MIN;
   ps->fetch_first = 1;
@@ -277,6 +292,7 @@ int pstate_offer(pstate *ps, const os_shim *os, const char *body, size_t len, in
   ps->have_policy = 1;
   ps->last_error[0] = 0;
   ps->n_refused = 0;
+  ps->overflow_said = 0;
   ps->report_due = 1;
   ps->report_version = p.version;
   ps->report_rejected = 0;
@@ -535,8 +551,13 @@ void pstate_collect_max(pstate *ps, const os_shim *os, spool *sp, tail_buffers *
     int64_t n = 0;
     int m = 0, lim = 0, os_error = 0;
     int rc = tail_poll_max(t, os, sp, tb, wall, budget, &n, &m, &lim, &os_error);
+    /* Unreadable: said when it changes, then summarised (issue #17). */
+    char said[600];
+    os_log_level lvl = OS_LOG_WARN;
+    if (tail_health_note(t, rc, os_error, now, wall, ps->summary_ms, &lvl, said, sizeof said))
+      plog(os, lvl, "%s", said);
     if (rc == TAIL_EREFUSED) {
-      note_refusal_os(ps, os, t->path, t->why);
+      note_refusal_os(ps, os, t->path, t->why, 0);
       t->recheck_at = now + GUARD_RECHECK_MS;
       continue;
     }
@@ -544,9 +565,15 @@ void pstate_collect_max(pstate *ps, const os_shim *os, spool *sp, tail_buffers *
     budget -= n;
     *more |= m;
     *limited |= lim;
-    if (rc == TAIL_EIO)
-      plog(os, OS_LOG_WARN, "%s: cannot read: %s", t->path, files_strerror(os_error));
-    else if (rc != TAIL_OK)
-      plog(os, OS_LOG_WARN, "%s: spool refused records (%d)", t->path, rc);
+    /* A full spool refuses every file of every poll: said once until a
+     * poll goes through again (the agent says when space comes back). */
+    if (rc == TAIL_EFULL || rc == TAIL_ESPOOL) {
+      if (!ps->spool_said)
+        plog(os, OS_LOG_WARN, "%s: spool refused records (%d); policy files wait, offsets kept",
+             t->path, rc);
+      ps->spool_said = 1;
+    } else if (rc == TAIL_OK && n > 0) {
+      ps->spool_said = 0;
+    }
   }
 }

@@ -1,8 +1,10 @@
 /* tail.c - follow a text file into the spool (see tail.h). */
 #include "core/tail.h"
 
+#include "core/files.h"
 #include "core/guard.h"
 
+#include <stdio.h> /* snprintf only */
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,6 +224,7 @@ int tail_poll_max(tail_source *src, const os_shim *os, spool *sp, tail_buffers *
   src->why[0] = 0;
   int rc = guard_open(src->guard, os, src->open_path[0] ? src->open_path : src->path, &f, &st,
                       os_error, src->why, sizeof src->why);
+  src->absent = rc == GUARD_ENOENT;
   if (rc == GUARD_ENOENT) return TAIL_OK; /* may appear later */
   if (rc == GUARD_EREFUSED) return TAIL_EREFUSED;
   if (rc != GUARD_OK) return TAIL_EIO;
@@ -309,4 +312,73 @@ int tail_poll_max(tail_source *src, const os_shim *os, spool *sp, tail_buffers *
   }
   os->close(os->ctx, f);
   return ret;
+}
+
+/* ---- what the log says (issue #17) ---------------------------------------- */
+
+/* wall ms -> "2025-11-29T00:00:00Z" (civil from days, H. Hinnant). */
+static void utc_text(int64_t wall_ms, char *out, size_t cap) {
+  int64_t s = wall_ms / 1000 - (wall_ms % 1000 < 0);
+  int64_t days = s / 86400 - (s % 86400 < 0), sod = s - days * 86400;
+  int64_t z = days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+  int64_t y = yoe + era * 400 + (m <= 2);
+  if (y < 0 || y > 9999) y = 0; /* four digits: the text has a fixed width */
+  snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y, (int)m, (int)d, (int)(sod / 3600),
+           (int)(sod / 60 % 60), (int)(sod % 60));
+}
+
+int tail_health_note(tail_source *src, int rc, int os_error, int64_t now, int64_t wall,
+                     int64_t period_ms, os_log_level *level, char *msg, size_t cap) {
+  tail_health *h = &src->health;
+  if (period_ms < TAIL_SUMMARY_MS_MIN) period_ms = TAIL_SUMMARY_MS_MIN;
+  if (cap > 0) msg[0] = 0;
+  if (rc == TAIL_OK) {
+    if (h->failed == 0) return 0;
+    int64_t secs = (now - h->since_mono) / 1000;
+    *level = OS_LOG_INFO;
+    snprintf(msg, cap,
+             src->absent ? "source %.200s no longer unreadable after %lld s (%lld polls failed): "
+                           "it is gone now and is read when it appears"
+                         : "source %.200s readable again after %lld s (%lld polls failed)",
+             src->path, (long long)secs, (long long)h->failed);
+    memset(h, 0, sizeof *h);
+    return 1;
+  }
+  if (rc != TAIL_EIO && rc != TAIL_EREFUSED) return 0; /* the spool's trouble, not the file's */
+  char reason[GUARD_WHY_MAX];
+  if (rc == TAIL_EIO) snprintf(reason, sizeof reason, "cannot read: %s", files_strerror(os_error));
+  else snprintf(reason, sizeof reason, "%s", src->why[0] ? src->why : "refused");
+  *level = OS_LOG_WARN;
+  if (h->failed == 0) {
+    h->failed = 1;
+    h->since_mono = now;
+    h->since_wall = wall;
+    h->next_summary = now + period_ms;
+    memcpy(h->reason, reason, sizeof h->reason);
+    snprintf(msg, cap, "source %.200s unreadable: %s", src->path, reason);
+    return 1;
+  }
+  if (h->failed < INT64_MAX) h->failed++;
+  if (strcmp(h->reason, reason) != 0) {
+    snprintf(msg, cap, "source %.200s still unreadable, for another reason now: %s (was: %.150s)",
+             src->path, reason, h->reason);
+    memcpy(h->reason, reason, sizeof h->reason);
+    return 1;
+  }
+  if (now < h->next_summary) return 0;
+  /* On the period's grid from the change; a long gap (a suspended host)
+   * gives one line, not one per missed period. */
+  h->next_summary += period_ms * ((now - h->next_summary) / period_ms + 1);
+  char since[48];
+  utc_text(h->since_wall, since, sizeof since);
+  snprintf(msg, cap, "source %.200s still unreadable since %s (%lld s): %s; %lld polls failed",
+           src->path, since, (long long)((now - h->since_mono) / 1000), reason,
+           (long long)h->failed);
+  return 1;
 }

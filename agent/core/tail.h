@@ -4,6 +4,7 @@
  * newline read, in the same spool transaction as the records it produced, so
  * a partial last line waits (on disk, not in memory) until it is completed.
  * NUL bytes are stored as '?': records are text (docs/architecture.md).
+ * One '\r' right before the '\n' is dropped (CRLF); any other '\r' is kept.
  * A line longer than max_line bytes is cut to max_line bytes plus the marker
  * TAIL_TRUNCATED_MARKER, and the rest of it, up to its newline, is skipped.
  *
@@ -50,6 +51,21 @@
 #define TAIL_MAX_LINES_PER_TXN 1024
 #define TAIL_MAX_CHUNKS_PER_POLL 16
 #define TAIL_FP_BYTES 256 /* identity: dev + inode + FNV-1a of up to the first 256 bytes */
+/* Issue #17: while a source stays unreadable, one summary line this often. */
+#define TAIL_SUMMARY_MS_DEFAULT INT64_C(3600000)
+#define TAIL_SUMMARY_MS_MIN INT64_C(60000)
+
+/* What the log has said about a source that cannot be read (issue #17): an
+ * unreadable source is polled every poll_interval_ms (a refused one every
+ * GUARD_RECHECK_MS), but said once when it changes, then summarised. Kept
+ * per source, zeroed with it; bounded (one reason string, counters). */
+typedef struct tail_health {
+  int64_t failed;       /* polls failed in this episode; 0 = readable */
+  int64_t since_mono;   /* the episode's first failed poll (the caller's now) */
+  int64_t since_wall;   /* the same moment as wall ms, for the log */
+  int64_t next_summary; /* mono ms of the next "still unreadable" line */
+  char reason[GUARD_WHY_MAX]; /* the reason said last */
+} tail_health;
 
 typedef struct tail_source {
   char path[CONFIG_PATH_MAX];
@@ -64,6 +80,8 @@ typedef struct tail_source {
   const policy_limits *guard;
   char why[GUARD_WHY_MAX];   /* the last refusal, for the caller's report */
   int64_t recheck_at;        /* the caller's: mono ms before which a refused file is skipped */
+  int absent;                /* the last poll found no file (not an error: it may appear) */
+  tail_health health;        /* the caller's, through tail_health_note */
 } tail_source;
 
 /* Scratch memory owned by the agent and shared by all its sources. */
@@ -92,5 +110,24 @@ int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, i
  * until it is drained. max_lines <= 0 reads nothing. */
 int tail_poll_max(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, int64_t ts_ms,
                   int64_t max_lines, int64_t *lines_out, int *more, int *limited, int *os_error);
+
+/* What a poll's result means for the agent's log (issue #17). The caller
+ * passes tail_poll_max's rc and os_error, its cached now (monotonic ms) and
+ * wall (ms since the epoch, only printed), and the summary period. Returns
+ * 1 with one line in msg (at most cap bytes, NUL-terminated) and its level
+ * in *level when something is to be said, else 0:
+ *   - readable -> unreadable (TAIL_EIO: the OS error; TAIL_EREFUSED:
+ *     src->why): WARN "source P unreadable: R", once;
+ *   - the reason changed while unreadable: WARN, once per change;
+ *   - still unreadable at the first poll period_ms after the change, then
+ *     every period_ms: WARN "source P still unreadable since T (D s): R;
+ *     N polls failed";
+ *   - unreadable -> readable (TAIL_OK): INFO "source P readable again" with
+ *     the episode's length and failed polls (or, when the file is gone
+ *     rather than readable, that it will be read when it appears).
+ * Spool results (TAIL_EFULL, TAIL_ESPOOL) say nothing about the file and
+ * leave the health as it is. No state outside src->health; no clock read. */
+int tail_health_note(tail_source *src, int rc, int os_error, int64_t now, int64_t wall,
+                     int64_t period_ms, os_log_level *level, char *msg, size_t cap);
 
 #endif
