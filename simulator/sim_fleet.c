@@ -315,6 +315,7 @@ static void trace_log_sink(void *user, os_log_level level, const char *msg) {
 
 static void power_cut_done(fleet *f, sim_agent *g) {
   g->cut = 0;
+  sim_fs_set_frozen(g->fs, 0); /* rebooted (on_power_cut froze it) */
   g->power_cuts++;
   sim_net_set_partition(f->net, g->idx, g->partitions > 0);
   sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"power_cut\",\"agent\":%d}", (long long)f->now,
@@ -706,9 +707,13 @@ static void on_power_cut(void *user) {
   fleet *f = g->fleet;
   g->cut = 1;
   sim_net_set_partition(f->net, g->idx, 1);
-  /* In the supervisor stand-in (not an agent's step): the host is dead, the
-   * rest of the supervisor's work must not reach the rebooted disk. */
-  if (g->in_sup) sim_fs_set_frozen(g->fs, 1);
+  /* The host is dead: the rest of the work in progress (the agent's step,
+   * or the supervisor stand-in's) must not reach the rebooted disk. Before
+   * issue #17 it did: a files_write_atomic cut at its pwrite went on to
+   * rename the never-synced (so empty) temp file over its target, e.g. an
+   * empty identity.json that no reboot can open. close_dead and the
+   * supervisor's reboot unfreeze. */
+  sim_fs_set_frozen(g->fs, 1);
 }
 
 static void reboot_after_cut(fleet *f, sim_agent *g) {
