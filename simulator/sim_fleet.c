@@ -135,6 +135,7 @@ typedef struct sim_agent {
   int bin_ready;
   int in_sup;          /* the supervisor stand-in is at work: a cut freezes the disk */
   int sw_cut, sw_step;
+  char rolled_from[24]; /* the last version rolled back: never to be installed again */
   /* issue #13 local_attack: the attacker inside this host's opens */
   const int64_t *clock;   /* the fleet's now, for the hook */
   const sim_scenario *scn;
@@ -1108,8 +1109,9 @@ static int sup_record(fleet *f, sim_agent *g, const char *to, const char *why) {
     const char *no = sim_update_installed(f->upd, f->scn, g->idx, to, ring, f->now);
     sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"install\",\"agent\":%d,\"version\":\"%s\",\"ring\":\"%s\"}",
                    (long long)f->now, (int)g->idx, to, ring);
+    if (!no && strcmp(to, g->rolled_from) == 0) no = "a version its supervisor rolled back is installed again";
     if (no) {
-      set_failure(f, "%s (ring %s) at t=%lld ms", no, ring, (long long)f->now);
+      set_failure(f, "agent %d: %s (ring %s) at t=%lld ms", (int)g->idx, no, ring, (long long)f->now);
       f->stop = 1;
       return -1;
     }
@@ -1118,6 +1120,7 @@ static int sup_record(fleet *f, sim_agent *g, const char *to, const char *why) {
     return 0;
   }
   sim_update_rolled_back(f->upd, g->idx, strcmp(to, OUTPOST_VERSION) == 0 ? "" : to);
+  snprintf(g->rolled_from, sizeof g->rolled_from, "%s", was);
   f->rollbacks++;
   if (g->installed_rb && strcmp(was, f->scn->upd_rolled_back) == 0) g->rolled_back_rb = 1;
   if (f->scn->upd_final_version[0] && strcmp(was, f->scn->upd_final_version) == 0) g->final_at = -1;
@@ -1169,6 +1172,16 @@ static int sup_cut_here(fleet *f, sim_agent *g, const char *what, int last) {
   return 1;
 }
 
+/* The check's own rule, not the supervisor's (upsup_may_run), so that
+ * breaking the supervisor's cannot silence it: NULL when version may run. */
+static const char *sup_check_may_run(const upstate *us, const char *version) {
+  int c = 0;
+  if (upstate_is_bad(us, version)) return "on the bad list";
+  if (us->floor[0] && (release_version_cmp_str(version, us->floor, &c) != RELEASE_OK || c < 0))
+    return "below the version floor";
+  return NULL;
+}
+
 /* What is wrong with this host's bin/ (NULL: nothing): bin/current must
  * verify, may run (not bad, not below the floor), be what the fleet
  * recorded, and a probation for it must have a bin/previous that verifies
@@ -1181,11 +1194,11 @@ static const char *sup_bin_wrong(fleet *f, sim_agent *g, char *detail, size_t ca
   if (sup_read_link(g, "current", cur) != 0) w = "bin/current is missing or not a version";
   else if (upstate_load(&g->osh, STATE_DIR, &us, e, sizeof e) != OS_OK) w = "update/state.json unreadable";
   else if (!sup_verified(f, g, cur, NULL)) w = "bin/current does not verify";
-  else if (upsup_may_run(&us, cur, 0)) w = upsup_may_run(&us, cur, 0);
+  else if (sup_check_may_run(&us, cur)) w = sup_check_may_run(&us, cur);
   else if (strcmp(cur, record_of(f, g)) != 0) w = "bin/current is not the version the fleet recorded";
   else if (upsup_on_probation(&us, cur) &&
            (!have_prev || strcmp(prev, cur) == 0 || !sup_verified(f, g, prev, NULL) ||
-            upsup_may_run(&us, prev, 0)))
+            sup_check_may_run(&us, prev)))
     w = "on probation without a rollback target (bin/previous)";
   snprintf(detail, cap, "agent %d: current \"%s\", previous \"%s\", recorded \"%s\"", (int)g->idx,
            cur, have_prev ? prev : "", record_of(f, g));
