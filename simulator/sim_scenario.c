@@ -264,6 +264,7 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
   out->loss = out->response_loss = -1;
   out->latency_min_ms = out->latency_max_ms = -1;
   out->agents_pct = -1;
+  out->switch_step = SIM_SCN_CUT_WRITES;
   char type[32] = "";
   TRY(get_str(ev, path, "type", 1, type, sizeof type, e));
   TRY(get_int(ev, path, "at_s", 0, s->duration_s, 1, &out->at_s, e));
@@ -292,7 +293,7 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
     TRY(only_keys(ev, path, k_agents, e));
     TRY(parse_agents(ev, path, out, e));
   } else if (strcmp(type, "power_cut") == 0) {
-    static const char *const k_cut[] = {"at_s", "type", "agents", "during", NULL};
+    static const char *const k_cut[] = {"at_s", "type", "agents", "switch_step", "during", NULL};
     char during[32] = "";
     out->type = SIM_SCN_POWER_CUT;
     TRY(only_keys(ev, path, k_cut, e));
@@ -301,6 +302,17 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
     if (during[0] && strcmp(during, "update_download") != 0)
       return fail(e, "%s.during: must be update_download (or absent: within the next writes)", path);
     out->during_download = during[0] != 0;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, "switch_step");
+    if (v && out->during_download)
+      return fail(e, "%s: switch_step and during exclude each other", path);
+    if (v) {
+      int64_t k = -1;
+      if (cJSON_IsString(v) && strcmp(v->valuestring, "spread") == 0) out->switch_step = SIM_SCN_CUT_SPREAD;
+      else if (cJSON_IsString(v) && strcmp(v->valuestring, "random") == 0) out->switch_step = SIM_SCN_CUT_RANDOM;
+      else if (get_int(ev, path, "switch_step", 0, SIM_SCN_SWITCH_STEPS, 1, &k, e) == SIM_SCN_OK) out->switch_step = (int)k;
+      else return fail(e, "%s.switch_step: must be an integer in 0..%d, \"spread\" or \"random\"", path,
+                       SIM_SCN_SWITCH_STEPS);
+    }
   } else if (strcmp(type, "partition") == 0) {
     out->type = SIM_SCN_PARTITION;
     TRY(only_keys(ev, path, k_part, e));
@@ -511,6 +523,9 @@ static int parse_update_expect(const cJSON *o, sim_scenario *s, perr *e) {
   TRY(get_int(o, "expect", "update_promotes_refused", 0, SIM_SCN_MAX_EVENTS, 0,
               &s->upd_promotes_refused, e));
   TRY(get_bool(o, "update_ring_order", &s->upd_ring_order, e));
+  TRY(get_int(o, "expect", "update_switch_cut_steps", 1, SIM_SCN_SWITCH_STEPS + 1, 0,
+              &s->upd_switch_cut_steps, e));
+  TRY(get_bool(o, "update_bin_valid", &s->upd_bin_valid, e));
   return get_bool(o, "update_no_install_after_attack", &s->upd_no_install_after_attack, e);
 }
 
@@ -654,7 +669,8 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                         "update_reported",      "update_reported_within_s",
                                         "update_no_install_after_attack",
                                         "update_rolled_back",   "update_promotes_refused",
-                                        "update_ring_order",
+                                        "update_ring_order",    "update_switch_cut_steps",
+                                        "update_bin_valid",
                                         "max_foreign_owned_state_files",
                                         "planted_policy_refused", "no_secret_shipped",
                                         "max_blocked_opens", "refusals_reported", "floor_held",
@@ -703,6 +719,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
     if (s->upd_final_version[0] || s->upd_never[0] || s->upd_reported[0] ||
         s->upd_no_install_after_attack || s->upd_rolled_back[0] ||
         s->upd_promotes_refused >= 0 || s->upd_ring_order || s->ring_pct[0] > 0 ||
+        s->upd_switch_cut_steps >= 0 || s->upd_bin_valid ||
         s->ring_pct[1] > 0)
       return fail(e, "expect.update_* and fleet.rings: need the top-level \"update\" section");
   }
@@ -733,6 +750,7 @@ static void defaults(sim_scenario *s) {
   s->max_blocked_opens = -1;
   s->upd_reported_within_s = -1;
   s->upd_promotes_refused = -1;
+  s->upd_switch_cut_steps = -1;
 }
 
 int sim_scenario_parse(const char *json, size_t len, sim_scenario *out, char *err,

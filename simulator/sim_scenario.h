@@ -130,7 +130,17 @@ typedef struct sim_scn_event {
   int64_t binary_kb;    /* release: the binary's size (default 4 KiB; issue #17) */
   int during_download;  /* power_cut "during": "update_download": the cut lands
                            among the writes of the agent's next update download */
+  /* power_cut (issue #17): SIM_SCN_CUT_WRITES (the default: within the
+   * agent's next writes), or a cut in the supervisor's next switch after
+   * step k >= 0 (0: before the first), SIM_SCN_CUT_SPREAD (the i-th agent
+   * picked: step i mod (SIM_SCN_SWITCH_STEPS + 1)) or SIM_SCN_CUT_RANDOM */
+  int switch_step;
 } sim_scn_event;
+
+#define SIM_SCN_CUT_WRITES (-1)
+#define SIM_SCN_CUT_SPREAD (-2)
+#define SIM_SCN_CUT_RANDOM (-3)
+#define SIM_SCN_SWITCH_STEPS 6 /* a take (3 steps) then a rollback (3): core/upsup.h */
 
 typedef struct sim_scn_alert_expect {
   char kind[40];    /* an alert kind, or "total" */
@@ -236,6 +246,14 @@ typedef struct sim_scenario {
   int64_t upd_promotes_refused;  /* expect.update_promotes_refused; -1 = not checked */
   int upd_ring_order;            /* expect.update_ring_order: the final version reached
                                     canary, then early-access, then stable agents */
+  /* issue #17 */
+  int64_t upd_switch_cut_steps;  /* expect.update_switch_cut_steps: power was cut after
+                                    each of the steps 0..n-1 of some supervisor's switch;
+                                    -1 = not checked */
+  int upd_bin_valid;             /* expect.update_bin_valid: at the end every agent's
+                                    bin/current verifies, may run (not bad, not below the
+                                    floor), is what the fleet recorded, and a probation
+                                    has its bin/previous */
 } sim_scenario;
 
 /* Parses len bytes of JSON (need not be NUL-terminated). */

@@ -79,3 +79,94 @@ void upsup_mark_bad(upstate *st, const char *bad) {
   upstate_add_bad(st, bad);
   st->on_probation = 0;
 }
+
+/* ---- the switch (issue #17) ---------------------------------------------- */
+
+static void step(upsup_step *s, upsup_op op, const char *version) {
+  s->op = op;
+  snprintf(s->version, sizeof s->version, "%s", version ? version : "");
+}
+
+int upsup_plan_take(const char *cur, const char *next, upsup_step out[UPSUP_STEPS_MAX]) {
+  /* Probation before the links; previous before current (see upsup.h). */
+  step(&out[0], UPSUP_OP_SAVE_STATE, NULL);
+  step(&out[1], UPSUP_OP_LINK_PREVIOUS, cur);
+  step(&out[2], UPSUP_OP_LINK_CURRENT, next);
+  return 3;
+}
+
+int upsup_plan_rollback(const char *target, upsup_step out[UPSUP_STEPS_MAX]) {
+  /* The bad list before the link: a cut in between is finished at boot. */
+  step(&out[0], UPSUP_OP_SAVE_STATE, NULL);
+  step(&out[1], UPSUP_OP_LINK_CURRENT, target);
+  step(&out[2], UPSUP_OP_UNLINK_PREVIOUS, NULL);
+  return 3;
+}
+
+const char *upsup_op_name(upsup_op op) {
+  switch (op) {
+    case UPSUP_OP_SAVE_STATE: return "save_state";
+    case UPSUP_OP_LINK_PREVIOUS: return "link_previous";
+    case UPSUP_OP_LINK_CURRENT: return "link_current";
+    case UPSUP_OP_UNLINK_PREVIOUS: return "unlink_previous";
+  }
+  return "?";
+}
+
+const char *upsup_may_run(const upstate *st, const char *version, int keep) {
+  int c = 0;
+  if (!st) return keep ? NULL : "update/state.json unreadable: the version floor is unknown";
+  if (upstate_is_bad(st, version)) return "on the bad list";
+  if (st->floor[0] && (release_version_cmp_str(version, st->floor, &c) != RELEASE_OK || c < 0))
+    return "below the version floor";
+  return NULL;
+}
+
+static void boot_switch(upsup_boot_out *o, const char *to, int seed, const char *prev_from) {
+  o->action = UPSUP_BOOT_SWITCH;
+  o->seed_self = seed;
+  snprintf(o->run, sizeof o->run, "%s", to);
+  o->n_steps = 0;
+  if (prev_from) step(&o->steps[o->n_steps++], UPSUP_OP_LINK_PREVIOUS, prev_from);
+  step(&o->steps[o->n_steps++], UPSUP_OP_LINK_CURRENT, to);
+}
+
+void upsup_boot(const upsup_boot_in *in, upsup_boot_out *o) {
+  memset(o, 0, sizeof *o);
+  const upstate *st = in->st;
+  const char *cur = in->current, *prev = in->previous, *self = in->self;
+  int prev_usable = prev && in->previous_ok && (!cur || strcmp(prev, cur) != 0) &&
+                    !upsup_may_run(st, prev, 0);
+  if (cur && in->current_ok) {
+    const char *no = upsup_may_run(st, cur, 1);
+    if (!no) {
+      int newer = 0;
+      if (release_version_cmp_str(self, cur, &newer) == RELEASE_OK && newer > 0 &&
+          !upsup_may_run(st, self, 0)) {
+        boot_switch(o, self, 1, cur); /* the package installed a newer version */
+        return;
+      }
+      o->action = UPSUP_BOOT_RUN;
+      snprintf(o->run, sizeof o->run, "%s", cur);
+      return;
+    }
+    o->report_kind = upstate_is_bad(st, cur) ? "rollback" : "refused";
+    if (upstate_is_bad(st, cur))
+      snprintf(o->why, sizeof o->why, "bin/current (%s) refused: %s", cur, no);
+    else
+      snprintf(o->why, sizeof o->why, "bin/current (%s) refused: version %s is below the version floor %s",
+               cur, cur, st->floor);
+    if (prev_usable) boot_switch(o, prev, 0, NULL);
+    else if (strcmp(self, cur) != 0 && !upsup_may_run(st, self, 0)) boot_switch(o, self, 1, NULL);
+    else o->action = UPSUP_BOOT_FAIL;
+    return;
+  }
+  /* Nothing usable in bin/current (a fresh install, a damaged binary). */
+  if (!upsup_may_run(st, self, 1)) boot_switch(o, self, 1, NULL);
+  else if (prev_usable) boot_switch(o, prev, 0, NULL);
+  else {
+    o->action = UPSUP_BOOT_FAIL;
+    snprintf(o->why, sizeof o->why, "no binary to start: the installed %s is %s", self,
+             upsup_may_run(st, self, 1));
+  }
+}

@@ -76,4 +76,96 @@ upsup_verdict upsup_on_tick(upstate *st, const char *current, const upstate_heal
 /* After a rollback decision: bad joins the bad list, no probation. */
 void upsup_mark_bad(upstate *st, const char *bad);
 
+/* ---- the switch of bin/current, bin/previous and state.json (issue #17) ----
+ *
+ * A switch is a short sequence of steps, each atomic on its own (state.json
+ * by temp + sync + rename, a link by renaming a fresh one over the old) and
+ * made durable before the next (the directory is fsynced). A power cut can
+ * land between any two; the order below is what keeps every prefix safe,
+ * with upsup_boot deciding at the next start:
+ *
+ *   take      SAVE_STATE (probation)  LINK_PREVIOUS cur  LINK_CURRENT next
+ *             cut after 1: a probation for a version that is not current,
+ *             dropped; after 2: current = previous = cur. The other order
+ *             would run next with no probation, or on probation with no
+ *             rollback target.
+ *   rollback  SAVE_STATE (bad list)   LINK_CURRENT target  UNLINK_PREVIOUS
+ *             cut after 1: bin/current is on the bad list, so upsup_boot
+ *             goes on to bin/previous (the interrupted rollback finished
+ *             and reported); after 2: current = previous = target.
+ *   pass      SAVE_STATE (floor raised, probation cleared): one step.
+ *
+ * The real supervisor (agent/posix/supervise.c) and the simulator's stand-in
+ * (simulator/sim_fleet.c, which can cut power after any step) both carry
+ * out these plans. */
+#define UPSUP_STEPS_MAX 4
+
+typedef enum upsup_op {
+  UPSUP_OP_SAVE_STATE = 1,      /* update/state.json := the caller's upstate */
+  UPSUP_OP_LINK_PREVIOUS = 2,   /* bin/previous := version */
+  UPSUP_OP_LINK_CURRENT = 3,    /* bin/current := version */
+  UPSUP_OP_UNLINK_PREVIOUS = 4, /* bin/previous removed */
+} upsup_op;
+
+typedef struct upsup_step {
+  upsup_op op;
+  char version[RELEASE_VERSION_MAX]; /* LINK_*: the link's new target */
+} upsup_step;
+
+/* Fills out with the steps of a take (cur -> next; the state to save holds
+ * next's probation already) or of a rollback to target (the state holds the
+ * bad list); returns how many (<= UPSUP_STEPS_MAX). */
+int upsup_plan_take(const char *cur, const char *next, upsup_step out[UPSUP_STEPS_MAX]);
+int upsup_plan_rollback(const char *target, upsup_step out[UPSUP_STEPS_MAX]);
+/* Short name of a step ("save_state", "link_previous", ...), for logs. */
+const char *upsup_op_name(upsup_op op);
+
+/* What may run: NULL, or why version may not (static text): on the bad
+ * list, below the floor; st NULL (state.json unreadable, the floor unknown)
+ * allows only keep (the binary that was running goes on, nothing else is
+ * switched to). */
+const char *upsup_may_run(const upstate *st, const char *version, int keep);
+
+/* At every start of the supervisor (and so after a power cut in the middle
+ * of a switch): which version to start and which steps bring bin/ there. */
+typedef struct upsup_boot_in {
+  const upstate *st;    /* NULL: state.json exists but cannot be read */
+  const char *current;  /* bin/current's version; NULL: absent or not a version */
+  int current_ok;       /* its binary verifies (signature, or the installed one) */
+  const char *previous; /* bin/previous likewise */
+  int previous_ok;
+  const char *self;     /* the installed version (its binary can always be seeded) */
+} upsup_boot_in;
+
+typedef enum upsup_boot_action {
+  UPSUP_BOOT_RUN = 0,    /* start bin/current as it is */
+  UPSUP_BOOT_SWITCH = 1, /* seed bin/<self> when seed_self, carry out steps, start run */
+  UPSUP_BOOT_FAIL = 2,   /* nothing may run (why) */
+} upsup_boot_action;
+
+typedef struct upsup_boot_out {
+  upsup_boot_action action;
+  char run[RELEASE_VERSION_MAX]; /* the version to start (RUN, SWITCH) */
+  int seed_self;
+  upsup_step steps[UPSUP_STEPS_MAX];
+  int n_steps;
+  /* bin/current verified but was refused: report it. "rollback" when it is
+   * on the bad list (a rollback a power cut interrupted), else "refused";
+   * NULL when nothing was refused. */
+  const char *report_kind;
+  char why[2 * UPSUP_WHY_MAX];
+} upsup_boot_out;
+
+/* Decides (pure):
+ *   bin/current verifies and may run   RUN (or SWITCH to an installed
+ *                                      version newer than it: previous :=
+ *                                      current, current := self)
+ *   it verifies but may not run        SWITCH to bin/previous if it verifies
+ *                                      and may run, else to self if self may,
+ *                                      else FAIL; report_kind set
+ *   absent or does not verify          SWITCH to self (unless self may not
+ *                                      run: then bin/previous, else FAIL);
+ *                                      bin/previous is left as it is */
+void upsup_boot(const upsup_boot_in *in, upsup_boot_out *out);
+
 #endif

@@ -169,6 +169,15 @@ static int read_link(const sup *s, const char *name, char version[RELEASE_VERSIO
   return 0;
 }
 
+/* fsync of a directory: a rename or unlink in it survives a power cut. */
+static int sync_dir(const char *dir) {
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return -1;
+  int rc = fsync(dfd);
+  close(dfd);
+  return rc;
+}
+
 /* Points bin/<name> at version: a fresh link renamed over the old one. */
 static int set_link(const sup *s, const char *name, const char *version) {
   char p[OS_PATH_MAX], tmp[OS_PATH_MAX];
@@ -180,18 +189,47 @@ static int set_link(const sup *s, const char *name, const char *version) {
     unlink(tmp);
     return -1;
   }
-  int dfd = open(s->bin, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd); /* the switch must survive a power cut */
-    close(dfd);
-  }
+  sync_dir(s->bin); /* the switch must survive a power cut */
   return 0;
 }
 
 static int clear_link(const sup *s, const char *name) {
   char p[OS_PATH_MAX];
   if (path2(p, s, name, NULL) != 0) return -1;
-  return unlink(p) == 0 || errno == ENOENT ? 0 : -1;
+  if (unlink(p) != 0 && errno != ENOENT) return -1;
+  sync_dir(s->bin);
+  return 0;
+}
+
+/* state.json, durable before the step that follows it (issue #17): the
+ * rename of upstate_save is in update/, a directory the links' fsync of
+ * bin/ does not cover. Without this a power cut could keep the new
+ * bin/current and lose the probation saved before it. */
+static int save_state(const sup *s, const upstate *st) {
+  char dir[OS_PATH_MAX];
+  if (upstate_save(s->o->os, s->o->state_dir, st) != OS_OK) return -1;
+  if (snprintf(dir, sizeof dir, "%s/%s", s->o->state_dir, UPSTATE_DIR) >= (int)sizeof dir) return -1;
+  return sync_dir(dir) == 0 ? 0 : -1;
+}
+
+/* Carries out steps [from, to) of a switch plan (core/upsup.c), in order,
+ * each durable before the next. Returns -1 at the first that fails. */
+static int run_steps(const sup *s, const upstate *st, const upsup_step *steps, int from, int to) {
+  for (int i = from; i < to; i++) {
+    int rc = -1;
+    switch (steps[i].op) {
+      case UPSUP_OP_SAVE_STATE: rc = st ? save_state(s, st) : -1; break;
+      case UPSUP_OP_LINK_PREVIOUS: rc = set_link(s, "previous", steps[i].version); break;
+      case UPSUP_OP_LINK_CURRENT: rc = set_link(s, "current", steps[i].version); break;
+      case UPSUP_OP_UNLINK_PREVIOUS: rc = clear_link(s, "previous"); break;
+    }
+    if (rc != 0) {
+      slog(s, OS_LOG_ERROR, "switch step %d (%s %s) failed", i + 1, upsup_op_name(steps[i].op),
+           steps[i].version);
+      return -1;
+    }
+  }
+  return 0;
 }
 
 /* Copies the supervisor's own binary to bin/<self_version>/outpost-agent
@@ -249,82 +287,85 @@ static void add_report(const sup *s, const char *kind, const char *version, cons
     slog(s, OS_LOG_WARN, "cannot write update/report.json");
 }
 
-/* Sets up bin/ and makes bin/current point at something that verifies.
- * Returns 0 with the version in cur, or -1. */
-/* issue #17 (UPD-6): 1 when version may not run: it is below the version
- * floor of update/state.json (why says so). When that state exists but
- * cannot be read the floor is unknown, never "none": the binary that was
- * running may go on (keep_ok: start and restart of bin/current, logged),
- * but nothing else is switched to (keep_ok 0: 1). A missing state.json is a
- * fresh install: no floor. */
-static int below_floor(const sup *s, const char *version, int keep_ok, char *why, size_t cap) {
+/* issue #17 (UPD-6): 1 when version may be started as bin/current: not on
+ * the bad list, not below the version floor of update/state.json
+ * (core/upsup.c upsup_may_run); else 0 with why set. When that state exists
+ * but cannot be read the floor is unknown, never "none": the binary that was
+ * running goes on (logged), but nothing else is switched to. A missing
+ * state.json is a fresh install: no floor. */
+static int may_start(const sup *s, const char *version, char *why, size_t cap) {
   upstate st;
   char err[256];
   if (upstate_load(s->o->os, s->o->state_dir, &st, err, sizeof err) != OS_OK) {
-    snprintf(why, cap, "update/state.json unreadable (%s): the version floor is unknown", err);
-    if (keep_ok) slog(s, OS_LOG_WARN, "%s: keeping %s, switching to nothing else", why, version);
-    return !keep_ok;
-  }
-  int cmp = 0;
-  if (st.floor[0] && release_version_cmp_str(version, st.floor, &cmp) == RELEASE_OK && cmp < 0) {
-    snprintf(why, cap, "version %s is below the version floor %s", version, st.floor);
+    slog(s, OS_LOG_WARN, "update/state.json unreadable (%s): the version floor is unknown: "
+         "keeping %s, switching to nothing else", err, version);
     return 1;
   }
+  const char *no = upsup_may_run(&st, version, 1);
+  if (!no) return 1;
+  if (upstate_is_bad(&st, version)) snprintf(why, cap, "version %s is on the bad list", version);
+  else snprintf(why, cap, "version %s is below the version floor %s", version, st.floor);
   return 0;
 }
 
+/* Sets up bin/ and makes bin/current point at something that verifies and
+ * may run, as core/upsup.c upsup_boot decides: this is also where a switch
+ * cut short by a power cut is finished (issue #17). Returns 0 with the
+ * version in cur, or -1. */
 static int prepare(sup *s, char cur[RELEASE_VERSION_MAX]) {
-  char why[512];
+  char why[512], err[256], cv[RELEASE_VERSION_MAX], pv[RELEASE_VERSION_MAX];
   if (mkdir(s->o->state_dir, 0700) != 0 && errno != EEXIST) return -1;
   if (mkdir(s->bin, 0700) != 0 && errno != EEXIST) return -1;
-  struct stat st;
-  if (lstat(s->bin, &st) != 0 || !S_ISDIR(st.st_mode)) {
+  struct stat sb;
+  if (lstat(s->bin, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
     slog(s, OS_LOG_ERROR, "%s is not a directory", s->bin);
     return -1;
   }
-  int have = read_link(s, "current", cur) == 0;
-  int fd = have ? open_verified(s, cur, NULL, why, sizeof why) : -1;
-  if (have && fd < 0) slog(s, OS_LOG_WARN, "bin/current (%s) refused: %s", cur, why);
-  if (fd >= 0) close(fd);
-  if (fd >= 0 && below_floor(s, cur, 1, why, sizeof why)) {
-    /* A validly signed but older binary: not started. bin/previous may
-     * hold one at or above the floor. */
-    slog(s, OS_LOG_ERROR, "bin/current (%s) refused: %s", cur, why);
-    add_report(s, "refused", cur, why);
-    char prev[RELEASE_VERSION_MAX];
-    int pfd = -1;
-    if (read_link(s, "previous", prev) == 0 && !below_floor(s, prev, 0, why, sizeof why))
-      pfd = open_verified(s, prev, NULL, why, sizeof why);
-    if (pfd >= 0) {
-      close(pfd);
-      if (set_link(s, "current", prev) != 0) return -1;
-      slog(s, OS_LOG_INFO, "bin/current is now %s (at or above the floor)", prev);
-      snprintf(cur, RELEASE_VERSION_MAX, "%s", prev);
-      return 0;
-    }
-    /* Else the installed binary, if it is not below the floor either. */
-    if (below_floor(s, s->o->self_version, 0, why, sizeof why)) {
-      slog(s, OS_LOG_ERROR, "no binary at or above the floor to start: %s", why);
-      return -1;
-    }
-    fd = -1;
+  upstate st;
+  int have_st = upstate_load(s->o->os, s->o->state_dir, &st, err, sizeof err) == OS_OK;
+  upsup_boot_in in;
+  memset(&in, 0, sizeof in);
+  in.st = have_st ? &st : NULL;
+  in.self = s->o->self_version;
+  if (read_link(s, "current", cv) == 0) {
+    in.current = cv;
+    int fd = open_verified(s, cv, NULL, why, sizeof why);
+    if (fd < 0) slog(s, OS_LOG_WARN, "bin/current (%s) refused: %s", cv, why);
+    else close(fd);
+    in.current_ok = fd >= 0;
   }
-  int newer = 0;
-  if (fd >= 0 && release_version_cmp_str(s->o->self_version, cur, &newer) == RELEASE_OK &&
-      newer > 0) {
-    /* The package installed a newer version than the one we run: take it. */
-    slog(s, OS_LOG_INFO, "installed binary %s is newer than bin/current %s: switching",
-         s->o->self_version, cur);
-  } else if (fd >= 0) {
+  if (read_link(s, "previous", pv) == 0) {
+    in.previous = pv;
+    int fd = open_verified(s, pv, NULL, why, sizeof why);
+    if (fd >= 0) close(fd);
+    in.previous_ok = fd >= 0;
+  }
+  upsup_boot_out b;
+  upsup_boot(&in, &b);
+  if (b.report_kind) {
+    slog(s, OS_LOG_ERROR, "%s", b.why);
+    add_report(s, b.report_kind, cv, b.why);
+  }
+  if (b.action == UPSUP_BOOT_FAIL) {
+    slog(s, OS_LOG_ERROR, "no binary at or above the floor to start: %s", b.why);
+    return -1;
+  }
+  if (b.action == UPSUP_BOOT_RUN) {
+    if (!have_st)
+      slog(s, OS_LOG_WARN, "update/state.json unreadable (%s): the version floor is unknown: "
+           "keeping %s, switching to nothing else", err, b.run);
+    snprintf(cur, RELEASE_VERSION_MAX, "%s", b.run);
     return 0;
   }
-  if (seed_self(s) != 0) {
+  if (in.current_ok && !b.report_kind)
+    slog(s, OS_LOG_INFO, "installed binary %s is newer than bin/current %s: switching", b.run, cv);
+  if (b.seed_self && seed_self(s) != 0) {
     slog(s, OS_LOG_ERROR, "cannot seed bin/%s", s->o->self_version);
     return -1;
   }
-  if (have) set_link(s, "previous", cur);
-  if (set_link(s, "current", s->o->self_version) != 0) return -1;
-  snprintf(cur, RELEASE_VERSION_MAX, "%s", s->o->self_version);
+  if (run_steps(s, NULL, b.steps, 0, b.n_steps) != 0) return -1;
+  slog(s, OS_LOG_INFO, "bin/current is now %s", b.run);
+  snprintf(cur, RELEASE_VERSION_MAX, "%s", b.run);
   return 0;
 }
 
@@ -333,7 +374,7 @@ static int prepare(sup *s, char cur[RELEASE_VERSION_MAX]) {
  * the state is unreadable (the caller then backs off before the next start). */
 static int roll_back(sup *s, const char *bad, const char *reason, char cur[RELEASE_VERSION_MAX]) {
   upstate st;
-  char prev[RELEASE_VERSION_MAX], why[512], err[256];
+  char prev[RELEASE_VERSION_MAX], target[RELEASE_VERSION_MAX] = "", why[512], err[256];
   if (upstate_load(s->o->os, s->o->state_dir, &st, err, sizeof err) != OS_OK) {
     /* Fail closed (issue #17): rewriting a fresh state would erase the
      * floor, and the previous binary may be below it. Keep the current
@@ -345,30 +386,33 @@ static int roll_back(sup *s, const char *bad, const char *reason, char cur[RELEA
   }
   slog(s, OS_LOG_ERROR, "version %s failed probation (%s): rolling back", bad, reason);
   upsup_mark_bad(&st, bad);
-  if (upstate_save(s->o->os, s->o->state_dir, &st) != OS_OK)
-    slog(s, OS_LOG_ERROR, "cannot write update/state.json");
-  add_report(s, "rollback", bad, reason);
-  int fd = -1;
+  /* The target: bin/previous if it verifies and may run (never below the
+   * floor, even back), else the installed version. */
   if (read_link(s, "previous", prev) == 0 && strcmp(prev, bad) != 0) {
-    if (below_floor(s, prev, 0, why, sizeof why)) /* never below the floor, even back */
-      slog(s, OS_LOG_WARN, "bin/previous (%s) refused: %s", prev, why);
-    else if ((fd = open_verified(s, prev, NULL, why, sizeof why)) < 0)
-      slog(s, OS_LOG_WARN, "bin/previous (%s) refused: %s", prev, why);
-  }
-  if (fd >= 0) {
-    close(fd);
-    if (set_link(s, "current", prev) == 0) {
-      clear_link(s, "previous");
-      snprintf(cur, RELEASE_VERSION_MAX, "%s", prev);
-      slog(s, OS_LOG_INFO, "rolled back to %s", prev);
-      return 1;
+    const char *no = upsup_may_run(&st, prev, 0);
+    int fd = no ? -1 : open_verified(s, prev, NULL, why, sizeof why);
+    if (fd >= 0) {
+      close(fd);
+      snprintf(target, sizeof target, "%s", prev);
+    } else {
+      slog(s, OS_LOG_WARN, "bin/previous (%s) refused: %s", prev, no ? no : why);
     }
   }
-  if (!below_floor(s, s->o->self_version, 0, why, sizeof why) && seed_self(s) == 0 &&
-      set_link(s, "current", s->o->self_version) == 0) {
-    clear_link(s, "previous");
-    snprintf(cur, RELEASE_VERSION_MAX, "%s", s->o->self_version);
-    slog(s, OS_LOG_INFO, "rolled back to the installed version %s", cur);
+  if (!target[0] && !upsup_may_run(&st, s->o->self_version, 0) && seed_self(s) == 0)
+    snprintf(target, sizeof target, "%s", s->o->self_version);
+  upsup_step steps[UPSUP_STEPS_MAX];
+  int n = upsup_plan_rollback(target, steps);
+  /* Step 1, the bad list, then the report: a power cut after either is
+   * finished (and reported again) by prepare(). */
+  if (run_steps(s, &st, steps, 0, 1) != 0) slog(s, OS_LOG_ERROR, "cannot write update/state.json");
+  add_report(s, "rollback", bad, reason);
+  if (!target[0]) {
+    slog(s, OS_LOG_ERROR, "no version to roll back to: %s is on the bad list and is not started", bad);
+    return 1;
+  }
+  if (run_steps(s, &st, steps, 1, n) == 0) {
+    snprintf(cur, RELEASE_VERSION_MAX, "%s", target);
+    slog(s, OS_LOG_INFO, "rolled back to %s", target);
   }
   return 1;
 }
@@ -399,12 +443,12 @@ static void take_pending(sup *s, char cur[RELEASE_VERSION_MAX]) {
     return;
   }
   close(fd);
-  /* Probation first: a crash between the two writes leaves a probation for
-   * a version that is not current, which prepare() drops. The other order
-   * could run a new version with no probation at all. */
+  /* The order of the steps (probation, previous, current) and why each
+   * prefix is safe after a power cut: core/upsup.h. */
   upsup_begin_probation(&st, NULL, p.version, wall_ms(), &s->cfg);
-  if (upstate_save(s->o->os, s->o->state_dir, &st) != OS_OK || set_link(s, "previous", cur) != 0 ||
-      set_link(s, "current", p.version) != 0) {
+  upsup_step steps[UPSUP_STEPS_MAX];
+  int n = upsup_plan_take(cur, p.version, steps);
+  if (run_steps(s, &st, steps, 0, n) != 0) {
     slog(s, OS_LOG_ERROR, "cannot switch to %s", p.version);
     set_link(s, "current", cur);
     return;
@@ -419,7 +463,7 @@ static pid_t start_child(sup *s, const char *cur) {
   char why[512];
   /* The floor before every exec (issue #17): bin/current may have been
    * pointed at a validly signed older version since the last start. */
-  if (below_floor(s, cur, 1, why, sizeof why)) {
+  if (!may_start(s, cur, why, sizeof why)) {
     slog(s, OS_LOG_ERROR, "will not start %s: %s", cur, why);
     add_report(s, "refused", cur, why);
     return -1;

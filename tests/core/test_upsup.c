@@ -102,12 +102,98 @@ static void test_tick(void **state) {
   assert_int_equal(upsup_on_tick(&st, "1.1.0", NULL, 999999999, why, sizeof why), UPSUP_NONE);
 }
 
+/* issue #17: the switch plans keep their order (probation before the links,
+ * previous before current; the bad list before the link back). */
+static void test_plans(void **state) {
+  (void)state;
+  upsup_step st[UPSUP_STEPS_MAX];
+  assert_int_equal(upsup_plan_take("1.0.0", "1.1.0", st), 3);
+  assert_int_equal(st[0].op, UPSUP_OP_SAVE_STATE);
+  assert_int_equal(st[1].op, UPSUP_OP_LINK_PREVIOUS);
+  assert_string_equal(st[1].version, "1.0.0");
+  assert_int_equal(st[2].op, UPSUP_OP_LINK_CURRENT);
+  assert_string_equal(st[2].version, "1.1.0");
+  assert_int_equal(upsup_plan_rollback("1.0.0", st), 3);
+  assert_int_equal(st[0].op, UPSUP_OP_SAVE_STATE);
+  assert_int_equal(st[1].op, UPSUP_OP_LINK_CURRENT);
+  assert_string_equal(st[1].version, "1.0.0");
+  assert_int_equal(st[2].op, UPSUP_OP_UNLINK_PREVIOUS);
+  assert_string_equal(upsup_op_name(UPSUP_OP_LINK_CURRENT), "link_current");
+}
+
+static void boot(const upstate *st, const char *cur, int cur_ok, const char *prev, int prev_ok,
+                 upsup_boot_out *o) {
+  upsup_boot_in in = {st, cur, cur_ok, prev, prev_ok, "1.0.0"};
+  upsup_boot(&in, o);
+}
+
+/* issue #17: what a start makes of every state a cut switch can leave. */
+static void test_boot(void **state) {
+  (void)state;
+  upstate st;
+  upsup_boot_out o;
+  upstate_init(&st);
+  /* fresh install: the installed version is seeded */
+  boot(&st, NULL, 0, NULL, 0, &o);
+  assert_int_equal(o.action, UPSUP_BOOT_SWITCH);
+  assert_true(o.seed_self);
+  assert_string_equal(o.run, "1.0.0");
+  assert_int_equal(o.n_steps, 1);
+  assert_int_equal(o.steps[0].op, UPSUP_OP_LINK_CURRENT);
+  /* a take cut after its probation: current runs (the probation is stale) */
+  upsup_begin_probation(&st, NULL, "1.1.0", 0, &cfg);
+  boot(&st, "1.0.0", 1, NULL, 0, &o);
+  assert_int_equal(o.action, UPSUP_BOOT_RUN);
+  assert_string_equal(o.run, "1.0.0");
+  assert_null(o.report_kind);
+  /* the take done: 1.1.0 on probation runs, 1.0.0 stays the target */
+  boot(&st, "1.1.0", 1, "1.0.0", 1, &o);
+  assert_int_equal(o.action, UPSUP_BOOT_RUN);
+  assert_string_equal(o.run, "1.1.0");
+  /* a rollback cut after its bad list: finished at boot, reported as one */
+  upsup_mark_bad(&st, "1.1.0");
+  boot(&st, "1.1.0", 1, "1.0.0", 1, &o);
+  assert_int_equal(o.action, UPSUP_BOOT_SWITCH);
+  assert_string_equal(o.run, "1.0.0");
+  assert_int_equal(o.n_steps, 1);
+  assert_int_equal(o.steps[0].op, UPSUP_OP_LINK_CURRENT);
+  assert_string_equal(o.report_kind, "rollback");
+  /* ... with no usable previous: the installed version */
+  boot(&st, "1.1.0", 1, "1.1.0", 1, &o);
+  assert_int_equal(o.action, UPSUP_BOOT_SWITCH);
+  assert_true(o.seed_self);
+  assert_string_equal(o.run, "1.0.0");
+  /* below the floor: refused; previous at the floor taken; else nothing */
+  upstate_init(&st);
+  assert_int_equal(upstate_raise_floor(&st, "1.2.0"), 0);
+  boot(&st, "1.0.5", 1, "1.2.0", 1, &o);
+  assert_int_equal(o.action, UPSUP_BOOT_SWITCH);
+  assert_string_equal(o.run, "1.2.0");
+  assert_string_equal(o.report_kind, "refused");
+  boot(&st, "1.0.5", 1, "1.1.0", 1, &o);
+  assert_int_equal(o.action, UPSUP_BOOT_FAIL);
+  /* unreadable state: the current binary is kept, nothing switched to */
+  boot(NULL, "1.0.5", 1, "1.2.0", 1, &o);
+  assert_int_equal(o.action, UPSUP_BOOT_RUN);
+  assert_string_equal(o.run, "1.0.5");
+  /* a newer installed binary is taken, the old current kept as previous */
+  upstate_init(&st);
+  upsup_boot_in in = {&st, "0.9.0", 1, NULL, 0, "1.0.0"};
+  upsup_boot(&in, &o);
+  assert_int_equal(o.action, UPSUP_BOOT_SWITCH);
+  assert_int_equal(o.n_steps, 2);
+  assert_int_equal(o.steps[0].op, UPSUP_OP_LINK_PREVIOUS);
+  assert_string_equal(o.steps[0].version, "0.9.0");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_check_pending),
       cmocka_unit_test(test_crash_loop),
       cmocka_unit_test(test_starts),
       cmocka_unit_test(test_tick),
+      cmocka_unit_test(test_plans),
+      cmocka_unit_test(test_boot),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

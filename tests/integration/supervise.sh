@@ -174,4 +174,23 @@ sleep 0.3
 kill -TERM "$SP"; wait "$SP" || die "supervisor did not exit 0"
 [ "$(cat "$S/update/state.json")" = "not json" ] || die "state.json was rewritten: $(cat "$S/update/state.json")"
 echo "ok 10 unreadable state: current kept, state untouched"
+# ---- 11. (issue #17) A rollback of 1.2.0 cut by a power cut after its first
+# step: state.json already lists 1.2.0 as bad, bin/current still names it.
+# The supervisor finishes the rollback at start (bin/previous, 1.1.0),
+# reports it, and never starts 1.2.0.
+printf '{"floor":"1.1.0","bad":["1.2.0"],"probation":null}' >"$S/update/state.json"
+rm -f "$S/update/report.json"
+ln -sfn 1.2.0 "$S/bin/current"
+ln -sfn 1.1.0 "$S/bin/previous"
+n11=$(starts_of 1.2.0)
+"$SUP" supervise --config "$W/agent.json" >>"$W/sup.log" 2>&1 &
+SP=$!; PIDS+=("$SP")
+wait_for 20 "refusal of the bad-listed 1.2.0" grep -q "bin/current (1.2.0) refused: on the bad list" "$W/sup.log"
+wait_for 20 "1.1.0 started" child_running
+current_is 1.1.0 || die "bin/current is not 1.1.0 after the interrupted rollback"
+[ "$(starts_of 1.2.0)" = "$n11" ] || die "the bad-listed 1.2.0 was started"
+grep -q '"kind":"rollback","version":"1.2.0"' "$S/update/report.json" || die "interrupted rollback not reported"
+sleep 0.3
+kill -TERM "$SP"; wait "$SP" || die "supervisor did not exit 0"
+echo "ok 11 a rollback cut after its bad list is finished at the next start"
 echo "supervise.sh: all passed"
