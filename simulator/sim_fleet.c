@@ -211,6 +211,7 @@ typedef struct fleet {
   uint8_t rel_der[CRYPTO_PUB_DER_MAX];
   size_t rel_len;
   int64_t switch_cuts, boot_switches;
+  int64_t bin_pruned; /* version directories the supervisor stand-in deleted */
   uint32_t switch_cut_steps; /* bit k: a cut after step k happened */
 } fleet;
 
@@ -1051,7 +1052,7 @@ static int promote_gate(fleet *f, const sim_scn_event *e) {
 
 #define BIN_DIR STATE_DIR "/bin"
 #define PACKAGED_BIN "outpost-agent " OUTPOST_VERSION " (the packaged binary)\n"
-#define SUP_BIN_MAX 65536
+#define SUP_BIN_MAX ((size_t)SIM_SCN_MAX_BINARY_KB * 1024 + 1) /* the largest release binary_kb, and one byte to see more */
 
 static const char *record_of(fleet *f, sim_agent *g) {
   const char *r = sim_update_version_of(f->upd, g->idx);
@@ -1247,6 +1248,56 @@ static const char *sup_bin_wrong(fleet *f, sim_agent *g, char *detail, size_t ca
 
 static int sup_probation(fleet *f, sim_agent *g, upstate *us, const char *version);
 
+/* bin/ pruned before the agent starts, as supervise.c prune_bin does, with
+ * the same rule (core/upsup.c upsup_bin_keep). */
+typedef struct sup_names {
+  char name[UPSUP_BIN_MAX_ENTRIES][RELEASE_VERSION_MAX];
+  int n;
+} sup_names;
+
+static int sup_name_cb(void *user, const char *name) {
+  sup_names *l = user;
+  if (l->n < UPSUP_BIN_MAX_ENTRIES && strlen(name) < RELEASE_VERSION_MAX)
+    snprintf(l->name[l->n++], RELEASE_VERSION_MAX, "%s", name);
+  return 0;
+}
+
+/* At most current, previous and one staged version in bin/. */
+static int sup_bin_count_cb(void *user, const char *name) {
+  release_version v;
+  if (release_version_parse(name, &v) == RELEASE_OK) ++*(int *)user;
+  return 0;
+}
+
+static void sup_prune(fleet *f, sim_agent *g) {
+  char cur[RELEASE_VERSION_MAX] = "", prev[RELEASE_VERSION_MAX] = "", e[200], p[128];
+  upstate_pending pend;
+  memset(&pend, 0, sizeof pend);
+  (void)sup_read_link(g, "current", cur);
+  (void)sup_read_link(g, "previous", prev);
+  if (upstate_load_pending(&g->osh, STATE_DIR, &pend, e, sizeof e) != OS_OK) pend.version[0] = 0;
+  sup_names *l = calloc(1, sizeof *l);
+  if (!l) return;
+  (void)sim_fs_list_dir(g->fs, BIN_DIR, UPSUP_BIN_MAX_ENTRIES, sup_name_cb, l);
+  for (int i = 0; i < l->n; i++) {
+    if (upsup_bin_keep(l->name[i], cur, prev, pend.version)) continue;
+    snprintf(p, sizeof p, "%s/%s/outpost-agent", BIN_DIR, l->name[i]);
+    sim_fs_unlink(g->fs, p);
+    snprintf(p, sizeof p, "%s/%s/outpost-agent.sig", BIN_DIR, l->name[i]);
+    sim_fs_unlink(g->fs, p);
+    snprintf(p, sizeof p, "%s/%s", BIN_DIR, l->name[i]);
+    if (sim_fs_rmdir(g->fs, p) == OS_OK) f->bin_pruned++;
+  }
+  free(l);
+  int versions = 0;
+  (void)sim_fs_list_dir(g->fs, BIN_DIR, UPSUP_BIN_MAX_ENTRIES, sup_bin_count_cb, &versions);
+  if (versions > 3) {
+    set_failure(f, "update: agent %d at t=%lld ms: bin/ holds %d versions after its supervisor pruned it "
+                "(at most current, previous and one staged)", (int)g->idx, (long long)f->now, versions);
+    f->stop = 1;
+  }
+}
+
 /* The supervisor starts: a fresh bin/ is seeded, a switch a power cut
  * interrupted is finished (core/upsup.c upsup_boot), a stale probation is
  * dropped (as supervise_run's loop does), bin/ is checked, and a probation
@@ -1301,6 +1352,7 @@ static void sup_reboot(fleet *f, sim_agent *g) {
   power_cut_done(f, g);
   if (sup_boot(f, g) == 0) {
     g->in_sup = 0;
+    sup_prune(f, g);
     open_agent(f, g);
   }
 }
@@ -1469,6 +1521,7 @@ static void supervise(fleet *f, sim_agent *g) {
   if (rc == 0) rc = sup_probation(f, g, &us, p.version);
   if (rc != 0) return;
   g->in_sup = 0;
+  sup_prune(f, g);
   open_agent(f, g);
 }
 
@@ -2833,9 +2886,10 @@ static int write_report(fleet *f, const char *path, const totals *t, const sim_n
   if (f->upd)
     fprintf(o,
             "  \"update\": {\"installs\": %lld, \"rollbacks\": %lld, \"switch_power_cuts\": %lld, "
-            "\"switch_cut_steps\": %u, \"boot_switches\": %lld},\n",
+            "\"switch_cut_steps\": %u, \"boot_switches\": %lld, \"bin_pruned\": %lld},\n",
             (long long)sim_update_installs(f->upd), (long long)f->rollbacks,
-            (long long)f->switch_cuts, (unsigned)f->switch_cut_steps, (long long)f->boot_switches);
+            (long long)f->switch_cuts, (unsigned)f->switch_cut_steps, (long long)f->boot_switches,
+            (long long)f->bin_pruned);
   fprintf(o, "  \"requests_per_min_peak\": [%lld, %lld],\n  \"requests_per_min\": [",
           (long long)f->rate_peak_min, (long long)f->rate_peak);
   for (int64_t m = 0, k = 0; f->rate && m < f->rate_len; m++)

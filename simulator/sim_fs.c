@@ -567,6 +567,21 @@ static int is_under(const char *path, const char *dir) {
   return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
+int sim_fs_rmdir(sim_fs *fs, const char *path) {
+  if (!fs) return OS_EINVAL;
+  if (fs->frozen) return OS_OK;
+  char p[OS_PATH_MAX];
+  int rc = resolve(fs, path, 0, 0, p);
+  if (rc) return rc;
+  entry *e = find(fs, p);
+  if (!e) return OS_ENOENT;
+  if (!e->node->is_dir) return OS_ENOTDIR;
+  for (size_t i = 0; i < fs->n_entries; i++)
+    if (is_under(fs->entries[i].path, p)) return OS_EEXIST; /* not empty */
+  remove_entry(fs, e);
+  return OS_OK;
+}
+
 int sim_fs_rename(sim_fs *fs, const char *from, const char *to) {
   if (!fs) return OS_EINVAL;
   if (fs->frozen) return OS_OK;

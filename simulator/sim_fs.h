@@ -68,6 +68,8 @@ int sim_fs_lstat(sim_fs *fs, const char *path, os_stat *st);
 int sim_fs_unlink(sim_fs *fs, const char *path);
 int sim_fs_rename(sim_fs *fs, const char *from, const char *to);
 int sim_fs_mkdir(sim_fs *fs, const char *path, uint32_t mode);
+/* An empty directory: OS_OK; OS_EEXIST when it holds entries, OS_ENOTDIR. */
+int sim_fs_rmdir(sim_fs *fs, const char *path);
 int sim_fs_chmod(sim_fs *fs, const char *path, uint32_t mode);
 /* Sets the owner stat reports (a file starts owned by the uid set with
  * sim_fs_set_uid, default 0). Durable at once, like chmod; there are no

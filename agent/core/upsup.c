@@ -170,3 +170,12 @@ void upsup_boot(const upsup_boot_in *in, upsup_boot_out *o) {
              upsup_may_run(st, self, 1));
   }
 }
+
+int upsup_bin_keep(const char *name, const char *current, const char *previous, const char *staged) {
+  release_version v;
+  if (!name || release_version_parse(name, &v) != RELEASE_OK) return 1;
+  const char *keep[3] = {current, previous, staged};
+  for (int i = 0; i < 3; i++)
+    if (keep[i] && keep[i][0] && strcmp(keep[i], name) == 0) return 1;
+  return 0;
+}

@@ -168,4 +168,11 @@ typedef struct upsup_boot_out {
  *                                      bin/previous is left as it is */
 void upsup_boot(const upsup_boot_in *in, upsup_boot_out *out);
 
+/* bin/ keeps at most current, previous and one staged version (issue #17):
+ * 1 when the entry name of bin/ is kept, 0 when it is a version directory
+ * to delete. Names that are not a bare version (the links, their temp
+ * files) are not the pruner's and are kept. Any argument may be NULL or "". */
+#define UPSUP_BIN_MAX_ENTRIES 256 /* entries of bin/ looked at per prune */
+int upsup_bin_keep(const char *name, const char *current, const char *previous, const char *staged);
+
 #endif

@@ -1,6 +1,7 @@
 /* supervise.c - the supervisor (see supervise.h, docs/updates.md). */
 #include "posix/supervise.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -459,6 +460,75 @@ static void take_pending(sup *s, char cur[RELEASE_VERSION_MAX]) {
   s->exits.n = 0; /* only now: a refused switch keeps counting the current version's exits */
 }
 
+/* 1 when the directory vfd holds nothing but a release's binary and .sig. */
+static int only_release_files(int vfd) {
+  int lfd = dup(vfd);
+  DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+  if (!d) {
+    if (lfd >= 0) close(lfd);
+    return 0;
+  }
+  int ok = 1, seen = 0;
+  struct dirent *e;
+  while (ok && (e = readdir(d)) != NULL) {
+    if (++seen > 8) ok = 0;
+    else if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, BIN_NAME) &&
+             strcmp(e->d_name, SIG_NAME))
+      ok = 0;
+  }
+  closedir(d);
+  return ok;
+}
+
+/* Deletes bin/<v>/ for every version that is not current, previous or
+ * staged (issue #17: old releases never pile up). Runs only while no agent
+ * runs, so nothing is being staged. Works on descriptors from bin/ down,
+ * never following a link; a directory holding anything but the binary and
+ * its .sig is left (logged), not emptied blindly. */
+static void prune_bin(const sup *s, const char *cur) {
+  char prev[RELEASE_VERSION_MAX] = "", err[256];
+  upstate_pending p;
+  memset(&p, 0, sizeof p);
+  if (read_link(s, "previous", prev) != 0) prev[0] = 0;
+  if (upstate_load_pending(s->o->os, s->o->state_dir, &p, err, sizeof err) != OS_OK) p.version[0] = 0;
+  int bfd = open(s->bin, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (bfd < 0) return;
+  int lfd = dup(bfd);
+  DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+  if (!d) {
+    if (lfd >= 0) close(lfd);
+    close(bfd);
+    return;
+  }
+  char gone[UPSUP_BIN_MAX_ENTRIES][RELEASE_VERSION_MAX];
+  int n = 0, seen = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && seen++ < UPSUP_BIN_MAX_ENTRIES) {
+    if (upsup_bin_keep(e->d_name, cur, prev, p.version) || strlen(e->d_name) >= RELEASE_VERSION_MAX) continue;
+    snprintf(gone[n++], RELEASE_VERSION_MAX, "%s", e->d_name);
+  }
+  closedir(d);
+  for (int i = 0; i < n; i++) {
+    int vfd = openat(bfd, gone[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (vfd < 0) continue; /* not a directory (or a link): not ours to judge */
+    if (!only_release_files(vfd)) {
+      close(vfd);
+      slog(s, OS_LOG_WARN, "bin/%s not removed: it holds files other than %s and %s", gone[i], BIN_NAME,
+           SIG_NAME);
+      continue;
+    }
+    (void)unlinkat(vfd, BIN_NAME, 0);
+    (void)unlinkat(vfd, SIG_NAME, 0);
+    close(vfd);
+    if (unlinkat(bfd, gone[i], AT_REMOVEDIR) == 0)
+      slog(s, OS_LOG_INFO, "bin/%s removed (not current, previous or staged)", gone[i]);
+    else
+      slog(s, OS_LOG_WARN, "bin/%s not removed: %s", gone[i], strerror(errno));
+  }
+  if (n > 0) fsync(bfd);
+  close(bfd);
+}
+
 static pid_t start_child(sup *s, const char *cur) {
   char why[512];
   /* The floor before every exec (issue #17): bin/current may have been
@@ -473,6 +543,7 @@ static pid_t start_child(sup *s, const char *cur) {
     slog(s, OS_LOG_ERROR, "will not start %s: %s", cur, why);
     return -1;
   }
+  prune_bin(s, cur);
   pid_t pid = fork();
   if (pid == 0) {
     char *argv[] = {(char *)BIN_NAME, (char *)"run", (char *)"--config",

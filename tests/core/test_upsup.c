@@ -186,6 +186,21 @@ static void test_boot(void **state) {
   assert_string_equal(o.steps[0].version, "0.9.0");
 }
 
+/* issue #17: bin/ keeps current, previous, staged; everything not a bare
+ * version is not the pruner's. */
+static void test_bin_keep(void **st) {
+  (void)st;
+  assert_int_equal(upsup_bin_keep("1.1.0", "1.1.0", "1.0.0", ""), 1);
+  assert_int_equal(upsup_bin_keep("1.0.0", "1.1.0", "1.0.0", NULL), 1);
+  assert_int_equal(upsup_bin_keep("1.2.0", "1.1.0", "1.0.0", "1.2.0"), 1);
+  assert_int_equal(upsup_bin_keep("0.9.0", "1.1.0", "1.0.0", "1.2.0"), 0);
+  assert_int_equal(upsup_bin_keep("0.9.0", NULL, NULL, NULL), 0);
+  assert_int_equal(upsup_bin_keep("current", "1.1.0", "1.0.0", ""), 1);
+  assert_int_equal(upsup_bin_keep(".current.new", "1.1.0", "1.0.0", ""), 1);
+  assert_int_equal(upsup_bin_keep("01.0.0", "1.1.0", "", ""), 1); /* not a version: not ours */
+  assert_int_equal(upsup_bin_keep("..", "1.1.0", "", ""), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_check_pending),
@@ -194,6 +209,7 @@ int main(void) {
       cmocka_unit_test(test_tick),
       cmocka_unit_test(test_plans),
       cmocka_unit_test(test_boot),
+      cmocka_unit_test(test_bin_keep),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

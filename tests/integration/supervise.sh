@@ -108,6 +108,7 @@ n_bad=$(starts_of 1.2.0)
 echo "ok 3 crashing 1.2.0 rolled back after $n_bad starts, marked bad, reported"
 
 # ---- 4. The bad version is never retried.
+[ -e "$S/bin/1.2.0/outpost-agent" ] || die "bin/1.2.0 (holding the test's mode file) was emptied"
 pending 1.2.0
 wait_for 30 "refusal of 1.2.0" grep -q "update to 1.2.0 refused: version is on the bad list" "$W/sup.log"
 echo "ok 4 1.2.0 refused: on the bad list"
@@ -149,6 +150,7 @@ echo "ok 8 SIGTERM forwarded, clean stop"
 # ---- 9. (issue #17) bin/current pointed at a validly signed version below
 # the floor (1.0.0 < 1.1.0): refused before any exec, reported, and the
 # supervisor goes back to bin/previous (1.1.0, at the floor).
+stage 1.0.0 good # pruned since (not current or previous): back for this step
 ln -sfn 1.0.0 "$S/bin/current"
 ln -sfn 1.1.0 "$S/bin/previous"
 n10=$(starts_of 1.0.0)
@@ -180,6 +182,7 @@ echo "ok 10 unreadable state: current kept, state untouched"
 # reports it, and never starts 1.2.0.
 printf '{"floor":"1.1.0","bad":["1.2.0"],"probation":null}' >"$S/update/state.json"
 rm -f "$S/update/report.json"
+stage 1.2.0 bad # pruned after its rollback
 ln -sfn 1.2.0 "$S/bin/current"
 ln -sfn 1.1.0 "$S/bin/previous"
 n11=$(starts_of 1.2.0)
@@ -193,4 +196,34 @@ grep -q '"kind":"rollback","version":"1.2.0"' "$S/update/report.json" || die "in
 sleep 0.3
 kill -TERM "$SP"; wait "$SP" || die "supervisor did not exit 0"
 echo "ok 11 a rollback cut after its bad list is finished at the next start"
+# ---- 12. (issue #17) bin/ keeps current, previous and a staged version
+# only: every other version directory goes at the next start; what is not a
+# version directory of ours (a file, one holding more than the binary and
+# its .sig) stays.
+stage 0.9.0 good
+stage 1.7.0 good
+stage 1.8.0 good; echo mine >"$S/bin/1.8.0/keepme"
+echo notes >"$S/bin/README"
+mkdir -p "$S/bin/1.9.0"; echo x >"$S/bin/1.9.0/outpost-agent" # staged: pending.json names it
+printf '{"version":"1.9.0","sha256":"%s","length":2}\n' "$(sha256sum "$S/bin/1.9.0/outpost-agent" | cut -d' ' -f1)" \
+  >"$S/update/pending.json"
+ln -sfn 1.1.0 "$S/bin/previous"
+ln -sfn 1.1.0 "$S/bin/current"
+n12=$(starts_of 1.1.0)
+"$SUP" supervise --config "$W/agent.json" >>"$W/sup.log" 2>&1 &
+SP=$!; PIDS+=("$SP")
+started_again() { [ "$(starts_of 1.1.0)" -gt "$n12" ]; }
+wait_for 20 "1.1.0 started" started_again
+for v in 0.9.0 1.7.0 1.0.0 1.3.0 1.4.0 1.6.0; do # 1.2.0 holds the test's mode file: kept
+  [ ! -e "$S/bin/$v" ] || die "bin/$v not pruned: $(ls "$S/bin")"
+done
+grep -q "bin/0.9.0 removed (not current, previous or staged)" "$W/sup.log" || die "prune not logged"
+[ -f "$S/bin/1.1.0/outpost-agent" ] || die "the current version was pruned"
+[ -f "$S/bin/1.9.0/outpost-agent" ] || die "the staged version was pruned"
+[ -f "$S/bin/1.8.0/keepme" ] || die "a file that is not ours was deleted"
+grep -q "bin/1.8.0 not removed: it holds files other than" "$W/sup.log" || die "a version dir holding more was not reported"
+[ -f "$S/bin/README" ] || die "bin/README was deleted"
+sleep 0.3
+kill -TERM "$SP"; wait "$SP" || die "supervisor did not exit 0"
+echo "ok 12 bin/ pruned to current, previous and the staged version"
 echo "supervise.sh: all passed"

@@ -30,6 +30,23 @@ static void read_is(sim_fs *fs, const char *path, const char *want) {
   sim_fs_close(fs, f);
 }
 
+/* issue #17: the supervisor stand-in prunes bin/<v>/ */
+static void rmdir_only_empty(void **state) {
+  (void)state;
+  sim_fs *fs = mk(1 << 20);
+  assert_int_equal(sim_fs_mkdirs(fs, "/b/1.0.0", 0700), OS_OK);
+  assert_int_equal(sim_fs_append(fs, "/b/1.0.0/x", "y", 1, 1), OS_OK);
+  assert_int_equal(sim_fs_rmdir(fs, "/b/1.0.0"), OS_EEXIST);
+  assert_int_equal(sim_fs_rmdir(fs, "/b/1.0.0/x"), OS_ENOTDIR);
+  assert_int_equal(sim_fs_unlink(fs, "/b/1.0.0/x"), OS_OK);
+  assert_int_equal(sim_fs_rmdir(fs, "/b/1.0.0"), OS_OK);
+  os_stat st;
+  assert_int_equal(sim_fs_stat(fs, "/b/1.0.0", &st), OS_ENOENT);
+  assert_int_equal(sim_fs_stat(fs, "/b", &st), OS_OK);
+  assert_int_equal(sim_fs_rmdir(fs, "/b/nope"), OS_ENOENT);
+  sim_fs_free(fs);
+}
+
 static void dirs_and_errors(void **state) {
   sim_fs *fs = mk(1 << 20);
   os_file *f;
@@ -384,6 +401,7 @@ static void hook_swaps_inside_open(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dirs_and_errors),
+      cmocka_unit_test(rmdir_only_empty),
       cmocka_unit_test(read_write_and_unique_inodes),
       cmocka_unit_test(open_handle_survives_unlink_and_rename),
       cmocka_unit_test(quota_enospc_writes_nothing),
