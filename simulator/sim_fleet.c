@@ -2416,10 +2416,18 @@ static void hour_line(fleet *f) {
 
 /* ---- the event loop ----------------------------------------------------- */
 
+static void progress(const fleet *f, int64_t popped, int done) {
+  if (!f->opt->progress) return;
+  sim_progress p = {f->now, f->drain_end_ms, f->n, popped, done};
+  f->opt->progress(f->opt->progress_user, &p);
+}
+
 static void run_loop(fleet *f) {
   sim_event ev;
+  int64_t popped = 0;
   while (!f->stop && sim_queue_pop(f->q, &ev) == SIM_QUEUE_OK) {
     f->now = ev.time_ms;
+    if (++popped % SIM_PROGRESS_EVENTS == 0) progress(f, popped, 0);
     sim_agent *g = ev.agent >= 0 && ev.agent < f->n ? &f->ag[ev.agent] : NULL;
     int64_t result = 0;
     switch (ev.type) {
@@ -2488,6 +2496,7 @@ static void run_loop(fleet *f) {
     if (g) ident_watch(f, g);
     if (g && f->rings_on) ring_assign(f, g);
   }
+  progress(f, popped, 1);
 }
 
 /* ---- end-of-run checks -------------------------------------------------- */

@@ -29,12 +29,27 @@
 #define SIM_RUN_EFAILED (-1)
 #define SIM_RUN_ESETUP (-2)
 
+/* Where a run is, for a progress display (issue #15): never part of the
+ * trace or the report, so it cannot change a run's result. */
+typedef struct sim_progress {
+  int64_t now_ms, end_ms; /* simulated time, and where the run ends (drain included) */
+  int64_t agents;
+  int64_t events;         /* popped so far */
+  int done;               /* 1 on the last call */
+} sim_progress;
+
 typedef struct sim_run_options {
   uint64_t seed;
   int64_t agents;      /* 0: the scenario's fleet size */
   const char *out_dir; /* NULL: no files */
   int trace_full;      /* every event (and agent log line) in the trace */
+  /* NULL: none. Called every SIM_PROGRESS_EVENTS events and once at the end;
+   * it decides itself, from its own clock, whether to show anything. */
+  void (*progress)(void *user, const sim_progress *p);
+  void *progress_user;
 } sim_run_options;
+
+#define SIM_PROGRESS_EVENTS 4096
 
 typedef struct sim_run_result {
   int64_t agents;

@@ -1,6 +1,13 @@
 /* outpost-sim: run a scenario against N simulated agents and a mock cloud.
  *
  *   outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] [--trace summary|full]
+ *               [--quiet]
+ *
+ * While it runs, a progress line goes to stderr (issue #15): on a terminal
+ * one line rewritten in place about 4 times a second, otherwise a plain line
+ * every PLAIN_EVERY_S seconds (OUTPOST_SIM_PROGRESS_S=N sets N, 0..3600);
+ * --quiet shows none. It reads the wall clock
+ * and the process's RSS and never touches the run itself.
  *
  * Exit 0: every expectation held; 1: one failed (the replay command is
  * printed); 2: bad scenario file or bad arguments (or the run could not be
@@ -13,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sim_fleet.h"
 #include "sim_scenario.h"
@@ -20,7 +28,7 @@
 static int usage(void) {
   fprintf(stderr,
           "usage: outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] "
-          "[--trace summary|full]\n");
+          "[--trace summary|full] [--quiet]\n");
   return 2;
 }
 
@@ -34,12 +42,70 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
   return 0;
 }
 
+#define PLAIN_EVERY_S 30
+
+typedef struct progress_view {
+  int tty;
+  double every; /* seconds between lines */
+  uint64_t every_s;
+  double start, last; /* wall seconds */
+  int64_t last_events;
+  int shown;
+} progress_view;
+
+static double wall_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Resident set now (not the peak), from /proc; 0 when unknown. */
+static long rss_mib(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = 0, rss = 0;
+  if (!f) return 0;
+  if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+  fclose(f);
+  return rss * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
+}
+
+static void show_progress(void *user, const sim_progress *p) {
+  progress_view *v = user;
+  double now = wall_s();
+  if (p->done) {
+    if (v->tty && v->shown) fputs("\r\033[K", stderr); /* the summary follows on stdout */
+    return;
+  }
+  if (now - v->last < v->every || now <= v->last) return;
+  double pct = p->end_ms > 0 ? 100.0 * (double)p->now_ms / (double)p->end_ms : 0;
+  double rate = (double)(p->events - v->last_events) / (now - v->last);
+  double elapsed = now - v->start;
+  double eta = pct > 0.5 ? elapsed * (100.0 - pct) / pct : -1;
+  char eta_s[32];
+  if (eta < 0) snprintf(eta_s, sizeof eta_s, "?");
+  else snprintf(eta_s, sizeof eta_s, "%dm%02ds", (int)eta / 60, (int)eta % 60);
+  fprintf(stderr, "%ssim %.2f h of %.2f h (%.0f%%), %lld agents, %.0f events/s, ETA %s, RSS %ld MiB%s",
+          v->tty ? "\r\033[K" : "", (double)p->now_ms / 3600000.0, (double)p->end_ms / 3600000.0, pct,
+          (long long)p->agents, rate, eta_s, rss_mib(), v->tty ? "" : "\n");
+  fflush(stderr);
+  v->last = now;
+  v->last_events = p->events;
+  v->shown = 1;
+}
+
 int main(int argc, char **argv) {
   if (argc < 3 || strcmp(argv[1], "run") != 0) return usage();
   const char *file = argv[2];
   sim_run_options opt = {.seed = 1};
-  for (int i = 3; i < argc; i += 2) { /* every option takes one value */
+  progress_view view = {.tty = isatty(2)};
+  int quiet = 0;
+  for (int i = 3; i < argc; i += 2) { /* every option but --quiet takes one value */
     const char *a = argv[i];
+    if (strcmp(a, "--quiet") == 0) {
+      quiet = 1;
+      i--;
+      continue;
+    }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     uint64_t n;
     if (strcmp(a, "--seed") == 0) {
@@ -65,6 +131,21 @@ int main(int argc, char **argv) {
     fprintf(stderr, "outpost-sim: %s: %s\n", file, err);
     free(scn);
     return 2;
+  }
+  if (!quiet) {
+    view.every = view.tty ? 0.25 : PLAIN_EVERY_S;
+    const char *ev = getenv("OUTPOST_SIM_PROGRESS_S");
+    if (ev && *ev) {
+      if (parse_u64(ev, 3600, &view.every_s)) {
+        fprintf(stderr, "outpost-sim: OUTPOST_SIM_PROGRESS_S=%s: must be 0..3600 seconds\n", ev);
+        free(scn);
+        return 2;
+      }
+      view.every = (double)view.every_s;
+    }
+    view.start = view.last = wall_s();
+    opt.progress = show_progress;
+    opt.progress_user = &view;
   }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -1,0 +1,25 @@
+#!/bin/sh
+# progress.sh SIM SCENARIO - outpost-sim's progress display (issue #15): plain
+# lines on a pipe, one line rewritten in place on a terminal, none with
+# --quiet; never on stdout, and the run's result is the same either way.
+set -eu
+SIM=$1 SCN=$2
+T=$(mktemp -d /tmp/outpost-progress.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+OUTPOST_SIM_PROGRESS_S=0 "$SIM" run "$SCN" --seed 11 >"$T/plain.out" 2>"$T/plain.err" || fail "plain run failed"
+n=$(grep -cE '^sim [0-9.]+ h of [0-9.]+ h \([0-9]+%\), [0-9]+ agents, [0-9]+ events/s, ETA ([0-9]+m[0-9]{2}s|\?), RSS [0-9]+ MiB$' "$T/plain.err" || true)
+[ "$n" -ge 2 ] || fail "expected progress lines on stderr, got: $(cat "$T/plain.err")"
+grep -q '^sim ' "$T/plain.out" && fail "progress on stdout"
+"$SIM" run "$SCN" --seed 11 --quiet >"$T/quiet.out" 2>"$T/quiet.err" || fail "quiet run failed"
+[ ! -s "$T/quiet.err" ] || fail "--quiet printed: $(cat "$T/quiet.err")"
+# Same result with and without the display: the summary lines match but
+# the wall clock and RSS line.
+grep -v '^wall clock' "$T/plain.out" >"$T/a"; grep -v '^wall clock' "$T/quiet.out" >"$T/b"
+cmp -s "$T/a" "$T/b" || fail "the display changed the run: $(diff "$T/a" "$T/b")"
+# A terminal: carriage return and erase-line, no newline per update.
+script -qec "\"$SIM\" run \"$SCN\" --seed 11" /dev/null >"$T/tty.out" 2>&1 || fail "tty run failed"
+grep -q "$(printf '\r\033\\[K')sim " "$T/tty.out" || fail "no in-place line on a terminal"
+OUTPOST_SIM_PROGRESS_S=nope "$SIM" run "$SCN" --seed 11 >/dev/null 2>"$T/bad.err" && fail "bad OUTPOST_SIM_PROGRESS_S accepted"
+grep -q "OUTPOST_SIM_PROGRESS_S=nope: must be 0..3600 seconds" "$T/bad.err" || fail "bad value not named"
+echo "progress.sh: all passed"
