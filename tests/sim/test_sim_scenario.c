@@ -10,7 +10,7 @@
 #include "sim_scenario.h"
 
 static const char *GOOD =
-    "{\"name\":\"t\",\"claims\":[\"NO-LOSS\"],\"description\":\"d\","
+    "{\"name\":\"t\",\"claims\":[\"DEL-1\"],\"description\":\"d\","
     "\"fleet\":{\"agents\":10},\"duration_s\":3600,"
     "\"log\":{\"lines_per_min\":2,\"line_bytes\":[40,160]},"
     "\"network\":{\"latency_ms\":[20,200],\"loss\":0.01,\"response_loss\":0.005},"
