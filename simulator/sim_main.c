@@ -1,6 +1,7 @@
 /* outpost-sim: run a scenario against N simulated agents and a mock cloud.
  *
  *   outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] [--trace summary|full]
+ *   outpost-sim list|show|check ...   (the catalog: sim_catalog.h)
  *
  * Exit 0: every expectation held; 1: one failed (the replay command is
  * printed); 2: bad scenario file or bad arguments (or the run could not be
@@ -14,6 +15,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "sim_catalog.h"
 #include "sim_fleet.h"
 #include "sim_scenario.h"
 
@@ -21,6 +23,7 @@ static int usage(void) {
   fprintf(stderr,
           "usage: outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] "
           "[--trace summary|full]\n");
+  sim_catalog_usage(stderr);
   return 2;
 }
 
@@ -35,6 +38,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && sim_catalog_is_command(argv[1])) return sim_catalog_main(argc, argv);
   if (argc < 3 || strcmp(argv[1], "run") != 0) return usage();
   const char *file = argv[2];
   sim_run_options opt = {.seed = 1};
