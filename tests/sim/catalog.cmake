@@ -13,3 +13,21 @@ foreach(run tampered-permissions:3 planted-probe:4 snapshot-restore:2 cloud-outa
   add_test(NAME sim_scaled_${_name}
            COMMAND outpost-sim run ${_scn}/${_name}.json --seed 1 --agents ${_n})
 endforeach()
+
+# The catalog's commands, outputs and exit codes (tests/sim/catalog/ holds a
+# file with each kind of fault, with its line number checked).
+add_test(NAME sim_catalog
+         COMMAND ${CMAKE_COMMAND} -DSIM=$<TARGET_FILE:outpost-sim> -DSCN=${_scn}
+                 -DFIX=${CMAKE_CURRENT_SOURCE_DIR}/catalog
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/catalog_cli.cmake)
+
+# Every shipped scenario is valid and names only claim IDs of docs/claims.txt.
+add_test(NAME sim_check_scenarios COMMAND outpost-sim check ${_scn})
+
+# docs/claims.txt is the ID list of ../shared/CLAIMS.md (when that file is
+# there: a clean clone has no ../shared, and the test says it skipped).
+add_test(NAME sim_claims_match
+         COMMAND ${CMAKE_COMMAND} -DCLAIMS_MD=${PROJECT_SOURCE_DIR}/../shared/CLAIMS.md
+                 -DCLAIMS_TXT=${PROJECT_SOURCE_DIR}/docs/claims.txt
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/claims_match.cmake)
+set_tests_properties(sim_claims_match PROPERTIES SKIP_REGULAR_EXPRESSION "SKIPPED:")
