@@ -2982,9 +2982,30 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
             size_t err_cap) {
   memset(res, 0, sizeof *res);
   if (err && err_cap) err[0] = 0;
+  /* --agents other than the file's fleet: the expectations that are
+   * absolute counts are scaled on a private copy (sim_scenario_scale) */
+  sim_scenario *scaled = NULL;
+  int scaled_changed = 0;
+  const int64_t file_agents = scn->agents;
+  if (opt->agents > 0 && opt->agents != scn->agents) {
+    scaled = malloc(sizeof *scaled);
+    if (!scaled) {
+      snprintf(err, err_cap, "out of memory");
+      return SIM_RUN_ESETUP;
+    }
+    *scaled = *scn;
+    scaled_changed = sim_scenario_scale(scaled, opt->agents);
+    if (scaled_changed < 0) {
+      snprintf(err, err_cap, "--agents %lld: out of range", (long long)opt->agents);
+      free(scaled);
+      return SIM_RUN_ESETUP;
+    }
+    scn = scaled;
+  }
   fleet *f = calloc(1, sizeof *f);
   if (!f) {
     snprintf(err, err_cap, "out of memory");
+    free(scaled);
     return SIM_RUN_ESETUP;
   }
   f->scn = scn;
@@ -3126,6 +3147,9 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
                  ",\"agents\":%lld,\"duration_s\":%lld,\"drain_s\":%lld}",
                  esc, opt->seed, (long long)f->n, (long long)scn->duration_s,
                  (long long)scn->drain_s);
+  if (scaled_changed) /* the bounds checked are not the file's: say so */
+    sim_trace_line(f->trace, "{\"t\":0,\"type\":\"scaled\",\"from_agents\":%lld,\"to_agents\":%lld}",
+                   (long long)file_agents, (long long)f->n);
   for (int64_t i = 0; i < f->n; i++) {
     if (setup_agent(f, &f->ag[i], (int32_t)i, &lcs[i]) != 0) {
       snprintf(err, err_cap, "agent %lld: cannot set up its simulated host", (long long)i);
@@ -3241,5 +3265,6 @@ out:
   free(f->perm);
   free(f->ag);
   free(f);
+  free(scaled);
   return ret;
 }

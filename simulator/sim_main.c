@@ -2,6 +2,7 @@
  *
  *   outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] [--trace summary|full]
  *               [--quiet]
+ *   outpost-sim list|show|check ...   (the catalog: sim_catalog.h)
  *
  * While it runs, a progress line goes to stderr (issue #15): on a terminal
  * one line rewritten in place about 4 times a second, otherwise a plain line
@@ -22,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim_catalog.h"
 #include "sim_fleet.h"
 #include "sim_scenario.h"
 
@@ -29,6 +31,7 @@ static int usage(void) {
   fprintf(stderr,
           "usage: outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] "
           "[--trace summary|full] [--quiet]\n");
+  sim_catalog_usage(stderr);
   return 2;
 }
 
@@ -94,6 +97,7 @@ static void show_progress(void *user, const sim_progress *p) {
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && sim_catalog_is_command(argv[1])) return sim_catalog_main(argc, argv);
   if (argc < 3 || strcmp(argv[1], "run") != 0) return usage();
   const char *file = argv[2];
   sim_run_options opt = {.seed = 1};

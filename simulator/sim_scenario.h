@@ -264,4 +264,24 @@ int sim_scenario_load(const char *path, sim_scenario *out, char *err, size_t err
 int64_t sim_scenario_event_agents(const sim_scn_event *ev, int64_t n);
 const char *sim_scenario_event_name(sim_scn_event_type t);
 
+/* Rewrites, in place, the expectations that are absolute counts for a run
+ * of n agents instead of the file's s->agents (outpost-sim run --agents;
+ * docs/scenarios.md "Fleet size"), so any scenario runs at any size:
+ *  - counts the events cause scale with the agents those events hit at n
+ *    over those they hit at s->agents: min_drift_events and
+ *    max_foreign_owned_state_files with tamper_permissions/plant_files,
+ *    alerts and max_misattributed with clone (x copies)/snapshot,
+ *    max_blocked_opens with local_attack (an event count of "5" hits
+ *    min(5, n) agents, a percentage scales with n);
+ *  - fleet-wide volumes scale with n / s->agents: min_shed,
+ *    max_requests_per_min, lost_lines, lost_middle_lines; scaled down,
+ *    they get a margin of 3 * sqrt(x) (a smaller fleet is noisier);
+ *  - update_switch_cut_steps is capped at n (one cut step per agent).
+ * Lower bounds round down (but a non-zero one stays >= 1: a check that
+ * cannot fail is no check), upper bounds round up. s->agents becomes n.
+ * Returns 1 when a bound changed, 0 when none did (n == s->agents, or only
+ * per-agent, zero or size-free bounds), SIM_SCN_EINVALID when n is out of
+ * 1..SIM_SCN_MAX_AGENTS. */
+int sim_scenario_scale(sim_scenario *s, int64_t n);
+
 #endif

@@ -10,7 +10,7 @@
 #include "sim_scenario.h"
 
 static const char *GOOD =
-    "{\"name\":\"t\",\"claims\":[\"NO-LOSS\"],\"description\":\"d\","
+    "{\"name\":\"t\",\"claims\":[\"DEL-1\"],\"description\":\"d\","
     "\"fleet\":{\"agents\":10},\"duration_s\":3600,"
     "\"log\":{\"lines_per_min\":2,\"line_bytes\":[40,160]},"
     "\"network\":{\"latency_ms\":[20,200],\"loss\":0.01,\"response_loss\":0.005},"
@@ -182,6 +182,45 @@ static void parses_plant_files(void **state) {
   free(s);
 }
 
+/* --agents scaling (sim_scenario_scale): event-caused counts follow the
+ * agents the events hit, fleet-wide volumes the fleet, per-agent bounds and
+ * zeros stay. */
+static void scales_counts_with_the_fleet(void **state) {
+  static const char *J =
+      "{\"name\":\"s\",\"fleet\":{\"agents\":10},\"duration_s\":3600,"
+      "\"events\":[{\"at_s\":60,\"type\":\"tamper_permissions\",\"agents\":5},"
+      "{\"at_s\":70,\"type\":\"clone\",\"agents\":\"20%\",\"copies\":3}],"
+      "\"expect\":{\"min_drift_events\":15,\"alerts\":{\"total\":6,\"clone_reenrolled\":[2,8]},"
+      "\"max_misattributed\":0,\"max_spooled_at_end\":0,\"min_shed\":1000,"
+      "\"max_requests_per_min\":300,\"lost_lines\":[100,200]}}";
+  sim_scenario *s = malloc(sizeof *s);
+  char err[256];
+  assert_int_equal(sim_scenario_parse(J, strlen(J), s, err, sizeof err), SIM_SCN_OK);
+  assert_int_equal(sim_scenario_scale(s, 10), 0); /* same size: nothing moves */
+  assert_int_equal(sim_scenario_scale(s, 0), SIM_SCN_EINVALID);
+  assert_int_equal(sim_scenario_scale(s, 3), 1);
+  assert_int_equal(s->agents, 3);
+  assert_int_equal(s->min_drift_events, 9);    /* 5 tampered -> 3: 15 * 3/5 */
+  assert_int_equal(s->alerts[0].min, 3);       /* 2 sources x 3 -> 1 x 3 */
+  assert_int_equal(s->alerts[0].max, 3);
+  assert_int_equal(s->alerts[1].min, 1);
+  assert_int_equal(s->alerts[1].max, 4);
+  assert_int_equal(s->max_misattributed, 0);
+  assert_int_equal(s->max_spooled_at_end, 0);  /* per agent */
+  assert_int_equal(s->min_shed, 300 - 52);     /* 300 - 3 sqrt(300), rounded down */
+  assert_int_equal(s->max_requests_per_min, 90 + 29); /* 90 + 3 sqrt(90), rounded up */
+  assert_int_equal(s->lost_min, 13);          /* 30 - 3 sqrt(30), rounded down */
+  assert_int_equal(s->lost_max, 60 + 24);
+  /* growing: event counts capped by the event's own count stay */
+  assert_int_equal(sim_scenario_parse(J, strlen(J), s, err, sizeof err), SIM_SCN_OK);
+  assert_int_equal(sim_scenario_scale(s, 20), 1);
+  assert_int_equal(s->min_drift_events, 15);   /* still 5 tampered */
+  assert_int_equal(s->alerts[0].min, 12);      /* 4 sources x 3 */
+  assert_int_equal(s->min_shed, 2000);
+  assert_int_equal(s->max_requests_per_min, 600);
+  free(s);
+}
+
 static void every_shipped_scenario_parses(void **state) {
   static const char *files[] = {"steady-state.json",       "smoke.json",
                                 "faults.json",             "compromised-online-keys.json",
@@ -205,6 +244,7 @@ int main(void) {
                                      cmocka_unit_test(parses_plant_files),
                                      cmocka_unit_test(rejects_with_key_path),
                                      cmocka_unit_test(parses_mix_and_match),
-                                     cmocka_unit_test(every_shipped_scenario_parses)};
+                                     cmocka_unit_test(every_shipped_scenario_parses),
+                                     cmocka_unit_test(scales_counts_with_the_fleet)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
