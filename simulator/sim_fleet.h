@@ -9,8 +9,8 @@
  *   S.produced == C + S.spooled - O + S.shed   and   S.produced <= lines written
  * The first violation stops the run (the trace ends at the offending event).
  *
- * Files in opt->out_dir (created if missing): trace.jsonl, report.json and
- * the cloud's store cloud.db. Without out_dir the store lives in a fresh
+ * Files in opt->out_dir (created if missing): trace.jsonl, report.json,
+ * report.html (sim_report.h) and the cloud's store cloud.db. Without out_dir the store lives in a fresh
  * directory under /tmp that is removed afterwards and no files are written.
  *
  * Return codes: SIM_RUN_OK (0, every expectation held) or negative:
@@ -34,6 +34,7 @@ typedef struct sim_run_options {
   int64_t agents;      /* 0: the scenario's fleet size */
   const char *out_dir; /* NULL: no files */
   int trace_full;      /* every event (and agent log line) in the trace */
+  const char *scenario_path; /* for the replay commands in report.html; NULL: the name */
 } sim_run_options;
 
 typedef struct sim_run_result {

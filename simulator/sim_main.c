@@ -1,6 +1,7 @@
 /* outpost-sim: run a scenario against N simulated agents and a mock cloud.
  *
  *   outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] [--trace summary|full]
+ *   outpost-sim replay TRACE.jsonl --agent ID [--from T] [--to T] [--all]   (sim_replay.h)
  *
  * Exit 0: every expectation held; 1: one failed (the replay command is
  * printed); 2: bad scenario file or bad arguments (or the run could not be
@@ -15,12 +16,14 @@
 #include <time.h>
 
 #include "sim_fleet.h"
+#include "sim_replay.h"
 #include "sim_scenario.h"
 
 static int usage(void) {
   fprintf(stderr,
           "usage: outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] "
-          "[--trace summary|full]\n");
+          "[--trace summary|full]\n"
+          "       outpost-sim replay TRACE.jsonl --agent ID [--from T] [--to T] [--all]\n");
   return 2;
 }
 
@@ -35,9 +38,10 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "replay") == 0) return sim_replay_main(argc - 1, argv + 1);
   if (argc < 3 || strcmp(argv[1], "run") != 0) return usage();
   const char *file = argv[2];
-  sim_run_options opt = {.seed = 1};
+  sim_run_options opt = {.seed = 1, .scenario_path = file};
   for (int i = 3; i < argc; i += 2) { /* every option takes one value */
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
