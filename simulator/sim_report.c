@@ -182,7 +182,9 @@ static void chart_draw(FILE *o, const chart *c, const sim_report_input *in) {
     double x = L + pw * (double)t / tmax;
     char lab[32];
     fmt_time(t, lab, sizeof lab);
-    fprintf(o, "<text class=\"xlab\" x=\"%.1f\" y=\"%g\">%s</text>", x, (double)c->h - 6, lab);
+    /* the last label ends at the edge rather than being cut there */
+    fprintf(o, "<text class=\"xlab%s\" x=\"%.1f\" y=\"%g\">%s</text>",
+            x > L + pw - 24 ? " r" : "", x, (double)c->h - 6, lab);
   }
   fprintf(o, "\n");
   /* the scenario's events, with their text on hover */
@@ -454,7 +456,7 @@ static const char css[] =
     "border:1px solid #e3e5ea}"
     ".row{display:flex;gap:6px;flex-wrap:wrap}.row figure.chart{margin:8px 0}"
     "svg .title{font-size:13px;font-weight:600;fill:#1d232a}svg .ylab{font-size:11px;"
-    "text-anchor:end;fill:#555}svg .xlab{font-size:11px;text-anchor:middle;fill:#555}"
+    "text-anchor:end;fill:#555}svg .xlab{font-size:11px;text-anchor:middle;fill:#555}svg .xlab.r{text-anchor:end}"
     "svg .grid{stroke:#e3e5ea}svg .ev{stroke:#f57c00;stroke-dasharray:3 3;stroke-width:1.5}"
     "svg .end{stroke:#555;stroke-dasharray:6 3}svg .limit{stroke:#c62828;stroke-dasharray:8 4}"
     "svg .s{fill:none;stroke-width:1.8}"
