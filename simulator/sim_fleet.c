@@ -31,6 +31,7 @@
 #include "sim_net.h"
 #include "sim_os.h"
 #include "sim_queue.h"
+#include "sim_report.h"
 #include "sim_rng.h"
 #include "sim_trace.h"
 #include "sim_update.h"
@@ -213,6 +214,10 @@ typedef struct fleet {
   int64_t switch_cuts, boot_switches;
   int64_t bin_pruned; /* version directories the supervisor stand-in deleted */
   uint32_t switch_cut_steps; /* bit k: a cut after step k happened */
+  /* issue #16: report.html's timeline (NULL without out_dir) and the
+   * installs by ring it charts (canary, early-access, stable) */
+  sim_report_timeline *tl;
+  int64_t installs_by_ring[SIM_REPORT_RINGS];
 } fleet;
 
 static void space_check(fleet *f, sim_agent *g);
@@ -1150,6 +1155,7 @@ static int sup_record(fleet *f, sim_agent *g, const char *to, const char *why) {
     const char *no = sim_update_installed(f->upd, f->scn, g->idx, to, ring, f->now);
     sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"install\",\"agent\":%d,\"version\":\"%s\",\"ring\":\"%s\"}",
                    (long long)f->now, (int)g->idx, to, ring);
+    f->installs_by_ring[f->rings_on && g->ring >= 0 && g->ring < 2 ? g->ring : 2]++;
     if (!no && strcmp(to, g->rolled_from) == 0) no = "a version its supervisor rolled back is installed again";
     if (no) {
       set_failure(f, "agent %d: %s (ring %s) at t=%lld ms", (int)g->idx, no, ring, (long long)f->now);
@@ -2414,6 +2420,34 @@ static void hour_line(fleet *f) {
                  (long long)ns.refused, (long long)f->ledger_checks);
 }
 
+/* report.html's timeline (sim_report.h): the fleet at time t, read between
+ * events, so it is the state every event before t left. Reads only. */
+static void timeline_sample(fleet *f, int64_t t, int final) {
+  sim_report_sample *s = sim_report_sample_add(f->tl, t, final);
+  if (!s) return;
+  totals tt;
+  sum_agents(f, &tt);
+  s->spooled = tt.spooled;
+  s->shed = tt.shed;
+  s->produced = tt.produced;
+  s->acked = tt.acked;
+  s->restarts = tt.restarts;
+  s->crashes = tt.crashes;
+  s->power_cuts = tt.power_cuts;
+  s->cloud_records = mc_total_records(f->cloud);
+  s->alerts = mc_alert_count(f->cloud, NULL);
+  for (int r = 0; r < SIM_REPORT_RINGS; r++) s->installs[r] = f->installs_by_ring[r];
+  s->rollbacks = f->rollbacks;
+  if (!f->upd) return;
+  f->tl->updates = 1;
+  f->tl->rings = f->rings_on;
+  for (int64_t i = 0; i < f->n; i++) {
+    sim_agent *g = &f->ag[i];
+    int r = f->rings_on && g->ring >= 0 && g->ring < 2 ? g->ring : 2;
+    s->on_version[r][sim_report_version_slot(f->tl, record_of(f, g))]++;
+  }
+}
+
 /* ---- the event loop ----------------------------------------------------- */
 
 static void progress(const fleet *f, int64_t popped, int done) {
@@ -2426,6 +2460,8 @@ static void run_loop(fleet *f) {
   sim_event ev;
   int64_t popped = 0;
   while (!f->stop && sim_queue_pop(f->q, &ev) == SIM_QUEUE_OK) {
+    /* at most SIM_REPORT_MAX_SAMPLES in all: next_ms ends at INT64_MAX */
+    while (f->tl && ev.time_ms >= f->tl->next_ms) timeline_sample(f, f->tl->next_ms, 0);
     f->now = ev.time_ms;
     if (++popped % SIM_PROGRESS_EVENTS == 0) progress(f, popped, 0);
     sim_agent *g = ev.agent >= 0 && ev.agent < f->n ? &f->ag[ev.agent] : NULL;
@@ -3012,7 +3048,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   f->opt = opt;
   f->n = opt->agents > 0 ? opt->agents : scn->agents;
   int ret = SIM_RUN_ESETUP;
-  char dir[1024], db_path[1100], path[1100];
+  char dir[1024], db_path[1100], path[1100], tpath[1100];
   int temp_dir = 0;
   log_ctx *lcs = NULL;
   if (opt->out_dir) {
@@ -3036,8 +3072,8 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   sim_rng_seed(&f->fault_rng, opt->seed, SIM_RNG_FAULTS);
   const char *trace_path = NULL; /* NULL: trace kept in memory only */
   if (opt->out_dir) {
-    snprintf(path, sizeof path, "%s/trace.jsonl", dir);
-    trace_path = path;
+    snprintf(tpath, sizeof tpath, "%s/trace.jsonl", dir);
+    trace_path = tpath; /* kept: report.html reads it at the end */
   }
   if (sim_trace_open(trace_path, opt->trace_full, &f->trace) != SIM_TRACE_OK) {
     snprintf(err, err_cap, "%s: cannot write the trace", trace_path ? trace_path : "(in memory)");
@@ -3164,6 +3200,10 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     snprintf(err, err_cap, "out of memory");
     goto out;
   }
+  if (opt->out_dir && !(f->tl = sim_report_timeline_new(f->drain_end_ms))) {
+    snprintf(err, err_cap, "out of memory");
+    goto out;
+  }
   f->loggen_on = scn->lines_per_min > 0;
   /* Timeline: scenario events first so a fault at t=0 precedes the agents. */
   for (int i = 0; i < scn->n_events; i++) push(f, EV_SCENARIO, -1, scn->events[i].at_s * 1000, (uint64_t)i);
@@ -3190,6 +3230,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     if (f->upd) upd_check_end(f);
   }
   ident_collect(f);
+  if (f->tl) timeline_sample(f, f->now, 1);
   totals t;
   sum_agents(f, &t);
   sim_net_stats ns;
@@ -3239,6 +3280,33 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   res->ledger_checks = f->ledger_checks;
   res->trace_hash = sim_trace_hash(f->trace);
   snprintf(res->failure, sizeof res->failure, "%s", f->failure);
+  /* report.html reads the finished trace (the failing agent's story). */
+  if (sim_trace_close(f->trace) != SIM_TRACE_OK && ret == SIM_RUN_OK) {
+    snprintf(err, err_cap, "the trace could not be written completely");
+    ret = SIM_RUN_ESETUP;
+  }
+  f->trace = NULL;
+  if (opt->out_dir && ret == SIM_RUN_OK) {
+    sim_report_expect rx[MAX_EXPECT];
+    for (int i = 0; i < f->n_exp; i++)
+      rx[i] = (sim_report_expect){.name = f->exp[i].name, .pass = f->exp[i].pass,
+                                  .detail = f->exp[i].detail};
+    sim_report_input ri = {.scn = scn, .scenario_path = opt->scenario_path, .out_dir = opt->out_dir,
+                           .seed = opt->seed, .agents = f->n, .sim_ms = f->now,
+                           .lines_written = t.lines, .records_acked = t.acked,
+                           .cloud_records = res->cloud_records, .requests = ns.requests,
+                           .events = res->events, .trace_hash = res->trace_hash, .tl = f->tl,
+                           .rate = f->rate, .rate_len = f->rate_len, .rate_peak = f->rate_peak,
+                           .rate_peak_min = f->rate_peak_min, .exp = rx, .n_exp = f->n_exp,
+                           .failure = f->failure, .trace_path = trace_path,
+                           .trace_full = opt->trace_full};
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    char rerr[600];
+    if (sim_report_write_html(path, &ri, rerr, sizeof rerr) != SIM_REPORT_OK) {
+      snprintf(err, err_cap, "%s", rerr);
+      ret = SIM_RUN_ESETUP;
+    }
+  }
   if (ret == SIM_RUN_OK && res->expectations_failed > 0) ret = SIM_RUN_EFAILED;
 out:
   if (f->ag)
@@ -3262,6 +3330,7 @@ out:
   }
   free(lcs);
   free(f->rate);
+  sim_report_timeline_free(f->tl);
   free(f->perm);
   free(f->ag);
   free(f);

@@ -9,8 +9,8 @@
  *   S.produced == C + S.spooled - O + S.shed   and   S.produced <= lines written
  * The first violation stops the run (the trace ends at the offending event).
  *
- * Files in opt->out_dir (created if missing): trace.jsonl, report.json and
- * the cloud's store cloud.db. Without out_dir the store lives in a fresh
+ * Files in opt->out_dir (created if missing): trace.jsonl, report.json,
+ * report.html (sim_report.h) and the cloud's store cloud.db. Without out_dir the store lives in a fresh
  * directory under /tmp that is removed afterwards and no files are written.
  *
  * Return codes: SIM_RUN_OK (0, every expectation held) or negative:
@@ -47,6 +47,7 @@ typedef struct sim_run_options {
    * it decides itself, from its own clock, whether to show anything. */
   void (*progress)(void *user, const sim_progress *p);
   void *progress_user;
+  const char *scenario_path; /* for the replay commands in report.html; NULL: the name */
 } sim_run_options;
 
 #define SIM_PROGRESS_EVENTS 4096

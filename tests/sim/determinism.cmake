@@ -1,5 +1,5 @@
 # Runs SCENARIO twice with one seed and once with another: the first two must
-# give byte-identical trace.jsonl and report.json, the third a different trace.
+# give byte-identical trace.jsonl, report.json and report.html, the third a different trace.
 foreach(run a b c)
   if(run STREQUAL "c")
     set(seed 43)
@@ -13,7 +13,7 @@ foreach(run a b c)
     message(FATAL_ERROR "run ${run} (seed ${seed}) exited ${rc}:\n${out}\n${err}")
   endif()
 endforeach()
-foreach(f trace.jsonl report.json)
+foreach(f trace.jsonl report.json report.html)
   file(READ ${OUT}/a/${f} A)
   file(READ ${OUT}/b/${f} B)
   if(NOT A STREQUAL B)
