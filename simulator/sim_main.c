@@ -68,11 +68,15 @@ static double wall_s(void) {
 /* Resident set now (not the peak), from /proc; 0 when unknown. */
 static long rss_mib(void) {
   FILE *f = fopen("/proc/self/statm", "r");
-  long pages = 0, rss = 0;
+  char line[128];
   if (!f) return 0;
-  if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+  char *ok = fgets(line, sizeof line, f);
   fclose(f);
-  return rss * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
+  if (!ok) return 0;
+  char *p = line, *end = NULL;
+  (void)strtol(p, &end, 10); /* size; the resident count follows */
+  long rss = end && end != p ? strtol(end, NULL, 10) : 0;
+  return rss > 0 ? rss * (sysconf(_SC_PAGESIZE) / 1024) / 1024 : 0;
 }
 
 static void show_progress(void *user, const sim_progress *p) {

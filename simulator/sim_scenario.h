@@ -246,14 +246,14 @@ typedef struct sim_scenario {
   int64_t upd_promotes_refused;  /* expect.update_promotes_refused; -1 = not checked */
   int upd_ring_order;            /* expect.update_ring_order: the final version reached
                                     canary, then early-access, then stable agents */
-  /* issue #17 */
-  int64_t upd_switch_cut_steps;  /* expect.update_switch_cut_steps: power was cut after
-                                    each of the steps 0..n-1 of some supervisor's switch;
-                                    -1 = not checked */
+  /* issue #17 (beside the other int: no padding between them) */
   int upd_bin_valid;             /* expect.update_bin_valid: at the end every agent's
                                     bin/current verifies, may run (not bad, not below the
                                     floor), is what the fleet recorded, and a probation
                                     has its bin/previous */
+  int64_t upd_switch_cut_steps;  /* expect.update_switch_cut_steps: power was cut after
+                                    each of the steps 0..n-1 of some supervisor's switch;
+                                    -1 = not checked */
 } sim_scenario;
 
 /* Parses len bytes of JSON (need not be NUL-terminated). */
