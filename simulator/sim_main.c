@@ -3,6 +3,7 @@
  *   outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] [--trace summary|full]
  *               [--quiet]
  *   outpost-sim list|show|check ...   (the catalog: sim_catalog.h)
+ *   outpost-sim sweep SCENARIO.json --seeds A..B [--jobs N] [--agents N]   (sim_sweep.h)
  *   outpost-sim replay TRACE.jsonl --agent ID [--from T] [--to T] [--all]   (sim_replay.h)
  *
  * While it runs, a progress line goes to stderr (issue #15): on a terminal
@@ -27,13 +28,15 @@
 #include "sim_catalog.h"
 #include "sim_fleet.h"
 #include "sim_replay.h"
+#include "sim_sweep.h"
 #include "sim_scenario.h"
 
 static int usage(void) {
   fprintf(stderr,
           "usage: outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] "
           "[--trace summary|full] [--quiet]\n");
-  fprintf(stderr, "       outpost-sim replay TRACE.jsonl --agent ID [--from T] [--to T] [--all]\n");
+  fprintf(stderr, "       outpost-sim replay TRACE.jsonl --agent ID [--from T] [--to T] [--all]\n"
+                  "       outpost-sim sweep SCENARIO.json --seeds A..B [--jobs N] [--agents N]\n");
   sim_catalog_usage(stderr);
   return 2;
 }
@@ -105,6 +108,7 @@ static void show_progress(void *user, const sim_progress *p) {
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "replay") == 0) return sim_replay_main(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "sweep") == 0) return sim_sweep_main(argc - 1, argv + 1);
   if (argc >= 2 && sim_catalog_is_command(argv[1])) return sim_catalog_main(argc, argv);
   if (argc < 3 || strcmp(argv[1], "run") != 0) return usage();
   const char *file = argv[2];
