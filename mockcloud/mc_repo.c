@@ -1,4 +1,10 @@
-/* mc_repo.c - see mc_repo.h. */
+/* mc_repo.c - see mc_repo.h.
+ *
+ * Error convention (issue #17): the static helpers return MC_REPO_* codes,
+ * as the public functions do (MC_REPO_OK is 0, so `!= 0` tests stay right).
+ * The exceptions return a value, not a status: lock_repo (an fd or -1),
+ * mc_repo_version_parse and mc_repo_ring_index (documented in mc_repo.h),
+ * file_exists and arch_ok (predicates), and the each_keyfile callbacks. */
 #define _GNU_SOURCE /* timegm */
 #include "mc_repo.h"
 
@@ -58,7 +64,7 @@ static int pathf(char out[PATH_CAP], const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(out, PATH_CAP, fmt, ap);
   va_end(ap);
-  return n > 0 && n < PATH_CAP ? 0 : -1;
+  return n > 0 && n < PATH_CAP ? MC_REPO_OK : MC_REPO_EINVAL;
 }
 
 /* ---- files ---- */
@@ -68,7 +74,7 @@ static int write_all(int fd, const void *data, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, p, len);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return -1;
+    if (n <= 0) return MC_REPO_EIO;
     p += n;
     len -= (size_t)n;
   }
@@ -78,32 +84,33 @@ static int write_all(int fd, const void *data, size_t len) {
 /* Temp + fsync + rename: readers (serve) see the old or the new file. */
 static int atomic_write(const char *path, const void *data, size_t len, mode_t mode) {
   char tmp[PATH_CAP];
-  if (pathf(tmp, "%s.tmp", path) != 0) return -1;
+  if (pathf(tmp, "%s.tmp", path) != 0) return MC_REPO_EINVAL; /* path too long */
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) return -1;
+  if (fd < 0) return MC_REPO_EIO;
   int ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
   ok = close(fd) == 0 && ok;
   if (!ok || rename(tmp, path) != 0) {
     unlink(tmp);
-    return -1;
+    return MC_REPO_EIO;
   }
   return 0;
 }
 
-/* 0 and a malloc'd, NUL-terminated buffer; -1 unreadable; -2 over max. */
+/* MC_REPO_OK and a malloc'd, NUL-terminated buffer; MC_REPO_EIO unreadable;
+ * MC_REPO_ECORRUPT over max. */
 static int read_all(const char *path, size_t max, uint8_t **out, size_t *len) {
   *out = NULL;
   *len = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
+  if (fd < 0) return MC_REPO_EIO;
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    return -1;
+    return MC_REPO_EIO;
   }
   if ((uint64_t)st.st_size > max) {
     close(fd);
-    return -2;
+    return MC_REPO_ECORRUPT; /* over max */
   }
   size_t want = (size_t)st.st_size;
   uint8_t *buf = malloc(want + 1);
@@ -117,7 +124,7 @@ static int read_all(const char *path, size_t max, uint8_t **out, size_t *len) {
   close(fd);
   if (!buf || got != want) {
     free(buf);
-    return -1;
+    return MC_REPO_EIO;
   }
   buf[got] = 0;
   *out = buf;
@@ -127,14 +134,14 @@ static int read_all(const char *path, size_t max, uint8_t **out, size_t *len) {
 
 static int mkdir_p(const char *path, mode_t mode) {
   char tmp[PATH_CAP];
-  if (pathf(tmp, "%s", path) != 0) return -1;
+  if (pathf(tmp, "%s", path) != 0) return MC_REPO_EINVAL; /* path too long */
   for (char *p = tmp + 1; *p; p++) {
     if (*p != '/') continue;
     *p = 0;
-    if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -1;
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST) return MC_REPO_EIO;
     *p = '/';
   }
-  return mkdir(tmp, mode) != 0 && errno != EEXIST ? -1 : 0;
+  return mkdir(tmp, mode) != 0 && errno != EEXIST ? MC_REPO_EIO : MC_REPO_OK;
 }
 
 static int file_exists(const char *path) {
@@ -482,7 +489,7 @@ static int64_t get_version(const cJSON *o) {
 
 static int set_number(cJSON *o, const char *k, double v) {
   cJSON *n = cJSON_CreateNumber(v);
-  if (!n) return -1;
+  if (!n) return MC_REPO_ENOMEM;
   if (cJSON_GetObjectItemCaseSensitive(o, k)) return cJSON_ReplaceItemInObjectCaseSensitive(o, k, n) ? 0 : -1;
   cJSON_AddItemToObject(o, k, n);
   return 0;
@@ -490,7 +497,7 @@ static int set_number(cJSON *o, const char *k, double v) {
 
 static int set_string(cJSON *o, const char *k, const char *v) {
   cJSON *n = cJSON_CreateString(v);
-  if (!n) return -1;
+  if (!n) return MC_REPO_ENOMEM;
   if (cJSON_GetObjectItemCaseSensitive(o, k)) return cJSON_ReplaceItemInObjectCaseSensitive(o, k, n) ? 0 : -1;
   cJSON_AddItemToObject(o, k, n);
   return 0;
@@ -576,15 +583,15 @@ static int role_pubs(const cJSON *keys, const cJSON *role, mc_pub *pubs, size_t 
                      int *threshold) {
   *n = 0;
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(role, "threshold");
-  if (!cJSON_IsNumber(t)) return -1;
+  if (!cJSON_IsNumber(t)) return MC_REPO_ECORRUPT;
   *threshold = (int)t->valuedouble;
   const cJSON *id;
   cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(role, "keyids")) {
-    if (!cJSON_IsString(id) || *n >= max) return -1;
+    if (!cJSON_IsString(id) || *n >= max) return MC_REPO_ECORRUPT;
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(keys, id->valuestring);
     const cJSON *pem = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(k, "keyval"), "public");
     if (!cJSON_IsString(pem) || mc_repo_pub_from_pem(pem->valuestring, &pubs[*n]) != MC_REPO_OK)
-      return -1;
+      return MC_REPO_ECORRUPT;
     (*n)++;
   }
   return *n > 0 ? 0 : -1;
@@ -593,7 +600,7 @@ static int role_pubs(const cJSON *keys, const cJSON *role, mc_pub *pubs, size_t 
 static int expires_str(int64_t now_ms, int64_t ttl_s, char out[32]) {
   time_t t = (time_t)(now_ms / 1000 + ttl_s);
   struct tm tm;
-  if (!gmtime_r(&t, &tm)) return -1;
+  if (!gmtime_r(&t, &tm)) return MC_REPO_EINVAL;
   return strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 20 ? 0 : -1;
 }
 
@@ -845,10 +852,10 @@ static cJSON *new_signed(const char *type, int64_t version) {
 
 /* Adds key pub to keys (object) and returns its keyid in id. */
 static int add_key(cJSON *keys, const mc_pub *pub, char id[65]) {
-  if (keyid_of(pub, id) != 0) return -1;
+  if (keyid_of(pub, id) != 0) return MC_REPO_ENOMEM;
   if (cJSON_GetObjectItemCaseSensitive(keys, id)) return 0;
   cJSON *k = key_json(pub);
-  if (!k) return -1;
+  if (!k) return MC_REPO_ENOMEM;
   cJSON_AddItemToObject(keys, id, k);
   return 0;
 }
@@ -974,12 +981,12 @@ static int begin(const mc_repo_ctx *c, repo *r, int *lk, char *err, size_t cap) 
 static int link_target(const char *dir, const char *tpath, const char *sha) {
   char src[PATH_CAP], dst[PATH_CAP], d[PATH_CAP];
   const char *slash = strrchr(tpath, '/');
-  if (!slash) return -1;
+  if (!slash) return MC_REPO_EIO;
   if (pathf(src, "%s/blobs/%s", dir, sha) != 0 ||
       pathf(d, "%s/targets/%.*s", dir, (int)(slash - tpath), tpath) != 0 ||
       pathf(dst, "%s/%s.%s", d, sha, slash + 1) != 0 || mkdir_p(d, 0755) != 0)
-    return -1;
-  if (link(src, dst) != 0 && errno != EEXIST) return -1;
+    return MC_REPO_EIO;
+  if (link(src, dst) != 0 && errno != EEXIST) return MC_REPO_EIO;
   return 0;
 }
 
@@ -988,7 +995,7 @@ static int store_blob(const char *dir, const void *data, size_t len, char sha[65
   char p[PATH_CAP];
   crypto_sha256(data, len, h);
   crypto_hex(h, sizeof h, sha);
-  if (pathf(p, "%s/blobs/%s", dir, sha) != 0) return -1;
+  if (pathf(p, "%s/blobs/%s", dir, sha) != 0) return MC_REPO_EINVAL; /* path too long */
   if (file_exists(p)) return 0; /* named by content: same bytes */
   return atomic_write(p, data, len, 0644);
 }
@@ -1190,9 +1197,9 @@ static void gc_keys(cJSON *keys, const cJSON *roles) {
 static int set_role_keys(cJSON *keys, cJSON *ro, const mc_pub *pubs, size_t n, const cJSON *roles) {
   char ids[MC_REPO_ROOT_KEYS][65];
   const char *idp[MC_REPO_ROOT_KEYS];
-  if (n == 0 || n > MC_REPO_ROOT_KEYS) return -1;
+  if (n == 0 || n > MC_REPO_ROOT_KEYS) return MC_REPO_EINVAL;
   for (size_t k = 0; k < n; k++) {
-    if (add_key(keys, &pubs[k], ids[k]) != 0) return -1;
+    if (add_key(keys, &pubs[k], ids[k]) != 0) return MC_REPO_EINVAL;
     idp[k] = ids[k];
   }
   cJSON *e = role_entry(idp, n, 1);
@@ -1200,7 +1207,7 @@ static int set_role_keys(cJSON *keys, cJSON *ro, const mc_pub *pubs, size_t n, c
   cJSON_Delete(e);
   if (!ids_arr || !cJSON_ReplaceItemInObjectCaseSensitive(ro, "keyids", ids_arr)) {
     cJSON_Delete(ids_arr);
-    return -1;
+    return MC_REPO_EINVAL;
   }
   gc_keys(keys, roles);
   return 0;
