@@ -13,6 +13,7 @@
 
 #include "common/crypto.h"
 #include "common/wire.h"
+#include "mc_ecverify.h"
 #include "mc_int.h"
 #include "mc_metrics.h"
 
@@ -231,7 +232,7 @@ static int handle_enroll(mc_cloud *c, const mc_request *req, int64_t now, mc_res
     rc = reply_error(c, resp, 401, "bad_proof", "X-Outpost-Proof missing or not base64");
     goto out;
   }
-  int v = crypto_ec_verify(pub, pub_len, req->body, req->body_len, sig, sig_len);
+  int v = mc_ec_verify(pub, pub_len, req->body, req->body_len, sig, sig_len);
   if (v == CRYPTO_EINVAL) {
     rc = reply_error(c, resp, 400, "bad_request", "public_key is not a P-256 public key");
     goto out;
@@ -262,7 +263,7 @@ static int handle_enroll(mc_cloud *c, const mc_request *req, int64_t now, mc_res
       goto out;
     }
     if (!cp || crypto_b64_decode(cp, strlen(cp), csig, sizeof csig, &csig_len) != CRYPTO_OK ||
-        crypto_ec_verify(old_pub, old_len, req->body, req->body_len, csig, csig_len) !=
+        mc_ec_verify(old_pub, old_len, req->body, req->body_len, csig, csig_len) !=
             CRYPTO_OK) {
       rc = reply_error(c, resp, 401, "bad_clone_proof",
                        "X-Outpost-Clone-Proof is not the old key's signature over the body");
@@ -428,7 +429,7 @@ static int handle_session(mc_cloud *c, const mc_request *req, int64_t now, mc_re
   size_t sig_len = 0;
   if (mlen < 0 ||
       crypto_b64_decode(sig_b64, strlen(sig_b64), sig, sizeof sig, &sig_len) != CRYPTO_OK ||
-      crypto_ec_verify(pub, pub_len, msg, (size_t)mlen, sig, sig_len) != CRYPTO_OK) {
+      mc_ec_verify(pub, pub_len, msg, (size_t)mlen, sig, sig_len) != CRYPTO_OK) {
     rc = reply_error(c, resp, 401, "bad_signature", "challenge signature does not verify");
     goto out;
   }
