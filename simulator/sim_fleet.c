@@ -2528,7 +2528,7 @@ static void run_loop(fleet *f) {
           agent_stats ts;
           agent_get_stats(g->a, &ts);
           g->tls_errors++;
-          g->tls_logged += strstr(ts.last_error, "TLS") != NULL;
+          g->tls_logged += strstr(ts.last_error, "TLS failure") != NULL;
         }
         break;
       }

@@ -409,7 +409,7 @@ int sim_net_dispatch(sim_net *n, const sim_event *ev, sim_net_result *res) {
                      : p->error == NET_ETOOBIG   ? "response too large"
                      : p->error == NET_EABORTED  ? "stopped by the receiver"
                      : p->error == NET_ETLS
-                         ? "simulated TLS failure: the server certificate does not verify"
+                         ? "simulated handshake failure: the server certificate does not verify"
                                                  : "simulated transport error";
   net_response r = {.error = p->error,
                     .status = p->status,
