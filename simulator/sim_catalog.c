@@ -603,6 +603,22 @@ static void describe_event(const sim_scenario *s, const sim_scn_event *ev, char 
     snprintf(o, cap, "every N.%s.json is answered with the signed body of %lld.%s.json "
                      "(mix-and-match)", ev->role, (long long)ev->body_version, ev->role);
     break;
+  case SIM_SCN_UPD_STEAL:
+    snprintf(o, cap, "the release key is stolen (not the TUF keys): %s is served as the "
+                     "attacker's build with a release statement the real key signed", ev->version);
+    break;
+  case SIM_SCN_CLOUD_LIE:
+    snprintf(o, cap, "for %s the cloud lies to %s: %s", d, a,
+             ev->lie_kind == SIM_LIE_SESSION_SWAP      ? "their session requests get another agent's session"
+             : ev->lie_kind == SIM_LIE_POLICY_ROLLBACK ? "a policy with an older version and other content"
+                                                       : "ingest acks name seqs beyond the batch");
+    break;
+  case SIM_SCN_CLOCK_STEP:
+    snprintf(o, cap, "the wall clock of %s steps by %+lld s", a, (long long)ev->step_s);
+    break;
+  case SIM_SCN_TLS_FAILURE:
+    snprintf(o, cap, "the TLS handshake of %s fails (certificate problem) for %s", a, d);
+    break;
   default: snprintf(o, cap, "%s", sim_scenario_event_name(ev->type)); break;
   }
 }
@@ -650,6 +666,12 @@ static void describe_expectations(const sim_scenario *s) {
              (long long)s->min_shed);
     expect_line(t, "min_shed");
   }
+  if (s->lies_refused)
+    expect_line("every agent a cloud_lie hit refused the lie: no other identity's session used, no "
+                "older policy applied, no forged ack believed", "lies_refused");
+  if (s->tls_reported)
+    expect_line("every agent whose TLS handshakes failed logged it as a TLS problem",
+                "tls_reported");
   if (s->disk_floor_held)
     expect_line("no spool grows while its volume is under the free-space floor, nor keeps records "
                 "there past 60 s", "floor_held");

@@ -28,6 +28,7 @@
 #include "mc_rings.h"
 #include "mc_metrics.h"
 #include "sim_fs.h"
+#include "sim_lie.h"
 #include "sim_net.h"
 #include "sim_os.h"
 #include "sim_queue.h"
@@ -48,11 +49,13 @@ enum {
   EV_END,
   EV_DRAIN_END,
   EV_UPD_TICK,
+  EV_TLS_END,
 };
 
 static const char *const ev_names[] = {"?",        "step",      "net_deliver", "net_complete",
                                        "log",      "scenario",  "outage_end",  "partition_end",
-                                       "hour",     "end",       "drain_end",   "upd_tick"};
+                                       "hour",     "end",       "drain_end",   "upd_tick",
+                                       "tls_end"};
 
 #define LOG_PATH "/var/log/app.log"
 #define STATE_DIR "/var/lib/outpost"
@@ -157,6 +160,11 @@ typedef struct sim_agent {
   int64_t floor_prev_db;  /* expect.floor_held: spool.db's size at the last check */
   int64_t under_floor_since; /* ... and since when its volume is under the floor, -1 not */
   sim_rng attack_rng;
+  /* issue #16 tls_failure: events covering it now, handshakes that failed,
+   * and how many of those the agent logged as a TLS problem */
+  int tls_fails;
+  int tls_hit;
+  int64_t tls_errors, tls_logged;
 } sim_agent;
 
 typedef struct expectation {
@@ -203,6 +211,7 @@ typedef struct fleet {
       misattributed, alerts_total, drift_events;
   mc_stats ident_ms;
   sim_update *upd; /* issue #6: the repository; NULL when updates are off */
+  sim_lie *lie;     /* issue #16: cloud_lie's filter; NULL without cloud_lie events */
   int rings_on;     /* fleet.rings given: agents are put in ring groups */
   int64_t ring_n[2]; /* agents 0..ring_n[0]-1 canary, then early-access */
   char broken[SIM_SCN_MAX_EVENTS][24]; /* versions released "broken": true */
@@ -973,6 +982,33 @@ static void apply_scenario_event(fleet *f, int idx) {
       }
       break;
     }
+    case SIM_SCN_CLOUD_LIE: {
+      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+      trace_agents(f, "cloud_lie", k);
+      for (int64_t i = 0; i < k; i++)
+        sim_lie_start(f->lie, f->perm[i], (int)e->lie_kind, f->now + e->duration_s * 1000);
+      break;
+    }
+    case SIM_SCN_CLOCK_STEP: {
+      /* the host's wall clock steps (an NTP step, a bad RTC): the
+       * agent's monotonic clock does not move */
+      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+      trace_agents(f, "clock_step", k);
+      for (int64_t i = 0; i < k; i++) f->ag[f->perm[i]].os.skew_ms += e->step_s * 1000;
+      break;
+    }
+    case SIM_SCN_TLS_FAILURE: {
+      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
+      trace_agents(f, "tls_failure", k);
+      for (int64_t i = 0; i < k; i++) {
+        sim_agent *g = &f->ag[f->perm[i]];
+        g->tls_fails++;
+        g->tls_hit = 1;
+        sim_net_set_tls_fail(f->net, g->idx, 1);
+        push(f, EV_TLS_END, g->idx, f->now + e->duration_s * 1000, 0);
+      }
+      break;
+    }
     case SIM_SCN_UPD_PROMOTE:
       if (promote_gate(f, e)) break;
       /* fall through */
@@ -982,7 +1018,8 @@ static void apply_scenario_event(fleet *f, int idx) {
     case SIM_SCN_UPD_COMPROMISE:
     case SIM_SCN_UPD_TAMPER:
     case SIM_SCN_UPD_ENDLESS:
-    case SIM_SCN_UPD_MIX: {
+    case SIM_SCN_UPD_MIX:
+    case SIM_SCN_UPD_STEAL: {
       char desc[200] = "", err[400] = "";
       if (e->type == SIM_SCN_UPD_RELEASE && e->broken && f->n_broken < SIM_SCN_MAX_EVENTS)
         snprintf(f->broken[f->n_broken++], sizeof f->broken[0], "%s", e->version);
@@ -2486,6 +2523,13 @@ static void run_loop(fleet *f) {
         }
         result = nr.error ? nr.error : nr.status;
         if (nr.called && g) run_step(f, g);
+        if (nr.called && g && g->a && nr.error == NET_ETLS) {
+          /* issue #16: did the agent say what went wrong? */
+          agent_stats ts;
+          agent_get_stats(g->a, &ts);
+          g->tls_errors++;
+          g->tls_logged += strstr(ts.last_error, "TLS failure") != NULL;
+        }
         break;
       }
       case EV_LOG:
@@ -2501,6 +2545,9 @@ static void run_loop(fleet *f) {
         if (f->outages > 0 && --f->outages == 0) sim_net_set_cloud_down(f->net, 0);
         sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault_end\",\"fault\":\"cloud_outage\"}",
                        (long long)f->now);
+        break;
+      case EV_TLS_END:
+        if (g && g->tls_fails > 0 && --g->tls_fails == 0) sim_net_set_tls_fail(f->net, g->idx, 0);
         break;
       case EV_PARTITION_END:
         if (g && g->partitions > 0 && --g->partitions == 0) sim_net_set_partition(f->net, g->idx, 0);
@@ -2640,9 +2687,67 @@ static void local_check_store(fleet *f, const char *db_path) {
   sqlite3_close(db);
 }
 
+/* issue #16: cloud_lie and tls_failure, agent by agent. */
+static void lie_check_end(fleet *f) {
+  const sim_scenario *s = f->scn;
+  static const char *const kinds[] = {"?", "session_swap", "policy_rollback", "ack_beyond"};
+  if (s->lies_refused) {
+    expectation *e = add_expect(f, "lies_refused");
+    int64_t told = 0, refused = 0, hit = 0;
+    for (int64_t i = 0; e && f->lie && i < f->n && e->pass; i++)
+      for (int k = 1; k <= SIM_LIE_KINDS && e->pass; k++) {
+        sim_lie_counts c;
+        sim_lie_get(f->lie, i, k, &c);
+        if (!c.hit) continue;
+        hit++;
+        told += c.told;
+        refused += c.refused;
+        if (c.believed > 0 || c.told == 0 || c.refused == 0) {
+          e->pass = 0;
+          snprintf(e->detail, sizeof e->detail,
+                   "agent %lld, %s: %lld lies told, %lld refused, %lld believed%s", (long long)i,
+                   kinds[k], (long long)c.told, (long long)c.refused, (long long)c.believed,
+                   c.told == 0 ? " (the lie never reached it: the check proves nothing)" : "");
+        }
+      }
+    if (e && !f->lie) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "no cloud_lie event: nothing to refuse");
+    }
+    if (e && e->pass)
+      snprintf(e->detail, sizeof e->detail,
+               "%lld agent-lies: %lld lies told, %lld refused, none believed", (long long)hit,
+               (long long)told, (long long)refused);
+  }
+  if (s->tls_reported) {
+    expectation *e = add_expect(f, "tls_reported");
+    int64_t hit = 0, errs = 0;
+    for (int64_t i = 0; e && i < f->n && e->pass; i++) {
+      sim_agent *g = &f->ag[i];
+      if (!g->tls_hit) continue;
+      hit++;
+      errs += g->tls_errors;
+      if (g->tls_errors == 0 || g->tls_logged == 0) {
+        e->pass = 0;
+        snprintf(e->detail, sizeof e->detail,
+                 "agent %lld: %lld failed handshakes, %lld logged as a TLS problem", (long long)i,
+                 (long long)g->tls_errors, (long long)g->tls_logged);
+      }
+    }
+    if (e && hit == 0) {
+      e->pass = 0;
+      snprintf(e->detail, sizeof e->detail, "no tls_failure event hit any agent");
+    }
+    if (e && e->pass)
+      snprintf(e->detail, sizeof e->detail, "%lld agents, %lld failed handshakes, each agent logged them",
+               (long long)hit, (long long)errs);
+  }
+}
+
 static void check_end(fleet *f) {
   const sim_scenario *s = f->scn;
   local_check_end(f);
+  lie_check_end(f);
   if (s->exactly_once) {
     expectation *e = add_expect(f, "exactly_once");
     for (int64_t i = 0; e && i < f->n; i++) {
@@ -3170,8 +3275,16 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   f->perm = calloc((size_t)f->n_cap, sizeof *f->perm);
   lcs = calloc((size_t)f->n_cap, sizeof *lcs);
   f->lcs = lcs;
-  for (int i = 0; i < scn->n_events; i++)
+  for (int i = 0; i < scn->n_events; i++) {
     if (scn->events[i].type == SIM_SCN_REPLAY) sim_net_set_tap(f->net, capture, f);
+    if (scn->events[i].type == SIM_SCN_CLOUD_LIE && !f->lie) {
+      if (sim_lie_create(f->n_cap, &f->now, &f->lie) != 0) {
+        snprintf(err, err_cap, "out of memory");
+        goto out;
+      }
+      sim_net_set_filter(f->net, sim_lie_filter, f->lie);
+    }
+  }
   if (!f->ag || !f->perm || !lcs) {
     snprintf(err, err_cap, "out of memory");
     goto out;
@@ -3320,6 +3433,7 @@ out:
   sim_queue_free(f->q);
   mc_close(f->cloud);
   sim_update_free(f->upd);
+  sim_lie_free(f->lie);
   if (sim_trace_close(f->trace) != SIM_TRACE_OK && ret == SIM_RUN_OK) {
     snprintf(err, err_cap, "the trace could not be written completely");
     ret = SIM_RUN_ESETUP;

@@ -33,6 +33,7 @@ typedef struct endpoint {
   sim_net *net;
   int32_t agent;
   int partitioned;
+  int tls_fail; /* issue #16: handshakes fail */
   int64_t in_flight;
 } endpoint;
 
@@ -60,7 +61,19 @@ struct sim_net {
   void *tap_user;
   sim_net_handler_fn handler;
   void *handler_user;
+  sim_net_filter_fn filter;
+  void *filter_user;
 };
+
+void sim_net_set_filter(sim_net *n, sim_net_filter_fn fn, void *user) {
+  if (!n) return;
+  n->filter = fn;
+  n->filter_user = user;
+}
+
+void sim_net_set_tls_fail(sim_net *n, int agent, int on) {
+  if (n && agent >= 0 && agent < n->n_agents) n->eps[agent].tls_fail = on ? 1 : 0;
+}
 
 void sim_net_set_handler(sim_net *n, sim_net_handler_fn fn, void *user) {
   if (!n) return;
@@ -237,6 +250,13 @@ static int net_request_(void *ctx, const net_request *req, net_done_fn done, voi
     p->error = NET_ETIMEDOUT;
     at = p->deadline_ms;
     type = n->ev_complete;
+  } else if (ep->tls_fail) {
+    /* the handshake fails: the client refuses the certificate */
+    n->st.tls_failed++;
+    p->ph = P_TO_AGENT;
+    p->error = NET_ETLS;
+    at = now + lat < p->deadline_ms ? now + lat : p->deadline_ms;
+    type = n->ev_complete;
   } else if (lost) {
     n->st.lost_in++;
     p->ph = P_TO_AGENT;
@@ -289,6 +309,7 @@ static void deliver(sim_net *n, pending *p) {
   if (!n->handler || !n->handler(n->handler_user, &mr, &resp)) {
     if (n->tap) n->tap(n->tap_user, p->agent, &mr);
     rc = mc_handle(n->cloud, &mr, &resp);
+    if (rc == MC_OK && n->filter) n->filter(n->filter_user, p->agent, &mr, &resp);
   }
   free(p->body);
   p->body = NULL;
@@ -387,6 +408,8 @@ int sim_net_dispatch(sim_net *n, const sim_event *ev, sim_net_result *res) {
                      : p->error == NET_ECONNECT  ? "simulated connection refused"
                      : p->error == NET_ETOOBIG   ? "response too large"
                      : p->error == NET_EABORTED  ? "stopped by the receiver"
+                     : p->error == NET_ETLS
+                         ? "simulated handshake failure: the server certificate does not verify"
                                                  : "simulated transport error";
   net_response r = {.error = p->error,
                     .status = p->status,

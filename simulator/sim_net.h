@@ -50,7 +50,7 @@ typedef struct sim_net_params {
 
 typedef struct sim_net_stats {
   int64_t requests, delivered, lost_in, lost_out, refused, partitioned, timeouts,
-      completed, cancelled, busy;
+      completed, cancelled, busy, tls_failed;
 } sim_net_stats;
 
 /* What a dispatched event did, for the trace and for the driver. */
@@ -92,5 +92,20 @@ void sim_net_get_stats(const sim_net *n, sim_net_stats *out);
  * fn NULL removes it. */
 typedef int (*sim_net_handler_fn)(void *user, const mc_request *req, mc_response *resp);
 void sim_net_set_handler(sim_net *n, sim_net_handler_fn fn, void *user);
+
+/* issue #16: a liar between the agents and the cloud. Called after
+ * mc_handle for every request the cloud handled (not those of the
+ * handler above), with the agent it came from; it may rewrite *resp (the
+ * body malloc'd, freed with mc_response_free: replace it, never keep a
+ * pointer to it). The request is valid only during the call. fn NULL
+ * removes it. */
+typedef void (*sim_net_filter_fn)(void *user, int32_t agent, const mc_request *req,
+                                  mc_response *resp);
+void sim_net_set_filter(sim_net *n, sim_net_filter_fn fn, void *user);
+
+/* issue #16: a certificate problem on the agent's path: while on, each of
+ * its requests fails one latency later with NET_ETLS (the handshake), and
+ * the cloud never sees it. */
+void sim_net_set_tls_fail(sim_net *n, int agent, int on);
 
 #endif

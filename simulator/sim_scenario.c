@@ -170,7 +170,8 @@ static int upd_event_type(const char *type) {
            {"compromise_online_keys", SIM_SCN_UPD_COMPROMISE},
            {"tamper_target", SIM_SCN_UPD_TAMPER},
            {"endless_data", SIM_SCN_UPD_ENDLESS},
-           {"mix_and_match", SIM_SCN_UPD_MIX}};
+           {"mix_and_match", SIM_SCN_UPD_MIX},
+           {"steal_release_key", SIM_SCN_UPD_STEAL}};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (strcmp(type, t[i].name) == 0) return t[i].type;
   return 0;
@@ -235,6 +236,7 @@ static int parse_update_event(const cJSON *ev, const char *path, const char *typ
       TRY(only_keys(ev, path, k_rep, e));
       return get_int(ev, path, "generation", 0, 63, 1, &out->generation, e);
     case SIM_SCN_UPD_TAMPER:
+    case SIM_SCN_UPD_STEAL:
       TRY(only_keys(ev, path, k_ver, e));
       return get_version(ev, path, out->version, sizeof out->version, e);
     case SIM_SCN_UPD_MIX: {
@@ -433,6 +435,32 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
     memcpy(ms->policies[ms->n_policies], text, n + 1);
     cJSON_free(text);
     out->policy_index = ms->n_policies++;
+  } else if (strcmp(type, "cloud_lie") == 0) {
+    static const char *const k_lie[] = {"at_s", "type", "agents", "kind", "duration_s", NULL};
+    static const char *const kinds[] = {"session_swap", "policy_rollback", "ack_beyond"};
+    out->type = SIM_SCN_CLOUD_LIE;
+    TRY(only_keys(ev, path, k_lie, e));
+    TRY(parse_agents(ev, path, out, e));
+    TRY(get_int(ev, path, "duration_s", 1, SIM_SCN_MAX_DURATION_S, 1, &out->duration_s, e));
+    char kind[32] = "";
+    TRY(get_str(ev, path, "kind", 1, kind, sizeof kind, e));
+    for (int k = 0; k < 3; k++)
+      if (strcmp(kind, kinds[k]) == 0) out->lie_kind = k + 1;
+    if (!out->lie_kind)
+      return fail(e, "%s.kind: must be one of session_swap, policy_rollback, ack_beyond", path);
+  } else if (strcmp(type, "clock_step") == 0) {
+    static const char *const k_step[] = {"at_s", "type", "agents", "step_s", NULL};
+    out->type = SIM_SCN_CLOCK_STEP;
+    TRY(only_keys(ev, path, k_step, e));
+    TRY(parse_agents(ev, path, out, e));
+    /* a year either way: enough for any expiry, far from int64 overflow */
+    TRY(get_int(ev, path, "step_s", -366LL * 86400, 366LL * 86400, 1, &out->step_s, e));
+    if (out->step_s == 0) return fail(e, "%s.step_s: must not be 0", path);
+  } else if (strcmp(type, "tls_failure") == 0) {
+    out->type = SIM_SCN_TLS_FAILURE;
+    TRY(only_keys(ev, path, k_part, e));
+    TRY(parse_agents(ev, path, out, e));
+    TRY(get_int(ev, path, "duration_s", 1, SIM_SCN_MAX_DURATION_S, 1, &out->duration_s, e));
   } else if (upd_event_type(type) != 0) {
     TRY(parse_update_event(ev, path, type, out, e));
   } else {
@@ -441,7 +469,7 @@ static int parse_event(const cJSON *ev, int i, sim_scenario *s, sim_scn_event *o
                 "partition, disk_fill, rotate, policy, clone, snapshot, restore, "
                 "tamper_permissions, plant_files, local_attack, foreign_workspace, replay, revoke, release, promote, "
                 "freeze, replay_metadata, compromise_online_keys, tamper_target, endless_data, "
-                "mix_and_match",
+                "mix_and_match, steal_release_key, cloud_lie, clock_step, tls_failure",
                 path);
   }
   return SIM_SCN_OK;
@@ -468,6 +496,8 @@ static int parse_ident_expect(const cJSON *o, sim_scenario *s, perr *e) {
   TRY(get_bool(o, "no_secret_shipped", &s->no_secret_shipped, e));
   TRY(get_bool(o, "refusals_reported", &s->refusals_reported, e));
   TRY(get_bool(o, "floor_held", &s->disk_floor_held, e));
+  TRY(get_bool(o, "lies_refused", &s->lies_refused, e));
+  TRY(get_bool(o, "tls_reported", &s->tls_reported, e));
   TRY(get_int(o, "expect", "max_blocked_opens", 0, INT64_C(1) << 40, 0, &s->max_blocked_opens, e));
   if (s->no_secret_shipped && !s->secrets)
     return fail(e, "expect.no_secret_shipped: needs fleet.secrets: true");
@@ -674,7 +704,8 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                         "max_foreign_owned_state_files",
                                         "planted_policy_refused", "no_secret_shipped",
                                         "max_blocked_opens", "refusals_reported", "floor_held",
-                                        "lost_lines", "lost_middle_lines", NULL};
+                                        "lost_lines", "lost_middle_lines", "lies_refused",
+                                        "tls_reported", NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -713,7 +744,8 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
   }
   if (!s->update_check_interval_s) {
     for (int i = 0; i < s->n_events; i++)
-      if (s->events[i].type >= SIM_SCN_UPD_RELEASE && s->events[i].type <= SIM_SCN_UPD_MIX)
+      if ((s->events[i].type >= SIM_SCN_UPD_RELEASE && s->events[i].type <= SIM_SCN_UPD_MIX) ||
+          s->events[i].type == SIM_SCN_UPD_STEAL)
         return fail(e, "events[%d].type: %s needs the top-level \"update\" section", i,
                     sim_scenario_event_name(s->events[i].type));
     if (s->upd_final_version[0] || s->upd_never[0] || s->upd_reported[0] ||
@@ -835,6 +867,10 @@ const char *sim_scenario_event_name(sim_scn_event_type t) {
   case SIM_SCN_UPD_TAMPER: return "tamper_target";
   case SIM_SCN_UPD_ENDLESS: return "endless_data";
   case SIM_SCN_UPD_MIX: return "mix_and_match";
+  case SIM_SCN_UPD_STEAL: return "steal_release_key";
+  case SIM_SCN_CLOUD_LIE: return "cloud_lie";
+  case SIM_SCN_CLOCK_STEP: return "clock_step";
+  case SIM_SCN_TLS_FAILURE: return "tls_failure";
   }
   return "?";
 }

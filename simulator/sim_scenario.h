@@ -72,7 +72,20 @@ typedef enum sim_scn_event_type {
    * open of one of the files by the agent swaps it, with the probability,
    * for a symlink to a secret or a FIFO (or back) right inside that open */
   SIM_SCN_LOCAL_ATTACK = 26,
+
+  /* issue #16: attacks without C */
+  SIM_SCN_CLOUD_LIE = 27,   /* agents, kind, duration_s: the replies to the agents lie */
+  SIM_SCN_CLOCK_STEP = 28,  /* agents, step_s: their wall clocks step */
+  SIM_SCN_TLS_FAILURE = 29, /* agents, duration_s: their requests fail the TLS handshake */
+  SIM_SCN_UPD_STEAL = 30,   /* version: the release key stolen, not the online TUF keys */
 } sim_scn_event_type;
+
+/* cloud_lie kinds (issue #16) */
+typedef enum sim_scn_lie_kind {
+  SIM_LIE_SESSION_SWAP = 1,    /* a session request is answered with another agent's session */
+  SIM_LIE_POLICY_ROLLBACK = 2, /* a policy with an older version and other content is pushed */
+  SIM_LIE_ACK_BEYOND = 3,      /* ingest acks name seqs beyond what the batch carried */
+} sim_scn_lie_kind;
 
 #define SIM_SCN_MAX_SWAPS 8
 #define SIM_SCN_SWAP_PATH 64
@@ -135,6 +148,8 @@ typedef struct sim_scn_event {
    * step k >= 0 (0: before the first), SIM_SCN_CUT_SPREAD (the i-th agent
    * picked: step i mod (SIM_SCN_SWITCH_STEPS + 1)) or SIM_SCN_CUT_RANDOM */
   int switch_step;
+  int64_t step_s;   /* clock_step: the wall clock moves by this (issue #16) */
+  int64_t lie_kind; /* cloud_lie: sim_scn_lie_kind */
 } sim_scn_event;
 
 #define SIM_SCN_CUT_WRITES (-1)
@@ -229,6 +244,12 @@ typedef struct sim_scenario {
   int planted_policy_refused; /* expect.planted_policy_refused: no agent runs the
                                  policy plant_files put in its state dir */
   int disk_floor_held;
+  /* expect.lies_refused (issue #16): every agent a cloud_lie hit refused
+   * each lie (sim_fleet.c says how per kind) and none was believed */
+  int lies_refused;
+  /* expect.tls_reported (issue #16): every agent a tls_failure hit saw the
+   * handshake fail and logged it as a TLS problem (its last_error) */
+  int tls_reported;
   /* updates (issue #6) */
   int64_t update_check_interval_s; /* update.check_interval_s; 0 = updates off */
   char upd_final_version[24];      /* expect.update_final_version: every agent runs it */

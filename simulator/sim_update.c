@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/crypto.h"
 #include "common/release.h"
 #include "mc_repo.h"
 #include "sim_os.h"
@@ -36,6 +37,7 @@ struct sim_update {
   served ts_override; /* frozen or replayed timestamp.json */
   int frozen, endless;
   char tamper[24];
+  char stolen[24]; /* steal_release_key: this version is served as the attacker's build */
   char mix_role[16]; /* mix_and_match: N.<mix_role>.json answered with mix_version's body */
   int64_t mix_version;
   /* rings' versions, as published (ring_order check) */
@@ -253,6 +255,76 @@ static uint8_t *dup_bytes(const uint8_t *b, size_t len, size_t extra) {
   return c;
 }
 
+static uint8_t *fake_binary(const char *version, const char *who, size_t size);
+
+/* steal_release_key (issue #16): the attacker's own build of a released
+ * version, as long as the real one (the TUF length check passes; only the
+ * hashes differ), and its .sig: a release statement over the attacker's
+ * bytes, signed with the real release key, which the attacker stole (the
+ * TUF online keys it did not: the metadata still names the real bytes).
+ * Replaces s (the real file's bytes) with the forgery; 0, or -1 (s kept). */
+static int steal_forge(sim_update *u, const char *version, const char *path, int is_sig,
+                       served *s) {
+  const char *arch = strstr(path, ".outpost-agent-linux-");
+  if (!arch) return -1;
+  arch += sizeof ".outpost-agent-linux-" - 1;
+  char real_bin[512];
+  size_t plen = strlen(path);
+  if (is_sig && plen > 4) plen -= 4;
+  if (plen >= sizeof real_bin) return -1;
+  memcpy(real_bin, path, plen);
+  real_bin[plen] = 0;
+  served real = {0};
+  if (slurp(real_bin, &real, SIM_UPD_MAX_SERVED) != 0) return -1;
+  size_t len = real.len;
+  free(real.b);
+  uint8_t *bin = len ? fake_binary(version, "attacker", len) : NULL;
+  if (!bin) return -1;
+  if (!is_sig) {
+    free(s->b);
+    s->b = bin;
+    s->len = len;
+    return 0;
+  }
+  release_statement st;
+  memset(&st, 0, sizeof st);
+  size_t al = strcspn(arch, ".");
+  if (al >= sizeof st.arch) al = sizeof st.arch - 1;
+  memcpy(st.arch, arch, al);
+  st.length = (int64_t)len;
+  uint8_t h[CRYPTO_SHA256_LEN];
+  crypto_sha256(bin, len, h);
+  free(bin);
+  crypto_hex(h, sizeof h, st.sha256);
+  snprintf(st.version, sizeof st.version, "%s", version);
+  char *stc = NULL, e2[200];
+  size_t stl = 0, sl = 0;
+  uint8_t sig[CRYPTO_SIG_MAX];
+  char hex[2 * CRYPTO_SIG_MAX + 1], kid[2 * CRYPTO_SHA256_LEN + 1];
+  if (release_statement_encode(&st, &stc, &stl, e2, sizeof e2) != RELEASE_OK) return -1;
+  if (u->on_s.sign(u->on_s.ctx, &u->release_pub, stc, stl, sig, sizeof sig, &sl, e2,
+                   sizeof e2) != 0) {
+    free(stc);
+    return -1;
+  }
+  crypto_hex(sig, sl, hex);
+  release_keyid(u->release_pub.der, u->release_pub.len, kid);
+  size_t cap = stl + sizeof hex + sizeof kid + 64;
+  char *doc = malloc(cap);
+  int n = doc ? snprintf(doc, cap, "{\"keyid\":\"%s\",\"sig\":\"%s\",\"signed\":%.*s}", kid, hex,
+                         (int)stl, stc)
+              : -1;
+  free(stc);
+  if (n < 0 || (size_t)n >= cap) {
+    free(doc);
+    return -1;
+  }
+  free(s->b);
+  s->b = (uint8_t *)doc;
+  s->len = (size_t)n;
+  return 0;
+}
+
 int sim_update_serve(void *user, const mc_request *req, mc_response *resp) {
   sim_update *u = user;
   const char *p = req->path;
@@ -307,6 +379,11 @@ int sim_update_serve(void *user, const mc_request *req, mc_response *resp) {
   }
   if (tgt && !is_sig && u->tamper[0] && strcmp(version, u->tamper) == 0 && s.len > 0)
     s.b[s.len - 1] ^= 0x5a; /* same length, other bytes: the hash must catch it */
+  if (tgt && u->stolen[0] && strcmp(version, u->stolen) == 0 && steal_forge(u, version, file, is_sig, &s) != 0) {
+    free(s.b);
+    reply(resp, 500, NULL, 0);
+    return 1;
+  }
   reply(resp, 200, s.b, s.len);
   return 1;
 }
@@ -396,6 +473,11 @@ int sim_update_event(sim_update *u, const sim_scn_event *e, int64_t now_ms, int6
     case SIM_SCN_UPD_TAMPER:
       attack = 1;
       snprintf(u->tamper, sizeof u->tamper, "%s", e->version);
+      snprintf(desc, dcap, "\"version\":\"%s\"", e->version);
+      break;
+    case SIM_SCN_UPD_STEAL:
+      attack = 1;
+      snprintf(u->stolen, sizeof u->stolen, "%s", e->version);
       snprintf(desc, dcap, "\"version\":\"%s\"", e->version);
       break;
     case SIM_SCN_UPD_ENDLESS:

@@ -65,6 +65,10 @@ struct agent {
   spool *sp;
   pstate *ps; /* issue #5: the live policy */
   int64_t last_contact_wall; /* issue #5: status file */
+  /* issue #16: the cloud's clock minus ours, learnt from the Date of a
+   * clock_skew refusal, added to the time our requests are signed with, so
+   * a stepped wall clock does not cut the agent off (0 until then) */
+  int64_t time_offset_ms;
   char sandbox_landlock[AGENT_SANDBOX_MAX]; /* issue 13: set by the driver */
   char sandbox_seccomp[AGENT_SANDBOX_MAX];
   ident id;
@@ -217,8 +221,9 @@ static int send_request_method(agent *a, req_kind kind, const char *method, cons
   char url[sizeof a->url];
   snprintf(url, sizeof url, "%s%s", a->cfg.cloud_url, path);
   if (authed) {
-    snprintf(time_text, sizeof time_text, "%lld", (long long)a->wall);
-    wire_request_mac(a->session_key, sizeof a->session_key, method, path, a->wall, body, body_len,
+    int64_t t = a->wall + a->time_offset_ms;
+    snprintf(time_text, sizeof time_text, "%lld", (long long)t);
+    wire_request_mac(a->session_key, sizeof a->session_key, method, path, t, body, body_len,
                      a->instance, a->id.ratchet, mac);
     h[n++] = (net_header){WIRE_HDR_SESSION, a->session_id};
     h[n++] = (net_header){WIRE_HDR_TIME, time_text};
@@ -567,6 +572,24 @@ static int ident_refusal(agent *a, const completion *c, const char *why) {
     agent_log(a, OS_LOG_ERROR,
               "clock skew: our wall clock %lld ms, the cloud's Date %lld ms (%s); fix the clock",
               (long long)a->wall, (long long)c->date_ms, why);
+    /* Sign with the cloud's time from now on (issue #16): its skew window
+     * judges freshness by its own clock, so this gives nothing away, and a
+     * host whose clock stepped keeps delivering. Only the request time
+     * moves: records keep the host's own timestamps. */
+    if (c->date_ms > 0) {
+      a->time_offset_ms = c->date_ms - a->wall;
+      agent_log(a, OS_LOG_WARN, "signing requests with the cloud's time: offset %lld ms",
+                (long long)a->time_offset_ms);
+    }
+    backoff(a, c->retry_after_ms);
+    return 1;
+  }
+  if (c->status == 401 && code_is(c, "bad_signature") && a->have_session) {
+    /* The session we were handed does not sign for us (issue #16: a
+     * session of another agent, or a key mangled on the way): never keep
+     * trying it until it expires; open a new one. */
+    agent_log(a, OS_LOG_ERROR, "the cloud refuses our session (%s): opening a new one", why);
+    a->have_session = 0;
     backoff(a, c->retry_after_ms);
     return 1;
   }

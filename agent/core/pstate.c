@@ -288,6 +288,15 @@ int pstate_offer(pstate *ps, const os_shim *os, const char *body, size_t len, in
     return PSTATE_EINVALID;
   }
   if (ps->have_policy && p.version == ps->cur.version) return PSTATE_ESAME;
+  if (ps->have_policy && p.version < ps->cur.version) {
+    /* issue #16: the cloud's versions only grow (one counter per
+     * workspace): an older number with other content is a rollback or a
+     * lie, refused and reported like a malformed policy. */
+    snprintf(err, sizeof err, "policy: version %lld is older than version %lld in force (a rollback)",
+             (long long)p.version, (long long)ps->cur.version);
+    reject(ps, os, p.version, err);
+    return PSTATE_EINVALID;
+  }
   ps->cur = p;
   ps->have_policy = 1;
   ps->last_error[0] = 0;

@@ -7,6 +7,7 @@
 
 #include "common/crypto.h"
 #include "common/wire.h"
+#include "shim/net.h"
 
 int64_t reply_http_date(const char *d) {
   static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -79,6 +80,11 @@ int reply_code_is(const uint8_t *body, size_t body_len, const char *code) {
 void reply_describe(int net_error, const char *error_text, int status, const uint8_t *body,
                     size_t body_len, char *out, size_t cap) {
   if (!out || cap == 0) return;
+  if (net_error == NET_ETLS) { /* issue #16: say it is the certificate path, not the cloud */
+    snprintf(out, cap, "TLS failure (handshake or certificate verification): %s",
+             error_text ? error_text : "");
+    return;
+  }
   if (net_error != 0) {
     snprintf(out, cap, "transport error %d: %s", net_error, error_text ? error_text : "");
     return;

@@ -139,6 +139,56 @@ static void parses_mix_and_match(void **state) {
   free(s);
 }
 
+#define ATT_HEAD "{\"name\":\"x\",\"fleet\":{\"agents\":2},\"duration_s\":10,\"events\":["
+
+/* issue #16: cloud_lie, clock_step, tls_failure, steal_release_key. */
+static void parses_attacks_without_c(void **state) {
+  (void)state;
+  sim_scenario *s = malloc(sizeof *s);
+  char err[256] = "";
+  const char *ok = ATT_HEAD
+      "{\"at_s\":1,\"type\":\"cloud_lie\",\"agents\":1,\"kind\":\"ack_beyond\",\"duration_s\":5},"
+      "{\"at_s\":1,\"type\":\"clock_step\",\"agents\":\"50%\",\"step_s\":-86400},"
+      "{\"at_s\":2,\"type\":\"tls_failure\",\"agents\":2,\"duration_s\":3}],"
+      "\"expect\":{\"lies_refused\":true,\"tls_reported\":true}}";
+  assert_int_equal(sim_scenario_parse(ok, strlen(ok), s, err, sizeof err), SIM_SCN_OK);
+  assert_int_equal(s->events[0].type, SIM_SCN_CLOUD_LIE);
+  assert_int_equal(s->events[0].lie_kind, SIM_LIE_ACK_BEYOND);
+  assert_int_equal(s->events[1].type, SIM_SCN_CLOCK_STEP);
+  assert_int_equal(s->events[1].step_s, -86400);
+  assert_int_equal(s->events[2].type, SIM_SCN_TLS_FAILURE);
+  assert_int_equal(s->lies_refused, 1);
+  assert_int_equal(s->tls_reported, 1);
+  const char *steal = UPD_HEAD "{\"at_s\":1,\"type\":\"steal_release_key\",\"version\":\"1.1.0\"}]}";
+  assert_int_equal(sim_scenario_parse(steal, strlen(steal), s, err, sizeof err), SIM_SCN_OK);
+  assert_int_equal(s->events[0].type, SIM_SCN_UPD_STEAL);
+  static const struct {
+    const char *json;
+    const char *key;
+  } bad[] = {
+      {ATT_HEAD "{\"at_s\":1,\"type\":\"cloud_lie\",\"agents\":1,\"kind\":\"fib\",\"duration_s\":5}]}",
+       "events[0].kind: must be one of"},
+      {ATT_HEAD "{\"at_s\":1,\"type\":\"cloud_lie\",\"agents\":1,\"kind\":\"session_swap\"}]}",
+       "events[0].duration_s: required"},
+      {ATT_HEAD "{\"at_s\":1,\"type\":\"clock_step\",\"agents\":1,\"step_s\":0}]}",
+       "events[0].step_s: must not be 0"},
+      {ATT_HEAD "{\"at_s\":1,\"type\":\"clock_step\",\"agents\":1,\"step_s\":1e12}]}",
+       "events[0].step_s: must be an integer"},
+      {ATT_HEAD "{\"at_s\":1,\"type\":\"tls_failure\",\"agents\":1,\"duration_s\":1,\"x\":1}]}",
+       "events[0].x: unknown key"},
+      {ATT_HEAD "{\"at_s\":1,\"type\":\"steal_release_key\",\"version\":\"1.1.0\"}]}",
+       "needs the top-level \"update\" section"},
+      {ATT_HEAD "{\"at_s\":1,\"type\":\"tls_failure\",\"agents\":1,\"duration_s\":1}],\"expect\":{\"lies_refused\":1}}",
+       "expect.lies_refused: must be true or false"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int rc = sim_scenario_parse(bad[i].json, strlen(bad[i].json), s, err, sizeof err);
+    if (rc != SIM_SCN_EINVALID || strstr(err, bad[i].key) == NULL)
+      fail_msg("case %zu: rc %d err \"%s\", want \"%s\"", i, rc, err, bad[i].key);
+  }
+  free(s);
+}
+
 #define PLANT_HEAD "{\"name\":\"x\",\"fleet\":{\"agents\":2},\"duration_s\":10,\"events\":["
 
 /* plant_files (issue #13): agents, uid (default 1000, not the agent's own),
@@ -244,6 +294,7 @@ int main(void) {
                                      cmocka_unit_test(parses_plant_files),
                                      cmocka_unit_test(rejects_with_key_path),
                                      cmocka_unit_test(parses_mix_and_match),
+                                     cmocka_unit_test(parses_attacks_without_c),
                                      cmocka_unit_test(every_shipped_scenario_parses),
                                      cmocka_unit_test(scales_counts_with_the_fleet)};
   return cmocka_run_group_tests(tests, NULL, NULL);
