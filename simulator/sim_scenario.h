@@ -217,9 +217,9 @@ typedef struct sim_scenario {
   int64_t checkin_interval_ms;   /* agent.checkin_interval_ms; -1 = default */
   sim_scn_alert_expect alerts[SIM_SCN_MAX_ALERT_EXPECT]; /* expect.alerts */
   int n_alerts;
+  int at_least_once;             /* expect.at_least_once: lineage-aware delivery */
   int64_t clone_detect_within_s; /* expect.clone_detect_within_s; -1 = not checked */
   int64_t max_misattributed;     /* expect.max_misattributed; -1 = not checked */
-  int at_least_once;             /* expect.at_least_once: lineage-aware delivery */
   int attacks_refused;           /* expect.attacks_refused */
   int originals_untouched;       /* expect.originals_untouched: clone sources keep their id */
   int64_t min_drift_events;      /* expect.min_drift_events; -1 = not checked */
@@ -246,14 +246,14 @@ typedef struct sim_scenario {
   int64_t upd_promotes_refused;  /* expect.update_promotes_refused; -1 = not checked */
   int upd_ring_order;            /* expect.update_ring_order: the final version reached
                                     canary, then early-access, then stable agents */
-  /* issue #17 */
-  int64_t upd_switch_cut_steps;  /* expect.update_switch_cut_steps: power was cut after
-                                    each of the steps 0..n-1 of some supervisor's switch;
-                                    -1 = not checked */
+  /* issue #17 (beside upd_ring_order: the struct's padding) */
   int upd_bin_valid;             /* expect.update_bin_valid: at the end every agent's
                                     bin/current verifies, may run (not bad, not below the
                                     floor), is what the fleet recorded, and a probation
                                     has its bin/previous */
+  int64_t upd_switch_cut_steps;  /* expect.update_switch_cut_steps: power was cut after
+                                    each of the steps 0..n-1 of some supervisor's switch;
+                                    -1 = not checked */
 } sim_scenario;
 
 /* Parses len bytes of JSON (need not be NUL-terminated). */

@@ -472,8 +472,9 @@ static int only_release_files(int vfd) {
   struct dirent *e;
   while (ok && (e = readdir(d)) != NULL) {
     if (++seen > 8) ok = 0;
-    else if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, BIN_NAME) &&
-             strcmp(e->d_name, SIG_NAME))
+    else if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+             strcmp(e->d_name, BIN_NAME) != 0 &&
+             strcmp(e->d_name, SIG_NAME) != 0)
       ok = 0;
   }
   closedir(d);
