@@ -505,8 +505,9 @@ static void prune_bin(const sup *s, const char *cur) {
   int n = 0, seen = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL && seen++ < UPSUP_BIN_MAX_ENTRIES) {
-    if (upsup_bin_keep(e->d_name, cur, prev, p.version) || strlen(e->d_name) >= RELEASE_VERSION_MAX) continue;
-    snprintf(gone[n++], RELEASE_VERSION_MAX, "%s", e->d_name);
+    size_t len = strlen(e->d_name);
+    if (upsup_bin_keep(e->d_name, cur, prev, p.version) || len >= RELEASE_VERSION_MAX) continue;
+    memcpy(gone[n++], e->d_name, len + 1); /* fits: checked above (snprintf warns at -O0) */
   }
   closedir(d);
   for (int i = 0; i < n; i++) {
