@@ -17,19 +17,14 @@ build: deps
 demo: build
 	ci/demo $(BUILD)
 
-# Everything CI runs: the core's platform check, the advisory check, lint, the
-# whole suite (with the build checks of tests/build), the whole suite again
-# under ASan+UBSan, a short libFuzzer run of every target, and the
-# reproducibility check (two more release builds, compared byte for byte).
-test: build
-	ci/check-core-calls
-	ci/vuln-check
-	ci/lint $(BUILD)
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	$(MAKE) --no-print-directory test-asan
-	ci/fuzz-smoke $(FUZZ_SECONDS)
-	ci/ablation --subset ci
-	ci/repro-check
+# Everything CI runs (ci/test-all, one step after another): the core's
+# platform check, the advisory check, lint, the whole suite (with the build
+# checks of tests/build), the whole suite again under ASan+UBSan, a short
+# libFuzzer run of every target, and the reproducibility check (one more
+# release build, compared byte for byte with the one of `make build`). Ends
+# with each step's wall and CPU seconds, also when a step fails.
+test:
+	@BUILD=$(BUILD) BUILD_ASAN=$(BUILD_ASAN) JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) ci/test-all
 
 # Build verification pieces on their own (docs/build.md). The .deb and SBOMs
 # are part of `make build` (in $(BUILD)/release).

@@ -232,9 +232,9 @@ typedef struct sim_scenario {
   int64_t checkin_interval_ms;   /* agent.checkin_interval_ms; -1 = default */
   sim_scn_alert_expect alerts[SIM_SCN_MAX_ALERT_EXPECT]; /* expect.alerts */
   int n_alerts;
+  int at_least_once;             /* expect.at_least_once: lineage-aware delivery */
   int64_t clone_detect_within_s; /* expect.clone_detect_within_s; -1 = not checked */
   int64_t max_misattributed;     /* expect.max_misattributed; -1 = not checked */
-  int at_least_once;             /* expect.at_least_once: lineage-aware delivery */
   int attacks_refused;           /* expect.attacks_refused */
   int originals_untouched;       /* expect.originals_untouched: clone sources keep their id */
   int64_t min_drift_events;      /* expect.min_drift_events; -1 = not checked */

@@ -1,5 +1,9 @@
 # Runs SCENARIO twice with one seed and once with another: the first two must
 # give byte-identical trace.jsonl, report.json and report.html, the third a different trace.
+# AGENTS: the fleet size (default 6; the sanitizer pass gives 3).
+if(NOT AGENTS)
+  set(AGENTS 6)
+endif()
 foreach(run a b c)
   if(run STREQUAL "c")
     set(seed 43)
@@ -7,7 +11,7 @@ foreach(run a b c)
     set(seed 42)
   endif()
   file(REMOVE_RECURSE ${OUT}/${run})
-  execute_process(COMMAND ${SIM} run ${SCENARIO} --seed ${seed} --agents 6 --out ${OUT}/${run}
+  execute_process(COMMAND ${SIM} run ${SCENARIO} --seed ${seed} --agents ${AGENTS} --out ${OUT}/${run}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "run ${run} (seed ${seed}) exited ${rc}:\n${out}\n${err}")
