@@ -26,6 +26,7 @@
 #include <sys/un.h>
 #endif
 
+#include "common/version.h"
 #include "core/agent.h"
 #include "core/config.h"
 #include "core/statusfile.h"
@@ -313,14 +314,16 @@ static int cmd_run(const char *path) {
   sa.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &sa, NULL);
 
-  os.log(os.ctx, OS_LOG_INFO, "outpost-agent " OUTPOST_VERSION " started");
+  char started[64];
+  snprintf(started, sizeof started, "outpost-agent %s started", outpost_version);
+  os.log(os.ctx, OS_LOG_INFO, started);
   if (sizeof OUTPOST_RELEASE_PUBKEY_PEM <= 1)
     os.log(os.ctx, OS_LOG_WARN, "no release key compiled in: updates refused");
   rc = 0;
   int64_t next_status = 0;
   /* issue #6: a version on probation proves health once it has checked in
    * and had a batch acknowledged; the supervisor reads update/health.json. */
-  int owe_health = upstate_probation_for(&os, cfg.state_dir, OUTPOST_VERSION);
+  int owe_health = upstate_probation_for(&os, cfg.state_dir, outpost_version);
   int probation_noted = 0;
   while (!g_stop) {
     int64_t now = os.mono_ms(os.ctx);
@@ -339,12 +342,12 @@ static int cmd_run(const char *path) {
          * deadline, so a good version is not rolled back for want of logs. */
         char line[160];
         snprintf(line, sizeof line, "{\"outpost\":\"probation\",\"version\":\"%s\"}",
-                 OUTPOST_VERSION);
+                 outpost_version);
         probation_noted = agent_self_record(a, line) == AGENT_OK;
         if (!probation_noted) os.log(os.ctx, OS_LOG_WARN, "probation: cannot spool the probation record");
       }
       if (st.checkins > 0 && st.batches_acked > 0) {
-        int hrc = upstate_report_healthy(&os, cfg.state_dir, OUTPOST_VERSION, os.wall_ms(os.ctx));
+        int hrc = upstate_report_healthy(&os, cfg.state_dir, outpost_version, os.wall_ms(os.ctx));
         os.log(os.ctx, hrc >= 0 ? OS_LOG_INFO : OS_LOG_WARN,
                hrc >= 0 ? "probation: checked in and shipped; health reported"
                         : "probation: cannot write update/health.json");
@@ -438,7 +441,7 @@ static int cmd_supervise(const char *path) {
   so.os = &os;
   so.state_dir = cfg.state_dir;
   so.config_path = path;
-  so.self_version = OUTPOST_VERSION;
+  so.self_version = outpost_version;
   so.pubkey = OUTPOST_RELEASE_PUBKEY_PEM;
   so.pubkey_len = sizeof OUTPOST_RELEASE_PUBKEY_PEM - 1;
   so.probation_ms = cfg.update_probation_ms;
@@ -450,7 +453,7 @@ static int cmd_supervise(const char *path) {
 
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-    printf("outpost-agent %s\n", OUTPOST_VERSION);
+    printf("outpost-agent %s\n", outpost_version);
     return 0;
   }
   if (argc == 2 && strcmp(argv[1], "selftest-seccomp") == 0) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/crypto.h"
+#include "common/version.h"
 #include "common/wire.h"
 #include "core/agent.h"
 #include "core/caps.h"
@@ -1093,12 +1094,16 @@ static int promote_gate(fleet *f, const sim_scn_event *e) {
  * its .sig against the release key, as open_verified does. */
 
 #define BIN_DIR STATE_DIR "/bin"
-#define PACKAGED_BIN "outpost-agent " OUTPOST_VERSION " (the packaged binary)\n"
+/* The packaged binary's text: "outpost-agent <version> (the packaged binary)\n". */
+static size_t packaged_bin(char *buf, size_t cap) {
+  int n = snprintf(buf, cap, "outpost-agent %s (the packaged binary)\n", outpost_version);
+  return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
 #define SUP_BIN_MAX ((size_t)SIM_SCN_MAX_BINARY_KB * 1024 + 1) /* the largest release binary_kb, and one byte to see more */
 
 static const char *record_of(fleet *f, sim_agent *g) {
   const char *r = sim_update_version_of(f->upd, g->idx);
-  return r[0] ? r : OUTPOST_VERSION;
+  return r[0] ? r : outpost_version;
 }
 
 /* bin/<name> (a link to a bare version) into out; -1 when absent or not one. */
@@ -1132,7 +1137,6 @@ static int sup_set_link(sim_agent *g, const char *name, const char *version) {
  * its .sig verifies (and it matches pending.json when want is given). */
 static int sup_verified(fleet *f, sim_agent *g, const char *version, const upstate_pending *want) {
   char p[128], sig[RELEASE_SIG_FILE_MAX + 1], hex[2 * CRYPTO_SHA256_LEN + 1], err[200];
-  static const char packaged[] = PACKAGED_BIN;
   size_t len = 0, sig_len = 0;
   uint8_t sha[CRYPTO_SHA256_LEN];
   uint8_t *bin = malloc(SUP_BIN_MAX);
@@ -1144,8 +1148,10 @@ static int sup_verified(fleet *f, sim_agent *g, const char *version, const upsta
     crypto_hex(sha, sizeof sha, hex);
     if ((int64_t)len != want->length || strcmp(hex, want->sha256) != 0) goto out;
   }
-  if (!want && strcmp(version, OUTPOST_VERSION) == 0) {
-    ok = len == sizeof packaged - 1 && memcmp(bin, packaged, len) == 0;
+  if (!want && strcmp(version, outpost_version) == 0) {
+    char packaged[96];
+    size_t plen = packaged_bin(packaged, sizeof packaged);
+    ok = len == plen && memcmp(bin, packaged, len) == 0;
     goto out;
   }
   snprintf(p, sizeof p, "%s/%s/outpost-agent.sig", BIN_DIR, version);
@@ -1160,11 +1166,12 @@ out:
 
 static int sup_seed(sim_agent *g) {
   char p[128];
-  snprintf(p, sizeof p, "%s/%s", BIN_DIR, OUTPOST_VERSION);
+  snprintf(p, sizeof p, "%s/%s", BIN_DIR, outpost_version);
   int rc = sim_fs_mkdirs(g->fs, p, 0700);
-  snprintf(p, sizeof p, "%s/%s/outpost-agent", BIN_DIR, OUTPOST_VERSION);
-  if (rc == OS_OK)
-    rc = files_write_atomic(&g->osh, p, PACKAGED_BIN, sizeof PACKAGED_BIN - 1, 0755);
+  snprintf(p, sizeof p, "%s/%s/outpost-agent", BIN_DIR, outpost_version);
+  char packaged[96];
+  size_t plen = packaged_bin(packaged, sizeof packaged);
+  if (rc == OS_OK) rc = files_write_atomic(&g->osh, p, packaged, plen, 0755);
   return rc;
 }
 
@@ -1203,7 +1210,7 @@ static int sup_record(fleet *f, sim_agent *g, const char *to, const char *why) {
     if (f->scn->upd_final_version[0] && strcmp(to, f->scn->upd_final_version) == 0) g->final_at = f->now;
     return 0;
   }
-  sim_update_rolled_back(f->upd, g->idx, strcmp(to, OUTPOST_VERSION) == 0 ? "" : to);
+  sim_update_rolled_back(f->upd, g->idx, strcmp(to, outpost_version) == 0 ? "" : to);
   snprintf(g->rolled_from, sizeof g->rolled_from, "%s", was);
   f->rollbacks++;
   if (g->installed_rb && strcmp(was, f->scn->upd_rolled_back) == 0) g->rolled_back_rb = 1;
@@ -1355,7 +1362,7 @@ static int sup_boot(fleet *f, sim_agent *g) {
     f->stop = 1;
     return -1;
   }
-  upsup_boot_in in = {&us, NULL, 0, NULL, 0, OUTPOST_VERSION};
+  upsup_boot_in in = {&us, NULL, 0, NULL, 0, outpost_version};
   if (sup_read_link(g, "current", cur) == 0) {
     in.current = cur;
     in.current_ok = sup_verified(f, g, cur, NULL);
@@ -1487,8 +1494,8 @@ static int sup_probation(fleet *f, sim_agent *g, upstate *us, const char *versio
   if (sup_read_link(g, "previous", prev) == 0 && strcmp(prev, ver) != 0 &&
       !upsup_may_run(us, prev, 0) && sup_verified(f, g, prev, NULL))
     snprintf(target, sizeof target, "%s", prev);
-  else if (!upsup_may_run(us, OUTPOST_VERSION, 0) && sup_seed(g) == OS_OK)
-    snprintf(target, sizeof target, "%s", OUTPOST_VERSION);
+  else if (!upsup_may_run(us, outpost_version, 0) && sup_seed(g) == OS_OK)
+    snprintf(target, sizeof target, "%s", outpost_version);
   if (!target[0]) {
     set_failure(f, "agent %d: %s failed probation and there is nothing to roll back to", (int)g->idx, ver);
     f->stop = 1;
@@ -1505,7 +1512,7 @@ static int sup_probation(fleet *f, sim_agent *g, upstate *us, const char *versio
  * binary verified (pending.json's length and sha256, its .sig), the
  * probation begun and the take's steps carried out (a power cut can land
  * after any: sup_cut_here), then the new version's probation (sup_probation).
- * The simulated agents all run the compiled-in OUTPOST_VERSION, so until
+ * The simulated agents all run the compiled-in outpost_version, so until
  * the floor says otherwise their updater would offer the version on
  * probation again. */
 static void supervise(fleet *f, sim_agent *g) {

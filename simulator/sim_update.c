@@ -12,6 +12,7 @@
 
 #include "common/crypto.h"
 #include "common/release.h"
+#include "common/version.h"
 #include "mc_repo.h"
 #include "sim_os.h"
 #include "sim_rng.h"
@@ -514,7 +515,7 @@ const char *sim_update_installed(sim_update *u, const sim_scenario *scn, int32_t
                                  const char *version, const char *ring, int64_t now_ms) {
   if (idx < 0 || idx >= u->n_agents) return "install by an unknown agent";
   u->installs++;
-  const char *was = u->version[idx][0] ? u->version[idx] : OUTPOST_VERSION;
+  const char *was = u->version[idx][0] ? u->version[idx] : outpost_version;
   int cmp = 0;
   snprintf(u->why, sizeof u->why, "agent %d installed %s over %s", (int)idx, version, was);
   size_t wl = strlen(u->why);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/crypto.h"
+#include "common/version.h"
 #include "common/wire.h"
 #include "core/caps.h"
 #include "core/files.h"
@@ -303,7 +304,7 @@ static void send_enroll(agent *a) {
   cJSON_AddStringToObject(b, "public_key", pub_b64);
   cJSON_AddStringToObject(b, "hostname", host);
   cJSON_AddStringToObject(b, "machine_id", mid);
-  cJSON_AddStringToObject(b, "agent_version", OUTPOST_VERSION);
+  cJSON_AddStringToObject(b, "agent_version", outpost_version);
   if (a->rekey) {
     cJSON_AddStringToObject(b, "cloned_from", a->id.agent_id);
     cJSON_AddStringToObject(b, "clone_reason", a->clone_reason);
@@ -659,7 +660,7 @@ static void send_checkin(agent *a, int score) {
   spool_get_counters(a->sp, &sc);
   cJSON_AddNumberToObject(b, "fingerprint_score", score);
   cJSON_AddNumberToObject(b, "clock_skew_ms", (double)a->st.clock_skew_ms);
-  cJSON_AddStringToObject(b, "agent_version", OUTPOST_VERSION);
+  cJSON_AddStringToObject(b, "agent_version", outpost_version);
   cJSON_AddNumberToObject(b, "produced", (double)(sc.next_seq - 1));
   cJSON_AddNumberToObject(b, "acked", (double)sc.acked);
   cJSON_AddNumberToObject(b, "shed", (double)sc.shed);
@@ -1614,7 +1615,7 @@ static void agent_update_open(agent *a) {
   update_config uc = {
       .state_dir = a->cfg.state_dir,
       .cloud_url = a->cfg.cloud_url,
-      .running_version = OUTPOST_VERSION,
+      .running_version = outpost_version,
       .seed_root = a->cfg.update_trusted_root,
       .release_key = a->cfg.update_release_key_pem,
       .release_key_len = strnlen(a->cfg.update_release_key_pem, sizeof a->cfg.update_release_key_pem),
@@ -1653,7 +1654,7 @@ static void agent_update_add_reports(agent *a, cJSON *body) {
     cJSON_AddStringToObject(e, "kind", r[i].kind);
     cJSON_AddStringToObject(e, "ring", r[i].ring);
     cJSON_AddStringToObject(e, "version", r[i].version);
-    cJSON_AddStringToObject(e, "running", OUTPOST_VERSION);
+    cJSON_AddStringToObject(e, "running", outpost_version);
     cJSON_AddStringToObject(e, "message", r[i].message);
     cJSON_AddNumberToObject(e, "at", (double)r[i].at_ms);
     cJSON_AddItemToArray(arr, e);

@@ -1,5 +1,6 @@
 /* statusfile.c - status.json and the Prometheus textfile (see statusfile.h). */
 #include "core/statusfile.h"
+#include "common/version.h"
 #include "core/jread.h"
 
 #include <cjson/cJSON.h>
@@ -17,7 +18,7 @@ static const char *state_name(agent_state s) {
 int statusfile_render_json(const statusfile_data *d, char *out, size_t cap) {
   cJSON *o = cJSON_CreateObject();
   if (!o) return -1;
-  cJSON_AddStringToObject(o, "version", OUTPOST_VERSION);
+  cJSON_AddStringToObject(o, "version", outpost_version);
   cJSON_AddStringToObject(o, "state", state_name(d->st.state));
   cJSON_AddStringToObject(o, "agent_id", d->st.agent_id);
   cJSON_AddNumberToObject(o, "updated_ms", (double)d->wall_ms);
@@ -126,7 +127,7 @@ int statusfile_render_prom(const statusfile_data *d, char *out, size_t cap) {
       "outpost_cap_memory_bytes %lld\n"
       "# TYPE outpost_cap_memory_over gauge\n"
       "outpost_cap_memory_over %d\n",
-      OUTPOST_VERSION, id, state_name(d->st.state), (long long)d->st.produced,
+      outpost_version, id, state_name(d->st.state), (long long)d->st.produced,
       (long long)d->st.acked, (long long)d->st.shed, (long long)d->st.spooled,
       (long long)d->st.batches_sent, (long long)d->st.batch_failures, (long long)d->st.bytes_sent,
       (long long)d->st.errors, (long long)d->pol.version, (long long)d->pol.rejected_total,

@@ -1,5 +1,6 @@
 /* net_curl.c - libcurl multi implementation of the net shim. See net_curl.h. */
 #include "curl/net_curl.h"
+#include "common/version.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -8,9 +9,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#ifndef OUTPOST_VERSION
-#define OUTPOST_VERSION "0"
-#endif
 
 #define NC_WAIT_MAX_MS 60000
 #define NC_METHOD_MAX 15
@@ -463,8 +461,10 @@ int net_curl_create(const net_curl_options *opts, net_curl **out) {
   nc->allow_plain_http_loopback = opts->allow_plain_http_loopback ? 1 : 0;
   nc->max_in_flight = opts->max_in_flight ? opts->max_in_flight : NET_CURL_DEFAULT_IN_FLIGHT;
   if (nc->max_in_flight > NET_CURL_MAX_IN_FLIGHT) nc->max_in_flight = NET_CURL_MAX_IN_FLIGHT;
-  snprintf(nc->user_agent, sizeof nc->user_agent, "%s",
-           opts->user_agent ? opts->user_agent : "outpost-agent/" OUTPOST_VERSION);
+  if (opts->user_agent)
+    snprintf(nc->user_agent, sizeof nc->user_agent, "%s", opts->user_agent);
+  else
+    snprintf(nc->user_agent, sizeof nc->user_agent, "outpost-agent/%s", outpost_version);
   if (opts->ca_file && !(nc->ca_file = strdup(opts->ca_file))) goto nomem;
   if (opts->proxy && opts->proxy[0] && !(nc->proxy = strdup(opts->proxy))) goto nomem;
   if (opts->proxy_ca_file && opts->proxy_ca_file[0] &&

@@ -41,7 +41,7 @@ typedef struct supervise_options {
   const char *state_dir;
   const char *config_path;    /* passed to the child: run --config FILE */
   const char *self_exe;       /* the supervisor's own binary ("/proc/self/exe") */
-  const char *self_version;   /* OUTPOST_VERSION */
+  const char *self_version;   /* outpost_version (common/version.h) */
   const char *pubkey;         /* compiled-in release key (PEM); "" or NULL = none */
   size_t pubkey_len;
   int64_t probation_ms;       /* config update.probation_s */

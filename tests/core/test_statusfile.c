@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/statusfile.h"
+#include "common/version.h"
 
 static void fill(statusfile_data *d) {
   memset(d, 0, sizeof *d);
@@ -39,7 +40,7 @@ static void json_has_every_field(void **state) {
   assert_int_equal((int)cJSON_GetObjectItem(o, "records_shed")->valuedouble, 3);
   assert_int_equal((int)cJSON_GetObjectItem(o, "spool_records")->valuedouble, 17);
   assert_int_equal((int)cJSON_GetObjectItem(o, "policy_version")->valuedouble, 4);
-  assert_string_equal(cJSON_GetObjectItem(o, "version")->valuestring, OUTPOST_VERSION);
+  assert_string_equal(cJSON_GetObjectItem(o, "version")->valuestring, outpost_version);
   assert_string_equal(cJSON_GetObjectItem(o, "policy_last_error")->valuestring,
                       "diagnostics[0].name: unknown");
   /* issue 13: the sandbox fields appear only when the driver set them. */

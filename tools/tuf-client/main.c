@@ -27,6 +27,7 @@
 #include <curl/curl.h>
 
 #include "core/tuf.h"
+#include "common/version.h"
 
 #define MAX_TARGET_NAMES 64
 #define MAX_PATH 4096
@@ -204,7 +205,9 @@ static int fetch(client *c, const char *url, size_t max, uint8_t **out, size_t *
   curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
   curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
-  curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "outpost-tuf-client/" OUTPOST_VERSION);
+  char user_agent[64];
+  snprintf(user_agent, sizeof user_agent, "outpost-tuf-client/%s", outpost_version);
+  curl_easy_setopt(c->curl, CURLOPT_USERAGENT, user_agent);
   CURLcode rc = curl_easy_perform(c->curl);
   curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
   if (b.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
