@@ -47,7 +47,7 @@ want /var/lib/outpost dir 700 "$uid" "$gid"
 grep -q '^ExecStart=/usr/bin/outpost-agent supervise --config /etc/outpost/agent.json$' \
   "$R/lib/systemd/system/outpost-agent.service" || { echo "FAIL: unit ExecStart"; fail=1; }
 grep -q '^User=outpost$' "$R/lib/systemd/system/outpost-agent.service" || { echo "FAIL: unit User"; fail=1; }
-dpkg --root="$R" -s outpost-agent | grep -q '^Status: install ok installed' ||
+grep -q '^Status: install ok installed' <<<"$(dpkg --root="$R" -s outpost-agent)" ||
   { echo "FAIL: not installed per dpkg"; fail=1; }
 # The packaged binary is the one we built (stripped) and runs.
 "$R/usr/bin/outpost-agent" --version | grep -q . || { echo "FAIL: packaged agent does not run"; fail=1; }
@@ -118,7 +118,7 @@ import json, sys
 u = json.load(open(sys.argv[1]))["update"]
 assert u == {"enabled": True, "trusted_root": "/usr/share/outpost/trust/root.json"}, u
 PY
-dpkg-deb -c "$DEB" | grep -q ' ./usr/share/outpost/trust/root.json$' || { echo "FAIL: root.json not listed in the .deb"; fail=1; }
+grep -q ' ./usr/share/outpost/trust/root.json$' <<<"$(dpkg-deb -c "$DEB")" || { echo "FAIL: root.json not listed in the .deb"; fail=1; }
 "$AGENT" check-config --config "$R/etc/outpost/agent.json" >"$T/cc.out" 2>&1 || true
 grep -q 'unknown key' "$T/cc.out" && { echo "FAIL: the agent does not know the packaged update keys: $(cat "$T/cc.out")"; fail=1; }
 

@@ -88,7 +88,7 @@ n=0
 while kill -0 $FLIP 2>/dev/null; do
   n=$((n + 1)); echo "other $n" >>"$D/other.log"; sleep 0.1
   if [ $((n % 10)) = 0 ] && [ ! -e "$WORK/stop-swaps" ] &&
-    db "SELECT group_concat(refused) FROM policy_reports" 2>/dev/null | grep -Eq "$D/(app|flip).log"; then
+    grep -Eq "$D/(app|flip).log" <<<"$(db "SELECT group_concat(refused) FROM policy_reports" 2>/dev/null)"; then
     : >"$WORK/stop-swaps"
   fi
 done
@@ -108,18 +108,18 @@ secret=$(db "SELECT count(*) FROM records WHERE line LIKE '%SECRET-KEY-MATERIAL%
 # Every refusal reaches the cloud with its path, and the status counts them.
 for _ in $(seq 1 150); do
   refused=$(db "SELECT group_concat(refused) FROM policy_reports" 2>/dev/null || true)
-  echo "$refused" | grep -q "pipe.log" && echo "$refused" | grep -q "innocent.log" && break
+  grep -q "pipe.log" <<<"$refused" && grep -q "innocent.log" <<<"$refused" && break
   sleep 0.2
 done
-echo "$refused" | grep -q "$D/pipe.log.*FIFO" || die "FIFO refusal not reported: $refused"
-echo "$refused" | grep -q "$D/innocent.log.*hard links" || die "hard link refusal not reported: $refused"
-echo "$refused" | grep -Eq "$D/(app|flip).log" || die "no swap refusal reported: $refused"
+grep -q "$D/pipe.log.*FIFO" <<<"$refused" || die "FIFO refusal not reported: $refused"
+grep -q "$D/innocent.log.*hard links" <<<"$refused" || die "hard link refusal not reported: $refused"
+grep -Eq "$D/(app|flip).log" <<<"$refused" || die "no swap refusal reported: $refused"
 st=$("$AGENT_BIN" status --config "$WORK/agent.json" 2>/dev/null || true)
 for _ in $(seq 1 60); do
-  echo "$st" | grep -Eq '^policy_paths_refused_total +[3-9]' && break
+  grep -Eq '^policy_paths_refused_total +[3-9]' <<<"$st" && break
   sleep 0.2; st=$("$AGENT_BIN" status --config "$WORK/agent.json" 2>/dev/null || true)
 done
-echo "$st" | grep -Eq '^policy_paths_refused_total +[3-9]' || die "status does not count the refusals: $st"
+grep -Eq '^policy_paths_refused_total +[3-9]' <<<"$st" || die "status does not count the refusals: $st"
 
 # SIGTERM with the FIFO still there: out within 5 seconds.
 kill -TERM "$AGENT_PID"

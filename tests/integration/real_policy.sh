@@ -70,7 +70,7 @@ wait_for_records 50 80 || die "allowed file not shipped"
 sleep 1
 refused=$(db "SELECT group_concat(refused) FROM policy_reports")
 for p in /etc/shadow /home/alice/.ssh/id_rsa "$ROOT/app/evil.log" "$ROOT/app/escape.log" "secret/\*.log"; do
-  echo "$refused" | grep -q -- "$p" || die "refusal of $p not reported: $refused"
+  grep -q -- "$p" <<<"$refused" || die "refusal of $p not reported: $refused"
 done
 [ "$(db "SELECT count(*) FROM records WHERE (line LIKE '%SECRET%' AND source NOT LIKE 'snapshot:%' AND source NOT LIKE 'delta:%') OR (source NOT LIKE '$ROOT/%' AND source NOT LIKE 'snapshot:%' AND source NOT LIKE 'diag:%' AND source NOT LIKE 'delta:%' AND source <> 'journal')")" = 0 ] \
   || die "a record came from a refused path"
@@ -111,34 +111,34 @@ else
   grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 && lo_addrs="$lo_addrs
 inet6 ::1 128"
 fi
-echo "$lo_addrs" | grep -q '^inet 127.0.0.1 8$' || die "lo has no 127.0.0.1 per the kernel?"
+grep -q '^inet 127.0.0.1 8$' <<<"$lo_addrs" || die "lo has no 127.0.0.1 per the kernel?"
 while read -r fam addr plen; do
   key=ipv4; [ "$fam" = inet6 ] && key=ipv6
   [ "$(db "SELECT count(*) FROM records WHERE source='snapshot:interfaces' AND line LIKE '%\"name\":\"lo\",\"$key\":\"$addr\",\"prefix\":$plen}%'")" -ge 1 ] \
     || die "interfaces snapshot lacks lo $key $addr/$plen"
 done <<<"$lo_addrs"
-db "SELECT line FROM records WHERE source='diag:self_test'" | grep -q '"ok":true' || die "self test not ok"
+grep -q '"ok":true' <<<"$(db "SELECT line FROM records WHERE source='diag:self_test'")" || die "self test not ok"
 
 # Local status without a port: status file and Prometheus textfile.
 # (rewritten every 5 s: wait for one written after the policy was applied)
 for _ in $(seq 1 400); do
   st=$("$AGENT_BIN" status --config "$WORK/agent.json" 2>/dev/null || true)
-  echo "$st" | grep -Eq '^policy_version +1$' && echo "$st" | grep -Eq '^state +running$' &&
+  grep -Eq '^policy_version +1$' <<<"$st" && grep -Eq '^state +running$' <<<"$st" &&
     grep -q '^outpost_records_acked_total [1-9]' "$WORK/outpost.prom" 2>/dev/null && break
   sleep 0.2
 done
 st=$("$AGENT_BIN" status --config "$WORK/agent.json") || die "status failed: $st"
-echo "$st" | grep -Eq '^state +running$' || die "status: $st"
-echo "$st" | grep -Eq '^policy_version +1$' || die "status: $st"
-echo "$st" | grep -Eq '^policy_paths_refused_total +[1-9]' || die "status: $st"
+grep -Eq '^state +running$' <<<"$st" || die "status: $st"
+grep -Eq '^policy_version +1$' <<<"$st" || die "status: $st"
+grep -Eq '^policy_paths_refused_total +[1-9]' <<<"$st" || die "status: $st"
 # The journal source: on a host without a journal (no journald socket, no
 # journal files: this container) the status says so and the cloud gets the
 # "not available" record; elsewhere it is reading.
 if [ -S /run/systemd/journal/socket ] ||
    [ -n "$(ls -A /run/log/journal 2>/dev/null; ls -A /var/log/journal 2>/dev/null)" ]; then
-  echo "$st" | grep -Eq '^journal +reading$' || die "status journal: $st"
+  grep -Eq '^journal +reading$' <<<"$st" || die "status journal: $st"
 else
-  echo "$st" | grep -Eq '^journal +not available$' || die "status journal: $st"
+  grep -Eq '^journal +not available$' <<<"$st" || die "status journal: $st"
   for _ in $(seq 1 100); do
     [ "$(db "SELECT count(*) FROM records WHERE source='journal'")" -ge 1 ] && break
     sleep 0.2
@@ -163,13 +163,13 @@ fi
 # stored by the cloud and shown by outpost-cloud metrics.
 for _ in $(seq 1 100); do
   m=$("$CLOUD_BIN" metrics --data "$CLOUD_DATA" 2>/dev/null || true)
-  echo "$m" | grep -q '"policy_version":1' && break
+  grep -q '"policy_version":1' <<<"$m" && break
   sleep 0.2
 done
-echo "$m" | grep -q '"policy_version":1' || die "cloud metrics: $m"
-[ "$SANITIZED" = 1 ] || echo "$m" | grep -Eq '"rss_bytes":[1-9]' || die "cloud metrics without RSS: $m"
-echo "$m" | grep -Eq '"cpu_ms":[0-9]' || die "cloud metrics without CPU time: $m"
-echo "$m" | grep -Eq '"spool_bytes":[0-9]' || die "cloud metrics without spool bytes: $m"
+grep -q '"policy_version":1' <<<"$m" || die "cloud metrics: $m"
+[ "$SANITIZED" = 1 ] || grep -Eq '"rss_bytes":[1-9]' <<<"$m" || die "cloud metrics without RSS: $m"
+grep -Eq '"cpu_ms":[0-9]' <<<"$m" || die "cloud metrics without CPU time: $m"
+grep -Eq '"spool_bytes":[0-9]' <<<"$m" || die "cloud metrics without spool bytes: $m"
 
 # 2. No listener: every socket of the agent, looked up in /proc/net/*.
 inodes=$(for f in /proc/$AGENT_PID/fd/*; do readlink "$f" 2>/dev/null; done | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
@@ -186,7 +186,7 @@ for ino in $inodes; do
 done
 # Also: the agent's process holds no listening socket at all (any inode).
 listeners=$(awk 'NR>1 && $4=="0A" {print $10}' /proc/net/tcp /proc/net/tcp6)
-for ino in $inodes; do echo "$listeners" | grep -qx "$ino" && die "listener inode $ino"; done
+for ino in $inodes; do grep -qx "$ino" <<<"$listeners" && die "listener inode $ino"; done
 
 # 3. Seccomp on, every forbidden call refused inside the running agent.
 grep -q '^Seccomp:[[:space:]]*2' /proc/$AGENT_PID/status || die "seccomp filter not active"

@@ -55,16 +55,16 @@ echo "(a) seccomp mode 2 in all $(ls /proc/$AGENT_PID/task | wc -l) threads"
 st=""
 for _ in $(seq 1 50); do
   st=$("$AGENT_BIN" status --config "$WORK/agent.json" 2>&1 || true)
-  echo "$st" | grep -q '^sandbox_seccomp' && break
+  grep -q '^sandbox_seccomp' <<<"$st" && break
   sleep 0.2
 done
 echo "$st" | grep -E '^sandbox_' || true
-echo "$st" | grep -qE '^sandbox_seccomp +allowlist \([0-9]+ syscalls\)' || die "status lacks the seccomp allowlist: $st"
+grep -qE '^sandbox_seccomp +allowlist \([0-9]+ syscalls\)' <<<"$st" || die "status lacks the seccomp allowlist: $st"
 if [ "$ABI" -ge 1 ]; then
-  echo "$st" | grep -qE "^sandbox_landlock +enforced \(ABI $ABI: fs" || die "status does not report Landlock enforced: $st"
+  grep -qE "^sandbox_landlock +enforced \(ABI $ABI: fs" <<<"$st" || die "status does not report Landlock enforced: $st"
   grep -q "landlock: enforced" "$WORK/agent.log" || die "agent log does not say Landlock is enforced"
 else
-  echo "$st" | grep -qE '^sandbox_landlock +unavailable' || die "status should say Landlock is unavailable: $st"
+  grep -qE '^sandbox_landlock +unavailable' <<<"$st" || die "status should say Landlock is unavailable: $st"
 fi
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || die "agent did not exit cleanly under the sandbox"
 
@@ -76,9 +76,9 @@ for call in bind listen accept accept4 execve execveat ptrace fork vfork clone3 
   kexec_file_load init_module finit_module delete_module perf_event_open keyctl add_key \
   request_key personality process_vm_readv process_vm_writev "tsync: early thread unshare" \
   "tsync: early thread listen" "tsync: early thread io_uring_setup"; do
-  echo "$out" | grep -qF "seccomp-selftest $call: refused (" || die "selftest: $call not refused: $(echo "$out" | grep -F "$call")"
+  grep -qF "seccomp-selftest $call: refused (" <<<"$out" || die "selftest: $call not refused: $(echo "$out" | grep -F "$call")"
 done
-echo "$out" | grep -q "pthread_create: works" || die "threads broken by the filter"
+grep -q "pthread_create: works" <<<"$out" || die "threads broken by the filter"
 echo "(b) $(echo "$out" | grep -c ': refused (') calls refused; $(echo "$out" | head -1 | sed 's/seccomp-selftest //')"
 
 # (c) and (d): the test build's direct probes
@@ -105,7 +105,7 @@ probe=$(OUTPOST_TEST_ABSTRACT=$ABSTRACT OUTPOST_TEST_NET=$OTHER OUTPOST_TEST_WRI
   OUTPOST_TEST_OPEN="/etc/shadow:$SECRET:/root/.bashrc:$WORK/allowed/ok.log:$WORK/logs/app.log" \
   "$NOCHECK" run --config "$WORK/nocheck.json" 2>>"$WORK/nocheck.log") || { cat "$WORK/nocheck.log" >&2; die "nocheck agent failed"; }
 echo "$probe"
-want() { echo "$probe" | grep -qxF "sandbox-probe $1" || die "expected \"$1\""; }
+want() { grep -qxF "sandbox-probe $1" <<<"$probe" || die "expected \"$1\""; }
 want "open /etc/shadow: refused (Permission denied)"
 want "open $SECRET: refused (Permission denied)"
 [ -e /root/.bashrc ] && want "open /root/.bashrc: refused (Permission denied)"
@@ -147,13 +147,13 @@ OUTPOST_PIDS+=("$NC_PID")
 qdb() { sqlite3 -cmd ".timeout 10000" "file:$CLOUD_DATA/cloud.db?mode=ro" "$1"; }
 for _ in $(seq 1 300); do
   r=$(qdb "SELECT group_concat(refused) FROM policy_reports" 2>/dev/null || true)
-  echo "$r" | grep -q "/etc/shadow" && echo "$r" | grep -q "$SECRET" &&
+  grep -q "/etc/shadow" <<<"$r" && grep -q "$SECRET" <<<"$r" &&
     [ "$(qdb "SELECT count(*) FROM records WHERE line LIKE 'allowed ok line %'")" -ge 5 ] && break
   sleep 0.2
 done
 kill -TERM "$NC_PID"; wait "$NC_PID" || true
-echo "$r" | grep -q '"path":"/etc/shadow","why":"the kernel refused' || { cat "$WORK/nocheck2.log" >&2; die "(f) /etc/shadow not refused by the kernel: $r"; }
-echo "$r" | grep -q "\"path\":\"$SECRET\",\"why\":\"the kernel refused" || die "(f) $SECRET not refused by the kernel: $r"
+grep -q '"path":"/etc/shadow","why":"the kernel refused' <<<"$r" || { cat "$WORK/nocheck2.log" >&2; die "(f) /etc/shadow not refused by the kernel: $r"; }
+grep -q "\"path\":\"$SECRET\",\"why\":\"the kernel refused" <<<"$r" || die "(f) $SECRET not refused by the kernel: $r"
 [ "$(qdb "SELECT count(*) FROM records WHERE line LIKE 'allowed ok line %'")" -ge 5 ] || die "(f) the allowed file was not shipped"
 [ "$(qdb "SELECT count(*) FROM records WHERE line LIKE 'root:%' OR line LIKE '%landlock-secret%'")" = 0 ] || die "(f) a secret was shipped"
 echo "(f) user-space checks compiled out: the kernel refused /etc/shadow and $SECRET, reported; the allowed file shipped"
