@@ -1,5 +1,6 @@
 /* sim_catalog.c - outpost-sim list, show and check (sim_catalog.h). */
 #include "sim_catalog.h"
+#include "sim_real.h"
 
 #include "sim_scenario.h"
 
@@ -36,6 +37,7 @@ typedef struct cat_opts {
   const char *claims_file;  /* --claims-file */
   const char *claim;        /* list --claim */
   int by_claim;             /* list --claims */
+  int real;                 /* list --real: what real mode plays (sim_real.h) */
 } cat_opts;
 
 /* ---- finding the project's files at run time ---- */
@@ -859,6 +861,10 @@ static int cmd_show(const char *argv0, const cat_opts *o, const char *what) {
   if (s->ring_pct[0] > 0 || s->ring_pct[1] > 0)
     printf("  rings: canary %g%%, early-access %g%%, the rest stable\n", s->ring_pct[0], s->ring_pct[1]);
   printf("time: %s of logs (%lld s), then a drain of up to %s\n", d, (long long)s->duration_s, dr);
+  char real[400], rl[460];
+  sim_real_verdict(s, real, sizeof real);
+  snprintf(rl, sizeof rl, "real mode (run --real N): %s", real);
+  print_hanging(rl, 0, 2);
   printf("log: %g lines per minute per agent, %lld..%lld bytes each\n", s->lines_per_min,
          (long long)s->line_min, (long long)s->line_max);
   printf("network: latency %lld..%lld ms each way, %g%% of requests lost, %g%% of replies lost\n",
@@ -1015,6 +1021,7 @@ static int cmd_list(const char *argv0, const cat_opts *o) {
     int64_t agents, duration_s;
     char desc[CAT_DESC_COLS * 4 + 8];
     char joined[SIM_SCN_MAX_CLAIMS * CAT_CLAIM_ID]; /* "ID,ID" */
+    char real[400];                                 /* sim_real_verdict */
   } row;
   row *rows = calloc(CAT_MAX_FILES, sizeof *rows);
   int rc = 2, n_rows = 0, bad = 0;
@@ -1048,8 +1055,19 @@ static int cmd_list(const char *argv0, const cat_opts *o) {
     r->duration_s = s->duration_s;
     first_sentence(s->description[0] ? s->description : "(no description)", r->desc,
                    sizeof r->desc, CAT_DESC_COLS);
+    sim_real_verdict(s, r->real, sizeof r->real);
   }
-  if (o->by_claim) {
+  if (o->real) {
+    int wn = 4;
+    for (int i = 0; i < n_rows; i++)
+      if ((int)strlen(rows[i].name) > wn) wn = (int)strlen(rows[i].name);
+    printf("%-*s  %s\n", wn, "NAME", "REAL MODE (outpost-sim run NAME --real N)");
+    for (int i = 0; i < n_rows; i++) {
+      char line[600];
+      snprintf(line, sizeof line, "%-*s  %s", wn, rows[i].name, rows[i].real);
+      print_hanging(line, 0, wn + 2);
+    }
+  } else if (o->by_claim) {
     int none = 0;
     printf("%-8s  %s\n", "CLAIM", "SCENARIOS");
     for (int c = 0; c < cl->n; c++) {
@@ -1110,11 +1128,12 @@ out:
 
 void sim_catalog_usage(FILE *out) {
   fprintf(out,
-          "       outpost-sim list [--claim ID | --claims] [--dir DIR] [--claims-file FILE]\n"
+          "       outpost-sim list [--claim ID | --claims] [--real] [--dir DIR] [--claims-file FILE]\n"
           "       outpost-sim show NAME|FILE [--dir DIR] [--claims-file FILE]\n"
           "       outpost-sim check [--claims-file FILE] FILE|DIR...\n"
           "  list: every scenario (name, fleet, duration, claims, first sentence); --claim ID:\n"
-          "  those claiming ID; --claims: each claim ID with its scenarios. show: the whole\n"
+          "  those claiming ID; --claims: each claim ID with its scenarios; --real: what\n"
+          "  `run --real N` plays of each and checks (sim_real.h). show: the whole\n"
           "  scenario in words. check: validate without running (errors as FILE:LINE: key.path:\n"
           "  why; claim IDs must be in docs/claims.txt). DIR defaults to the project's\n"
           "  scenarios/ and FILE to its docs/claims.txt, found from the binary: catalog-paths.txt\n"
@@ -1150,6 +1169,8 @@ int sim_catalog_main(int argc, char **argv) {
       i++;
     } else if (strcmp(a, "--claims") == 0 && cmd[0] == 'l') {
       o.by_claim = 1;
+    } else if (strcmp(a, "--real") == 0 && cmd[0] == 'l') {
+      o.real = 1;
     } else if (a[0] == '-' && a[1] == '-') {
       return usage_error("unknown option");
     } else {
@@ -1158,7 +1179,8 @@ int sim_catalog_main(int argc, char **argv) {
     }
   }
   if (cmd[0] == 'l') {
-    if (nargs || (o.claim && o.by_claim)) return usage_error("list takes no file; --claim or --claims");
+    if (nargs || (o.claim && o.by_claim) || (o.real && o.by_claim))
+      return usage_error("list takes no file; --claim or --claims; --real with --claim or alone");
     return cmd_list(argv[0], &o);
   }
   if (cmd[0] == 's') {

@@ -2,6 +2,8 @@
  *
  *   outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] [--trace summary|full]
  *               [--quiet]
+ *   outpost-sim run SCENARIO.json --real N [--real-seconds S] [--agent-bin P] [--cloud-bin P]
+ *               [--seed N] [--out DIR] [--quiet]   (real binaries: sim_real.h)
  *   outpost-sim list|show|check ...   (the catalog: sim_catalog.h)
  *   outpost-sim sweep SCENARIO.json --seeds A..B [--jobs N] [--agents N]   (sim_sweep.h)
  *   outpost-sim replay TRACE.jsonl --agent ID [--from T] [--to T] [--all]   (sim_replay.h)
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include "sim_catalog.h"
+#include "sim_real.h"
 #include "sim_fleet.h"
 #include "sim_replay.h"
 #include "sim_sweep.h"
@@ -34,7 +37,9 @@
 static int usage(void) {
   fprintf(stderr,
           "usage: outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] "
-          "[--trace summary|full] [--quiet]\n");
+          "[--trace summary|full] [--quiet]\n"
+          "       outpost-sim run SCENARIO.json --real N [--real-seconds S] [--agent-bin PATH] "
+          "[--cloud-bin PATH] [--seed N] [--out DIR] [--quiet]\n");
   fprintf(stderr, "       outpost-sim replay TRACE.jsonl --agent ID [--from T] [--to T] [--all]\n"
                   "       outpost-sim sweep SCENARIO.json --seeds A..B [--jobs N] [--agents N]\n");
   sim_catalog_usage(stderr);
@@ -114,6 +119,7 @@ int main(int argc, char **argv) {
   const char *file = argv[2];
   sim_run_options opt = {.seed = 1, .scenario_path = file};
   progress_view view = {.tty = isatty(2)};
+  sim_real_options real = {0};
   int quiet = 0;
   for (int i = 3; i < argc; i += 2) { /* every option but --quiet takes one value */
     const char *a = argv[i];
@@ -133,6 +139,16 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--out") == 0) {
       if (!v || !*v) return usage();
       opt.out_dir = v;
+    } else if (strcmp(a, "--real") == 0) {
+      if (parse_u64(v, SIM_REAL_MAX_AGENTS, &n) || n == 0) return usage();
+      real.agents = (int64_t)n;
+    } else if (strcmp(a, "--real-seconds") == 0) {
+      if (parse_u64(v, SIM_REAL_MAX_SECONDS, &n) || n < 5) return usage();
+      real.wall_s = (int64_t)n;
+    } else if (strcmp(a, "--agent-bin") == 0 && v && *v) {
+      real.agent_bin = v;
+    } else if (strcmp(a, "--cloud-bin") == 0 && v && *v) {
+      real.cloud_bin = v;
     } else if (strcmp(a, "--trace") == 0) {
       if (!v || (strcmp(v, "summary") != 0 && strcmp(v, "full") != 0)) return usage();
       opt.trace_full = strcmp(v, "full") == 0;
@@ -145,6 +161,32 @@ int main(int argc, char **argv) {
   char err[512];
   if (sim_scenario_load(file, scn, err, sizeof err) != SIM_SCN_OK) {
     fprintf(stderr, "outpost-sim: %s: %s\n", file, err);
+    free(scn);
+    return 2;
+  }
+  if (real.agents > 0) {
+    if (opt.agents > 0 || opt.trace_full) {
+      fprintf(stderr, "outpost-sim: --real takes the fleet size itself; --agents and --trace are the simulator's\n");
+      free(scn);
+      return 2;
+    }
+    if (sim_scenario_scale(scn, real.agents) < 0) {
+      fprintf(stderr, "outpost-sim: --real %lld: cannot scale the scenario to that size\n", (long long)real.agents);
+      free(scn);
+      return 2;
+    }
+    real.seed = opt.seed;
+    real.out_dir = opt.out_dir;
+    real.quiet = quiet;
+    int rrc = sim_real_run(scn, &real, err, sizeof err);
+    if (rrc == SIM_REAL_ESETUP) fprintf(stderr, "outpost-sim: --real: %s\n", err);
+    if (rrc == SIM_REAL_EFAILED)
+      printf("replay: outpost-sim run %s --real %lld --seed %" PRIu64 "\n", file, (long long)real.agents, opt.seed);
+    free(scn);
+    return rrc;
+  }
+  if (real.wall_s || real.agent_bin || real.cloud_bin) {
+    fprintf(stderr, "outpost-sim: --real-seconds, --agent-bin and --cloud-bin go with --real N\n");
     free(scn);
     return 2;
   }
