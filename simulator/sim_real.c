@@ -681,7 +681,7 @@ const char *sim_real_event_why(const sim_scn_event *ev) {
 static int pick(real_run *r, const sim_scn_event *ev, int *out) {
   int k = (int)sim_scenario_event_agents(ev, r->n_orig);
   if (k > r->n_orig) k = r->n_orig;
-  int all[SIM_REAL_MAX_AGENTS];
+  int all[SIM_REAL_MAX_AGENTS] = {0};
   for (int i = 0; i < r->n_orig; i++) all[i] = i;
   for (int i = r->n_orig - 1; i > 0; i--) {
     int j = (int)(sim_rng_u64(&r->rng) % (uint64_t)(i + 1));

@@ -118,6 +118,8 @@ struct agent {
   int shedding;
   int64_t shed_report_through; /* last shed-log id in the report in flight */
   int64_t shed_hold_until;     /* a refused report waits; shipping goes on meanwhile */
+  int64_t shed_failures;       /* failed sheds since the last that worked */
+  char shed_error[160];        /* the failure last logged ("" = none since it worked) */
   /* caps (issue #5, core/caps.h): the policy's bounds, enforced. cfg's
    * batch_* fields hold the effective values; base keeps the local ones. */
   caps_base caps_base;
@@ -1440,8 +1442,20 @@ static int shed_once(agent *a, int64_t min_bytes, spool_shed_reason why) {
   spool_shed_entry e;
   int rc = spool_shed(a->sp, min_bytes, why, a->wall, &e);
   if (rc != SPOOL_OK) {
-    agent_log(a, OS_LOG_ERROR, "cannot shed: %s", spool_errmsg(a->sp));
+    /* Said when it starts or its reason changes, not at every step: a
+     * volume that stays full must not flood the log (issue #17's rule). */
+    const char *msg = spool_errmsg(a->sp);
+    a->shed_failures++;
+    if (strcmp(msg, a->shed_error) != 0) {
+      agent_log(a, OS_LOG_ERROR, "cannot shed: %s (said again only if the reason changes)", msg);
+      snprintf(a->shed_error, sizeof a->shed_error, "%s", msg);
+    }
     return -1;
+  }
+  if (a->shed_error[0]) {
+    agent_log(a, OS_LOG_INFO, "shedding works again after %lld failed attempts", (long long)a->shed_failures);
+    a->shed_error[0] = 0;
+    a->shed_failures = 0;
   }
   if (e.records == 0) return -1;
   log_shed(a, &e);

@@ -283,6 +283,63 @@ static void offered_entry_is_not_merged_into(void **state) {
   destroy(f);
 }
 
+/* Regression (found by outpost-sim run scenarios/disk-full.json --real 3 on
+ * real tmpfs volumes): under the free-space floor max_page_count is the
+ * file's current size, so once the unreported shed log has filled its last
+ * page, a shed whose deletes free no whole page could not add its log row:
+ * SPOOL_EFULL at every step, "cannot shed" logged each time, the records
+ * kept. The shed must go through (and the file not end up larger). */
+static void shed_under_floor_with_a_full_log_page(void **state) {
+  (void)state;
+  fx *f = make(16 * 1024 * 1024);
+  spool_limits lim = {4 * 1024 * 1024, 5, 1LL << 30};
+  assert_int_equal(spool_set_limits(f->sp, &lim), SPOOL_OK);
+  static char texts[50][100];
+  spool_line lines[50];
+  for (int b = 0; b < 8; b++) {
+    for (int i = 0; i < 50; i++) {
+      for (int k = 0; k < 100; k++) texts[i][k] = (char)('a' + (int)(sim_rng_u64(&f->rng) % 26));
+      lines[i] = (spool_line){texts[i], 100, 1000 + i};
+    }
+    f->src.offset += 50 * 101;
+    assert_int_equal(spool_append(f->sp, &f->src, lines, 50), SPOOL_OK);
+  }
+  /* Unreported shed-log entries, one record each (a cloud outage) */
+  spool_shed_entry e;
+  for (int i = 0; i < 150; i++) {
+    assert_int_equal(spool_shed(f->sp, 1, SPOOL_SHED_QUOTA, 1000 + i, &e), SPOOL_OK);
+    assert_int_equal(e.records, 1);
+  }
+  /* Another program takes the volume under its floor (800 KiB of 16 MiB). */
+  uint64_t avail = 0, total = 0;
+  assert_int_equal(sim_fs_free_space(f->fs, "/var/lib/outpost", &avail, &total), OS_OK);
+  static char zeros[65536];
+  for (uint64_t more = avail - 300 * 1024; more > 0;) {
+    size_t n = more > sizeof zeros ? sizeof zeros : (size_t)more;
+    assert_int_equal(sim_fs_append(f->fs, "/var/log/ballast", zeros, n, 0), OS_OK);
+    more -= n;
+  }
+  spool_space_info si;
+  assert_int_equal(spool_space(f->sp, &si), SPOOL_OK);
+  assert_true(si.deficit > 0);
+  int64_t before = spool_files(f);
+  /* Shed one record at a time, as the agent's floor loop would on a spool
+   * of small records: every one must succeed until the spool is empty. */
+  spool_counters c;
+  for (int i = 0; i < 400; i++) {
+    spool_get_counters(f->sp, &c);
+    if (c.spooled == 0) break;
+    assert_int_equal(spool_space(f->sp, &si), SPOOL_OK);
+    int rc = spool_shed(f->sp, 1, SPOOL_SHED_FLOOR, 5000 + i, &e);
+    if (rc != SPOOL_OK) fail_msg("shed %d under the floor: %s", i, spool_errmsg(f->sp));
+  }
+  spool_get_counters(f->sp, &c);
+  assert_int_equal(c.spooled, 0);
+  assert_int_equal(c.shed, 400);
+  assert_true(spool_files(f) <= before);
+  destroy(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(quota_holds_and_shedding_is_exact),
@@ -291,6 +348,7 @@ int main(void) {
       cmocka_unit_test(shed_log_stays_bounded),
       cmocka_unit_test(shed_after_full_report_is_offered),
       cmocka_unit_test(offered_entry_is_not_merged_into),
+      cmocka_unit_test(shed_under_floor_with_a_full_log_page),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
