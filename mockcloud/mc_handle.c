@@ -971,8 +971,8 @@ static int handle_ingest(mc_cloud *c, const mc_request *req, int64_t now, mc_res
   ingest_ctx x = {.c = c, .agent_id = agent_id, .now = now};
   char err[256] = "";
   if (mc__exec(c, MC_ST_BEGIN) != MC_OK) return reply_error(c, resp, 500, "internal", "store failed");
-  int w = wire_batch_decode(req->body, req->body_len, first, last, store_record, &x, err,
-                            sizeof err);
+  int w = wire_batch_decode_z(c->z, req->body, req->body_len, first, last, store_record, &x, err,
+                              sizeof err);
   if (w == WIRE_OK) {
     sqlite3_stmt *s;
     if (x.stored > 0) {

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include "common/wire.h"
 #include "mc.h"
 
 /* Every statement the cloud runs more than once, prepared by mc_open. */
@@ -56,6 +57,9 @@ struct mc_cloud {
   /* issue #4: session keys are derived from this and a per-session nonce;
    * the store keeps only the nonce (mc__session_key). */
   unsigned char master[32];
+  /* issue #15: the ingest path's zstd context, kept between batches (NULL:
+   * one per batch); requests are handled one at a time */
+  wire_zctx *z;
 };
 
 #define MC_SESSION_NONCE_LEN 32

@@ -256,6 +256,7 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
   mc_cloud *c = calloc(1, sizeof *c);
   if (!c) return MC_ENOMEM;
   c->env = *env;
+  c->z = wire_zctx_new(); /* NULL only costs speed */
   c->opts.session_ttl_s = 3600;
   c->opts.challenge_ttl_s = 60;
   if (opts) {
@@ -305,6 +306,7 @@ void mc_close(mc_cloud *c) {
   sqlite3_finalize(c->policy_ver);
   sqlite3_close(c->db);
   memset(c->master, 0, sizeof c->master);
+  wire_zctx_free(c->z);
   free(c);
 }
 

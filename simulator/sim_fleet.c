@@ -183,6 +183,7 @@ typedef struct fleet {
   sim_queue *q;
   sim_net *net;
   mc_cloud *cloud;
+  wire_zctx *zctx; /* lent to every agent (agent_set_zctx): one thread, one context */
   sim_rng cloud_rng, fault_rng;
   sim_trace *trace;
   agent_config cfg;
@@ -363,6 +364,7 @@ static int open_agent(fleet *f, sim_agent *g) {
     g->attack_mute--;
     rc = agent_open(&f->cfg, &g->osh, &g->neth, &g->a, err, sizeof err);
     g->attack_mute++;
+    if (rc == AGENT_OK) agent_set_zctx(g->a, f->zctx);
     if (!g->cut) break;
     if (rc == AGENT_OK) close_dead(g);
     g->a = NULL;
@@ -3279,6 +3281,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     }
   }
   f->ag = calloc((size_t)f->n_cap, sizeof *f->ag);
+  f->zctx = wire_zctx_new(); /* NULL: a context per batch (the same bytes) */
   f->perm = calloc((size_t)f->n_cap, sizeof *f->perm);
   lcs = calloc((size_t)f->n_cap, sizeof *lcs);
   f->lcs = lcs;
@@ -3454,6 +3457,7 @@ out:
   sim_report_timeline_free(f->tl);
   free(f->perm);
   free(f->ag);
+  wire_zctx_free(f->zctx);
   free(f);
   free(scaled);
   return ret;

@@ -165,12 +165,41 @@ int wire_batch_enc_add(wire_batch_enc *e, const wire_record *r) {
   return WIRE_OK;
 }
 
+struct wire_zctx {
+  ZSTD_CCtx *c; /* made at the first batch encoded */
+  ZSTD_DCtx *d; /* made at the first batch decoded */
+};
+
+wire_zctx *wire_zctx_new(void) { return calloc(1, sizeof(wire_zctx)); }
+
+void wire_zctx_free(wire_zctx *z) {
+  if (!z) return;
+  ZSTD_freeCCtx(z->c);
+  ZSTD_freeDCtx(z->d);
+  free(z);
+}
+
 int wire_batch_enc_finish(wire_batch_enc *e, int zstd_level, uint8_t **out, size_t *out_len) {
+  return wire_batch_enc_finish_z(e, NULL, zstd_level, out, out_len);
+}
+
+int wire_batch_enc_finish_z(wire_batch_enc *e, wire_zctx *z, int zstd_level, uint8_t **out,
+                            size_t *out_len) {
   if (!e || !out || !out_len || e->count == 0) return WIRE_EINVAL;
   size_t bound = ZSTD_compressBound(e->len);
   uint8_t *dst = malloc(bound);
   if (!dst) return WIRE_ENOMEM;
-  size_t n = ZSTD_compress(dst, bound, e->buf, e->len, zstd_level);
+  ZSTD_CCtx *own = NULL, *c = z ? z->c : NULL;
+  if (z && !c) c = z->c = ZSTD_createCCtx();
+  if (!c) c = own = ZSTD_createCCtx();
+  if (!c) {
+    free(dst);
+    return WIRE_ENOMEM;
+  }
+  /* ZSTD_compressCCtx starts every frame afresh: the same bytes as
+   * ZSTD_compress, whatever the context compressed before. */
+  size_t n = ZSTD_compressCCtx(c, dst, bound, e->buf, e->len, zstd_level);
+  ZSTD_freeCCtx(own);
   if (ZSTD_isError(n)) {
     free(dst);
     return WIRE_EINVAL;
@@ -197,8 +226,8 @@ static void set_err(char *err, size_t cap, const char *fmt, ...) {
 /* Decompresses exactly one zstd frame into *out (malloc'd, NUL-terminated),
  * never holding more than WIRE_MAX_DECODED bytes of output whatever the frame
  * header claims. */
-static int decompress_bounded(const uint8_t *body, size_t body_len, char **out, size_t *out_len,
-                              char *err, size_t err_cap) {
+static int decompress_bounded(wire_zctx *z, const uint8_t *body, size_t body_len, char **out,
+                              size_t *out_len, char *err, size_t err_cap) {
   unsigned long long declared = ZSTD_getFrameContentSize(body, body_len);
   if (declared == ZSTD_CONTENTSIZE_ERROR) {
     set_err(err, err_cap, "body is not a zstd frame");
@@ -214,15 +243,19 @@ static int decompress_bounded(const uint8_t *body, size_t body_len, char **out, 
   if (cap > WIRE_MAX_DECODED + 1) cap = WIRE_MAX_DECODED + 1;
   if (cap < 64) cap = 64;
   char *buf = malloc(cap);
-  ZSTD_DCtx *d = ZSTD_createDCtx();
+  ZSTD_DCtx *own = NULL, *d = z ? z->d : NULL;
+  if (z && !d) d = z->d = ZSTD_createDCtx();
+  if (!d) d = own = ZSTD_createDCtx();
   int rc = WIRE_OK;
   if (!buf || !d) {
     set_err(err, err_cap, "out of memory");
     rc = WIRE_ENOMEM;
     goto done;
   }
-  /* Window beyond the decoded limit is never needed; refuse bigger ones
-   * instead of allocating for them. */
+  /* A kept context may hold a failed frame's state: start clean. Window
+   * beyond the decoded limit is never needed; refuse bigger ones instead of
+   * allocating for them. */
+  ZSTD_DCtx_reset(d, ZSTD_reset_session_and_parameters);
   ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, 24);
 
   ZSTD_inBuffer in = {body, body_len, 0};
@@ -273,7 +306,7 @@ static int decompress_bounded(const uint8_t *body, size_t body_len, char **out, 
   buf = NULL;
 done:
   free(buf);
-  ZSTD_freeDCtx(d);
+  ZSTD_freeDCtx(own);
   return rc;
 }
 
@@ -362,6 +395,12 @@ static int check_line(const cJSON *obj, size_t lineno, int64_t expect_seq, wire_
 
 int wire_batch_decode(const uint8_t *body, size_t body_len, int64_t first_seq, int64_t last_seq,
                       wire_record_fn on_record, void *user, char *err, size_t err_cap) {
+  return wire_batch_decode_z(NULL, body, body_len, first_seq, last_seq, on_record, user, err, err_cap);
+}
+
+int wire_batch_decode_z(wire_zctx *z, const uint8_t *body, size_t body_len, int64_t first_seq,
+                        int64_t last_seq, wire_record_fn on_record, void *user, char *err,
+                        size_t err_cap) {
   if (err && err_cap) err[0] = '\0';
   if ((!body && body_len) || !on_record) {
     set_err(err, err_cap, "bad argument");
@@ -388,7 +427,7 @@ int wire_batch_decode(const uint8_t *body, size_t body_len, int64_t first_seq, i
 
   char *text = NULL;
   size_t text_len = 0;
-  int rc = decompress_bounded(body, body_len, &text, &text_len, err, err_cap);
+  int rc = decompress_bounded(z, body, body_len, &text, &text_len, err, err_cap);
   if (rc != WIRE_OK) return rc;
 
   cJSON **trees = calloc(n, sizeof *trees);

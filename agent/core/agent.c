@@ -118,6 +118,8 @@ struct agent {
   int shedding;
   int64_t shed_report_through; /* last shed-log id in the report in flight */
   int64_t shed_hold_until;     /* a refused report waits; shipping goes on meanwhile */
+  wire_zctx *z;                /* batch compression (agent_set_zctx); NULL: one per batch */
+  int z_owned;
   int64_t shed_failures;       /* failed sheds since the last that worked */
   char shed_error[160];        /* the failure last logged ("" = none since it worked) */
   /* caps (issue #5, core/caps.h): the policy's bounds, enforced. cfg's
@@ -437,7 +439,7 @@ static void send_ingest(agent *a) {
   if (b.repaired)
     agent_log(a, OS_LOG_WARN, "ingest: record %lld could not be sent as stored; sent cut, marked",
               (long long)first);
-  if (wire_batch_enc_finish(&b.enc, a->cfg.zstd_level, &body, &body_len) != WIRE_OK) {
+  if (wire_batch_enc_finish_z(&b.enc, a->z, a->cfg.zstd_level, &body, &body_len) != WIRE_OK) {
     agent_log(a, OS_LOG_ERROR, "ingest: cannot compress the batch");
     wire_batch_enc_free(&b.enc);
     backoff(a, 0);
@@ -1249,6 +1251,8 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
   a->cfg = *cfg;
   a->os = os;
   a->net = net;
+  a->z = wire_zctx_new(); /* NULL only costs speed */
+  a->z_owned = 1;
   int ret = AGENT_ESTATE;
   a->done.body = malloc(WIRE_MAX_JSON_REPLY + 1);
   if (!a->done.body ||
@@ -1382,12 +1386,20 @@ void agent_close(agent *a) {
   pstate_close(a->ps);
   tail_buffers_free(&a->tb);
   free(a->done.body);
+  if (a->z_owned) wire_zctx_free(a->z);
   volatile uint8_t *nk = a->next_id.key;
   for (size_t i = 0; i < sizeof a->next_id.key; i++) nk[i] = 0;
   /* The session key is a secret: do not leave it in freed memory. */
   volatile uint8_t *k = a->session_key;
   for (size_t i = 0; i < sizeof a->session_key; i++) k[i] = 0;
   free(a);
+}
+
+void agent_set_zctx(agent *a, wire_zctx *z) {
+  if (!a) return;
+  if (a->z_owned) wire_zctx_free(a->z);
+  a->z = z;
+  a->z_owned = 0;
 }
 
 void agent_policy_info(const agent *a, pstate_info *out) { pstate_get_info(a->ps, out); }

@@ -113,6 +113,15 @@ void agent_set_sandbox_status(agent *a, const char *landlock, const char *seccom
 /* Copies both strings out (each buffer AGENT_SANDBOX_MAX bytes). */
 void agent_sandbox_status(const agent *a, char *landlock, char *seccomp);
 
+/* issue #15: the zstd context batches are compressed with. By default the
+ * agent keeps its own from batch to batch (about 1 MiB at level 3 once a
+ * large batch went through: ZSTD_sizeof_CCtx). A driver running many agents
+ * on one thread (the simulator) lends them one instead: z is borrowed, must
+ * outlive the agent and is never used by two threads at once. The bytes
+ * sent are the same either way. */
+struct wire_zctx;
+void agent_set_zctx(agent *a, struct wire_zctx *z);
+
 /* Cancels requests in flight, closes the spool, frees everything. Safe on NULL.
  * After it returns no callback will touch the agent. */
 void agent_close(agent *a);

@@ -339,11 +339,70 @@ static void test_decode_callback_stops(void **state) {
   free(b);
 }
 
+/* issue #15: a kept zstd context gives the same bytes as a fresh one, batch
+ * after batch, and a frame that failed half-way does not spoil the next. */
+static uint8_t *encode_n(wire_zctx *z, int n, int64_t first, size_t *len) {
+  wire_batch_enc e;
+  wire_batch_enc_init(&e, 0);
+  char line[64];
+  for (int i = 0; i < n; i++) {
+    snprintf(line, sizeof line, "line %d of a batch starting at %lld", i, (long long)first);
+    wire_record r = {.seq = first + i, .ts_ms = 1764380000000 + i, .source = "/var/log/app.log",
+                     .source_len = 16, .line = line, .line_len = strlen(line)};
+    assert_int_equal(wire_batch_enc_add(&e, &r), WIRE_OK);
+  }
+  uint8_t *body = NULL;
+  assert_int_equal(wire_batch_enc_finish_z(&e, z, 3, &body, len), WIRE_OK);
+  wire_batch_enc_free(&e);
+  return body;
+}
+
+typedef struct counted {
+  int n;
+  int64_t last;
+} counted;
+
+static int count_cb(void *user, const wire_record *r) {
+  counted *c = user;
+  c->n++;
+  c->last = r->seq;
+  return 0;
+}
+
+static void test_kept_context(void **state) {
+  (void)state;
+  wire_zctx *z = wire_zctx_new();
+  assert_non_null(z);
+  for (int b = 0; b < 4; b++) {
+    int n = 50 + 400 * (b % 2); /* sizes alternate: the context's tables change */
+    int64_t first = 1 + 1000 * b;
+    size_t l1 = 0, l2 = 0;
+    uint8_t *kept = encode_n(z, n, first, &l1), *fresh = encode_n(NULL, n, first, &l2);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(kept, fresh, l1);
+    /* a truncated frame first, through the same context, then the whole one */
+    counted c = {0};
+    char err[256];
+    assert_int_equal(wire_batch_decode_z(z, kept, l1 / 2, first, first + n - 1, count_cb, &c, err, sizeof err),
+                     WIRE_EENCODING);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(wire_batch_decode_z(z, kept, l1, first, first + n - 1, count_cb, &c, err, sizeof err),
+                     WIRE_OK);
+    assert_int_equal(c.n, n);
+    assert_int_equal(c.last, first + n - 1);
+    free(kept);
+    free(fresh);
+  }
+  wire_zctx_free(z);
+  wire_zctx_free(NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_request_mac),
       cmocka_unit_test(test_session_message),
       cmocka_unit_test(test_roundtrip_awkward),
+      cmocka_unit_test(test_kept_context),
       cmocka_unit_test(test_encoder_limits),
       cmocka_unit_test(test_decode_ok_trailing_newline_optional),
       cmocka_unit_test(test_decode_gap),
