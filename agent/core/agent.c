@@ -116,10 +116,10 @@ struct agent {
    * shedding allowed until the next successful append, report in flight */
   int64_t bp_since;
   int shedding;
+  int z_owned;                 /* z is the agent's own (else lent by the driver) */
   int64_t shed_report_through; /* last shed-log id in the report in flight */
   int64_t shed_hold_until;     /* a refused report waits; shipping goes on meanwhile */
   wire_zctx *z;                /* batch compression (agent_set_zctx); NULL: one per batch */
-  int z_owned;
   int64_t shed_failures;       /* failed sheds since the last that worked */
   char shed_error[160];        /* the failure last logged ("" = none since it worked) */
   /* caps (issue #5, core/caps.h): the policy's bounds, enforced. cfg's
