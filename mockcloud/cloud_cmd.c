@@ -504,5 +504,5 @@ int cmd_serve(const cli_args *a) {
                     "(loopback only)\n");
     return CLI_EUSAGE;
   }
-  return srv_run(dir, listen, probation_s);
+  return srv_run(dir, listen, probation_s, a->opt[CLI_CAPTURE_DIR]);
 }

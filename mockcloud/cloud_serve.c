@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,7 +64,40 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, int status, const
 typedef struct serve_ctx {
   mc_cloud *c;
   const char *data;
+  const char *capture_dir; /* NULL: no tap (srv_run) */
 } serve_ctx;
+
+/* The tap (srv_run's capture_dir): best effort, never changes the reply. The
+ * file name is the session id, taken only when it is 1..64 hex digits. */
+static void capture_request(const serve_ctx *sc, const mc_request *req) {
+  const char *sid = NULL;
+  int is_signed = 0;
+  for (size_t i = 0; i < req->n_headers; i++) {
+    if (strcasecmp(req->headers[i].name, WIRE_HDR_SIGNATURE) == 0) is_signed = 1;
+    if (strcasecmp(req->headers[i].name, WIRE_HDR_SESSION) == 0) sid = req->headers[i].value;
+  }
+  size_t sl = sid ? strlen(sid) : 0;
+  if (!is_signed || sl == 0 || sl > 64 || strspn(sid, "0123456789abcdef") != sl) return;
+  char name[96], tmp[PATH_CAP], final_path[PATH_CAP];
+  snprintf(name, sizeof name, "%s.req", sid);
+  if (cio_join(final_path, sc->capture_dir, name) != 0) return;
+  snprintf(name, sizeof name, ".%s.tmp", sid);
+  if (cio_join(tmp, sc->capture_dir, name) != 0) return;
+  FILE *f = fopen(tmp, "wbx");
+  if (!f) {
+    unlink(tmp); /* a leftover of a crash; the next request writes it */
+    return;
+  }
+  int ok = fprintf(f, "%s %s\n", req->method, req->path) > 0;
+  for (size_t i = 0; ok && i < req->n_headers; i++)
+    if (strncasecmp(req->headers[i].name, "X-Outpost-", 10) == 0 ||
+        strcasecmp(req->headers[i].name, "Content-Type") == 0)
+      ok = fprintf(f, "%s: %s\n", req->headers[i].name, req->headers[i].value) > 0;
+  ok = ok && fputc('\n', f) != EOF;
+  if (ok && req->body_len) ok = fwrite(req->body, 1, req->body_len, f) == req->body_len;
+  ok = fclose(f) == 0 && ok;
+  if (!ok || rename(tmp, final_path) != 0) unlink(tmp);
+}
 
 static int is_hex64(const char *s) {
   for (int i = 0; i < 64; i++)
@@ -221,6 +255,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     header_list hl = {.n = 0};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hl);
     mc_request req = {method, url, hl.h, hl.n, st->body, st->len};
+    if (sc->capture_dir) capture_request(sc, &req);
     mc_response resp;
     if (mc_handle(c, &req, &resp) != MC_OK) {
       mc_response_free(&resp);
@@ -263,7 +298,7 @@ int srv_parse_listen(const char *s, uint16_t *port) {
   return 0;
 }
 
-int srv_run(const char *dir, const char *listen, int64_t probation_s) {
+int srv_run(const char *dir, const char *listen, int64_t probation_s, const char *capture_dir) {
   uint16_t port;
   if (srv_parse_listen(listen, &port) != 0) return 2; /* the caller checked it */
   char path[PATH_CAP];
@@ -285,6 +320,15 @@ int srv_run(const char *dir, const char *listen, int64_t probation_s) {
   if (probation_s > 0)
     printf("strict clone attribution: a restarted instance waits %lld s on probation\n",
            (long long)probation_s);
+  struct stat cst;
+  if (capture_dir && (stat(capture_dir, &cst) != 0 || !S_ISDIR(cst.st_mode))) {
+    fprintf(stderr, "outpost-cloud: --capture-dir %s: not a directory\n", capture_dir);
+    mc_close(c);
+    free(cert);
+    free(key);
+    return 1;
+  }
+  if (capture_dir) printf("capturing every signed request in %s (a test tap for replays)\n", capture_dir);
   /* The release repository, when there is one: its online keys stay in the
    * token; the root keys' directory is never named here. */
   char rp[PATH_CAP], ts[PATH_CAP];
@@ -300,7 +344,7 @@ int srv_run(const char *dir, const char *listen, int64_t probation_s) {
     free(key);
     return 1;
   }
-  serve_ctx sctx = {c, dir};
+  serve_ctx sctx = {c, dir, capture_dir};
   /* Block the stop signals in every thread (MHD's inherits the mask) and
    * take them synchronously below with sigwait. */
   sigset_t stop;

@@ -21,6 +21,11 @@ int srv_parse_listen(const char *s, uint16_t *port);
  * the process exit code: 0 after a stop signal, 1 when the store,
  * certificates or token cannot be opened or the port not bound, 2 for a
  * listen address srv_parse_listen refuses. */
-int srv_run(const char *dir, const char *listen, int64_t probation_s);
+/* capture_dir (NULL: none): each signed request is written, as received and
+ * before it is handled, to capture_dir/<session id>.req (method and path,
+ * the X-Outpost-* and Content-Type headers, a blank line, the body),
+ * replacing that session's previous one: what an attacker on the path past
+ * TLS would hold, for `outpost-sim run --real` to replay. A test facility. */
+int srv_run(const char *dir, const char *listen, int64_t probation_s, const char *capture_dir);
 
 #endif

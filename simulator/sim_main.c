@@ -18,7 +18,6 @@
  * printed); 2: bad scenario file or bad arguments (or the run could not be
  * set up). Wall-clock time and peak RSS go to stdout only, never to files.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include <unistd.h>
 
 #include "sim_catalog.h"
+#include "sim_cli.h"
 #include "sim_real.h"
 #include "sim_fleet.h"
 #include "sim_replay.h"
@@ -46,16 +46,6 @@ static int usage(void) {
   return 2;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
-  if (!s || !*s || *s == '-') return -1;
-  char *end = NULL;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end || v > max) return -1;
-  *out = v;
-  return 0;
-}
-
 #define PLAIN_EVERY_S 30
 
 typedef struct progress_view {
@@ -66,12 +56,6 @@ typedef struct progress_view {
   int64_t last_events;
   int shown;
 } progress_view;
-
-static double wall_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* Resident set now (not the peak), from /proc; 0 when unknown. */
 static long rss_mib(void) {
@@ -89,7 +73,7 @@ static long rss_mib(void) {
 
 static void show_progress(void *user, const sim_progress *p) {
   progress_view *v = user;
-  double now = wall_s();
+  double now = sim_cli_now_s();
   if (p->done) {
     if (v->tty && v->shown) fputs("\r\033[K", stderr); /* the summary follows on stdout */
     return;
@@ -131,19 +115,19 @@ int main(int argc, char **argv) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     uint64_t n;
     if (strcmp(a, "--seed") == 0) {
-      if (parse_u64(v, UINT64_MAX, &n)) return usage();
+      if (sim_cli_parse_u64(v, UINT64_MAX, &n)) return usage();
       opt.seed = n;
     } else if (strcmp(a, "--agents") == 0) {
-      if (parse_u64(v, SIM_SCN_MAX_AGENTS, &n) || n == 0) return usage();
+      if (sim_cli_parse_u64(v, SIM_SCN_MAX_AGENTS, &n) || n == 0) return usage();
       opt.agents = (int64_t)n;
     } else if (strcmp(a, "--out") == 0) {
       if (!v || !*v) return usage();
       opt.out_dir = v;
     } else if (strcmp(a, "--real") == 0) {
-      if (parse_u64(v, SIM_REAL_MAX_AGENTS, &n) || n == 0) return usage();
+      if (sim_cli_parse_u64(v, SIM_REAL_MAX_AGENTS, &n) || n == 0) return usage();
       real.agents = (int64_t)n;
     } else if (strcmp(a, "--real-seconds") == 0) {
-      if (parse_u64(v, SIM_REAL_MAX_SECONDS, &n) || n < 5) return usage();
+      if (sim_cli_parse_u64(v, SIM_REAL_MAX_SECONDS, &n) || n < 5) return usage();
       real.wall_s = (int64_t)n;
     } else if (strcmp(a, "--agent-bin") == 0 && v && *v) {
       real.agent_bin = v;
@@ -194,14 +178,14 @@ int main(int argc, char **argv) {
     view.every = view.tty ? 0.25 : PLAIN_EVERY_S;
     const char *ev = getenv("OUTPOST_SIM_PROGRESS_S");
     if (ev && *ev) {
-      if (parse_u64(ev, 3600, &view.every_s)) {
+      if (sim_cli_parse_u64(ev, 3600, &view.every_s)) {
         fprintf(stderr, "outpost-sim: OUTPOST_SIM_PROGRESS_S=%s: must be 0..3600 seconds\n", ev);
         free(scn);
         return 2;
       }
       view.every = (double)view.every_s;
     }
-    view.start = view.last = wall_s();
+    view.start = view.last = sim_cli_now_s();
     opt.progress = show_progress;
     opt.progress_user = &view;
   }

@@ -32,8 +32,10 @@
 #include <unistd.h>
 
 #include <cJSON.h>
+#include <curl/curl.h>
 #include <sqlite3.h>
 
+#include "common/wire.h"
 #include "sim_rng.h"
 
 #define PATH_CAP 512
@@ -90,6 +92,8 @@ typedef struct real_run {
   double lines_per_s;         /* per agent, wall time */
   int rate_capped;
   int mount_refused;
+  int capture;                /* the cloud keeps signed requests for replay events */
+  int64_t replays, replays_refused;
   int played, skipped;
   char skipped_list[1024];
   int held, failed, unchecked;
@@ -404,15 +408,22 @@ static int serve_start(real_run *r, char *err, size_t cap) {
   path_join(out_path, sizeof out_path, r->work, "serve.out");
   path_join(err_path, sizeof err_path, r->work, "serve.log");
   unlink(out_path);
-  char *argv[10] = {r->cloud_bin, "serve", "--data", r->cloud_dir, "--listen", listen, NULL};
+  char capture[PATH_CAP];
+  path_join(capture, sizeof capture, r->work, "capture");
+  char *argv[12] = {r->cloud_bin, "serve", "--data", r->cloud_dir, "--listen", listen, NULL};
+  int argc = 6;
   if (r->scn->probation_s > 0) {
     /* the cloud's clone probation shrinks with the timeline, like the check-ins */
     int64_t p = (int64_t)((double)r->scn->probation_s * r->scale + 0.5);
     snprintf(probation, sizeof probation, "%lld", (long long)(p < 1 ? 1 : p));
-    argv[6] = "--probation-s";
-    argv[7] = probation;
-    argv[8] = NULL;
+    argv[argc++] = "--probation-s";
+    argv[argc++] = probation;
   }
+  if (r->capture) {
+    argv[argc++] = "--capture-dir";
+    argv[argc++] = capture;
+  }
+  argv[argc] = NULL;
   r->serve_pid = spawn(argv, out_path, err_path);
   if (r->serve_pid < 0) {
     r->serve_pid = 0;
@@ -642,6 +653,7 @@ const char *sim_real_event_why(const sim_scn_event *ev) {
     case SIM_SCN_RESTORE:
     case SIM_SCN_TAMPER:
     case SIM_SCN_REVOKE:
+    case SIM_SCN_REPLAY:
       return ev->type == SIM_SCN_POWER_CUT && ev->switch_step != SIM_SCN_CUT_WRITES
                  ? "a cut inside the supervisor's switch needs the simulator's disk"
                  : ev->type == SIM_SCN_POWER_CUT && ev->during_download
@@ -651,8 +663,7 @@ const char *sim_real_event_why(const sim_scn_event *ev) {
     case SIM_SCN_PARTITION:
       return "loss and latency on loopback need the simulator's network";
     case SIM_SCN_FOREIGN:
-    case SIM_SCN_REPLAY:
-      return "needs a signed request the agent made, which only the simulator's network keeps";
+      return "needs a second workspace and the victim's key tried in it (the simulator's)";
     case SIM_SCN_UPD_RELEASE:
     case SIM_SCN_UPD_PROMOTE:
     case SIM_SCN_UPD_FREEZE:
@@ -799,6 +810,104 @@ static int clone_agent(real_run *r, int src, int same_fp, char *err, size_t cap)
   return 0;
 }
 
+/* ---- replay: a captured signed request sent again -------------------------- */
+
+#define REPLAY_MAX_FILE (WIRE_MAX_BODY + 65536) /* the body and its headers */
+#define REPLAY_MAX_HEADERS 16
+
+static size_t discard(char *p, size_t size, size_t n, void *user) {
+  (void)p;
+  (void)user;
+  return size * n;
+}
+
+/* Sends the captured request in buf (the cloud's tap format, cloud_serve.h)
+ * to path, or to its own path when path is NULL; the HTTP status, or -1. */
+static long send_captured(const real_run *r, const char *buf, size_t len, const char *path) {
+  const char *eol = memchr(buf, '\n', len);
+  if (!eol) return -1;
+  char method[16], own[256];
+  if (sscanf(buf, "%15s %255s", method, own) != 2) return -1;
+  struct curl_slist *hs = NULL;
+  const char *p = eol + 1, *end = buf + len;
+  int n = 0;
+  while (p < end && *p != '\n' && n < REPLAY_MAX_HEADERS) {
+    const char *e = memchr(p, '\n', (size_t)(end - p));
+    if (!e) return -1;
+    char line[1024];
+    size_t l = (size_t)(e - p) < sizeof line - 1 ? (size_t)(e - p) : sizeof line - 1;
+    memcpy(line, p, l);
+    line[l] = 0;
+    struct curl_slist *t = curl_slist_append(hs, line);
+    if (!t) break;
+    hs = t;
+    n++;
+    p = e + 1;
+  }
+  if (p >= end || *p != '\n') {
+    curl_slist_free_all(hs);
+    return -1;
+  }
+  p++; /* the body follows the blank line */
+  char url[400], ca[PATH_CAP];
+  snprintf(url, sizeof url, "https://127.0.0.1:%d%s", r->port, path ? path : own);
+  path_join(ca, sizeof ca, r->cloud_dir, "ca.pem");
+  hs = curl_slist_append(hs, "Expect:");
+  CURL *c = curl_easy_init();
+  long status = -1;
+  if (c) {
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, p);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(end - p));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+  }
+  curl_slist_free_all(hs);
+  return status;
+}
+
+/* As the simulator's replay: k captured requests (one per session, newest
+ * kept), each sent as captured and to the other endpoint; every one must be
+ * refused (4xx: the replay cache, the MAC bound to the path). */
+static void replay_captured(real_run *r, int k) {
+  char dir[PATH_CAP];
+  path_join(dir, sizeof dir, r->work, "capture");
+  DIR *d = opendir(dir);
+  if (!d) return;
+  char names[SIM_REAL_MAX_AGENTS][80];
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && n < k) {
+    size_t l = strlen(e->d_name);
+    if (e->d_name[0] == '.' || l < 5 || l >= sizeof names[0] || strcmp(e->d_name + l - 4, ".req") != 0) continue;
+    memcpy(names[n++], e->d_name, l + 1);
+  }
+  closedir(d);
+  char *buf = malloc(REPLAY_MAX_FILE);
+  for (int i = 0; buf && i < n; i++) {
+    char p[PATH_CAP];
+    path_join(p, sizeof p, dir, names[i]);
+    ssize_t len = read_small(p, buf, REPLAY_MAX_FILE);
+    if (len <= 0) continue;
+    char own[256] = "";
+    if (sscanf(buf, "%*15s %255s", own) != 1) continue;
+    const char *other = strcmp(own, "/v1/ingest") == 0 ? "/v1/checkin" : "/v1/ingest";
+    for (int twice = 0; twice < 2; twice++) {
+      long st = send_captured(r, buf, (size_t)len, twice ? other : NULL);
+      r->replays++;
+      if (st >= 400 && st < 500) r->replays_refused++;
+      say(r, "replay of %s%s%s: HTTP %ld", names[i], twice ? " to " : "", twice ? other : "", st);
+    }
+  }
+  free(buf);
+}
+
 static int play(real_run *r, const sim_scn_event *ev, int index, char *err, size_t cap) {
   const char *why = sim_real_event_why(ev);
   const char *name = sim_scenario_event_name(ev->type);
@@ -836,6 +945,9 @@ static int play(real_run *r, const sim_scn_event *ev, int index, char *err, size
       }
       return 0;
     }
+    case SIM_SCN_REPLAY:
+      replay_captured(r, k);
+      return 0;
     case SIM_SCN_RESTORE:
       for (int i = 0; i < r->n; i++) {
         if (!r->ag[i].has_snapshot) continue;
@@ -946,6 +1058,12 @@ typedef struct unchecked_rule {
   const char *why;
 } unchecked_rule;
 
+static int scenario_has(const sim_scenario *s, sim_scn_event_type t) {
+  for (int i = 0; i < s->n_events; i++)
+    if (s->events[i].type == t) return 1;
+  return 0;
+}
+
 static int unchecked_rules(const sim_scenario *s, unchecked_rule *out, int cap) {
   int n = 0;
 #define UNCHECKED(cond, nm, wh)                                                                    \
@@ -962,7 +1080,8 @@ static int unchecked_rules(const sim_scenario *s, unchecked_rule *out, int cap) 
   UNCHECKED(s->min_shed > 0, "min_shed", "a volume in simulated time");
   UNCHECKED(s->lost_min >= 0 || s->lost_middle_min >= 0, "lost_lines", "counts rotations' generations in the simulator");
   UNCHECKED(s->clone_detect_within_s >= 0, "clone_detect_within_s", "a delay in simulated seconds");
-  UNCHECKED(s->attacks_refused, "attacks_refused", "follows foreign/replay (simulation-only)");
+  UNCHECKED(s->attacks_refused && scenario_has(s, SIM_SCN_FOREIGN), "attacks_refused",
+            "foreign_workspace's attempts are the simulator's (replays are checked)");
   UNCHECKED(s->max_foreign_owned_state_files >= 0, "max_foreign_owned_state_files", "follows plant_files (simulation-only)");
   UNCHECKED(s->planted_policy_refused, "planted_policy_refused", "follows plant_files (simulation-only)");
   UNCHECKED(s->disk_floor_held, "floor_held", "checked at every write inside the simulator's disk");
@@ -1184,6 +1303,13 @@ static void check_store(real_run *r) {
   sqlite3_close(db);
 }
 
+static void check_attacks(real_run *r) {
+  const sim_scenario *s = r->scn;
+  if (!s->attacks_refused || scenario_has(s, SIM_SCN_FOREIGN)) return;
+  verdict(r, "attacks_refused", r->replays > 0 && r->replays_refused == r->replays,
+          "%lld of %lld replayed requests refused (4xx)", (long long)r->replays_refused, (long long)r->replays);
+}
+
 static void check_status(real_run *r) {
   const sim_scenario *s = r->scn;
   if (s->max_spooled_at_end < 0 && s->policy_applied <= 0) return;
@@ -1358,6 +1484,13 @@ static int setup(real_run *r, char *err, size_t cap) {
     }
   }
   path_join(r->cloud_dir, sizeof r->cloud_dir, r->work, "cloud");
+  r->capture = scenario_has(r->scn, SIM_SCN_REPLAY);
+  char capture[PATH_CAP];
+  path_join(capture, sizeof capture, r->work, "capture");
+  if (r->capture && mkdir(capture, 0700) != 0) {
+    snprintf(err, cap, "cannot make %s: %s", capture, strerror(errno));
+    return -1;
+  }
   if (cloud_cmd(r, NULL, 0, "init", NULL, NULL, NULL, NULL, NULL) != 0 ||
       cloud_cmd(r, r->token, sizeof r->token, "workspace", "add", "test", NULL, NULL, NULL) != 0) {
     snprintf(err, cap, "outpost-cloud init / workspace add failed (see %s/cloud-cli.log)", r->work);
@@ -1417,9 +1550,11 @@ int sim_real_run(const sim_scenario *scn, const sim_real_options *opt, char *err
   }
   r->t0_ms = mono_ms();
   signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT); /* replays; cleaned up below */
   if (setup(r, err, err_cap) != 0) {
     teardown(r, 1);
     free(r);
+    curl_global_cleanup();
     return SIM_REAL_ESETUP;
   }
   printf("scenario %s, real mode: %d agents, seed %" PRIu64 ", %lld s of timeline in %lld s of wall time "
@@ -1499,6 +1634,7 @@ int sim_real_run(const sim_scenario *scn, const sim_real_options *opt, char *err
            r->skipped_list);
     check_store(r);
     check_status(r);
+    check_attacks(r);
     unchecked_rule rules[32];
     int n_un = unchecked_rules(scn, rules, 32);
     for (int i = 0; i < n_un; i++) not_checked(r, rules[i].name, rules[i].why);
@@ -1515,5 +1651,6 @@ int sim_real_run(const sim_scenario *scn, const sim_real_options *opt, char *err
   teardown(r, rc != SIM_REAL_OK || opt->out_dir != NULL);
   if (rc == SIM_REAL_OK) printf("OK\n");
   free(r);
+  curl_global_cleanup();
   return rc;
 }

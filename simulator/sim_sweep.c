@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim_cli.h"
+
 #define LINE_CAP 512
 
 typedef struct sweep_job {
@@ -19,25 +21,9 @@ typedef struct sweep_job {
   double started;
 } sweep_job;
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static int usage(void) {
   fprintf(stderr, "usage: outpost-sim sweep SCENARIO.json --seeds A..B [--jobs N] [--agents N]\n");
   return 2;
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
-  if (!s || !*s || *s == '-') return -1;
-  char *end = NULL;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end || v > max) return -1;
-  *out = v;
-  return 0;
 }
 
 /* "A..B", A <= B. */
@@ -47,7 +33,8 @@ static int parse_range(const char *s, uint64_t *a, uint64_t *b) {
   if (!dots || (size_t)(dots - s) >= sizeof first) return -1;
   memcpy(first, s, (size_t)(dots - s));
   first[dots - s] = 0;
-  if (parse_u64(first, UINT64_MAX, a) || parse_u64(dots + 2, UINT64_MAX, b) || *a > *b) return -1;
+  if (sim_cli_parse_u64(first, UINT64_MAX, a) || sim_cli_parse_u64(dots + 2, UINT64_MAX, b) || *a > *b)
+    return -1;
   return 0;
 }
 
@@ -76,7 +63,7 @@ static pid_t start(const char *self, const char *scn, uint64_t seed, const char 
   if (pid < 0) unlink(j->out);
   j->pid = pid;
   j->seed = seed;
-  j->started = now_s();
+  j->started = sim_cli_now_s();
   return pid;
 }
 
@@ -112,12 +99,12 @@ int sim_sweep_main(int argc, char **argv) {
       }
       have_seeds = 1;
     } else if (strcmp(argv[i], "--jobs") == 0) {
-      if (parse_u64(v, SIM_SWEEP_MAX_JOBS, &jobs) || jobs == 0) {
+      if (sim_cli_parse_u64(v, SIM_SWEEP_MAX_JOBS, &jobs) || jobs == 0) {
         fprintf(stderr, "outpost-sim sweep: --jobs: 1..%d\n", SIM_SWEEP_MAX_JOBS);
         return 2;
       }
     } else if (strcmp(argv[i], "--agents") == 0) {
-      if (parse_u64(v, UINT64_MAX, &n) || n == 0) return usage();
+      if (sim_cli_parse_u64(v, UINT64_MAX, &n) || n == 0) return usage();
       agents = v;
     } else {
       return usage();
@@ -143,7 +130,7 @@ int sim_sweep_main(int argc, char **argv) {
   sweep_job running[SIM_SWEEP_MAX_JOBS];
   int n_running = 0, bad_setup = 0;
   uint64_t started = 0, passed = 0, failed = 0, total = b - a + 1; /* <= SIM_SWEEP_MAX_SEEDS */
-  double t0 = now_s();
+  double t0 = sim_cli_now_s();
   char failed_list[LINE_CAP] = "";
   while (started < total || n_running > 0) {
     while (started < total && (uint64_t)n_running < jobs && !bad_setup) {
@@ -172,7 +159,7 @@ int sim_sweep_main(int argc, char **argv) {
     char why[LINE_CAP];
     read_why(j.out, why, sizeof why);
     unlink(j.out);
-    double took = now_s() - j.started;
+    double took = sim_cli_now_s() - j.started;
     if (code == 0) {
       passed++;
       printf("seed %" PRIu64 ": OK (%.1f s)\n", j.seed, took);
@@ -191,7 +178,8 @@ int sim_sweep_main(int argc, char **argv) {
   uint64_t not_run = total - passed - failed;
   printf("sweep %s: %" PRIu64 " seeds, %" PRIu64 " passed, %" PRIu64 " failed%s%s%s, %.1f s with %" PRIu64
          " jobs\n",
-         scn, total, passed, failed, failed ? " (" : "", failed_list, failed ? ")" : "", now_s() - t0, jobs);
+         scn, total, passed, failed, failed ? " (" : "", failed_list, failed ? ")" : "",
+         sim_cli_now_s() - t0, jobs);
   if (not_run) printf("sweep: %" PRIu64 " seeds not run (stopped at a run that could not be set up)\n", not_run);
   if (bad_setup) return 2;
   return failed ? 1 : 0;

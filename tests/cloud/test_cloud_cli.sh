@@ -30,7 +30,7 @@ for h in help --help -h; do
   "$BIN" $h >"$T/help" 2>"$T/err" || fail "outpost-cloud $h exited $?"
   [ -s "$T/err" ] && fail "outpost-cloud $h wrote to stderr"
   for c in "init --data DIR [--force]" "workspace add --data DIR NAME" \
-           "serve --data DIR --listen 127.0.0.1:PORT [--probation-s N]" "count --data DIR [--agent ID]" \
+           "serve --data DIR --listen 127.0.0.1:PORT [--probation-s N] [--capture-dir CDIR]" "count --data DIR [--agent ID]" \
            "agent revoke --data DIR ID" "agent group --data DIR AGENT_ID GROUP|-" \
            "policy set --data DIR --workspace NAME [--group G] FILE" "alerts --data DIR" \
            "metrics --data DIR [--agent ID]" "update-reports --data DIR" \
@@ -76,6 +76,7 @@ expect 2 "usage: outpost-cloud agent group --data DIR AGENT_ID GROUP|-" -- agent
 # Values the table cannot judge are still usage errors.
 expect 2 "--listen must be 127.0.0.1:PORT" -- serve --data "$D" --listen 0.0.0.0:1
 expect 2 "probation-s must be a whole number" -- serve --data "$D" --listen 127.0.0.1:0 --probation-s -1
+expect 2 "option --capture-dir must not be empty" -- serve --data "$D" --listen 127.0.0.1:0 --capture-dir ""
 [ -e "$D" ] && fail "a usage error created $D"
 
 # ---- init, workspace add, count: options anywhere ----
@@ -165,4 +166,6 @@ grep -qx "revoked $A: its requests are refused from now on (403 revoked)" "$T/ou
 [ "$(sqlite3 "$D/cloud.db" "SELECT revoked FROM agents WHERE agent_id = '$A'")" = 1 ] || fail "revoked not set"
 [ "$(sqlite3 "$D/cloud.db" "SELECT revoked FROM agents WHERE agent_id = '$B'")" = 0 ] || fail "the other agent revoked"
 expect 1 "unknown agent nosuch" -- agent revoke nosuch --data "$D"
+# serve's replay tap (issue #16, outpost-sim --real) needs an existing directory
+expect 1 "--capture-dir $T/nope: not a directory" -- serve --data "$D" --listen 127.0.0.1:1 --capture-dir "$T/nope"
 echo "ok"

@@ -6,6 +6,14 @@ set(cases
   "run|${SMOKE}|--agents|0"
   "run|${SMOKE}|--trace|loud"
   "run|${SMOKE}|--bogus|1"
+  "run|${SMOKE}|--real|0"
+  "run|${SMOKE}|--real|17"
+  "run|${SMOKE}|--real|2|--agents|3"
+  "run|${SMOKE}|--real|2|--trace|full"
+  "run|${SMOKE}|--real|2|--real-seconds|4"
+  "run|${SMOKE}|--real-seconds|30"
+  "run|${SMOKE}|--agent-bin|/bin/true"
+  "run|${SMOKE}|--real|2|--agent-bin|/nonexistent/outpost-agent"
   "walk|${SMOKE}")
 foreach(c IN LISTS cases)
   string(REPLACE "|" " " shown "${c}")
