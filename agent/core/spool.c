@@ -596,9 +596,13 @@ int spool_shed(spool *s, int64_t min_bytes, spool_shed_reason reason, int64_t wa
      * A few pages for this one transaction: it removes more than it adds,
      * and a floor shed's incremental vacuum then gives the pages back. */
     int64_t pages = page_count(s), was = s->max_pages;
+    /* ... provided it frees more whole pages than the slack lends: a shed
+     * of a few records can free none, and the file must not end larger
+     * (floor_held). Twice the pages' bytes in records, oldest first. */
+    int64_t at_least = 2 * (SPOOL_SHED_SLACK_PAGES + 1) * s->page_size;
     if (pages > 0) {
       set_max_pages(s, pages + SPOOL_SHED_SLACK_PAGES);
-      rc = shed_txn(s, min_bytes, reason, wall_ms, out);
+      rc = shed_txn(s, min_bytes > at_least ? min_bytes : at_least, reason, wall_ms, out);
       set_max_pages(s, was);
     }
   }
