@@ -327,7 +327,13 @@ static int cmd_run(const char *path) {
   int probation_noted = 0;
   while (!g_stop) {
     int64_t now = os.mono_ms(os.ctx);
+    int64_t cpu0 = -1, cpu1 = -1;
+    os.self_cpu_ms(os.ctx, &cpu0);
     int64_t wait = agent_step(a, now) - now;
+    /* issue #14: how long one step held the loop (no request, no signal
+     * check meanwhile), for the status file and the benchmark. */
+    os.self_cpu_ms(os.ctx, &cpu1);
+    agent_note_step(a, os.mono_ms(os.ctx) - now, cpu0 >= 0 && cpu1 >= cpu0 ? cpu1 - cpu0 : -1);
     if (agent_exit_code(a)) { /* an update is staged: the supervisor takes over */
       rc = agent_exit_code(a);
       os.log(os.ctx, OS_LOG_INFO, "exiting for the supervisor to install the staged update");

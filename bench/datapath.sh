@@ -4,7 +4,12 @@
 #   1. maximum rate: N pre-written lines (default 1,000,000), time from the
 #      agent's start until all are in the cloud; lines/s, agent CPU% and peak RSS;
 #   2. paced: a writer at 1,000 lines/s for S seconds (default 60); agent CPU%
-#      and peak RSS over that interval.
+#      and peak RSS over that interval;
+#   3. a rotated backlog (issue #14): the agent stopped after reading an empty
+#      file, N lines written to it, the file renamed to PATH.1 and a new empty
+#      PATH created, the agent started again: it drains PATH.1 (its offset 0)
+#      in bounded steps. Drain time, and the longest agent_step and the steps
+#      over 100 ms from status.json (also given for parts 1 and 2).
 # CPU% = (utime + stime) of the agent from /proc/PID/stat over the interval /
 # wall time (100% = one core); peak RSS = VmHWM from /proc/PID/status.
 # Prints figures only: no assertions (machines are noisy). Not a ctest test.
@@ -22,6 +27,10 @@ TICK=$(getconf CLK_TCK)
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+# The agent's own account of its longest step, written at exit (status.json).
+steps_of() { # steps_of STATE_DIR
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("longest step %d ms wall, %d ms CPU; %d steps over 100 ms wall" % (d["step_max_ms"], d["step_max_cpu_ms"], d["steps_slow"]))' "$1/status.json"
+}
 now_ns() { date +%s%N; }
 
 # One line per record, ~80 bytes, unique.
@@ -69,6 +78,7 @@ awk -v n="$MAX_LINES" -v ns=$((t1 - t0)) -v cpu=$((c1 - c0)) -v ccpu=$((k1 - k0)
   s = ns / 1e9
   printf "max rate: %d lines in %.1f s = %.0f lines/s end to end; agent CPU %.0f%% of one core; peak RSS %.1f MiB (cloud CPU %.0f%%)\n",
     n, s, n / s, 100 * cpu / tick / s, hwm / 1024, 100 * ccpu / tick / s }'
+echo "  $(steps_of "$WORK/max-state")"
 
 # 2. 1,000 lines/s for PACED_S seconds (a writer flushing every 100 ms).
 : >"$WORK/logs/paced.log"
@@ -108,3 +118,49 @@ awk -v n="$got" -v ns=$((t1 - t0)) -v cpu=$((c1 - c0)) -v tick="$TICK" -v hwm="$
   s = ns / 1e9
   printf "1,000 lines/s for %d s: %d lines arrived; agent CPU %.1f%% of one core; peak RSS %.1f MiB\n",
     secs, n, 100 * cpu / tick / s, hwm / 1024 }'
+echo "  $(steps_of "$WORK/paced-state")"
+
+# 3. A rotated backlog of MAX_LINES lines, drained from PATH.1.
+rotated_backlog() { # rotated_backlog NAME: leaves the agent stopped, PATH.1 full
+  : >"$WORK/logs/$1.log"
+  agent_config "$1" "$WORK/logs/$1.log"
+  "$AGENT_BIN" run --config "$WORK/$1.json" 2>>"$WORK/agent-$1.log" &
+  local p=$!
+  OUTPOST_PIDS+=("$p")
+  for _ in $(seq 1 100); do [ -f "$WORK/$1-state/status.json" ] && break; sleep 0.1; done
+  sleep 1 # polled: the state knows the empty file's inode, offset 0
+  kill -TERM "$p"; wait "$p" || true
+  gen_lines "$WORK/logs/$1.log" 0 "$MAX_LINES"
+  mv "$WORK/logs/$1.log" "$WORK/logs/$1.log.1"
+  : >"$WORK/logs/$1.log"
+}
+# 3a. SIGTERM one second into the drain: how long until the agent is gone.
+rotated_backlog rotstop
+"$AGENT_BIN" run --config "$WORK/rotstop.json" 2>>"$WORK/agent-rotstop.log" &
+pid=$!
+OUTPOST_PIDS+=("$pid")
+sleep 1
+ts0=$(now_ns)
+kill -TERM "$pid"; wait "$pid" || true
+ts1=$(now_ns)
+awk -v stop=$((ts1 - ts0)) 'BEGIN { printf "rotated backlog: SIGTERM 1 s into the drain, gone %.2f s later\n", stop / 1e9 }'
+echo "  $(steps_of "$WORK/rotstop-state")"
+# 3b. The whole drain.
+rotated_backlog rot
+base=$(records_in_cloud)
+t0=$(now_ns)
+"$AGENT_BIN" run --config "$WORK/rot.json" 2>>"$WORK/agent-rot.log" &
+pid=$!
+OUTPOST_PIDS+=("$pid")
+c0=$(cpu_ticks "$pid")
+while [ "$(($(records_in_cloud) - base))" -lt "$MAX_LINES" ]; do
+  kill -0 "$pid" 2>/dev/null || { tail -5 "$WORK/agent-rot.log"; echo "agent died" >&2; exit 1; }
+  sleep 0.1
+done
+t1=$(now_ns)
+c1=$(cpu_ticks "$pid")
+kill -TERM "$pid"; wait "$pid" || true
+awk -v n="$MAX_LINES" -v ns=$((t1 - t0)) -v cpu=$((c1 - c0)) -v tick="$TICK" 'BEGIN {
+  s = ns / 1e9
+  printf "rotated backlog: %d lines drained from PATH.1 in %.1f s = %.0f lines/s; agent CPU %.0f%% of one core\n", n, s, n / s, 100 * cpu / tick / s }'
+echo "  $(steps_of "$WORK/rot-state")"

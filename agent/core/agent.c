@@ -1378,12 +1378,19 @@ void agent_get_stats(const agent *a, agent_stats *out) {
   out->next_seq = sc.next_seq;
 }
 
+void agent_note_step(agent *a, int64_t took_ms, int64_t cpu_ms) {
+  if (took_ms > a->st.step_max_ms) a->st.step_max_ms = took_ms;
+  if (cpu_ms > a->st.step_max_cpu_ms) a->st.step_max_cpu_ms = cpu_ms;
+  if (took_ms > AGENT_STEP_SLOW_MS) a->st.steps_slow++;
+}
+
 void agent_close(agent *a) {
   if (!a) return;
   if (a->req_id && a->net) a->net->cancel(a->net->ctx, a->req_id);
   update_close(a->upd);
   spool_close(a->sp);
   pstate_close(a->ps);
+  for (int i = 0; i < CONFIG_MAX_SOURCES; i++) tail_source_release(&a->sources[i]);
   tail_buffers_free(&a->tb);
   free(a->done.body);
   if (a->z_owned) wire_zctx_free(a->z);

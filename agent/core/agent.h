@@ -68,7 +68,17 @@ typedef struct agent_stats {
   int64_t shed_reported;     /* shed records the cloud has stored a report of */
   int64_t spool_bytes;       /* line bytes in the spool now */
   int backpressured;         /* reading paused: the spool is full */
+  /* issue #14: the longest agent_step the driver timed (agent_note_step),
+   * in wall time (which includes time the scheduler gave to others) and in
+   * CPU time (the step's own work), and how many steps took longer than
+   * AGENT_STEP_SLOW_MS of wall time; 0 in the simulator, whose steps take
+   * no time. */
+  int64_t step_max_ms;
+  int64_t step_max_cpu_ms;
+  int64_t steps_slow;
 } agent_stats;
+
+#define AGENT_STEP_SLOW_MS 100
 
 /* Creates an agent from a validated config. Opens (creating if needed) the
  * state dir and spool through os. Does no network I/O until agent_step().
@@ -81,6 +91,11 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
 int64_t agent_step(agent *a, int64_t now_ms);
 
 void agent_get_stats(const agent *a, agent_stats *out);
+
+/* The driver's measurement of one agent_step: wall (monotonic) ms and
+ * process CPU ms it took (cpu_ms < 0: unknown). The core reads no clock of
+ * its own within a step. Kept in agent_stats. */
+void agent_note_step(agent *a, int64_t took_ms, int64_t cpu_ms);
 
 /* issue #5: the live policy's version, last error and refusal counts. */
 struct pstate_info;

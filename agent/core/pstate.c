@@ -122,6 +122,7 @@ static void rescan(pstate *ps, const os_shim *os) {
   ps->exp_n = 0;
   ps->exp_os = os;
   if (!ps->have_policy) {
+    for (int i = 0; i < ps->n_files; i++) tail_source_release(&ps->files[i]);
     free(ps->files);
     ps->files = NULL;
     ps->n_files = 0;
@@ -151,8 +152,9 @@ static void rescan(pstate *ps, const os_shim *os) {
     tail_source *t = &nf[i];
     int kept = 0;
     for (int j = 0; j < n_old; j++) {
-      if (strcmp(old[j].path, ps->exp[i]) == 0) {
-        *t = old[j];
+      if (old[j].path[0] && strcmp(old[j].path, ps->exp[i]) == 0) {
+        *t = old[j]; /* with what it holds open */
+        old[j].path[0] = 0;
         kept = 1;
         break;
       }
@@ -163,6 +165,8 @@ static void rescan(pstate *ps, const os_shim *os) {
       t->start = starts[i] ? CONFIG_START_BEGINNING : CONFIG_START_END;
     }
   }
+  for (int j = 0; j < n_old; j++)
+    if (old[j].path[0]) tail_source_release(&old[j]); /* no longer matched */
   ps->files = nf;
   ps->n_files = ps->exp_n;
   free(old);
@@ -218,6 +222,7 @@ int pstate_open(const agent_config *cfg, const os_shim *os, pstate **out) {
 void pstate_close(pstate *ps) {
   if (!ps) return;
   free(ps->exp);
+  for (int i = 0; i < ps->n_files; i++) tail_source_release(&ps->files[i]);
   free(ps->files);
   free(ps->refused);
   free(ps->cfg_paths);

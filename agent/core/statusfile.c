@@ -41,6 +41,9 @@ int statusfile_render_json(const statusfile_data *d, char *out, size_t cap) {
   cJSON_AddNumberToObject(o, "spool_bytes", (double)d->st.spool_bytes);
   cJSON_AddNumberToObject(o, "records_shed_reported", (double)d->st.shed_reported);
   cJSON_AddNumberToObject(o, "cpu_ms", (double)d->cpu_ms);
+  cJSON_AddNumberToObject(o, "step_max_ms", (double)d->st.step_max_ms);
+  cJSON_AddNumberToObject(o, "step_max_cpu_ms", (double)d->st.step_max_cpu_ms);
+  cJSON_AddNumberToObject(o, "steps_slow", (double)d->st.steps_slow);
   cJSON_AddNumberToObject(o, "rss_bytes", (double)d->caps.rss_bytes);
   cJSON_AddNumberToObject(o, "cap_records_per_s", (double)d->caps.rate);
   cJSON_AddNumberToObject(o, "cap_rate_limited_polls", (double)d->caps.rate_limited_polls);
@@ -126,7 +129,13 @@ int statusfile_render_prom(const statusfile_data *d, char *out, size_t cap) {
       "# TYPE outpost_cap_memory_bytes gauge\n"
       "outpost_cap_memory_bytes %lld\n"
       "# TYPE outpost_cap_memory_over gauge\n"
-      "outpost_cap_memory_over %d\n",
+      "outpost_cap_memory_over %d\n"
+      "# TYPE outpost_step_max_seconds gauge\n"
+      "outpost_step_max_seconds %lld.%03lld\n"
+      "# TYPE outpost_step_max_cpu_seconds gauge\n"
+      "outpost_step_max_cpu_seconds %lld.%03lld\n"
+      "# TYPE outpost_steps_slow_total counter\n"
+      "outpost_steps_slow_total %lld\n",
       outpost_version, id, state_name(d->st.state), (long long)d->st.produced,
       (long long)d->st.acked, (long long)d->st.shed, (long long)d->st.spooled,
       (long long)d->st.batches_sent, (long long)d->st.batch_failures, (long long)d->st.bytes_sent,
@@ -135,7 +144,10 @@ int statusfile_render_prom(const statusfile_data *d, char *out, size_t cap) {
       (long long)(d->last_contact_ms % 1000), (long long)d->st.spool_bytes,
       (long long)(d->cpu_ms / 1000), (long long)(d->cpu_ms < 0 ? 0 : d->cpu_ms % 1000),
       (long long)d->caps.rss_bytes, (long long)d->caps.rate, (long long)d->caps.rate_limited_polls,
-      (long long)d->caps.memory_cap_bytes, d->caps.memory_over);
+      (long long)d->caps.memory_cap_bytes, d->caps.memory_over,
+      (long long)(d->st.step_max_ms / 1000), (long long)(d->st.step_max_ms % 1000),
+      (long long)(d->st.step_max_cpu_ms / 1000), (long long)(d->st.step_max_cpu_ms % 1000),
+      (long long)d->st.steps_slow);
   return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 

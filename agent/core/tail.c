@@ -29,6 +29,12 @@ void tail_buffers_free(tail_buffers *b) {
   memset(b, 0, sizeof *b);
 }
 
+void tail_source_release(tail_source *src) {
+  if (src->rotated && src->rotated_os) src->rotated_os->close(src->rotated_os->ctx, src->rotated);
+  src->rotated = NULL;
+  src->rotated_os = NULL;
+}
+
 static int commit(tail_source *src, spool *sp, const spool_line *lines, size_t n) {
   int rc = spool_append(sp, &src->st, lines, n);
   if (rc == SPOOL_EFULL) return TAIL_EFULL;
@@ -137,34 +143,60 @@ static int same_file(const tail_source *src, const os_shim *os, os_file *f, cons
  * is the file the state describes: same first bytes (or, before any were
  * seen, the same inode) and longer than the offset. A final line without a
  * newline is taken as complete: nobody appends to a rotated file. Nothing
- * to drain (no copy, another file) is not an error. */
+ * to drain (no copy, another file) is not an error.
+ * At most TAIL_MAX_CHUNKS_PER_POLL chunks per call, as for the live file: a
+ * rotated backlog of a gigabyte is read over many steps, each short enough
+ * for requests, other sources and SIGTERM to get their turn (issue #14).
+ * *unfinished: the rate cap stopped it; *more: the chunk bound did. Either
+ * way the state still describes the old file, so the next poll drains on
+ * from its offset before the new file. */
 static int drain_rotated(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b,
                          int64_t ts_ms, int64_t *budget, int64_t *lines_out, int *unfinished,
-                         int *os_error) {
-  char rp[CONFIG_PATH_MAX + 8];
-  const char *base = src->open_path[0] ? src->open_path : src->path;
-  size_t n = strnlen(base, CONFIG_PATH_MAX);
-  if (n + 3 > sizeof rp) return TAIL_OK;
-  memcpy(rp, base, n);
-  memcpy(rp + n, ".1", 3);
-  /* The rotated copy passes the same guard as the file: a symlink, FIFO or
-   * hard link planted as PATH.1 is not drained (nothing of the old file is
-   * there to read). */
-  os_file *f = NULL;
+                         int *more, int *os_error) {
   os_stat st;
-  char why[GUARD_WHY_MAX];
-  int gerr = 0;
-  if (guard_open(src->guard, os, rp, &f, &st, &gerr, why, sizeof why) != GUARD_OK) return TAIL_OK;
-  int ok = st.size > src->st.offset;
-  if (ok && src->st.fp_len > 0) {
-    uint64_t h;
-    ok = fp_of(os, f, src->st.fp_len, b, &h) == 0 && h == src->st.fp;
-  } else if (ok) {
-    ok = st.dev == src->st.dev && st.ino == src->st.ino;
+  if (src->rotated) {
+    /* Drained on from the descriptor the last poll left open: its size
+     * now (an application that has not reopened its log still appends to
+     * the renamed file). */
+    int frc = os->fstat(os->ctx, src->rotated, &st);
+    if (frc != OS_OK) {
+      *os_error = frc;
+      tail_source_release(src);
+      return TAIL_EIO;
+    }
+  } else {
+    char rp[CONFIG_PATH_MAX + 8];
+    const char *base = src->open_path[0] ? src->open_path : src->path;
+    size_t n = strnlen(base, CONFIG_PATH_MAX);
+    if (n + 3 > sizeof rp) return TAIL_OK;
+    memcpy(rp, base, n);
+    memcpy(rp + n, ".1", 3);
+    /* The rotated copy passes the same guard as the file: a symlink, FIFO
+     * or hard link planted as PATH.1 is not drained (nothing of the old file
+     * is there to read). */
+    os_file *f = NULL;
+    char why[GUARD_WHY_MAX];
+    int gerr = 0;
+    if (guard_open(src->guard, os, rp, &f, &st, &gerr, why, sizeof why) != GUARD_OK)
+      return TAIL_OK;
+    int ok = st.size > src->st.offset;
+    if (ok && src->st.fp_len > 0) {
+      uint64_t h;
+      ok = fp_of(os, f, src->st.fp_len, b, &h) == 0 && h == src->st.fp;
+    } else if (ok) {
+      ok = st.dev == src->st.dev && st.ino == src->st.ino;
+    }
+    if (!ok) {
+      os->close(os->ctx, f);
+      return TAIL_OK;
+    }
+    src->rotated = f;
+    src->rotated_os = os;
   }
+  os_file *f = src->rotated;
   int ret = TAIL_OK;
-  /* A rotated file is finite: bounded by its size in chunks, plus one. */
-  for (int64_t round = 0; ok && src->st.offset < st.size && round <= st.size / 4096 + 1; round++) {
+  int round = 0;
+  for (; src->st.offset < st.size && round < TAIL_MAX_CHUNKS_PER_POLL; round++) {
     if (*budget <= 0) {
       *unfinished = 1; /* the rest of the old file first, when tokens are back */
       break;
@@ -187,7 +219,12 @@ static int drain_rotated(tail_source *src, const os_shim *os, spool *sp, tail_bu
     if (src->st.offset < st.size && *budget <= 0) *unfinished = 1;
     if (consumed == 0) break;
   }
-  os->close(os->ctx, f);
+  if (ret == TAIL_OK && !*unfinished && round == TAIL_MAX_CHUNKS_PER_POLL &&
+      src->st.offset < st.size)
+    *more = 1;
+  /* Kept open only while the drain goes on; a failed one reopens (and
+   * re-checks) PATH.1 next time. */
+  if (ret != TAIL_OK || !(*more || *unfinished)) tail_source_release(src);
   if (ret != TAIL_OK) {
     spool_source_state disk;
     if (spool_source_load(sp, src->path, &disk) == SPOOL_OK) src->st = disk;
@@ -235,16 +272,19 @@ int tail_poll_max(tail_source *src, const os_shim *os, spool *sp, tail_buffers *
     src->st.offset = src->start == CONFIG_START_END ? st.size : 0;
     src->st.fp_len = 0;
     changed = 1;
-  } else if (!same_file(src, os, f, &st, b)) {
+  } else if (src->rotated || !same_file(src, os, f, &st, b)) {
     /* Rotated (rename or copytruncate), truncated, replaced, or an inode
      * reused by another file: what is left of the old file is read first,
      * from the rotated copy if there is one, then the new file from 0. */
-    int unfinished = 0;
-    int drc = drain_rotated(src, os, sp, b, ts_ms, &budget, lines_out, &unfinished, os_error);
-    if (drc != TAIL_OK || unfinished) {
-      /* Unfinished (rate cap): the state still describes the old file, so
-       * the next poll drains on from its offset before the new file. */
+    int unfinished = 0, old_more = 0;
+    int drc = drain_rotated(src, os, sp, b, ts_ms, &budget, lines_out, &unfinished, &old_more,
+                            os_error);
+    if (drc != TAIL_OK || unfinished || old_more) {
+      /* Unfinished (rate cap) or the step's share read: the state still
+       * describes the old file, so the next poll drains on from its offset
+       * before the new file. */
       *limited = unfinished;
+      *more = old_more;
       os->close(os->ctx, f);
       return drc;
     }

@@ -7,6 +7,8 @@
  * One '\r' right before the '\n' is dropped (CRLF); any other '\r' is kept.
  * A line longer than max_line bytes is cut to max_line bytes plus the marker
  * TAIL_TRUNCATED_MARKER, and the rest of it, up to its newline, is skipped.
+ * Ownership: a tail_source may hold one open file between calls (a rotated
+ * copy being drained); tail_source_release closes it.
  *
  * Identity and rotation (issue #3): a file is the same file while its device,
  * inode and fingerprint (its first up to TAIL_FP_BYTES bytes) match and it is
@@ -82,7 +84,18 @@ typedef struct tail_source {
   int64_t recheck_at;        /* the caller's: mono ms before which a refused file is skipped */
   int absent;                /* the last poll found no file (not an error: it may appear) */
   tail_health health;        /* the caller's, through tail_health_note */
+  /* The rotated copy being drained (issue #14), kept open between polls so
+   * that a drain spread over many steps reads the file it started on, even
+   * if it is rotated again (PATH.1 -> PATH.2) or deleted meanwhile. Owned:
+   * tail_source_release closes it. NULL when no drain is under way. */
+  os_file *rotated;
+  const os_shim *rotated_os;
 } tail_source;
+
+/* Closes what src holds open (a rotated copy being drained). Call before
+ * a tail_source is freed or forgotten; safe on one that holds nothing.
+ * The offsets are in the spool: the next tail_poll opens what it needs. */
+void tail_source_release(tail_source *src);
 
 /* Scratch memory owned by the agent and shared by all its sources. */
 typedef struct tail_buffers {
@@ -96,7 +109,9 @@ typedef struct tail_buffers {
 int tail_buffers_init(tail_buffers *b, size_t chunk_cap, size_t max_line);
 void tail_buffers_free(tail_buffers *b);
 
-/* Reads what is new in src (at most TAIL_MAX_CHUNKS_PER_POLL chunks) into sp.
+/* Reads what is new in src into sp: at most TAIL_MAX_CHUNKS_PER_POLL chunks
+ * per call, of the rotated copy being drained or of the file, so one call's
+ * work is bounded whatever the backlog (issue #14).
  * *lines_out: records spooled; *more: 1 when data was left unread (call again
  * soon). ts_ms stamps the records. */
 int tail_poll(tail_source *src, const os_shim *os, spool *sp, tail_buffers *b, int64_t ts_ms,

@@ -228,12 +228,125 @@ static void tail_replaces_nul_bytes(void **state) {
   spool_close(sp);
 }
 
+/* Issue #14: a rotated backlog is drained over many polls, each reading at
+ * most TAIL_MAX_CHUNKS_PER_POLL chunks (before, one poll read the whole
+ * PATH.1: seconds of one step for a gigabyte). Nothing lost, nothing twice,
+ * in order, and the new file only after the old one is done. */
+typedef struct ordered {
+  int64_t n;
+  int bad;
+} ordered;
+
+static int check_order(void *user, int64_t seq, int64_t ts, const char *src, size_t src_len,
+                       const char *line, size_t len) {
+  (void)seq, (void)ts, (void)src, (void)src_len;
+  ordered *o = user;
+  char want[32];
+  if (o->n < 20000) snprintf(want, sizeof want, "line %05lld", (long long)o->n);
+  else snprintf(want, sizeof want, "new");
+  if (len != strlen(want) || memcmp(line, want, len) != 0) o->bad = 1;
+  o->n++;
+  return 0;
+}
+
+/* Line 0 read, lines 1..19,999 appended, then rotated by rename to PATH.1
+ * and a new PATH holding "new"; nothing of the backlog read yet. */
+static void rotated_backlog(fixture *f, tail_source *src, spool *sp, tail_buffers *b) {
+  snprintf(src->path, sizeof src->path, "%s", f->log);
+  src->start = CONFIG_START_BEGINNING;
+  append_text(f->log, "line 00000\n");
+  assert_int_equal(poll_once(f, src, sp, b), 1);
+  FILE *fp = fopen(f->log, "ab");
+  assert_non_null(fp);
+  for (int i = 1; i < 20000; i++) fprintf(fp, "line %05d\n", i);
+  fclose(fp);
+  char rotated[160];
+  snprintf(rotated, sizeof rotated, "%s.1", f->log);
+  assert_int_equal(rename(f->log, rotated), 0);
+  append_text(f->log, "new\n");
+}
+
+/* Polls until nothing more is due; returns the records spooled. Every poll
+ * reads at most TAIL_MAX_CHUNKS_PER_POLL chunks of 4 KiB (11-byte lines). */
+static int64_t poll_until_done(fixture *f, tail_source *src, spool *sp, tail_buffers *b,
+                               int64_t backlog, int *polls) {
+  const int64_t per_poll_max = (int64_t)TAIL_MAX_CHUNKS_PER_POLL * 4096 / 11 + 1;
+  int64_t total = 0;
+  int more = 1;
+  *polls = 0;
+  while (more && *polls < 100) {
+    int64_t lines = 0;
+    int oserr = 0;
+    assert_int_equal(tail_poll(src, &f->os, sp, b, 1000, &lines, &more, &oserr), TAIL_OK);
+    assert_true(lines <= per_poll_max);
+    total += lines;
+    (*polls)++;
+    if (total < backlog) assert_int_equal(more, 1); /* come back soon, not at the next interval */
+  }
+  if (total == backlog) total += poll_once(f, src, sp, b); /* the new file's turn */
+  return total;
+}
+
+static void tail_drains_rotated_in_bounded_steps(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  char err[256];
+  assert_int_equal(spool_open(&f->os, f->db, &sp, err, sizeof err), SPOOL_OK);
+  tail_buffers b;
+  assert_int_equal(tail_buffers_init(&b, 4096, 300), 0);
+  tail_source src = {0};
+  rotated_backlog(f, &src, sp, &b);
+  int polls = 0;
+  assert_int_equal(poll_until_done(f, &src, sp, &b, 19999, &polls), 20000);
+  assert_true(polls >= 4); /* 54 chunks of backlog */
+  assert_null(src.rotated); /* closed once drained */
+  ordered o = {0};
+  assert_int_equal(spool_scan(sp, 30000, check_order, &o), SPOOL_OK);
+  assert_int_equal(o.n, 20001);
+  assert_int_equal(o.bad, 0);
+  tail_source_release(&src);
+  tail_buffers_free(&b);
+  spool_close(sp);
+}
+
+/* The drain goes on from the descriptor it started on: PATH.1 deleted (or
+ * rotated on to PATH.2) after the first step loses nothing. */
+static void tail_drain_survives_the_copy_going_away(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  char err[256];
+  assert_int_equal(spool_open(&f->os, f->db, &sp, err, sizeof err), SPOOL_OK);
+  tail_buffers b;
+  assert_int_equal(tail_buffers_init(&b, 4096, 300), 0);
+  tail_source src = {0};
+  rotated_backlog(f, &src, sp, &b);
+  int64_t first = 0;
+  int more = 0, oserr = 0;
+  assert_int_equal(tail_poll(&src, &f->os, sp, &b, 1000, &first, &more, &oserr), TAIL_OK);
+  assert_int_equal(more, 1);
+  assert_non_null(src.rotated);
+  char rotated[160];
+  snprintf(rotated, sizeof rotated, "%s.1", f->log);
+  assert_int_equal(unlink(rotated), 0);
+  int polls = 0;
+  assert_int_equal(first + poll_until_done(f, &src, sp, &b, 19999 - first, &polls), 20000);
+  ordered o = {0};
+  assert_int_equal(spool_scan(sp, 30000, check_order, &o), SPOOL_OK);
+  assert_int_equal(o.n, 20001);
+  assert_int_equal(o.bad, 0);
+  tail_source_release(&src);
+  tail_buffers_free(&b);
+  spool_close(sp);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(spool_counts_and_persists, setup, teardown),
       cmocka_unit_test_setup_teardown(tail_follows_lines, setup, teardown),
       cmocka_unit_test_setup_teardown(tail_start_end_skips_history, setup, teardown),
       cmocka_unit_test_setup_teardown(tail_replaces_nul_bytes, setup, teardown),
+      cmocka_unit_test_setup_teardown(tail_drains_rotated_in_bounded_steps, setup, teardown),
+      cmocka_unit_test_setup_teardown(tail_drain_survives_the_copy_going_away, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
