@@ -25,8 +25,12 @@ typedef struct inode {
   uint32_t mode;
   uint32_t uid;        /* owner: the fs's creating uid at creation, or sim_fs_chown's */
   int64_t mtime_ms;
+  /* Bytes [0, dlen) are in data; [dlen, len) are zeros not held in memory
+   * (issue #15: the spool's 312 KiB reserve file, all zeros, was 40% of a
+   * simulated host's heap). What the agent sees and the quota counts is
+   * len, as on a disk that allocates the zeros. */
   uint8_t *data;
-  int64_t len, cap;
+  int64_t len, cap, dlen;
   int64_t syn_len;     /* size at the last sync */
   undo_block *undo;    /* saved synced blocks modified since the last sync */
   size_t n_undo, cap_undo;
@@ -314,6 +318,7 @@ static int save_block(inode *n, int64_t idx) {
   int64_t start = idx * UNDO_BLOCK;
   int64_t end = start + UNDO_BLOCK;
   if (end > n->len) end = n->len; /* the rest was already saved by a shrink */
+  if (end > n->dlen) end = n->dlen; /* the zero tail: calloc's zeros */
   if (end > start) memcpy(d, n->data + start, (size_t)(end - start));
   n->undo[n->n_undo].idx = idx;
   n->undo[n->n_undo].data = d;
@@ -351,19 +356,45 @@ static int reserve(sim_fs *fs, inode *n, int64_t need) {
   return OS_OK;
 }
 
-/* Sets the size to new_len (zero-filling growth) after quota and undo checks. */
+/* Holds bytes [0, upto) in data: the zero tail up to there written out. */
+static int materialize(sim_fs *fs, inode *n, int64_t upto) {
+  if (upto <= n->dlen) return OS_OK;
+  int rc = reserve(fs, n, upto);
+  if (rc) return rc;
+  memset(n->data + n->dlen, 0, (size_t)(upto - n->dlen));
+  n->dlen = upto;
+  return OS_OK;
+}
+
+static int all_zero(const uint8_t *p, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (p[i]) return 0;
+  return 1;
+}
+
+/* Where saved block u of n ends within the synced size when it must be put
+ * back over bytes [0, dlen) held in memory; 0 when it need not be: empty,
+ * or all zeros lying in the zero tail already. */
+static int64_t undo_end(const inode *n, size_t u, int64_t dlen) {
+  int64_t start = n->undo[u].idx * UNDO_BLOCK, end = start + UNDO_BLOCK;
+  if (end > n->syn_len) end = n->syn_len;
+  if (end <= start) return 0;
+  if (start >= dlen && all_zero(n->undo[u].data, (size_t)(end - start))) return 0;
+  return end;
+}
+
+/* Sets the size to new_len (growth reads as zeros: the zero tail) after
+ * quota and undo checks. */
 static int resize(sim_fs *fs, inode *n, int64_t new_len) {
   if (new_len > n->len) {
     uint64_t grow = (uint64_t)(new_len - n->len);
     if (fs->used + grow > fs->quota) return OS_ENOSPC;
-    int rc = reserve(fs, n, new_len);
-    if (rc) return rc;
-    memset(n->data + n->len, 0, (size_t)(new_len - n->len));
     fs->used += grow;
   } else if (new_len < n->len) {
     int rc = save_range(n, new_len, n->len);
     if (rc) return rc;
     fs->used -= (uint64_t)(n->len - new_len);
+    if (n->dlen > new_len) n->dlen = new_len;
   }
   n->len = new_len;
   return OS_OK;
@@ -450,7 +481,10 @@ int64_t sim_fs_pread(sim_fs *fs, os_file *f, void *buf, size_t len, int64_t off)
   if (off >= n->len) return 0;
   int64_t avail = n->len - off;
   size_t k = (uint64_t)avail < len ? (size_t)avail : len;
-  memcpy(buf, n->data + off, k);
+  size_t held = off < n->dlen ? (size_t)(n->dlen - off) : 0;
+  if (held > k) held = k;
+  if (held) memcpy(buf, n->data + off, held);
+  if (held < k) memset((uint8_t *)buf + held, 0, k - held);
   return (int64_t)k;
 }
 
@@ -473,11 +507,17 @@ static int64_t pwrite_impl(sim_fs *fs, os_file *f, const void *buf, size_t len, 
   if (end > n->len && (uint64_t)(end - n->len) + fs->used > fs->quota) return OS_ENOSPC;
   int rc = save_range(n, off, end);
   if (rc) return rc;
+  /* Zeros written at or past the held bytes stay in the zero tail. */
+  int zeros = off >= n->dlen && all_zero(buf, len);
+  if (!zeros) {
+    rc = materialize(fs, n, end);
+    if (rc) return rc;
+  }
   if (end > n->len) {
     rc = resize(fs, n, end);
     if (rc) return rc;
   }
-  memcpy(n->data + off, buf, len);
+  if (!zeros) memcpy(n->data + off, buf, len);
   n->mtime_ms = now_ms(fs);
   return (int64_t)len;
 }
@@ -806,13 +846,20 @@ int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
         }
         if (!rc && n->type == OS_TYPE_REG && e->node->syn_len > 0) {
           inode *o = e->node;
-          rc = reserve(fs, n, o->syn_len);
+          /* The synced image: the held bytes, then the saved blocks over
+           * them; what neither covers stays a zero tail. */
+          int64_t have = o->len < o->syn_len ? o->len : o->syn_len;
+          if (have > o->dlen) have = o->dlen;
+          int64_t held = have;
+          for (size_t u = 0; u < o->n_undo; u++) {
+            int64_t end = undo_end(o, u, have);
+            if (end > held) held = end;
+          }
+          rc = materialize(fs, n, held);
           if (!rc) {
-            int64_t have = o->len < o->syn_len ? o->len : o->syn_len;
             memcpy(n->data, o->data, (size_t)have);
             for (size_t u = 0; u < o->n_undo; u++) {
-              int64_t start = o->undo[u].idx * UNDO_BLOCK, end = start + UNDO_BLOCK;
-              if (end > o->syn_len) end = o->syn_len;
+              int64_t start = o->undo[u].idx * UNDO_BLOCK, end = undo_end(o, u, have);
               if (end > start) memcpy(n->data + start, o->undo[u].data, (size_t)(end - start));
             }
             n->len = n->syn_len = o->syn_len;
@@ -844,14 +891,19 @@ void sim_fs_crash(sim_fs *fs) {
     if (n->type != OS_TYPE_REG) continue;
     /* Growth back to the synced size cannot exceed the quota: the synced
      * bytes were inside it, and any shrink only freed space. */
-    if (n->syn_len > n->len) {
-      if (reserve(fs, n, n->syn_len) != OS_OK) continue; /* ENOMEM: keep current */
-      memset(n->data + n->len, 0, (size_t)(n->syn_len - n->len));
-    }
+    /* Growth back to the synced size reads as zeros (the zero tail); the
+     * saved blocks then put the synced bytes back over it. */
+    int64_t kept = n->dlen < n->syn_len ? n->dlen : n->syn_len;
+    int64_t held = kept;
     for (size_t u = 0; u < n->n_undo; u++) {
-      int64_t start = n->undo[u].idx * UNDO_BLOCK;
-      int64_t end = start + UNDO_BLOCK;
-      if (end > n->syn_len) end = n->syn_len;
+      int64_t end = undo_end(n, u, kept);
+      if (end > held) held = end;
+    }
+    if (held > n->dlen && reserve(fs, n, held) != OS_OK) continue; /* ENOMEM: keep current */
+    n->dlen = kept;
+    if (materialize(fs, n, held) != OS_OK) continue; /* reserved above: cannot fail */
+    for (size_t u = 0; u < n->n_undo; u++) {
+      int64_t start = n->undo[u].idx * UNDO_BLOCK, end = undo_end(n, u, kept);
       if (end > start) memcpy(n->data + start, n->undo[u].data, (size_t)(end - start));
     }
     drop_undo(n);
@@ -881,6 +933,16 @@ void sim_fs_fail_write(sim_fs *fs, int64_t nth, int err) {
 uint64_t sim_fs_used(const sim_fs *fs) { return fs ? fs->used : 0; }
 uint64_t sim_fs_quota(const sim_fs *fs) { return fs ? fs->quota : 0; }
 int64_t sim_fs_open_handles(const sim_fs *fs) { return fs ? fs->n_handles : 0; }
+
+uint64_t sim_fs_held_bytes(const sim_fs *fs) {
+  uint64_t sum = 0;
+  if (!fs) return 0;
+  for (size_t i = 0; i < fs->n_entries; i++) {
+    const inode *n = fs->entries[i].node;
+    sum += (uint64_t)n->cap + (uint64_t)n->n_undo * UNDO_BLOCK;
+  }
+  return sum;
+}
 
 /* ---- issue #13: links, special files, the attacker's hook ---------------- */
 

@@ -140,5 +140,10 @@ int64_t sim_fs_blocked_opens(const sim_fs *fs);
 uint64_t sim_fs_used(const sim_fs *fs);
 uint64_t sim_fs_quota(const sim_fs *fs);
 int64_t sim_fs_open_handles(const sim_fs *fs);
+/* Memory the files' contents take (issue #15's budget): buffers and saved
+ * blocks, counted once per name (a hard-linked file twice). A file's zero
+ * tail - zeros written at or past its last non-zero byte, or growth by
+ * truncate - takes none. */
+uint64_t sim_fs_held_bytes(const sim_fs *fs);
 
 #endif

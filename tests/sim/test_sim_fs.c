@@ -398,11 +398,73 @@ static void hook_swaps_inside_open(void **state) {
   sim_fs_free(fs);
 }
 
+/* Issue #15: zeros written at the end of a file (the spool's reserve) take
+ * no memory, yet read, count against the quota, survive a crash and a copy
+ * exactly as held bytes would. */
+static void zero_tail_takes_no_memory(void **state) {
+  (void)state;
+  static const char zeros[16384];
+  sim_fs *fs = mk(1 << 20);
+  os_file *f;
+  assert_int_equal(sim_fs_open(fs, "/r", OS_O_WRITE | OS_O_CREATE, 0600, &f), OS_OK);
+  for (int64_t off = 0; off < 320 * 1024; off += (int64_t)sizeof zeros)
+    assert_int_equal(sim_fs_pwrite(fs, f, zeros, sizeof zeros, off), (int64_t)sizeof zeros);
+  assert_true(sim_fs_held_bytes(fs) < 4096);
+  assert_int_equal(sim_fs_used(fs), 320 * 1024);
+  os_stat st;
+  assert_int_equal(sim_fs_fstat(fs, f, &st), OS_OK);
+  assert_int_equal(st.size, 320 * 1024);
+  char buf[64];
+  memset(buf, 'q', sizeof buf);
+  assert_int_equal(sim_fs_pread(fs, f, buf, sizeof buf, 320 * 1024 - 10), 10);
+  assert_memory_equal(buf, zeros, 10);
+  assert_int_equal(sim_fs_sync(fs, f), OS_OK);
+
+  /* A non-zero byte inside the tail holds the bytes up to it. */
+  write_str(fs, f, "x", 100000);
+  assert_true(sim_fs_held_bytes(fs) >= 100001);
+  assert_int_equal(sim_fs_pread(fs, f, buf, 4, 99998), 4);
+  assert_memory_equal(buf, "\0\0x\0", 4);
+
+  /* The power cut puts back the synced image: all zeros. */
+  assert_int_equal(sim_fs_truncate(fs, f, 5), OS_OK);
+  sim_fs_crash(fs);
+  sim_fs_close(fs, f);
+  assert_int_equal(sim_fs_open(fs, "/r", OS_O_READ | OS_O_WRITE, 0, &f), OS_OK);
+  assert_int_equal(sim_fs_fstat(fs, f, &st), OS_OK);
+  assert_int_equal(st.size, 320 * 1024);
+  assert_int_equal(sim_fs_used(fs), 320 * 1024);
+  for (int64_t off = 0; off < st.size; off += 4096) {
+    char blk[4096];
+    assert_int_equal(sim_fs_pread(fs, f, blk, sizeof blk, off), 4096);
+    assert_memory_equal(blk, zeros, sizeof blk);
+  }
+
+  /* Held bytes, then a zero tail, in a copy: the same bytes. */
+  write_str(fs, f, "head", 0);
+  assert_int_equal(sim_fs_sync(fs, f), OS_OK);
+  sim_fs_close(fs, f);
+  sim_fs *copy = NULL;
+  assert_int_equal(sim_fs_copy(fs, 8, &copy), OS_OK);
+  assert_true(sim_fs_held_bytes(copy) < 100000); /* the tail past the old 'x' block stays */
+  assert_int_equal(sim_fs_open(copy, "/r", OS_O_READ, 0, &f), OS_OK);
+  assert_int_equal(sim_fs_fstat(copy, f, &st), OS_OK);
+  assert_int_equal(st.size, 320 * 1024);
+  assert_int_equal(sim_fs_pread(copy, f, buf, 6, 0), 6);
+  assert_memory_equal(buf, "head\0\0", 6);
+  assert_int_equal(sim_fs_pread(copy, f, buf, 8, 300000), 8);
+  assert_memory_equal(buf, zeros, 8);
+  sim_fs_close(copy, f);
+  sim_fs_free(copy);
+  sim_fs_free(fs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dirs_and_errors),
       cmocka_unit_test(rmdir_only_empty),
       cmocka_unit_test(read_write_and_unique_inodes),
+      cmocka_unit_test(zero_tail_takes_no_memory),
       cmocka_unit_test(open_handle_survives_unlink_and_rename),
       cmocka_unit_test(quota_enospc_writes_nothing),
       cmocka_unit_test(crash_reverts_unsynced_and_kills_handles),
