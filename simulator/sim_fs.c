@@ -857,7 +857,7 @@ int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
           }
           rc = materialize(fs, n, held);
           if (!rc) {
-            memcpy(n->data, o->data, (size_t)have);
+            if (have > 0) memcpy(n->data, o->data, (size_t)have);
             for (size_t u = 0; u < o->n_undo; u++) {
               int64_t start = o->undo[u].idx * UNDO_BLOCK, end = undo_end(o, u, have);
               if (end > start) memcpy(n->data + start, o->undo[u].data, (size_t)(end - start));
