@@ -856,12 +856,14 @@ int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
             if (end > held) held = end;
           }
           rc = materialize(fs, n, held);
-          if (!rc) {
+          if (!rc && held > 0 && n->data) {
             if (have > 0) memcpy(n->data, o->data, (size_t)have);
             for (size_t u = 0; u < o->n_undo; u++) {
               int64_t start = o->undo[u].idx * UNDO_BLOCK, end = undo_end(o, u, have);
               if (end > start) memcpy(n->data + start, o->undo[u].data, (size_t)(end - start));
             }
+          }
+          if (!rc) {
             n->len = n->syn_len = o->syn_len;
             fs->used += (uint64_t)n->len;
           }
