@@ -19,7 +19,8 @@
 # stime) / wall, 100% = one core); the host's progress over the same interval:
 # the hog's CPU% and iterations per second, dd's MB/s (32 MiB writes completed).
 # Runs alternate (each round rotates the order) so machine noise spreads;
-# medians per setting at the end.
+# medians per setting at the end (plus lines/s from the first line to t1:
+# the rate once enrolled, with the batch age's wait in it).
 # The cloud (outpost-cloud on 127.0.0.1, nice 0) shares the machine: its ingest
 # CPU is part of the host's load here, unlike in production.
 # Prints figures only: no assertions (machines are noisy). Not a ctest test.
@@ -219,6 +220,7 @@ def fig(rs):
         "enroll": [int(r[1]) / 1000 if r[1] != "-" else None for r in rs],
         "first": [int(r[2]) / 1000 if r[2] != "-" else None for r in rs],
         "rate": med([int(r[3]) / x for r, x in zip(rs, s)]),
+        "steady": med([int(r[3]) / (x - int(r[2]) / 1000) for r, x in zip(rs, s) if r[2] != "-"]),
         "backlog": med([int(r[4]) - int(r[3]) for r in rs]),
         "cpu": med([100 * int(r[5]) / tick / x for r, x in zip(rs, s)]),
         "hogcpu": med([100 * int(r[7]) / tick / x for r, x in zip(rs, s)]),
@@ -226,13 +228,14 @@ def fig(rs):
         "dd": med([int(r[8]) * 33.554432 / x for r, x in zip(rs, s)]),
     }
 b = fig(base) if base else None
-print("| setting (CPU / I/O) | enrolled after s | first line after s | shipped lines/s | backlog at end | agent CPU % | hog CPU % | hog it/s vs none | dd MB/s vs none |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| setting (CPU / I/O) | enrolled after s | first line after s | shipped lines/s (whole run) | lines/s after the first | backlog at end | agent CPU % | hog CPU % | hog it/s vs none | dd MB/s vs none |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for k, rs in by.items():
     f = fig(rs)
     fmt = lambda xs: ", ".join("never" if x is None else "%.1f" % x for x in xs)
     rel = lambda key: ("%+.1f%%" % (100 * (f[key] / b[key] - 1))) if b and b[key] else "-"
-    print("| %s | %s | %s | %.1f | %d | %.2f | %.1f | %.0f (%s) | %.0f (%s) |" % (
+    print("| %s | %s | %s | %.1f | %s | %d | %.2f | %.1f | %.0f (%s) | %.0f (%s) |" % (
         k, fmt(f["enroll"]) if k != "none" else "-", fmt(f["first"]) if k != "none" else "-",
-        f["rate"], f["backlog"] if k != "none" else 0, f["cpu"], f["hogcpu"], f["hog"], rel("hog"), f["dd"], rel("dd")))
+        f["rate"], "%.1f" % f["steady"] if k != "none" and f["steady"] == f["steady"] else "-",
+        f["backlog"] if k != "none" else 0, f["cpu"], f["hogcpu"], f["hog"], rel("hog"), f["dd"], rel("dd")))
 PY
