@@ -217,8 +217,13 @@ static int cmd_run(const char *path) {
   if (load_config(path, &cfg) != 0) return 1;
   /* Lowest priority first: every thread made later (curl's resolver)
    * inherits it. */
-  if (sandbox_lower_priority(err, sizeof err) != 0)
-    fprintf(stderr, "%s: warning: cannot lower priority: %s\n", path, err);
+  if (sandbox_lower_priority(cfg.cpu_sched == CONFIG_CPU_SCHED_BATCH   ? SANDBOX_CPU_BATCH
+                             : cfg.cpu_sched == CONFIG_CPU_SCHED_OTHER ? SANDBOX_CPU_OTHER
+                                                                       : SANDBOX_CPU_IDLE,
+                             cfg.io_sched == CONFIG_IO_SCHED_BEST_EFFORT ? SANDBOX_IO_BEST_EFFORT
+                                                                         : SANDBOX_IO_IDLE,
+                             err, sizeof err) != 0)
+    fprintf(stderr, "%s: warning: cannot set the configured priority: %s\n", path, err);
   os_posix_options_init(&po);
   if (cfg.log_level >= OS_LOG_DEBUG && cfg.log_level <= OS_LOG_ERROR)
     po.log_level = (os_log_level)cfg.log_level;
@@ -467,7 +472,8 @@ int main(int argc, char **argv) {
     sandbox_probe early;
     int n = 0;
     /* A thread from before the filter: it must be filtered too (TSYNC). */
-    if (sandbox_lower_priority(err, sizeof err) != 0 || sandbox_probe_start(&early) != 0 ||
+    if (sandbox_lower_priority(SANDBOX_CPU_IDLE, SANDBOX_IO_IDLE, err, sizeof err) != 0 ||
+        sandbox_probe_start(&early) != 0 ||
         sandbox_install_seccomp(&n, err, sizeof err) != 0) {
       fprintf(stderr, "selftest-seccomp: %s\n", err);
       return 1;

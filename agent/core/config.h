@@ -25,6 +25,20 @@
 
 typedef enum config_start { CONFIG_START_END = 0, CONFIG_START_BEGINNING = 1 } config_start;
 
+/* issue #14: the agent's own CPU and I/O priority (docs/hardening.md,
+ * "Priority"). Names are systemd's (CPUSchedulingPolicy=, IOSchedulingClass=).
+ * Every CPU policy runs at nice 19; best-effort I/O runs at level 7 (the
+ * lowest of its class). No real-time policy or class can be asked for. */
+typedef enum config_cpu_sched {
+  CONFIG_CPU_SCHED_IDLE = 0,  /* SCHED_IDLE: only time no one else wants */
+  CONFIG_CPU_SCHED_BATCH = 1, /* SCHED_BATCH, nice 19 */
+  CONFIG_CPU_SCHED_OTHER = 2  /* SCHED_OTHER, nice 19 */
+} config_cpu_sched;
+typedef enum config_io_sched {
+  CONFIG_IO_SCHED_IDLE = 0,       /* I/O class idle */
+  CONFIG_IO_SCHED_BEST_EFFORT = 1 /* I/O class best-effort, level 7 */
+} config_io_sched;
+
 #define CONFIG_PATTERN_MAX 128
 
 typedef struct config_source {
@@ -55,6 +69,8 @@ typedef struct agent_config {
   int64_t max_line_bytes;       /* default 65536 */
   int zstd_level;               /* default 3, 1..19 */
   int log_level;                /* os_log_level; default info */
+  config_cpu_sched cpu_sched;   /* "cpu_scheduling_policy": idle|batch|other, default batch */
+  config_io_sched io_sched;     /* "io_scheduling_class": idle|best-effort, default idle */
   /* identity (issue #4) */
   int64_t checkin_interval_ms;  /* default 300000: check in this often even when idle */
   /* "identity": {"machine_id_file": ..., "product_uuid_file": ...}: read these

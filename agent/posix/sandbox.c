@@ -23,7 +23,9 @@
 #include "outpost_syscalls.h"
 
 /* linux/ioprio.h is not in every libc's headers; the ABI is stable. */
+#define SANDBOX_IOPRIO_CLASS_BE 2
 #define SANDBOX_IOPRIO_CLASS_IDLE 3
+#define SANDBOX_IOPRIO_BE_LOWEST 7
 #define SANDBOX_IOPRIO_CLASS_SHIFT 13
 #define SANDBOX_IOPRIO_WHO_PROCESS 1
 
@@ -46,19 +48,24 @@ static int fail(char *err, size_t cap, const char *what, int e) {
   return -1;
 }
 
-int sandbox_lower_priority(char *err, size_t err_cap) {
+int sandbox_lower_priority(int cpu, int io, char *err, size_t err_cap) {
   struct sched_param sp;
+  int policy = cpu == SANDBOX_CPU_BATCH ? SCHED_BATCH : cpu == SANDBOX_CPU_OTHER ? SCHED_OTHER : SCHED_IDLE;
+  const char *pname = policy == SCHED_BATCH ? "SCHED_BATCH" : policy == SCHED_OTHER ? "SCHED_OTHER" : "SCHED_IDLE";
+  int prio = io == SANDBOX_IO_BEST_EFFORT
+                 ? (SANDBOX_IOPRIO_CLASS_BE << SANDBOX_IOPRIO_CLASS_SHIFT) | SANDBOX_IOPRIO_BE_LOWEST
+                 : SANDBOX_IOPRIO_CLASS_IDLE << SANDBOX_IOPRIO_CLASS_SHIFT;
   errno = 0;
+  /* nice first: leaving SCHED_IDLE without CAP_SYS_NICE is judged on the
+   * nice value (sched(7), RLIMIT_NICE). */
   if (setpriority(PRIO_PROCESS, 0, 19) != 0 && errno != 0) return fail(err, err_cap, "nice 19", errno);
   memset(&sp, 0, sizeof sp);
-  if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0)
-    return fail(err, err_cap, "SCHED_IDLE", errno);
-  int prio = SANDBOX_IOPRIO_CLASS_IDLE << SANDBOX_IOPRIO_CLASS_SHIFT;
+  if (sched_setscheduler(0, policy, &sp) != 0) return fail(err, err_cap, pname, errno);
   if (syscall(SYS_ioprio_set, SANDBOX_IOPRIO_WHO_PROCESS, 0, prio) != 0)
-    return fail(err, err_cap, "ioprio_set idle", errno);
+    return fail(err, err_cap, io == SANDBOX_IO_BEST_EFFORT ? "ioprio_set best-effort 7" : "ioprio_set idle",
+                errno);
   return 0;
 }
-
 
 /* One allowed call with an argument check (tag "arg" in syscalls.txt). */
 typedef struct sandbox__arg_rule {

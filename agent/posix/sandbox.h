@@ -4,8 +4,15 @@
  * kernel's wider attack surface (issues #5 and 13; NET-2, EXEC-1..3, LOCAL-1).
  * The filesystem and TCP-port half of the box is landlock.h.
  *
- * sandbox_lower_priority: nice 19, SCHED_IDLE, I/O class idle (ioprio_set).
- *   Call before any thread exists: threads inherit these at creation.
+ * sandbox_lower_priority: nice 19, then the CPU policy cpu (SANDBOX_CPU_*:
+ *   SCHED_IDLE, SCHED_BATCH or SCHED_OTHER) and the I/O class io
+ *   (SANDBOX_IO_*: idle, or best-effort at level 7) (issue #14,
+ *   docs/hardening.md "Priority"). Call before any thread exists: threads
+ *   inherit these at creation, and the seccomp filter refuses these calls
+ *   afterwards, so the setting is fixed for the process's life. A process
+ *   without CAP_SYS_NICE that already runs SCHED_IDLE (the unit's
+ *   CPUSchedulingPolicy=idle) cannot leave it while RLIMIT_NICE is 0: the
+ *   call then fails with EPERM and the process stays lower than asked.
  * sandbox_install_seccomp: a libseccomp filter whose default is EPERM and
  *   which allows exactly the calls agent/posix/syscalls.txt tags "run" (and
  *   "asan" in sanitizer builds), plus the "arg" calls under their argument
@@ -44,7 +51,13 @@ typedef struct sandbox_probe {
   int e_unshare, e_listen, e_io_uring; /* errno each call got in the thread */
 } sandbox_probe;
 
-int sandbox_lower_priority(char *err, size_t err_cap);
+#define SANDBOX_CPU_IDLE 0
+#define SANDBOX_CPU_BATCH 1
+#define SANDBOX_CPU_OTHER 2
+#define SANDBOX_IO_IDLE 0
+#define SANDBOX_IO_BEST_EFFORT 1
+
+int sandbox_lower_priority(int cpu, int io, char *err, size_t err_cap);
 int sandbox_install_seccomp(int *n_allowed, char *err, size_t err_cap);
 int sandbox_probe_start(sandbox_probe *p);
 int sandbox_selftest(int fd, sandbox_probe *early);

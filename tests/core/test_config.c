@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -175,6 +176,68 @@ static void port_443_needs_no_allowance(void **state) {
   }
 }
 
+/* issue #14: the agent's own CPU policy and I/O class. Every value systemd
+ * would accept that is not one of ours (fifo, rr, realtime) is refused, and
+ * the message names the key and the bad value. */
+static void priority_keys(void **state) {
+  (void)state;
+  agent_config c;
+  char err[256] = "";
+  const char *base = "{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}";
+  assert_int_equal(config_parse(base, strlen(base), &c, err, sizeof err), CONFIG_OK);
+  assert_int_equal(c.cpu_sched, CONFIG_CPU_SCHED_BATCH); /* issue #14: the measured default */
+  assert_int_equal(c.io_sched, CONFIG_IO_SCHED_IDLE);
+  char text[2048];
+  assert_true(config_explain(&c, text, sizeof text) > 0);
+  assert_non_null(strstr(text, "priority           CPU SCHED_BATCH, nice 19; I/O idle"));
+  static const struct {
+    const char *cpu, *io;
+    config_cpu_sched want_cpu;
+    config_io_sched want_io;
+  } ok[] = {
+      {"idle", "idle", CONFIG_CPU_SCHED_IDLE, CONFIG_IO_SCHED_IDLE},
+      {"idle", "best-effort", CONFIG_CPU_SCHED_IDLE, CONFIG_IO_SCHED_BEST_EFFORT},
+      {"batch", "idle", CONFIG_CPU_SCHED_BATCH, CONFIG_IO_SCHED_IDLE},
+      {"batch", "best-effort", CONFIG_CPU_SCHED_BATCH, CONFIG_IO_SCHED_BEST_EFFORT},
+      {"other", "idle", CONFIG_CPU_SCHED_OTHER, CONFIG_IO_SCHED_IDLE},
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    char json[256];
+    snprintf(json, sizeof json,
+             "{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\","
+             "\"cpu_scheduling_policy\":\"%s\",\"io_scheduling_class\":\"%s\"}",
+             ok[i].cpu, ok[i].io);
+    if (config_parse(json, strlen(json), &c, err, sizeof err) != CONFIG_OK) fail_msg("case %zu: %s", i, err);
+    assert_int_equal(c.cpu_sched, ok[i].want_cpu);
+    assert_int_equal(c.io_sched, ok[i].want_io);
+  }
+  static const bad_case bad[] = {
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"cpu_scheduling_policy\":\"fifo\"}",
+       "cpu_scheduling_policy: \"fifo\" is not one of idle, batch, other"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"cpu_scheduling_policy\":\"rr\"}",
+       "cpu_scheduling_policy: \"rr\" is not one of"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"cpu_scheduling_policy\":\"IDLE\"}",
+       "cpu_scheduling_policy: \"IDLE\" is not one of"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"cpu_scheduling_policy\":3}",
+       "cpu_scheduling_policy: must be a string, one of idle, batch, other"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"io_scheduling_class\":\"realtime\"}",
+       "io_scheduling_class: \"realtime\" is not one of idle, best-effort"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"io_scheduling_class\":\"\"}",
+       "io_scheduling_class: \"\" is not one of"},
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"io_scheduling_class\":null}",
+       "io_scheduling_class: must be a string"},
+      /* a long value is cut in the message, not copied whole */
+      {"{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\",\"io_scheduling_class\":"
+       "\"best-effort-best-effort-best-effort-best-effort\"}",
+       "io_scheduling_class: \"best-effort-best-effort-best-eff\" is not one of"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int rc = config_parse(bad[i].json, strlen(bad[i].json), &c, err, sizeof err);
+    if (rc != CONFIG_EINVALID || !strstr(err, bad[i].expect))
+      fail_msg("bad case %zu: rc=%d err='%s', expected '%s'", i, rc, err, bad[i].expect);
+  }
+}
+
 static void json_need_not_be_terminated(void **state) {
   char buf[1024];
   size_t n = strlen(good);
@@ -190,6 +253,7 @@ int main(void) {
       cmocka_unit_test(parses_good_config),
       cmocka_unit_test(rejects_bad_configs),
       cmocka_unit_test(port_443_needs_no_allowance),
+      cmocka_unit_test(priority_keys),
       cmocka_unit_test(json_need_not_be_terminated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
