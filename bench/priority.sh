@@ -44,7 +44,10 @@ case "$RUN_S$ROUNDS$HOGS" in *[!0-9]*) echo "RUN_SECONDS and ROUNDS are integers
 [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 10 ] || { echo "ROUNDS: 1..10" >&2; exit 2; }
 [ "$HOGS" -ge 1 ] && [ "$HOGS" -le 8 ] || { echo "HOGS: 1..8" >&2; exit 2; }
 . "$(dirname "$0")/../tests/integration/lib.sh"
-WORK=$(mktemp -d /var/tmp/outpost-prio.XXXXXX) # /var/tmp: on the local disk, not tmpfs
+# PRIO_DIR (environment): where the agent's state, its log and dd's file go; default
+# /var/tmp, on the local disk (not tmpfs). Point it at a mount whose device
+# uses the I/O scheduler to test (docs/benchmarks.md: a loop device with bfq).
+WORK=$(mktemp -d "${PRIO_DIR:-/var/tmp}/outpost-prio.XXXXXX")
 LOAD_PIDS=()
 stop_load() {
   for p in "${LOAD_PIDS[@]:-}"; do

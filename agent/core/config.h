@@ -69,7 +69,7 @@ typedef struct agent_config {
   int64_t max_line_bytes;       /* default 65536 */
   int zstd_level;               /* default 3, 1..19 */
   int log_level;                /* os_log_level; default info */
-  config_cpu_sched cpu_sched;   /* "cpu_scheduling_policy": idle|batch|other, default batch */
+  config_cpu_sched cpu_sched;   /* "cpu_scheduling_policy": idle|batch|other, default idle */
   config_io_sched io_sched;     /* "io_scheduling_class": idle|best-effort, default idle */
   /* identity (issue #4) */
   int64_t checkin_interval_ms;  /* default 300000: check in this often even when idle */

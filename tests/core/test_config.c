@@ -185,11 +185,11 @@ static void priority_keys(void **state) {
   char err[256] = "";
   const char *base = "{\"cloud_url\":\"https://x\",\"ca_file\":\"/ca\",\"state_dir\":\"/s\"}";
   assert_int_equal(config_parse(base, strlen(base), &c, err, sizeof err), CONFIG_OK);
-  assert_int_equal(c.cpu_sched, CONFIG_CPU_SCHED_BATCH); /* issue #14: the measured default */
+  assert_int_equal(c.cpu_sched, CONFIG_CPU_SCHED_IDLE); /* issue #14: the measured default */
   assert_int_equal(c.io_sched, CONFIG_IO_SCHED_IDLE);
   char text[2048];
   assert_true(config_explain(&c, text, sizeof text) > 0);
-  assert_non_null(strstr(text, "priority           CPU SCHED_BATCH, nice 19; I/O idle"));
+  assert_non_null(strstr(text, "priority           CPU SCHED_IDLE, nice 19; I/O idle"));
   static const struct {
     const char *cpu, *io;
     config_cpu_sched want_cpu;
