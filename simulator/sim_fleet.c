@@ -1,4 +1,4 @@
-#include "sim_fleet.h"
+#include "sim_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -38,263 +38,19 @@
 #include "sim_trace.h"
 #include "sim_update.h"
 
-enum {
-  EV_STEP = 1,
-  EV_NET_DELIVER,
-  EV_NET_COMPLETE,
-  EV_LOG,
-  EV_SCENARIO,
-  EV_OUTAGE_END,
-  EV_PARTITION_END,
-  EV_HOUR,
-  EV_END,
-  EV_DRAIN_END,
-  EV_UPD_TICK,
-  EV_TLS_END,
-};
-
 static const char *const ev_names[] = {"?",        "step",      "net_deliver", "net_complete",
                                        "log",      "scenario",  "outage_end",  "partition_end",
                                        "hour",     "end",       "drain_end",   "upd_tick",
                                        "tls_end"};
 
-#define LOG_PATH "/var/log/app.log"
-#define STATE_DIR "/var/lib/outpost"
-#define CA_PATH "/etc/outpost/ca.pem"
-#define ROOT_PATH "/etc/outpost/root.json"
-#define SIM_RNG_LOGGEN_BASE UINT64_C(2000000)
-#define SIM_RNG_IDENT_BASE UINT64_C(3000000)
-#define MAX_EXPECT 24
-#define SIM_RNG_HW_BASE UINT64_C(4000000)
-#define SIM_MAX_IDS 8
-#define SIM_CAP_HDRS 16
 #define LINE_MAX_BYTES 16400
 
-/* A signed request the attacker captured from the wire (replay). */
-typedef struct captured {
-  uint8_t *body;
-  size_t len;
-  size_t n;
-  int have;
-  char path[32];
-  char names[SIM_CAP_HDRS][32];
-  char values[SIM_CAP_HDRS][80];
-} captured;
-
-typedef struct sim_agent {
-  sim_fs *fs;
-  sim_rng rng, logrng;
-  sim_os os;
-  os_shim osh;
-  net_shim neth;
-  agent *a;
-  int64_t step_at;
-  uint64_t step_gen;
-  int64_t lines_written;
-  int64_t log_failures;
-  int64_t restarts, crashes;
-  /* The cloud's summary for this agent, re-read only when the cloud may have
-   * changed it (a request delivered for this agent) or the agent's identity
-   * changed: the ledger stays exact at a fraction of the SQL queries. */
-  int64_t cloud_c, cloud_min, cloud_max;
-  int64_t log_bytes;   /* bytes the application wrote to its current log file */
-  int64_t rotations;
-  /* lines_written at each of the first SIM_ROT_MARKS rotations: the store
-   * check tells an unread tail from a whole generation lost (issue #17) */
-  int64_t rot_mark[16];
-  int n_rot_mark;
-  int64_t power_cuts;
-  void *fleet;      /* back pointer for the power-cut callback */
-  /* identity (issue #4) */
-  int64_t lineage_from;     /* lines written before then may live elsewhere */
-  int64_t copies;           /* copies made of this agent's disk */
-  int64_t source_lines_at_clone;
-  int64_t reenrolled;       /* clone_reenrollments last seen */
-  int64_t watch_at, watch_base, watch_src_base, detected_at; /* -1: not watched */
-  sim_fs *snap;             /* snapshot event: the kept disk image */
-  captured cap;
-  int64_t revoked_count;
-  /* issue #5 expect.max_records_per_s: the agent object, time and produced
-   * count when it was first seen rate-capped (cap_a NULL: not yet) */
-  agent *cap_a;
-  int64_t cap_t0, cap_p0;
-  /* small fields last: no padding holes */
-  char cloud_id[33];
-  char inherited[33];       /* identity that came with the copied disk */
-  char ids[SIM_MAX_IDS][33];/* identities this agent enrolled itself */
-  char revoked_id[33];
-  int32_t idx;
-  int step_pending;
-  int partitions; /* active partition events covering this agent */
-  int cloud_stale;
-  int ballast;         /* a disk_fill event put /var/tmp/ballast here */
-  int cut_on_download; /* a power cut waits for the next update download */
-  int64_t cut_on_download_nth;
-  int cut;          /* power was cut during the agent's work: reboot it */
-  int lineage;              /* disk copied or rolled back: lineage ledger */
-  int32_t clone_of;         /* source agent of a copy, -1 */
-  int n_ids;
-  int revoked;
-  /* issue #6 rings and rollbacks */
-  int ring;            /* assigned: 0 canary, 1 early-access, 2 stable */
-  int grouped;         /* its cloud identity was put in its ring's group */
-  int installed_rb;    /* installed expect.update_rolled_back's version */
-  int rolled_back_rb;  /* ... and its supervisor rolled it back */
-  int64_t final_at;    /* when it installed expect.update_final_version, -1 never */
-  /* issue #17: the supervisor's bin/ (seeded at its first switch) and a
-   * power cut armed for its next switch: after step sw_cut (-1: none) */
-  int bin_ready;
-  int in_sup;          /* the supervisor stand-in is at work: a cut freezes the disk */
-  int sw_cut, sw_step;
-  char rolled_from[24]; /* the last version rolled back: never to be installed again */
-  /* issue #13 local_attack: the attacker inside this host's opens */
-  const int64_t *clock;   /* the fleet's now, for the hook */
-  const sim_scenario *scn;
-  int64_t attack_until;   /* ms; the attack stops (and restores) after */
-  double attack_p;
-  int attack_first, attack_n; /* its files in scn->swaps */
-  uint32_t swapped;       /* bit k: scn->swaps[attack_first + k] is swapped now */
-  /* > 0: the simulator's own fs work, not the agent's: the attacker's hook
-   * stays still. 1 except inside agent_step and agent_open. */
-  int attack_mute;
-  int64_t swaps;          /* swaps made on this host */
-  int64_t floor_prev_db;  /* expect.floor_held: spool.db's size at the last check */
-  int64_t under_floor_since; /* ... and since when its volume is under the floor, -1 not */
-  sim_rng attack_rng;
-  /* issue #16 tls_failure: events covering it now, handshakes that failed,
-   * and how many of those the agent logged as a TLS problem */
-  int tls_fails;
-  int tls_hit;
-  int64_t tls_errors, tls_logged;
-} sim_agent;
-
-typedef struct expectation {
-  const char *name;
-  int pass;
-  char detail[512];
-} expectation;
-
-typedef struct fleet {
-  const sim_scenario *scn;
-  const sim_run_options *opt;
-  int64_t now;
-  int64_t n;
-  sim_agent *ag;
-  sim_queue *q;
-  sim_net *net;
-  mc_cloud *cloud;
-  wire_zctx *zctx; /* lent to every agent (agent_set_zctx): one thread, one context */
-  sim_rng cloud_rng, fault_rng;
-  sim_trace *trace;
-  agent_config cfg;
-  char token[MC_TOKEN_MAX];
-  int outages;
-  int loggen_on;
-  int stop;
-  int64_t end_ms, drain_end_ms;
-  int64_t ledger_checks;
-  int64_t capped_agents, cap_peak_rate; /* expect.max_records_per_s */
-  int64_t steps, log_lines, faults;
-  char failure[512];
-  expectation exp[MAX_EXPECT];
-  int n_exp;
-  int32_t *perm;
-  /* issue #3: the cloud's request-rate curve (requests arriving per simulated
-   * minute, outages included) and the space invariants */
-  int64_t *rate;
-  int64_t rate_len, rate_peak, rate_peak_min;
-  int64_t quota_checks;
-  /* identity (issue #4) */
-  int64_t n_cap;         /* agents the arrays hold: the fleet plus every clone */
-  void *lcs;             /* log_ctx[n_cap] */
-  int ident_on;          /* the scenario has identity events or expectations */
-  char other_token[MC_TOKEN_MAX];
-  int64_t clones, restores, detected, detect_max_ms, attacks, attacks_refused, tampered,
-      misattributed, alerts_total, drift_events;
-  mc_stats ident_ms;
-  sim_update *upd; /* issue #6: the repository; NULL when updates are off */
-  sim_lie *lie;     /* issue #16: cloud_lie's filter; NULL without cloud_lie events */
-  int rings_on;     /* fleet.rings given: agents are put in ring groups */
-  int64_t ring_n[2]; /* agents 0..ring_n[0]-1 canary, then early-access */
-  char broken[SIM_SCN_MAX_EVENTS][24]; /* versions released "broken": true */
-  int n_broken;
-  int64_t promotes_refused, rollbacks;
-  /* issue #17: the release key the supervisor verifies with; switch cuts */
-  uint8_t rel_der[CRYPTO_PUB_DER_MAX];
-  size_t rel_len;
-  int64_t switch_cuts, boot_switches;
-  int64_t bin_pruned; /* version directories the supervisor stand-in deleted */
-  uint32_t switch_cut_steps; /* bit k: a cut after step k happened */
-  /* issue #16: report.html's timeline (NULL without out_dir) and the
-   * installs by ring it charts (canary, early-access, stable) */
-  sim_report_timeline *tl;
-  int64_t installs_by_ring[SIM_REPORT_RINGS];
-} fleet;
-
 static void space_check(fleet *f, sim_agent *g);
-static int plant_secrets(sim_agent *g);
 static void attack_restore(sim_agent *g);
-static void ident_hw(fleet *f, sim_agent *g, uint64_t stream);
 static void ident_event(fleet *f, const sim_scn_event *e);
 static void ident_watch(fleet *f, sim_agent *g);
 static const char *lineage_verdict(const agent_stats *s, int64_t c, int64_t mn, int64_t mx);
 static int64_t shed_overlap_check(fleet *f, const char *db_path, char *detail, size_t cap);
-
-/* ---- small helpers ------------------------------------------------------ */
-
-static void json_escape(const char *s, char *out, size_t cap) {
-  size_t o = 0;
-  for (; *s && o + 7 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      out[o++] = '\\';
-      out[o++] = (char)c;
-    } else if (c < 0x20) {
-      o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-    } else {
-      out[o++] = (char)c;
-    }
-  }
-  out[o] = 0;
-}
-
-static void set_failure(fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_failure(fleet *f, const char *fmt, ...) {
-  if (f->failure[0]) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(f->failure, sizeof f->failure, fmt, ap);
-  va_end(ap);
-}
-
-static expectation *add_expect(fleet *f, const char *name) {
-  if (f->n_exp >= MAX_EXPECT) return NULL;
-  expectation *e = &f->exp[f->n_exp++];
-  e->name = name;
-  e->pass = 1;
-  e->detail[0] = 0;
-  return e;
-}
-
-static int push(fleet *f, int type, int32_t who, int64_t at, uint64_t arg) {
-  sim_event ev = {.time_ms = at, .type = type, .agent = who, .arg = arg};
-  int rc = sim_queue_push(f->q, &ev);
-  if (rc != SIM_QUEUE_OK) {
-    set_failure(f, "event queue full (%zu events): the run is unbounded",
-                sim_queue_capacity(f->q));
-    f->stop = 1;
-  }
-  return rc;
-}
-
-static void schedule_step(fleet *f, sim_agent *g, int64_t at) {
-  if (at < f->now) at = f->now;
-  if (g->step_pending && g->step_at == at) return;
-  g->step_at = at;
-  g->step_pending = 1;
-  g->step_gen++;
-  push(f, EV_STEP, g->idx, at, g->step_gen);
-}
 
 static void supervise(fleet *f, sim_agent *g);
 
@@ -308,132 +64,8 @@ static int64_t run_step(fleet *f, sim_agent *g) {
     supervise(f, g);
     return f->now;
   }
-  schedule_step(f, g, d);
+  sim__schedule_step(f, g, d);
   return d;
-}
-
-/* ---- environment for the cloud and the agents --------------------------- */
-
-static int64_t cloud_wall(void *ctx) { return SIM_WALL_EPOCH_MS + ((fleet *)ctx)->now; }
-
-static int cloud_random(void *ctx, unsigned char *buf, size_t len) {
-  sim_rng_fill(&((fleet *)ctx)->cloud_rng, buf, len);
-  return 0;
-}
-
-static int64_t fs_clock(void *ctx) { return SIM_WALL_EPOCH_MS + ((fleet *)ctx)->now; }
-
-typedef struct log_ctx {
-  fleet *f;
-  sim_agent *g;
-} log_ctx;
-
-/* Full traces carry the agents' own log lines (debug trace level). */
-static void trace_log_sink(void *user, os_log_level level, const char *msg) {
-  log_ctx *c = user;
-  char esc[1200];
-  json_escape(msg, esc, sizeof esc);
-  sim_trace_line(c->f->trace, "{\"t\":%lld,\"type\":\"agent_log\",\"agent\":%d,\"level\":%d,\"msg\":\"%s\"}",
-                 (long long)c->f->now, (int)c->g->idx, (int)level, esc);
-}
-
-static void power_cut_done(fleet *f, sim_agent *g) {
-  g->cut = 0;
-  sim_fs_set_frozen(g->fs, 0); /* rebooted (on_power_cut froze it) */
-  g->power_cuts++;
-  sim_net_set_partition(f->net, g->idx, g->partitions > 0);
-  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"power_cut\",\"agent\":%d}", (long long)f->now,
-                 (int)g->idx);
-}
-
-/* Closes an agent whose disk was cut from under it: its clean-up must not
- * touch the "rebooted" disk. */
-static void close_dead(sim_agent *g) {
-  sim_fs_set_frozen(g->fs, 1);
-  agent_close(g->a);
-  sim_fs_set_frozen(g->fs, 0);
-  g->a = NULL;
-}
-
-static int open_agent(fleet *f, sim_agent *g) {
-  char err[256] = "";
-  int rc = AGENT_OK;
-  /* A power cut can fire during start-up itself; it fires once, so the
-   * second attempt runs on the rebooted disk undisturbed. */
-  for (int attempt = 0; attempt < 2; attempt++) {
-    g->attack_mute--;
-    rc = agent_open(&f->cfg, &g->osh, &g->neth, &g->a, err, sizeof err);
-    g->attack_mute++;
-    if (rc == AGENT_OK) agent_set_zctx(g->a, f->zctx);
-    if (!g->cut) break;
-    if (rc == AGENT_OK) close_dead(g);
-    g->a = NULL;
-    power_cut_done(f, g);
-  }
-  if (rc != AGENT_OK) {
-    g->a = NULL;
-    char esc[600];
-    json_escape(err, esc, sizeof esc);
-    sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"agent_open_failed\",\"agent\":%d,\"error\":\"%s\"}",
-                   (long long)f->now, (int)g->idx, esc);
-    set_failure(f, "agent %d: agent_open failed at t=%lld ms: %s", (int)g->idx,
-                (long long)f->now, err);
-    f->stop = 1;
-    return -1;
-  }
-  schedule_step(f, g, f->now);
-  return 0;
-}
-
-static int setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
-  g->idx = idx;
-  g->fleet = f;
-  g->attack_mute = 1;
-  g->under_floor_since = -1;
-  sim_rng_seed(&g->rng, f->opt->seed, SIM_RNG_AGENT_BASE + (uint64_t)idx);
-  sim_rng_seed(&g->logrng, f->opt->seed, SIM_RNG_LOGGEN_BASE + (uint64_t)idx);
-  sim_rng ir;
-  sim_rng_seed(&ir, f->opt->seed, SIM_RNG_IDENT_BASE + (uint64_t)idx);
-  char host[32], mid[40];
-  snprintf(host, sizeof host, "sim-%05d", (int)idx);
-  uint64_t m1 = sim_rng_u64(&ir), m2 = sim_rng_u64(&ir);
-  snprintf(mid, sizeof mid, "%016" PRIx64 "%016" PRIx64, m1, m2);
-  int64_t skew = f->scn->clock_skew_ms > 0
-                     ? sim_rng_range(&ir, -f->scn->clock_skew_ms, f->scn->clock_skew_ms)
-                     : 0;
-  if (sim_fs_create((uint64_t)idx + 1, (uint64_t)f->scn->disk_quota_bytes, fs_clock, f, &g->fs) !=
-      OS_OK)
-    return -1;
-  if (sim_fs_mkdirs(g->fs, "/var/log", 0755) || sim_fs_mkdirs(g->fs, "/var/lib", 0755) ||
-      sim_fs_mkdirs(g->fs, "/etc/outpost", 0755))
-    return -1;
-  static const char ca[] = "# the simulator's network needs no CA; the agent only names the file\n";
-  if (sim_fs_append(g->fs, CA_PATH, ca, sizeof ca - 1, 1) != OS_OK) return -1;
-  if (sim_fs_append(g->fs, LOG_PATH, "", 0, 1) != OS_OK) return -1;
-  if (f->scn->secrets && plant_secrets(g) != OS_OK) return -1;
-  if (f->upd) {
-    size_t rl = 0;
-    const uint8_t *root = sim_update_root(f->upd, &rl);
-    if (sim_fs_append(g->fs, ROOT_PATH, root, rl, 1) != OS_OK) return -1;
-  }
-  sim_os_init(&g->os, &f->now, skew, &g->rng, g->fs, host, mid);
-  sim_os_set_uid(&g->os, (uint32_t)f->scn->agent_uid);
-  snprintf(g->os.own_dir, sizeof g->os.own_dir, "%s", STATE_DIR);
-  if (f->opt->trace_full) {
-    lc->f = f;
-    lc->g = g;
-    g->os.log_sink = trace_log_sink;
-    g->os.log_user = lc;
-  }
-  ident_hw(f, g, (uint64_t)idx);
-  g->ring = idx < f->ring_n[0] ? 0 : idx < f->ring_n[0] + f->ring_n[1] ? 1 : 2;
-  g->final_at = -1;
-  g->sw_cut = -1;
-  g->clone_of = -1;
-  g->watch_at = g->detected_at = -1;
-  sim_os_shim(&g->os, &g->osh);
-  if (sim_net_shim(f->net, idx, &g->neth) != SIM_NET_OK) return -1;
-  return 0;
 }
 
 /* ---- the ledger --------------------------------------------------------- */
@@ -478,7 +110,7 @@ static void rate_check(fleet *f, sim_agent *g, const agent_stats *s) {
   if (f->now - g->cap_t0 >= 10000 && got * 1000 / (f->now - g->cap_t0) > f->cap_peak_rate)
     f->cap_peak_rate = got * 1000 / (f->now - g->cap_t0);
   if (got <= allowed) return;
-  set_failure(f,
+  sim__set_failure(f,
               "max_records_per_s: agent %d produced %lld records in the %lld ms since it was "
               "capped (at most %lld allowed at %lld/s)",
               (int)g->idx, (long long)got, (long long)(f->now - g->cap_t0), (long long)allowed,
@@ -506,7 +138,7 @@ static void ledger_check(fleet *f, sim_agent *g) {
   f->ledger_checks++;
   space_check(f, g);
   if (f->scn->no_denied_open && g->os.denied_opens > 0) {
-    set_failure(f, "no_denied_open: agent %d at t=%lld ms opened %s (denied; %lld attempts)",
+    sim__set_failure(f, "no_denied_open: agent %d at t=%lld ms opened %s (denied; %lld attempts)",
                  (int)g->idx, (long long)f->now, g->os.denied_first,
                  (long long)g->os.denied_opens);
     sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"denied_open\",\"agent\":%d}",
@@ -519,7 +151,7 @@ static void ledger_check(fleet *f, sim_agent *g) {
                                : sim_ledger_verdict(s.produced, s.spooled, s.spool_first_seq,
                                                     s.shed, c, mn, mx, g->lines_written);
   if (!what) return;
-  set_failure(f,
+  sim__set_failure(f,
               "ledger: agent %d at t=%lld ms: %s (produced %lld, lines written %lld, cloud "
               "count %lld min %lld max %lld, spooled %lld first %lld, shed %lld)",
               (int)g->idx, (long long)f->now, what, (long long)s.produced,
@@ -535,34 +167,7 @@ static void ledger_check(fleet *f, sim_agent *g) {
   f->stop = 1;
 }
 
-/* ---- log generator ------------------------------------------------------ */
-
-static int64_t next_line_gap(fleet *f, sim_agent *g) {
-  double mean = 60000.0 / f->scn->lines_per_min;
-  int64_t gap = (int64_t)ceil(sim_rng_exp(&g->logrng, mean));
-  return gap < 1 ? 1 : gap;
-}
-
 /* ---- issue #13: the local attacker --------------------------------------- */
-
-/* fleet.secrets: files a host really has at denied paths, each line marked,
- * so a read of any of them would show in the cloud (expect.no_secret_shipped). */
-static int plant_secrets(sim_agent *g) {
-  static const char *const secrets[] = {"/etc/shadow", "/root/.ssh/id_rsa",
-                                        "/home/alice/.ssh/id_rsa",
-                                        "/etc/ssl/private/server.key", "/var/log/vault.key"};
-  for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
-    char dir[64], line[128];
-    const char *slash = strrchr(secrets[i], '/');
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - secrets[i]), secrets[i]);
-    int n = snprintf(line, sizeof line, "root:" SIM_SCN_SECRET_MARK ":%s:agent-%05d\n",
-                     secrets[i], (int)g->idx);
-    int rc = sim_fs_mkdirs(g->fs, dir, 0700);
-    if (rc == OS_OK) rc = sim_fs_append(g->fs, secrets[i], line, (size_t)n, 1);
-    if (rc != OS_OK) return rc;
-  }
-  return OS_OK;
-}
 
 static void aside_of(const sim_scn_swap *w, char *out, size_t cap) {
   snprintf(out, cap, "/var/log/.aside-%s", w->path + 9); /* path is /var/log/NAME */
@@ -601,8 +206,6 @@ static void attack_restore(sim_agent *g) {
 
 /* sim_fs's open hook: the attacker acts inside the agent's own open of one
  * of its files, after every check the agent made before that open. */
-static void on_power_cut(void *user);
-
 static void attack_hook(void *user, sim_fs *fs, const char *path) {
   sim_agent *g = user;
   (void)fs;
@@ -612,7 +215,7 @@ static void attack_hook(void *user, sim_fs *fs, const char *path) {
   size_t pl = strlen(path), dl = strlen("/" UPDATE_DOWNLOAD_FILE);
   if (g->cut_on_download && pl > dl && strcmp(path + pl - dl, "/" UPDATE_DOWNLOAD_FILE) == 0) {
     g->cut_on_download = 0;
-    sim_fs_power_cut_at(g->fs, g->cut_on_download_nth, on_power_cut, g);
+    sim_fs_power_cut_at(g->fs, g->cut_on_download_nth, sim__on_power_cut, g);
   }
   if (g->attack_n == 0) return;
   if (*g->clock >= g->attack_until) {
@@ -687,81 +290,8 @@ static int64_t write_line(fleet *f, sim_agent *g) {
   return no;
 }
 
-/* ---- scenario events ---------------------------------------------------- */
-
-/* Picks k distinct agents (partial Fisher-Yates from the fault stream). */
-static int64_t pick_agents(fleet *f, int64_t k) {
-  for (int64_t i = 0; i < f->n; i++) f->perm[i] = (int32_t)i;
-  if (k > f->n) k = f->n;
-  for (int64_t i = 0; i < k; i++) {
-    int64_t j = sim_rng_range(&f->fault_rng, i, f->n - 1);
-    int32_t t = f->perm[i];
-    f->perm[i] = f->perm[j];
-    f->perm[j] = t;
-  }
-  return k;
-}
-
-static void trace_agents(fleet *f, const char *kind, int64_t k) {
-  /* "agents":[...] written in pieces: up to 100,000 indices */
-  char *buf = malloc((size_t)k * 8 + 64);
-  if (!buf) return;
-  size_t o = 0;
-  for (int64_t i = 0; i < k; i++)
-    o += (size_t)sprintf(buf + o, "%s%d", i ? "," : "", (int)f->perm[i]);
-  buf[o] = 0;
-  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"%s\",\"agents\":[%s]}",
-                 (long long)f->now, kind, buf);
-  free(buf);
-}
-
-static void restart_agent(fleet *f, sim_agent *g, int crash) {
-  if (!g->a) return;
-  if (crash) {
-    sim_fs_crash(g->fs);
-    /* The dying process's clean-up must not touch the "rebooted" disk. */
-    sim_fs_set_frozen(g->fs, 1);
-    agent_close(g->a);
-    sim_fs_set_frozen(g->fs, 0);
-    g->crashes++;
-  } else {
-    agent_close(g->a);
-    g->restarts++;
-  }
-  g->a = NULL;
-  g->step_pending = 0;
-  g->step_gen++; /* any queued step is now stale */
-  if (open_agent(f, g) == 0) ledger_check(f, g);
-}
-
-/* Runs inside the agent's own pwrite: only note it and cut the agent off the
- * network (a dead host sends nothing more); the reboot waits until the
- * current event is done, since the agent is still on the stack. */
-static void on_power_cut(void *user) {
-  sim_agent *g = user;
-  fleet *f = g->fleet;
-  g->cut = 1;
-  sim_net_set_partition(f->net, g->idx, 1);
-  /* The host is dead: the rest of the work in progress (the agent's step,
-   * or the supervisor stand-in's) must not reach the rebooted disk. Before
-   * issue #17 it did: a files_write_atomic cut at its pwrite went on to
-   * rename the never-synced (so empty) temp file over its target, e.g. an
-   * empty identity.json that no reboot can open. close_dead and the
-   * supervisor's reboot unfreeze. */
-  sim_fs_set_frozen(g->fs, 1);
-}
-
-static void reboot_after_cut(fleet *f, sim_agent *g) {
-  close_dead(g);
-  g->step_pending = 0;
-  g->step_gen++;
-  power_cut_done(f, g);
-  open_agent(f, g);
-}
-
 /* ---- disk and log-file events (issue #3) ------------------------------- */
 
-#define BALLAST_PATH "/var/tmp/ballast"
 #define ROTATED_PATH LOG_PATH ".1"
 
 /* Another program fills the disk until free bytes are left (never shrinks). */
@@ -876,7 +406,7 @@ static void space_check(fleet *f, sim_agent *g) {
   else if (f->scn->disk_floor_held && !floor_ok(f, g, spool_db))
     what = "the volume stayed under the free-space floor while the agent kept its records (or grew its spool)";
   if (!what) return;
-  set_failure(f, "space: agent %d at t=%lld ms: %s (spool files %lld bytes, quota %lld)",
+  sim__set_failure(f, "space: agent %d at t=%lld ms: %s (spool files %lld bytes, quota %lld)",
               (int)g->idx, (long long)f->now, what, (long long)used,
               (long long)f->cfg.spool_quota_bytes);
   sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"space_violation\",\"agent\":%d,\"what\":\"%s\"}",
@@ -897,7 +427,7 @@ static void apply_scenario_event(fleet *f, int idx) {
       int64_t v = 0;
       char err[128] = "";
       if (mc_policy_set(f->cloud, "sim", text, strlen(text), &v, err, sizeof err) != MC_OK) {
-        set_failure(f, "policy event %d: the mock cloud refused it: %s", idx, err);
+        sim__set_failure(f, "policy event %d: the mock cloud refused it: %s", idx, err);
         f->stop = 1;
       }
       sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"policy\",\"version\":%lld}",
@@ -907,7 +437,7 @@ static void apply_scenario_event(fleet *f, int idx) {
     case SIM_SCN_CLOUD_OUTAGE:
       f->outages++;
       sim_net_set_cloud_down(f->net, 1);
-      push(f, EV_OUTAGE_END, -1, f->now + e->duration_s * 1000, 0);
+      sim__push(f, EV_OUTAGE_END, -1, f->now + e->duration_s * 1000, 0);
       sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"cloud_outage\",\"duration_s\":%lld}",
                      (long long)f->now, (long long)e->duration_s);
       break;
@@ -930,15 +460,15 @@ static void apply_scenario_event(fleet *f, int idx) {
     }
     case SIM_SCN_RESTART:
     case SIM_SCN_CRASH: {
-      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
-      trace_agents(f, sim_scenario_event_name(e->type), k);
-      for (int64_t i = 0; i < k && !f->stop; i++)
-        restart_agent(f, &f->ag[f->perm[i]], e->type == SIM_SCN_CRASH);
+      int64_t k = sim__pick_agents(f, e);
+      for (int64_t i = 0; i < k && !f->stop; i++) {
+        sim_agent *g = &f->ag[f->perm[i]];
+        if (sim__restart_agent(f, g, e->type == SIM_SCN_CRASH) == 0) ledger_check(f, g);
+      }
       break;
     }
     case SIM_SCN_POWER_CUT: {
-      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
-      trace_agents(f, "power_cut", k);
+      int64_t k = sim__pick_agents(f, e);
       for (int64_t i = 0; i < k; i++) {
         sim_agent *g = &f->ag[f->perm[i]];
         if (e->switch_step != SIM_SCN_CUT_WRITES) {
@@ -957,37 +487,33 @@ static void apply_scenario_event(fleet *f, int idx) {
           g->cut_on_download_nth = nth;
           sim_fs_set_open_hook(g->fs, attack_hook, g);
         } else {
-          sim_fs_power_cut_at(g->fs, nth, on_power_cut, g);
+          sim_fs_power_cut_at(g->fs, nth, sim__on_power_cut, g);
         }
       }
       break;
     }
     case SIM_SCN_DISK_FILL: {
-      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
-      trace_agents(f, "disk_fill", k);
+      int64_t k = sim__pick_agents(f, e);
       for (int64_t i = 0; i < k; i++) disk_fill(&f->ag[f->perm[i]], e->free_mb * 1024 * 1024);
       break;
     }
     case SIM_SCN_ROTATE: {
-      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
-      trace_agents(f, "rotate", k);
+      int64_t k = sim__pick_agents(f, e);
       for (int64_t i = 0; i < k; i++) rotate_log(f, &f->ag[f->perm[i]], e->rotate_style);
       break;
     }
     case SIM_SCN_PARTITION: {
-      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
-      trace_agents(f, "partition", k);
+      int64_t k = sim__pick_agents(f, e);
       for (int64_t i = 0; i < k; i++) {
         sim_agent *g = &f->ag[f->perm[i]];
         g->partitions++;
         sim_net_set_partition(f->net, g->idx, 1);
-        push(f, EV_PARTITION_END, g->idx, f->now + e->duration_s * 1000, 0);
+        sim__push(f, EV_PARTITION_END, g->idx, f->now + e->duration_s * 1000, 0);
       }
       break;
     }
     case SIM_SCN_CLOUD_LIE: {
-      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
-      trace_agents(f, "cloud_lie", k);
+      int64_t k = sim__pick_agents(f, e);
       for (int64_t i = 0; i < k; i++)
         sim_lie_start(f->lie, f->perm[i], (int)e->lie_kind, f->now + e->duration_s * 1000);
       break;
@@ -995,20 +521,18 @@ static void apply_scenario_event(fleet *f, int idx) {
     case SIM_SCN_CLOCK_STEP: {
       /* the host's wall clock steps (an NTP step, a bad RTC): the
        * agent's monotonic clock does not move */
-      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
-      trace_agents(f, "clock_step", k);
+      int64_t k = sim__pick_agents(f, e);
       for (int64_t i = 0; i < k; i++) f->ag[f->perm[i]].os.skew_ms += e->step_s * 1000;
       break;
     }
     case SIM_SCN_TLS_FAILURE: {
-      int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
-      trace_agents(f, "tls_failure", k);
+      int64_t k = sim__pick_agents(f, e);
       for (int64_t i = 0; i < k; i++) {
         sim_agent *g = &f->ag[f->perm[i]];
         g->tls_fails++;
         g->tls_hit = 1;
         sim_net_set_tls_fail(f->net, g->idx, 1);
-        push(f, EV_TLS_END, g->idx, f->now + e->duration_s * 1000, 0);
+        sim__push(f, EV_TLS_END, g->idx, f->now + e->duration_s * 1000, 0);
       }
       break;
     }
@@ -1028,7 +552,7 @@ static void apply_scenario_event(fleet *f, int idx) {
         snprintf(f->broken[f->n_broken++], sizeof f->broken[0], "%s", e->version);
       if (sim_update_event(f->upd, e, f->now, SIM_WALL_EPOCH_MS + f->now, desc, sizeof desc, err,
                            sizeof err) != SIM_UPD_OK) {
-        set_failure(f, "event %d (%s): %s", idx, sim_scenario_event_name(e->type), err);
+        sim__set_failure(f, "event %d (%s): %s", idx, sim_scenario_event_name(e->type), err);
         f->stop = 1;
       }
       sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"%s\",%s}",
@@ -1072,12 +596,12 @@ static int promote_gate(fleet *f, const sim_scn_event *e) {
   int64_t n = mc_promote_rollbacks(f->cloud, e->version, why, sizeof why);
   if (n == 0) return 0;
   if (n < 0) {
-    set_failure(f, "promote %s: cannot read the update reports", e->version);
+    sim__set_failure(f, "promote %s: cannot read the update reports", e->version);
     f->stop = 1;
     return 1;
   }
   f->promotes_refused++;
-  json_escape(why, esc, sizeof esc);
+  sim__json_escape(why, esc, sizeof esc);
   sim_trace_line(f->trace,
                  "{\"t\":%lld,\"type\":\"promote_refused\",\"version\":\"%s\",\"why\":\"%s\"}",
                  (long long)f->now, e->version, esc);
@@ -1204,7 +728,7 @@ static int sup_record(fleet *f, sim_agent *g, const char *to, const char *why) {
     f->installs_by_ring[f->rings_on && g->ring >= 0 && g->ring < 2 ? g->ring : 2]++;
     if (!no && strcmp(to, g->rolled_from) == 0) no = "a version its supervisor rolled back is installed again";
     if (no) {
-      set_failure(f, "agent %d: %s (ring %s) at t=%lld ms", (int)g->idx, no, ring, (long long)f->now);
+      sim__set_failure(f, "agent %d: %s (ring %s) at t=%lld ms", (int)g->idx, no, ring, (long long)f->now);
       f->stop = 1;
       return -1;
     }
@@ -1218,7 +742,7 @@ static int sup_record(fleet *f, sim_agent *g, const char *to, const char *why) {
   if (g->installed_rb && strcmp(was, f->scn->upd_rolled_back) == 0) g->rolled_back_rb = 1;
   if (f->scn->upd_final_version[0] && strcmp(was, f->scn->upd_final_version) == 0) g->final_at = -1;
   char esc[2 * UPSUP_WHY_MAX + 8];
-  json_escape(why ? why : "", esc, sizeof esc);
+  sim__json_escape(why ? why : "", esc, sizeof esc);
   sim_trace_line(f->trace,
                  "{\"t\":%lld,\"type\":\"rollback\",\"agent\":%d,\"version\":\"%s\",\"to\":\"%s\","
                  "\"why\":\"%s\"}",
@@ -1344,7 +868,7 @@ static void sup_prune(fleet *f, sim_agent *g) {
   int versions = 0;
   (void)sim_fs_list_dir(g->fs, BIN_DIR, UPSUP_BIN_MAX_ENTRIES, sup_bin_count_cb, &versions);
   if (versions > 3) {
-    set_failure(f, "update: agent %d at t=%lld ms: bin/ holds %d versions after its supervisor pruned it "
+    sim__set_failure(f, "update: agent %d at t=%lld ms: bin/ holds %d versions after its supervisor pruned it "
                 "(at most current, previous and one staged)", (int)g->idx, (long long)f->now, versions);
     f->stop = 1;
   }
@@ -1360,7 +884,7 @@ static int sup_boot(fleet *f, sim_agent *g) {
   upstate us;
   if (sim_fs_mkdirs(g->fs, BIN_DIR, 0700) != OS_OK ||
       upstate_load(&g->osh, STATE_DIR, &us, e, sizeof e) != OS_OK) {
-    set_failure(f, "agent %d: the supervisor cannot start: bin/ or update/state.json: %s", (int)g->idx, e);
+    sim__set_failure(f, "agent %d: the supervisor cannot start: bin/ or update/state.json: %s", (int)g->idx, e);
     f->stop = 1;
     return -1;
   }
@@ -1389,7 +913,7 @@ static int sup_boot(fleet *f, sim_agent *g) {
   g->bin_ready = 1;
   const char *w = rc == OS_OK ? sup_bin_wrong(f, g, d, sizeof d) : "the supervisor cannot start";
   if (w) {
-    set_failure(f, "update: after a start of its supervisor at t=%lld ms: %s (%s; %s)",
+    sim__set_failure(f, "update: after a start of its supervisor at t=%lld ms: %s (%s; %s)",
                 (long long)f->now, w, d, b.why);
     f->stop = 1;
     return -1;
@@ -1401,11 +925,11 @@ static int sup_boot(fleet *f, sim_agent *g) {
 /* A power cut in the supervisor: the host reboots, the supervisor starts
  * (sup_boot), then the agent. */
 static void sup_reboot(fleet *f, sim_agent *g) {
-  power_cut_done(f, g);
+  sim__power_cut_done(f, g);
   if (sup_boot(f, g) == 0) {
     g->in_sup = 0;
     sup_prune(f, g);
-    open_agent(f, g);
+    sim__open_agent(f, g);
   }
 }
 
@@ -1419,7 +943,7 @@ static int sup_run_plan(fleet *f, sim_agent *g, const upstate *us, const upsup_s
     int rc = sup_step(f, g, us, &steps[i], why);
     if (rc != OS_OK && !g->cut) {
       if (!f->stop)
-        set_failure(f, "agent %d: switch step %s %s failed: %d", (int)g->idx,
+        sim__set_failure(f, "agent %d: switch step %s %s failed: %d", (int)g->idx,
                     upsup_op_name(steps[i].op), steps[i].version, rc);
       f->stop = 1;
       return -1;
@@ -1442,7 +966,7 @@ typedef struct rb_note {
 static int rb_report(fleet *f, sim_agent *g, void *arg) {
   rb_note *n = arg;
   if (sup_report(g, "rollback", n->version, n->reason, n->wall) == OS_OK) return 0;
-  set_failure(f, "agent %d: cannot write update/report.json", (int)g->idx);
+  sim__set_failure(f, "agent %d: cannot write update/report.json", (int)g->idx);
   f->stop = 1;
   return -1;
 }
@@ -1485,7 +1009,7 @@ static int sup_probation(fleet *f, sim_agent *g, upstate *us, const char *versio
     return sup_run_plan(f, g, us, steps, n, 1, NULL, NULL, NULL);
   }
   if (v != UPSUP_ROLLBACK) {
-    set_failure(f, "agent %d: the supervisor reached no verdict on %s", (int)g->idx, ver);
+    sim__set_failure(f, "agent %d: the supervisor reached no verdict on %s", (int)g->idx, ver);
     f->stop = 1;
     return -1;
   }
@@ -1499,7 +1023,7 @@ static int sup_probation(fleet *f, sim_agent *g, upstate *us, const char *versio
   else if (!upsup_may_run(us, outpost_version, 0) && sup_seed(g) == OS_OK)
     snprintf(target, sizeof target, "%s", outpost_version);
   if (!target[0]) {
-    set_failure(f, "agent %d: %s failed probation and there is nothing to roll back to", (int)g->idx, ver);
+    sim__set_failure(f, "agent %d: %s failed probation and there is nothing to roll back to", (int)g->idx, ver);
     f->stop = 1;
     return -1;
   }
@@ -1547,14 +1071,14 @@ static void supervise(fleet *f, sim_agent *g) {
              record_of(f, g));
   }
   if (rc != 0) {
-    set_failure(f, "agent %d exited 75 at t=%lld ms but its staged update is unusable: %s",
+    sim__set_failure(f, "agent %d exited 75 at t=%lld ms but its staged update is unusable: %s",
                 (int)g->idx, (long long)f->now, e);
     f->stop = 1;
     return;
   }
   const char *no = upsup_check_pending(&us, cur, p.version, 1);
   if (no) {
-    set_failure(f, "agent %d at t=%lld ms staged %s, which its supervisor refuses: %s",
+    sim__set_failure(f, "agent %d at t=%lld ms staged %s, which its supervisor refuses: %s",
                 (int)g->idx, (long long)f->now, p.version, no);
     f->stop = 1;
     return;
@@ -1574,7 +1098,7 @@ static void supervise(fleet *f, sim_agent *g) {
   if (rc != 0) return;
   g->in_sup = 0;
   sup_prune(f, g);
-  open_agent(f, g);
+  sim__open_agent(f, g);
 }
 
 /* issue #6: an enrolled agent joins its ring's group once (stable agents
@@ -1588,14 +1112,14 @@ static void ring_assign(fleet *f, sim_agent *g) {
   if (g->ring == 2) return;
   char err[128] = "";
   if (mc_agent_set_group(f->cloud, s.agent_id, ring_names[g->ring], err, sizeof err) != MC_OK) {
-    set_failure(f, "agent %d: cannot join group %s: %s", (int)g->idx, ring_names[g->ring], err);
+    sim__set_failure(f, "agent %d: cannot join group %s: %s", (int)g->idx, ring_names[g->ring], err);
     f->stop = 1;
   }
 }
 
 static void upd_result(void *user, const char *name, int pass, const char *detail) {
   fleet *f = user;
-  expectation *x = add_expect(f, name);
+  expectation *x = sim__add_expect(f, name);
   if (!x) return;
   x->pass = pass;
   snprintf(x->detail, sizeof x->detail, "%s", detail);
@@ -1738,24 +1262,6 @@ static void upd_check_end(fleet *f) {
 
 /* ---- identity (issue #4): clones, snapshots, attacks ---------------------- */
 
-/* Hardware ids of a simulated host: machine-id, hostname (set in
- * setup_agent), and a DMI UUID and one MAC drawn from the agent's identity
- * stream (or, for a copy on new hardware, from the copy's own). */
-static void ident_hw(fleet *f, sim_agent *g, uint64_t stream) {
-  sim_rng ir;
-  sim_rng_seed(&ir, f->opt->seed, SIM_RNG_HW_BASE + stream);
-  uint64_t a = sim_rng_u64(&ir), b = sim_rng_u64(&ir), m = sim_rng_u64(&ir);
-  char uuid[40], mac[24];
-  snprintf(uuid, sizeof uuid, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
-           (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xffff, (unsigned)(b >> 48),
-           (unsigned long long)(b & 0xffffffffffffULL));
-  snprintf(mac, sizeof mac, "02:%02x:%02x:%02x:%02x:%02x", (unsigned)(m >> 8) & 0xff,
-           (unsigned)(m >> 16) & 0xff, (unsigned)(m >> 24) & 0xff, (unsigned)(m >> 32) & 0xff,
-           (unsigned)(m >> 40) & 0xff);
-  sim_os_set_identity(&g->os, OS_IDENT_PRODUCT_UUID, uuid);
-  sim_os_set_identity(&g->os, OS_IDENT_MACS, mac);
-}
-
 /* Records an identity the agent obtained itself (not one inherited with a
  * copied disk). */
 static void ident_note_id(sim_agent *g, const char *id) {
@@ -1810,15 +1316,15 @@ static void clone_agent(fleet *f, sim_agent *src, int same_fp) {
   if (f->n >= f->n_cap || !src->a) return;
   int32_t idx = (int32_t)f->n;
   sim_agent *g = &f->ag[idx];
-  if (setup_agent(f, g, idx, &((log_ctx *)f->lcs)[idx]) != 0) {
-    set_failure(f, "clone of agent %d: cannot set up a host", (int)src->idx);
+  if (sim__setup_agent(f, g, idx, &((log_ctx *)f->lcs)[idx]) != 0) {
+    sim__set_failure(f, "clone of agent %d: cannot set up a host", (int)src->idx);
     f->stop = 1;
     return;
   }
   f->n++;
   sim_fs *copy = NULL;
   if (sim_fs_copy(src->fs, (uint64_t)idx + 1, &copy) != OS_OK) {
-    set_failure(f, "clone of agent %d: cannot copy its disk", (int)src->idx);
+    sim__set_failure(f, "clone of agent %d: cannot copy its disk", (int)src->idx);
     f->stop = 1;
     return;
   }
@@ -1849,15 +1355,15 @@ static void clone_agent(fleet *f, sim_agent *src, int same_fp) {
   f->clones++;
   sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"clone\",\"from\":%d,\"agent\":%d,\"fingerprint\":\"%s\"}",
                  (long long)f->now, (int)src->idx, (int)idx, same_fp ? "same" : "new");
-  if (open_agent(f, g) != 0) return;
-  if (f->loggen_on) push(f, EV_LOG, idx, f->now + next_line_gap(f, g), 0);
+  if (sim__open_agent(f, g) != 0) return;
+  if (f->loggen_on) sim__push(f, EV_LOG, idx, f->now + sim__next_line_gap(f, g), 0);
 }
 
 static void restore_agent(fleet *f, sim_agent *g) {
   if (!g->snap || !g->a) return;
   sim_fs *copy = NULL;
   if (sim_fs_copy(g->snap, (uint64_t)g->idx + 1, &copy) != OS_OK) return;
-  close_dead(g); /* the running VM is thrown away: no clean shutdown */
+  sim__close_dead(g); /* the running VM is thrown away: no clean shutdown */
   g->step_pending = 0;
   g->step_gen++;
   sim_fs_free(g->fs);
@@ -1871,7 +1377,7 @@ static void restore_agent(fleet *f, sim_agent *g) {
   g->watch_base = g->reenrolled;
   g->clone_of = -1;
   f->restores++;
-  open_agent(f, g);
+  sim__open_agent(f, g);
 }
 
 static int refused(const mc_response *r) { return r->status >= 400 && r->status < 500; }
@@ -1898,7 +1404,7 @@ static void foreign_attack(fleet *f, sim_agent *g) {
                     "{\"token\":\"%s\",\"public_key\":\"%s\",\"hostname\":\"x\",\"machine_id\":\"x\","
                     "\"agent_version\":\"0\",\"cloned_from\":\"%s\",\"clone_reason\":\"hardware_changed\"}",
                     f->other_token, pub_b64, id.agent_id);
-  if (crypto_ec_sign((uint8_t *)key, klen, body, (size_t)bl, cloud_random, f, sig, sizeof sig,
+  if (crypto_ec_sign((uint8_t *)key, klen, body, (size_t)bl, sim__cloud_random, f, sig, sizeof sig,
                      &slen) != CRYPTO_OK ||
       crypto_b64_encode(sig, slen, sig_b64, sizeof sig_b64, &n) != CRYPTO_OK)
     return;
@@ -1925,7 +1431,7 @@ static void foreign_attack(fleet *f, sim_agent *g) {
   char msg[256], inst[] = "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0";
   int ml = wire_session_message(id.agent_id, chal, inst, msg, sizeof msg);
   if (ml < 0 ||
-      crypto_ec_sign((uint8_t *)key, klen, msg, (size_t)ml, cloud_random, f, sig, sizeof sig,
+      crypto_ec_sign((uint8_t *)key, klen, msg, (size_t)ml, sim__cloud_random, f, sig, sizeof sig,
                      &slen) != CRYPTO_OK ||
       crypto_b64_encode(sig, slen, sig_b64, sizeof sig_b64, &n) != CRYPTO_OK)
     return;
@@ -1993,7 +1499,7 @@ static void tamper(fleet *f, sim_agent *g) {
    * back (issue #13: that user could have written it, so chowning it would
    * make their content the agent's); planted-probe covers foreign owners. */
   f->tampered += 3;
-  restart_agent(f, g, 0);
+  if (sim__restart_agent(f, g, 0) == 0) ledger_check(f, g);
 }
 
 /* issue #13: the state dir left writable by everyone, and user uid plants
@@ -2011,7 +1517,7 @@ static void plant_files(fleet *f, sim_agent *g, uint32_t uid) {
   sim_fs_append(g->fs, STATE_DIR "/policy.json", planted, sizeof planted - 1, 1);
   sim_fs_set_uid(g->fs, g->os.uid);
   f->tampered += 2;
-  restart_agent(f, g, 0);
+  if (sim__restart_agent(f, g, 0) == 0) ledger_check(f, g);
 }
 
 typedef struct foreign_walk {
@@ -2065,8 +1571,7 @@ static void ident_event(fleet *f, const sim_scn_event *e) {
     for (int64_t i = 0; i < f->n && !f->stop; i++) restore_agent(f, &f->ag[i]);
     return;
   }
-  int64_t k = pick_agents(f, sim_scenario_event_agents(e, f->n));
-  trace_agents(f, sim_scenario_event_name(e->type), k);
+  int64_t k = sim__pick_agents(f, e);
   for (int64_t i = 0; i < k && !f->stop; i++) {
     sim_agent *g = &f->ag[f->perm[i]];
     switch (e->type) {
@@ -2115,7 +1620,7 @@ static int64_t count_alerts(fleet *f, const char *kind) {
 static void ident_check_end(fleet *f) {
   const sim_scenario *s = f->scn;
   for (int i = 0; i < s->n_alerts; i++) {
-    expectation *e = add_expect(f, "alerts");
+    expectation *e = sim__add_expect(f, "alerts");
     if (!e) break;
     int64_t n = count_alerts(f, s->alerts[i].kind);
     if (n < s->alerts[i].min || n > s->alerts[i].max) {
@@ -2126,7 +1631,7 @@ static void ident_check_end(fleet *f) {
     }
   }
   if (s->clone_detect_within_s >= 0) {
-    expectation *e = add_expect(f, "clone_detect_within_s");
+    expectation *e = sim__add_expect(f, "clone_detect_within_s");
     for (int64_t i = 0; e && i < f->n; i++) {
       sim_agent *g = &f->ag[i];
       if (g->watch_at < 0) continue;
@@ -2141,7 +1646,7 @@ static void ident_check_end(fleet *f) {
     }
   }
   if (s->attacks_refused) {
-    expectation *e = add_expect(f, "attacks_refused");
+    expectation *e = sim__add_expect(f, "attacks_refused");
     if (e && (f->attacks == 0 || f->attacks_refused != f->attacks)) {
       e->pass = 0;
       snprintf(e->detail, sizeof e->detail, "%lld of %lld attack requests refused",
@@ -2149,7 +1654,7 @@ static void ident_check_end(fleet *f) {
     }
   }
   if (s->originals_untouched) {
-    expectation *e = add_expect(f, "originals_untouched");
+    expectation *e = sim__add_expect(f, "originals_untouched");
     for (int64_t i = 0; e && i < f->n; i++) {
       sim_agent *g = &f->ag[i];
       if (g->copies == 0 || !g->a) continue;
@@ -2164,7 +1669,7 @@ static void ident_check_end(fleet *f) {
     }
   }
   if (s->min_drift_events >= 0) {
-    expectation *e = add_expect(f, "min_drift_events");
+    expectation *e = sim__add_expect(f, "min_drift_events");
     int64_t n = mc_event_count(f->cloud, "permission_drift");
     if (e && n < s->min_drift_events) {
       e->pass = 0;
@@ -2175,7 +1680,7 @@ static void ident_check_end(fleet *f) {
   if (s->max_foreign_owned_state_files >= 0) {
     /* issue #13: nothing the agent keeps may belong to another user, and
      * nothing of another user's may stay where the agent keeps it. */
-    expectation *e = add_expect(f, "max_foreign_owned_state_files");
+    expectation *e = sim__add_expect(f, "max_foreign_owned_state_files");
     int64_t total = 0;
     char first[160] = "", one[160];
     for (int64_t i = 0; e && i < f->n; i++) {
@@ -2191,7 +1696,7 @@ static void ident_check_end(fleet *f) {
     }
   }
   if (s->planted_policy_refused) {
-    expectation *e = add_expect(f, "planted_policy_refused");
+    expectation *e = sim__add_expect(f, "planted_policy_refused");
     for (int64_t i = 0; e && i < f->n; i++) {
       pstate_info pi;
       if (!f->ag[i].a) continue;
@@ -2208,7 +1713,7 @@ static void ident_check_end(fleet *f) {
   for (int64_t i = 0; i < f->n; i++) {
     sim_agent *g = &f->ag[i];
     if (!g->revoked) continue;
-    if (!rv) rv = add_expect(f, "revoked_silent");
+    if (!rv) rv = sim__add_expect(f, "revoked_silent");
     int64_t n = mc_agent_record_count(f->cloud, g->revoked_id);
     agent_stats st;
     if (g->a) agent_get_stats(g->a, &st);
@@ -2249,7 +1754,7 @@ static int line_belongs(fleet *f, const char *agent_id, int64_t owner, int64_t l
 static void rotation_check_store(fleet *f, const char *db_path) {
   const sim_scenario *s = f->scn;
   if (s->lost_min < 0 && s->lost_middle_min < 0) return;
-  expectation *e = add_expect(f, s->lost_min >= 0 ? "lost_lines" : "lost_middle_lines");
+  expectation *e = sim__add_expect(f, s->lost_min >= 0 ? "lost_lines" : "lost_middle_lines");
   if (!e) return;
   uint8_t **bits = calloc((size_t)f->n, sizeof *bits);
   sqlite3 *db = NULL;
@@ -2318,7 +1823,7 @@ static void ident_check_store(fleet *f, const char *db_path) {
   if (!seen || !bits) {
     free(seen);
     free(bits);
-    expectation *e = add_expect(f, s->at_least_once ? "at_least_once" : "max_misattributed");
+    expectation *e = sim__add_expect(f, s->at_least_once ? "at_least_once" : "max_misattributed");
     if (e) {
       e->pass = 0;
       snprintf(e->detail, sizeof e->detail, "out of memory checking attribution");
@@ -2360,7 +1865,7 @@ static void ident_check_store(fleet *f, const char *db_path) {
   }
   f->misattributed = mis;
   if (s->max_misattributed >= 0) {
-    expectation *e = add_expect(f, "max_misattributed");
+    expectation *e = sim__add_expect(f, "max_misattributed");
     if (e && (rc != SQLITE_OK || mis > s->max_misattributed)) {
       e->pass = 0;
       snprintf(e->detail, sizeof e->detail, "%lld records under an identity their host never had (%s)%s",
@@ -2368,7 +1873,7 @@ static void ident_check_store(fleet *f, const char *db_path) {
     }
   }
   if (s->at_least_once) {
-    expectation *e = add_expect(f, "at_least_once");
+    expectation *e = sim__add_expect(f, "at_least_once");
     if (e && !seen) {
       e->pass = 0;
       snprintf(e->detail, sizeof e->detail, "out of memory");
@@ -2544,7 +2049,7 @@ static void run_loop(fleet *f) {
       case EV_LOG:
         if (!g || !f->loggen_on) continue;
         result = write_line(f, g);
-        push(f, EV_LOG, g->idx, f->now + next_line_gap(f, g), 0);
+        sim__push(f, EV_LOG, g->idx, f->now + sim__next_line_gap(f, g), 0);
         break;
       case EV_SCENARIO:
         apply_scenario_event(f, (int)ev.arg);
@@ -2563,7 +2068,7 @@ static void run_loop(fleet *f) {
         break;
       case EV_HOUR:
         hour_line(f);
-        if (f->now + 3600000 <= f->drain_end_ms) push(f, EV_HOUR, -1, f->now + 3600000, 0);
+        if (f->now + 3600000 <= f->drain_end_ms) sim__push(f, EV_HOUR, -1, f->now + 3600000, 0);
         break;
       case EV_END:
         f->loggen_on = 0;
@@ -2577,13 +2082,13 @@ static void run_loop(fleet *f) {
         break;
       case EV_UPD_TICK: /* outpost-cloud serve's 60 s re-signing timer */
         sim_update_tick(f->upd, SIM_WALL_EPOCH_MS + f->now);
-        if (f->now + 60000 <= f->drain_end_ms) push(f, EV_UPD_TICK, -1, f->now + 60000, 0);
+        if (f->now + 60000 <= f->drain_end_ms) sim__push(f, EV_UPD_TICK, -1, f->now + 60000, 0);
         continue; /* not an event of the trace: keeps traces of runs without updates as they were */
       default:
         continue;
     }
     sim_trace_event(f->trace, ev.type, ev_names[ev.type], f->now, ev.agent, result);
-    if (g && g->cut && g->a) reboot_after_cut(f, g);
+    if (g && g->cut && g->a) sim__reboot_after_cut(f, g);
     if (g) ledger_check(f, g);
     if (g) ident_watch(f, g);
     if (g && f->rings_on) ring_assign(f, g);
@@ -2598,7 +2103,7 @@ static void run_loop(fleet *f) {
 static void local_check_end(fleet *f) {
   const sim_scenario *s = f->scn;
   if (s->max_blocked_opens >= 0) {
-    expectation *e = add_expect(f, "max_blocked_opens");
+    expectation *e = sim__add_expect(f, "max_blocked_opens");
     int64_t total = 0, first = -1;
     for (int64_t i = 0; i < f->n; i++) {
       int64_t b = sim_fs_blocked_opens(f->ag[i].fs);
@@ -2614,7 +2119,7 @@ static void local_check_end(fleet *f) {
     }
   }
   if (s->refusals_reported) {
-    expectation *e = add_expect(f, "refusals_reported");
+    expectation *e = sim__add_expect(f, "refusals_reported");
     int64_t attacked = 0;
     for (int64_t i = 0; e && i < f->n; i++) {
       sim_agent *g = &f->ag[i];
@@ -2646,7 +2151,7 @@ static void local_check_store(fleet *f, const char *db_path) {
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL);
   if (s->no_secret_shipped) {
-    expectation *e = add_expect(f, "no_secret_shipped");
+    expectation *e = sim__add_expect(f, "no_secret_shipped");
     int64_t n = -1;
     char first[160] = "";
     if (rc == SQLITE_OK &&
@@ -2670,7 +2175,7 @@ static void local_check_store(fleet *f, const char *db_path) {
     }
   }
   if (s->refusals_reported) {
-    expectation *e = add_expect(f, "refusals_reported_to_cloud");
+    expectation *e = sim__add_expect(f, "refusals_reported_to_cloud");
     if (rc != SQLITE_OK ||
         sqlite3_prepare_v2(db, "SELECT count(*) FROM policy_reports WHERE agent_id = ?1 AND "
                                "instr(refused, '/var/log/') > 0", -1, &st, NULL) != SQLITE_OK) {
@@ -2701,7 +2206,7 @@ static void lie_check_end(fleet *f) {
   const sim_scenario *s = f->scn;
   static const char *const kinds[] = {"?", "session_swap", "policy_rollback", "ack_beyond"};
   if (s->lies_refused) {
-    expectation *e = add_expect(f, "lies_refused");
+    expectation *e = sim__add_expect(f, "lies_refused");
     int64_t told = 0, refused = 0, hit = 0;
     for (int64_t i = 0; e && f->lie && i < f->n && e->pass; i++)
       for (int k = 1; k <= SIM_LIE_KINDS && e->pass; k++) {
@@ -2729,7 +2234,7 @@ static void lie_check_end(fleet *f) {
                (long long)told, (long long)refused);
   }
   if (s->tls_reported) {
-    expectation *e = add_expect(f, "tls_reported");
+    expectation *e = sim__add_expect(f, "tls_reported");
     int64_t hit = 0, errs = 0;
     for (int64_t i = 0; e && i < f->n && e->pass; i++) {
       sim_agent *g = &f->ag[i];
@@ -2758,7 +2263,7 @@ static void check_end(fleet *f) {
   local_check_end(f);
   lie_check_end(f);
   if (s->exactly_once) {
-    expectation *e = add_expect(f, "exactly_once");
+    expectation *e = sim__add_expect(f, "exactly_once");
     for (int64_t i = 0; e && i < f->n; i++) {
       sim_agent *g = &f->ag[i];
       if (!g->a) {
@@ -2784,7 +2289,7 @@ static void check_end(fleet *f) {
     }
   }
   if (s->shed_reported || s->min_shed > 0) {
-    expectation *e = add_expect(f, "shed_reported");
+    expectation *e = sim__add_expect(f, "shed_reported");
     int64_t total = 0;
     for (int64_t i = 0; e && i < f->n; i++) {
       sim_agent *g = &f->ag[i];
@@ -2812,7 +2317,7 @@ static void check_end(fleet *f) {
     }
   }
   if (s->max_requests_per_min > 0) {
-    expectation *e = add_expect(f, "max_requests_per_min");
+    expectation *e = sim__add_expect(f, "max_requests_per_min");
     int64_t peak = 0, at = 0;
     for (int64_t m = s->rate_from_s / 60; f->rate && m < f->rate_len; m++)
       if (f->rate[m] > peak) peak = f->rate[m], at = m;
@@ -2826,7 +2331,7 @@ static void check_end(fleet *f) {
   }
   if (s->policy_applied > 0) {
     /* Every agent runs the expected version, and said so to the cloud. */
-    expectation *e = add_expect(f, "policy_applied");
+    expectation *e = sim__add_expect(f, "policy_applied");
     int64_t rejected = 0;
     for (int64_t i = 0; e && i < f->n; i++) {
       sim_agent *g = &f->ag[i];
@@ -2849,9 +2354,9 @@ static void check_end(fleet *f) {
                (long long)rejected, (long long)f->n);
   }
   if (s->max_records_per_s > 0) {
-    /* Violations stopped the run (set_failure); here: every agent was
+    /* Violations stopped the run (sim__set_failure); here: every agent was
      * capped, or the check proved nothing. */
-    expectation *e = add_expect(f, "max_records_per_s");
+    expectation *e = sim__add_expect(f, "max_records_per_s");
     int64_t never = 0;
     for (int64_t i = 0; i < f->n; i++)
       if (!f->ag[i].cap_a) never++;
@@ -2870,7 +2375,7 @@ static void check_end(fleet *f) {
   if (s->metrics_reported) {
     /* Each agent's latest check-in metrics are stored, and agree with the
      * agent's own figures: the policy it runs, the cap it enforces. */
-    expectation *e = add_expect(f, "metrics_reported");
+    expectation *e = sim__add_expect(f, "metrics_reported");
     for (int64_t i = 0; e && i < f->n; i++) {
       sim_agent *g = &f->ag[i];
       if (!g->a) continue;
@@ -2904,7 +2409,7 @@ static void check_end(fleet *f) {
                (long long)f->n);
   }
   if (s->no_denied_open) {
-    expectation *e = add_expect(f, "no_denied_open");
+    expectation *e = sim__add_expect(f, "no_denied_open");
     int64_t refused = 0;
     for (int64_t i = 0; e && i < f->n; i++) {
       if (f->ag[i].os.denied_opens > 0) {
@@ -2925,7 +2430,7 @@ static void check_end(fleet *f) {
                (long long)refused);
   }
   if (s->max_spooled_at_end >= 0) {
-    expectation *e = add_expect(f, "max_spooled_at_end");
+    expectation *e = sim__add_expect(f, "max_spooled_at_end");
     for (int64_t i = 0; e && i < f->n; i++) {
       if (!f->ag[i].a) continue;
       agent_stats st;
@@ -2942,7 +2447,7 @@ static void check_end(fleet *f) {
 
 /* Independent of the cloud's own counters: reads its store with SQL. */
 static void check_store(fleet *f, const char *db_path, int64_t total_lines) {
-  expectation *e = add_expect(f, "exactly_once_store");
+  expectation *e = sim__add_expect(f, "exactly_once_store");
   char detail[512] = "";
   /* Records the cloud holds inside a reported shed range (a shed batch that
    * had also arrived) count once: lines = rows + shed - both. */
@@ -3011,7 +2516,7 @@ static int write_report(fleet *f, const char *path, const totals *t, const sim_n
   FILE *o = fopen(path, "w");
   if (!o) return -1;
   char name[300];
-  json_escape(f->scn->name, name, sizeof name);
+  sim__json_escape(f->scn->name, name, sizeof name);
   fprintf(o, "{\n  \"scenario\": \"%s\",\n  \"seed\": %" PRIu64 ",\n  \"agents\": %lld,\n", name,
           f->opt->seed, (long long)f->n);
   fprintf(o, "  \"duration_s\": %lld,\n  \"drain_s\": %lld,\n  \"simulated_ms\": %lld,\n",
@@ -3056,10 +2561,10 @@ static int write_report(fleet *f, const char *path, const totals *t, const sim_n
   fprintf(o, "],\n");
   char fail[1100];
   char d[1100];
-  json_escape(f->failure, fail, sizeof fail);
+  sim__json_escape(f->failure, fail, sizeof fail);
   fprintf(o, "  \"failure\": \"%s\",\n  \"expectations\": [", fail);
   for (int i = 0; i < f->n_exp; i++) {
-    json_escape(f->exp[i].detail, d, sizeof d);
+    sim__json_escape(f->exp[i].detail, d, sizeof d);
     fprintf(o, "%s\n    {\"name\": \"%s\", \"pass\": %s, \"detail\": \"%s\"}", i ? "," : "",
             f->exp[i].name, f->exp[i].pass ? "true" : "false", d);
   }
@@ -3068,32 +2573,6 @@ static int write_report(fleet *f, const char *path, const totals *t, const sim_n
 }
 
 /* ---- set-up and tear-down ----------------------------------------------- */
-
-static void build_config(fleet *f) {
-  const sim_scenario *s = f->scn;
-  agent_config *c = &f->cfg;
-  config_defaults(c);
-  snprintf(c->cloud_url, sizeof c->cloud_url, "https://cloud.sim");
-  snprintf(c->ca_file, sizeof c->ca_file, "%s", CA_PATH);
-  snprintf(c->enrollment_token, sizeof c->enrollment_token, "%s", f->token);
-  snprintf(c->state_dir, sizeof c->state_dir, "%s", STATE_DIR);
-  snprintf(c->sources[0].path, sizeof c->sources[0].path, "%s", LOG_PATH);
-  c->sources[0].start = CONFIG_START_BEGINNING;
-  c->n_sources = 1;
-  if (s->batch_max_records > 0) c->batch_max_records = (int)s->batch_max_records;
-  if (s->batch_max_age_ms >= 0) c->batch_max_age_ms = s->batch_max_age_ms;
-  if (s->poll_interval_ms > 0) c->poll_interval_ms = s->poll_interval_ms;
-  if (s->request_timeout_ms > 0) c->request_timeout_ms = s->request_timeout_ms;
-  if (s->retry_base_ms > 0) c->retry_base_ms = s->retry_base_ms;
-  if (s->retry_max_ms > 0) c->retry_max_ms = s->retry_max_ms;
-  if (s->spool_quota_bytes > 0) c->spool_quota_bytes = s->spool_quota_bytes;
-  if (s->backpressure_max_ms >= 0) c->backpressure_max_ms = s->backpressure_max_ms;
-  if (s->checkin_interval_ms > 0) c->checkin_interval_ms = s->checkin_interval_ms;
-  /* Small read buffers: a simulated log grows by a few lines per poll, and
-   * 1,000 agents each holding 64 KiB buffers is memory for nothing. */
-  c->read_chunk_bytes = 16384;
-  c->log_level = OS_LOG_INFO;
-}
 
 static int mkdir_p(char *dir) {
   for (char *p = dir + 1; *p; p++) {
@@ -3193,7 +2672,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     snprintf(err, err_cap, "%s: cannot write the trace", trace_path ? trace_path : "(in memory)");
     goto out;
   }
-  mc_env env = {.ctx = f, .wall_ms = cloud_wall, .random = cloud_random};
+  mc_env env = {.ctx = f, .wall_ms = sim__cloud_wall, .random = sim__cloud_random};
   mc_options mo = {.session_ttl_s = scn->session_ttl_s, .challenge_ttl_s = 60, .durable = 0,
                    .probation_s = scn->probation_s};
   char mcerr[256] = "";
@@ -3242,7 +2721,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
                        .loss = scn->loss,
                        .response_loss = scn->response_loss};
   sim_net_set_params(f->net, &np);
-  build_config(f);
+  sim__build_config(f);
   if (scn->update_check_interval_s > 0) {
     char uerr[400] = "";
     if (sim_update_create(opt->seed, SIM_WALL_EPOCH_MS, f->n_cap, &f->upd, uerr, sizeof uerr) !=
@@ -3300,7 +2779,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     goto out;
   }
   char esc[300];
-  json_escape(scn->name, esc, sizeof esc);
+  sim__json_escape(scn->name, esc, sizeof esc);
   sim_trace_line(f->trace,
                  "{\"t\":0,\"type\":\"start\",\"scenario\":\"%s\",\"seed\":%" PRIu64
                  ",\"agents\":%lld,\"duration_s\":%lld,\"drain_s\":%lld}",
@@ -3310,7 +2789,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     sim_trace_line(f->trace, "{\"t\":0,\"type\":\"scaled\",\"from_agents\":%lld,\"to_agents\":%lld}",
                    (long long)file_agents, (long long)f->n);
   for (int64_t i = 0; i < f->n; i++) {
-    if (setup_agent(f, &f->ag[i], (int32_t)i, &lcs[i]) != 0) {
+    if (sim__setup_agent(f, &f->ag[i], (int32_t)i, &lcs[i]) != 0) {
       snprintf(err, err_cap, "agent %lld: cannot set up its simulated host", (long long)i);
       goto out;
     }
@@ -3329,18 +2808,18 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   }
   f->loggen_on = scn->lines_per_min > 0;
   /* Timeline: scenario events first so a fault at t=0 precedes the agents. */
-  for (int i = 0; i < scn->n_events; i++) push(f, EV_SCENARIO, -1, scn->events[i].at_s * 1000, (uint64_t)i);
-  push(f, EV_HOUR, -1, 3600000, 0);
-  if (f->upd) push(f, EV_UPD_TICK, -1, 60000, 0);
-  push(f, EV_END, -1, f->end_ms, 0);
-  push(f, EV_DRAIN_END, -1, f->drain_end_ms, 0);
+  for (int i = 0; i < scn->n_events; i++) sim__push(f, EV_SCENARIO, -1, scn->events[i].at_s * 1000, (uint64_t)i);
+  sim__push(f, EV_HOUR, -1, 3600000, 0);
+  if (f->upd) sim__push(f, EV_UPD_TICK, -1, 60000, 0);
+  sim__push(f, EV_END, -1, f->end_ms, 0);
+  sim__push(f, EV_DRAIN_END, -1, f->drain_end_ms, 0);
   ret = SIM_RUN_OK;
   for (int64_t i = 0; i < f->n && !f->stop; i++) {
-    open_agent(f, &f->ag[i]);
-    if (f->loggen_on) push(f, EV_LOG, (int32_t)i, next_line_gap(f, &f->ag[i]), 0);
+    sim__open_agent(f, &f->ag[i]);
+    if (f->loggen_on) sim__push(f, EV_LOG, (int32_t)i, sim__next_line_gap(f, &f->ag[i]), 0);
   }
 
-  expectation *le = add_expect(f, "ledger");
+  expectation *le = sim__add_expect(f, "ledger");
   if (!f->stop) run_loop(f);
   if (f->stop == 1) {
     if (le) {
@@ -3377,7 +2856,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     res->expectations++;
     if (!f->exp[i].pass) {
       res->expectations_failed++;
-      set_failure(f, "%s: %s", f->exp[i].name, f->exp[i].detail);
+      sim__set_failure(f, "%s: %s", f->exp[i].name, f->exp[i].detail);
     }
     sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"expect\",\"name\":\"%s\",\"pass\":%s}",
                    (long long)f->now, f->exp[i].name, f->exp[i].pass ? "true" : "false");
