@@ -45,11 +45,8 @@ static const char *const ev_names[] = {"?",        "step",      "net_deliver", "
 
 #define LINE_MAX_BYTES 16400
 
-static void space_check(fleet *f, sim_agent *g);
-static void attack_restore(sim_agent *g);
 static void ident_event(fleet *f, const sim_scn_event *e);
 static void ident_watch(fleet *f, sim_agent *g);
-static const char *lineage_verdict(const agent_stats *s, int64_t c, int64_t mn, int64_t mx);
 static int64_t shed_overlap_check(fleet *f, const char *db_path, char *detail, size_t cap);
 
 static void supervise(fleet *f, sim_agent *g);
@@ -68,204 +65,7 @@ static int64_t run_step(fleet *f, sim_agent *g) {
   return d;
 }
 
-/* ---- the ledger --------------------------------------------------------- */
-
-const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_first_seq,
-                               int64_t shed, int64_t c, int64_t mn, int64_t mx,
-                               int64_t lines_written) {
-  int64_t o = (spooled > 0 && mx >= spool_first_seq) ? mx - spool_first_seq + 1 : 0;
-  if (shed > 0) {
-    /* Shed ranges leave gaps in what the cloud holds, and a shed batch may
-     * also have reached the cloud (stored, ack lost): during the run nothing
-     * may be MISSING; the exact account is checked at the end by SQL over
-     * the store's records and shed_reports. */
-    if (c != 0 && !(mn <= 1 + shed && mx - mn + 1 <= c + shed)) return "cloud holds a gap not shed";
-    if (produced > c + spooled - o + shed) return "produced > held + spooled - overlap + shed";
-    if (produced > lines_written) return "produced more records than lines written";
-    return NULL;
-  }
-  if (c != 0 && !(mn == 1 && mx - mn + 1 == c)) return "cloud holds a gap";
-  if (produced != c + spooled - o + shed) return "produced != held + spooled - overlap + shed";
-  if (produced > lines_written) return "produced more records than lines written";
-  return NULL;
-}
-
-/* issue #5: from the moment an agent runs a rate-capped policy, it may
- * produce one second of burst plus the expected rate per second, never more
- * (an agent restarted after a crash starts a new window). */
-static void rate_check(fleet *f, sim_agent *g, const agent_stats *s) {
-  caps_info ci;
-  agent_caps_info(g->a, &ci);
-  if (ci.rate <= 0) return;
-  if (g->cap_a != g->a) {
-    g->cap_a = g->a;
-    g->cap_t0 = f->now;
-    g->cap_p0 = s->produced;
-    f->capped_agents++;
-    return;
-  }
-  int64_t r = f->scn->max_records_per_s;
-  int64_t allowed = r + r * (f->now - g->cap_t0) / 1000;
-  int64_t got = s->produced - g->cap_p0;
-  if (f->now - g->cap_t0 >= 10000 && got * 1000 / (f->now - g->cap_t0) > f->cap_peak_rate)
-    f->cap_peak_rate = got * 1000 / (f->now - g->cap_t0);
-  if (got <= allowed) return;
-  sim__set_failure(f,
-              "max_records_per_s: agent %d produced %lld records in the %lld ms since it was "
-              "capped (at most %lld allowed at %lld/s)",
-              (int)g->idx, (long long)got, (long long)(f->now - g->cap_t0), (long long)allowed,
-              (long long)r);
-  f->stop = 1;
-}
-
-static void ledger_check(fleet *f, sim_agent *g) {
-  /* A host whose power was cut is checked after its reboot, not while its
-   * in-memory state still describes writes the disk never kept. */
-  if (!g->a || f->stop || g->cut) return;
-  if (g->swapped && f->now >= g->attack_until) attack_restore(g);
-  agent_stats s;
-  agent_get_stats(g->a, &s);
-  if (g->cloud_stale || strcmp(s.agent_id, g->cloud_id) != 0) {
-    memcpy(g->cloud_id, s.agent_id, sizeof g->cloud_id);
-    g->cloud_c = g->cloud_min = g->cloud_max = 0;
-    if (s.agent_id[0] &&
-        mc_agent_seq_summary(f->cloud, s.agent_id, &g->cloud_c, &g->cloud_min, &g->cloud_max) !=
-            MC_OK)
-      g->cloud_c = g->cloud_min = g->cloud_max = 0;
-    g->cloud_stale = 0;
-  }
-  int64_t c = g->cloud_c, mn = g->cloud_min, mx = g->cloud_max;
-  f->ledger_checks++;
-  space_check(f, g);
-  if (f->scn->no_denied_open && g->os.denied_opens > 0) {
-    sim__set_failure(f, "no_denied_open: agent %d at t=%lld ms opened %s (denied; %lld attempts)",
-                 (int)g->idx, (long long)f->now, g->os.denied_first,
-                 (long long)g->os.denied_opens);
-    sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"denied_open\",\"agent\":%d}",
-                   (long long)f->now, (int)g->idx);
-    f->stop = 1;
-  }
-  if (!f->stop && f->scn->max_records_per_s > 0) rate_check(f, g, &s);
-  if (f->stop) return;
-  const char *what = g->lineage ? lineage_verdict(&s, c, mn, mx)
-                               : sim_ledger_verdict(s.produced, s.spooled, s.spool_first_seq,
-                                                    s.shed, c, mn, mx, g->lines_written);
-  if (!what) return;
-  sim__set_failure(f,
-              "ledger: agent %d at t=%lld ms: %s (produced %lld, lines written %lld, cloud "
-              "count %lld min %lld max %lld, spooled %lld first %lld, shed %lld)",
-              (int)g->idx, (long long)f->now, what, (long long)s.produced,
-              (long long)g->lines_written, (long long)c, (long long)mn, (long long)mx,
-              (long long)s.spooled, (long long)s.spool_first_seq, (long long)s.shed);
-  sim_trace_line(f->trace,
-                 "{\"t\":%lld,\"type\":\"ledger_violation\",\"agent\":%d,\"what\":\"%s\","
-                 "\"produced\":%lld,\"lines_written\":%lld,\"cloud_count\":%lld,\"cloud_min\":%lld,"
-                 "\"cloud_max\":%lld,\"spooled\":%lld,\"spool_first_seq\":%lld,\"shed\":%lld}",
-                 (long long)f->now, (int)g->idx, what, (long long)s.produced,
-                 (long long)g->lines_written, (long long)c, (long long)mn, (long long)mx,
-                 (long long)s.spooled, (long long)s.spool_first_seq, (long long)s.shed);
-  f->stop = 1;
-}
-
-/* ---- issue #13: the local attacker --------------------------------------- */
-
-static void aside_of(const sim_scn_swap *w, char *out, size_t cap) {
-  snprintf(out, cap, "/var/log/.aside-%s", w->path + 9); /* path is /var/log/NAME */
-}
-
-/* Swaps file k of g's attack in (for a symlink or a FIFO, the real file kept
- * aside as an application with it open would keep writing to it) or back. */
-static void attack_toggle(sim_agent *g, int k) {
-  const sim_scn_swap *w = &g->scn->swaps[g->attack_first + k];
-  char aside[96];
-  aside_of(w, aside, sizeof aside);
-  /* No muting needed: called from the hook (sim_fs does not re-enter it) or
-   * outside the agent's calls (muted then). */
-  if (!(g->swapped & (1u << k))) {
-    if (sim_fs_rename(g->fs, w->path, aside) == OS_OK) {
-      int rc = w->fifo ? sim_fs_mknod(g->fs, w->path, OS_TYPE_FIFO, 0644)
-                       : sim_fs_symlink(g->fs, w->target, w->path);
-      if (rc == OS_OK) {
-        g->swapped |= 1u << k;
-        g->swaps++;
-      } else {
-        sim_fs_rename(g->fs, aside, w->path);
-      }
-    }
-  } else {
-    sim_fs_unlink(g->fs, w->path);
-    sim_fs_rename(g->fs, aside, w->path);
-    g->swapped &= ~(1u << k);
-  }
-}
-
-static void attack_restore(sim_agent *g) {
-  for (int k = 0; k < g->attack_n; k++)
-    if (g->swapped & (1u << k)) attack_toggle(g, k);
-}
-
-/* sim_fs's open hook: the attacker acts inside the agent's own open of one
- * of its files, after every check the agent made before that open. */
-static void attack_hook(void *user, sim_fs *fs, const char *path) {
-  sim_agent *g = user;
-  (void)fs;
-  if (!path || g->attack_mute) return; /* the simulator's own look at the disk */
-  /* power_cut "during": "update_download" (issue #17): armed when the
-   * download's file is opened, it lands among the pieces written to it. */
-  size_t pl = strlen(path), dl = strlen("/" UPDATE_DOWNLOAD_FILE);
-  if (g->cut_on_download && pl > dl && strcmp(path + pl - dl, "/" UPDATE_DOWNLOAD_FILE) == 0) {
-    g->cut_on_download = 0;
-    sim_fs_power_cut_at(g->fs, g->cut_on_download_nth, sim__on_power_cut, g);
-  }
-  if (g->attack_n == 0) return;
-  if (*g->clock >= g->attack_until) {
-    attack_restore(g);
-    return;
-  }
-  for (int k = 0; k < g->attack_n; k++)
-    if (strcmp(path, g->scn->swaps[g->attack_first + k].path) == 0 &&
-        sim_rng_bernoulli(&g->attack_rng, g->attack_p))
-      attack_toggle(g, k);
-}
-
-static void local_attack(fleet *f, sim_agent *g, const sim_scn_event *e) {
-  attack_restore(g); /* a previous attack's files first */
-  g->clock = &f->now;
-  g->scn = f->scn;
-  g->attack_until = f->now + e->duration_s * 1000;
-  g->attack_p = e->probability;
-  g->attack_first = e->swap_first;
-  g->attack_n = e->n_swap;
-  g->swapped = 0;
-  sim_rng_seed(&g->attack_rng, f->opt->seed ^ 0x5a5a5a5aULL, SIM_RNG_AGENT_BASE + 500000u + (uint64_t)g->idx);
-  /* The collected files the attack uses, with lines of their own first
-   * (counted as written: they must arrive exactly once like the app's). */
-  for (int k = 0; k < e->n_swap; k++) {
-    const sim_scn_swap *w = &f->scn->swaps[e->swap_first + k];
-    for (int64_t i = 0; i < w->lines; i++) {
-      char line[128];
-      int64_t no = g->lines_written + 1;
-      int n = snprintf(line, sizeof line, "agent-%05d line-%09lld %s\n", (int)g->idx,
-                       (long long)no, w->path);
-      if (sim_fs_append(g->fs, w->path, line, (size_t)n, 1) != OS_OK) break;
-      g->lines_written = no;
-      f->log_lines++;
-    }
-  }
-  sim_fs_set_open_hook(g->fs, attack_hook, g);
-}
-
-/* Where the application's log is now: aside while the attacker has swapped it. */
-static const char *app_log_path(const sim_agent *g, char *buf, size_t cap) {
-  for (int k = 0; k < g->attack_n; k++) {
-    const sim_scn_swap *w = &g->scn->swaps[g->attack_first + k];
-    if ((g->swapped & (1u << k)) && strcmp(w->path, LOG_PATH) == 0) {
-      aside_of(w, buf, cap);
-      return buf;
-    }
-  }
-  return LOG_PATH;
-}
+/* ---- log generator ------------------------------------------------------ */
 
 static int64_t write_line(fleet *f, sim_agent *g) {
   char buf[LINE_MAX_BYTES + 2];
@@ -279,7 +79,7 @@ static int64_t write_line(fleet *f, sim_agent *g) {
   /* The application's log is synced per line: a crash must not unwrite lines
    * the ledger already counts as written. */
   char aside[96];
-  int rc = sim_fs_append(g->fs, app_log_path(g, aside, sizeof aside), buf, (size_t)len + 1, 1);
+  int rc = sim_fs_append(g->fs, sim__app_log_path(g, aside, sizeof aside), buf, (size_t)len + 1, 1);
   if (rc != OS_OK) {
     g->log_failures++;
     return rc;
@@ -356,64 +156,6 @@ static void rotate_log(fleet *f, sim_agent *g, int style) {
   g->log_bytes = 0;
 }
 
-/* After every event an agent was touched by: its spool files never exceed
- * the quota, and nothing that is not the agent's own was deleted or cut. */
-/* expect.floor_held (RES-3, the free-space floor itself): while another
- * program keeps the volume under the agent's floor, the agent gives back its
- * own oldest records (and their pages) until the floor holds or its spool is
- * empty. A volume under the floor for longer than FLOOR_GRACE_MS while the
- * agent still holds records is a violation; so is the spool's database
- * growing while the volume is under the floor. Without the floor the agent
- * keeps its data and the host stays short of space. */
-#define FLOOR_GRACE_MS 60000
-static int floor_ok(fleet *f, sim_agent *g, int64_t spool_db) {
-  int64_t prev = g->floor_prev_db;
-  g->floor_prev_db = spool_db;
-  uint64_t avail = 0, total = 0;
-  if (!g->a || sim_fs_free_space(g->fs, "/", &avail, &total) != OS_OK) return 1;
-  int64_t floor_b = (int64_t)(total / 100 * (uint64_t)f->cfg.spool_floor_pct);
-  if (floor_b > f->cfg.spool_floor_max_bytes) floor_b = f->cfg.spool_floor_max_bytes;
-  if ((int64_t)avail >= floor_b) {
-    g->under_floor_since = -1;
-    return 1;
-  }
-  if (spool_db > prev && prev > 0) return 0;
-  if (g->under_floor_since < 0) g->under_floor_since = f->now;
-  if (f->now - g->under_floor_since <= FLOOR_GRACE_MS) return 1;
-  agent_stats st;
-  agent_get_stats(g->a, &st);
-  return st.spooled == 0;
-}
-
-static void space_check(fleet *f, sim_agent *g) {
-  os_stat st;
-  int64_t used = 0, spool_db = 0;
-  char aside[96];
-  /* issue #17: an update's download counts in the same quota, and grows
-   * only above the floor; it is checked with the spool's database. */
-  if (sim_fs_stat(g->fs, STATE_DIR "/" UPDATE_DOWNLOAD_FILE, &st) == OS_OK) used += spool_db = st.size;
-  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db", &st) == OS_OK) used += st.size, spool_db += st.size;
-  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db-journal", &st) == OS_OK) used += st.size;
-  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db-reserve", &st) == OS_OK) used += st.size;
-  f->quota_checks++;
-  const char *what = NULL;
-  if (used > f->cfg.spool_quota_bytes) what = "spool files exceed the quota";
-  else if (sim_fs_stat(g->fs, CA_PATH, &st) != OS_OK) what = "the CA file is gone";
-  else if (g->ballast && sim_fs_stat(g->fs, BALLAST_PATH, &st) != OS_OK) what = "the ballast file is gone";
-  else if (g->log_bytes > 0 && (sim_fs_stat(g->fs, app_log_path(g, aside, sizeof aside), &st) != OS_OK ||
-                                st.size < g->log_bytes))
-    what = "the application's log lost bytes";
-  else if (f->scn->disk_floor_held && !floor_ok(f, g, spool_db))
-    what = "the volume stayed under the free-space floor while the agent kept its records (or grew its spool)";
-  if (!what) return;
-  sim__set_failure(f, "space: agent %d at t=%lld ms: %s (spool files %lld bytes, quota %lld)",
-              (int)g->idx, (long long)f->now, what, (long long)used,
-              (long long)f->cfg.spool_quota_bytes);
-  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"space_violation\",\"agent\":%d,\"what\":\"%s\"}",
-                 (long long)f->now, (int)g->idx, what);
-  f->stop = 1;
-}
-
 static int promote_gate(fleet *f, const sim_scn_event *e);
 
 static void apply_scenario_event(fleet *f, int idx) {
@@ -463,7 +205,7 @@ static void apply_scenario_event(fleet *f, int idx) {
       int64_t k = sim__pick_agents(f, e);
       for (int64_t i = 0; i < k && !f->stop; i++) {
         sim_agent *g = &f->ag[f->perm[i]];
-        if (sim__restart_agent(f, g, e->type == SIM_SCN_CRASH) == 0) ledger_check(f, g);
+        if (sim__restart_agent(f, g, e->type == SIM_SCN_CRASH) == 0) sim__ledger_check(f, g);
       }
       break;
     }
@@ -485,7 +227,7 @@ static void apply_scenario_event(fleet *f, int idx) {
         if (e->during_download) {
           g->cut_on_download = 1;
           g->cut_on_download_nth = nth;
-          sim_fs_set_open_hook(g->fs, attack_hook, g);
+          sim_fs_set_open_hook(g->fs, sim__attack_hook, g);
         } else {
           sim_fs_power_cut_at(g->fs, nth, sim__on_power_cut, g);
         }
@@ -1499,7 +1241,7 @@ static void tamper(fleet *f, sim_agent *g) {
    * back (issue #13: that user could have written it, so chowning it would
    * make their content the agent's); planted-probe covers foreign owners. */
   f->tampered += 3;
-  if (sim__restart_agent(f, g, 0) == 0) ledger_check(f, g);
+  if (sim__restart_agent(f, g, 0) == 0) sim__ledger_check(f, g);
 }
 
 /* issue #13: the state dir left writable by everyone, and user uid plants
@@ -1517,7 +1259,7 @@ static void plant_files(fleet *f, sim_agent *g, uint32_t uid) {
   sim_fs_append(g->fs, STATE_DIR "/policy.json", planted, sizeof planted - 1, 1);
   sim_fs_set_uid(g->fs, g->os.uid);
   f->tampered += 2;
-  if (sim__restart_agent(f, g, 0) == 0) ledger_check(f, g);
+  if (sim__restart_agent(f, g, 0) == 0) sim__ledger_check(f, g);
 }
 
 typedef struct foreign_walk {
@@ -1585,7 +1327,7 @@ static void ident_event(fleet *f, const sim_scn_event *e) {
         break;
       case SIM_SCN_TAMPER: tamper(f, g); break;
       case SIM_SCN_PLANT: plant_files(f, g, (uint32_t)e->uid); break;
-      case SIM_SCN_LOCAL_ATTACK: local_attack(f, g, e); break;
+      case SIM_SCN_LOCAL_ATTACK: sim__local_attack(f, g, e); break;
       case SIM_SCN_FOREIGN: foreign_attack(f, g); break;
       case SIM_SCN_REPLAY: replay_attack(f, g); break;
       case SIM_SCN_REVOKE:
@@ -1602,15 +1344,6 @@ static void ident_event(fleet *f, const sim_scn_event *e) {
       default: break;
     }
   }
-}
-
-/* Ledger for agents whose disk was copied or rolled back: the strict
- * balance no longer holds (two hosts share a history), so check what still
- * must: the current identity's holdings are gap-free and never ahead of what
- * this agent produced. Delivery is then checked at the end, by line content. */
-static const char *lineage_verdict(const agent_stats *s, int64_t c, int64_t mn, int64_t mx) {
-  if (c != 0 && mx - mn + 1 != c && s->shed == 0) return "identity's holdings have a gap";
-  return NULL;
 }
 
 static int64_t count_alerts(fleet *f, const char *kind) {
@@ -2089,7 +1822,7 @@ static void run_loop(fleet *f) {
     }
     sim_trace_event(f->trace, ev.type, ev_names[ev.type], f->now, ev.agent, result);
     if (g && g->cut && g->a) sim__reboot_after_cut(f, g);
-    if (g) ledger_check(f, g);
+    if (g) sim__ledger_check(f, g);
     if (g) ident_watch(f, g);
     if (g && f->rings_on) ring_assign(f, g);
   }

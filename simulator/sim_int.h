@@ -3,6 +3,8 @@
  * (the run) down to one simulated host; each file calls only files below it:
  *   sim_fleet.c      the run: set-up, the event loop, tear-down, the trace's
  *                    summary lines and report.json
+ *   sim_ledger.c     the no-loss ledger and the space checks after every event
+ *   sim_local.c      the local attacker inside a host's opens (issue #13)
  *   sim_agent.c      one simulated host: its agent's lifecycle (open,
  *                    restart, power cuts), config, and the helpers every
  *                    file uses (failure, expectations, events, agent picks)
@@ -222,6 +224,24 @@ typedef struct log_ctx {
   fleet *f;
   sim_agent *g;
 } log_ctx;
+
+/* ---- sim_ledger.c: the ledger after every event ------------------------- */
+
+/* The ledger and space checks for g after an event touched it (a cut host
+ * waits for its reboot); the first violation fails and stops the run. */
+void sim__ledger_check(fleet *f, sim_agent *g);
+
+/* ---- sim_local.c: the local attacker (issue #13) ------------------------- */
+
+/* Starts event e's local_attack on g (a previous one's files put back). */
+void sim__local_attack(fleet *f, sim_agent *g, const sim_scn_event *e);
+/* Puts every file the attacker swapped on g back. */
+void sim__attack_restore(sim_agent *g);
+/* sim_fs's open hook (user: the sim_agent): the attacker, and a power cut
+ * armed for the update download. */
+void sim__attack_hook(void *user, sim_fs *fs, const char *path);
+/* Where g's application log is now (in buf while the attacker holds its path). */
+const char *sim__app_log_path(const sim_agent *g, char *buf, size_t cap);
 
 /* ---- sim_agent.c: one simulated host, and the helpers every file uses ---- */
 
