@@ -3,6 +3,9 @@
  * (the run) down to one simulated host; each file calls only files below it:
  *   sim_fleet.c      the run: set-up, the event loop, tear-down, the trace's
  *                    summary lines and report.json
+ *   sim_ident.c      identity: clones, restores, foreign and replay attacks,
+ *                    tampered state dirs, attribution of stored lines
+ *   sim_supervise.c  the supervisor stand-in, update rings, the promotion gate
  *   sim_ledger.c     the no-loss ledger and the space checks after every event
  *   sim_local.c      the local attacker inside a host's opens (issue #13)
  *   sim_agent.c      one simulated host: its agent's lifecycle (open,
@@ -224,6 +227,34 @@ typedef struct log_ctx {
   fleet *f;
   sim_agent *g;
 } log_ctx;
+
+/* ---- sim_ident.c: identity (issue #4) ------------------------------------ */
+
+/* Scenario events of identity: clone, snapshot, restore, tamper_permissions,
+ * plant_files, local_attack, foreign_workspace, replay, revoke. */
+void sim__ident_event(fleet *f, const sim_scn_event *e);
+/* After every event touching g: identities it enrolled, and whether a
+ * watched copy of it (or it, restored) has been detected. */
+void sim__ident_watch(fleet *f, sim_agent *g);
+/* sim_net's tap (user: the fleet): keeps each agent's last signed request. */
+void sim__capture(void *user, int32_t who, const mc_request *req);
+/* 1 when line line_no of agent owner may be stored under agent_id. */
+int sim__line_belongs(fleet *f, const char *agent_id, int64_t owner, int64_t line_no);
+
+/* ---- sim_supervise.c: the supervisor stand-in (issues #6, #17) ----------- */
+
+extern const char *const sim__ring_names[3]; /* canary, early-access, stable */
+/* g's agent exited 75: the supervisor takes the staged update (or fails the
+ * run), runs its probation, and starts the agent again. */
+void sim__supervise(fleet *f, sim_agent *g);
+/* An enrolled agent joins its ring's group, once. */
+void sim__ring_assign(fleet *f, sim_agent *g);
+/* 1 when promote event e is refused by the gate (traced, counted). */
+int sim__promote_gate(fleet *f, const sim_scn_event *e);
+/* The version the fleet recorded for g (outpost_version: the packaged one). */
+const char *sim__record_of(fleet *f, sim_agent *g);
+/* What is wrong with g's bin/ (NULL: nothing); detail gets the versions. */
+const char *sim__sup_bin_wrong(fleet *f, sim_agent *g, char *detail, size_t cap);
 
 /* ---- sim_ledger.c: the ledger after every event ------------------------- */
 
