@@ -272,42 +272,64 @@ static void plant_files(fleet *f, sim_agent *g, uint32_t uid) {
   if (sim__restart_agent(f, g, 0) == 0) sim__ledger_check(f, g);
 }
 
-void sim__ident_event(fleet *f, const sim_scn_event *e) {
-  if (e->type == SIM_SCN_RESTORE) {
-    sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"restore\"}",
-                   (long long)f->now);
-    for (int64_t i = 0; i < f->n && !f->stop; i++) restore_agent(f, &f->ag[i]);
-    return;
-  }
+/* ---- the scenario's identity events (sim_workload.c's table) ------------- */
+
+void sim__ev_clone(fleet *f, const sim_scn_event *e) {
+  int64_t k = sim__pick_agents(f, e);
+  for (int64_t i = 0; i < k && !f->stop; i++)
+    for (int64_t c = 0; c < e->copies && !f->stop; c++)
+      clone_agent(f, &f->ag[f->perm[i]], e->same_fingerprint);
+}
+
+void sim__ev_snapshot(fleet *f, const sim_scn_event *e) {
   int64_t k = sim__pick_agents(f, e);
   for (int64_t i = 0; i < k && !f->stop; i++) {
     sim_agent *g = &f->ag[f->perm[i]];
-    switch (e->type) {
-      case SIM_SCN_CLONE:
-        for (int64_t c = 0; c < e->copies && !f->stop; c++) clone_agent(f, g, e->same_fingerprint);
-        break;
-      case SIM_SCN_SNAPSHOT:
-        sim_fs_free(g->snap);
-        g->snap = NULL;
-        if (sim_fs_copy(g->fs, (uint64_t)g->idx + 1, &g->snap) != OS_OK) g->snap = NULL;
-        break;
-      case SIM_SCN_TAMPER: tamper(f, g); break;
-      case SIM_SCN_PLANT: plant_files(f, g, (uint32_t)e->uid); break;
-      case SIM_SCN_LOCAL_ATTACK: sim__local_attack(f, g, e); break;
-      case SIM_SCN_FOREIGN: foreign_attack(f, g); break;
-      case SIM_SCN_REPLAY: replay_attack(f, g); break;
-      case SIM_SCN_REVOKE:
-        if (g->a) {
-          agent_stats s;
-          agent_get_stats(g->a, &s);
-          if (s.agent_id[0] && mc_agent_revoke(f->cloud, s.agent_id) == MC_OK) {
-            g->revoked = 1;
-            memcpy(g->revoked_id, s.agent_id, 33);
-            g->revoked_count = mc_agent_record_count(f->cloud, s.agent_id);
-          }
-        }
-        break;
-      default: break;
+    sim_fs_free(g->snap);
+    g->snap = NULL;
+    if (sim_fs_copy(g->fs, (uint64_t)g->idx + 1, &g->snap) != OS_OK) g->snap = NULL;
+  }
+}
+
+/* Every agent with a snapshot is rolled back to it. */
+void sim__ev_restore(fleet *f, const sim_scn_event *e) {
+  (void)e;
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"restore\"}",
+                 (long long)f->now);
+  for (int64_t i = 0; i < f->n && !f->stop; i++) restore_agent(f, &f->ag[i]);
+}
+
+void sim__ev_tamper(fleet *f, const sim_scn_event *e) {
+  int64_t k = sim__pick_agents(f, e);
+  for (int64_t i = 0; i < k && !f->stop; i++) tamper(f, &f->ag[f->perm[i]]);
+}
+
+void sim__ev_plant(fleet *f, const sim_scn_event *e) {
+  int64_t k = sim__pick_agents(f, e);
+  for (int64_t i = 0; i < k && !f->stop; i++) plant_files(f, &f->ag[f->perm[i]], (uint32_t)e->uid);
+}
+
+void sim__ev_foreign(fleet *f, const sim_scn_event *e) {
+  int64_t k = sim__pick_agents(f, e);
+  for (int64_t i = 0; i < k && !f->stop; i++) foreign_attack(f, &f->ag[f->perm[i]]);
+}
+
+void sim__ev_replay(fleet *f, const sim_scn_event *e) {
+  int64_t k = sim__pick_agents(f, e);
+  for (int64_t i = 0; i < k && !f->stop; i++) replay_attack(f, &f->ag[f->perm[i]]);
+}
+
+void sim__ev_revoke(fleet *f, const sim_scn_event *e) {
+  int64_t k = sim__pick_agents(f, e);
+  for (int64_t i = 0; i < k && !f->stop; i++) {
+    sim_agent *g = &f->ag[f->perm[i]];
+    if (!g->a) continue;
+    agent_stats s;
+    agent_get_stats(g->a, &s);
+    if (s.agent_id[0] && mc_agent_revoke(f->cloud, s.agent_id) == MC_OK) {
+      g->revoked = 1;
+      memcpy(g->revoked_id, s.agent_id, 33);
+      g->revoked_count = mc_agent_record_count(f->cloud, s.agent_id);
     }
   }
 }

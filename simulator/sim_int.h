@@ -3,6 +3,8 @@
  * (the run) down to one simulated host; each file calls only files below it:
  *   sim_fleet.c      the run: set-up, the event loop, tear-down, the trace's
  *                    summary lines and report.json
+ *   sim_workload.c   log writers and scenario events: one handler per event
+ *                    type, dispatched through a table
  *   sim_ident.c      identity: clones, restores, foreign and replay attacks,
  *                    tampered state dirs, attribution of stored lines
  *   sim_supervise.c  the supervisor stand-in, update rings, the promotion gate
@@ -228,11 +230,24 @@ typedef struct log_ctx {
   sim_agent *g;
 } log_ctx;
 
+/* ---- sim_workload.c: log lines and scenario events ----------------------- */
+
+/* Appends g's next log line; its number, or a negative OS error. */
+int64_t sim__write_line(fleet *f, sim_agent *g);
+/* Scenario event idx, through the table of handlers by type. */
+void sim__scenario_event(fleet *f, int idx);
+
 /* ---- sim_ident.c: identity (issue #4) ------------------------------------ */
 
-/* Scenario events of identity: clone, snapshot, restore, tamper_permissions,
- * plant_files, local_attack, foreign_workspace, replay, revoke. */
-void sim__ident_event(fleet *f, const sim_scn_event *e);
+/* The scenario's identity events (sim_workload.c's table). */
+void sim__ev_clone(fleet *f, const sim_scn_event *e);
+void sim__ev_snapshot(fleet *f, const sim_scn_event *e);
+void sim__ev_restore(fleet *f, const sim_scn_event *e);
+void sim__ev_tamper(fleet *f, const sim_scn_event *e);  /* tamper_permissions */
+void sim__ev_plant(fleet *f, const sim_scn_event *e);   /* plant_files */
+void sim__ev_foreign(fleet *f, const sim_scn_event *e); /* foreign_workspace */
+void sim__ev_replay(fleet *f, const sim_scn_event *e);
+void sim__ev_revoke(fleet *f, const sim_scn_event *e);
 /* After every event touching g: identities it enrolled, and whether a
  * watched copy of it (or it, restored) has been detected. */
 void sim__ident_watch(fleet *f, sim_agent *g);
@@ -249,8 +264,9 @@ extern const char *const sim__ring_names[3]; /* canary, early-access, stable */
 void sim__supervise(fleet *f, sim_agent *g);
 /* An enrolled agent joins its ring's group, once. */
 void sim__ring_assign(fleet *f, sim_agent *g);
-/* 1 when promote event e is refused by the gate (traced, counted). */
-int sim__promote_gate(fleet *f, const sim_scn_event *e);
+/* The update repository's events (release, promote through the gate, ...). */
+void sim__ev_update(fleet *f, const sim_scn_event *e);
+void sim__ev_promote(fleet *f, const sim_scn_event *e);
 /* The version the fleet recorded for g (outpost_version: the packaged one). */
 const char *sim__record_of(fleet *f, sim_agent *g);
 /* What is wrong with g's bin/ (NULL: nothing); detail gets the versions. */
@@ -264,8 +280,9 @@ void sim__ledger_check(fleet *f, sim_agent *g);
 
 /* ---- sim_local.c: the local attacker (issue #13) ------------------------- */
 
-/* Starts event e's local_attack on g (a previous one's files put back). */
-void sim__local_attack(fleet *f, sim_agent *g, const sim_scn_event *e);
+/* local_attack (sim_workload.c's table): on each agent hit, a previous
+ * attack's files put back, the attacked files given lines, the hook set. */
+void sim__ev_local_attack(fleet *f, const sim_scn_event *e);
 /* Puts every file the attacker swapped on g back. */
 void sim__attack_restore(sim_agent *g);
 /* sim_fs's open hook (user: the sim_agent): the attacker, and a power cut

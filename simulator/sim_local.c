@@ -68,7 +68,7 @@ void sim__attack_hook(void *user, sim_fs *fs, const char *path) {
       attack_toggle(g, k);
 }
 
-void sim__local_attack(fleet *f, sim_agent *g, const sim_scn_event *e) {
+static void local_attack(fleet *f, sim_agent *g, const sim_scn_event *e) {
   sim__attack_restore(g); /* a previous attack's files first */
   g->clock = &f->now;
   g->scn = f->scn;
@@ -93,6 +93,11 @@ void sim__local_attack(fleet *f, sim_agent *g, const sim_scn_event *e) {
     }
   }
   sim_fs_set_open_hook(g->fs, sim__attack_hook, g);
+}
+
+void sim__ev_local_attack(fleet *f, const sim_scn_event *e) {
+  int64_t k = sim__pick_agents(f, e);
+  for (int64_t i = 0; i < k && !f->stop; i++) local_attack(f, &f->ag[f->perm[i]], e);
 }
 
 /* Where the application's log is now: aside while the attacker has swapped it. */

@@ -39,7 +39,7 @@ static int is_broken(const fleet *f, const char *version) {
 
 /* issue #6: the promotion gate, as outpost-cloud promote applies it. Returns
  * 1 when the promote is refused (traced and counted, not a failure). */
-int sim__promote_gate(fleet *f, const sim_scn_event *e) {
+static int promote_gate(fleet *f, const sim_scn_event *e) {
   if (e->force) return 0;
   char why[256] = "", esc[300];
   int64_t n = mc_promote_rollbacks(f->cloud, e->version, why, sizeof why);
@@ -55,6 +55,28 @@ int sim__promote_gate(fleet *f, const sim_scn_event *e) {
                  "{\"t\":%lld,\"type\":\"promote_refused\",\"version\":\"%s\",\"why\":\"%s\"}",
                  (long long)f->now, e->version, esc);
   return 1;
+}
+
+/* The update repository's events (release, freeze, replay_metadata, ...):
+ * sim_update.c carries them out; a release "broken": true is remembered for
+ * the probations. */
+void sim__ev_update(fleet *f, const sim_scn_event *e) {
+  char desc[200] = "", err[400] = "";
+  if (e->type == SIM_SCN_UPD_RELEASE && e->broken && f->n_broken < SIM_SCN_MAX_EVENTS)
+    snprintf(f->broken[f->n_broken++], sizeof f->broken[0], "%s", e->version);
+  if (sim_update_event(f->upd, e, f->now, SIM_WALL_EPOCH_MS + f->now, desc, sizeof desc, err,
+                       sizeof err) != SIM_UPD_OK) {
+    sim__set_failure(f, "event %d (%s): %s", (int)(e - f->scn->events),
+                     sim_scenario_event_name(e->type), err);
+    f->stop = 1;
+  }
+  sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"fault\",\"fault\":\"%s\",%s}",
+                 (long long)f->now, sim_scenario_event_name(e->type), desc);
+}
+
+/* A promote goes to the repository unless the gate refuses it. */
+void sim__ev_promote(fleet *f, const sim_scn_event *e) {
+  if (!promote_gate(f, e)) sim__ev_update(f, e);
 }
 
 /* ---- the supervisor stand-in's bin/ (issue #17) --------------------------
