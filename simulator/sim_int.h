@@ -3,6 +3,7 @@
  * (the run) down to one simulated host; each file calls only files below it:
  *   sim_fleet.c      the run: set-up, the event loop, tear-down, the trace's
  *                    summary lines and report.json
+ *   sim_expect.c     end-of-run expectations, rows of {name, enabled, check}
  *   sim_workload.c   log writers and scenario events: one handler per event
  *                    type, dispatched through a table
  *   sim_ident.c      identity: clones, restores, foreign and replay attacks,
@@ -229,6 +230,14 @@ typedef struct log_ctx {
   fleet *f;
   sim_agent *g;
 } log_ctx;
+
+/* ---- sim_expect.c: end-of-run expectations ------------------------------- */
+
+/* The expectations checked while the fleet is still up (after the ledger's
+ * row), then, with the agents and the cloud closed, those that read the
+ * cloud's store at db_path (lines: the lines the fleet wrote). */
+void sim__expect_end(fleet *f);
+void sim__expect_store(fleet *f, const char *db_path, int64_t lines);
 
 /* ---- sim_workload.c: log lines and scenario events ----------------------- */
 
