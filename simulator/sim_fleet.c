@@ -19,7 +19,6 @@ static const char *const ev_names[] = {"?",        "step",      "net_deliver", "
                                        "hour",     "end",       "drain_end",   "upd_tick",
                                        "tls_end"};
 
-
 static int64_t run_step(fleet *f, sim_agent *g) {
   if (!g->a) return 0;
   f->steps++;
