@@ -489,7 +489,7 @@ static int write_config(real_run *r, int i) {
   cJSON *id = cJSON_AddObjectToObject(c, "identity");
   cJSON_AddStringToObject(id, "machine_id_file", mid);
   cJSON_AddStringToObject(id, "product_uuid_file", uuid);
-  /* the simulator's defaults (sim_fleet.c) where the scenario says nothing */
+  /* the simulator's defaults (sim_agent.c) where the scenario says nothing */
   cJSON_AddNumberToObject(c, "batch_max_age_ms",
                           (double)scaled_ms(r, s->batch_max_age_ms >= 0 ? s->batch_max_age_ms : 1000, 0, 3600000));
   cJSON_AddNumberToObject(c, "poll_interval_ms",

@@ -69,7 +69,7 @@ void sim_report_html_text(FILE *o, const char *s) {
 }
 
 int32_t sim_report_agent_of(const char *detail) {
-  /* The fleet's failure texts name the agent as "agent N" (sim_fleet.c). */
+  /* The fleet's failure texts name the agent as "agent N" (sim_int.h lists the files). */
   for (const char *p = detail; p && (p = strstr(p, "agent ")) != NULL; p += 6) {
     if (p > detail && isalnum((unsigned char)p[-1])) continue;
     const char *d = p + 6;

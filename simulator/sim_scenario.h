@@ -245,7 +245,7 @@ typedef struct sim_scenario {
                                  policy plant_files put in its state dir */
   int disk_floor_held;
   /* expect.lies_refused (issue #16): every agent a cloud_lie hit refused
-   * each lie (sim_fleet.c says how per kind) and none was believed */
+   * each lie (sim_expect.c says how per kind) and none was believed */
   int lies_refused;
   /* expect.tls_reported (issue #16): every agent a tls_failure hit saw the
    * handshake fail and logged it as a TLS problem (its last_error) */

@@ -1,7 +1,7 @@
 /* upsup.h - the supervisor's decisions about an update on probation, as pure
  * functions (no OS call, no clock: times are passed in), so that
  * `outpost-agent supervise` (agent/posix/supervise.c) and the simulator's
- * supervisor stand-in (simulator/sim_fleet.c) decide with the same code
+ * supervisor stand-in (simulator/sim_supervise.c) decide with the same code
  * (docs/updates.md "The supervisor").
  *
  *   take a staged update?   upsup_check_pending, then upsup_begin_probation
@@ -96,7 +96,7 @@ void upsup_mark_bad(upstate *st, const char *bad);
  *   pass      SAVE_STATE (floor raised, probation cleared): one step.
  *
  * The real supervisor (agent/posix/supervise.c) and the simulator's stand-in
- * (simulator/sim_fleet.c, which can cut power after any step) both carry
+ * (simulator/sim_supervise.c, which can cut power after any step) both carry
  * out these plans. */
 #define UPSUP_STEPS_MAX 4
 
