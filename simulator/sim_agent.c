@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/update.h"
 #include "sim_int.h"
 
 #define SIM_RNG_LOGGEN_BASE UINT64_C(2000000)
@@ -91,7 +92,27 @@ static void trace_log_sink(void *user, os_log_level level, const char *msg) {
                  (long long)c->f->now, (int)c->g->idx, (int)level, esc);
 }
 
+int64_t sim__spool_db_bytes(sim_agent *g) {
+  os_stat st;
+  int64_t n = 0;
+  if (sim_fs_stat(g->fs, STATE_DIR "/" UPDATE_DOWNLOAD_FILE, &st) == OS_OK) n += st.size;
+  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db", &st) == OS_OK) n += st.size;
+  return n;
+}
+
+/* The disk went back to what was synced (a power cut, a crash): a shrink
+ * that was not yet durable is undone, so the spool may be larger now than
+ * at the last check without the agent having written a byte (RES-3,
+ * docs/scenarios.md "Open questions", now closed). expect.floor_held starts
+ * again from what the rebooted disk holds, and the agent, a new process,
+ * gets the grace period again to give its records back. */
+static void floor_rebase(sim_agent *g) {
+  g->floor_prev_db = sim__spool_db_bytes(g);
+  g->under_floor_since = -1;
+}
+
 void sim__power_cut_done(fleet *f, sim_agent *g) {
+  floor_rebase(g);
   g->cut = 0;
   sim_fs_set_frozen(g->fs, 0); /* rebooted (sim__on_power_cut froze it) */
   g->power_cuts++;
@@ -258,6 +279,7 @@ int sim__restart_agent(fleet *f, sim_agent *g, int crash) {
   if (!g->a) return -1;
   if (crash) {
     sim_fs_crash(g->fs);
+    floor_rebase(g);
     /* The dying process's clean-up must not touch the "rebooted" disk. */
     sim_fs_set_frozen(g->fs, 1);
     agent_close(g->a);

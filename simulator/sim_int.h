@@ -326,6 +326,9 @@ int sim__open_agent(fleet *f, sim_agent *g);
 void sim__close_dead(sim_agent *g);
 /* A cut host rebooted: disk thawed, network back, counted and traced. */
 void sim__power_cut_done(fleet *f, sim_agent *g);
+/* What expect.floor_held watches: the bytes of spool.db and of an update's
+ * download in progress (both grow only above the floor). */
+int64_t sim__spool_db_bytes(sim_agent *g);
 /* sim_fs's power-cut callback (user: the sim_agent): the host is dead
  * until the current event is done (sim__reboot_after_cut). */
 void sim__on_power_cut(void *user);

@@ -91,8 +91,8 @@ static void space_check(fleet *f, sim_agent *g) {
   char aside[96];
   /* issue #17: an update's download counts in the same quota, and grows
    * only above the floor; it is checked with the spool's database. */
-  if (sim_fs_stat(g->fs, STATE_DIR "/" UPDATE_DOWNLOAD_FILE, &st) == OS_OK) used += spool_db = st.size;
-  if (sim_fs_stat(g->fs, STATE_DIR "/spool.db", &st) == OS_OK) used += st.size, spool_db += st.size;
+  spool_db = sim__spool_db_bytes(g);
+  used += spool_db;
   if (sim_fs_stat(g->fs, STATE_DIR "/spool.db-journal", &st) == OS_OK) used += st.size;
   if (sim_fs_stat(g->fs, STATE_DIR "/spool.db-reserve", &st) == OS_OK) used += st.size;
   f->quota_checks++;
