@@ -1,8 +1,11 @@
 /* agent.c - the agent's state machine: collect -> spool -> ship (see agent.h).
  *
- * One request is in flight at a time (enroll, challenge, session or ingest).
- * The net callback only copies the outcome into the agent; agent_step() acts
- * on it with the step's cached clock, so all decisions use one "now".
+ * One request is in flight at a time, of one of the kinds in the request
+ * table (reqs[], "requests" below): a row says how it is sent and what its
+ * success does; what a failure does (a lost session, an identity refusal, a
+ * back-off) is one shared path (complete_failed). The net callback only
+ * copies the outcome into the agent; agent_step() acts on it with the
+ * step's cached clock, so all decisions use one "now".
  */
 #include "core/agent.h"
 
@@ -40,10 +43,9 @@ typedef enum req_kind {
   REQ_POLICY,        /* issue #5 */
   REQ_POLICY_REPORT, /* issue #5 */
   REQ_CHECKIN,       /* issue #4 */
+  REQ_REKEY,         /* issue #4: enrolling as a new identity, vouched for by the old */
+  REQ__COUNT
 } req_kind;
-
-static const char *const req_names[] = {"none",    "enroll", "challenge", "session", "ingest",
-                                        "shed",    "policy", "policy report", "checkin"};
 
 #define AGENT_SHED_REPORT_MAX 64 /* entries per POST /v1/shed (the cloud's limit) */
 #define AGENT_FLOOR_SHEDS_PER_STEP 8
@@ -58,6 +60,44 @@ typedef struct completion {
   size_t body_len;
   int64_t date_ms; /* the reply's Date header, 0 when absent or unparsable */
 } completion;
+
+typedef struct req_row req_row;
+
+/* One kind of request: a row of the table reqs[] ("requests" below). Adding a
+ * kind is a row, its build function and its success handler; everything a
+ * failed reply can mean is the shared path's (complete_failed), steered by
+ * the flags and the optional hooks. */
+struct req_row {
+  const char *name;         /* in "<name> request not sent" and "<name>: out of memory" */
+  const char *method;       /* "POST" or "GET" */
+  const char *path;         /* below cloud_url */
+  const char *content_type; /* sent first of the extra headers; NULL: none (no body) */
+  const char *failed;       /* the failure line: "<failed>: <why>" */
+  /* Builds the request and hands it to send_request or send_json (row r),
+   * or sends nothing: then it backs off (or has nothing to say). */
+  void (*build)(agent *a, const req_row *r);
+  /* The reply was ok_status: the kind's own work, then succeeded() or,
+   * when the reply cannot be used, backoff(). */
+  void (*on_success)(agent *a, const completion *c);
+  /* Optional, first for any other reply: what every failure of the kind
+   * must do; returns 1 when the reply was an outcome of the kind's own that
+   * it has dealt with (nothing more is done), else 0. */
+  int (*on_failure)(agent *a, const completion *c);
+  /* Optional: the request failed and is retried later, not at once (after
+   * an identity refusal, or before the back-off). */
+  void (*on_retry_later)(agent *a);
+  /* Optional: a refusal that is not transient (no identity refusal either)
+   * is the kind's to say and to schedule, instead of a back-off. */
+  void (*on_refused)(agent *a, const completion *c, const char *why);
+  /* Optional: writes the failure line's subject instead of failed. */
+  void (*failed_text)(const agent *a, char *out, size_t cap);
+  req_kind kind;
+  int authed;    /* signed with the session: a lost session (401 session_expired,
+                    unknown_session) ends it and the request waits for a new one */
+  int ident;     /* the identity refusals (ident_refusal) apply to its replies */
+  int ok_status; /* the status of success; 0: any 2xx */
+  int quiet;     /* a failure is a warning, never an error: nothing waits on it */
+};
 
 struct agent {
   agent_config cfg;
@@ -83,7 +123,7 @@ struct agent {
   int64_t now;  /* monotonic ms, cached once per step */
   int64_t wall; /* wall ms, cached once per step */
 
-  req_kind inflight;
+  req_kind inflight; /* REQ_NONE or the kind of the request in flight */
   uint64_t req_id;
   completion done;
 
@@ -145,8 +185,9 @@ static void agent_update_add_reports(agent *a, cJSON *body);
 
 static void space_before_collect(agent *a);
 static void space_after_poll(agent *a, int rc, int64_t lines);
-static void send_shed_report(agent *a);
+static void send_shed_report(agent *a, const req_row *r);
 static void on_shed_done(agent *a, const completion *c);
+static void on_shed_refused(agent *a, const completion *c, const char *why);
 
 static void agent_log(agent *a, os_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -217,15 +258,18 @@ static void on_done(void *user, const net_response *r) {
   c->retry_after_ms = reply_retry_after_ms(net_response_header(r, "retry-after"));
 }
 
-static int send_request_method(agent *a, req_kind kind, const char *method, const char *path,
-                               const net_header *extra, size_t n_extra, const uint8_t *body,
-                               size_t body_len, int authed) {
+/* Sends a request of row r (its method, path, content type; signed when the
+ * row is authed) with the extra headers after those. Returns NET_OK when it
+ * is in flight; otherwise the net error, logged and backed off. */
+static int send_request(agent *a, const req_row *r, const net_header *extra, size_t n_extra,
+                        const uint8_t *body, size_t body_len) {
   net_header h[NET_MAX_HEADERS];
   size_t n = 0;
   char time_text[24], mac[65];
   char url[sizeof a->url];
+  const char *method = r->method, *path = r->path;
   snprintf(url, sizeof url, "%s%s", a->cfg.cloud_url, path);
-  if (authed) {
+  if (r->authed) {
     int64_t t = a->wall + a->time_offset_ms;
     snprintf(time_text, sizeof time_text, "%lld", (long long)t);
     wire_request_mac(a->session_key, sizeof a->session_key, method, path, t, body, body_len,
@@ -236,6 +280,7 @@ static int send_request_method(agent *a, req_kind kind, const char *method, cons
     h[n++] = (net_header){WIRE_HDR_INSTANCE, a->instance};
     h[n++] = (net_header){WIRE_HDR_RATCHET, a->id.ratchet};
   }
+  if (r->content_type) h[n++] = (net_header){"Content-Type", r->content_type};
   for (size_t i = 0; i < n_extra && n < NET_MAX_HEADERS; i++) h[n++] = extra[i];
   net_request req = {
       .method = method,
@@ -250,35 +295,25 @@ static int send_request_method(agent *a, req_kind kind, const char *method, cons
   uint64_t id = 0;
   int rc = a->net->request(a->net->ctx, &req, on_done, a, &id);
   if (rc != NET_OK) {
-    agent_log(a, OS_LOG_WARN, "%s request not sent: net error %d", req_names[kind], rc);
+    agent_log(a, OS_LOG_WARN, "%s request not sent: net error %d", r->name, rc);
     backoff(a, 0);
     return rc;
   }
-  a->inflight = kind;
+  a->inflight = r->kind;
   a->req_id = id;
   return NET_OK;
 }
 
-static int send_request(agent *a, req_kind kind, const char *path, const net_header *extra,
-                        size_t n_extra, const uint8_t *body, size_t body_len, int authed) {
-  return send_request_method(a, kind, "POST", path, extra, n_extra, body, body_len, authed);
-}
-
-static int send_json(agent *a, req_kind kind, const char *path, cJSON *body,
-                     const net_header *extra, size_t n_extra, int authed) {
+/* send_request with body as its text (body is freed, also on failure). */
+static int send_json(agent *a, const req_row *r, cJSON *body) {
   char *text = body ? cJSON_PrintUnformatted(body) : NULL;
   cJSON_Delete(body);
   if (!text) {
-    agent_log(a, OS_LOG_ERROR, "%s: out of memory", req_names[kind]);
+    agent_log(a, OS_LOG_ERROR, "%s: out of memory", r->name);
     backoff(a, 0);
     return NET_ENOMEM;
   }
-  static const net_header json_type = {"Content-Type", "application/json"};
-  net_header h[4];
-  size_t n = 0;
-  h[n++] = json_type;
-  for (size_t i = 0; i < n_extra && n < 4; i++) h[n++] = extra[i];
-  int rc = send_request(a, kind, path, h, n, (const uint8_t *)text, strlen(text), authed);
+  int rc = send_request(a, r, NULL, 0, (const uint8_t *)text, strlen(text));
   cJSON_free(text);
   return rc;
 }
@@ -295,7 +330,8 @@ static int sign_b64(agent *a, const ident *who, const char *data, size_t len, ch
              : -1;
 }
 
-static void send_enroll(agent *a) {
+/* REQ_ENROLL and REQ_REKEY (a->rekey): the same request, other replies. */
+static void send_enroll(agent *a, const req_row *r) {
   char pub_b64[CRYPTO_PUB_DER_MAX * 2], host[256] = "", mid[128] = "";
   size_t pub_len = 0;
   /* Re-enrolling: the new identity's key enrolls, the old one vouches. */
@@ -329,21 +365,18 @@ static void send_enroll(agent *a) {
     backoff(a, 0);
     return;
   }
-  net_header h[3] = {{"Content-Type", "application/json"},
-                     {WIRE_HDR_PROOF, sig_b64},
-                     {WIRE_HDR_CLONE_PROOF, old_b64}};
-  send_request(a, REQ_ENROLL, "/v1/enroll", h, a->rekey ? 3 : 2, (const uint8_t *)text,
-               strlen(text), 0);
+  net_header h[2] = {{WIRE_HDR_PROOF, sig_b64}, {WIRE_HDR_CLONE_PROOF, old_b64}};
+  send_request(a, r, h, a->rekey ? 2 : 1, (const uint8_t *)text, strlen(text));
   cJSON_free(text);
 }
 
-static void send_challenge(agent *a) {
+static void send_challenge(agent *a, const req_row *r) {
   cJSON *b = cJSON_CreateObject();
   cJSON_AddStringToObject(b, "agent_id", a->id.agent_id);
-  send_json(a, REQ_CHALLENGE, "/v1/challenge", b, NULL, 0, 0);
+  send_json(a, r, b);
 }
 
-static void send_session(agent *a) {
+static void send_session(agent *a, const req_row *r) {
   char msg[256];
   int len = wire_session_message(a->id.agent_id, a->challenge, a->instance, msg, sizeof msg);
   uint8_t sig[CRYPTO_SIG_MAX];
@@ -364,7 +397,7 @@ static void send_session(agent *a) {
   cJSON_AddStringToObject(b, "signature", sig_b64);
   cJSON_AddStringToObject(b, "instance", a->instance);
   if (a->id.workspace[0]) cJSON_AddStringToObject(b, "workspace", a->id.workspace);
-  send_json(a, REQ_SESSION, "/v1/session", b, NULL, 0, 0);
+  send_json(a, r, b);
 }
 
 typedef struct batch_build {
@@ -420,7 +453,7 @@ static int add_row(void *user, int64_t seq, int64_t ts_ms, const char *source, s
   return 1;
 }
 
-static void send_ingest(agent *a) {
+static void send_ingest(agent *a, const req_row *r) {
   batch_build b = {.max_records = a->cfg.batch_max_records};
   wire_batch_enc_init(&b.enc, (size_t)a->cfg.batch_max_bytes);
   int rc = spool_scan(a->sp, a->cfg.batch_max_records, add_row, &b);
@@ -449,11 +482,10 @@ static void send_ingest(agent *a) {
   char first_text[24], last_text[24];
   snprintf(first_text, sizeof first_text, "%lld", (long long)first);
   snprintf(last_text, sizeof last_text, "%lld", (long long)last);
-  net_header h[4] = {{"Content-Type", "application/x-ndjson"},
-                     {"Content-Encoding", "zstd"},
+  net_header h[3] = {{"Content-Encoding", "zstd"},
                      {WIRE_HDR_FIRST_SEQ, first_text},
                      {WIRE_HDR_LAST_SEQ, last_text}};
-  if (send_request(a, REQ_INGEST, "/v1/ingest", h, 4, body, body_len, 1) == NET_OK) {
+  if (send_request(a, r, h, 3, body, body_len) == NET_OK) {
     a->batch_first = first;
     a->batch_last = last;
     a->st.batches_sent++;
@@ -466,6 +498,13 @@ static void send_ingest(agent *a) {
 
 static int transient(const completion *c) {
   return c->error != NET_OK || c->status == 429 || c->status >= 500;
+}
+
+/* The cloud no longer knows the session an authenticated request was signed
+ * with: not a failure of the request, which goes again under a new one. */
+static int session_lost(const completion *c) {
+  return c->error == NET_OK && c->status == 401 &&
+         (code_is(c, "session_expired") || code_is(c, "unknown_session"));
 }
 
 /* ---- identity: check-in, ratchet, clones, revocation (issue #4) ---------- */
@@ -490,44 +529,38 @@ static void start_rekey(agent *a, const char *reason) {
 }
 
 static void on_rekey_done(agent *a, const completion *c) {
-  char why[256];
-  if (c->error == NET_OK && c->status == 201) {
-    reply_enroll e;
-    if (reply_parse_enroll(c->body, c->body_len, &e) == REPLY_OK) {
-      const char *aid = e.agent_id;
-      ident *n = &a->next_id;
-      memcpy(n->agent_id, e.agent_id, 33);
-      snprintf(n->workspace, sizeof n->workspace, "%s", e.workspace);
-      memcpy(n->cloned_from, a->id.agent_id, 33);
-      n->enrolled_ms = a->wall;
-      char err[256];
-      if (ident_rekey_commit(n, a->os, a->cfg.state_dir, err, sizeof err) == IDENT_OK) {
-        agent_log(a, OS_LOG_WARN,
-                  "re-enrolled as agent %s (was %s, reason %s); unacknowledged records follow "
-                  "under the new identity",
-                  aid, a->id.agent_id, a->clone_reason);
-        a->id = *n;
-        memset(n, 0, sizeof *n);
-        a->rekey = 0;
-        a->st.enrollments++;
-        a->st.clone_reenrollments++;
-        a->flush_now = 1;
-        succeeded(a);
-        return;
-      }
-      agent_log(a, OS_LOG_ERROR, "re-enroll: %s", err);
-    } else {
-      agent_log(a, OS_LOG_ERROR, "re-enroll: malformed reply");
+  reply_enroll e;
+  if (reply_parse_enroll(c->body, c->body_len, &e) == REPLY_OK) {
+    const char *aid = e.agent_id;
+    ident *n = &a->next_id;
+    memcpy(n->agent_id, e.agent_id, 33);
+    snprintf(n->workspace, sizeof n->workspace, "%s", e.workspace);
+    memcpy(n->cloned_from, a->id.agent_id, 33);
+    n->enrolled_ms = a->wall;
+    char err[256];
+    if (ident_rekey_commit(n, a->os, a->cfg.state_dir, err, sizeof err) == IDENT_OK) {
+      agent_log(a, OS_LOG_WARN,
+                "re-enrolled as agent %s (was %s, reason %s); unacknowledged records follow "
+                "under the new identity",
+                aid, a->id.agent_id, a->clone_reason);
+      a->id = *n;
+      memset(n, 0, sizeof *n);
+      a->rekey = 0;
+      a->st.enrollments++;
+      a->st.clone_reenrollments++;
+      a->flush_now = 1;
+      succeeded(a);
+      return;
     }
-    backoff(a, c->retry_after_ms);
-    return;
+    agent_log(a, OS_LOG_ERROR, "re-enroll: %s", err);
+  } else {
+    agent_log(a, OS_LOG_ERROR, "re-enroll: malformed reply");
   }
-  describe_reply(c, why, sizeof why);
-  if (transient(c)) {
-    agent_log(a, OS_LOG_WARN, "re-enroll failed, will retry: %s", why);
-    backoff(a, c->retry_after_ms);
-    return;
-  }
+  backoff(a, c->retry_after_ms);
+}
+
+static void on_rekey_refused(agent *a, const completion *c, const char *why) {
+  (void)c;
   /* Never loop: keep the identity we have, send nothing under it, ask again
    * in an hour. */
   agent_log(a, OS_LOG_ERROR, "re-enrollment refused: %s; keeping identity %s, retrying hourly",
@@ -641,7 +674,7 @@ static void add_metrics(agent *a, cJSON *b, const spool_counters *sc) {
     cJSON_AddNumberToObject(m, f[i].k, (double)f[i].v);
 }
 
-static void send_checkin(agent *a, int score) {
+static void send_checkin(agent *a, const req_row *r, int score) {
   cJSON *b = cJSON_CreateObject();
   cJSON *d = cJSON_CreateArray();
   for (int i = 0; d && i < a->n_drift; i++) {
@@ -672,11 +705,11 @@ static void send_checkin(agent *a, int score) {
   cJSON_AddItemToObject(b, "drift", d);
   add_metrics(a, b, &sc);
   agent_update_add_reports(a, b);
-  send_json(a, REQ_CHECKIN, "/v1/checkin", b, NULL, 0, 1);
+  send_json(a, r, b);
 }
 
 /* Re-reads the fingerprint; on other hardware starts re-enrollment instead. */
-static void checkin_or_rekey(agent *a) {
+static void checkin_or_rekey(agent *a, const req_row *r) {
   ident_fp now;
   ident_fp_read(a->os, &now);
   int score = ident_fp_score(&a->id.fp, &now);
@@ -689,96 +722,70 @@ static void checkin_or_rekey(agent *a) {
     start_rekey(a, "hardware_changed");
     return;
   }
-  send_checkin(a, score);
+  send_checkin(a, r, score);
 }
 
 static void on_checkin_done(agent *a, const completion *c) {
-  char why[256];
-  if (c->error == NET_OK && c->status == 200) {
-    char next[33];
-    if (reply_parse_checkin(c->body, c->body_len, next) != REPLY_OK) {
-      agent_log(a, OS_LOG_ERROR, "checkin: malformed reply (no ratchet_next)");
-      backoff(a, 0);
+  char next[33];
+  if (reply_parse_checkin(c->body, c->body_len, next) != REPLY_OK) {
+    agent_log(a, OS_LOG_ERROR, "checkin: malformed reply (no ratchet_next)");
+    backoff(a, 0);
+    return;
+  }
+  if (strcmp(next, a->id.ratchet) != 0) {
+    /* Persist before use: a value presented but not on disk could be lost
+     * in a crash and the restarted agent would look like a stale copy. */
+    char old[33], err[256];
+    memcpy(old, a->id.ratchet, sizeof old);
+    memcpy(a->id.ratchet, next, 33);
+    if (ident_save(&a->id, a->os, a->cfg.state_dir, err, sizeof err) != IDENT_OK) {
+      /* Not persisted, so not used: the old value stays acceptable to the
+       * cloud (it re-issues the same next), so shipping goes on while the
+       * disk is full; only the ratchet stands still meanwhile. */
+      memcpy(a->id.ratchet, old, sizeof old);
+      agent_log(a, OS_LOG_WARN, "checkin: cannot persist the ratchet, keeping the old one: %s",
+                err);
+    }
+  }
+  if (a->n_drift > 0)
+    agent_log(a, OS_LOG_INFO, "reported %d permission drift repair(s) to the cloud", a->n_drift);
+  a->n_drift = 0;
+  update_reports_sent(a->upd, a->upd_report_seq);
+  a->checked_in = 1;
+  /* +-10% jitter: agents started together must not check in together. */
+  a->next_checkin = a->now + a->cfg.checkin_interval_ms * 9 / 10 +
+                    random_below(a, a->cfg.checkin_interval_ms / 5 + 1);
+  a->st.checkins++;
+  succeeded(a);
+}
+
+static void on_enroll_done(agent *a, const completion *c) {
+  reply_enroll e;
+  /* The agent id must be what ident.json accepts (32 lower-case hex):
+   * anything else would be saved and then refuse every later start. */
+  if (reply_parse_enroll(c->body, c->body_len, &e) == REPLY_OK) {
+    const char *aid = e.agent_id, *ws = e.workspace;
+    memcpy(a->id.agent_id, e.agent_id, 33);
+    snprintf(a->id.workspace, sizeof a->id.workspace, "%s", e.workspace);
+    a->id.enrolled_ms = a->wall;
+    char err[256];
+    if (ident_save(&a->id, a->os, a->cfg.state_dir, err, sizeof err) == IDENT_OK) {
+      agent_log(a, OS_LOG_INFO, "enrolled as agent %s in workspace %s", aid, ws);
+      a->st.enrollments++;
+      a->refused = 0;
+      succeeded(a);
       return;
     }
-    if (strcmp(next, a->id.ratchet) != 0) {
-      /* Persist before use: a value presented but not on disk could be lost
-       * in a crash and the restarted agent would look like a stale copy. */
-      char old[33], err[256];
-      memcpy(old, a->id.ratchet, sizeof old);
-      memcpy(a->id.ratchet, next, 33);
-      if (ident_save(&a->id, a->os, a->cfg.state_dir, err, sizeof err) != IDENT_OK) {
-        /* Not persisted, so not used: the old value stays acceptable to the
-         * cloud (it re-issues the same next), so shipping goes on while the
-         * disk is full; only the ratchet stands still meanwhile. */
-        memcpy(a->id.ratchet, old, sizeof old);
-        agent_log(a, OS_LOG_WARN, "checkin: cannot persist the ratchet, keeping the old one: %s",
-                  err);
-      }
-    }
-    if (a->n_drift > 0)
-      agent_log(a, OS_LOG_INFO, "reported %d permission drift repair(s) to the cloud", a->n_drift);
-    a->n_drift = 0;
-    update_reports_sent(a->upd, a->upd_report_seq);
-    a->checked_in = 1;
-    /* +-10% jitter: agents started together must not check in together. */
-    a->next_checkin = a->now + a->cfg.checkin_interval_ms * 9 / 10 +
-                      random_below(a, a->cfg.checkin_interval_ms / 5 + 1);
-    a->st.checkins++;
-    succeeded(a);
-    return;
+    a->id.enrolled = 0;
+    agent_log(a, OS_LOG_ERROR, "enroll: %s", err);
+  } else {
+    agent_log(a, OS_LOG_ERROR, "enroll: malformed reply (expected agent_id and workspace)");
   }
-  describe_reply(c, why, sizeof why);
-  if (c->error == NET_OK && c->status == 401 &&
-      (code_is(c, "session_expired") || code_is(c, "unknown_session"))) {
-    a->have_session = 0;
-    succeeded(a);
-    return;
-  }
-  if (ident_refusal(a, c, why)) return;
-  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "checkin failed: %s", why);
   backoff(a, c->retry_after_ms);
 }
 
-static void on_rekey_done(agent *a, const completion *c);
-
-static void on_enroll_done(agent *a, const completion *c) {
-  char why[256];
-  if (a->rekey) {
-    on_rekey_done(a, c);
-    return;
-  }
-  if (c->error == NET_OK && c->status == 201) {
-    reply_enroll e;
-    /* The agent id must be what ident.json accepts (32 lower-case hex):
-     * anything else would be saved and then refuse every later start. */
-    if (reply_parse_enroll(c->body, c->body_len, &e) == REPLY_OK) {
-      const char *aid = e.agent_id, *ws = e.workspace;
-      memcpy(a->id.agent_id, e.agent_id, 33);
-      snprintf(a->id.workspace, sizeof a->id.workspace, "%s", e.workspace);
-      a->id.enrolled_ms = a->wall;
-      char err[256];
-      if (ident_save(&a->id, a->os, a->cfg.state_dir, err, sizeof err) == IDENT_OK) {
-        agent_log(a, OS_LOG_INFO, "enrolled as agent %s in workspace %s", aid, ws);
-        a->st.enrollments++;
-        a->refused = 0;
-        succeeded(a);
-        return;
-      }
-      a->id.enrolled = 0;
-      agent_log(a, OS_LOG_ERROR, "enroll: %s", err);
-    } else {
-      agent_log(a, OS_LOG_ERROR, "enroll: malformed reply (expected agent_id and workspace)");
-    }
-    backoff(a, c->retry_after_ms);
-    return;
-  }
-  describe_reply(c, why, sizeof why);
-  if (transient(c)) {
-    agent_log(a, OS_LOG_WARN, "enroll failed, will retry: %s", why);
-    backoff(a, c->retry_after_ms);
-    return;
-  }
+static void on_enroll_refused(agent *a, const completion *c, const char *why) {
+  (void)c;
   /* A refusal (bad token, wrong workspace) is permanent until someone fixes
    * the config or the cloud: say so and retry rarely, never in a tight loop. */
   agent_log(a, OS_LOG_ERROR, "enrollment refused: %s", why);
@@ -787,97 +794,85 @@ static void on_enroll_done(agent *a, const completion *c) {
 }
 
 static void on_challenge_done(agent *a, const completion *c) {
-  char why[256];
-  if (c->error == NET_OK && c->status == 200) {
-    if (reply_parse_challenge(c->body, c->body_len, a->challenge) == REPLY_OK) {
-      succeeded(a);
-      return;
-    }
-    a->challenge[0] = 0;
-    agent_log(a, OS_LOG_ERROR, "challenge: malformed reply");
-    backoff(a, 0);
+  if (reply_parse_challenge(c->body, c->body_len, a->challenge) == REPLY_OK) {
+    succeeded(a);
     return;
   }
-  describe_reply(c, why, sizeof why);
-  if (ident_refusal(a, c, why)) return;
-  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "challenge failed: %s", why);
-  backoff(a, c->retry_after_ms);
+  a->challenge[0] = 0;
+  agent_log(a, OS_LOG_ERROR, "challenge: malformed reply");
+  backoff(a, 0);
 }
 
 static void on_session_done(agent *a, const completion *c) {
-  char why[256];
   a->challenge[0] = 0; /* single use, whatever happened */
-  if (c->error == NET_OK && c->status == 200) {
-    reply_session rs;
-    int ok = reply_parse_session(c->body, c->body_len, &rs) == REPLY_OK;
-    if (ok) {
-      memcpy(a->session_id, rs.session_id, sizeof a->session_id);
-      memcpy(a->session_key, rs.key, sizeof a->session_key);
-      a->session_expires = a->now + rs.ttl_s * 1000;
-      a->have_session = 1;
-      a->revoked = 0;
-      a->st.sessions++;
-      agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)rs.ttl_s);
-    }
-    /* The key is a secret: no copy of it stays on the stack. */
-    volatile uint8_t *k = rs.key;
-    for (size_t i = 0; i < sizeof rs.key; i++) k[i] = 0;
-    if (ok) {
-      succeeded(a);
-      return;
-    }
-    agent_log(a, OS_LOG_ERROR, "session: malformed reply");
-    backoff(a, 0);
+  reply_session rs;
+  int ok = reply_parse_session(c->body, c->body_len, &rs) == REPLY_OK;
+  if (ok) {
+    memcpy(a->session_id, rs.session_id, sizeof a->session_id);
+    memcpy(a->session_key, rs.key, sizeof a->session_key);
+    a->session_expires = a->now + rs.ttl_s * 1000;
+    a->have_session = 1;
+    a->revoked = 0;
+    a->st.sessions++;
+    agent_log(a, OS_LOG_DEBUG, "session open for %lld s", (long long)rs.ttl_s);
+  }
+  /* The key is a secret: no copy of it stays on the stack. */
+  volatile uint8_t *k = rs.key;
+  for (size_t i = 0; i < sizeof rs.key; i++) k[i] = 0;
+  if (ok) {
+    succeeded(a);
     return;
   }
-  describe_reply(c, why, sizeof why);
-  if (ident_refusal(a, c, why)) return;
-  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "session failed: %s", why);
-  backoff(a, c->retry_after_ms);
+  agent_log(a, OS_LOG_ERROR, "session: malformed reply");
+  backoff(a, 0);
+}
+
+static int on_session_failed(agent *a, const completion *c) {
+  (void)c;
+  a->challenge[0] = 0; /* single use, whatever happened */
+  return 0;
 }
 
 static void on_ingest_done(agent *a, const completion *c) {
-  char why[256];
-  if (c->error == NET_OK && c->status == 200) {
-    reply_ingest ri;
-    int ok = reply_parse_ingest(c->body, c->body_len, &ri) == REPLY_OK &&
-             ri.acked_through == a->batch_last;
-    if (ok && ri.has_policy_version) pstate_hint(a->ps, ri.policy_version); /* issue #5 */
-    if (!ok) {
-      agent_log(a, OS_LOG_ERROR, "ingest: reply does not acknowledge seq %lld; keeping the batch",
-                (long long)a->batch_last);
-      a->st.batch_failures++;
-      backoff(a, 0);
-      return;
-    }
-    if (spool_ack(a->sp, a->batch_last) != SPOOL_OK) {
-      /* The cloud has the records; re-sending them later is harmless. */
-      agent_log(a, OS_LOG_ERROR, "ingest: cannot delete acknowledged records: %s",
-                spool_errmsg(a->sp));
-      backoff(a, 0);
-      return;
-    }
-    a->st.batches_acked++;
-    spool_counters sc;
-    spool_get_counters(a->sp, &sc);
-    a->flush_now = sc.spooled >= a->cfg.batch_max_records;
-    if (sc.spooled == 0) a->pending_since = INT64_MIN;
-    succeeded(a);
+  reply_ingest ri;
+  int ok = reply_parse_ingest(c->body, c->body_len, &ri) == REPLY_OK &&
+           ri.acked_through == a->batch_last;
+  if (ok && ri.has_policy_version) pstate_hint(a->ps, ri.policy_version); /* issue #5 */
+  if (!ok) {
+    agent_log(a, OS_LOG_ERROR, "ingest: reply does not acknowledge seq %lld; keeping the batch",
+              (long long)a->batch_last);
+    a->st.batch_failures++;
+    backoff(a, 0);
     return;
   }
+  if (spool_ack(a->sp, a->batch_last) != SPOOL_OK) {
+    /* The cloud has the records; re-sending them later is harmless. */
+    agent_log(a, OS_LOG_ERROR, "ingest: cannot delete acknowledged records: %s",
+              spool_errmsg(a->sp));
+    backoff(a, 0);
+    return;
+  }
+  a->st.batches_acked++;
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  a->flush_now = sc.spooled >= a->cfg.batch_max_records;
+  if (sc.spooled == 0) a->pending_since = INT64_MIN;
+  succeeded(a);
+}
+
+static int on_ingest_failed(agent *a, const completion *c) {
   a->st.batch_failures++;
-  describe_reply(c, why, sizeof why);
-  if (c->error == NET_OK && c->status == 401 &&
-      (code_is(c, "session_expired") || code_is(c, "unknown_session"))) {
+  if (session_lost(c)) { /* the shared path opens a new one; said for the data path */
+    char why[256];
+    describe_reply(c, why, sizeof why);
     agent_log(a, OS_LOG_INFO, "session ended (%s); opening a new one", why);
-    a->have_session = 0;
-    succeeded(a);
-    return;
   }
-  if (ident_refusal(a, c, why)) return;
-  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "ingest of %lld..%lld failed: %s",
-            (long long)a->batch_first, (long long)a->batch_last, why);
-  backoff(a, c->retry_after_ms);
+  return 0;
+}
+
+static void ingest_failed_text(const agent *a, char *out, size_t cap) {
+  snprintf(out, cap, "ingest of %lld..%lld failed", (long long)a->batch_first,
+           (long long)a->batch_last);
 }
 
 /* ---- policy (issue #5) --------------------------------------------------- */
@@ -888,39 +883,26 @@ static int64_t policy_jitter(agent *a) {
   return random_below(a, pstate_policy(a->ps)->policy_interval_s * 100);
 }
 
-static void send_policy_fetch(agent *a) {
-  send_request_method(a, REQ_POLICY, "GET", "/v1/policy", NULL, 0, NULL, 0, 1);
-}
+static void send_policy_fetch(agent *a, const req_row *r) { send_request(a, r, NULL, 0, NULL, 0); }
 
-static void send_policy_report(agent *a) {
+static void send_policy_report(agent *a, const req_row *r) {
   char *text = pstate_report_take(a->ps);
   if (!text) return;
-  net_header h[1] = {{"Content-Type", "application/json"}};
-  if (send_request(a, REQ_POLICY_REPORT, "/v1/policy/report", h, 1, (const uint8_t *)text,
-                   strlen(text), 1) != NET_OK)
+  if (send_request(a, r, NULL, 0, (const uint8_t *)text, strlen(text)) != NET_OK)
     pstate_report_done(a->ps, 0);
   free(text);
 }
 
-static int session_lost(agent *a, const completion *c) {
-  if (c->error == NET_OK && c->status == 401 &&
-      (code_is(c, "session_expired") || code_is(c, "unknown_session"))) {
-    a->have_session = 0;
-    return 1;
-  }
-  return 0;
+static void on_policy_done(agent *a, const completion *c) {
+  /* Whatever the body says, nothing in it is executed: it is data that
+   * policy_parse validates and the path box bounds. */
+  pstate_offer(a->ps, a->os, (const char *)c->body, c->body_len, a->now);
+  pstate_fetch_done(a->ps, 1, a->now, policy_jitter(a));
+  succeeded(a);
 }
 
-static void on_policy_done(agent *a, const completion *c) {
-  char why[256];
-  if (c->error == NET_OK && c->status == 200) {
-    /* Whatever the body says, nothing in it is executed: it is data that
-     * policy_parse validates and the path box bounds. */
-    pstate_offer(a->ps, a->os, (const char *)c->body, c->body_len, a->now);
-    pstate_fetch_done(a->ps, 1, a->now, policy_jitter(a));
-    succeeded(a);
-    return;
-  }
+/* Two replies that are not 200 end the fetch as well as one. */
+static int on_policy_failed(agent *a, const completion *c) {
   if (c->error == NET_ETOOBIG) {
     /* A body over the limit is a policy we refuse, not a network fault:
      * reported once, and the last good policy kept. */
@@ -929,42 +911,117 @@ static void on_policy_done(agent *a, const completion *c) {
     pstate_reject(a->ps, a->os, err);
     pstate_fetch_done(a->ps, 1, a->now, policy_jitter(a));
     succeeded(a);
-    return;
+    return 1;
   }
   if (c->error == NET_OK && c->status == 404 && code_is(c, "no_policy")) {
     pstate_fetch_done(a->ps, -1, a->now, policy_jitter(a)); /* none set: keep what we have */
     succeeded(a);
-    return;
+    return 1;
   }
-  if (session_lost(a, c)) {
-    succeeded(a);
-    return;
-  }
-  describe_reply(c, why, sizeof why);
-  if (ident_refusal(a, c, why)) {
-    pstate_fetch_done(a->ps, 0, a->now, policy_jitter(a));
-    return;
-  }
-  agent_log(a, OS_LOG_WARN, "policy fetch failed: %s", why);
-  pstate_fetch_done(a->ps, 0, a->now, policy_jitter(a));
-  backoff(a, c->retry_after_ms);
+  return 0;
 }
 
+static void policy_retry_later(agent *a) { pstate_fetch_done(a->ps, 0, a->now, policy_jitter(a)); }
+
 static void on_policy_report_done(agent *a, const completion *c) {
-  char why[256];
-  int ok = c->error == NET_OK && c->status >= 200 && c->status < 300;
-  pstate_report_done(a->ps, ok);
-  if (ok) {
-    succeeded(a);
-    return;
-  }
-  if (session_lost(a, c)) {
+  (void)c;
+  pstate_report_done(a->ps, 1);
+  succeeded(a);
+}
+
+static int on_policy_report_failed(agent *a, const completion *c) {
+  (void)c;
+  pstate_report_done(a->ps, 0);
+  return 0;
+}
+
+/* ---- the request table ------------------------------------------------- */
+
+#define JSON "application/json"
+
+/* Every kind of request, by req_kind. A new kind: its row here, its build
+ * function and its success handler; failures take the shared path. */
+static const req_row reqs[REQ__COUNT] = {
+    [REQ_ENROLL] = {.kind = REQ_ENROLL, .name = "enroll", .method = "POST", .path = "/v1/enroll",
+                    .content_type = JSON, .ok_status = 201, .build = send_enroll,
+                    .on_success = on_enroll_done, .failed = "enroll failed, will retry",
+                    .on_refused = on_enroll_refused},
+    [REQ_REKEY] = {.kind = REQ_REKEY, .name = "enroll", .method = "POST", .path = "/v1/enroll",
+                   .content_type = JSON, .ok_status = 201, .build = send_enroll,
+                   .on_success = on_rekey_done, .failed = "re-enroll failed, will retry",
+                   .on_refused = on_rekey_refused},
+    [REQ_CHALLENGE] = {.kind = REQ_CHALLENGE, .name = "challenge", .method = "POST",
+                       .path = "/v1/challenge", .content_type = JSON, .ident = 1,
+                       .ok_status = 200, .build = send_challenge,
+                       .on_success = on_challenge_done, .failed = "challenge failed"},
+    [REQ_SESSION] = {.kind = REQ_SESSION, .name = "session", .method = "POST",
+                     .path = "/v1/session", .content_type = JSON, .ident = 1, .ok_status = 200,
+                     .build = send_session, .on_success = on_session_done,
+                     .on_failure = on_session_failed, .failed = "session failed"},
+    [REQ_CHECKIN] = {.kind = REQ_CHECKIN, .name = "checkin", .method = "POST",
+                     .path = "/v1/checkin", .content_type = JSON, .authed = 1, .ident = 1,
+                     .ok_status = 200, .build = checkin_or_rekey, .on_success = on_checkin_done,
+                     .failed = "checkin failed"},
+    [REQ_POLICY] = {.kind = REQ_POLICY, .name = "policy", .method = "GET", .path = "/v1/policy",
+                    .authed = 1, .ident = 1, .ok_status = 200, .quiet = 1,
+                    .build = send_policy_fetch, .on_success = on_policy_done,
+                    .on_failure = on_policy_failed, .on_retry_later = policy_retry_later,
+                    .failed = "policy fetch failed"},
+    [REQ_POLICY_REPORT] = {.kind = REQ_POLICY_REPORT, .name = "policy report", .method = "POST",
+                           .path = "/v1/policy/report", .content_type = JSON, .authed = 1,
+                           .ident = 1, .ok_status = 0, .quiet = 1, .build = send_policy_report,
+                           .on_success = on_policy_report_done,
+                           .on_failure = on_policy_report_failed,
+                           .failed = "policy report failed"},
+    [REQ_SHED] = {.kind = REQ_SHED, .name = "shed", .method = "POST", .path = "/v1/shed",
+                  .content_type = JSON, .authed = 1, .ident = 1, .ok_status = 200,
+                  .build = send_shed_report, .on_success = on_shed_done,
+                  .on_refused = on_shed_refused, .failed = "shed report failed"},
+    [REQ_INGEST] = {.kind = REQ_INGEST, .name = "ingest", .method = "POST", .path = "/v1/ingest",
+                    .content_type = "application/x-ndjson", .authed = 1, .ident = 1,
+                    .ok_status = 200, .build = send_ingest, .on_success = on_ingest_done,
+                    .on_failure = on_ingest_failed, .failed_text = ingest_failed_text},
+};
+
+#undef JSON
+
+static void start_request(agent *a, req_kind kind) { reqs[kind].build(a, &reqs[kind]); }
+
+/* ---- the shared completion path ----------------------------------------- */
+
+static int reply_ok(const req_row *r, const completion *c) {
+  if (c->error != NET_OK) return 0;
+  return r->ok_status ? c->status == r->ok_status : c->status >= 200 && c->status < 300;
+}
+
+/* Any reply but the row's success, in this order: the kind's own outcomes
+ * (on_failure), a lost session (retried at once under a new one), an
+ * identity refusal (ident_refusal schedules the retry), a permanent refusal
+ * the kind handles (on_refused), else the failure line and a back-off
+ * (Retry-After honoured). The order of the random draws (back-off jitter,
+ * on_retry_later's) is part of a run's replay: keep it. */
+static void complete_failed(agent *a, const req_row *r, const completion *c) {
+  char why[256], what[96];
+  if (r->on_failure && r->on_failure(a, c)) return;
+  if (r->authed && session_lost(c)) {
+    a->have_session = 0;
     succeeded(a);
     return;
   }
   describe_reply(c, why, sizeof why);
-  if (ident_refusal(a, c, why)) return;
-  agent_log(a, OS_LOG_WARN, "policy report failed: %s", why);
+  if (r->ident && ident_refusal(a, c, why)) {
+    if (r->on_retry_later) r->on_retry_later(a);
+    return;
+  }
+  int t = transient(c);
+  if (!t && r->on_refused) {
+    r->on_refused(a, c, why);
+    return;
+  }
+  if (r->failed_text) r->failed_text(a, what, sizeof what);
+  else snprintf(what, sizeof what, "%s", r->failed);
+  agent_log(a, t || r->quiet ? OS_LOG_WARN : OS_LOG_ERROR, "%s: %s", what, why);
+  if (r->on_retry_later) r->on_retry_later(a);
   backoff(a, c->retry_after_ms);
 }
 
@@ -975,17 +1032,10 @@ static void handle_completion(agent *a) {
   c->pending = 0;
   if (c->error == NET_OK && c->date_ms > 0) a->st.clock_skew_ms = a->wall - c->date_ms;
   if (c->error == NET_OK && c->status > 0) a->last_contact_wall = a->wall;
-  switch (kind) {
-    case REQ_ENROLL: on_enroll_done(a, c); break;
-    case REQ_CHALLENGE: on_challenge_done(a, c); break;
-    case REQ_SESSION: on_session_done(a, c); break;
-    case REQ_INGEST: on_ingest_done(a, c); break;
-    case REQ_POLICY: on_policy_done(a, c); break;
-    case REQ_POLICY_REPORT: on_policy_report_done(a, c); break;
-    case REQ_SHED: on_shed_done(a, c); break;
-    case REQ_CHECKIN: on_checkin_done(a, c); break;
-    case REQ_NONE: break;
-  }
+  if (kind <= REQ_NONE || kind >= REQ__COUNT) return;
+  const req_row *r = &reqs[kind];
+  if (reply_ok(r, c)) r->on_success(a, c);
+  else complete_failed(a, r, c);
 }
 
 /* ---- collection --------------------------------------------------------- */
@@ -1118,17 +1168,16 @@ static void start_network(agent *a) {
       a->retry_at = a->now + AGENT_REFUSED_RETRY_MS;
       return;
     }
-    send_enroll(a);
+    start_request(a, a->rekey ? REQ_REKEY : REQ_ENROLL);
     return;
   }
   if (a->rekey) {
-    send_enroll(a);
+    start_request(a, REQ_REKEY);
     return;
   }
   if (!a->have_session || a->now >= a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS) {
     a->have_session = 0;
-    if (a->challenge[0]) send_session(a);
-    else send_challenge(a);
+    start_request(a, a->challenge[0] ? REQ_SESSION : REQ_CHALLENGE);
     return;
   }
   /* Nothing is shipped before this process has checked in once: a stale
@@ -1136,11 +1185,11 @@ static void start_network(agent *a) {
    * original's. Later sessions of the same process need no new check-in
    * (its instance is already known), which keeps hourly renewals small. */
   if (!a->checked_in || a->now >= a->next_checkin) {
-    checkin_or_rekey(a);
+    start_request(a, REQ_CHECKIN);
     return;
   }
   if (pstate_fetch_urgent(a->ps, a->now)) {
-    send_policy_fetch(a);
+    start_request(a, REQ_POLICY);
     return;
   }
   spool_counters sc;
@@ -1148,16 +1197,16 @@ static void start_network(agent *a) {
   /* What was shed is reported before more is shipped: small, and the
    * operator's first question. */
   if (sc.shed > sc.shed_reported && a->now >= a->shed_hold_until) {
-    send_shed_report(a);
+    start_request(a, REQ_SHED);
     return;
   }
   int64_t due = 0;
   if (ingest_due(a, &sc, &due) && a->now >= due) {
-    send_ingest(a);
+    start_request(a, REQ_INGEST);
     return;
   }
-  if (pstate_fetch_due(a->ps, a->now)) send_policy_fetch(a);
-  else if (pstate_report_pending(a->ps)) send_policy_report(a);
+  if (pstate_fetch_due(a->ps, a->now)) start_request(a, REQ_POLICY);
+  else if (pstate_report_pending(a->ps)) start_request(a, REQ_POLICY_REPORT);
 }
 
 static int64_t next_deadline(agent *a) {
@@ -1526,7 +1575,7 @@ static void space_after_poll(agent *a, int rc, int64_t lines) {
   if (shed_once(a, SPOOL_SHED_CHUNK(a->cfg.spool_quota_bytes), why) == 0) a->more_to_read = 1;
 }
 
-static void send_shed_report(agent *a) {
+static void send_shed_report(agent *a, const req_row *r) {
   spool_shed_entry e[AGENT_SHED_REPORT_MAX];
   int n = 0;
   if (spool_shed_pending(a->sp, e, AGENT_SHED_REPORT_MAX, &n) != SPOOL_OK || n == 0) {
@@ -1549,8 +1598,8 @@ static void send_shed_report(agent *a) {
     cJSON_AddNumberToObject(o, "ts_first", (double)e[i].ts_first_ms);
     cJSON_AddNumberToObject(o, "ts_last", (double)e[i].ts_last_ms);
     cJSON_AddNumberToObject(o, "at", (double)e[i].at_ms);
-    int r = e[i].reason >= 1 && e[i].reason <= 4 ? e[i].reason : 1;
-    cJSON_AddStringToObject(o, "reason", shed_reason_names[r]);
+    int reason = e[i].reason >= 1 && e[i].reason <= 4 ? e[i].reason : 1;
+    cJSON_AddStringToObject(o, "reason", shed_reason_names[reason]);
   }
   char *text = cJSON_PrintUnformatted(b);
   cJSON_Delete(b);
@@ -1558,42 +1607,29 @@ static void send_shed_report(agent *a) {
     backoff(a, 0);
     return;
   }
-  net_header h = {"Content-Type", "application/json"};
-  if (send_request(a, REQ_SHED, "/v1/shed", &h, 1, (const uint8_t *)text, strlen(text), 1) ==
-      NET_OK)
+  if (send_request(a, r, NULL, 0, (const uint8_t *)text, strlen(text)) == NET_OK)
     a->shed_report_through = e[n - 1].id;
   cJSON_free(text);
 }
 
 static void on_shed_done(agent *a, const completion *c) {
-  char why[256];
-  if (c->error == NET_OK && c->status == 200) {
-    if (spool_shed_reported(a->sp, a->shed_report_through) != SPOOL_OK)
-      /* Remembered in memory: the next report goes on from there; after a
-       * restart this one is sent again, which the cloud stores idempotently. */
-      agent_log(a, OS_LOG_WARN, "cannot persist that the shed report was sent: %s",
-                spool_errmsg(a->sp));
-    agent_log(a, OS_LOG_INFO, "shed report stored by the cloud");
-    succeeded(a);
-    return;
-  }
-  describe_reply(c, why, sizeof why);
-  if (c->error == NET_OK && c->status == 401 &&
-      (code_is(c, "session_expired") || code_is(c, "unknown_session"))) {
-    a->have_session = 0;
-    succeeded(a);
-    return;
-  }
-  if (ident_refusal(a, c, why)) return;
-  agent_log(a, transient(c) ? OS_LOG_WARN : OS_LOG_ERROR, "shed report failed: %s", why);
-  if (!transient(c)) {
-    /* A cloud that refuses the report must not stop the data behind it:
-     * keep the report (persisted) and try again in an hour. */
-    a->shed_hold_until = a->now + AGENT_REFUSED_RETRY_MS;
-    succeeded(a);
-    return;
-  }
-  backoff(a, c->retry_after_ms);
+  (void)c;
+  if (spool_shed_reported(a->sp, a->shed_report_through) != SPOOL_OK)
+    /* Remembered in memory: the next report goes on from there; after a
+     * restart this one is sent again, which the cloud stores idempotently. */
+    agent_log(a, OS_LOG_WARN, "cannot persist that the shed report was sent: %s",
+              spool_errmsg(a->sp));
+  agent_log(a, OS_LOG_INFO, "shed report stored by the cloud");
+  succeeded(a);
+}
+
+static void on_shed_refused(agent *a, const completion *c, const char *why) {
+  (void)c;
+  agent_log(a, OS_LOG_ERROR, "shed report failed: %s", why);
+  /* A cloud that refuses the report must not stop the data behind it:
+   * keep the report (persisted) and try again in an hour. */
+  a->shed_hold_until = a->now + AGENT_REFUSED_RETRY_MS;
+  succeeded(a);
 }
 
 /* ---- updates (issue #6, core/update.h) ---------------------------------- */
