@@ -88,13 +88,12 @@ void agent__space_after_poll(agent *a, int rc, int64_t lines) {
   if (a->bp_since == INT64_MIN) a->bp_since = a->now;
   if (!a->shedding && a->now - a->bp_since < a->cfg.backpressure_max_ms) return;
   a->shedding = 1;
-  spool_space_info si;
+  /* How much and why are the spool's (its quota, its volume): a failure to
+   * read the volume still sheds, for the quota. */
+  int64_t chunk = 0;
   spool_shed_reason why = SPOOL_SHED_QUOTA;
-  if (spool_space(a->sp, &si) == SPOOL_OK &&
-      si.max_db_bytes < a->cfg.spool_quota_bytes - SPOOL_JOURNAL_RESERVE(a->cfg.spool_quota_bytes) -
-                            (int64_t)4096)
-    why = SPOOL_SHED_FULL; /* the volume, not the quota, is the limit */
-  if (shed_once(a, SPOOL_SHED_CHUNK(a->cfg.spool_quota_bytes), why) == 0) a->more_to_read = 1;
+  (void)spool_shed_plan(a->sp, &chunk, &why);
+  if (shed_once(a, chunk, why) == 0) a->more_to_read = 1;
 }
 
 void agent__send_shed_report(agent *a, const agent__req *r) {
