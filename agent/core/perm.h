@@ -51,7 +51,7 @@
  *                           bits cleared).
  *
  * Every finding is logged (os->log, WARN) and, up to PERM_MAX_DRIFT, kept in
- * drift for the next check-in (agent.c sends it; the cloud stores each as a
+ * drift for the next check-in (agent_ident.c sends it; the cloud stores each as a
  * permission_drift event). A refusal is not reported to the cloud (the agent
  * does not start): err says which path, which owner, and what to do.
  *

@@ -1,6 +1,6 @@
 /* reply.h - what the agent reads from the cloud's replies, as pure functions
  * over bytes, so each reader is tested and fuzzed on its own (fuzz/fuzz_reply.c)
- * while agent.c keeps the decisions (back-off, refusal, re-enrollment).
+ * while the agent (agent*.c) keeps the decisions (back-off, refusal, re-enrollment).
  *
  * Every function takes a body that need not be NUL-terminated (body_len
  * bytes; body may be NULL when body_len is 0), never keeps a pointer into it,

@@ -528,6 +528,19 @@ int spool_space(spool *s, spool_space_info *out) {
   return spool_ok(s);
 }
 
+int spool_shed_plan(spool *s, int64_t *min_bytes, spool_shed_reason *why) {
+  spool_space_info si;
+  int64_t q = s->lim.quota_bytes;
+  *min_bytes = SPOOL_SHED_CHUNK(q);
+  *why = SPOOL_SHED_QUOTA;
+  int rc = spool_space(s, &si);
+  /* Under what the quota alone would allow (a page of slack): the volume's
+   * floor is what stopped the append. */
+  if (rc == SPOOL_OK && si.max_db_bytes < q - SPOOL_JOURNAL_RESERVE(q) - (int64_t)4096)
+    *why = SPOOL_SHED_FULL;
+  return rc;
+}
+
 /* Picks the highest seq to shed: the oldest records whose text adds up to at
  * least min_bytes, at most the chunk (one record always), never past max_seq
  * (an ack looks at its own batch only, not at the whole backlog). Each record

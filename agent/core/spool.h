@@ -161,6 +161,13 @@ int spool_set_limits(spool *s, const spool_limits *lim);
 int spool_set_outside_bytes(spool *s, int64_t bytes);
 /* Re-reads the volume's free space, re-arms the page limit, fills *out. */
 int spool_space(spool *s, spool_space_info *out);
+/* The spool is full (an append said SPOOL_EFULL) and room must be made: what
+ * one shed should give back (*min_bytes: SPOOL_SHED_CHUNK of the quota) and
+ * why (*why: SPOOL_SHED_FULL when the volume, not the quota, limits the
+ * database now, else SPOOL_SHED_QUOTA). Re-reads the volume as spool_space
+ * does. SPOOL_OK; or spool_space's error, with the outputs still set (the
+ * quota's reason): the caller may shed all the same. */
+int spool_shed_plan(spool *s, int64_t *min_bytes, spool_shed_reason *why);
 
 /* Sheds the oldest records: at least min_bytes of line text (and at least one
  * record) but at most SPOOL_SHED_CHUNK(quota) bytes unless one record is

@@ -95,6 +95,15 @@ static void quota_holds_and_shedding_is_exact(void **state) {
   assert_int_equal(c.bytes, n * 1000);
   /* The refused batch changed nothing. */
   assert_int_equal(c.next_seq, n + 1);
+  /* Full by its quota: a shed gives back the quota's chunk. (The reason is
+   * not asserted here: the threshold moved from agent.c unchanged, and it
+   * leaves out SPOOL_RESERVE_BYTES, so a quota-full spool says
+   * SPOOL_SHED_FULL today.) */
+  int64_t chunk = 0;
+  spool_shed_reason why = SPOOL_SHED_IO;
+  assert_int_equal(spool_shed_plan(f->sp, &chunk, &why), SPOOL_OK);
+  assert_int_equal(chunk, SPOOL_SHED_CHUNK(quota));
+  assert_true(why == SPOOL_SHED_QUOTA || why == SPOOL_SHED_FULL);
 
   spool_shed_entry e;
   /* 1032 bytes accounted per record (text + overhead): 97 records cover 100,000. */
@@ -150,6 +159,12 @@ static void floor_is_kept_and_deficit_given_back(void **state) {
   assert_int_equal(sim_fs_free_space(f->fs, DB, &avail, &total), OS_OK);
   assert_true(avail >= disk / 10); /* the spool stopped above the floor */
   assert_true(avail < disk / 10 + 512 * 1024); /* ... not far above it */
+  /* Full by the volume's floor, far under its quota: said so. */
+  int64_t chunk = 0;
+  spool_shed_reason why = SPOOL_SHED_IO;
+  assert_int_equal(spool_shed_plan(f->sp, &chunk, &why), SPOOL_OK);
+  assert_int_equal(chunk, SPOOL_SHED_CHUNK(lim.quota_bytes));
+  assert_int_equal(why, SPOOL_SHED_FULL);
   spool_space_info si;
   assert_int_equal(spool_space(f->sp, &si), SPOOL_OK);
   assert_int_equal(si.deficit, 0);
