@@ -313,6 +313,12 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
   own->n_roots = 1;
   memcpy(own->roots[0], "/", 2);
   snprintf(own->state_dir, sizeof own->state_dir, "%s", cfg->state_dir);
+  a->sources = calloc(cfg->n_sources > 0 ? (size_t)cfg->n_sources : 1, sizeof *a->sources);
+  if (!a->sources) {
+    snprintf(err, err_cap, "out of memory");
+    ret = AGENT_ENOMEM;
+    goto fail;
+  }
   int kept = 0;
   for (int i = 0; i < cfg->n_sources; i++) {
     char why[POLICY_ERR_MAX];
@@ -406,7 +412,9 @@ void agent_close(agent *a) {
   update_close(a->upd);
   spool_close(a->sp);
   pstate_close(a->ps);
-  for (int i = 0; i < CONFIG_MAX_SOURCES; i++) tail_source_release(&a->sources[i]);
+  if (a->sources)
+    for (int i = 0; i < a->cfg.n_sources; i++) tail_source_release(&a->sources[i]);
+  free(a->sources);
   tail_buffers_free(&a->tb);
   free(a->done.body);
   if (a->z_owned) wire_zctx_free(a->z);
