@@ -534,10 +534,13 @@ int spool_shed_plan(spool *s, int64_t *min_bytes, spool_shed_reason *why) {
   *min_bytes = SPOOL_SHED_CHUNK(q);
   *why = SPOOL_SHED_QUOTA;
   int rc = spool_space(s, &si);
-  /* Under what the quota alone would allow (a page of slack): the volume's
-   * floor is what stopped the append. */
-  if (rc == SPOOL_OK && si.max_db_bytes < q - SPOOL_JOURNAL_RESERVE(q) - (int64_t)4096)
-    *why = SPOOL_SHED_FULL;
+  /* Under what the quota alone would allow (spool_space's own sum, less a
+   * page of slack): the volume's floor is what stopped the append. The
+   * reserve file and an update's download count against the quota too;
+   * leaving them out called every quota-full spool "full" (found by the
+   * issue #14 restructuring, core_spool_space). */
+  int64_t by_quota = q - SPOOL_JOURNAL_RESERVE(q) - SPOOL_RESERVE_BYTES - s->outside;
+  if (rc == SPOOL_OK && si.max_db_bytes < by_quota - (int64_t)4096) *why = SPOOL_SHED_FULL;
   return rc;
 }
 
