@@ -287,6 +287,15 @@ static int64_t poll_until_done(fixture *f, tail_source *src, spool *sp, tail_buf
   return total;
 }
 
+/* Every line of rotated_backlog's files in the spool: lines 0..19,999 of the
+ * old file, then "new", each once and in that order. */
+static void expect_backlog_once_in_order(spool *sp) {
+  ordered o = {0};
+  assert_int_equal(spool_scan(sp, 30000, check_order, &o), SPOOL_OK);
+  assert_int_equal(o.n, 20001);
+  assert_int_equal(o.bad, 0);
+}
+
 static void tail_drains_rotated_in_bounded_steps(void **state) {
   fixture *f = *state;
   spool *sp = NULL;
@@ -300,10 +309,7 @@ static void tail_drains_rotated_in_bounded_steps(void **state) {
   assert_int_equal(poll_until_done(f, &src, sp, &b, 19999, &polls), 20000);
   assert_true(polls >= 4); /* 54 chunks of backlog */
   assert_null(src.rotated); /* closed once drained */
-  ordered o = {0};
-  assert_int_equal(spool_scan(sp, 30000, check_order, &o), SPOOL_OK);
-  assert_int_equal(o.n, 20001);
-  assert_int_equal(o.bad, 0);
+  expect_backlog_once_in_order(sp);
   tail_source_release(&src);
   tail_buffers_free(&b);
   spool_close(sp);
@@ -330,10 +336,7 @@ static void tail_drain_survives_the_copy_going_away(void **state) {
   assert_int_equal(unlink(rotated), 0);
   int polls = 0;
   assert_int_equal(first + poll_until_done(f, &src, sp, &b, 19999 - first, &polls), 20000);
-  ordered o = {0};
-  assert_int_equal(spool_scan(sp, 30000, check_order, &o), SPOOL_OK);
-  assert_int_equal(o.n, 20001);
-  assert_int_equal(o.bad, 0);
+  expect_backlog_once_in_order(sp);
   tail_source_release(&src);
   tail_buffers_free(&b);
   spool_close(sp);
