@@ -250,6 +250,14 @@ int sim__setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
 
 /* ---- power cuts, restarts ---------------------------------------------- */
 
+/* 1 when two or more of the agent's batches are in flight (issue #14). */
+static int in_window(const sim_agent *g) {
+  if (!g->a) return 0;
+  agent_stats s;
+  agent_get_stats(g->a, &s);
+  return s.ingest_in_flight >= 2;
+}
+
 /* Runs inside the agent's own pwrite: only note it and cut the agent off the
  * network (a dead host sends nothing more); the reboot waits until the
  * current event is done, since the agent is still on the stack. */
@@ -257,6 +265,7 @@ void sim__on_power_cut(void *user) {
   sim_agent *g = user;
   fleet *f = g->fleet;
   g->cut = 1;
+  f->cuts_in_window += in_window(g);
   sim_net_set_partition(f->net, g->idx, 1);
   /* The host is dead: the rest of the work in progress (the agent's step,
    * or the supervisor stand-in's) must not reach the rebooted disk. Before
@@ -278,6 +287,7 @@ void sim__reboot_after_cut(fleet *f, sim_agent *g) {
 int sim__restart_agent(fleet *f, sim_agent *g, int crash) {
   if (!g->a) return -1;
   if (crash) {
+    f->crashes_in_window += in_window(g);
     sim_fs_crash(g->fs);
     floor_rebase(g);
     /* The dying process's clean-up must not touch the "rebooted" disk. */
@@ -317,6 +327,7 @@ void sim__build_config(fleet *f) {
   if (s->spool_quota_bytes > 0) c->spool_quota_bytes = s->spool_quota_bytes;
   if (s->backpressure_max_ms >= 0) c->backpressure_max_ms = s->backpressure_max_ms;
   if (s->checkin_interval_ms > 0) c->checkin_interval_ms = s->checkin_interval_ms;
+  if (s->ship_window > 0) c->ship_window = (int)s->ship_window;
   /* Small read buffers: a simulated log grows by a few lines per poll, and
    * 1,000 agents each holding 64 KiB buffers is memory for nothing. */
   c->read_chunk_bytes = 16384;

@@ -873,10 +873,11 @@ static int cmd_show(const char *argv0, const cat_opts *o, const char *what) {
   static const char *const agent_keys[] = {"batch_max_records",  "batch_max_age_ms",
                                            "poll_interval_ms",   "request_timeout_ms",
                                            "retry_base_ms",      "retry_max_ms",
-                                           "backpressure_max_ms", "checkin_interval_ms"};
+                                           "backpressure_max_ms", "checkin_interval_ms",
+                                           "ship_window"};
   const int64_t agent_vals[] = {s->batch_max_records,  s->batch_max_age_ms, s->poll_interval_ms,
                                 s->request_timeout_ms, s->retry_base_ms,    s->retry_max_ms,
-                                s->backpressure_max_ms, s->checkin_interval_ms};
+                                s->backpressure_max_ms, s->checkin_interval_ms, s->ship_window};
   char as[600];
   size_t k = (size_t)snprintf(as, sizeof as, "agent settings:");
   int any = 0;

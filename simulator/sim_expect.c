@@ -841,6 +841,37 @@ static void x_bin_valid(xrun *x, expectation *e) {
   result(e, bad == 0 && seen > 0, bad == 0 && seen > 0 ? "" : d);
 }
 
+/* ---- issue #14: the window under faults ---------------------------------- */
+
+/* Every kind of fault the scenario has hit some agent while two or more of
+ * its batches were in flight: the crash, loss and outage paths are proven
+ * with the window open, not only with one batch at a time. */
+static void x_window_under_faults(xrun *x, expectation *e) {
+  fleet *f = x->f;
+  const sim_scenario *s = f->scn;
+  int crash = 0, cut = 0, outage = 0;
+  int loss = s->loss > 0 || s->response_loss > 0;
+  for (int i = 0; i < s->n_events; i++) {
+    crash |= s->events[i].type == SIM_SCN_CRASH;
+    cut |= s->events[i].type == SIM_SCN_POWER_CUT;
+    outage |= s->events[i].type == SIM_SCN_CLOUD_OUTAGE;
+    loss |= s->events[i].type == SIM_SCN_NETWORK &&
+            (s->events[i].loss > 0 || s->events[i].response_loss > 0);
+  }
+  sim_net_stats ns;
+  sim_net_get_stats(f->net, &ns);
+  char d[sizeof e->detail];
+  snprintf(d, sizeof d,
+           "with 2+ batches in flight: %lld crashes, %lld power cuts, %lld requests or replies "
+           "lost, %lld refused by the outage",
+           (long long)f->crashes_in_window, (long long)f->cuts_in_window,
+           (long long)ns.lost_in_window, (long long)ns.refused_in_window);
+  int ok = (!crash || f->crashes_in_window > 0) && (!cut || f->cuts_in_window > 0) &&
+           (!loss || ns.lost_in_window > 0) && (!outage || ns.refused_in_window > 0) &&
+           (crash || cut || loss || outage);
+  result(e, ok, d);
+}
+
 /* ---- the tables ----------------------------------------------------------- */
 
 #define SCN (x->f->scn)
@@ -889,6 +920,7 @@ static int on_misattributed(const xrun *x) {
 }
 static int on_at_least_once(const xrun *x) { return SCN->at_least_once != 0; }
 static int on_no_secret_shipped(const xrun *x) { return SCN->no_secret_shipped != 0; }
+static int on_window_under_faults(const xrun *x) { return SCN->window_under_faults != 0; }
 
 #undef SCN
 #undef IDENT
@@ -922,6 +954,7 @@ static const xrow end_rows[] = {
     {"update_ring_order", on_ring_order, x_ring_order},
     {"update_switch_cut_steps", on_switch_cut_steps, x_switch_cut_steps},
     {"update_bin_valid", on_bin_valid, x_bin_valid},
+    {"window_under_faults", on_window_under_faults, x_window_under_faults},
 };
 
 /* After the agents and the cloud are closed: the cloud's store, read with SQL. */

@@ -3,10 +3,14 @@
  * seed, checking the no-loss ledger after every event.
  *
  * Ledger, for the agent an event touched, with S = agent_stats and the
- * cloud's per-agent summary (count C, min, max):
- *   held records gap-free:  C == 0 || (min == 1 && max - min + 1 == C)
- *   O = S.spooled > 0 && max >= S.spool_first_seq ? max - S.spool_first_seq + 1 : 0
- *   S.produced == C + S.spooled - O + S.shed   and   S.produced <= lines written
+ * cloud's per-agent summary (count C, min, max, and B: how many of its
+ * records lie below S.spool_first_seq):
+ *   the spool holds [L, S.produced], L = S.spool_first_seq (S.produced + 1
+ *   when empty), and every record below L is in the cloud or was shed:
+ *     B == L - 1 (no shed)    B + S.shed >= L - 1 (some shed)
+ *   above L the cloud may hold any part (the window's batches stored out of
+ *   order, issue #14; an ack lost); nothing above S.produced, and
+ *   S.produced <= lines written
  * The first violation stops the run (the trace ends at the offending event).
  *
  * Files in opt->out_dir (created if missing): trace.jsonl, report.json,
@@ -70,7 +74,8 @@ typedef struct sim_run_result {
  * Returns NULL when the numbers balance, else what is wrong (static text). */
 const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_first_seq,
                                int64_t shed, int64_t cloud_count, int64_t cloud_min,
-                               int64_t cloud_max, int64_t lines_written);
+                               int64_t cloud_max, int64_t cloud_below_first,
+                               int64_t lines_written);
 
 int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result *res, char *err,
             size_t err_cap);

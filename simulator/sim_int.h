@@ -91,6 +91,9 @@ typedef struct sim_agent {
    * changed it (a request delivered for this agent) or the agent's identity
    * changed: the ledger stays exact at a fraction of the SQL queries. */
   int64_t cloud_c, cloud_min, cloud_max;
+  /* ... and how many of them lie below the spool's first record, when it
+   * was cloud_below_for (-1: not asked since the store changed) */
+  int64_t cloud_below, cloud_below_for;
   int64_t log_bytes;   /* bytes the application wrote to its current log file */
   int64_t rotations;
   /* lines_written at each of the first SIM_ROT_MARKS rotations: the store
@@ -189,6 +192,9 @@ typedef struct fleet {
   int64_t ledger_checks;
   int64_t capped_agents, cap_peak_rate; /* expect.max_records_per_s */
   int64_t steps, log_lines, faults;
+  /* issue #14: crashes and power cuts that hit an agent with two or more
+   * batches in flight (expect.window_under_faults) */
+  int64_t crashes_in_window, cuts_in_window;
   char failure[512];
   expectation exp[MAX_EXPECT];
   int n_exp;

@@ -9,22 +9,25 @@
 #include "sim_int.h"
 
 const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_first_seq,
-                               int64_t shed, int64_t c, int64_t mn, int64_t mx,
+                               int64_t shed, int64_t c, int64_t mn, int64_t mx, int64_t below,
                                int64_t lines_written) {
-  int64_t o = (spooled > 0 && mx >= spool_first_seq) ? mx - spool_first_seq + 1 : 0;
+  /* The spool holds [low, produced]; every record below low is held by the
+   * cloud or was shed. Above low the cloud may hold any part: batches of
+   * the window (issue #14) stored out of order, or an ack lost. */
+  int64_t low = spooled > 0 ? spool_first_seq : produced + 1;
+  int64_t held_below = spooled > 0 ? below : c;
+  if (spooled > 0 && spool_first_seq + spooled - 1 != produced)
+    return "spool does not hold its first record through the last produced";
+  if (produced > lines_written) return "produced more records than lines written";
+  if (c != 0 && (mn < 1 || mx > produced)) return "cloud holds a record never produced";
   if (shed > 0) {
-    /* Shed ranges leave gaps in what the cloud holds, and a shed batch may
-     * also have reached the cloud (stored, ack lost): during the run nothing
-     * may be MISSING; the exact account is checked at the end by SQL over
-     * the store's records and shed_reports. */
-    if (c != 0 && !(mn <= 1 + shed && mx - mn + 1 <= c + shed)) return "cloud holds a gap not shed";
-    if (produced > c + spooled - o + shed) return "produced > held + spooled - overlap + shed";
-    if (produced > lines_written) return "produced more records than lines written";
+    /* A shed batch may also have reached the cloud (stored, ack lost): during
+     * the run nothing may be MISSING; the exact account is checked at the end
+     * by SQL over the store's records and shed_reports. */
+    if (held_below + shed < low - 1) return "cloud holds a gap not shed";
     return NULL;
   }
-  if (c != 0 && !(mn == 1 && mx - mn + 1 == c)) return "cloud holds a gap";
-  if (produced != c + spooled - o + shed) return "produced != held + spooled - overlap + shed";
-  if (produced > lines_written) return "produced more records than lines written";
+  if (held_below != low - 1) return "cloud holds a gap";
   return NULL;
 }
 
@@ -118,9 +121,32 @@ static void space_check(fleet *f, sim_agent *g) {
  * balance no longer holds (two hosts share a history), so check what still
  * must: the current identity's holdings are gap-free and never ahead of what
  * this agent produced. Delivery is then checked at the end, by line content. */
-static const char *lineage_verdict(const agent_stats *s, int64_t c, int64_t mn, int64_t mx) {
-  if (c != 0 && mx - mn + 1 != c && s->shed == 0) return "identity's holdings have a gap";
+static const char *lineage_verdict(const agent_stats *s, int64_t c, int64_t mn, int64_t mx,
+                                   int64_t below) {
+  if (c == 0 || s->shed != 0) return NULL;
+  int64_t f = s->spool_first_seq;
+  if (s->spooled > 0 && mx >= f) {
+    /* the window's batches may have arrived out of order above f */
+    if (mn < f && below != f - mn) return "identity's holdings have a gap";
+    return NULL;
+  }
+  if (mx - mn + 1 != c) return "identity's holdings have a gap";
   return NULL;
+}
+
+/* The cloud's records of the agent below its spool's first record: asked
+ * only when it holds some at or above it (issue #14's window, or an ack
+ * lost), and then once per (store change, first record). */
+static int64_t held_below(fleet *f, sim_agent *g, const agent_stats *s) {
+  if (s->spooled == 0 || g->cloud_max < s->spool_first_seq || !g->cloud_id[0]) return g->cloud_c;
+  if (g->cloud_below_for != s->spool_first_seq) {
+    g->cloud_below = -1;
+    if (mc_agent_seq_count_below(f->cloud, g->cloud_id, s->spool_first_seq, &g->cloud_below) !=
+        MC_OK)
+      g->cloud_below = -1;
+    g->cloud_below_for = s->spool_first_seq;
+  }
+  return g->cloud_below;
 }
 
 void sim__ledger_check(fleet *f, sim_agent *g) {
@@ -138,6 +164,7 @@ void sim__ledger_check(fleet *f, sim_agent *g) {
             MC_OK)
       g->cloud_c = g->cloud_min = g->cloud_max = 0;
     g->cloud_stale = 0;
+    g->cloud_below_for = -1;
   }
   int64_t c = g->cloud_c, mn = g->cloud_min, mx = g->cloud_max;
   f->ledger_checks++;
@@ -152,9 +179,10 @@ void sim__ledger_check(fleet *f, sim_agent *g) {
   }
   if (!f->stop && f->scn->max_records_per_s > 0) rate_check(f, g, &s);
   if (f->stop) return;
-  const char *what = g->lineage ? lineage_verdict(&s, c, mn, mx)
+  int64_t below = held_below(f, g, &s);
+  const char *what = g->lineage ? lineage_verdict(&s, c, mn, mx, below)
                                : sim_ledger_verdict(s.produced, s.spooled, s.spool_first_seq,
-                                                    s.shed, c, mn, mx, g->lines_written);
+                                                    s.shed, c, mn, mx, below, g->lines_written);
   if (!what) return;
   sim__set_failure(f,
               "ledger: agent %d at t=%lld ms: %s (produced %lld, lines written %lld, cloud "

@@ -259,6 +259,7 @@ static int net_request_(void *ctx, const net_request *req, net_done_fn done, voi
     type = n->ev_complete;
   } else if (lost) {
     n->st.lost_in++;
+    if (ep->in_flight >= 2) n->st.lost_in_window++;
     p->ph = P_TO_AGENT;
     p->error = NET_ETIMEDOUT;
     at = p->deadline_ms;
@@ -292,6 +293,7 @@ static void deliver(sim_net *n, pending *p) {
   p->ph = P_TO_AGENT;
   if (n->cloud_down) {
     n->st.refused++;
+    if (n->eps[p->agent].in_flight >= 2) n->st.refused_in_window++;
     p->error = NET_ECONNECT;
     p->status = 0;
     return;
@@ -320,6 +322,7 @@ static void deliver(sim_net *n, pending *p) {
   }
   if (resp_lost) {
     n->st.lost_out++;
+    if (n->eps[p->agent].in_flight >= 2) n->st.lost_in_window++;
     p->error = NET_ETIMEDOUT;
     mc_response_free(&resp);
     return;

@@ -51,6 +51,9 @@ typedef struct sim_net_params {
 typedef struct sim_net_stats {
   int64_t requests, delivered, lost_in, lost_out, refused, partitioned, timeouts,
       completed, cancelled, busy, tls_failed;
+  /* issue #14: losses and outage refusals that hit an agent while it had
+   * two or more requests in flight (its shipping window at work) */
+  int64_t lost_in_window, refused_in_window;
 } sim_net_stats;
 
 /* What a dispatched event did, for the trace and for the driver. */

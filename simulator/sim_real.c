@@ -510,6 +510,7 @@ static int write_config(real_run *r, int i) {
     cJSON_AddNumberToObject(c, "retry_max_ms", (double)scaled_ms(r, s->retry_max_ms, 10, 86400000));
   if (s->batch_max_records >= 0) cJSON_AddNumberToObject(c, "batch_max_records", (double)s->batch_max_records);
   if (s->spool_quota_bytes > 0) cJSON_AddNumberToObject(c, "spool_quota_bytes", (double)s->spool_quota_bytes);
+  if (s->ship_window > 0) cJSON_AddNumberToObject(c, "ship_window", (double)s->ship_window);
   char *text = cJSON_Print(c);
   cJSON_Delete(c);
   if (!text) return -1;
@@ -1122,6 +1123,7 @@ static int unchecked_rules(const sim_scenario *s, unchecked_rule *out, int cap) 
   UNCHECKED(s->disk_floor_held, "floor_held", "checked at every write inside the simulator's disk");
   UNCHECKED(s->lies_refused, "lies_refused", "follows cloud_lie (simulation-only)");
   UNCHECKED(s->tls_reported, "tls_reported", "follows tls_failure (simulation-only)");
+  UNCHECKED(s->window_under_faults, "window_under_faults", "counts in-flight batches at each simulated fault");
   UNCHECKED(s->upd_final_version[0] || s->upd_never[0] || s->upd_reported[0] ||
                 s->upd_no_install_after_attack || s->upd_rolled_back[0] || s->upd_promotes_refused >= 0 ||
                 s->upd_ring_order || s->upd_bin_valid || s->upd_switch_cut_steps >= 0,

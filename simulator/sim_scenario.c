@@ -1,6 +1,7 @@
 #include "sim_scenario.h"
 
 #include "common/release.h"
+#include "core/config.h"
 #include "core/policy.h"
 
 #include <cjson/cJSON.h>
@@ -645,7 +646,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                           "poll_interval_ms",  "request_timeout_ms",
                                           "retry_base_ms",     "retry_max_ms",
                                           "spool_quota_mb",    "backpressure_max_ms",
-                                          "checkin_interval_ms", NULL};
+                                          "checkin_interval_ms", "ship_window", NULL};
     TRY(only_keys(o, "agent", k_agent, e));
     TRY(get_int(o, "agent", "batch_max_records", 1, 10000, 0, &s->batch_max_records, e));
     TRY(get_int(o, "agent", "batch_max_age_ms", 0, 86400000, 0, &s->batch_max_age_ms, e));
@@ -660,6 +661,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                 e));
     TRY(get_int(o, "agent", "checkin_interval_ms", 1000, 86400000, 0, &s->checkin_interval_ms,
                 e));
+    TRY(get_int(o, "agent", "ship_window", 1, CONFIG_SHIP_WINDOW_MAX, 0, &s->ship_window, e));
   }
   TRY(get_obj(root, "cloud", 0, &o, e));
   if (o) {
@@ -705,7 +707,7 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
                                         "planted_policy_refused", "no_secret_shipped",
                                         "max_blocked_opens", "refusals_reported", "floor_held",
                                         "lost_lines", "lost_middle_lines", "lies_refused",
-                                        "tls_reported", NULL};
+                                        "tls_reported", "window_under_faults", NULL};
     TRY(only_keys(o, "expect", k_exp, e));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "exactly_once");
     if (v) {
@@ -733,6 +735,11 @@ static int parse_root(const cJSON *root, sim_scenario *s, perr *e) {
     if (v) {
       if (!cJSON_IsBool(v)) return fail(e, "expect.metrics_reported: must be true or false");
       s->metrics_reported = cJSON_IsTrue(v);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(o, "window_under_faults");
+    if (v) {
+      if (!cJSON_IsBool(v)) return fail(e, "expect.window_under_faults: must be true or false");
+      s->window_under_faults = cJSON_IsTrue(v);
     }
     v = cJSON_GetObjectItemCaseSensitive(o, "shed_reported");
     if (v) {
@@ -772,7 +779,7 @@ static void defaults(sim_scenario *s) {
   s->drain_s = 600;
   s->max_spooled_at_end = -1;
   s->lost_min = s->lost_max = s->lost_middle_min = s->lost_middle_max = -1;
-  s->spool_quota_bytes = s->backpressure_max_ms = -1;
+  s->spool_quota_bytes = s->backpressure_max_ms = s->ship_window = -1;
   s->max_requests_per_min = -1;
   s->checkin_interval_ms = -1;
   s->clone_detect_within_s = -1;

@@ -200,6 +200,7 @@ typedef struct sim_scenario {
       retry_base_ms, retry_max_ms;
   int64_t spool_quota_bytes;   /* agent.spool_quota_mb; -1 = default */
   int64_t backpressure_max_ms; /* agent.backpressure_max_ms; -1 = default */
+  int64_t ship_window;         /* agent.ship_window (issue #14); -1 = default */
   int64_t session_ttl_s;     /* cloud.session_ttl_s, default 3600 */
   int64_t probation_s;       /* cloud.probation_s, default 0 = off (mc_options) */
   sim_scn_event events[SIM_SCN_MAX_EVENTS];
@@ -244,6 +245,11 @@ typedef struct sim_scenario {
   int planted_policy_refused; /* expect.planted_policy_refused: no agent runs the
                                  policy plant_files put in its state dir */
   int disk_floor_held;
+  /* expect.window_under_faults (issue #14): every kind of fault the
+   * scenario has (crash, power cut, a lost request or reply, the cloud's
+   * outage) hit at least one agent while two or more of its batches were
+   * in flight */
+  int window_under_faults;
   /* expect.lies_refused (issue #16): every agent a cloud_lie hit refused
    * each lie (sim_expect.c says how per kind) and none was believed */
   int lies_refused;

@@ -1,7 +1,9 @@
 /* agent.c - the agent's state machine: collect -> spool -> ship (see agent.h).
  *
- * One request is in flight at a time, of one of the kinds in the request
- * table (reqs[] below): a row says how it is sent and what its success does;
+ * Requests are of the kinds in the request table (reqs[] below): a row
+ * says how it is sent and what its success does; ingest batches go up to
+ * cfg.ship_window at a time (the window, agent_ship.c), any other kind
+ * alone on a quiet line;
  * what a failed reply does (a lost session, an identity refusal, a permanent
  * refusal, a back-off) is one shared path (complete_failed). The net
  * callback only copies the outcome into the agent; agent_step() acts on it
@@ -136,32 +138,99 @@ static void complete_failed(agent *a, const agent__req *r, const agent__completi
   agent__backoff(a, c->retry_after_ms);
 }
 
+/* What every reply teaches, whatever its kind. */
+static void note_reply(agent *a, const agent__completion *c) {
+  if (c->error == NET_OK && c->date_ms > 0) a->st.clock_skew_ms = a->wall - c->date_ms;
+  if (c->error == NET_OK && c->status > 0) a->last_contact_wall = a->wall;
+}
+
+static void complete(agent *a, const agent__req *r, const agent__completion *c) {
+  note_reply(a, c);
+  if (reply_ok(r, c)) r->on_success(a, c);
+  else complete_failed(a, r, c);
+}
+
 static void handle_completion(agent *a) {
   agent__completion *c = &a->done;
   agent__req_kind kind = a->inflight;
   a->inflight = AGENT_REQ_NONE;
   c->pending = 0;
-  if (c->error == NET_OK && c->date_ms > 0) a->st.clock_skew_ms = a->wall - c->date_ms;
-  if (c->error == NET_OK && c->status > 0) a->last_contact_wall = a->wall;
-  if (kind <= AGENT_REQ_NONE || kind >= AGENT_REQ_COUNT) return;
-  const agent__req *r = &reqs[kind];
-  if (reply_ok(r, c)) r->on_success(a, c);
-  else complete_failed(a, r, c);
+  if (kind <= AGENT_REQ_NONE || kind >= AGENT_REQ_COUNT) {
+    note_reply(a, c);
+    return;
+  }
+  complete(a, &reqs[kind], c);
+}
+
+/* The window's replies, in seq order; then its acknowledged prefix leaves
+ * the spool. */
+static void handle_flights(agent *a) {
+  int any = 0;
+  for (int i = 0; i < a->ship_count; i++) {
+    agent__flight *fl = agent__flight_at(a, i);
+    if (fl->state != AGENT_FL_SENT || !fl->done.pending) continue;
+    fl->done.pending = 0;
+    a->ship_sent--;
+    any = 1;
+    complete(a, &reqs[AGENT_REQ_INGEST], &fl->done);
+  }
+  if (any) agent__ship_release(a);
 }
 
 /* ---- step --------------------------------------------------------------- */
 
+/* A batch may go at *due_at: one waits for its retry (the back-off decides
+ * when), or records no batch holds are old enough, or a backlog is left. */
 static int ingest_due(const agent *a, const spool_counters *sc, int64_t *due_at) {
-  if (sc->spooled == 0) return 0;
+  if (a->ship_sent >= a->ship_limit) return 0;
+  if (agent__ship_retry_waiting(a)) {
+    *due_at = a->now;
+    return 1;
+  }
+  int64_t unsent = agent__ship_unsent(a, sc);
+  if (unsent <= 0) return 0;
   int64_t since = a->pending_since != INT64_MIN ? a->pending_since : a->now;
   int64_t at = since + a->cfg.batch_max_age_ms;
-  if (a->flush_now || sc->spooled >= a->cfg.batch_max_records) at = a->now;
+  if (a->flush_now || unsent >= a->cfg.batch_max_records) at = a->now;
   *due_at = at;
   return 1;
 }
 
+static int session_due(const agent *a) {
+  return !a->have_session || a->now >= a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS;
+}
+
+/* A request other than a batch is due now: it waits for the window to
+ * drain, and no new batch joins the window meanwhile. */
+static int control_due(const agent *a, const spool_counters *sc) {
+  return !a->id.enrolled || a->rekey || session_due(a) || !a->checked_in ||
+         a->now >= a->next_checkin || pstate_fetch_urgent(a->ps, a->now) ||
+         (sc->shed > sc->shed_reported && a->now >= a->shed_hold_until);
+}
+
+/* Fills the window: retries first, then new batches, each at most once per
+ * slot, while they are due and the net takes them. */
+static void fill_window(agent *a) {
+  for (int k = 0; k < a->ship_cap; k++) {
+    spool_counters sc;
+    spool_get_counters(a->sp, &sc);
+    int64_t due = 0;
+    if (!ingest_due(a, &sc, &due) || a->now < due || a->now < a->retry_at) return;
+    int sent = a->ship_sent;
+    start_request(a, AGENT_REQ_INGEST);
+    if (a->ship_sent == sent) return; /* not sent: backed off, or nothing to build */
+  }
+}
+
 static void start_network(agent *a) {
   if (a->inflight != AGENT_REQ_NONE || a->now < a->retry_at) return;
+  agent__ship_release(a); /* a delete that failed before is tried again */
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  if (a->ship_sent > 0) {
+    if (!control_due(a, &sc)) fill_window(a);
+    return;
+  }
   if (!a->id.enrolled) {
     if (!a->cfg.enrollment_token[0]) {
       agent__log(a, OS_LOG_ERROR, "not enrolled and no enrollment_token in the config");
@@ -176,7 +245,7 @@ static void start_network(agent *a) {
     start_request(a, AGENT_REQ_REKEY);
     return;
   }
-  if (!a->have_session || a->now >= a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS) {
+  if (session_due(a)) {
     a->have_session = 0;
     start_request(a, a->challenge[0] ? AGENT_REQ_SESSION : AGENT_REQ_CHALLENGE);
     return;
@@ -193,19 +262,14 @@ static void start_network(agent *a) {
     start_request(a, AGENT_REQ_POLICY);
     return;
   }
-  spool_counters sc;
-  spool_get_counters(a->sp, &sc);
   /* What was shed is reported before more is shipped: small, and the
    * operator's first question. */
   if (sc.shed > sc.shed_reported && a->now >= a->shed_hold_until) {
     start_request(a, AGENT_REQ_SHED);
     return;
   }
-  int64_t due = 0;
-  if (ingest_due(a, &sc, &due) && a->now >= due) {
-    start_request(a, AGENT_REQ_INGEST);
-    return;
-  }
+  fill_window(a);
+  if (a->ship_sent > 0) return;
   if (pstate_fetch_due(a->ps, a->now)) start_request(a, AGENT_REQ_POLICY);
   else if (pstate_report_pending(a->ps)) start_request(a, AGENT_REQ_POLICY_REPORT);
 }
@@ -215,12 +279,17 @@ static int64_t next_deadline(agent *a) {
   if (a->rate_limited && agent__caps_resume_at(a) < d) d = agent__caps_resume_at(a);
   if (a->inflight == AGENT_REQ_NONE) {
     int64_t net = INT64_MAX;
-    if (!a->id.enrolled || !a->have_session || a->rekey || !a->checked_in) {
+    spool_counters sc;
+    spool_get_counters(a->sp, &sc);
+    int64_t due = 0;
+    if (a->ship_sent > 0) {
+      /* Replies wake the agent; only a batch that may join the window
+       * before them is a deadline (none while a request waits to go). */
+      if (!control_due(a, &sc) && ingest_due(a, &sc, &due))
+        net = due > a->retry_at ? due : a->retry_at;
+    } else if (!a->id.enrolled || !a->have_session || a->rekey || !a->checked_in) {
       net = a->retry_at;
     } else {
-      spool_counters sc;
-      spool_get_counters(a->sp, &sc);
-      int64_t due = 0;
       if (ingest_due(a, &sc, &due)) net = due > a->retry_at ? due : a->retry_at;
       if (sc.shed > sc.shed_reported && a->shed_hold_until <= a->retry_at) net = a->retry_at;
       int64_t renew = a->session_expires - AGENT_SESSION_RENEW_MARGIN_MS;
@@ -238,6 +307,7 @@ int64_t agent_step(agent *a, int64_t now_ms) {
   a->now = now_ms;
   a->wall = a->os->wall_ms(a->os->ctx);
   if (a->done.pending) handle_completion(a);
+  handle_flights(a);
   if (a->now >= a->next_poll || a->more_to_read ||
       (a->rate_limited && a->now >= agent__caps_resume_at(a))) {
     agent__collect(a);
@@ -270,7 +340,20 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
   a->z_owned = 1;
   int ret = AGENT_ESTATE;
   a->done.body = malloc(WIRE_MAX_JSON_REPLY + 1);
-  if (!a->done.body ||
+  a->done.body_cap = WIRE_MAX_JSON_REPLY;
+  a->ship_cap = cfg->ship_window >= 1 && cfg->ship_window <= CONFIG_SHIP_WINDOW_MAX
+                    ? cfg->ship_window
+                    : CONFIG_SHIP_WINDOW_DEFAULT;
+  a->ship_limit = 1;
+  a->ship = calloc((size_t)a->ship_cap, sizeof *a->ship);
+  a->ship_bodies = malloc((size_t)a->ship_cap * (AGENT_INGEST_REPLY_MAX + 1));
+  if (a->ship && a->ship_bodies)
+    for (int i = 0; i < a->ship_cap; i++) {
+      a->ship[i].a = a;
+      a->ship[i].done.body = a->ship_bodies + (size_t)i * (AGENT_INGEST_REPLY_MAX + 1);
+      a->ship[i].done.body_cap = AGENT_INGEST_REPLY_MAX;
+    }
+  if (!a->done.body || !a->ship || !a->ship_bodies ||
       tail_buffers_init(&a->tb, (size_t)cfg->read_chunk_bytes, (size_t)cfg->max_line_bytes) != 0) {
     snprintf(err, err_cap, "out of memory");
     ret = AGENT_ENOMEM;
@@ -398,6 +481,7 @@ void agent_get_stats(const agent *a, agent_stats *out) {
   out->spooled = sc.spooled;
   out->spool_first_seq = sc.first_seq;
   out->next_seq = sc.next_seq;
+  out->ingest_in_flight = a->ship_sent;
 }
 
 void agent_note_step(agent *a, int64_t took_ms, int64_t cpu_ms) {
@@ -409,6 +493,10 @@ void agent_note_step(agent *a, int64_t took_ms, int64_t cpu_ms) {
 void agent_close(agent *a) {
   if (!a) return;
   if (a->req_id && a->net) a->net->cancel(a->net->ctx, a->req_id);
+  for (int i = 0; i < a->ship_count; i++) {
+    agent__flight *fl = agent__flight_at(a, i);
+    if (fl->state == AGENT_FL_SENT && fl->req_id && a->net) a->net->cancel(a->net->ctx, fl->req_id);
+  }
   update_close(a->upd);
   spool_close(a->sp);
   pstate_close(a->ps);
@@ -417,6 +505,8 @@ void agent_close(agent *a) {
   free(a->sources);
   tail_buffers_free(&a->tb);
   free(a->done.body);
+  free(a->ship);
+  free(a->ship_bodies);
   if (a->z_owned) wire_zctx_free(a->z);
   volatile uint8_t *nk = a->next_id.key;
   for (size_t i = 0; i < sizeof a->next_id.key; i++) nk[i] = 0;

@@ -52,6 +52,8 @@ typedef struct agent_stats {
   int64_t spool_first_seq;   /* lowest seq in spool, 0 if empty */
   int64_t next_seq;          /* seq the next record will get */
   int64_t batches_sent, batches_acked, batch_failures;
+  /* issue #14: ingest batches in flight now, and the most at once */
+  int ingest_in_flight, ingest_in_flight_max;
   int64_t bytes_sent;
   int64_t enrollments, sessions;
   int64_t errors;

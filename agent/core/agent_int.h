@@ -53,14 +53,39 @@ typedef enum agent__req_kind {
 
 typedef struct agent__completion {
   int pending;
+  size_t body_cap; /* body's size less its NUL: a longer reply is cut to it */
   int error;
   int status;
   int64_t retry_after_ms; /* 0 when absent */
   char error_text[160];
-  uint8_t *body; /* WIRE_MAX_JSON_REPLY + 1, owned by the agent */
+  uint8_t *body; /* body_cap + 1 bytes, owned by the agent */
   size_t body_len;
   int64_t date_ms; /* the reply's Date header, 0 when absent or unparsable */
 } agent__completion;
+
+/* issue #14: one ingest batch of the shipping window (agent_ship.c). The
+ * window is a ring of cfg.ship_window flights in seq order, together
+ * covering the spool from its first_seq up to ship_next - 1 without a gap;
+ * only the acknowledged prefix of the ring is deleted from the spool, so the
+ * spool still removes rows only from its low end. */
+typedef enum agent__flight_state {
+  AGENT_FL_SENT = 1, /* in flight: done is filled by the net callback */
+  AGENT_FL_ACKED,    /* the cloud stored it; deleted once every batch below it is */
+  AGENT_FL_RETRY,    /* failed: rebuilt from the spool and sent again after the back-off */
+} agent__flight_state;
+
+/* An ingest reply is ~100 bytes; an error reply's JSON is cut here. */
+#define AGENT_INGEST_REPLY_MAX 2048
+
+typedef struct agent__flight {
+  agent__flight_state state;
+  uint64_t req_id;
+  uint64_t epoch;    /* a->ship_epoch when sent: one failure decision per burst */
+  int64_t first, last;
+  int64_t max_bytes; /* the batch's byte budget: a retry rebuilds the very same batch */
+  agent *a;
+  agent__completion done;
+} agent__flight;
 
 /* One kind of request: a row of the table in agent.c. Adding a kind is a
  * row, its build function and its success handler; everything a failed
@@ -125,9 +150,25 @@ struct agent {
   int64_t now;  /* monotonic ms, cached once per step */
   int64_t wall; /* wall ms, cached once per step */
 
-  agent__req_kind inflight; /* AGENT_REQ_NONE or the kind of the request in flight */
+  /* At most one request that is not an ingest batch is in flight, and only
+   * while no batch is: identity, session and policy requests see a quiet
+   * line, as before the window. */
+  agent__req_kind inflight; /* AGENT_REQ_NONE or the kind of that request */
   uint64_t req_id;
   agent__completion done;
+  /* issue #14: the shipping window (agent__flight above), owned */
+  agent__flight *ship;
+  uint8_t *ship_bodies; /* the flights' reply buffers, one block */
+  int ship_cap;         /* cfg.ship_window */
+  int ship_head, ship_count;
+  int ship_sent;        /* flights in state SENT */
+  /* batches that may be in flight now, 1..ship_cap: back to 1 at every
+   * failure, doubled by every acknowledgement since (slow start), so a
+   * cloud that comes back from an outage sees one probe per agent, not a
+   * window each */
+  int ship_limit;
+  int64_t ship_next;    /* the first seq in no flight (below the spool's first_seq: that) */
+  uint64_t ship_epoch;  /* bumped by each failure that took the shared completion path */
 
   int have_session;
   char session_id[33];
@@ -207,6 +248,10 @@ int agent__session_lost(const agent__completion *c);
  * otherwise the net error, logged and backed off. */
 int agent__send(agent *a, const agent__req *r, const net_header *extra, size_t n_extra,
                 const uint8_t *body, size_t body_len);
+/* agent__send for a batch of the window: the reply goes to fl->done, and
+ * fl becomes SENT (a->ship_sent counted) when it is in flight. */
+int agent__send_flight(agent *a, const agent__req *r, agent__flight *fl, const net_header *extra,
+                       size_t n_extra, const uint8_t *body, size_t body_len);
 /* agent__send with body's text; body is freed, also on failure. Returns
  * NET_ENOMEM (logged, backed off) when it cannot be printed. */
 int agent__send_json(agent *a, const agent__req *r, cJSON *body);
@@ -238,10 +283,26 @@ int agent__ident_start(agent *a, char *err, size_t cap);
 
 /* ---- agent_ship.c (ingest; policy: issue #5) ------------------------------ */
 
+/* The window (issue #14). Sends one batch: the lowest flight waiting for a
+ * retry, else a new one from ship_next when the ring has room. */
 void agent__send_ingest(agent *a, const agent__req *r);
+/* c is a flight's done (agent__flight_of). */
 void agent__on_ingest_done(agent *a, const agent__completion *c);
 int agent__on_ingest_failed(agent *a, const agent__completion *c);
 void agent__ingest_failed_text(const agent *a, char *out, size_t cap);
+agent__flight *agent__flight_of(const agent__completion *c);
+/* The i-th flight of the ring, in seq order (0 <= i < ship_count). */
+agent__flight *agent__flight_at(const agent *a, int i);
+/* Deletes the acknowledged prefix of the ring from the spool and frees its
+ * flights (a failed delete is logged and backed off; the flights stay). */
+void agent__ship_release(agent *a);
+/* Records the ring cannot send now: those of no flight, when the ring has
+ * room, and whether a flight waits for a retry. */
+int64_t agent__ship_unsent(const agent *a, const spool_counters *sc);
+int agent__ship_retry_waiting(const agent *a);
+/* The spool's low end was shed (nothing in flight): flights wholly shed go,
+ * one partly shed starts at the new first_seq. */
+void agent__ship_trim(agent *a);
 void agent__send_policy_fetch(agent *a, const agent__req *r);
 void agent__on_policy_done(agent *a, const agent__completion *c);
 int agent__on_policy_failed(agent *a, const agent__completion *c);

@@ -73,26 +73,35 @@ int agent__session_lost(const agent__completion *c) {
 
 /* ---- sending ------------------------------------------------------------ */
 
-static void on_done(void *user, const net_response *r) {
-  agent *a = user;
-  agent__completion *c = &a->done;
-  a->req_id = 0;
+static void fill_completion(agent__completion *c, const net_response *r) {
   c->pending = 1;
   c->error = r->error;
   c->status = r->status;
   snprintf(c->error_text, sizeof c->error_text, "%s", r->error_text ? r->error_text : "");
-  c->body_len = r->body_len <= WIRE_MAX_JSON_REPLY ? r->body_len : WIRE_MAX_JSON_REPLY;
+  c->body_len = r->body_len <= c->body_cap ? r->body_len : c->body_cap;
   if (c->body_len) memcpy(c->body, r->body, c->body_len);
   c->body[c->body_len] = 0;
   c->date_ms = reply_http_date(net_response_header(r, "date"));
   c->retry_after_ms = reply_retry_after_ms(net_response_header(r, "retry-after"));
 }
 
+static void on_done(void *user, const net_response *r) {
+  agent *a = user;
+  a->req_id = 0;
+  fill_completion(&a->done, r);
+}
+
+static void on_flight_done(void *user, const net_response *r) {
+  agent__flight *fl = user;
+  fl->req_id = 0;
+  fill_completion(&fl->done, r);
+}
+
 /* Sends a request of row r (its method, path, content type; signed when the
  * row is authed) with the extra headers after those. Returns NET_OK when it
  * is in flight; otherwise the net error, logged and backed off. */
-int agent__send(agent *a, const agent__req *r, const net_header *extra, size_t n_extra,
-                const uint8_t *body, size_t body_len) {
+static int send_request(agent *a, const agent__req *r, agent__flight *fl, const net_header *extra,
+                        size_t n_extra, const uint8_t *body, size_t body_len) {
   net_header h[NET_MAX_HEADERS];
   size_t n = 0;
   char time_text[24], mac[65];
@@ -123,15 +132,33 @@ int agent__send(agent *a, const agent__req *r, const net_header *extra, size_t n
       .max_response_bytes = WIRE_MAX_JSON_REPLY,
   };
   uint64_t id = 0;
-  int rc = a->net->request(a->net->ctx, &req, on_done, a, &id);
+  int rc = fl ? a->net->request(a->net->ctx, &req, on_flight_done, fl, &id)
+              : a->net->request(a->net->ctx, &req, on_done, a, &id);
   if (rc != NET_OK) {
     agent__log(a, OS_LOG_WARN, "%s request not sent: net error %d", r->name, rc);
     agent__backoff(a, 0);
     return rc;
   }
+  if (fl) {
+    fl->state = AGENT_FL_SENT;
+    fl->req_id = id;
+    fl->epoch = a->ship_epoch;
+    if (++a->ship_sent > a->st.ingest_in_flight_max) a->st.ingest_in_flight_max = a->ship_sent;
+    return NET_OK;
+  }
   a->inflight = r->kind;
   a->req_id = id;
   return NET_OK;
+}
+
+int agent__send(agent *a, const agent__req *r, const net_header *extra, size_t n_extra,
+                const uint8_t *body, size_t body_len) {
+  return send_request(a, r, NULL, extra, n_extra, body, body_len);
+}
+
+int agent__send_flight(agent *a, const agent__req *r, agent__flight *fl, const net_header *extra,
+                       size_t n_extra, const uint8_t *body, size_t body_len) {
+  return send_request(a, r, fl, extra, n_extra, body, body_len);
 }
 
 /* agent__send with body as its text (body is freed, also on failure). */

@@ -3,6 +3,7 @@
  * (issue #5). The build and success functions of their rows in agent.c's
  * request table.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h> /* snprintf only: the core does no stdio I/O */
 #include <string.h>
@@ -65,10 +66,97 @@ static int add_row(void *user, int64_t seq, int64_t ts_ms, const char *source, s
   return 1;
 }
 
+agent__flight *agent__flight_at(const agent *a, int i) {
+  return &a->ship[(a->ship_head + i) % a->ship_cap];
+}
+
+agent__flight *agent__flight_of(const agent__completion *c) {
+  return (agent__flight *)((char *)c - offsetof(agent__flight, done));
+}
+
+/* The first seq a new batch would start at. */
+static int64_t ship_from(const agent *a, const spool_counters *sc) {
+  return a->ship_next > sc->first_seq ? a->ship_next : sc->first_seq;
+}
+
+int64_t agent__ship_unsent(const agent *a, const spool_counters *sc) {
+  if (sc->spooled == 0 || a->ship_count >= a->ship_cap) return 0;
+  return sc->next_seq - ship_from(a, sc);
+}
+
+int agent__ship_retry_waiting(const agent *a) {
+  for (int i = 0; i < a->ship_count; i++)
+    if (agent__flight_at(a, i)->state == AGENT_FL_RETRY) return 1;
+  return 0;
+}
+
+/* The window no longer matches the spool (a retry that does not rebuild
+ * the same batch: only a damaged spool does that). Forget what is not in
+ * flight; the spool keeps every record, so nothing is lost: what the cloud
+ * already has comes again and is counted a duplicate there. */
+static void ship_forget(agent *a) {
+  int kept = 0;
+  for (int i = 0; i < a->ship_count; i++)
+    if (agent__flight_at(a, i)->state == AGENT_FL_SENT) kept = i + 1;
+  a->ship_count = kept;
+  a->ship_next = kept ? agent__flight_at(a, kept - 1)->last + 1 : 0;
+}
+
+void agent__ship_trim(agent *a) {
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  int64_t low = sc.spooled ? sc.first_seq : sc.next_seq;
+  while (a->ship_count > 0) {
+    agent__flight *fl = agent__flight_at(a, 0);
+    if (fl->last >= low) break;
+    a->ship_head = (a->ship_head + 1) % a->ship_cap;
+    a->ship_count--;
+  }
+  if (a->ship_count > 0 && agent__flight_at(a, 0)->first < low) agent__flight_at(a, 0)->first = low;
+}
+
+void agent__ship_release(agent *a) {
+  int n = 0;
+  int64_t through = 0;
+  while (n < a->ship_count && agent__flight_at(a, n)->state == AGENT_FL_ACKED)
+    through = agent__flight_at(a, n++)->last;
+  if (n == 0) return;
+  if (spool_ack(a->sp, through) != SPOOL_OK) {
+    /* The cloud has the records; the flights stay acknowledged and the
+     * delete is tried again after the back-off. */
+    agent__log(a, OS_LOG_ERROR, "ingest: cannot delete acknowledged records: %s",
+               spool_errmsg(a->sp));
+    agent__backoff(a, 0);
+    return;
+  }
+  a->ship_head = (a->ship_head + n) % a->ship_cap;
+  a->ship_count -= n;
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  if (sc.spooled == 0) a->pending_since = INT64_MIN;
+}
+
 void agent__send_ingest(agent *a, const agent__req *r) {
-  batch_build b = {.max_records = a->cfg.batch_max_records};
-  wire_batch_enc_init(&b.enc, (size_t)a->cfg.batch_max_bytes);
-  int rc = spool_scan(a->sp, a->cfg.batch_max_records, add_row, &b);
+  agent__flight *fl = NULL;
+  spool_counters sc;
+  spool_get_counters(a->sp, &sc);
+  for (int i = 0; i < a->ship_count && !fl; i++)
+    if (agent__flight_at(a, i)->state == AGENT_FL_RETRY) fl = agent__flight_at(a, i);
+  int retry = fl != NULL;
+  /* The ring's last flight has nothing above it: its retry may take in
+   * what was read since, as one batch did before the window. Below
+   * another flight a retry must rebuild exactly the same range. */
+  int exact = retry && fl != agent__flight_at(a, a->ship_count - 1);
+  int64_t from = retry ? fl->first : ship_from(a, &sc);
+  int64_t max_records = exact ? fl->last - fl->first + 1 : a->cfg.batch_max_records;
+  int64_t max_bytes = exact ? fl->max_bytes : a->cfg.batch_max_bytes;
+  if (!retry) {
+    if (a->ship_count >= a->ship_cap || agent__ship_unsent(a, &sc) <= 0) return;
+    fl = agent__flight_at(a, a->ship_count); /* not in the ring until it is sent */
+  }
+  batch_build b = {.max_records = max_records};
+  wire_batch_enc_init(&b.enc, (size_t)max_bytes);
+  int rc = spool_scan_from(a->sp, from, max_records, add_row, &b);
   if (rc != SPOOL_OK || b.enc.count == 0) {
     /* A record that cannot fit an empty batch would wedge the queue; the
      * line limits make that impossible, so treat it as a spool fault. */
@@ -78,9 +166,19 @@ void agent__send_ingest(agent *a, const agent__req *r) {
     agent__backoff(a, 0);
     return;
   }
+  int64_t first = b.enc.first_seq, last = b.enc.last_seq;
+  if (first != from || (exact && last != fl->last)) {
+    agent__log(a, OS_LOG_ERROR,
+               "ingest: the spool gave seq %lld..%lld for a batch from %lld; sending again "
+               "from the oldest record",
+               (long long)first, (long long)last, (long long)from);
+    wire_batch_enc_free(&b.enc);
+    ship_forget(a);
+    agent__backoff(a, 0);
+    return;
+  }
   uint8_t *body = NULL;
   size_t body_len = 0;
-  int64_t first = b.enc.first_seq, last = b.enc.last_seq;
   if (b.repaired)
     agent__log(a, OS_LOG_WARN, "ingest: record %lld could not be sent as stored; sent cut, marked",
                (long long)first);
@@ -97,44 +195,64 @@ void agent__send_ingest(agent *a, const agent__req *r) {
   net_header h[3] = {{"Content-Encoding", "zstd"},
                      {WIRE_HDR_FIRST_SEQ, first_text},
                      {WIRE_HDR_LAST_SEQ, last_text}};
-  if (agent__send(a, r, h, 3, body, body_len) == NET_OK) {
-    a->batch_first = first;
-    a->batch_last = last;
+  if (agent__send_flight(a, r, fl, h, 3, body, body_len) == NET_OK) {
     a->st.batches_sent++;
     a->st.bytes_sent += (int64_t)body_len;
+    if (!exact) {
+      fl->first = first;
+      fl->last = last;
+      fl->max_bytes = max_bytes;
+      if (!retry) a->ship_count++;
+      a->ship_next = last + 1;
+      /* A full batch leaves a backlog: the rest goes without waiting for age. */
+      a->flush_now = b.full || b.enc.count >= max_records;
+      if (a->ship_next >= sc.next_seq) {
+        a->pending_since = INT64_MIN;
+        a->flush_now = 0;
+      }
+    }
+  } else if (!retry) {
+    fl->state = 0;
   }
   free(body);
 }
 
 void agent__on_ingest_done(agent *a, const agent__completion *c) {
+  agent__flight *fl = agent__flight_of(c);
   reply_ingest ri;
-  int ok = reply_parse_ingest(c->body, c->body_len, &ri) == REPLY_OK &&
-           ri.acked_through == a->batch_last;
+  int ok = reply_parse_ingest(c->body, c->body_len, &ri) == REPLY_OK && ri.acked_through == fl->last;
   if (ok && ri.has_policy_version) pstate_hint(a->ps, ri.policy_version); /* issue #5 */
   if (!ok) {
     agent__log(a, OS_LOG_ERROR, "ingest: reply does not acknowledge seq %lld; keeping the batch",
-               (long long)a->batch_last);
+               (long long)fl->last);
     a->st.batch_failures++;
+    fl->state = AGENT_FL_RETRY;
+    a->ship_limit = 1;
     agent__backoff(a, 0);
     return;
   }
-  if (spool_ack(a->sp, a->batch_last) != SPOOL_OK) {
-    /* The cloud has the records; re-sending them later is harmless. */
-    agent__log(a, OS_LOG_ERROR, "ingest: cannot delete acknowledged records: %s",
-               spool_errmsg(a->sp));
-    agent__backoff(a, 0);
-    return;
-  }
+  fl->state = AGENT_FL_ACKED;
   a->st.batches_acked++;
-  spool_counters sc;
-  spool_get_counters(a->sp, &sc);
-  a->flush_now = sc.spooled >= a->cfg.batch_max_records;
-  if (sc.spooled == 0) a->pending_since = INT64_MIN;
-  agent__succeeded(a);
+  if (fl->epoch == a->ship_epoch && a->ship_limit < a->ship_cap)
+    a->ship_limit = a->ship_limit * 2 < a->ship_cap ? a->ship_limit * 2 : a->ship_cap;
+  /* A batch sent before the last failure says nothing of the cloud now;
+   * the back-off starts over when one sent since comes back and no batch
+   * waits for its retry. */
+  if (fl->epoch == a->ship_epoch && !agent__ship_retry_waiting(a)) agent__succeeded(a);
 }
 
 int agent__on_ingest_failed(agent *a, const agent__completion *c) {
+  agent__flight *fl = agent__flight_of(c);
   a->st.batch_failures++;
+  fl->state = AGENT_FL_RETRY;
+  a->batch_first = fl->first;
+  a->batch_last = fl->last;
+  /* The window's batches went out together and fail together (a lost
+   * session, an outage, a refusal): the first failure decides what to do,
+   * once; the others only wait for their retry. */
+  if (fl->epoch != a->ship_epoch) return 1;
+  a->ship_epoch++;
+  a->ship_limit = 1;
   if (agent__session_lost(c)) { /* the shared path opens a new one; said for the data path */
     char why[256];
     agent__describe_reply(c, why, sizeof why);

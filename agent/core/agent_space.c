@@ -24,10 +24,11 @@ static void log_shed(agent *a, const spool_shed_entry *e) {
 }
 
 static int shed_once(agent *a, int64_t min_bytes, spool_shed_reason why) {
-  /* The oldest records may be the batch in flight: the cloud may store it, so
-   * shedding them now would count them as both held and shed. Shed after its
-   * reply (at most request_timeout_ms), when the ack has removed them. */
-  if (a->inflight == AGENT_REQ_INGEST) return -1;
+  /* The oldest records may be in a batch in flight: the cloud may store it,
+   * so shedding them now would count them as both held and shed. Shed after
+   * the window's replies (at most request_timeout_ms), when the acks have
+   * removed what they could. */
+  if (a->ship_sent > 0) return -1;
   spool_shed_entry e;
   int rc = spool_shed(a->sp, min_bytes, why, a->wall, &e);
   if (rc != SPOOL_OK) {
@@ -49,6 +50,7 @@ static int shed_once(agent *a, int64_t min_bytes, spool_shed_reason why) {
   }
   if (e.records == 0) return -1;
   log_shed(a, &e);
+  agent__ship_trim(a);
   spool_counters sc;
   spool_get_counters(a->sp, &sc);
   if (sc.spooled == 0) a->pending_since = INT64_MIN;

@@ -15,6 +15,7 @@ void config_defaults(agent_config *out) {
   out->batch_max_records = 1000;
   out->batch_max_bytes = 1024 * 1024;
   out->batch_max_age_ms = 5000;
+  out->ship_window = CONFIG_SHIP_WINDOW_DEFAULT;
   out->poll_interval_ms = 1000;
   out->unreadable_summary_ms = 3600 * 1000;
   out->request_timeout_ms = 30000;
@@ -352,6 +353,8 @@ int config_parse(const char *json, size_t len, agent_config *out, char *err, siz
       if (jfield_int(&e, f, k, 0, 3600 * 1000, &v) == 0) out->batch_max_age_ms = v;
     } else if (strcmp(k, "poll_interval_ms") == 0) {
       if (jfield_int(&e, f, k, 10, 3600 * 1000, &v) == 0) out->poll_interval_ms = v;
+    } else if (strcmp(k, "ship_window") == 0) {
+      if (jfield_int(&e, f, k, 1, CONFIG_SHIP_WINDOW_MAX, &v) == 0) out->ship_window = (int)v;
     } else if (strcmp(k, "unreadable_summary_s") == 0) {
       if (jfield_int(&e, f, k, 60, 86400, &v) == 0) out->unreadable_summary_ms = v * 1000;
     } else if (strcmp(k, "request_timeout_ms") == 0) {
@@ -435,7 +438,8 @@ size_t config_explain(const agent_config *c, char *out, size_t cap) {
                    "ca_file            %s\n"
                    "enrollment_token   %s\n"
                    "state_dir          %s (identity, key and spool live here)\n"
-                   "batch              up to %d records / %lld bytes, shipped after %lld ms\n"
+                   "batch              up to %d records / %lld bytes, shipped after %lld ms, "
+                   "%d in flight\n"
                    "poll_interval_ms   %lld\n"
                    "request_timeout_ms %lld\n"
                    "retry              %lld ms doubling up to %lld ms, full jitter\n"
@@ -449,7 +453,7 @@ size_t config_explain(const agent_config *c, char *out, size_t cap) {
                    "sources            %d\n",
                    c->cloud_url, c->ca_file, c->enrollment_token[0] ? "(set)" : "(not set)",
                    c->state_dir, c->batch_max_records, (long long)c->batch_max_bytes,
-                   (long long)c->batch_max_age_ms, (long long)c->poll_interval_ms,
+                   (long long)c->batch_max_age_ms, c->ship_window, (long long)c->poll_interval_ms,
                    (long long)c->request_timeout_ms, (long long)c->retry_base_ms,
                    (long long)c->retry_max_ms, (long long)c->max_line_bytes, c->zstd_level,
                    levels[c->log_level & 3],

@@ -22,6 +22,8 @@
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define CONFIG_MAX_BATCH_BYTES (3 * 1024 * 1024)
 #define CONFIG_MAX_ROOTS 8
+#define CONFIG_SHIP_WINDOW_MAX 16
+#define CONFIG_SHIP_WINDOW_DEFAULT 4
 
 typedef enum config_start { CONFIG_START_END = 0, CONFIG_START_BEGINNING = 1 } config_start;
 
@@ -58,6 +60,8 @@ typedef struct agent_config {
   int batch_max_records;        /* default 1000, 1..10000 */
   int64_t batch_max_bytes;      /* default 1 MiB, 1 KiB..3 MiB (decoded NDJSON) */
   int64_t batch_max_age_ms;     /* default 5000: ship when the oldest record is this old */
+  int ship_window;              /* issue #14: ingest batches in flight at once, default
+                                 * CONFIG_SHIP_WINDOW_DEFAULT, 1..CONFIG_SHIP_WINDOW_MAX */
   int64_t poll_interval_ms;     /* default 1000: how often files are checked */
   int64_t unreadable_summary_ms; /* default 1 h ("unreadable_summary_s", 60..86400): how
                                  * often a source that stays unreadable is summarised

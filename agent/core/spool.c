@@ -359,9 +359,13 @@ int spool_append(spool *s, const spool_source_state *st, const spool_line *lines
 }
 
 int spool_scan(spool *s, int64_t max_records, spool_row_fn fn, void *user) {
-  if (s->c.spooled == 0 || max_records <= 0) return SPOOL_OK;
+  return spool_scan_from(s, s->c.first_seq, max_records, fn, user);
+}
+
+int spool_scan_from(spool *s, int64_t from_seq, int64_t max_records, spool_row_fn fn, void *user) {
+  if (s->c.spooled == 0 || max_records <= 0 || from_seq >= s->c.next_seq) return SPOOL_OK;
   sqlite3_stmt *q = s->st[ST_SCAN];
-  sqlite3_bind_int64(q, 1, s->c.first_seq);
+  sqlite3_bind_int64(q, 1, from_seq > s->c.first_seq ? from_seq : s->c.first_seq);
   sqlite3_bind_int64(q, 2, max_records);
   int rc;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {

@@ -141,6 +141,9 @@ int spool_append(spool *s, const spool_source_state *st, const spool_line *lines
 typedef int (*spool_row_fn)(void *user, int64_t seq, int64_t ts_ms, const char *source,
                             size_t source_len, const char *line, size_t line_len);
 int spool_scan(spool *s, int64_t max_records, spool_row_fn fn, void *user);
+/* spool_scan from the record with seq from_seq (from first_seq when lower):
+ * issue #14's pipelined shipping builds a batch behind those in flight. */
+int spool_scan_from(spool *s, int64_t from_seq, int64_t max_records, spool_row_fn fn, void *user);
 
 /* Deletes records with seq <= through_seq and counts them as acknowledged. */
 int spool_ack(spool *s, int64_t through_seq);

@@ -31,9 +31,16 @@ typedef struct sent {
   uint64_t id;
 } sent;
 
+#define SN_MORE 16
+
+/* cur is the oldest request waiting for its answer; with the shipping
+ * window open (issue #14) later ones wait in more[], oldest first. */
 typedef struct script_net {
   sent cur;
   int have;
+  sent more[SN_MORE];
+  int n_more;
+  int max_pending; /* 0 or 1: one request at a time, as the window of 1 promises */
   uint64_t next_id;
   int requests;
 } script_net;
@@ -41,33 +48,65 @@ typedef struct script_net {
 static int sn_request(void *ctx, const net_request *req, net_done_fn done, void *user,
                       uint64_t *id) {
   script_net *n = ctx;
-  if (n->have) return NET_EBUSY; /* the agent promises one request at a time */
-  memset(&n->cur, 0, sizeof n->cur);
-  snprintf(n->cur.method, sizeof n->cur.method, "%s", req->method);
-  snprintf(n->cur.url, sizeof n->cur.url, "%s", req->url);
+  int cap = n->max_pending > 1 ? n->max_pending : 1;
+  if (n->have + n->n_more >= cap || n->n_more >= SN_MORE) return NET_EBUSY;
+  sent s;
+  memset(&s, 0, sizeof s);
+  snprintf(s.method, sizeof s.method, "%s", req->method);
+  snprintf(s.url, sizeof s.url, "%s", req->url);
   for (size_t i = 0; i < req->n_headers; i++) {
-    snprintf(n->cur.headers[i][0], 128, "%s", req->headers[i].name);
-    snprintf(n->cur.headers[i][1], 128, "%s", req->headers[i].value);
+    snprintf(s.headers[i][0], 128, "%s", req->headers[i].name);
+    snprintf(s.headers[i][1], 128, "%s", req->headers[i].value);
   }
-  n->cur.n_headers = req->n_headers;
-  n->cur.body = malloc(req->body_len + 1);
-  if (req->body_len) memcpy(n->cur.body, req->body, req->body_len);
-  n->cur.body[req->body_len] = 0;
-  n->cur.body_len = req->body_len;
-  n->cur.done = done;
-  n->cur.user = user;
-  n->cur.id = *id = ++n->next_id;
-  n->have = 1;
+  s.n_headers = req->n_headers;
+  s.body = malloc(req->body_len + 1);
+  if (req->body_len) memcpy(s.body, req->body, req->body_len);
+  s.body[req->body_len] = 0;
+  s.body_len = req->body_len;
+  s.done = done;
+  s.user = user;
+  s.id = *id = ++n->next_id;
+  if (n->have) {
+    n->more[n->n_more++] = s;
+  } else {
+    n->cur = s;
+    n->have = 1;
+  }
   n->requests++;
   return NET_OK;
+}
+
+/* Removes pending request k (0: cur) and returns it; the next moves up. */
+static sent sn_take(script_net *n, int k) {
+  sent s = k > 0 ? n->more[k - 1] : n->cur;
+  if (k == 0) {
+    n->have = n->n_more > 0;
+    if (!n->have) {
+      memset(&n->cur, 0, sizeof n->cur);
+      return s;
+    }
+    n->cur = n->more[0];
+    k = 1;
+  }
+  for (int i = k; i < n->n_more; i++) n->more[i - 1] = n->more[i];
+  n->n_more--;
+  memset(&n->more[n->n_more], 0, sizeof n->more[0]); /* no stale copy of a body pointer */
+  return s;
 }
 
 static void sn_cancel(void *ctx, uint64_t id) {
   script_net *n = ctx;
   if (n->have && n->cur.id == id) {
-    free(n->cur.body);
-    n->have = 0;
+    sent s = sn_take(n, 0);
+    free(s.body);
+    return;
   }
+  for (int k = 0; k < n->n_more; k++)
+    if (n->more[k].id == id) {
+      sent s = sn_take(n, k + 1);
+      free(s.body);
+      return;
+    }
 }
 
 static const char *hdr(const sent *s, const char *name) {
@@ -76,10 +115,12 @@ static const char *hdr(const sent *s, const char *name) {
   return NULL;
 }
 
-/* Answers the pending request; the body (JSON text) and optional header. */
-static void reply(script_net *n, int error, int status, const char *body, const char *hname,
-                  const char *hvalue) {
+/* Answers pending request k (0: the oldest); the body (JSON text) and an
+ * optional header. */
+static void reply_to(script_net *n, int k, int error, int status, const char *body,
+                     const char *hname, const char *hvalue) {
   assert_true(n->have);
+  assert_true(k <= n->n_more);
   net_header h = {hname, hvalue};
   net_response r = {.error = error,
                     .status = status,
@@ -88,10 +129,14 @@ static void reply(script_net *n, int error, int status, const char *body, const 
                     .headers = &h,
                     .n_headers = hname ? 1 : 0,
                     .error_text = error ? "scripted failure" : ""};
-  sent s = n->cur;
-  n->have = 0;
+  sent s = sn_take(n, k);
   s.done(s.user, &r);
   free(s.body);
+}
+
+static void reply(script_net *n, int error, int status, const char *body, const char *hname,
+                  const char *hvalue) {
+  reply_to(n, 0, error, status, body, hname, hvalue);
 }
 
 /* ---- fixture -------------------------------------------------------------- */
@@ -127,6 +172,9 @@ static int setup(void **state) {
   f->cfg.n_sources = 1;
   f->cfg.log_level = OS_LOG_ERROR;
   f->cfg.checkin_interval_ms = 24 * 3600 * 1000LL; /* tests that want one ask for it */
+  /* One request at a time, as the scripted cloud answers them; the window's
+   * own tests open it (and the scripted net with it). */
+  f->cfg.ship_window = 1;
   f->now = 1000000;
   *state = f;
   return 0;
@@ -136,6 +184,7 @@ static int teardown(void **state) {
   fx *f = *state;
   agent_close(f->a);
   if (f->sn.have) free(f->sn.cur.body);
+  for (int k = 0; k < f->sn.n_more; k++) free(f->sn.more[k].body);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
   int rc = system(cmd);
@@ -564,6 +613,148 @@ static void revoked_stops_sending(void **state) {
   assert_int_equal(s.spooled, 6); /* collection goes on */
 }
 
+/* ---- issue #14: the shipping window ------------------------------------- */
+
+static const sent *pending(fx *f, int k) { return k == 0 ? &f->sn.cur : &f->sn.more[k - 1]; }
+static int in_flight(fx *f) { return f->sn.have + f->sn.n_more; }
+
+static void range_of(fx *f, int k, int64_t *first, int64_t *last) {
+  const sent *s = pending(f, k);
+  assert_string_equal(s->url, "https://cloud.test/v1/ingest");
+  *first = strtoll(hdr(s, WIRE_HDR_FIRST_SEQ), NULL, 10);
+  *last = strtoll(hdr(s, WIRE_HDR_LAST_SEQ), NULL, 10);
+}
+
+static void expect_range(fx *f, int k, int64_t first, int64_t last) {
+  int64_t a, b;
+  range_of(f, k, &a, &b);
+  assert_int_equal(a, first);
+  assert_int_equal(b, last);
+}
+
+static void ack(fx *f, int k) {
+  int64_t first, last;
+  range_of(f, k, &first, &last);
+  char body[128];
+  int64_t stored = last - first + 1;
+  snprintf(body, sizeof body, "{\"acked_through\":%lld,\"stored\":%lld,\"duplicates\":0}",
+           (long long)last, (long long)stored);
+  reply_to(&f->sn, k, 0, 200, body, NULL, NULL);
+}
+
+static void expect_spool(fx *f, int64_t acked, int64_t first_seq) {
+  agent_stats s;
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.acked, acked);
+  assert_int_equal(s.spool_first_seq, first_seq);
+}
+
+/* 100 lines in 10-record batches behind a window of 4, up to the first
+ * ingest (the window starts at one batch). */
+static void open_window(fx *f, uint8_t key[32]) {
+  f->cfg.ship_window = 4;
+  f->cfg.batch_max_records = 10;
+  f->sn.max_pending = 16;
+  write_lines(f, 0, 100);
+  open_agent(f);
+  enroll_and_open_session(f, key);
+  answer_policy_fetch(f, key);
+  step(f);
+  assert_int_equal(in_flight(f), 1);
+  expect_range(f, 0, 1, 10);
+}
+
+static void window_pipelines_and_releases_prefix(void **state) {
+  fx *f = *state;
+  uint8_t key[32];
+  open_window(f, key);
+  /* Every acknowledgement doubles the window: two batches go together. */
+  ack(f, 0);
+  step(f);
+  expect_spool(f, 10, 11);
+  assert_int_equal(in_flight(f), 2);
+  expect_range(f, 0, 11, 20);
+  expect_range(f, 1, 21, 30);
+  /* The later batch is stored first: the spool keeps everything from 11,
+   * since 11..20 may still be lost. */
+  ack(f, 1);
+  step(f);
+  expect_spool(f, 10, 11);
+  /* Window 4 now, but 21..30 holds its slot until it is released: the ring
+   * takes two more. */
+  assert_int_equal(in_flight(f), 3);
+  expect_range(f, 1, 31, 40);
+  expect_range(f, 2, 41, 50);
+  /* 11..20 comes back: the acknowledged prefix 11..30 leaves the spool in
+   * one go, and its two slots go to the next batches. */
+  ack(f, 0);
+  step(f);
+  expect_spool(f, 30, 31);
+  assert_int_equal(in_flight(f), 4);
+  expect_range(f, 2, 51, 60);
+  expect_range(f, 3, 61, 70);
+  agent_stats s;
+  agent_get_stats(f->a, &s);
+  assert_int_equal(s.ingest_in_flight, 4);
+  assert_int_equal(s.ingest_in_flight_max, 4);
+}
+
+static void window_failure_retries_same_range_alone(void **state) {
+  fx *f = *state;
+  uint8_t key[32];
+  open_window(f, key);
+  ack(f, 0);
+  step(f);
+  assert_int_equal(in_flight(f), 2);
+  /* 11..20 fails; 21..30, sent with it, is stored all the same. */
+  reply_to(&f->sn, 0, 0, 503, "{\"error\":\"unavailable\",\"message\":\"later\"}",
+           "Retry-After", "3");
+  int64_t t503 = f->now;
+  step(f);
+  ack(f, 0);
+  step(f);
+  expect_spool(f, 10, 11);
+  assert_int_equal(in_flight(f), 0);
+  /* Nothing before the Retry-After, though 70 records wait. */
+  for (int i = 0; i < 100 && f->now < t503 + 2999; i++) {
+    int64_t d = step(f);
+    assert_int_equal(in_flight(f), 0);
+    f->now = d < t503 + 2999 ? d : t503 + 2999;
+  }
+  /* Then the failed batch alone, the very same range: the window starts
+   * again at one. */
+  f->now = t503 + 3000;
+  step(f);
+  assert_int_equal(in_flight(f), 1);
+  expect_range(f, 0, 11, 20);
+  ack(f, 0);
+  step(f);
+  expect_spool(f, 30, 31);
+  assert_int_equal(in_flight(f), 2);
+  expect_range(f, 0, 31, 40);
+  expect_range(f, 1, 41, 50);
+}
+
+/* A session lost under a full window: the new session waits until every
+ * batch out has come back, and the failed batches go again under it. */
+static void window_drains_before_a_new_session(void **state) {
+  fx *f = *state;
+  uint8_t key[32];
+  open_window(f, key);
+  ack(f, 0);
+  step(f);
+  assert_int_equal(in_flight(f), 2);
+  const char *expired = "{\"error\":\"session_expired\",\"message\":\"expired\"}";
+  reply_to(&f->sn, 0, 0, 401, expired, NULL, NULL);
+  step(f);
+  assert_int_equal(in_flight(f), 1);
+  expect_range(f, 0, 21, 30); /* still out: no challenge beside it */
+  reply_to(&f->sn, 0, 0, 401, expired, NULL, NULL);
+  step(f);
+  assert_int_equal(in_flight(f), 1);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/challenge");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(ships_with_auth_and_backs_off, setup, teardown),
@@ -573,6 +764,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(corrupt_identity_refuses_to_start, setup, teardown),
       cmocka_unit_test_setup_teardown(clone_verdict_reenrolls, setup, teardown),
       cmocka_unit_test_setup_teardown(revoked_stops_sending, setup, teardown),
+      cmocka_unit_test_setup_teardown(window_pipelines_and_releases_prefix, setup, teardown),
+      cmocka_unit_test_setup_teardown(window_failure_retries_same_range_alone, setup, teardown),
+      cmocka_unit_test_setup_teardown(window_drains_before_a_new_session, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
