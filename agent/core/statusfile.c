@@ -44,6 +44,8 @@ int statusfile_render_json(const statusfile_data *d, char *out, size_t cap) {
   cJSON_AddNumberToObject(o, "step_max_ms", (double)d->st.step_max_ms);
   cJSON_AddNumberToObject(o, "step_max_cpu_ms", (double)d->st.step_max_cpu_ms);
   cJSON_AddNumberToObject(o, "steps_slow", (double)d->st.steps_slow);
+  cJSON_AddNumberToObject(o, "ingest_in_flight", d->st.ingest_in_flight);
+  cJSON_AddNumberToObject(o, "ingest_in_flight_max", d->st.ingest_in_flight_max);
   cJSON_AddNumberToObject(o, "rss_bytes", (double)d->caps.rss_bytes);
   cJSON_AddNumberToObject(o, "cap_records_per_s", (double)d->caps.rate);
   cJSON_AddNumberToObject(o, "cap_rate_limited_polls", (double)d->caps.rate_limited_polls);
@@ -135,7 +137,9 @@ int statusfile_render_prom(const statusfile_data *d, char *out, size_t cap) {
       "# TYPE outpost_step_max_cpu_seconds gauge\n"
       "outpost_step_max_cpu_seconds %lld.%03lld\n"
       "# TYPE outpost_steps_slow_total counter\n"
-      "outpost_steps_slow_total %lld\n",
+      "outpost_steps_slow_total %lld\n"
+      "# TYPE outpost_ingest_in_flight gauge\n"
+      "outpost_ingest_in_flight %d\n",
       outpost_version, id, state_name(d->st.state), (long long)d->st.produced,
       (long long)d->st.acked, (long long)d->st.shed, (long long)d->st.spooled,
       (long long)d->st.batches_sent, (long long)d->st.batch_failures, (long long)d->st.bytes_sent,
@@ -147,7 +151,7 @@ int statusfile_render_prom(const statusfile_data *d, char *out, size_t cap) {
       (long long)d->caps.memory_cap_bytes, d->caps.memory_over,
       (long long)(d->st.step_max_ms / 1000), (long long)(d->st.step_max_ms % 1000),
       (long long)(d->st.step_max_cpu_ms / 1000), (long long)(d->st.step_max_cpu_ms % 1000),
-      (long long)d->st.steps_slow);
+      (long long)d->st.steps_slow, d->st.ingest_in_flight);
   return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 

@@ -24,6 +24,8 @@ static void fill(statusfile_data *d) {
   d->st.step_max_ms = 1234;
   d->st.steps_slow = 7;
   d->st.step_max_cpu_ms = 56;
+  d->st.ingest_in_flight = 3;
+  d->st.ingest_in_flight_max = 4;
   d->pol.version = 4;
   d->pol.refused_total = 2;
   snprintf(d->pol.last_error, sizeof d->pol.last_error, "diagnostics[0].name: unknown");
@@ -46,6 +48,8 @@ static void json_has_every_field(void **state) {
   assert_int_equal((int)cJSON_GetObjectItem(o, "step_max_ms")->valuedouble, 1234);
   assert_int_equal((int)cJSON_GetObjectItem(o, "steps_slow")->valuedouble, 7);
   assert_int_equal((int)cJSON_GetObjectItem(o, "step_max_cpu_ms")->valuedouble, 56);
+  assert_int_equal((int)cJSON_GetObjectItem(o, "ingest_in_flight")->valuedouble, 3);
+  assert_int_equal((int)cJSON_GetObjectItem(o, "ingest_in_flight_max")->valuedouble, 4);
   assert_string_equal(cJSON_GetObjectItem(o, "version")->valuestring, outpost_version);
   assert_string_equal(cJSON_GetObjectItem(o, "policy_last_error")->valuestring,
                       "diagnostics[0].name: unknown");
@@ -75,6 +79,7 @@ static void prom_format(void **state) {
   assert_non_null(strstr(buf, "\noutpost_policy_version 4\n"));
   assert_non_null(strstr(buf, "\noutpost_step_max_seconds 1.234\n"));
   assert_non_null(strstr(buf, "\noutpost_steps_slow_total 7\n"));
+  assert_non_null(strstr(buf, "\noutpost_ingest_in_flight 3\n"));
   assert_non_null(strstr(buf, "\noutpost_step_max_cpu_seconds 0.056\n"));
   assert_non_null(strstr(buf, "\noutpost_last_contact_timestamp_seconds 1764380000.999\n"));
   assert_int_equal(statusfile_render_prom(&d, buf, 64), -1);
