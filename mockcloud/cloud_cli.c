@@ -23,6 +23,7 @@ static const opt_spec opt_specs[CLI_OPT_COUNT] = {
     [CLI_LISTEN] = {"--listen", "127.0.0.1:PORT", 0},
     [CLI_PROBATION_S] = {"--probation-s", "N", 0},
     [CLI_CAPTURE_DIR] = {"--capture-dir", "CDIR", 1},
+    [CLI_REFUSE_INGEST_S] = {"--refuse-ingest-s", "S", 0},
     [CLI_ROOT_KEYS] = {"--root-keys", "RDIR", 0},
     [CLI_PKCS11_MODULE] = {"--pkcs11-module", "M", 0},
     [CLI_TOKEN_LABEL] = {"--token-label", "L", 0},
@@ -55,9 +56,12 @@ static const cli_cmd commands[] = {
      "make the store, a test CA (ca.pem) and a server certificate in DIR; --force replaces them"},
     {"workspace add", {"NAME", NULL}, O(DATA), 0, cmd_workspace_add,
      "add a workspace and print its enrollment token (stdout, one line)"},
-    {"serve", {NULL}, O(DATA) | O(LISTEN), O(PROBATION_S) | O(CAPTURE_DIR), cmd_serve,
+    {"serve", {NULL}, O(DATA) | O(LISTEN), O(PROBATION_S) | O(CAPTURE_DIR) | O(REFUSE_INGEST_S),
+     cmd_serve,
      "serve HTTPS on loopback until SIGINT/SIGTERM; --probation-s: strict clone attribution; "
-     "--capture-dir: keep each session's last signed request there (a test tap for replays)"},
+     "--capture-dir: keep each session's last signed request there (a test tap for replays); "
+     "--refuse-ingest-s: answer every ingest 503 or 429 (in turn) for the first S seconds "
+     "(a load test's outage)"},
     {"count", {NULL}, O(DATA), O(AGENT), cmd_count,
      "print the number of records held (one agent's with --agent)"},
     {"agent revoke", {"ID", NULL}, O(DATA), 0, cmd_agent_revoke,

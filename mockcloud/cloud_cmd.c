@@ -481,28 +481,34 @@ int cmd_agent_group(const cli_args *a) {
   return 0;
 }
 
-/* The two values the table cannot judge are checked here, probation first
- * as before the table: both are usage errors. */
+/* A whole number of seconds, 0..86400, into *out (left alone when absent). */
+static int seconds_opt(const char *name, const char *text, int64_t *out) {
+  if (!text) return 0;
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno || end == text || *end || v < 0 || v > 86400) {
+    fprintf(stderr, "outpost-cloud: %s must be a whole number of seconds, 0..86400 (got \"%s\")\n",
+            name, text);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* The values the table cannot judge are checked here, probation first as
+ * before the table: all are usage errors. */
 int cmd_serve(const cli_args *a) {
   const char *dir = a->opt[CLI_DATA], *listen = a->opt[CLI_LISTEN];
-  const char *probation = a->opt[CLI_PROBATION_S];
-  int64_t probation_s = 0;
+  int64_t probation_s = 0, refuse_s = 0;
   uint16_t port;
-  if (probation) {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(probation, &end, 10);
-    if (errno || end == probation || *end || v < 0 || v > 86400) {
-      fprintf(stderr, "outpost-cloud: --probation-s must be a whole number of seconds, 0..86400 "
-                      "(got \"%s\")\n", probation);
-      return CLI_EUSAGE;
-    }
-    probation_s = v;
-  }
+  if (seconds_opt("--probation-s", a->opt[CLI_PROBATION_S], &probation_s) != 0 ||
+      seconds_opt("--refuse-ingest-s", a->opt[CLI_REFUSE_INGEST_S], &refuse_s) != 0)
+    return CLI_EUSAGE;
   if (srv_parse_listen(listen, &port) != 0) {
     fprintf(stderr, "outpost-cloud: --listen must be 127.0.0.1:PORT or localhost:PORT "
                     "(loopback only)\n");
     return CLI_EUSAGE;
   }
-  return srv_run(dir, listen, probation_s, a->opt[CLI_CAPTURE_DIR]);
+  return srv_run(dir, listen, probation_s, a->opt[CLI_CAPTURE_DIR], refuse_s);
 }

@@ -65,7 +65,32 @@ typedef struct serve_ctx {
   mc_cloud *c;
   const char *data;
   const char *capture_dir; /* NULL: no tap (srv_run) */
+  int64_t refuse_until_ms; /* CLOCK_MONOTONIC: ingest refused before then (srv_run) */
+  uint64_t refused;
 } serve_ctx;
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* srv_run's refuse_ingest_s: 503 and 429 in turn, Retry-After: 1. */
+static enum MHD_Result send_refusal(serve_ctx *sc, struct MHD_Connection *conn, int *status) {
+  static const char busy[] = "{\"error\":\"unavailable\",\"message\":\"refusing ingest (--refuse-ingest-s)\"}";
+  static const char slow[] = "{\"error\":\"rate_limited\",\"message\":\"refusing ingest (--refuse-ingest-s)\"}";
+  int odd = (int)(sc->refused++ & 1);
+  *status = odd ? 429 : 503;
+  const char *body = odd ? slow : busy;
+  struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                           MHD_RESPMEM_PERSISTENT);
+  if (!r) return MHD_NO;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+  MHD_add_response_header(r, "Retry-After", "1");
+  enum MHD_Result rc = MHD_queue_response(conn, (unsigned)*status, r);
+  MHD_destroy_response(r);
+  return rc;
+}
 
 /* The tap (srv_run's capture_dir): best effort, never changes the reply. The
  * file name is the session id, taken only when it is 1..64 hex digits. */
@@ -247,6 +272,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   int rp = repo_path(sc->data, url, rpath);
   if (rp >= 0) {
     ret = serve_repo_file(conn, rpath, rp, method, &status);
+  } else if (sc->refuse_until_ms && strcmp(url, "/v1/ingest") == 0 &&
+             mono_ms() < sc->refuse_until_ms) {
+    ret = send_refusal(sc, conn, &status);
   } else if (st->too_large) {
     static const char msg[] = "{\"error\":\"too_large\",\"message\":\"body too large\"}";
     status = 413;
@@ -298,7 +326,8 @@ int srv_parse_listen(const char *s, uint16_t *port) {
   return 0;
 }
 
-int srv_run(const char *dir, const char *listen, int64_t probation_s, const char *capture_dir) {
+int srv_run(const char *dir, const char *listen, int64_t probation_s, const char *capture_dir,
+            int64_t refuse_ingest_s) {
   uint16_t port;
   if (srv_parse_listen(listen, &port) != 0) return 2; /* the caller checked it */
   char path[PATH_CAP];
@@ -344,7 +373,9 @@ int srv_run(const char *dir, const char *listen, int64_t probation_s, const char
     free(key);
     return 1;
   }
-  serve_ctx sctx = {c, dir, capture_dir};
+  /* Set before the daemon's thread starts: it only reads it. */
+  serve_ctx sctx = {c, dir, capture_dir, refuse_ingest_s > 0 ? mono_ms() + refuse_ingest_s * 1000 : 0,
+                    0};
   /* Block the stop signals in every thread (MHD's inherits the mask) and
    * take them synchronously below with sigwait. */
   sigset_t stop;
@@ -371,6 +402,8 @@ int srv_run(const char *dir, const char *listen, int64_t probation_s, const char
   } else {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned bound = info ? info->port : port;
+    if (refuse_ingest_s > 0)
+      printf("refusing every ingest (503 and 429 in turn) for %lld s\n", (long long)refuse_ingest_s);
     printf("listening on https://127.0.0.1:%u\n", bound);
     fflush(stdout);
     int sig = 0;

@@ -26,6 +26,11 @@ int srv_parse_listen(const char *s, uint16_t *port);
  * the X-Outpost-* and Content-Type headers, a blank line, the body),
  * replacing that session's previous one: what an attacker on the path past
  * TLS would hold, for `outpost-sim run --real` to replay. A test facility. */
-int srv_run(const char *dir, const char *listen, int64_t probation_s, const char *capture_dir);
+/* refuse_ingest_s (0: none): for that many seconds after it listens, every
+ * POST /v1/ingest is answered 503 unavailable or 429 rate_limited, in turn,
+ * with Retry-After: 1, before it is read: the load test of issue #14 (an
+ * agent under refusals keeps its memory flat and loses nothing). */
+int srv_run(const char *dir, const char *listen, int64_t probation_s, const char *capture_dir,
+            int64_t refuse_ingest_s);
 
 #endif

@@ -30,7 +30,7 @@ for h in help --help -h; do
   "$BIN" $h >"$T/help" 2>"$T/err" || fail "outpost-cloud $h exited $?"
   [ -s "$T/err" ] && fail "outpost-cloud $h wrote to stderr"
   for c in "init --data DIR [--force]" "workspace add --data DIR NAME" \
-           "serve --data DIR --listen 127.0.0.1:PORT [--probation-s N] [--capture-dir CDIR]" "count --data DIR [--agent ID]" \
+           "serve --data DIR --listen 127.0.0.1:PORT [--probation-s N] [--capture-dir CDIR] [--refuse-ingest-s S]" "count --data DIR [--agent ID]" \
            "agent revoke --data DIR ID" "agent group --data DIR AGENT_ID GROUP|-" \
            "policy set --data DIR --workspace NAME [--group G] FILE" "alerts --data DIR" \
            "metrics --data DIR [--agent ID]" "update-reports --data DIR" \

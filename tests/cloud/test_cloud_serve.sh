@@ -106,4 +106,27 @@ done
 grep -q "^strict clone attribution: a restarted instance waits 360 s on probation$" "$DIR/out2" ||
   fail "serve --probation-s did not say so"
 kill -TERM $PID; wait $PID; PID=
+# serve --refuse-ingest-s (issue #14's load test): ingest answered 503, then
+# 429, with Retry-After; other requests served as usual.
+"$BIN" serve --data "$DIR/d" --listen 127.0.0.1:0 --refuse-ingest-s -3 2>"$DIR/err" && fail "bad --refuse-ingest-s accepted"
+grep -q "refuse-ingest-s must be a whole number" "$DIR/err" || fail "--refuse-ingest-s message"
+"$BIN" serve --data "$DIR/d" --listen 127.0.0.1:0 --refuse-ingest-s 600 >"$DIR/out3" 2>"$DIR/err" &
+PID=$!
+i=0
+while ! grep -q '^listening on' "$DIR/out3" 2>/dev/null; do
+  i=$((i + 1)); [ $i -gt 300 ] && fail "serve --refuse-ingest-s never listened"
+  kill -0 $PID 2>/dev/null || fail "serve --refuse-ingest-s exited early"
+  sleep 0.1
+done
+grep -q "^refusing every ingest (503 and 429 in turn) for 600 s$" "$DIR/out3" || fail "serve --refuse-ingest-s did not say so"
+URL3=$(sed -n 's/^listening on //p' "$DIR/out3")
+for want in 503 429 503; do
+  CODE=$(curl -sS --cacert "$DIR/d/ca.pem" -o "$DIR/body" -D "$DIR/hdr" -w '%{http_code}' \
+    -X POST --data 'x' "$URL3/v1/ingest") || fail "curl ingest under refusal"
+  [ "$CODE" = "$want" ] || fail "refused ingest: expected $want, got $CODE"
+  grep -qi '^retry-after: 1' "$DIR/hdr" || fail "no Retry-After on the refusal"
+done
+CODE=$(curl -sS --cacert "$DIR/d/ca.pem" -o /dev/null -w '%{http_code}' -X POST --data 'garbage' "$URL3/v1/enroll")
+[ "$CODE" = 400 ] || fail "enroll under --refuse-ingest-s: expected 400, got $CODE"
+kill -TERM $PID; wait $PID; PID=
 echo "ok"
