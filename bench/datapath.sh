@@ -10,7 +10,7 @@
 #      PATH created, the agent started again: it drains PATH.1 (its offset 0)
 #      in bounded steps. Drain time, and the longest agent_step and the steps
 #      over 100 ms from status.json (also given for parts 1 and 2).
-# CPU% = (utime + stime) of the agent from /proc/PID/stat over the interval /
+# CPU% = (utime + stime, with waited-for children) of the agent from /proc/PID/stat over the interval /
 # wall time (100% = one core); peak RSS = VmHWM from /proc/PID/status.
 # Prints figures only: no assertions (machines are noisy). Not a ctest test.
 # usage: bench/datapath.sh BUILD_DIR [LINES] [PACED_SECONDS]
@@ -23,25 +23,12 @@ PACED_S=${3:-60}
 . "$(dirname "$0")/../tests/integration/lib.sh"
 WORK=$(mktemp -d /tmp/outpost-bench.XXXXXX)
 trap 'outpost_cleanup; rm -rf "$WORK"' EXIT
-TICK=$(getconf CLK_TCK)
+. "$(dirname "$0")/lib.sh" # cpu_ticks, hwm_kib, now_ns, gen_lines, paced_writer
+TICK=$BENCH_TICK
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 # The agent's own account of its longest step, written at exit (status.json).
 steps_of() { # steps_of STATE_DIR
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("longest step %d ms wall, %d ms CPU; %d steps over 100 ms wall" % (d["step_max_ms"], d["step_max_cpu_ms"], d["steps_slow"]))' "$1/status.json"
-}
-now_ns() { date +%s%N; }
-
-# One line per record, ~80 bytes, unique.
-gen_lines() { # gen_lines FILE LO HI
-  python3 - "$@" <<'PY'
-import sys
-path, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, "a", buffering=1 << 20) as f:
-    for i in range(lo, hi):
-        f.write("bench %08d GET /api/v1/items/%d status=200 bytes=%d t=%dms\n" % (i, i * 7919 % 100003, i % 9973, i % 211))
-PY
 }
 
 # Batches as large as the protocol allows, quick polls: the agent's maximum.
@@ -52,7 +39,7 @@ agent_config() { # agent_config NAME LOG
 
 CLOUD_DATA=$WORK/cloud
 start_cloud "$CLOUD_DATA"
-echo "machine: $(nproc) vCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 echo "build: $BUILD ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt"))"
 
 # 1. Maximum rate.
@@ -88,20 +75,7 @@ base=$(records_in_cloud)
 pid=$!
 OUTPOST_PIDS+=("$pid")
 sleep 1 # enrolled and idle before the interval starts
-python3 - "$WORK/logs/paced.log" "$PACED_S" <<'PY' &
-import sys, time
-path, secs = sys.argv[1], int(sys.argv[2])
-start = time.monotonic()
-i = 0
-with open(path, "a") as f:
-    for tick in range(secs * 10):
-        target = start + (tick + 1) * 0.1
-        for _ in range(100):
-            f.write("paced %08d GET /api/v1/items/%d status=200 bytes=%d\n" % (i, i * 7919 % 100003, i % 9973))
-            i += 1
-        f.flush()
-        time.sleep(max(0.0, target - time.monotonic()))
-PY
+paced_writer "$WORK/logs/paced.log" "$PACED_S" &
 wpid=$!
 OUTPOST_PIDS+=("$wpid")
 t0=$(now_ns)
