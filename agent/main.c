@@ -243,6 +243,10 @@ static int cmd_run(const char *path) {
   no.proxy = cfg.proxy[0] ? cfg.proxy : NULL;
   no.proxy_ca_file = cfg.proxy_ca_file[0] ? cfg.proxy_ca_file : NULL;
   no.no_proxy = cfg.no_proxy[0] ? cfg.no_proxy : NULL;
+  /* The shipping window's batches, one other request of the agent's, and
+   * the updater's (issue #14): a window the transport cannot carry would
+   * come back as NET_EBUSY and a back-off. */
+  no.max_in_flight = (unsigned)cfg.ship_window + 2;
   if ((rc = net_curl_create(&no, &nc)) != NET_OK) {
     fprintf(stderr, "%s: cannot set up HTTPS (%s)\n", path,
             rc == NET_EINVAL ? "ca_file missing or unreadable" : "libcurl initialisation failed");

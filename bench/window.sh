@@ -6,7 +6,8 @@
 # in turn within each round so that a noisy neighbour hits them all alike.
 # Batches are the agent's defaults (1,000 records, 1 MiB) unless BATCH_RECORDS
 # is set; the poll interval and batch age are the integration tests' (100 ms,
-# 200 ms). Per run: drain time (agent start until the cloud holds every line),
+# 200 ms); EXTRA_CONFIG (JSON members, e.g. ', "read_chunk_bytes": 262144')
+# is added to every run's config. Per run: drain time (agent start until the cloud holds every line),
 # agent CPU-seconds per million lines, the cloud's CPU-seconds per million
 # lines, peak RSS and the most batches the agent had in flight (status.json);
 # then the medians per window and each median drain time as a ratio of
@@ -20,6 +21,7 @@ LINES=${2:-200000}
 ROUNDS=${3:-3}
 WINDOWS=${4:-1 2 4 8}
 BATCH_RECORDS=${BATCH_RECORDS:-}
+EXTRA_CONFIG=${EXTRA_CONFIG:-}
 . "$(dirname "$0")/../tests/integration/lib.sh"
 WORK=$(mktemp -d /tmp/outpost-window.XXXXXX)
 trap 'outpost_cleanup; rm -rf "$WORK"' EXIT
@@ -37,7 +39,7 @@ with open(path, "w", buffering=1 << 20) as f:
                 % (i, i * 7919 % 100003, i % 9973, i % 211, i % 50000))
 PY
 echo "machine: $(nproc) vCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "build: $BUILD ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")); $LINES lines, $ROUNDS rounds, windows: $WINDOWS${BATCH_RECORDS:+, batch_max_records $BATCH_RECORDS}"
+echo "build: $BUILD ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")); $LINES lines, $ROUNDS rounds, windows: $WINDOWS${BATCH_RECORDS:+, batch_max_records $BATCH_RECORDS}${EXTRA_CONFIG:+; config$EXTRA_CONFIG}"
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
 
@@ -49,6 +51,7 @@ one_run() { # one_run ROUND WINDOW
   cp "$WORK/lines.log" "$WORK/$name/app.log"
   local extra=", \"ship_window\": $w, \"log_level\": \"warn\""
   [ -n "$BATCH_RECORDS" ] && extra="$extra, \"batch_max_records\": $BATCH_RECORDS"
+  extra="$extra$EXTRA_CONFIG"
   write_agent_config "$WORK/$name.json" "$WORK/$name/state" "$WORK/$name/app.log" "$extra"
   local t0 t1 pid c0 c1 k0 k1 hwm
   # The copy's dirty pages written back now, not inside the first fsync the
