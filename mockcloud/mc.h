@@ -102,15 +102,17 @@ int64_t mc_total_records(mc_cloud *c);
 /* Per-agent sequence summary, kept in the agents row by every ingest so it is
  * O(1): distinct records held, lowest and highest seq (0 when none). The
  * simulator's ledger uses it after every event: held records are gap-free
- * exactly when max - min + 1 == count (mc_agent_seq_count_below for the
- * part below a bound). Returns MC_OK, MC_EINVAL (unknown) or
+ * exactly when max - min + 1 == count (mc_agent_seq_count_from for the
+ * part from a bound up). Returns MC_OK, MC_EINVAL (unknown) or
  * MC_EDB. */
 int mc_agent_seq_summary(mc_cloud *c, const char *agent_id, int64_t *count, int64_t *min_seq,
                          int64_t *max_seq);
-/* Records held for the agent with seq < below (an index range: O(that
- * many)). The ledger asks when batches of an agent's window arrived out of
- * order (issue #14): MC_OK, MC_EINVAL, MC_EDB. */
-int mc_agent_seq_count_below(mc_cloud *c, const char *agent_id, int64_t below, int64_t *count);
+/* Records held for the agent with seq >= from (an index range: O(that many),
+ * which for the ledger's question is at most what the agent still spools).
+ * The ledger asks when the cloud holds records at or above the agent's
+ * spool (batches of its window stored out of order, issue #14; an ack not
+ * yet back): MC_OK, MC_EINVAL, MC_EDB. */
+int mc_agent_seq_count_from(mc_cloud *c, const char *agent_id, int64_t from, int64_t *count);
 /* Shed reports an agent sent (POST /v1/shed, table shed_reports): number of
  * reports, records and bytes shed in total. MC_OK (zeros for an agent that
  * never shed) or MC_EINVAL / MC_EDB. Added for issue #3. */

@@ -93,7 +93,7 @@ static const char *const stmt_sql[MC_ST_COUNT] = {
     [MC_ST_REPLAY_PURGE] = "DELETE FROM replay WHERE expires_ms < ?1",
     [MC_ST_REC_LINE] = "SELECT line, source FROM records WHERE agent_id = ?1 AND seq = ?2",
     [MC_ST_AGENT_SUMMARY] = "SELECT records, min_seq, max_seq FROM agents WHERE agent_id = ?1",
-    [MC_ST_AGENT_BELOW] = "SELECT count(*) FROM records WHERE agent_id = ?1 AND seq < ?2",
+    [MC_ST_AGENT_FROM] = "SELECT count(*) FROM records WHERE agent_id = ?1 AND seq >= ?2",
     /* SET expressions all see the old row, so records = 0 means "first records". */
     [MC_ST_AGENT_INGESTED] =
         "UPDATE agents SET"
@@ -375,11 +375,11 @@ int mc_agent_seq_summary(mc_cloud *c, const char *agent_id, int64_t *count, int6
   return rc;
 }
 
-int mc_agent_seq_count_below(mc_cloud *c, const char *agent_id, int64_t below, int64_t *count) {
+int mc_agent_seq_count_from(mc_cloud *c, const char *agent_id, int64_t from, int64_t *count) {
   if (!c || !agent_id || !count) return MC_EINVAL;
-  sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_BELOW);
+  sqlite3_stmt *s = mc__stmt(c, MC_ST_AGENT_FROM);
   sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, below);
+  sqlite3_bind_int64(s, 2, from);
   int rc = MC_EDB;
   if (sqlite3_step(s) == SQLITE_ROW) {
     *count = sqlite3_column_int64(s, 0);

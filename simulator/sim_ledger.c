@@ -134,16 +134,19 @@ static const char *lineage_verdict(const agent_stats *s, int64_t c, int64_t mn, 
   return NULL;
 }
 
-/* The cloud's records of the agent below its spool's first record: asked
- * only when it holds some at or above it (issue #14's window, or an ack
- * lost), and then once per (store change, first record). */
+/* The cloud's records of the agent below its spool's first record: the
+ * summary's count less those at or above it, which are asked for only when
+ * there are some (issue #14's window, an ack not yet back) and then once
+ * per (store change, first record). Counting those above, not those below,
+ * keeps the query as small as the spool, not as large as the agent's
+ * history. */
 static int64_t held_below(fleet *f, sim_agent *g, const agent_stats *s) {
   if (s->spooled == 0 || g->cloud_max < s->spool_first_seq || !g->cloud_id[0]) return g->cloud_c;
   if (g->cloud_below_for != s->spool_first_seq) {
+    int64_t from = 0;
     g->cloud_below = -1;
-    if (mc_agent_seq_count_below(f->cloud, g->cloud_id, s->spool_first_seq, &g->cloud_below) !=
-        MC_OK)
-      g->cloud_below = -1;
+    if (mc_agent_seq_count_from(f->cloud, g->cloud_id, s->spool_first_seq, &from) == MC_OK)
+      g->cloud_below = g->cloud_c - from;
     g->cloud_below_for = s->spool_first_seq;
   }
   return g->cloud_below;
