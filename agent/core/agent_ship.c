@@ -91,15 +91,23 @@ int agent__ship_retry_waiting(const agent *a) {
 }
 
 /* The window no longer matches the spool (a retry that does not rebuild
- * the same batch: only a damaged spool does that). Forget what is not in
- * flight; the spool keeps every record, so nothing is lost: what the cloud
- * already has comes again and is counted a duplicate there. */
+ * the same batch: only a damaged spool does that). Forget it whole: what is
+ * in flight is cancelled (no callback comes for it), and shipping starts
+ * again from the spool's first record. The spool keeps every record, so
+ * nothing is lost: what the cloud already has comes again and is counted a
+ * duplicate there. */
 static void ship_forget(agent *a) {
-  int kept = 0;
-  for (int i = 0; i < a->ship_count; i++)
-    if (agent__flight_at(a, i)->state == AGENT_FL_SENT) kept = i + 1;
-  a->ship_count = kept;
-  a->ship_next = kept ? agent__flight_at(a, kept - 1)->last + 1 : 0;
+  for (int i = 0; i < a->ship_count; i++) {
+    agent__flight *fl = agent__flight_at(a, i);
+    if (fl->state == AGENT_FL_SENT && fl->req_id && a->net) a->net->cancel(a->net->ctx, fl->req_id);
+    fl->state = 0;
+    fl->req_id = 0;
+    fl->done.pending = 0;
+  }
+  a->ship_count = 0;
+  a->ship_sent = 0;
+  a->ship_next = 0;
+  a->ship_limit = 1;
 }
 
 void agent__ship_trim(agent *a) {
