@@ -34,7 +34,8 @@ for _ in $(seq 1 100); do grep -q "listening on" "$CLOUD_DATA/serve.out" 2>/dev/
 grep -q "listening on" "$CLOUD_DATA/serve.out" || { echo "cloud did not start" >&2; exit 1; }
 t_cloud=$(date +%s)
 
-echo "machine: $(nproc) vCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+. "$(dirname "$0")/lib.sh" # machine_line
+machine_line
 echo "build: $BUILD ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")); ingest refused for $REFUSE_S s; $RATE lines/s"
 : >"$WORK/app.log"
 write_agent_config "$WORK/agent.json" "$WORK/state" "$WORK/app.log" ', "log_level": "warn"'

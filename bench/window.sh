@@ -25,10 +25,8 @@ EXTRA_CONFIG=${EXTRA_CONFIG:-}
 . "$(dirname "$0")/../tests/integration/lib.sh"
 WORK=$(mktemp -d /tmp/outpost-window.XXXXXX)
 trap 'outpost_cleanup; rm -rf "$WORK"' EXIT
-TICK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
-now_ns() { date +%s%N; }
+. "$(dirname "$0")/lib.sh" # cpu_ticks, hwm_kib, now_ns, machine_line
+TICK=$BENCH_TICK
 
 python3 - "$WORK/lines.log" "$LINES" <<'PY'
 import sys
@@ -38,7 +36,7 @@ with open(path, "w", buffering=1 << 20) as f:
         f.write("bench %08d GET /api/v1/items/%d status=200 bytes=%d t=%dms user=u%05d\n"
                 % (i, i * 7919 % 100003, i % 9973, i % 211, i % 50000))
 PY
-echo "machine: $(nproc) vCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 echo "build: $BUILD ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")); $LINES lines, $ROUNDS rounds, windows: $WINDOWS${BATCH_RECORDS:+, batch_max_records $BATCH_RECORDS}${EXTRA_CONFIG:+; config$EXTRA_CONFIG}"
 RESULTS=$WORK/results.txt
 : >"$RESULTS"

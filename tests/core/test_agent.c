@@ -664,17 +664,22 @@ static void open_window(fx *f, uint8_t key[32]) {
   expect_range(f, 0, 1, 10);
 }
 
-static void window_pipelines_and_releases_prefix(void **state) {
-  fx *f = *state;
-  uint8_t key[32];
+/* open_window, then the first batch acknowledged: the window doubles, and
+ * 11..20 and 21..30 go together. */
+static void open_window_of_two(fx *f, uint8_t key[32]) {
   open_window(f, key);
-  /* Every acknowledgement doubles the window: two batches go together. */
   ack(f, 0);
   step(f);
   expect_spool(f, 10, 11);
   assert_int_equal(in_flight(f), 2);
   expect_range(f, 0, 11, 20);
   expect_range(f, 1, 21, 30);
+}
+
+static void window_pipelines_and_releases_prefix(void **state) {
+  fx *f = *state;
+  uint8_t key[32];
+  open_window_of_two(f, key);
   /* The later batch is stored first: the spool keeps everything from 11,
    * since 11..20 may still be lost. */
   ack(f, 1);
@@ -702,10 +707,7 @@ static void window_pipelines_and_releases_prefix(void **state) {
 static void window_failure_retries_same_range_alone(void **state) {
   fx *f = *state;
   uint8_t key[32];
-  open_window(f, key);
-  ack(f, 0);
-  step(f);
-  assert_int_equal(in_flight(f), 2);
+  open_window_of_two(f, key);
   /* 11..20 fails; 21..30, sent with it, is stored all the same. */
   reply_to(&f->sn, 0, 0, 503, "{\"error\":\"unavailable\",\"message\":\"later\"}",
            "Retry-After", "3");
@@ -740,10 +742,7 @@ static void window_failure_retries_same_range_alone(void **state) {
 static void window_drains_before_a_new_session(void **state) {
   fx *f = *state;
   uint8_t key[32];
-  open_window(f, key);
-  ack(f, 0);
-  step(f);
-  assert_int_equal(in_flight(f), 2);
+  open_window_of_two(f, key);
   const char *expired = "{\"error\":\"session_expired\",\"message\":\"expired\"}";
   reply_to(&f->sn, 0, 0, 401, expired, NULL, NULL);
   step(f);
