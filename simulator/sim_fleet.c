@@ -161,7 +161,9 @@ static void run_loop(fleet *f) {
       case EV_NET_DELIVER:
       case EV_NET_COMPLETE: {
         sim_net_result nr;
+        f->cloud_who = ev.type == EV_NET_DELIVER && g ? g->idx : -1;
         sim_net_dispatch(f->net, &ev, &nr);
+        f->cloud_who = -1;
         if (ev.type == EV_NET_DELIVER && g) g->cloud_stale = 1;
         if (ev.type == EV_NET_DELIVER && f->rate) {
           int64_t m = f->now / 60000;
@@ -296,6 +298,15 @@ static int write_report(fleet *f, const char *path, const totals *t, const sim_n
 
 /* ---- set-up and tear-down ----------------------------------------------- */
 
+/* The fleet with every clone the scenario's events can make (f->n_cap, as
+ * computed below), bounded by SIM_SCN_MAX_AGENTS. */
+static int64_t trace_agents_bound(const sim_scenario *scn, int64_t n) {
+  for (int i = 0; i < scn->n_events && n <= SIM_SCN_MAX_AGENTS; i++)
+    if (scn->events[i].type == SIM_SCN_CLONE)
+      n += sim_scenario_event_agents(&scn->events[i], n) * scn->events[i].copies;
+  return n > SIM_SCN_MAX_AGENTS ? SIM_SCN_MAX_AGENTS : n;
+}
+
 static int mkdir_p(char *dir) {
   for (char *p = dir + 1; *p; p++) {
     if (*p != '/') continue;
@@ -361,6 +372,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   }
   f->scn = scn;
   f->opt = opt;
+  f->cloud_who = -1;
   f->n = opt->agents > 0 ? opt->agents : scn->agents;
   int ret = SIM_RUN_ESETUP;
   char dir[1024], db_path[1100], path[1100], tpath[1100];
@@ -390,7 +402,10 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     snprintf(tpath, sizeof tpath, "%s/trace.jsonl", dir);
     trace_path = tpath; /* kept: report.html reads it at the end */
   }
-  if (sim_trace_open(trace_path, opt->trace_full, &f->trace) != SIM_TRACE_OK) {
+  /* the fleet size with every clone is known only below: chains for the
+   * largest fleet the scenario can make (clone copies fold as agents) */
+  if (sim_trace_open(trace_path, opt->trace_full, trace_agents_bound(scn, f->n), &f->trace) !=
+      SIM_TRACE_OK) {
     snprintf(err, err_cap, "%s: cannot write the trace", trace_path ? trace_path : "(in memory)");
     goto out;
   }

@@ -78,6 +78,7 @@ typedef struct captured {
 typedef struct sim_agent {
   sim_fs *fs;
   sim_rng rng, logrng;
+  sim_rng cloud_rng; /* the cloud's draws while it handles this agent's requests */
   sim_os os;
   os_shim osh;
   net_shim neth;
@@ -179,6 +180,9 @@ typedef struct fleet {
   mc_cloud *cloud;
   wire_zctx *zctx; /* lent to every agent (agent_set_zctx): one thread, one context */
   sim_rng cloud_rng, fault_rng;
+  /* the agent whose request the cloud is handling now (its draws come from
+   * that agent's cloud_rng), -1 outside a delivery (issue #15) */
+  int32_t cloud_who;
   sim_trace *trace;
   agent_config cfg;
   char token[MC_TOKEN_MAX];
