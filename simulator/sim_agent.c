@@ -37,6 +37,7 @@ void sim__json_escape(const char *s, char *out, size_t cap) {
 
 void sim__set_failure(fleet *f, const char *fmt, ...) {
   if (f->failure[0]) return;
+  f->failure_t = f->now;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(f->failure, sizeof f->failure, fmt, ap);
@@ -49,6 +50,7 @@ expectation *sim__add_expect(fleet *f, const char *name) {
   e->name = name;
   e->pass = 1;
   e->detail[0] = 0;
+  memset(e->v, 0, sizeof e->v);
   return e;
 }
 

@@ -35,6 +35,7 @@
 #include "sim_report.h"
 #include "sim_rng.h"
 #include "sim_scenario.h"
+#include "sim_summary.h"
 #include "sim_trace.h"
 #include "sim_update.h"
 
@@ -166,11 +167,16 @@ typedef struct sim_agent {
 typedef struct expectation {
   const char *name;
   int pass;
+  int64_t v[4]; /* the sums a merge of shards judges it on (sim_summary.h), 0 unless set */
   char detail[512];
 } expectation;
 
 typedef struct fleet {
   const sim_scenario *scn;
+  /* --shard K/N (issue #15): this process runs agents i with i % shard_n ==
+   * shard_k only (sim__owned); shard_n 0: the whole fleet */
+  int shard_k, shard_n;
+  int64_t failure_t; /* when the failure was set (simulated ms) */
   const sim_run_options *opt;
   int64_t now;
   int64_t n;
@@ -234,6 +240,11 @@ typedef struct log_ctx {
   fleet *f;
   sim_agent *g;
 } log_ctx;
+
+/* 1 when agent i runs in this process (every agent unless --shard). */
+static inline int sim__owned(const fleet *f, int64_t i) {
+  return f->shard_n <= 1 || i % f->shard_n == f->shard_k;
+}
 
 /* ---- sim_expect.c: end-of-run expectations ------------------------------- */
 
