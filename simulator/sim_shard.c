@@ -399,32 +399,32 @@ static int64_t shard_size(int64_t agents, int k, int n) {
 /* The shards agree on what is the fleet's own, and are all of one run. */
 static int check_set(rpart *ps, int np, char *err, size_t cap) {
   const rpart *a = &ps[0];
-  if (np != a->n) {
-    /* name a shard that is missing, or one given twice */
-    char *have = calloc((size_t)a->n, 1);
-    if (!have) return snprintf(err, cap, "out of memory"), SIM_SHARD_ENOMEM;
-    for (int i = 0; i < np; i++)
-      if (ps[i].n == a->n) have[ps[i].k]++;
-    int miss = -1, twice = -1;
-    for (int k = 0; k < a->n; k++) {
-      if (!have[k] && miss < 0) miss = k;
-      if (have[k] > 1 && twice < 0) twice = k;
-    }
-    free(have);
-    if (miss >= 0)
-      snprintf(err, cap, "shard %d/%d is missing: %d director%s given, the run has %d shards", miss,
-               a->n, np, np == 1 ? "y" : "ies", a->n);
-    else if (twice >= 0)
-      snprintf(err, cap, "shard %d/%d is given twice", twice, a->n);
-    else
-      snprintf(err, cap, "%d directories given for %d shards", np, a->n);
+  for (int i = 1; i < np; i++)
+    if (ps[i].n != a->n)
+      return bad(err, cap, &ps[i], "shard %d/%d, but %s/shard.json is shard %d/%d: different shard counts",
+                 ps[i].k, ps[i].n, a->dir, a->k, a->n);
+  /* name a shard that is missing, then one given twice */
+  unsigned char *have = calloc((size_t)a->n, 1);
+  if (!have) return snprintf(err, cap, "out of memory"), SIM_SHARD_ENOMEM;
+  for (int i = 0; i < np; i++)
+    if (have[ps[i].k] < 2) have[ps[i].k]++;
+  int miss = -1, twice = -1;
+  for (int k = 0; k < a->n; k++) {
+    if (!have[k] && miss < 0) miss = k;
+    if (have[k] > 1 && twice < 0) twice = k;
+  }
+  free(have);
+  if (miss >= 0) {
+    snprintf(err, cap, "shard %d/%d is missing: %d director%s given, the run has %d shards", miss,
+             a->n, np, np == 1 ? "y" : "ies", a->n);
+    return SIM_SHARD_EINVAL;
+  }
+  if (twice >= 0) {
+    snprintf(err, cap, "shard %d/%d is given twice", twice, a->n);
     return SIM_SHARD_EINVAL;
   }
   for (int i = 0; i < np; i++) {
     const rpart *p = &ps[i];
-    if (p->n != a->n)
-      return bad(err, cap, p, "shard %d/%d, but %s/shard.json is shard %d/%d: different shard counts",
-                 p->k, p->n, a->dir, a->k, a->n);
     if (p->digest != a->digest || strcmp(p->scenario, a->scenario) != 0)
       return bad(err, cap, p, "scenario %.100s (file digest %016" PRIx64 "), but %s/shard.json ran %.100s (%016" PRIx64 "): not one run",
                  p->scenario, p->digest, a->dir, a->scenario, a->digest);
@@ -438,9 +438,6 @@ static int check_set(rpart *ps, int np, char *err, size_t cap) {
         p->rate_len != a->rate_len || p->trace_full != a->trace_full)
       return bad(err, cap, p, "its run's duration, drain, trace level or updates differ from %s/shard.json's",
                  a->dir);
-    for (int j = 0; j < i; j++)
-      if (ps[j].k == p->k)
-        return bad(err, cap, p, "shard %d/%d again (also %s)", p->k, p->n, ps[j].dir);
     if (cJSON_GetArraySize(p->chains) != shard_size(p->agents, p->k, p->n))
       return bad(err, cap, p, "%d agents' hash chains, shard %d/%d of %lld agents has %lld",
                  cJSON_GetArraySize(p->chains), p->k, p->n, (long long)p->agents,
