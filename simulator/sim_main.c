@@ -157,10 +157,7 @@ static int run_jobs(const sim_scenario *scn, sim_run_options *opt, int jobs, sim
   } else {
     if (strlen(opt->out_dir) > 900) return snprintf(err, cap, "--out: directory name too long"), 2;
     snprintf(base, sizeof base, "%s/shards", opt->out_dir);
-    snprintf(merged, sizeof merged, "%s", opt->out_dir);
-    mkdir(opt->out_dir, 0755);
-    if (mkdir(base, 0755) != 0 && errno != EEXIST)
-      return snprintf(err, cap, "%.900s: cannot create: %s", base, strerror(errno)), 2;
+    snprintf(merged, sizeof merged, "%s", opt->out_dir); /* each shard and the merge make their dirs */
   }
   fflush(stdout);
   fflush(stderr);

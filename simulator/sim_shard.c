@@ -786,7 +786,7 @@ int sim_shard_merge(const char *const *dirs, int n_dirs, const char *out_dir, si
   int32_t who = -1;
   for (int i = 0; i < s->n_exp && who < 0; i++)
     if (!s->exp[i].pass) who = sim_report_agent_of(s->exp[i].detail);
-  snprintf(tpath, sizeof tpath, "%s/trace.jsonl", ps[who >= 0 ? 0 : 0].dir);
+  snprintf(tpath, sizeof tpath, "%s/trace.jsonl", a->dir);
   for (int i = 0; who >= 0 && i < n_dirs; i++)
     if (who % ps[i].n == ps[i].k) snprintf(tpath, sizeof tpath, "%s/trace.jsonl", ps[i].dir);
   sim_report_input ri = {.scn = scn, .scenario_path = a->scenario_path[0] ? a->scenario_path : NULL,

@@ -21,7 +21,7 @@ struct sim_trace {
 
 int sim_trace_open(const char *path, int full, int64_t n_agents, sim_trace **out) {
   *out = NULL;
-  if (n_agents < 0 || n_agents > SIM_TRACE_MAX_AGENTS) return SIM_TRACE_ENOMEM;
+  if (n_agents < 0 || n_agents > SIM_TRACE_MAX_AGENTS) return SIM_TRACE_EINVAL;
   sim_trace *t = calloc(1, sizeof *t);
   if (!t) return SIM_TRACE_ENOMEM;
   t->agents = calloc(n_agents > 0 ? (size_t)n_agents : 1, sizeof *t->agents);

@@ -15,7 +15,8 @@
  *
  * Ownership: sim_trace owns its FILE; sim_trace_close flushes and frees (safe
  * on NULL). Without a path nothing is written but the hash is still kept.
- * Return codes: SIM_TRACE_OK (0), SIM_TRACE_EIO (-1), SIM_TRACE_ENOMEM (-2).
+ * Return codes: SIM_TRACE_OK (0), SIM_TRACE_EIO (-1), SIM_TRACE_ENOMEM (-2),
+ * SIM_TRACE_EINVAL (-3: n_agents out of range).
  */
 #ifndef OUTPOST_SIM_TRACE_H
 #define OUTPOST_SIM_TRACE_H
@@ -25,6 +26,7 @@
 #define SIM_TRACE_OK 0
 #define SIM_TRACE_EIO (-1)
 #define SIM_TRACE_ENOMEM (-2)
+#define SIM_TRACE_EINVAL (-3)
 
 #define SIM_TRACE_FNV_BASIS UINT64_C(0xcbf29ce484222325)
 #define SIM_TRACE_MAX_AGENTS 1000000
