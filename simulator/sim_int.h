@@ -176,7 +176,6 @@ typedef struct fleet {
   /* --shard K/N (issue #15): this process runs agents i with i % shard_n ==
    * shard_k only (sim__owned); shard_n 0: the whole fleet */
   int shard_k, shard_n;
-  int64_t failure_t; /* when the failure was set (simulated ms) */
   const sim_run_options *opt;
   int64_t now;
   int64_t n;
@@ -186,16 +185,17 @@ typedef struct fleet {
   mc_cloud *cloud;
   wire_zctx *zctx; /* lent to every agent (agent_set_zctx): one thread, one context */
   sim_rng cloud_rng, fault_rng;
-  /* the agent whose request the cloud is handling now (its draws come from
-   * that agent's cloud_rng), -1 outside a delivery (issue #15) */
-  int32_t cloud_who;
   sim_trace *trace;
   agent_config cfg;
   char token[MC_TOKEN_MAX];
   int outages;
   int loggen_on;
   int stop;
+  /* the agent whose request the cloud is handling now (its draws come from
+   * that agent's cloud_rng), -1 outside a delivery (issue #15) */
+  int32_t cloud_who;
   int64_t end_ms, drain_end_ms;
+  int64_t failure_t; /* when the failure was set (simulated ms) */
   int64_t ledger_checks;
   int64_t capped_agents, cap_peak_rate; /* expect.max_records_per_s */
   int64_t steps, log_lines, faults;

@@ -404,7 +404,7 @@ static int check_set(rpart *ps, int np, char *err, size_t cap) {
       return bad(err, cap, &ps[i], "shard %d/%d, but %s/shard.json is shard %d/%d: different shard counts",
                  ps[i].k, ps[i].n, a->dir, a->k, a->n);
   /* name a shard that is missing, then one given twice */
-  unsigned char *have = calloc((size_t)a->n, 1);
+  unsigned char *have = calloc(a->n > 0 ? (size_t)a->n : 1, 1);
   if (!have) return snprintf(err, cap, "out of memory"), SIM_SHARD_ENOMEM;
   for (int i = 0; i < np; i++)
     if (have[ps[i].k] < 2) have[ps[i].k]++;
@@ -425,6 +425,7 @@ static int check_set(rpart *ps, int np, char *err, size_t cap) {
   }
   for (int i = 0; i < np; i++) {
     const rpart *p = &ps[i];
+    if (!p->scenario || !a->scenario) return bad(err, cap, p, "no \"scenario\"");
     if (p->digest != a->digest || strcmp(p->scenario, a->scenario) != 0)
       return bad(err, cap, p, "scenario %.100s (file digest %016" PRIx64 "), but %s/shard.json ran %.100s (%016" PRIx64 "): not one run",
                  p->scenario, p->digest, a->dir, a->scenario, a->digest);
@@ -589,6 +590,7 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
   int have_best = 0, have_bad = 0;
   for (int i = 0; i < np; i++) {
     rexp x;
+    memset(&x, 0, sizeof x);
     if (get_exp(&ps[i], j, &x, err, cap)) return SIM_SHARD_EINVAL;
     if (i == 0) first = x;
     else if (strcmp(x.name, first.name) != 0)
@@ -599,6 +601,7 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
     if (!x.pass && x.agent >= 0 && (!have_best || x.agent < best.agent)) best = x, have_best = 1;
     if (!x.pass && x.agent < 0 && !have_bad) sbad = x, have_bad = 1;
   }
+  if (!first.name) return snprintf(err, cap, "no shards to merge"), SIM_SHARD_EINVAL;
   snprintf(out->name, sizeof out->name, "%s", first.name);
   out->agent = -1;
   out->pass = 1;
@@ -607,13 +610,13 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
   if (have_best) { /* an agent failed it: the run fails it on the first such agent */
     out->pass = 0;
     out->agent = best.agent;
-    snprintf(out->detail, sizeof out->detail, "%s", best.detail);
+    snprintf(out->detail, sizeof out->detail, "%s", best.detail ? best.detail : "");
     return 0;
   }
   if (strcmp(nm, "exactly_once") == 0 || strcmp(nm, "max_spooled_at_end") == 0) {
     if (have_bad) {
       out->pass = 0;
-      snprintf(out->detail, sizeof out->detail, "%s", sbad.detail);
+      snprintf(out->detail, sizeof out->detail, "%s", sbad.detail ? sbad.detail : "");
     }
   } else if (strcmp(nm, "shed_reported") == 0) {
     out->pass = sim_summary_verdict_min_shed(sum[0], scn->min_shed, out->detail, sizeof out->detail);
@@ -627,7 +630,7 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
   } else if (strcmp(nm, "exactly_once_store") == 0) {
     if (have_bad && sbad.v[3] == 0) { /* v[3] 0: a store that could not be read */
       out->pass = 0;
-      snprintf(out->detail, sizeof out->detail, "%s", sbad.detail);
+      snprintf(out->detail, sizeof out->detail, "%s", sbad.detail ? sbad.detail : "");
     } else {
       out->pass = sim_summary_verdict_store(sum[0], sum[1], sum[2], out->detail, sizeof out->detail);
     }
