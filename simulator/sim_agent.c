@@ -37,6 +37,7 @@ void sim__json_escape(const char *s, char *out, size_t cap) {
 
 void sim__set_failure(fleet *f, const char *fmt, ...) {
   if (f->failure[0]) return;
+  f->failure_t = f->now;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(f->failure, sizeof f->failure, fmt, ap);
@@ -49,6 +50,7 @@ expectation *sim__add_expect(fleet *f, const char *name) {
   e->name = name;
   e->pass = 1;
   e->detail[0] = 0;
+  memset(e->v, 0, sizeof e->v);
   return e;
 }
 
@@ -76,8 +78,15 @@ void sim__schedule_step(fleet *f, sim_agent *g, int64_t at) {
 
 int64_t sim__cloud_wall(void *ctx) { return SIM_WALL_EPOCH_MS + ((fleet *)ctx)->now; }
 
+/* The cloud's randomness (session ids and keys, agent ids, challenges) for
+ * a request comes from the stream of the agent that sent it, so an agent's
+ * ids do not depend on which other agents' requests came first (a shard
+ * draws them exactly as the whole fleet's run does, issue #15). */
 int sim__cloud_random(void *ctx, unsigned char *buf, size_t len) {
-  sim_rng_fill(&((fleet *)ctx)->cloud_rng, buf, len);
+  fleet *f = ctx;
+  sim_rng *r = f->cloud_who >= 0 && f->cloud_who < f->n_cap && f->ag ? &f->ag[f->cloud_who].cloud_rng
+                                                                      : &f->cloud_rng;
+  sim_rng_fill(r, buf, len);
   return 0;
 }
 
@@ -204,6 +213,7 @@ int sim__setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
   g->under_floor_since = -1;
   sim_rng_seed(&g->rng, f->opt->seed, SIM_RNG_AGENT_BASE + (uint64_t)idx);
   sim_rng_seed(&g->logrng, f->opt->seed, SIM_RNG_LOGGEN_BASE + (uint64_t)idx);
+  sim_rng_seed(&g->cloud_rng, f->opt->seed, SIM_RNG_CLOUD_BASE + (uint64_t)idx);
   sim_rng ir;
   sim_rng_seed(&ir, f->opt->seed, SIM_RNG_IDENT_BASE + (uint64_t)idx);
   char host[32], mid[40];

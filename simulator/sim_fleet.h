@@ -19,7 +19,10 @@
  *
  * Return codes: SIM_RUN_OK (0, every expectation held) or negative:
  *   SIM_RUN_EFAILED  an expectation or the ledger failed (res->failure says which)
- *   SIM_RUN_ESETUP   the run could not be set up (err says why)
+ *   SIM_RUN_ESETUP   the run could not be set up (err says why; a scenario
+ *                    whose agents interact cannot run as a shard)
+ * A shard (opt->shard_n > 1) returns SIM_RUN_OK once its shard.json is
+ * written, whatever its checks said: the verdict is the merge's.
  */
 #ifndef OUTPOST_SIM_FLEET_H
 #define OUTPOST_SIM_FLEET_H
@@ -52,6 +55,13 @@ typedef struct sim_run_options {
   void (*progress)(void *user, const sim_progress *p);
   void *progress_user;
   const char *scenario_path; /* for the replay commands in report.html; NULL: the name */
+  /* issue #15, sim_shard.h: run shard shard_k of shard_n (shard_n 0 or 1:
+   * the whole fleet); a shard needs out_dir and the scenario file's bytes
+   * (embedded in its shard.json), and writes shard.json instead of
+   * report.json and report.html */
+  int shard_k, shard_n;
+  const char *scenario_text;
+  size_t scenario_len;
 } sim_run_options;
 
 #define SIM_PROGRESS_EVENTS 4096

@@ -35,6 +35,7 @@
 #include "sim_report.h"
 #include "sim_rng.h"
 #include "sim_scenario.h"
+#include "sim_summary.h"
 #include "sim_trace.h"
 #include "sim_update.h"
 
@@ -78,6 +79,7 @@ typedef struct captured {
 typedef struct sim_agent {
   sim_fs *fs;
   sim_rng rng, logrng;
+  sim_rng cloud_rng; /* the cloud's draws while it handles this agent's requests */
   sim_os os;
   os_shim osh;
   net_shim neth;
@@ -168,11 +170,15 @@ typedef struct sim_agent {
 typedef struct expectation {
   const char *name;
   int pass;
+  int64_t v[4]; /* the sums a merge of shards judges it on (sim_summary.h), 0 unless set */
   char detail[512];
 } expectation;
 
 typedef struct fleet {
   const sim_scenario *scn;
+  /* --shard K/N (issue #15): this process runs agents i with i % shard_n ==
+   * shard_k only (sim__owned); shard_n 0: the whole fleet */
+  int shard_k, shard_n;
   const sim_run_options *opt;
   int64_t now;
   int64_t n;
@@ -188,7 +194,11 @@ typedef struct fleet {
   int outages;
   int loggen_on;
   int stop;
+  /* the agent whose request the cloud is handling now (its draws come from
+   * that agent's cloud_rng), -1 outside a delivery (issue #15) */
+  int32_t cloud_who;
   int64_t end_ms, drain_end_ms;
+  int64_t failure_t; /* when the failure was set (simulated ms) */
   int64_t ledger_checks;
   int64_t capped_agents, cap_peak_rate; /* expect.max_records_per_s */
   int64_t steps, log_lines, faults;
@@ -236,6 +246,11 @@ typedef struct log_ctx {
   fleet *f;
   sim_agent *g;
 } log_ctx;
+
+/* 1 when agent i runs in this process (every agent unless --shard). */
+static inline int sim__owned(const fleet *f, int64_t i) {
+  return f->shard_n <= 1 || i % f->shard_n == f->shard_k;
+}
 
 /* ---- sim_expect.c: end-of-run expectations ------------------------------- */
 

@@ -1,7 +1,8 @@
 /* outpost-sim: run a scenario against N simulated agents and a mock cloud.
  *
  *   outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] [--trace summary|full]
- *               [--quiet]
+ *               [--quiet] [--shard K/N | --jobs J]
+ *   outpost-sim merge SHARD_DIR... --out DIR   (shards of one run: sim_shard.h)
  *   outpost-sim run SCENARIO.json --real N [--real-seconds S] [--agent-bin P] [--cloud-bin P]
  *               [--seed N] [--out DIR] [--quiet]   (real binaries: sim_real.h)
  *   outpost-sim list|show|check ...   (the catalog: sim_catalog.h)
@@ -22,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,15 +35,17 @@
 #include "sim_real.h"
 #include "sim_fleet.h"
 #include "sim_replay.h"
+#include "sim_shard.h"
 #include "sim_sweep.h"
 #include "sim_scenario.h"
 
 static int usage(void) {
   fprintf(stderr,
           "usage: outpost-sim run SCENARIO.json [--seed N] [--agents N] [--out DIR] "
-          "[--trace summary|full] [--quiet]\n"
+          "[--trace summary|full] [--quiet] [--shard K/N | --jobs J]\n"
           "       outpost-sim run SCENARIO.json --real N [--real-seconds S] [--agent-bin PATH] "
           "[--cloud-bin PATH] [--seed N] [--out DIR] [--quiet]\n");
+  fprintf(stderr, "       outpost-sim merge SHARD_DIR... --out DIR\n");
   fprintf(stderr, "       outpost-sim replay TRACE.jsonl --agent ID [--from T] [--to T] [--all]\n"
                   "       outpost-sim sweep SCENARIO.json --seeds A..B [--jobs N] [--agents N]\n");
   sim_catalog_usage(stderr);
@@ -95,7 +101,116 @@ static void show_progress(void *user, const sim_progress *p) {
   v->shown = 1;
 }
 
+/* The scenario file's bytes (a shard embeds them in its shard.json). */
+static char *read_scenario(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = malloc(SIM_SCN_MAX_FILE + 1);
+  size_t n = buf ? fread(buf, 1, SIM_SCN_MAX_FILE + 1, f) : 0;
+  int bad = !buf || ferror(f) || n > SIM_SCN_MAX_FILE;
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return NULL;
+  }
+  buf[n] = 0;
+  *len = n;
+  return buf;
+}
+
+static void print_result(const char *name, uint64_t seed, const sim_run_result *res, double wall,
+                         long peak_mib) {
+  printf("scenario %s, seed %" PRIu64 ", %lld agents, %.1f simulated hours\n", name, seed,
+         (long long)res->agents, (double)res->sim_ms / 3600000.0);
+  printf("events %lld, lines written %lld, records acked %lld, cloud records %lld, requests %lld\n",
+         (long long)res->events, (long long)res->lines_written, (long long)res->records_acked,
+         (long long)res->cloud_records, (long long)res->requests);
+  printf("ledger checks %lld, expectations %d/%d held, trace hash %016" PRIx64 "\n",
+         (long long)res->ledger_checks, res->expectations - res->expectations_failed,
+         res->expectations, res->trace_hash);
+  printf("wall clock %.1f s, peak RSS %ld MiB\n", wall, peak_mib);
+}
+
+static void remove_shard_files(const char *dir) {
+  static const char *const names[] = {"shard.json", "trace.jsonl", "cloud.db", "cloud.db-journal",
+                                      "cloud.db-wal", "cloud.db-shm", "report.json", "report.html"};
+  char p[1200];
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+    unlink(p);
+  }
+  rmdir(dir);
+}
+
+/* --jobs J (issue #15): J shards as child processes of this one, each into
+ * its own directory (OUT/shards/K, or a temporary one), then their merge
+ * into OUT. A child shares nothing with the others after fork. Returns the
+ * exit code; *res is the merged run's. */
+static int run_jobs(const sim_scenario *scn, sim_run_options *opt, int jobs, sim_run_result *res, char *err, size_t cap) {
+  char base[1024], dirs[SIM_SHARD_MAX_JOBS][1100], merged[1100];
+  const char *dp[SIM_SHARD_MAX_JOBS];
+  int temp = !opt->out_dir;
+  if (temp) {
+    snprintf(base, sizeof base, "/tmp/outpost-sim-jobs-XXXXXX");
+    if (!mkdtemp(base)) return snprintf(err, cap, "cannot create a temporary directory: %s", strerror(errno)), 2;
+    snprintf(merged, sizeof merged, "%s/merged", base);
+  } else {
+    if (strlen(opt->out_dir) > 900) return snprintf(err, cap, "--out: directory name too long"), 2;
+    snprintf(base, sizeof base, "%s/shards", opt->out_dir);
+    snprintf(merged, sizeof merged, "%s", opt->out_dir); /* each shard and the merge make their dirs */
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pids[SIM_SHARD_MAX_JOBS];
+  int started = 0, rc = 0;
+  for (int k = 0; k < jobs; k++) {
+    snprintf(dirs[k], sizeof dirs[k], "%s/%d", base, k);
+    dp[k] = dirs[k];
+    pid_t pid = fork();
+    if (pid < 0) {
+      snprintf(err, cap, "fork: %s", strerror(errno));
+      rc = 2;
+      break;
+    }
+    if (pid == 0) {
+      sim_run_options o = *opt;
+      o.shard_k = k;
+      o.shard_n = jobs;
+      o.out_dir = dirs[k];
+      if (k > 0) o.progress = NULL; /* one progress line: shard 0's */
+      sim_run_result r;
+      char e[512];
+      int src = sim_run(scn, &o, &r, e, sizeof e);
+      if (src == SIM_RUN_ESETUP) fprintf(stderr, "outpost-sim: shard %d/%d: %s\n", k, jobs, e);
+      fflush(stderr);
+      _exit(src == SIM_RUN_ESETUP ? 2 : 0);
+    }
+    pids[started++] = pid;
+  }
+  for (int i = 0; i < started; i++) {
+    int st = 0;
+    while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!rc && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+      if (WIFSIGNALED(st)) snprintf(err, cap, "shard %d/%d: killed by signal %d", i, jobs, WTERMSIG(st));
+      else snprintf(err, cap, "shard %d/%d: exited %d", i, jobs, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+      rc = 2;
+    }
+  }
+  if (!rc) {
+    int mrc = sim_shard_merge(dp, jobs, merged, res, err, cap);
+    rc = mrc == SIM_RUN_ESETUP ? 2 : mrc == SIM_RUN_EFAILED ? 1 : 0;
+  }
+  if (temp) {
+    for (int k = 0; k < started; k++) remove_shard_files(dirs[k]);
+    remove_shard_files(merged);
+    rmdir(base);
+  }
+  return rc;
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "merge") == 0) return sim_shard_merge_main(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "replay") == 0) return sim_replay_main(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "sweep") == 0) return sim_sweep_main(argc - 1, argv + 1);
   if (argc >= 2 && sim_catalog_is_command(argv[1])) return sim_catalog_main(argc, argv);
@@ -105,6 +220,8 @@ int main(int argc, char **argv) {
   progress_view view = {.tty = isatty(2)};
   sim_real_options real = {0};
   int quiet = 0;
+  uint64_t jobs = 0;
+  const char *shard = NULL;
   for (int i = 3; i < argc; i += 2) { /* every option but --quiet takes one value */
     const char *a = argv[i];
     if (strcmp(a, "--quiet") == 0) {
@@ -133,6 +250,13 @@ int main(int argc, char **argv) {
       real.agent_bin = v;
     } else if (strcmp(a, "--cloud-bin") == 0 && v && *v) {
       real.cloud_bin = v;
+    } else if (strcmp(a, "--shard") == 0 && v) {
+      shard = v;
+    } else if (strcmp(a, "--jobs") == 0) {
+      if (sim_cli_parse_u64(v, SIM_SHARD_MAX_JOBS, &jobs) || jobs == 0) {
+        fprintf(stderr, "outpost-sim: --jobs %s: must be 1..%d\n", v ? v : "(missing)", SIM_SHARD_MAX_JOBS);
+        return 2;
+      }
     } else if (strcmp(a, "--trace") == 0) {
       if (!v || (strcmp(v, "summary") != 0 && strcmp(v, "full") != 0)) return usage();
       opt.trace_full = strcmp(v, "full") == 0;
@@ -142,11 +266,39 @@ int main(int argc, char **argv) {
   }
   sim_scenario *scn = malloc(sizeof *scn);
   if (!scn) return 2;
-  char err[512];
+  char err[1024];
   if (sim_scenario_load(file, scn, err, sizeof err) != SIM_SCN_OK) {
     fprintf(stderr, "outpost-sim: %s: %s\n", file, err);
     free(scn);
     return 2;
+  }
+  if (shard || jobs > 1) {
+    char serr[512];
+    if (shard && jobs) {
+      fprintf(stderr, "outpost-sim: --shard and --jobs do not go together: a shard is one process\n");
+      free(scn);
+      return 2;
+    }
+    if (shard && (sim_shard_parse(shard, &opt.shard_k, &opt.shard_n, serr, sizeof serr) ||
+                  (!opt.out_dir && snprintf(serr, sizeof serr, "--shard %s: needs --out DIR", shard)))) {
+      fprintf(stderr, "outpost-sim: %s\n", serr);
+      free(scn);
+      return 2;
+    }
+    if (real.agents > 0) {
+      fprintf(stderr, "outpost-sim: --shard and --jobs are the simulator's, not --real's\n");
+      free(scn);
+      return 2;
+    }
+    /* the bytes the shard embeds are the bytes it ran: parse them again */
+    char *text = read_scenario(file, &opt.scenario_len);
+    if (!text || sim_scenario_parse(text, opt.scenario_len, scn, serr, sizeof serr) != SIM_SCN_OK) {
+      fprintf(stderr, "outpost-sim: %s: %s\n", file, text ? serr : "cannot read it again");
+      free(text);
+      free(scn);
+      return 2;
+    }
+    opt.scenario_text = text;
   }
   if (real.agents > 0) {
     if (opt.agents > 0 || opt.trace_full) {
@@ -189,29 +341,53 @@ int main(int argc, char **argv) {
     opt.progress = show_progress;
     opt.progress_user = &view;
   }
+  int64_t fleet_n = opt.agents > 0 ? opt.agents : scn->agents;
+  if (jobs > 1) {
+    char why[600];
+    if (sim_shard_refusal(scn, why, sizeof why)) {
+      /* agents that interact run in one process: same result, one core */
+      fprintf(stderr, "outpost-sim: --jobs %d: %s: running it in one process\n", (int)jobs, why);
+      jobs = 1;
+    } else if ((int64_t)jobs > fleet_n) {
+      jobs = (uint64_t)fleet_n;
+    }
+  }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   sim_run_result res;
-  int rc = sim_run(scn, &opt, &res, err, sizeof err);
+  int rc;
+  if (jobs > 1) {
+    int jrc = run_jobs(scn, &opt, (int)jobs, &res, err, sizeof err);
+    rc = jrc == 2 ? SIM_RUN_ESETUP : jrc == 1 ? SIM_RUN_EFAILED : SIM_RUN_OK;
+  } else {
+    rc = sim_run(scn, &opt, &res, err, sizeof err);
+  }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-  struct rusage ru;
+  struct rusage ru, rc_ru;
   getrusage(RUSAGE_SELF, &ru);
+  getrusage(RUSAGE_CHILDREN, &rc_ru); /* --jobs: the largest shard's */
+  long peak = (ru.ru_maxrss > rc_ru.ru_maxrss ? ru.ru_maxrss : rc_ru.ru_maxrss) / 1024;
+  free((char *)opt.scenario_text);
   if (rc == SIM_RUN_ESETUP) {
     fprintf(stderr, "outpost-sim: %s\n", err);
     free(scn);
     return 2;
   }
+  if (opt.shard_n > 1) {
+    printf("shard %d/%d of scenario %s, seed %" PRIu64 ": %lld of %lld agents, written to %s/shard.json\n",
+           opt.shard_k, opt.shard_n, scn->name, opt.seed, (long long)((fleet_n - opt.shard_k + opt.shard_n - 1) / opt.shard_n),
+           (long long)fleet_n, opt.out_dir);
+    printf("events %lld, lines written %lld, requests %lld (this shard's)\n", (long long)res.events,
+           (long long)res.lines_written, (long long)res.requests);
+    printf("wall clock %.1f s, peak RSS %ld MiB\n", wall, peak);
+    printf("the verdict is the merge's: outpost-sim merge DIR... --out DIR\n");
+    free(scn);
+    return 0;
+  }
   long long agents = (long long)res.agents;
-  printf("scenario %s, seed %" PRIu64 ", %lld agents, %.1f simulated hours\n", scn->name, opt.seed,
-         agents, (double)res.sim_ms / 3600000.0);
-  printf("events %lld, lines written %lld, records acked %lld, cloud records %lld, requests %lld\n",
-         (long long)res.events, (long long)res.lines_written, (long long)res.records_acked,
-         (long long)res.cloud_records, (long long)res.requests);
-  printf("ledger checks %lld, expectations %d/%d held, trace hash %016" PRIx64 "\n",
-         (long long)res.ledger_checks, res.expectations - res.expectations_failed,
-         res.expectations, res.trace_hash);
-  printf("wall clock %.1f s, peak RSS %ld MiB\n", wall, ru.ru_maxrss / 1024);
+  print_result(scn->name, opt.seed, &res, wall, peak);
+  if (jobs > 1) printf("%d shards in %d processes, merged\n", (int)jobs, (int)jobs);
   if (rc != SIM_RUN_OK) {
     printf("FAILED: %s\n", res.failure);
     printf("replay: outpost-sim run %s --seed %" PRIu64 " --agents %lld\n", file, opt.seed, agents);

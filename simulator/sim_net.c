@@ -31,6 +31,7 @@ typedef struct pending {
 
 typedef struct endpoint {
   sim_net *net;
+  sim_rng rng; /* this agent's path: its latency and loss draws (issue #15) */
   int32_t agent;
   int partitioned;
   int tls_fail; /* issue #16: handshakes fail */
@@ -47,7 +48,6 @@ struct sim_net {
   mc_cloud *cloud;
   sim_queue *q;
   const int64_t *now;
-  sim_rng rng;
   int ev_deliver, ev_complete;
   sim_net_params par;
   int cloud_down;
@@ -144,8 +144,8 @@ static int alloc_slot(sim_net *n, pending *p, uint64_t *id) {
   return NET_OK;
 }
 
-static int64_t latency(sim_net *n) {
-  return sim_rng_range(&n->rng, n->par.latency_min_ms, n->par.latency_max_ms);
+static int64_t latency(sim_net *n, endpoint *ep) {
+  return sim_rng_range(&ep->rng, n->par.latency_min_ms, n->par.latency_max_ms);
 }
 
 static int schedule(sim_net *n, int type, int32_t agent, int64_t at, uint64_t id) {
@@ -240,8 +240,8 @@ static int net_request_(void *ctx, const net_request *req, net_done_fn done, voi
   n->st.requests++;
   /* Draw the same number of values on every path so one agent's fate does
    * not shift the stream differently depending on its partition state. */
-  int lost = sim_rng_bernoulli(&n->rng, n->par.loss);
-  int64_t lat = latency(n);
+  int lost = sim_rng_bernoulli(&ep->rng, n->par.loss);
+  int64_t lat = latency(n, ep);
   int64_t at;
   int type;
   if (ep->partitioned) {
@@ -289,7 +289,7 @@ static void net_cancel(void *ctx, uint64_t id) {
 }
 
 static void deliver(sim_net *n, pending *p) {
-  int resp_lost = sim_rng_bernoulli(&n->rng, n->par.response_loss);
+  int resp_lost = sim_rng_bernoulli(&n->eps[p->agent].rng, n->par.response_loss);
   p->ph = P_TO_AGENT;
   if (n->cloud_down) {
     n->st.refused++;
@@ -357,7 +357,7 @@ int sim_net_dispatch(sim_net *n, const sim_event *ev, sim_net_result *res) {
     deliver(n, p);
     int64_t at;
     if (p->error == NET_OK || p->error == NET_ECONNECT) {
-      at = now + latency(n);
+      at = now + latency(n, &n->eps[p->agent]);
       if (at > p->deadline_ms) {
         /* the answer would come after the agent gave up */
         at = p->deadline_ms;
@@ -448,6 +448,7 @@ int sim_net_create(int n_agents, mc_cloud *cloud, sim_queue *q, const int64_t *n
   for (int i = 0; i < n_agents; i++) {
     n->eps[i].net = n;
     n->eps[i].agent = i;
+    sim_rng_seed(&n->eps[i].rng, seed, SIM_RNG_NET_BASE + (uint64_t)i);
   }
   n->n_agents = n_agents;
   n->cloud = cloud;
@@ -455,7 +456,6 @@ int sim_net_create(int n_agents, mc_cloud *cloud, sim_queue *q, const int64_t *n
   n->now = now_ms;
   n->ev_deliver = ev_deliver;
   n->ev_complete = ev_complete;
-  sim_rng_seed(&n->rng, seed, SIM_RNG_NET);
   n->par.latency_min_ms = 20;
   n->par.latency_max_ms = 200;
   *out = n;

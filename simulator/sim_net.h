@@ -1,7 +1,9 @@
 /* sim_net.h - the simulated network: one net_shim per agent, all delivering
  * to one in-process mock cloud (mockcloud/mc.h) through the event queue.
  *
- * A request is copied, then (drawing from the network's own rng stream):
+ * A request is copied, then (drawing from the agent's own stream of the
+ * network, seed and SIM_RNG_NET_BASE + agent: one agent's traffic never
+ * shifts another's draws, issue #15):
  *   - agent partitioned            -> NET_ETIMEDOUT after the request timeout
  *   - cloud down when it arrives   -> NET_ECONNECT one latency later
  *   - lost on the way in (loss)    -> NET_ETIMEDOUT after timeout; cloud never sees it

@@ -15,12 +15,20 @@ typedef struct sim_rng {
   uint64_t s[4];
 } sim_rng;
 
-/* Well-known stream ids; agents use SIM_RNG_AGENT_BASE + index. */
-#define SIM_RNG_NET 1u
-#define SIM_RNG_CLOUD 2u
+/* Well-known stream ids; agents use SIM_RNG_AGENT_BASE + index. Every draw
+ * that decides what happens to one agent comes from a stream of that agent
+ * (its OS, its network path: SIM_RNG_NET_BASE + index, the cloud's draws for
+ * its requests: SIM_RNG_CLOUD_BASE + index), so a shard that runs only some
+ * agents sees for each of them what the whole fleet's run sees (issue #15,
+ * docs/scale.md). The fleet-wide streams below serve only fleet-level work
+ * done identically in every shard (set-up, picking the agents an event hits). */
+#define SIM_RNG_NET 1u   /* unused since issue #15: the network draws per agent */
+#define SIM_RNG_CLOUD 2u /* the cloud's draws outside any agent's request */
 #define SIM_RNG_FAULTS 3u
 #define SIM_RNG_LOGGEN 4u
 #define SIM_RNG_AGENT_BASE 1000u
+#define SIM_RNG_NET_BASE UINT64_C(5000000)
+#define SIM_RNG_CLOUD_BASE UINT64_C(6000000)
 
 void sim_rng_seed(sim_rng *r, uint64_t seed, uint64_t stream);
 uint64_t sim_rng_u64(sim_rng *r);

@@ -148,6 +148,7 @@ static void ev_restart(fleet *f, const sim_scn_event *e) {
   int64_t k = sim__pick_agents(f, e);
   for (int64_t i = 0; i < k && !f->stop; i++) {
     sim_agent *g = &f->ag[f->perm[i]];
+    if (!sim__owned(f, g->idx)) continue; /* another shard's agent (never opened) */
     if (sim__restart_agent(f, g, e->type == SIM_SCN_CRASH) == 0) sim__ledger_check(f, g);
   }
 }
@@ -156,6 +157,8 @@ static void ev_power_cut(fleet *f, const sim_scn_event *e) {
   int64_t k = sim__pick_agents(f, e);
   for (int64_t i = 0; i < k; i++) {
     sim_agent *g = &f->ag[f->perm[i]];
+    /* the draws below are made for every agent picked, in every shard, so
+     * the fault stream stays the whole fleet's (issue #15) */
     if (e->switch_step != SIM_SCN_CUT_WRITES) {
       /* issue #17: in the supervisor's next switch, after step sw_cut */
       g->sw_cut = e->switch_step == SIM_SCN_CUT_SPREAD ? (int)(i % (SIM_SCN_SWITCH_STEPS + 1))
@@ -167,6 +170,7 @@ static void ev_power_cut(fleet *f, const sim_scn_event *e) {
     /* Somewhere in the next few dozen of its own writes: inside a SQLite
      * transaction, a journal write, an identity file... */
     int64_t nth = sim_rng_range(&f->fault_rng, 1, 40);
+    if (!sim__owned(f, g->idx)) continue; /* another shard's agent */
     if (e->during_download) {
       g->cut_on_download = 1;
       g->cut_on_download_nth = nth;
@@ -179,18 +183,21 @@ static void ev_power_cut(fleet *f, const sim_scn_event *e) {
 
 static void ev_disk_fill(fleet *f, const sim_scn_event *e) {
   int64_t k = sim__pick_agents(f, e);
-  for (int64_t i = 0; i < k; i++) disk_fill(&f->ag[f->perm[i]], e->free_mb * 1024 * 1024);
+  for (int64_t i = 0; i < k; i++)
+    if (sim__owned(f, f->perm[i])) disk_fill(&f->ag[f->perm[i]], e->free_mb * 1024 * 1024);
 }
 
 static void ev_rotate(fleet *f, const sim_scn_event *e) {
   int64_t k = sim__pick_agents(f, e);
-  for (int64_t i = 0; i < k; i++) rotate_log(f, &f->ag[f->perm[i]], e->rotate_style);
+  for (int64_t i = 0; i < k; i++)
+    if (sim__owned(f, f->perm[i])) rotate_log(f, &f->ag[f->perm[i]], e->rotate_style);
 }
 
 static void ev_partition(fleet *f, const sim_scn_event *e) {
   int64_t k = sim__pick_agents(f, e);
   for (int64_t i = 0; i < k; i++) {
     sim_agent *g = &f->ag[f->perm[i]];
+    if (!sim__owned(f, g->idx)) continue; /* another shard's agent */
     g->partitions++;
     sim_net_set_partition(f->net, g->idx, 1);
     sim__push(f, EV_PARTITION_END, g->idx, f->now + e->duration_s * 1000, 0);
@@ -207,13 +214,15 @@ static void ev_cloud_lie(fleet *f, const sim_scn_event *e) {
  * monotonic clock does not move. */
 static void ev_clock_step(fleet *f, const sim_scn_event *e) {
   int64_t k = sim__pick_agents(f, e);
-  for (int64_t i = 0; i < k; i++) f->ag[f->perm[i]].os.skew_ms += e->step_s * 1000;
+  for (int64_t i = 0; i < k; i++)
+    if (sim__owned(f, f->perm[i])) f->ag[f->perm[i]].os.skew_ms += e->step_s * 1000;
 }
 
 static void ev_tls_failure(fleet *f, const sim_scn_event *e) {
   int64_t k = sim__pick_agents(f, e);
   for (int64_t i = 0; i < k; i++) {
     sim_agent *g = &f->ag[f->perm[i]];
+    if (!sim__owned(f, g->idx)) continue; /* another shard's agent */
     g->tls_fails++;
     g->tls_hit = 1;
     sim_net_set_tls_fail(f->net, g->idx, 1);
