@@ -126,6 +126,7 @@ const char *sim_shard_refusal(const sim_scenario *scn, char *buf, size_t cap) {
   else if (scn->disk_floor_held) what = "floor_held";
   else if (scn->lies_refused) what = "lies_refused";
   else if (scn->tls_reported) what = "tls_reported";
+  else if (scn->window_under_faults) what = "window_under_faults";
   else return NULL;
   if (why)
     snprintf(buf, cap, "scenario %s %s; run it unsharded", scn->name, why);
