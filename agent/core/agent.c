@@ -189,8 +189,10 @@ static int ingest_due(const agent *a, const spool_counters *sc, int64_t *due_at)
   }
   int64_t unsent = agent__ship_unsent(a, sc);
   if (unsent <= 0) return 0;
-  int64_t since = a->pending_since != INT64_MIN ? a->pending_since : a->now;
-  int64_t at = since + a->cfg.batch_max_age_ms;
+  /* Records of no known age (a backlog from before a restart, the rest
+   * behind a full batch) go now: an age counted from "now" at every step
+   * would never come. */
+  int64_t at = a->pending_since != INT64_MIN ? a->pending_since + a->cfg.batch_max_age_ms : a->now;
   if (a->flush_now || unsent >= a->cfg.batch_max_records) at = a->now;
   *due_at = at;
   return 1;

@@ -174,7 +174,7 @@ void agent__send_ingest(agent *a, const agent__req *r) {
     agent__backoff(a, 0);
     return;
   }
-  int64_t first = b.enc.first_seq, last = b.enc.last_seq;
+  int64_t first = b.enc.first_seq, last = b.enc.last_seq, count = (int64_t)b.enc.count;
   if (first != from || (exact && last != fl->last)) {
     agent__log(a, OS_LOG_ERROR,
                "ingest: the spool gave seq %lld..%lld for a batch from %lld; sending again "
@@ -213,7 +213,7 @@ void agent__send_ingest(agent *a, const agent__req *r) {
       if (!retry) a->ship_count++;
       a->ship_next = last + 1;
       /* A full batch leaves a backlog: the rest goes without waiting for age. */
-      a->flush_now = b.full || b.enc.count >= max_records;
+      a->flush_now = b.full || count >= max_records; /* b.enc is freed by now */
       if (a->ship_next >= sc.next_seq) {
         a->pending_since = INT64_MIN;
         a->flush_now = 0;

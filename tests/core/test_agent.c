@@ -754,6 +754,49 @@ static void window_drains_before_a_new_session(void **state) {
   assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/challenge");
 }
 
+/* A restarted agent finds a backlog its predecessor read: the records
+ * behind the last full batch have no age, and go at once (before, they
+ * waited for an age counted again from "now" at every step, for ever:
+ * integration_kill_storm found it). */
+static void window_restart_ships_whole_backlog(void **state) {
+  fx *f = *state;
+  uint8_t key[32];
+  f->cfg.ship_window = 4;
+  f->cfg.batch_max_records = 10;
+  f->sn.max_pending = 16;
+  write_lines(f, 0, 25);
+  open_agent(f);
+  enroll_and_open_session(f, key);
+  answer_policy_fetch(f, key);
+  step(f);
+  assert_int_equal(in_flight(f), 1);
+  agent_close(f->a); /* killed with 1..10 out: its reply never comes */
+  f->a = NULL;
+  assert_int_equal(in_flight(f), 0);
+  open_agent(f);
+  step(f);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/challenge");
+  reply(&f->sn, 0, 200, "{\"challenge\":\"Y2hhbGxlbmdl\",\"expires_in_s\":60}", NULL, NULL);
+  step(f);
+  assert_string_equal(f->sn.cur.url, "https://cloud.test/v1/session");
+  char key_b64[64], body[256];
+  b64(key, 32, key_b64, sizeof key_b64);
+  snprintf(body, sizeof body,
+           "{\"session_id\":\"s1\",\"session_key\":\"%s\",\"expires_in_s\":3600}", key_b64);
+  reply(&f->sn, 0, 200, body, NULL, NULL);
+  answer_checkin(f, key, RATCHET1, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  answer_policy_fetch(f, key);
+  step(f);
+  assert_int_equal(in_flight(f), 1);
+  expect_range(f, 0, 1, 10);
+  ack(f, 0);
+  step(f);
+  /* 11..20, and the 5 behind it at once, without waiting for any age. */
+  assert_int_equal(in_flight(f), 2);
+  expect_range(f, 0, 11, 20);
+  expect_range(f, 1, 21, 25);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(ships_with_auth_and_backs_off, setup, teardown),
@@ -766,6 +809,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(window_pipelines_and_releases_prefix, setup, teardown),
       cmocka_unit_test_setup_teardown(window_failure_retries_same_range_alone, setup, teardown),
       cmocka_unit_test_setup_teardown(window_drains_before_a_new_session, setup, teardown),
+      cmocka_unit_test_setup_teardown(window_restart_ships_whole_backlog, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
