@@ -86,7 +86,7 @@ t0=$(date +%s)
 while [ "$(records_in_cloud)" -lt "$WRITTEN" ] && [ $(($(date +%s) - t0)) -lt 600 ]; do sleep 1; done
 got=$(records_in_cloud)
 if [ "$got" -ge "$WRITTEN" ]; then
-  echo "afterwards: all $WRITTEN lines in the cloud $(($(date +%s) - t0)) s after the writer stopped (the back-off had grown to its cap meanwhile)"
+  echo "afterwards: all $WRITTEN lines in the cloud $(($(date +%s) - t0)) s after the writer stopped (the refusals ended with it; the agent's back-off decides when it asks again)"
 else
   echo "afterwards: $got of $WRITTEN lines in the cloud after 600 s: $((WRITTEN - got)) missing"
 fi
