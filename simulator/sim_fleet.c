@@ -347,7 +347,7 @@ static int64_t trace_agents_bound(const sim_scenario *scn, int64_t n) {
   return n > SIM_SCN_MAX_AGENTS ? SIM_SCN_MAX_AGENTS : n;
 }
 
-static int mkdir_p(char *dir) {
+int sim_mkdir_p(char *dir) {
   for (char *p = dir + 1; *p; p++) {
     if (*p != '/') continue;
     *p = 0;
@@ -440,7 +440,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   log_ctx *lcs = NULL;
   if (opt->out_dir) {
     snprintf(dir, sizeof dir, "%s", opt->out_dir);
-    if (mkdir_p(dir) != 0) {
+    if (sim_mkdir_p(dir) != 0) {
       snprintf(err, err_cap, "%s: cannot create: %s", dir, strerror(errno));
       goto out;
     }

@@ -87,6 +87,10 @@ const char *sim_ledger_verdict(int64_t produced, int64_t spooled, int64_t spool_
                                int64_t cloud_max, int64_t cloud_below_first,
                                int64_t lines_written);
 
+/* mkdir -p for an output directory (dir is modified while it works and
+ * restored): 0, or -1 with errno set. Shared by sim_run and the shard merge. */
+int sim_mkdir_p(char *dir);
+
 int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result *res, char *err,
             size_t err_cap);
 

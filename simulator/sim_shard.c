@@ -642,17 +642,6 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
   return 0;
 }
 
-static int mkdir_p(char *dir) {
-  for (char *p = dir + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    int rc = mkdir(dir, 0755);
-    *p = '/';
-    if (rc != 0 && errno != EEXIST) return -1;
-  }
-  return mkdir(dir, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 int sim_shard_merge(const char *const *dirs, int n_dirs, const char *out_dir, sim_run_result *res,
                     char *err, size_t err_cap) {
   memset(res, 0, sizeof *res);
@@ -772,7 +761,7 @@ int sim_shard_merge(const char *const *dirs, int n_dirs, const char *out_dir, si
     goto out;
   }
   snprintf(dir, sizeof dir, "%s", out_dir);
-  if (mkdir_p(dir) != 0) {
+  if (sim_mkdir_p(dir) != 0) {
     snprintf(err, err_cap, "%s: cannot create: %s", dir, strerror(errno));
     goto out;
   }
