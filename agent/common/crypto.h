@@ -1,5 +1,8 @@
-/* crypto.h - small wrappers over mbedTLS shared by agent and cloud (and,
- * for Ed25519 only, OpenSSL's libcrypto: mbedTLS 2.28 has no Ed25519).
+/* crypto.h - small wrappers over mbedTLS shared by agent and cloud, and
+ * over OpenSSL's libcrypto for verifying TUF metadata (crypto_pem_verify,
+ * crypto_ed25519_verify): the release signature stays on mbedTLS
+ * (crypto_ec_verify), so the two chains an update must pass are checked by
+ * two libraries, and one library's bug does not open both (docs/tuf.md).
  *
  * Randomness always comes from the caller (crypto_rng_fn), so the simulator's
  * seeded PRNG and the real getrandom() both plug in; nothing here keeps global
@@ -70,5 +73,26 @@ int crypto_ec_verify(const uint8_t *pub_der, size_t pub_len, const void *msg, si
  * failure here is not later reported by libcurl's OpenSSL backend. */
 int crypto_ed25519_verify(const uint8_t *pub, size_t pub_len, const void *msg, size_t msg_len,
                           const uint8_t *sig, size_t sig_len);
+
+/* TUF's signature schemes over a PEM public key ("PUBLIC KEY", i.e.
+ * SubjectPublicKeyInfo, as securesystemslib writes; for RSA also PKCS#1
+ * "RSA PUBLIC KEY", which mbedTLS read too), through libcrypto. */
+typedef enum {
+  CRYPTO_SCHEME_ECDSA_P256_SHA256,   /* ecdsa-sha2-nistp256: DER signature */
+  CRYPTO_SCHEME_RSA_PSS_SHA256,      /* rsassa-pss-sha256, MGF1-SHA256, any salt length */
+  CRYPTO_SCHEME_RSA_PKCS1V15_SHA256, /* rsa-pkcs1v15-sha256 */
+} crypto_scheme;
+#define CRYPTO_PEM_MAX 16384     /* longer key text is refused unread */
+#define CRYPTO_RSA_MIN_BITS 2048 /* a shorter RSA key never verifies */
+#define CRYPTO_RSA_MAX_BITS 8192
+/* CRYPTO_OK when sig is a valid signature of msg (hashed with SHA-256 by the
+ * scheme) by the key in pem[0..pem_len); CRYPTO_EINVAL when the key is not
+ * one PEM public key of the scheme's type (P-256 for ECDSA; RSA of
+ * CRYPTO_RSA_MIN_BITS..MAX_BITS) or is longer than CRYPTO_PEM_MAX;
+ * CRYPTO_EVERIFY when sig does not verify (an RSA signature must be exactly
+ * the modulus' length); CRYPTO_EFAIL when libcrypto could not allocate.
+ * Leaves libcrypto's error queue empty, as crypto_ed25519_verify does. */
+int crypto_pem_verify(const char *pem, size_t pem_len, crypto_scheme scheme, const void *msg,
+                      size_t msg_len, const uint8_t *sig, size_t sig_len);
 
 #endif

@@ -7,8 +7,6 @@
 
 #include <cjson/cJSON.h>
 #include <mbedtls/md.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/rsa.h>
 
 #include "common/canon.h"
 #include "common/crypto.h"
@@ -327,10 +325,11 @@ static int hex_decode(const char *h, uint8_t *out, size_t cap, size_t *len) {
 }
 
 /* 1 when sig_hex is a valid signature over msg by key (a keys[] entry).
- * hash is SHA-256(msg) for the schemes that sign a digest; ed25519 signs msg
- * itself (RFC 8032 pure Ed25519, as securesystemslib does). */
-static int verify_one(const cJSON *key, const char *sig_hex, const char *msg, size_t msg_len,
-                      const uint8_t *hash) {
+ * Every scheme is verified by libcrypto (crypto_pem_verify,
+ * crypto_ed25519_verify); the release signature, the update's second chain,
+ * by mbedTLS (docs/tuf.md). ed25519 signs msg itself (RFC 8032 pure
+ * Ed25519, as securesystemslib does); the others sign SHA-256(msg). */
+static int verify_one(const cJSON *key, const char *sig_hex, const char *msg, size_t msg_len) {
   const char *type = cJSON_GetObjectItemCaseSensitive(key, "keytype")->valuestring;
   const char *scheme = cJSON_GetObjectItemCaseSensitive(key, "scheme")->valuestring;
   const char *pub = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(key, "keyval"), "public")->valuestring;
@@ -351,31 +350,10 @@ static int verify_one(const cJSON *key, const char *sig_hex, const char *msg, si
     if (hex_decode(pub, raw, sizeof raw, &raw_len) != 0) return 0;
     return crypto_ed25519_verify(raw, raw_len, msg, msg_len, sig, sig_len) == CRYPTO_OK;
   }
-  mbedtls_pk_context pk;
-  mbedtls_pk_init(&pk);
-  int ok = 0;
-  /* mbedTLS wants the PEM's terminating NUL counted in the length. */
-  if (mbedtls_pk_parse_public_key(&pk, (const unsigned char *)pub, strlen(pub) + 1) != 0) goto out;
-  if (ec) {
-    if (mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY ||
-        mbedtls_pk_ec(pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1)
-      goto out;
-    ok = mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, hash, 32, sig, sig_len) == 0;
-  } else {
-    if (mbedtls_pk_get_type(&pk) != MBEDTLS_PK_RSA) goto out;
-    mbedtls_rsa_context *rsa = mbedtls_pk_rsa(pk);
-    if (sig_len != mbedtls_rsa_get_len(rsa)) goto out;
-    if (pss)
-      ok = mbedtls_rsa_rsassa_pss_verify_ext(rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC, MBEDTLS_MD_SHA256,
-                                             32, hash, MBEDTLS_MD_SHA256, MBEDTLS_RSA_SALT_LEN_ANY,
-                                             sig) == 0;
-    else
-      ok = mbedtls_rsa_rsassa_pkcs1_v15_verify(rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC,
-                                               MBEDTLS_MD_SHA256, 32, hash, sig) == 0;
-  }
-out:
-  mbedtls_pk_free(&pk);
-  return ok;
+  crypto_scheme cs = ec    ? CRYPTO_SCHEME_ECDSA_P256_SHA256
+                     : pss ? CRYPTO_SCHEME_RSA_PSS_SHA256
+                           : CRYPTO_SCHEME_RSA_PKCS1V15_SHA256;
+  return crypto_pem_verify(pub, strlen(pub), cs, msg, msg_len, sig, sig_len) == CRYPTO_OK;
 }
 
 /* Verifies md's signatures against role (keyids + threshold) with keys. */
@@ -387,9 +365,6 @@ static int verify_role(tuf_set *s, const cJSON *keys, const cJSON *role, const t
   if (crc != CANON_OK)
     return fail(s, crc == CANON_ENOMEM ? TUF_ENOMEM : TUF_EFORMAT, "%.256s: signed: %s", role_name,
                 canon_strerror(crc));
-  uint8_t hash[32];
-  mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), (const unsigned char *)canon, clen, hash);
-  /* canon is kept until the end: ed25519 verifies the message itself. */
   const cJSON *sigs = cJSON_GetObjectItemCaseSensitive(md->doc, "signatures");
   int64_t threshold = (int64_t)cJSON_GetObjectItemCaseSensitive(role, "threshold")->valuedouble;
   int64_t good = 0;
@@ -402,7 +377,7 @@ static int verify_role(tuf_set *s, const cJSON *keys, const cJSON *role, const t
     for (const cJSON *sg = sigs->child; sg; sg = sg->next) {
       const char *kid = cJSON_GetObjectItemCaseSensitive(sg, "keyid")->valuestring;
       if (strcmp(kid, id->valuestring) != 0) continue;
-      if (verify_one(key, cJSON_GetObjectItemCaseSensitive(sg, "sig")->valuestring, canon, clen, hash))
+      if (verify_one(key, cJSON_GetObjectItemCaseSensitive(sg, "sig")->valuestring, canon, clen))
         good++;
       break;
     }

@@ -1,11 +1,21 @@
-/* Tests for agent/common/crypto.c: vectors and ECDSA behaviour. */
+/* Tests for agent/common/crypto.c: vectors, ECDSA behaviour, and TUF's
+ * schemes through libcrypto (crypto_pem_verify; keys and signatures made
+ * with OpenSSL's EVP API here, and with mbedTLS for the cross-check). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/bio.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/encoder.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include "common/crypto.h"
 
@@ -123,11 +133,159 @@ static void test_ec_roundtrip(void **state) {
   assert_int_equal(crypto_ec_generate(test_rng, &seed, key, 10, &klen), CRYPTO_ESPACE);
 }
 
+/* ---- crypto_pem_verify: TUF's schemes through libcrypto ---- */
+
+/* The key's public half as SubjectPublicKeyInfo PEM (malloc'd, NUL-ended),
+ * or with pkcs1 as PKCS#1 "RSA PUBLIC KEY". */
+static char *pub_pem(EVP_PKEY *pk, int pkcs1) {
+  BIO *b = BIO_new(BIO_s_mem());
+  assert_non_null(b);
+  if (pkcs1) {
+    OSSL_ENCODER_CTX *e =
+        OSSL_ENCODER_CTX_new_for_pkey(pk, OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "PEM", "type-specific", NULL);
+    assert_non_null(e);
+    assert_int_equal(OSSL_ENCODER_to_bio(e, b), 1);
+    OSSL_ENCODER_CTX_free(e);
+  } else
+    assert_int_equal(PEM_write_bio_PUBKEY(b, pk), 1);
+  char *data;
+  long n = BIO_get_mem_data(b, &data);
+  assert_true(n > 0);
+  char *out = malloc((size_t)n + 1);
+  assert_non_null(out);
+  memcpy(out, data, (size_t)n);
+  out[n] = 0;
+  BIO_free(b);
+  return out;
+}
+
+/* Signs msg with SHA-256 and the given RSA padding (PSS with salt_len), or
+ * ECDSA when padding is 0. */
+static size_t evp_sign(EVP_PKEY *pk, int padding, int salt_len, const char *msg, uint8_t *sig,
+                       size_t cap) {
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  EVP_PKEY_CTX *pctx = NULL;
+  assert_non_null(ctx);
+  assert_int_equal(EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), NULL, pk), 1);
+  if (padding) assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, padding), 1);
+  if (padding == RSA_PKCS1_PSS_PADDING) assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, salt_len), 1);
+  size_t n = cap;
+  assert_int_equal(EVP_DigestSign(ctx, sig, &n, (const unsigned char *)msg, strlen(msg)), 1);
+  EVP_MD_CTX_free(ctx);
+  return n;
+}
+
+static int pv(const char *pem, crypto_scheme sc, const char *msg, const uint8_t *sig, size_t n) {
+  return crypto_pem_verify(pem, strlen(pem), sc, msg, strlen(msg), sig, n);
+}
+
+static void test_pem_verify_rsa(void **state) {
+  (void)state;
+  const char *msg = "{\"_type\":\"timestamp\",\"version\":7}";
+  EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+  EVP_PKEY *weak = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+  EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  assert_non_null(rsa);
+  assert_non_null(weak);
+  assert_non_null(ec);
+  char *pem = pub_pem(rsa, 0), *pem1 = pub_pem(rsa, 1), *weak_pem = pub_pem(weak, 0), *ec_pem = pub_pem(ec, 0);
+  uint8_t pss[1024], pss_max[1024], v15[1024], bad[1024];
+  size_t npss = evp_sign(rsa, RSA_PKCS1_PSS_PADDING, RSA_PSS_SALTLEN_DIGEST, msg, pss, sizeof pss);
+  size_t nmax = evp_sign(rsa, RSA_PKCS1_PSS_PADDING, RSA_PSS_SALTLEN_MAX, msg, pss_max, sizeof pss_max);
+  size_t nv15 = evp_sign(rsa, RSA_PKCS1_PADDING, 0, msg, v15, sizeof v15);
+  assert_int_equal(npss, 256);
+  /* Each scheme verifies its own signature; PSS at any salt length. */
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_RSA_PSS_SHA256, msg, pss, npss), CRYPTO_OK);
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_RSA_PSS_SHA256, msg, pss_max, nmax), CRYPTO_OK);
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_RSA_PKCS1V15_SHA256, msg, v15, nv15), CRYPTO_OK);
+  /* ...and not the other's, nor another message. */
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_RSA_PKCS1V15_SHA256, msg, pss, npss), CRYPTO_EVERIFY);
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_RSA_PSS_SHA256, msg, v15, nv15), CRYPTO_EVERIFY);
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_RSA_PSS_SHA256, "{}", pss, npss), CRYPTO_EVERIFY);
+  /* A flipped bit, a short signature, a signature with a byte too many. */
+  memcpy(bad, pss, npss);
+  bad[100] ^= 0x10;
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_RSA_PSS_SHA256, msg, bad, npss), CRYPTO_EVERIFY);
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_RSA_PKCS1V15_SHA256, msg, v15 + 1, nv15 - 1), CRYPTO_EVERIFY);
+  memcpy(bad + 1, v15, nv15);
+  bad[0] = 0;
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_RSA_PKCS1V15_SHA256, msg, bad, nv15 + 1), CRYPTO_EVERIFY);
+  /* An RSA key may also be written as PKCS#1 ("RSA PUBLIC KEY"), which
+   * mbedTLS read as well. */
+  assert_int_equal(pv(pem1, CRYPTO_SCHEME_RSA_PKCS1V15_SHA256, msg, v15, nv15), CRYPTO_OK);
+  /* Keys that never count: under 2048 bits (signed correctly), an EC key
+   * for an RSA scheme, an RSA key for ECDSA. */
+  size_t nweak = evp_sign(weak, RSA_PKCS1_PADDING, 0, msg, bad, sizeof bad);
+  assert_int_equal(pv(weak_pem, CRYPTO_SCHEME_RSA_PKCS1V15_SHA256, msg, bad, nweak), CRYPTO_EINVAL);
+  assert_int_equal(pv(ec_pem, CRYPTO_SCHEME_RSA_PSS_SHA256, msg, pss, npss), CRYPTO_EINVAL);
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, pss, npss), CRYPTO_EINVAL);
+  free(pem);
+  free(pem1);
+  free(weak_pem);
+  free(ec_pem);
+  EVP_PKEY_free(rsa);
+  EVP_PKEY_free(weak);
+  EVP_PKEY_free(ec);
+}
+
+static void test_pem_verify_ecdsa(void **state) {
+  (void)state;
+  const char *msg = "{\"_type\":\"snapshot\"}";
+  EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+  assert_non_null(ec);
+  assert_non_null(p384);
+  char *pem = pub_pem(ec, 0), *p384_pem = pub_pem(p384, 0);
+  uint8_t sig[CRYPTO_SIG_MAX + 1], sig384[160];
+  size_t n = evp_sign(ec, 0, 0, msg, sig, sizeof sig);
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, sig, n), CRYPTO_OK);
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_ECDSA_P256_SHA256, "{}", sig, n), CRYPTO_EVERIFY);
+  /* DER with a trailing byte is not the signature. */
+  sig[n] = 0;
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, sig, n + 1), CRYPTO_EVERIFY);
+  sig[n / 2] ^= 0x01;
+  assert_int_equal(pv(pem, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, sig, n), CRYPTO_EVERIFY);
+  /* Another curve never counts, even with its own valid signature. */
+  size_t n384 = evp_sign(p384, 0, 0, msg, sig384, sizeof sig384);
+  assert_int_equal(pv(p384_pem, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, sig384, n384), CRYPTO_EINVAL);
+  /* What the cloud's signer makes (mbedTLS, crypto_ec_sign) verifies here:
+   * the two libraries agree on the DER key and signature. */
+  uint64_t seed = 0x5eed;
+  uint8_t key[CRYPTO_KEY_DER_MAX], pub[CRYPTO_PUB_DER_MAX], msig[CRYPTO_SIG_MAX];
+  size_t klen, plen, mlen;
+  assert_int_equal(crypto_ec_generate(test_rng, &seed, key, sizeof key, &klen), CRYPTO_OK);
+  assert_int_equal(crypto_ec_public_from_private(key, klen, pub, sizeof pub, &plen), CRYPTO_OK);
+  assert_int_equal(crypto_ec_sign(key, klen, msg, strlen(msg), test_rng, &seed, msig, sizeof msig, &mlen), CRYPTO_OK);
+  const unsigned char *p = pub;
+  EVP_PKEY *mk = d2i_PUBKEY(NULL, &p, (long)plen);
+  assert_non_null(mk);
+  char *mpem = pub_pem(mk, 0);
+  assert_int_equal(pv(mpem, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, msig, mlen), CRYPTO_OK);
+  /* Junk, an empty key, an over-long key text, an unknown scheme. */
+  assert_int_equal(pv("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+                      CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, msig, mlen), CRYPTO_EINVAL);
+  assert_int_equal(crypto_pem_verify(mpem, 0, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, strlen(msg), msig, mlen),
+                   CRYPTO_EINVAL);
+  assert_int_equal(crypto_pem_verify(mpem, CRYPTO_PEM_MAX + 1, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, strlen(msg),
+                                     msig, mlen),
+                   CRYPTO_EINVAL);
+  assert_int_equal(crypto_pem_verify(mpem, strlen(mpem), (crypto_scheme)99, msg, strlen(msg), msig, mlen),
+                   CRYPTO_EINVAL);
+  assert_int_equal(pv(mpem, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, msig, 0), CRYPTO_EVERIFY);
+  free(mpem);
+  free(pem);
+  free(p384_pem);
+  EVP_PKEY_free(mk);
+  EVP_PKEY_free(ec);
+  EVP_PKEY_free(p384);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sha256_vector), cmocka_unit_test(test_hex),
       cmocka_unit_test(test_hmac_rfc4231),  cmocka_unit_test(test_equal),
       cmocka_unit_test(test_b64_vectors),   cmocka_unit_test(test_ec_roundtrip),
+      cmocka_unit_test(test_pem_verify_rsa), cmocka_unit_test(test_pem_verify_ecdsa),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* Tests for agent/common/canon and agent/core/tuf. The test builds its own
  * small repository: ECDSA P-256 keys from mbedTLS, metadata as cJSON, signed
  * over our canonical JSON (a tiny signer; the cloud's comes later). Ed25519
- * keys and signatures come from OpenSSL's EVP API (issue 17). */
+ * and RSA keys and signatures come from OpenSSL's EVP API (issue 17). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,10 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 #include <mbedtls/pk.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "common/canon.h"
 #include "common/crypto.h"
@@ -707,6 +710,101 @@ static void test_ed25519_repository(void **st) {
   EVP_PKEY_free(ts.pk);
 }
 
+/* ---- RSA keys (rsassa-pss-sha256, rsa-pkcs1v15-sha256) ---- */
+
+typedef struct rsakey {
+  EVP_PKEY *pk;
+  char pem[1024];
+  char id[65];
+} rsakey;
+
+static void rsa_make(rsakey *k) {
+  k->pk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+  assert_non_null(k->pk);
+  BIO *b = BIO_new(BIO_s_mem());
+  assert_non_null(b);
+  assert_int_equal(PEM_write_bio_PUBKEY(b, k->pk), 1);
+  char *data;
+  long n = BIO_get_mem_data(b, &data);
+  assert_true(n > 0 && (size_t)n < sizeof k->pem);
+  memcpy(k->pem, data, (size_t)n);
+  k->pem[n] = 0;
+  BIO_free(b);
+  uint8_t h[32];
+  crypto_sha256(k->pem, strlen(k->pem), h);
+  crypto_hex(h, 32, k->id);
+}
+
+/* Like sign_doc, with one RSA key and the given padding. */
+static char *rsa_sign_doc(cJSON *sgn, const rsakey *k, int padding) {
+  char *c;
+  size_t clen;
+  assert_int_equal(canon_encode(sgn, 1 << 22, &c, &clen), CANON_OK);
+  uint8_t sig[256];
+  size_t sl = sizeof sig;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  EVP_PKEY_CTX *pctx = NULL;
+  assert_non_null(ctx);
+  assert_int_equal(EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), NULL, k->pk), 1);
+  assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, padding), 1);
+  assert_int_equal(EVP_DigestSign(ctx, sig, &sl, (const unsigned char *)c, clen), 1);
+  EVP_MD_CTX_free(ctx);
+  free(c);
+  char hex[513];
+  crypto_hex(sig, sl, hex);
+  cJSON *doc = cJSON_CreateObject();
+  cJSON *g = cJSON_CreateObject();
+  cJSON_AddStringToObject(g, "keyid", k->id);
+  cJSON_AddStringToObject(g, "sig", hex);
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(doc, "signatures"), g);
+  cJSON_AddItemToObject(doc, "signed", sgn);
+  char *text = cJSON_Print(doc);
+  cJSON_Delete(doc);
+  return text;
+}
+
+/* spec1's root (ECDSA) with the timestamp role given to an RSA key of scheme. */
+static char *rsa_root(const rsakey *ts, const char *scheme) {
+  const root_spec *r = spec1();
+  cJSON *s = root_signed(1, FUTURE, r);
+  cJSON *keys = cJSON_GetObjectItemCaseSensitive(s, "keys");
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "keytype", "rsa");
+  cJSON_AddStringToObject(o, "scheme", scheme);
+  cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "keyval"), "public", ts->pem);
+  cJSON_AddItemToObject(keys, ts->id, o);
+  cJSON *tr = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "roles"), "timestamp");
+  cJSON_ReplaceItemInObjectCaseSensitive(tr, "keyids", cJSON_CreateStringArray((const char *const[]){ts->id}, 1));
+  return sign_doc(s, r->root, 2);
+}
+
+static char *rsa_timestamp(const rsakey *k, int padding) {
+  cJSON *s = common("timestamp", 1, FUTURE);
+  cJSON_AddItemToObject(cJSON_AddObjectToObject(s, "meta"), "snapshot.json", metafile(1, NULL));
+  return rsa_sign_doc(s, k, padding);
+}
+
+/* Both RSA schemes verify through the TUF workflow, each only with its own
+ * padding; an ECDSA signature by another key does not count for them. */
+static void test_rsa_repository(void **st) {
+  (void)st;
+  rsakey ts;
+  rsa_make(&ts);
+  static const struct {
+    const char *scheme;
+    int good, other;
+  } cases[] = {{"rsassa-pss-sha256", RSA_PKCS1_PSS_PADDING, RSA_PKCS1_PADDING},
+               {"rsa-pkcs1v15-sha256", RSA_PKCS1_PADDING, RSA_PKCS1_PSS_PADDING}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tuf_set *s = open_root(rsa_root(&ts, cases[i].scheme), TUF_OK);
+    assert_int_equal(upd_ts(s, rsa_timestamp(&ts, cases[i].other)), TUF_ESIG);
+    assert_int_equal(upd_ts(s, timestamp_doc(1, FUTURE, 1, NULL, &K[3])), TUF_ESIG);
+    assert_int_equal(upd_ts(s, rsa_timestamp(&ts, cases[i].good)), TUF_OK);
+    tuf_close(s);
+  }
+  EVP_PKEY_free(ts.pk);
+}
+
 /* ---- text cJSON accepts but JSON and python-tuf refuse (issue 17) ---- */
 
 /* Returns doc with the first `from` replaced by `to`; frees doc. */
@@ -764,6 +862,7 @@ int main(void) {
       cmocka_unit_test(test_root_rotation),       cmocka_unit_test(test_delegations),
       cmocka_unit_test(test_path_match),          cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_ed25519_rfc8032),     cmocka_unit_test(test_ed25519_repository),
+      cmocka_unit_test(test_rsa_repository),
       cmocka_unit_test(test_not_plain_json),
   };
   return cmocka_run_group_tests(tests, setup_keys, NULL);
