@@ -40,6 +40,7 @@ typedef struct inode {
 
 typedef struct entry {
   char *path;
+  uint64_t hash; /* path_hash(path): find compares it before the text */
   inode *node;
 } entry;
 
@@ -106,9 +107,19 @@ static int norm_path(const char *in, char *out) {
   return OS_OK;
 }
 
+/* FNV-1a. The fleet stats every agent's files at each ledger check; a hash
+ * compared first spares a strcmp per entry (under ASan the intercepted
+ * strcmp was 6% of a disk-full run). */
+static uint64_t path_hash(const char *p) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (; *p; p++) h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+  return h;
+}
+
 static entry *find(sim_fs *fs, const char *p) {
+  uint64_t h = path_hash(p);
   for (size_t i = 0; i < fs->n_entries; i++)
-    if (strcmp(fs->entries[i].path, p) == 0) return &fs->entries[i];
+    if (fs->entries[i].hash == h && strcmp(fs->entries[i].path, p) == 0) return &fs->entries[i];
   return NULL;
 }
 
@@ -239,6 +250,7 @@ static int add_entry(sim_fs *fs, const char *p, inode *n) {
   char *dup = strdup(p);
   if (!dup) return OS_ENOMEM;
   fs->entries[fs->n_entries].path = dup;
+  fs->entries[fs->n_entries].hash = path_hash(dup);
   fs->entries[fs->n_entries].node = n;
   fs->n_entries++;
   n->nlink++;
@@ -682,6 +694,7 @@ int sim_fs_rename(sim_fs *fs, const char *from, const char *to) {
     for (size_t i = 0; i < k; i++) {
       free(fs->entries[idx[i]].path);
       fs->entries[idx[i]].path = names[i];
+      fs->entries[idx[i]].hash = path_hash(names[i]);
       names[i] = NULL;
     }
     /* Remove the replaced target last: removal reorders the array. */
