@@ -46,7 +46,12 @@ struct pstate {
   int n_files;
   int n_refused;
   int fetch_first;
-  int report_due; /* something new to tell the cloud */
+  /* The report: report_gen counts changes worth telling the cloud; the
+   * cloud has acknowledged the state as of report_acked_gen. A change made
+   * while a report is in flight (a refusal found by the first poll after
+   * the policy was applied, say) is not in that report and keeps the next
+   * one due (integration_sandbox (f) lost it under load). */
+  int64_t report_gen, report_taken_gen, report_acked_gen;
   int report_inflight;
   int report_rejected;
   int exp_n;
@@ -92,7 +97,7 @@ static void note_refusal_os(pstate *ps, const os_shim *os, const char *path, con
   snprintf(r->path, sizeof r->path, "%s", path);
   snprintf(r->why, sizeof r->why, "%s", why);
   r->reported = 0;
-  ps->report_due = 1;
+  ps->report_gen++;
 }
 
 static void note_refusal(pstate *ps, const char *path, const char *why) {
@@ -273,7 +278,7 @@ static void reject(pstate *ps, const os_shim *os, int64_t claimed, const char *e
   ps->rejected_total++;
   ps->rejected_version = v;
   snprintf(ps->last_error, sizeof ps->last_error, "%s", err);
-  ps->report_due = 1;
+  ps->report_gen++;
   ps->report_version = v;
   ps->report_rejected = 1;
   plog(os, OS_LOG_ERROR, "policy version %lld rejected, keeping version %lld: %s", (long long)v,
@@ -307,7 +312,7 @@ int pstate_offer(pstate *ps, const os_shim *os, const char *body, size_t len, in
   ps->last_error[0] = 0;
   ps->n_refused = 0;
   ps->overflow_said = 0;
-  ps->report_due = 1;
+  ps->report_gen++;
   ps->report_version = p.version;
   ps->report_rejected = 0;
   char path[OS_PATH_MAX];
@@ -358,7 +363,9 @@ void pstate_fetch_done(pstate *ps, int ok, int64_t now, int64_t jitter_ms) {
   ps->next_fetch = now + every + jitter_ms;
 }
 
-int pstate_report_pending(const pstate *ps) { return ps->report_due && !ps->report_inflight; }
+int pstate_report_pending(const pstate *ps) {
+  return ps->report_gen != ps->report_acked_gen && !ps->report_inflight;
+}
 
 char *pstate_report_take(pstate *ps) {
   cJSON *o = cJSON_CreateObject();
@@ -384,13 +391,16 @@ char *pstate_report_take(pstate *ps) {
   char *copy = malloc(n + 1);
   if (copy) memcpy(copy, text, n + 1);
   cJSON_free(text);
-  if (copy) ps->report_inflight = 1;
+  if (copy) {
+    ps->report_inflight = 1;
+    ps->report_taken_gen = ps->report_gen;
+  }
   return copy;
 }
 
 void pstate_report_done(pstate *ps, int ok) {
   ps->report_inflight = 0;
-  if (ok) ps->report_due = 0;
+  if (ok) ps->report_acked_gen = ps->report_taken_gen;
 }
 
 /* Spools snapshot/diagnostic lines in small transactions: memory is one

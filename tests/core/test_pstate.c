@@ -153,10 +153,40 @@ static void local_refusals_reported(void **state) {
   assert_int_equal(pi.refused_total, 1);
 }
 
+/* A refusal found while the report is in flight (the first poll after the
+ * policy was applied, racing the report of the policy itself) is not in
+ * that report: the next one is due after the first is acknowledged, and
+ * lists it. integration_sandbox (f) lost it under load before. */
+static void refusal_during_report_in_flight(void **state) {
+  offer("{\"version\":3,\"logs\":[{\"glob\":\"/var/log/a.log\"}]}", PSTATE_OK);
+  assert_true(pstate_report_pending(F.ps));
+  char *first = pstate_report_take(F.ps);
+  assert_non_null(first);
+  assert_null(strstr(first, "/var/log/secret"));
+  assert_false(pstate_report_pending(F.ps)); /* one in flight at a time */
+  pstate_note_refusal(F.ps, &F.os, "/var/log/secret", "the kernel refused to open it");
+  pstate_report_done(F.ps, 1);
+  assert_true(pstate_report_pending(F.ps));
+  char *second = pstate_report_take(F.ps);
+  assert_non_null(second);
+  assert_non_null(strstr(second, "/var/log/secret"));
+  pstate_report_done(F.ps, 1);
+  assert_false(pstate_report_pending(F.ps));
+  /* A failed send keeps the report due, with what it held. */
+  pstate_note_refusal(F.ps, &F.os, "/var/log/other", "refused");
+  char *third = pstate_report_take(F.ps);
+  pstate_report_done(F.ps, 0);
+  assert_true(pstate_report_pending(F.ps));
+  free(first);
+  free(second);
+  free(third);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(every_rejection_reported_once, setup, teardown),
       cmocka_unit_test_setup_teardown(local_refusals_reported, setup, teardown),
+      cmocka_unit_test_setup_teardown(refusal_during_report_in_flight, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
