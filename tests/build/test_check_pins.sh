@@ -21,6 +21,16 @@ fail() { echo "FAIL: $*"; for f in "$tmp"/*.err; do echo "--- $f"; cat "$f"; don
 grep -qP '^cmake\t3\.25\.1-' "$tmp/lock" || fail "pins.lock lacks cmake"
 grep -qP '^cmake\t[^\t]+\t[^\t]+\t[^\t]+\ttool\tBSD-3-Clause\t3\.25\.1$' "$tmp/lock" || fail "pins.lock row lacks role, licence, pin"
 
+# Every step below moves packages from a pins file that matches this machine
+# exactly (update-pins of a copy, the real dpkg): a lib pin that Debian's
+# archive moved on the machine itself (or an image older than the pins) must
+# not leak into what a step expects. Run G's CI machine had libssl-dev 3.0.19
+# installed against a 3.0.22 pin, and step 1 saw its warning.
+cp "$SRC/ci/deps.txt" "$tmp/base"
+"$SRC/ci/update-pins" --pins "$tmp/base" >"$tmp/base.out" 2>"$tmp/base.err" || fail "update-pins of the real machine"
+"$SRC/ci/check-pins" --release --pins "$tmp/base" 2>"$tmp/base-check.err" || fail "pins made from this machine rejected"
+P=(--pins "$tmp/base")
+
 # The fake dpkg-query: FAKE_DPKG_VERSIONS="pkg=version ..." replaces those
 # packages' installed versions in the real answer.
 mkdir "$tmp/bin"
@@ -32,14 +42,14 @@ cat >"$tmp/bin/dpkg-query" <<'FAKE'
 exit "${PIPESTATUS[0]}"
 FAKE
 chmod +x "$tmp/bin/dpkg-query"
-openssl_pin=$(awk '$1 == "openssl" {print $2}' "$SRC/ci/deps.txt")
-zstd_pin=$(awk '$1 == "libzstd-dev" {print $2}' "$SRC/ci/deps.txt")
+openssl_pin=$(awk '$1 == "openssl" {print $2}' "$tmp/base")
+zstd_pin=$(awk '$1 == "libzstd-dev" {print $2}' "$tmp/base")
 fake() { PATH="$tmp/bin:$PATH" FAKE_DPKG_VERSIONS="$FAKE" "$@"; }
 
 # 1. A moved tool pin, in both modes: exit 0, a note, recorded.
 FAKE="openssl=9.9.1-1~deb12u1"
 for mode in "" --release; do
-  fake "$SRC/ci/check-pins" $mode --record "$tmp/tool.lock" 2>"$tmp/tool.err" ||
+  fake "$SRC/ci/check-pins" "${P[@]}" $mode --record "$tmp/tool.lock" 2>"$tmp/tool.err" ||
     fail "a moved tool pin failed check-pins $mode"
   grep -q "check-pins: note: openssl (tool, build/test tool): pinned upstream $openssl_pin, installed 9.9.1-1~deb12u1" "$tmp/tool.err" ||
     fail "no note for the moved tool pin ($mode)"
@@ -63,17 +73,17 @@ PY
 # 2. A moved linked-library pin: a warning in development, an error on the
 # release path naming the re-pin command.
 FAKE="openssl=9.9.1-1 libzstd-dev=1.5.9+dfsg-1"
-fake "$SRC/ci/check-pins" --record "$tmp/lib.lock" 2>"$tmp/libdev.err" ||
+fake "$SRC/ci/check-pins" "${P[@]}" --record "$tmp/lib.lock" 2>"$tmp/libdev.err" ||
   fail "a moved lib pin failed the development mode"
 grep -q "check-pins: WARNING: libzstd-dev (lib, linked into shipped binaries): pinned upstream $zstd_pin, installed 1.5.9+dfsg-1.*ci/update-pins" "$tmp/libdev.err" ||
   fail "no warning for the moved lib pin"
 grep -q "^# MOVED lib libzstd-dev" "$tmp/lib.lock" || fail "pins.lock does not record the moved lib pin"
-if fake "$SRC/ci/check-pins" --release 2>"$tmp/librel.err"; then fail "release path accepted a moved lib pin"; fi
+if fake "$SRC/ci/check-pins" "${P[@]}" --release 2>"$tmp/librel.err"; then fail "release path accepted a moved lib pin"; fi
 grep -q "check-pins: ERROR: libzstd-dev (lib, linked into shipped binaries): pinned upstream $zstd_pin, installed 1.5.9+dfsg-1.*re-pin deliberately with ci/update-pins" "$tmp/librel.err" ||
   fail "the release error does not name the package and ci/update-pins"
 ! grep -q "ERROR: openssl" "$tmp/librel.err" || fail "the tool pin failed the release path"
 # The escape hatch for experiments still works, and says so.
-OUTPOST_ALLOW_UNPINNED=1 fake "$SRC/ci/check-pins" --release 2>"$tmp/allow.err" || fail "OUTPOST_ALLOW_UNPINNED=1 ignored"
+OUTPOST_ALLOW_UNPINNED=1 fake "$SRC/ci/check-pins" "${P[@]}" --release 2>"$tmp/allow.err" || fail "OUTPOST_ALLOW_UNPINNED=1 ignored"
 grep -q "WARNING (OUTPOST_ALLOW_UNPINNED=1): libzstd-dev" "$tmp/allow.err" || fail "no allow warning"
 
 # 3. The CMake configure: OUTPOST_STRICT_PINS=OFF continues, =ON stops.
@@ -92,11 +102,11 @@ fi
 
 # 4. ci/update-pins rewrites a copy of the pins, prints what changed, keeps
 # the rest byte for byte; then the release path passes.
-cp "$SRC/ci/deps.txt" "$tmp/pins"
+cp "$tmp/base" "$tmp/pins"
 fake "$SRC/ci/update-pins" --pins "$tmp/pins" >"$tmp/update.out" 2>"$tmp/update.err" || fail "update-pins"
 grep -qx "update-pins: libzstd-dev (lib): $zstd_pin -> 1.5.9+dfsg" "$tmp/update.out" || fail "update-pins did not print the lib change"
 grep -qx "update-pins: openssl (tool): $openssl_pin -> 9.9.1" "$tmp/update.out" || fail "update-pins did not print the tool change"
-[ "$(diff "$SRC/ci/deps.txt" "$tmp/pins" | grep -c '^[<>]')" -eq 4 ] || fail "update-pins changed other lines"
+[ "$(diff "$tmp/base" "$tmp/pins" | grep -c '^[<>]')" -eq 4 ] || fail "update-pins changed other lines"
 grep -qP '^libzstd-dev +1\.5\.9\+dfsg +lib +BSD-3-Clause OR GPL-2\.0-only$' "$tmp/pins" || fail "rewritten line malformed"
 fake "$SRC/ci/check-pins" --release --pins "$tmp/pins" 2>"$tmp/repinned.err" || fail "release path fails after update-pins"
 grep -q "nothing to change" <<<"$(fake "$SRC/ci/update-pins" --pins "$tmp/pins")" || fail "update-pins is not idempotent"
