@@ -56,8 +56,15 @@ S=$W/state
 export OUTPOST_TEST_STATE=$S
 write_config "$W/agent.json" "$S"
 # stage VERSION MODE [KEY]: bin/VERSION/outpost-agent + .sig (+ mode file)
+# The supervisor prunes bin/ before each start, trusting that only its running
+# agent stages a version (supervise.c, prune_bin). The test stages as that
+# agent would: while a child runs, or while no supervisor does. Staging in the
+# back-off between two children raced the prune (a CI run under ASan lost
+# bin/1.3.0 between its mkdir and its pending.json).
+child_running() { [[ $(grep -E "supervise: (started|[0-9.]+ exited)" "$W/sup.log" | tail -n 1) == *started* ]]; }
 stage() {
   local v=$1 mode=$2 key=${3:-$KEY} d=$S/bin/$1
+  if [ -n "${SP:-}" ] && kill -0 "$SP" 2>/dev/null; then wait_for 30 "a running child to stage $v beside" child_running; fi
   mkdir -p "$d"
   cp "$CHILD" "$d/outpost-agent"
   [ "$mode" = bad ] && echo bad >"$d/mode"
@@ -140,7 +147,6 @@ current_is 1.1.0 || die "bin/current moved away from 1.1.0"
 grep -c '"kind":"refused"' "$S/update/report.json" | grep -q '^[1-9]' || die "refusals not reported"
 
 # ---- 8. SIGTERM reaches the child; the supervisor exits 0.
-child_running() { grep -E "supervise: (started|[0-9.]+ exited)" "$W/sup.log" | tail -n 1 | grep -q started; }
 wait_for 30 "1.1.0 running after the refusals" child_running
 sleep 0.3
 kill -TERM "$SP"
