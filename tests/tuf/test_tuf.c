@@ -622,6 +622,19 @@ static cJSON *ed_key_json(const char *pub_hex) {
   return o;
 }
 
+/* {"signatures": [{"keyid", "sig"}], "signed": sgn} as text; takes sgn. */
+static char *one_sig_envelope(const char *keyid, const char *hex, cJSON *sgn) {
+  cJSON *doc = cJSON_CreateObject();
+  cJSON *g = cJSON_CreateObject();
+  cJSON_AddStringToObject(g, "keyid", keyid);
+  cJSON_AddStringToObject(g, "sig", hex);
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(doc, "signatures"), g);
+  cJSON_AddItemToObject(doc, "signed", sgn);
+  char *text = cJSON_Print(doc);
+  cJSON_Delete(doc);
+  return text;
+}
+
 /* Like sign_doc, with one Ed25519 key; flip != 0 flips a bit of the signature. */
 static char *ed_sign_doc(cJSON *sgn, const edkey *k, int flip) {
   char *c;
@@ -639,15 +652,7 @@ static char *ed_sign_doc(cJSON *sgn, const edkey *k, int flip) {
   if (flip) sig[17] ^= 0x02;
   char hex[129];
   crypto_hex(sig, 64, hex);
-  cJSON *doc = cJSON_CreateObject();
-  cJSON *g = cJSON_CreateObject();
-  cJSON_AddStringToObject(g, "keyid", k->id);
-  cJSON_AddStringToObject(g, "sig", hex);
-  cJSON_AddItemToArray(cJSON_AddArrayToObject(doc, "signatures"), g);
-  cJSON_AddItemToObject(doc, "signed", sgn);
-  char *text = cJSON_Print(doc);
-  cJSON_Delete(doc);
-  return text;
+  return one_sig_envelope(k->id, hex, sgn);
 }
 
 /* Root and timestamp keys ed25519, snapshot and targets ECDSA (K[4], K[5]).
@@ -752,15 +757,7 @@ static char *rsa_sign_doc(cJSON *sgn, const rsakey *k, int padding) {
   free(c);
   char hex[513];
   crypto_hex(sig, sl, hex);
-  cJSON *doc = cJSON_CreateObject();
-  cJSON *g = cJSON_CreateObject();
-  cJSON_AddStringToObject(g, "keyid", k->id);
-  cJSON_AddStringToObject(g, "sig", hex);
-  cJSON_AddItemToArray(cJSON_AddArrayToObject(doc, "signatures"), g);
-  cJSON_AddItemToObject(doc, "signed", sgn);
-  char *text = cJSON_Print(doc);
-  cJSON_Delete(doc);
-  return text;
+  return one_sig_envelope(k->id, hex, sgn);
 }
 
 /* spec1's root (ECDSA) with the timestamp role given to an RSA key of scheme. */
