@@ -24,7 +24,7 @@ grep -qP '^cmake\t[^\t]+\t[^\t]+\t[^\t]+\ttool\tBSD-3-Clause\t3\.25\.1$' "$tmp/l
 # Every step below moves packages from a pins file that matches this machine
 # exactly (update-pins of a copy, the real dpkg): a lib pin that Debian's
 # archive moved on the machine itself (or an image older than the pins) must
-# not leak into what a step expects. Run G's CI machine had libssl-dev 3.0.19
+# not leak into what a step expects. The first CI run of 2026-12-04 met libssl-dev 3.0.19
 # installed against a 3.0.22 pin, and step 1 saw its warning.
 cp "$SRC/ci/deps.txt" "$tmp/base"
 "$SRC/ci/update-pins" --pins "$tmp/base" >"$tmp/base.out" 2>"$tmp/base.err" || fail "update-pins of the real machine"
