@@ -2,7 +2,7 @@
 # --jobs 2, byte for byte in report.json (and report.html); merge refuses an
 # incomplete, repeated, truncated or foreign shard set naming what is wrong;
 # --shard refuses a scenario whose agents interact, and bad K/N values.
-# AGENTS: the fleet size (default 40; the sanitizer pass gives 12).
+# AGENTS: the fleet size (default 40; the sanitizer pass gives 6: two a shard).
 if(NOT AGENTS)
   set(AGENTS 40)
 endif()
