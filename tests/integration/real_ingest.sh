@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real-mode integration test: the real cloud over HTTPS on loopback and the
-# real agent binary. A log of 100,000 lines must land in the cloud's records
+# real agent binary. A log of 100,000 lines (40,000 under ASan) must land in the cloud's records
 # table exactly once, across a graceful restart and a SIGKILL mid-stream.
 set -euo pipefail
 BUILD=${1:?usage: real_ingest.sh BUILD_DIR}
@@ -8,7 +8,9 @@ BUILD=$(cd "$BUILD" && pwd)
 . "$(dirname "$0")/lib.sh"
 WORK=$(mktemp -d /tmp/outpost-it.XXXXXX)
 CLOUD_DATA=$WORK/cloud
-LINES=${LINES:-100000}
+# Under the sanitizers 40,000 (issue #17, CI time): the restart and the
+# SIGKILL mid-stream, what the ASan pass watches, stay.
+if [ "$SANITIZED" = 1 ]; then LINES=${LINES:-40000}; else LINES=${LINES:-100000}; fi
 
 start_cloud "$CLOUD_DATA"
 LOG=$WORK/logs/app.log
