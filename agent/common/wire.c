@@ -97,32 +97,60 @@ void wire_batch_enc_free(wire_batch_enc *e) {
   e->count = 0;
 }
 
+/* What each byte becomes in a JSON string: 0 copied as it is, 'u' for
+ * \u00XX, else the letter after a backslash. The encoder copies the runs
+ * between escapes with memcpy: escaping byte by byte was 4.7% of the
+ * drain's CPU (docs/benchmarks.md, the drain profile). The bytes written are
+ * exactly those of the byte-by-byte switch it replaced (test_wire). */
+static const unsigned char json_escape[256] = {
+    ['\0'] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u', [0x05] = 'u',
+    [0x06] = 'u', [0x07] = 'u', ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', [0x0b] = 'u',
+    ['\f'] = 'f', ['\r'] = 'r', [0x0e] = 'u', [0x0f] = 'u', [0x10] = 'u', [0x11] = 'u',
+    [0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u', [0x16] = 'u', [0x17] = 'u',
+    [0x18] = 'u', [0x19] = 'u', [0x1a] = 'u', [0x1b] = 'u', [0x1c] = 'u', [0x1d] = 'u',
+    [0x1e] = 'u', [0x1f] = 'u', ['"'] = '"', ['\\'] = '\\'};
+
+/* Writes s[0..n) as a quoted JSON string at dst (room for 6n+2 bytes);
+ * returns the bytes written. */
 static size_t escape_json(char *dst, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
-  size_t o = 0;
+  const unsigned char *u = (const unsigned char *)s;
+  size_t o = 0, i = 0;
   dst[o++] = '"';
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    switch (c) {
-    case '"': dst[o++] = '\\'; dst[o++] = '"'; break;
-    case '\\': dst[o++] = '\\'; dst[o++] = '\\'; break;
-    case '\n': dst[o++] = '\\'; dst[o++] = 'n'; break;
-    case '\r': dst[o++] = '\\'; dst[o++] = 'r'; break;
-    case '\t': dst[o++] = '\\'; dst[o++] = 't'; break;
-    case '\b': dst[o++] = '\\'; dst[o++] = 'b'; break;
-    case '\f': dst[o++] = '\\'; dst[o++] = 'f'; break;
-    default:
-      if (c < 0x20) {
-        memcpy(dst + o, "\\u00", 4);
-        o += 4;
-        dst[o++] = hex[c >> 4];
-        dst[o++] = hex[c & 15];
-      } else {
-        dst[o++] = (char)c;
-      }
+  while (i < n) {
+    size_t run = i;
+    while (run < n && !json_escape[u[run]]) run++;
+    memcpy(dst + o, s + i, run - i);
+    o += run - i;
+    if (run == n) break;
+    unsigned char c = u[run], e = json_escape[c];
+    i = run + 1;
+    dst[o++] = '\\';
+    if (e == 'u') {
+      memcpy(dst + o, "u00", 3);
+      o += 3;
+      dst[o++] = hex[c >> 4];
+      dst[o++] = hex[c & 15];
+    } else {
+      dst[o++] = (char)e;
     }
   }
   dst[o++] = '"';
+  return o;
+}
+
+/* An int64 in decimal, as printf's PRId64 writes it (snprintf was 1.3% of
+ * the drain's CPU); returns the bytes written (at most 20). */
+static size_t put_i64(char *dst, int64_t v) {
+  char digits[20];
+  size_t n = 0, o = 0;
+  uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do {
+    digits[n++] = (char)('0' + m % 10);
+    m /= 10;
+  } while (m);
+  if (v < 0) dst[o++] = '-';
+  while (n) dst[o++] = digits[--n];
   return o;
 }
 
@@ -149,8 +177,14 @@ int wire_batch_enc_add(wire_batch_enc *e, const wire_record *r) {
     e->cap = ncap;
   }
   size_t o = e->len;
-  o += (size_t)snprintf(e->buf + o, e->cap - o, "{\"seq\":%" PRId64 ",\"ts\":%" PRId64 ",\"source\":",
-                        r->seq, r->ts_ms);
+  memcpy(e->buf + o, "{\"seq\":", 7);
+  o += 7;
+  o += put_i64(e->buf + o, r->seq);
+  memcpy(e->buf + o, ",\"ts\":", 6);
+  o += 6;
+  o += put_i64(e->buf + o, r->ts_ms);
+  memcpy(e->buf + o, ",\"source\":", 10);
+  o += 10;
   o += escape_json(e->buf + o, r->source, r->source_len);
   memcpy(e->buf + o, ",\"line\":", 8);
   o += 8;

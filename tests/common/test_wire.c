@@ -130,6 +130,91 @@ static void test_roundtrip_awkward(void **state) {
   }
 }
 
+/* The encoder as it was written first, byte by byte with snprintf: the
+ * table-driven one must produce exactly these bytes (the cloud's stored
+ * rows and the simulator's trace hashes depend on them). */
+static size_t ref_escape(char *dst, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  dst[o++] = '"';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    switch (c) {
+    case '"': dst[o++] = '\\'; dst[o++] = '"'; break;
+    case '\\': dst[o++] = '\\'; dst[o++] = '\\'; break;
+    case '\n': dst[o++] = '\\'; dst[o++] = 'n'; break;
+    case '\r': dst[o++] = '\\'; dst[o++] = 'r'; break;
+    case '\t': dst[o++] = '\\'; dst[o++] = 't'; break;
+    case '\b': dst[o++] = '\\'; dst[o++] = 'b'; break;
+    case '\f': dst[o++] = '\\'; dst[o++] = 'f'; break;
+    default:
+      if (c < 0x20) {
+        o += (size_t)sprintf(dst + o, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+      } else {
+        dst[o++] = (char)c;
+      }
+    }
+  }
+  dst[o++] = '"';
+  return o;
+}
+
+static size_t ref_record(char *dst, const wire_record *r) {
+  size_t o = (size_t)sprintf(dst, "{\"seq\":%lld,\"ts\":%lld,\"source\":", (long long)r->seq,
+                             (long long)r->ts_ms);
+  o += ref_escape(dst + o, r->source, r->source_len);
+  o += (size_t)sprintf(dst + o, ",\"line\":");
+  o += ref_escape(dst + o, r->line, r->line_len);
+  o += (size_t)sprintf(dst + o, "}\n");
+  return o;
+}
+
+/* wire.c's bound on seq and ts: 2^53 - 1, what a JSON double holds exactly. */
+#define SAFE_INT 9007199254740991LL
+
+static void test_encoder_bytes_match_reference(void **state) {
+  enum { LINES = 400, MAXLEN = 300 };
+  static const int64_t ts[] = {0, 1, -1, 9, 10, -10, 1764380000000, -1764380000000,
+                               SAFE_INT, -SAFE_INT, 999999999999, 1000000000000};
+  char line[MAXLEN];
+  char *want = malloc((size_t)LINES * (6 * (MAXLEN + 16) + 128));
+  assert_non_null(want);
+  size_t want_len = 0;
+  uint64_t x = 0x9e3779b97f4a7c15u;
+  wire_batch_enc e;
+  wire_batch_enc_init(&e, 0);
+  for (int i = 0; i < LINES; i++) {
+    size_t n;
+    if (i == 0) { /* every byte value but NUL, which the encoder refuses */
+      for (n = 0; n < 255; n++) line[n] = (char)(n + 1);
+    } else { /* random lengths and bytes, some lines mostly escapes */
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      n = (size_t)(x % MAXLEN);
+      for (size_t k = 0; k < n; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        unsigned char c = (unsigned char)(i % 3 ? 0x20 + x % 95 : x % 256);
+        if (i % 5 == 0 && x % 4 == 0) c = (unsigned char)"\"\\\n\x01"[x / 4 % 4];
+        line[k] = (char)(c ? c : 'z');
+      }
+    }
+    const char *src = i % 2 ? "/var/log/\"x\"\t.log" : "s";
+    wire_record r = {.seq = i == LINES - 1 ? SAFE_INT : 1 + i,
+                     .ts_ms = ts[i % (int)(sizeof ts / sizeof ts[0])],
+                     .source = src, .source_len = strlen(src), .line = line, .line_len = n};
+    if (i == LINES - 1) { /* a new batch: its first record may carry any seq */
+      wire_batch_enc_free(&e);
+      wire_batch_enc_init(&e, 0);
+      want_len = 0;
+    }
+    want_len += ref_record(want + want_len, &r);
+    assert_int_equal(wire_batch_enc_add(&e, &r), WIRE_OK);
+    assert_int_equal(e.len, want_len);
+    assert_memory_equal(e.buf, want, want_len);
+  }
+  wire_batch_enc_free(&e);
+  free(want);
+}
+
 static void test_encoder_limits(void **state) {
   wire_batch_enc e;
   wire_batch_enc_init(&e, 200);
@@ -416,6 +501,7 @@ int main(void) {
       cmocka_unit_test(test_decode_body_too_big),
       cmocka_unit_test(test_decode_bomb),
       cmocka_unit_test(test_decode_callback_stops),
+      cmocka_unit_test(test_encoder_bytes_match_reference),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
