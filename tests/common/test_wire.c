@@ -174,7 +174,8 @@ static size_t ref_record(char *dst, const wire_record *r) {
 
 static void test_encoder_bytes_match_reference(void **state) {
   enum { LINES = 400, MAXLEN = 300 };
-  static const int64_t ts[] = {0, 1, -1, 9, 10, -10, 1764380000000, -1764380000000,
+  static const int64_t ts[] = {0, 1, -1, 9, 10, -10, 99, 100, -100, 101, 12345, -99999,
+                               1764380000000, -1764380000000,
                                SAFE_INT, -SAFE_INT, 999999999999, 1000000000000};
   char line[MAXLEN];
   char *want = malloc((size_t)LINES * (6 * (MAXLEN + 16) + 128));
