@@ -49,14 +49,19 @@ with open(path, "a", buffering=1 << 20) as f:
 }
 
 # paced_writer FILE SECONDS [WIDTH] [PREFIX]: appends 1,000 lines/s (100 every
-# 100 ms, flushed each time) for SECONDS (PREFIX default "paced ").
+# 100 ms, flushed each time) for SECONDS (PREFIX default "paced "). Line i is
+# written START + (i / 100) * 0.1 s, START being the wall-clock second it
+# writes to $PACED_START_FILE when that is set (for a delivery latency).
 paced_writer() {
   python3 -c "$BENCH_LINE_PY"'
-import sys, time
+import os, sys, time
 path, secs = sys.argv[1], int(sys.argv[2])
 width = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else 0
 prefix = sys.argv[4] if len(sys.argv) > 4 else "paced "
 start = time.monotonic()
+if os.environ.get("PACED_START_FILE"):
+    with open(os.environ["PACED_START_FILE"], "w") as sf:
+        sf.write("%.6f\n" % time.time())
 i = 0
 with open(path, "a") as f:
     for tick in range(secs * 10):
