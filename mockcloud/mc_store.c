@@ -278,10 +278,13 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
     return MC_EDB;
   }
   /* Durable: survives power loss (serve). Fast: the simulator's cloud is
-   * rebuilt every run; MEMORY (not OFF) keeps ROLLBACK working. */
-  const char *pragmas = c->opts.durable
-                            ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                            : "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF;";
+   * rebuilt every run; MEMORY (not OFF) keeps ROLLBACK working, and one
+   * connection holds the file for the whole run, so SQLite need not look
+   * for a hot journal and re-read the header at every transaction (that
+   * fstat and pread were 9% of a simulated fleet's CPU). */
+  const char *pragmas = c->opts.durable ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                        : "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF;"
+                                          " PRAGMA locking_mode=EXCLUSIVE;";
   sqlite3_busy_timeout(c->db, 5000);
   if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
       sqlite3_exec(c->db, schema, NULL, NULL, NULL) != SQLITE_OK) {

@@ -143,6 +143,51 @@ static void quota_holds_and_shedding_is_exact(void **state) {
   destroy(f);
 }
 
+/* spool_space's size (read from the file's header, and cached until the
+ * next commit) is the file's committed size after every kind of change:
+ * appends, acks, sheds, the floor's incremental vacuum, a reopen. A size
+ * cached past a commit, or a header read wrongly, differs from the file. */
+static void db_bytes_follow_every_commit(void **state) {
+  (void)state;
+  fx *f = make(8 * 1024 * 1024);
+  spool_limits lim = {2 * 1024 * 1024, 5, 1LL << 30};
+  assert_int_equal(spool_set_limits(f->sp, &lim), SPOOL_OK);
+  spool_space_info si;
+  os_stat st;
+  int64_t acked = 0;
+  for (int round = 0; round < 12; round++) {
+    assert_true(fill(f, 0, 1 + round % 3) > 0);
+    assert_int_equal(spool_space(f->sp, &si), SPOOL_OK);
+    assert_int_equal(sim_fs_stat(f->fs, DB, &st), OS_OK);
+    assert_int_equal(si.db_bytes, st.size);
+    /* asked twice between commits: the cached answer is the same */
+    spool_space_info again;
+    assert_int_equal(spool_space(f->sp, &again), SPOOL_OK);
+    assert_int_equal(again.db_bytes, si.db_bytes);
+    acked += 150;
+    assert_int_equal(spool_ack(f->sp, acked), SPOOL_OK);
+    assert_int_equal(spool_space(f->sp, &si), SPOOL_OK);
+    assert_int_equal(sim_fs_stat(f->fs, DB, &st), OS_OK);
+    assert_int_equal(si.db_bytes, st.size);
+  }
+  /* A floor shed gives its pages back (incremental vacuum): the file
+   * shrinks, and the size said shrinks with it. */
+  int64_t before = si.db_bytes;
+  spool_shed_entry e;
+  assert_int_equal(spool_shed(f->sp, 1LL << 30, SPOOL_SHED_FLOOR, 1, &e), SPOOL_OK);
+  assert_true(e.records > 0);
+  assert_int_equal(spool_space(f->sp, &si), SPOOL_OK);
+  assert_int_equal(sim_fs_stat(f->fs, DB, &st), OS_OK);
+  assert_int_equal(si.db_bytes, st.size);
+  assert_true(si.db_bytes < before);
+  spool_close(f->sp);
+  char err[256];
+  assert_int_equal(spool_open(&f->os, DB, &f->sp, err, sizeof err), SPOOL_OK);
+  assert_int_equal(spool_space(f->sp, &si), SPOOL_OK);
+  assert_int_equal(si.db_bytes, st.size);
+  destroy(f);
+}
+
 static void floor_is_kept_and_deficit_given_back(void **state) {
   (void)state;
   uint64_t disk = 16 * 1024 * 1024;
@@ -364,6 +409,7 @@ static void shed_under_floor_with_a_full_log_page(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(quota_holds_and_shedding_is_exact),
+      cmocka_unit_test(db_bytes_follow_every_commit),
       cmocka_unit_test(floor_is_kept_and_deficit_given_back),
       cmocka_unit_test(io_error_is_reported_as_eio),
       cmocka_unit_test(shed_log_stays_bounded),
