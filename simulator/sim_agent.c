@@ -226,6 +226,7 @@ int sim__setup_agent(fleet *f, sim_agent *g, int32_t idx, log_ctx *lc) {
   if (sim_fs_create((uint64_t)idx + 1, (uint64_t)f->scn->disk_quota_bytes, fs_clock, f, &g->fs) !=
       OS_OK)
     return -1;
+  sim_fs_set_spares(g->fs, f->spares);
   if (sim_fs_mkdirs(g->fs, "/var/log", 0755) || sim_fs_mkdirs(g->fs, "/var/lib", 0755) ||
       sim_fs_mkdirs(g->fs, "/etc/outpost", 0755))
     return -1;

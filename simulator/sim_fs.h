@@ -56,6 +56,20 @@ int sim_fs_create(uint64_t dev, uint64_t quota, sim_fs_clock_fn clock, void *clo
                   sim_fs **out);
 void sim_fs_free(sim_fs *fs); /* safe on NULL */
 
+/* Spare crash-undo blocks shared by the file systems of one thread (a
+ * fleet): a sync's freed blocks wait there for the next transaction's
+ * instead of going back to the allocator. At most max_blocks are kept
+ * (capped at SIM_FS_SPARES_MAX); a sim_fs given one (sim_fs_set_spares,
+ * inherited by sim_fs_copy) borrows it: it must outlive every such fs, and
+ * must not be shared across threads. sim_fs_spares_new returns NULL on
+ * ENOMEM; sim_fs_spares_free is safe on NULL. Without spares (the default)
+ * every block is allocated and freed. */
+#define SIM_FS_SPARES_MAX 4096
+typedef struct sim_fs_spares sim_fs_spares;
+sim_fs_spares *sim_fs_spares_new(size_t max_blocks);
+void sim_fs_spares_free(sim_fs_spares *s);
+void sim_fs_set_spares(sim_fs *fs, sim_fs_spares *s);
+
 int sim_fs_open(sim_fs *fs, const char *path, int flags, uint32_t mode, os_file **out);
 int sim_fs_close(sim_fs *fs, os_file *f);
 int64_t sim_fs_pread(sim_fs *fs, os_file *f, void *buf, size_t len, int64_t off);

@@ -187,6 +187,7 @@ typedef struct fleet {
   sim_net *net;
   mc_cloud *cloud;
   wire_zctx *zctx; /* lent to every agent (agent_set_zctx): one thread, one context */
+  sim_fs_spares *spares; /* lent to every agent's disk (sim_fs_set_spares); NULL: none */
   sim_rng cloud_rng, fault_rng;
   sim_trace *trace;
   agent_config cfg;

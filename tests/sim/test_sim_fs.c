@@ -401,6 +401,68 @@ static void hook_swaps_inside_open(void **state) {
 /* Issue #15: zeros written at the end of a file (the spool's reserve) take
  * no memory, yet read, count against the quota, survive a crash and a copy
  * exactly as held bytes would. */
+static void fill_file(sim_fs *fs, os_file *f, char c, int64_t len) {
+  char buf[4096];
+  memset(buf, c, sizeof buf);
+  for (int64_t off = 0; off < len; off += (int64_t)sizeof buf)
+    assert_int_equal(sim_fs_pwrite(fs, f, buf, sizeof buf, off), (int64_t)sizeof buf);
+}
+
+static void all_bytes_are(sim_fs *fs, os_file *f, char c, int64_t len) {
+  char want[4096], got[4096];
+  memset(want, c, sizeof want);
+  for (int64_t off = 0; off < len; off += (int64_t)sizeof got) {
+    assert_int_equal(sim_fs_pread(fs, f, got, sizeof got, off), (int64_t)sizeof got);
+    assert_memory_equal(got, want, sizeof got);
+  }
+}
+
+/* Blocks lent back by a sync (sim_fs_set_spares) carry another file's old
+ * bytes: reused, they must hold exactly the saved bytes and zeros after
+ * them, or a power cut would put stale bytes into a file. */
+static void spare_blocks_restore_the_same_bytes(void **state) {
+  (void)state;
+  sim_fs_spares *sp = sim_fs_spares_new(4);
+  assert_non_null(sp);
+  sim_fs *fs = mk(1 << 20);
+  sim_fs_set_spares(fs, sp);
+  os_file *a, *z;
+  /* Two blocks of 'A' saved, then lent back at the sync. */
+  assert_int_equal(sim_fs_open(fs, "/a", OS_O_WRITE | OS_O_CREATE, 0600, &a), OS_OK);
+  fill_file(fs, a, 'A', 8192);
+  assert_int_equal(sim_fs_sync(fs, a), OS_OK);
+  fill_file(fs, a, 'B', 8192);
+  assert_int_equal(sim_fs_sync(fs, a), OS_OK);
+  /* A synced file of zeros (held in no memory): its first block saved from
+   * a spare must read back as zeros, not as 'A'. */
+  assert_int_equal(sim_fs_open(fs, "/z", OS_O_WRITE | OS_O_CREATE, 0600, &z), OS_OK);
+  fill_file(fs, z, 0, 8192);
+  assert_int_equal(sim_fs_sync(fs, z), OS_OK);
+  write_str(fs, z, "x", 100);
+  /* And a block of 'B' saved into the other spare. */
+  write_str(fs, a, "C", 5000);
+  sim_fs_crash(fs);
+  sim_fs_close(fs, a);
+  sim_fs_close(fs, z);
+  assert_int_equal(sim_fs_open(fs, "/z", OS_O_READ, 0, &z), OS_OK);
+  all_bytes_are(fs, z, 0, 8192);
+  assert_int_equal(sim_fs_open(fs, "/a", OS_O_READ, 0, &a), OS_OK);
+  all_bytes_are(fs, a, 'B', 8192);
+  /* A copy of the disk shares the spares and is freed before them. */
+  sim_fs *copy = NULL;
+  assert_int_equal(sim_fs_copy(fs, 8, &copy), OS_OK);
+  sim_fs_free(fs);
+  os_file *c;
+  assert_int_equal(sim_fs_open(copy, "/a", OS_O_WRITE, 0, &c), OS_OK);
+  write_str(copy, c, "D", 0);
+  sim_fs_crash(copy);
+  sim_fs_close(copy, c);
+  assert_int_equal(sim_fs_open(copy, "/a", OS_O_READ, 0, &c), OS_OK);
+  all_bytes_are(copy, c, 'B', 8192);
+  sim_fs_free(copy);
+  sim_fs_spares_free(sp);
+}
+
 static void zero_tail_takes_no_memory(void **state) {
   (void)state;
   static const char zeros[16384];
@@ -465,6 +527,7 @@ int main(void) {
       cmocka_unit_test(rmdir_only_empty),
       cmocka_unit_test(read_write_and_unique_inodes),
       cmocka_unit_test(zero_tail_takes_no_memory),
+      cmocka_unit_test(spare_blocks_restore_the_same_bytes),
       cmocka_unit_test(open_handle_survives_unlink_and_rename),
       cmocka_unit_test(quota_enospc_writes_nothing),
       cmocka_unit_test(crash_reverts_unsynced_and_kills_handles),
