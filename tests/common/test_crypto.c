@@ -272,6 +272,32 @@ static void test_pem_verify_ecdsa(void **state) {
   assert_int_equal(crypto_pem_verify(mpem, strlen(mpem), (crypto_scheme)99, msg, strlen(msg), msig, mlen),
                    CRYPTO_EINVAL);
   assert_int_equal(pv(mpem, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, msig, 0), CRYPTO_EVERIFY);
+  /* The same key's DER under another PEM name, with a byte after it, and
+   * with its point moved off the curve: never a key. */
+  char wrapped[1024];
+  BIO *wb = BIO_new(BIO_s_mem());
+  assert_non_null(wb);
+  assert_true(PEM_write_bio(wb, "CERTIFICATE", "", pub, (long)plen) > 0);
+  int wn = BIO_read(wb, wrapped, (int)sizeof wrapped - 1);
+  assert_true(wn > 0);
+  wrapped[wn] = 0;
+  assert_int_equal(pv(wrapped, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, msig, mlen), CRYPTO_EINVAL);
+  uint8_t longer[CRYPTO_PUB_DER_MAX + 1];
+  memcpy(longer, pub, plen);
+  longer[plen] = 0;
+  assert_true(PEM_write_bio(wb, "PUBLIC KEY", "", longer, (long)plen + 1) > 0);
+  wn = BIO_read(wb, wrapped, (int)sizeof wrapped - 1);
+  assert_true(wn > 0);
+  wrapped[wn] = 0;
+  assert_int_equal(pv(wrapped, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, msig, mlen), CRYPTO_EINVAL);
+  memcpy(longer, pub, plen);
+  longer[plen - 1] ^= 0x01; /* the last byte of y */
+  assert_true(PEM_write_bio(wb, "PUBLIC KEY", "", longer, (long)plen) > 0);
+  wn = BIO_read(wb, wrapped, (int)sizeof wrapped - 1);
+  assert_true(wn > 0);
+  wrapped[wn] = 0;
+  assert_int_equal(pv(wrapped, CRYPTO_SCHEME_ECDSA_P256_SHA256, msg, msig, mlen), CRYPTO_EINVAL);
+  BIO_free(wb);
   free(mpem);
   free(pem);
   free(p384_pem);
