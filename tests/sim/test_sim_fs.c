@@ -463,6 +463,45 @@ static void spare_blocks_restore_the_same_bytes(void **state) {
   sim_fs_spares_free(sp);
 }
 
+/* A file past 1 MiB lives in a mapping of its own (sim_fs.c MAP_FROM):
+ * grown, restored by a power cut, copied and freed like any other. */
+static void large_file_in_its_own_mapping(void **state) {
+  (void)state;
+  sim_fs *fs = mk(16 << 20);
+  os_file *f;
+  static char chunk[65536];
+  assert_int_equal(sim_fs_open(fs, "/big", OS_O_WRITE | OS_O_CREATE, 0600, &f), OS_OK);
+  for (int i = 0; i < 48; i++) { /* 3 MiB, a different byte per chunk */
+    memset(chunk, 'a' + i % 26, sizeof chunk);
+    assert_int_equal(sim_fs_pwrite(fs, f, chunk, sizeof chunk, (int64_t)i * 65536), 65536);
+  }
+  assert_int_equal(sim_fs_sync(fs, f), OS_OK);
+  memset(chunk, '#', sizeof chunk);
+  assert_int_equal(sim_fs_pwrite(fs, f, chunk, sizeof chunk, 20 * 65536), 65536);
+  assert_int_equal(sim_fs_pwrite(fs, f, chunk, sizeof chunk, 48 * 65536), 65536); /* grows */
+  sim_fs_crash(fs);
+  sim_fs_close(fs, f);
+  sim_fs *copy = NULL;
+  assert_int_equal(sim_fs_copy(fs, 9, &copy), OS_OK);
+  sim_fs *each[2] = {fs, copy};
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(sim_fs_open(each[k], "/big", OS_O_READ, 0, &f), OS_OK);
+    os_stat st;
+    assert_int_equal(sim_fs_fstat(each[k], f, &st), OS_OK);
+    assert_int_equal(st.size, 48 * 65536);
+    for (int i = 0; i < 48; i++) {
+      char want[65536];
+      memset(want, 'a' + i % 26, sizeof want);
+      assert_int_equal(sim_fs_pread(each[k], f, chunk, sizeof chunk, (int64_t)i * 65536), 65536);
+      assert_memory_equal(chunk, want, sizeof want);
+    }
+    sim_fs_close(each[k], f);
+  }
+  assert_int_equal(sim_fs_unlink(fs, "/big"), OS_OK);
+  sim_fs_free(fs);
+  sim_fs_free(copy);
+}
+
 static void zero_tail_takes_no_memory(void **state) {
   (void)state;
   static const char zeros[16384];
@@ -528,6 +567,7 @@ int main(void) {
       cmocka_unit_test(read_write_and_unique_inodes),
       cmocka_unit_test(zero_tail_takes_no_memory),
       cmocka_unit_test(spare_blocks_restore_the_same_bytes),
+      cmocka_unit_test(large_file_in_its_own_mapping),
       cmocka_unit_test(open_handle_survives_unlink_and_rename),
       cmocka_unit_test(quota_enospc_writes_nothing),
       cmocka_unit_test(crash_reverts_unsynced_and_kills_handles),
