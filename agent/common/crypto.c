@@ -232,8 +232,10 @@ static EVP_PKEY *pem_public_key(BIO *bio) {
   EVP_PKEY *pk = NULL;
   if (PEM_read_bio(bio, &name, &header, &der, &der_len) == 1 && der_len > 0) {
     const unsigned char *p = der;
-    if (strcmp(name, PEM_STRING_PUBLIC) == 0) pk = d2i_PUBKEY(NULL, &p, der_len);
-    else if (strcmp(name, PEM_STRING_RSA_PUBLIC) == 0) pk = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, der_len);
+    if (strcmp(name, PEM_STRING_PUBLIC) == 0)
+      pk = d2i_PUBKEY(NULL, &p, der_len);
+    else if (strcmp(name, PEM_STRING_RSA_PUBLIC) == 0)
+      pk = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, der_len);
     if (pk && p != der + der_len) { /* bytes after the key: not this key's encoding */
       EVP_PKEY_free(pk);
       pk = NULL;

@@ -446,33 +446,38 @@ typedef struct {
 
 /* Trees no policy and no local config may open anything in. */
 static const deny_name deny_trees[] = {
-    DENY("/etc/shadow"), DENY("/etc/gshadow"), DENY("/etc/shadow-"), DENY("/etc/gshadow-"), DENY("/etc/security/opasswd"),
-    DENY("/etc/ssl/private"), DENY("/etc/pki/tls/private"), DENY("/etc/ssh"), DENY("/etc/krb5.keytab"),
-    DENY("/etc/sudoers"), DENY("/etc/sudoers.d"), DENY("/root"), DENY("/proc"), DENY("/sys"), DENY("/dev"), DENY("/run/secrets"),
+    DENY("/etc/shadow"), DENY("/etc/gshadow"), DENY("/etc/shadow-"), DENY("/etc/gshadow-"),
+    DENY("/etc/security/opasswd"), DENY("/etc/ssl/private"), DENY("/etc/pki/tls/private"),
+    DENY("/etc/ssh"), DENY("/etc/krb5.keytab"), DENY("/etc/sudoers"), DENY("/etc/sudoers.d"),
+    DENY("/root"), DENY("/proc"), DENY("/sys"), DENY("/dev"), DENY("/run/secrets"),
     DENY("/var/lib/sss/secrets"), DENY("/var/lib/outpost"), DENY("/etc/outpost"),
 };
 
 /* A path component with one of these names denies everything below it. */
 static const deny_name deny_components[] = {
-    DENY(".ssh"), DENY(".gnupg"), DENY(".password-store"), DENY(".mozilla"), DENY(".pki"), DENY(".aws"), DENY(".kube"), DENY(".docker"),
-    DENY("keyrings"), DENY(".thunderbird"), DENY("google-chrome"), DENY("chromium"), DENY("BraveSoftware"), DENY(".vault-token"),
-    DENY(".netrc"), DENY(".pgpass"), DENY(".git-credentials"), DENY(".azure"), DENY(".gcloud"), DENY("private-keys-v1.d"),
+    DENY(".ssh"), DENY(".gnupg"), DENY(".password-store"), DENY(".mozilla"), DENY(".pki"),
+    DENY(".aws"), DENY(".kube"), DENY(".docker"), DENY("keyrings"), DENY(".thunderbird"),
+    DENY("google-chrome"), DENY("chromium"), DENY("BraveSoftware"), DENY(".vault-token"),
+    DENY(".netrc"), DENY(".pgpass"), DENY(".git-credentials"), DENY(".azure"), DENY(".gcloud"),
+    DENY("private-keys-v1.d"),
 };
 
 /* Inside a home directory (/home/USER/...), these first-level entries. */
 static const deny_name deny_home[] = {
-    DENY("Documents"), DENY("Desktop"), DENY("Downloads"), DENY("Pictures"), DENY("Videos"), DENY("Music"), DENY(".config"),
-    DENY(".local"), DENY("snap"), DENY(".cache"), DENY(".var"),
+    DENY("Documents"), DENY("Desktop"), DENY("Downloads"), DENY("Pictures"), DENY("Videos"),
+    DENY("Music"), DENY(".config"), DENY(".local"), DENY("snap"), DENY(".cache"), DENY(".var"),
 };
 
 /* File-name suffixes (case-insensitive) of key and secret stores. */
 static const deny_name deny_suffixes[] = {
-    DENY(".key"), DENY(".pem"), DENY(".p12"), DENY(".pfx"), DENY(".kdbx"), DENY(".keystore"), DENY(".jks"), DENY(".gpg"), DENY(".asc"),
-    DENY("_history"), DENY(".keytab"),
+    DENY(".key"), DENY(".pem"), DENY(".p12"), DENY(".pfx"), DENY(".kdbx"), DENY(".keystore"),
+    DENY(".jks"), DENY(".gpg"), DENY(".asc"), DENY("_history"), DENY(".keytab"),
 };
 
 /* File-name prefixes of SSH private keys. */
-static const deny_name deny_prefixes[] = {DENY("id_rsa"), DENY("id_dsa"), DENY("id_ecdsa"), DENY("id_ed25519")};
+static const deny_name deny_prefixes[] = {
+    DENY("id_rsa"), DENY("id_dsa"), DENY("id_ecdsa"), DENY("id_ed25519"),
+};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
