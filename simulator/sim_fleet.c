@@ -79,16 +79,21 @@ static void hour_line(fleet *f) {
   sum_agents(f, &t);
   sim_net_stats ns;
   sim_net_get_stats(f->net, &ns);
-  sim_trace_line(f->trace,
-                 "{\"t\":%lld,\"type\":\"hour\",\"hour\":%lld,\"events\":%lld,\"hash\":\"%016" PRIx64
-                 "\",\"lines_written\":%lld,\"produced\":%lld,\"acked\":%lld,\"spooled\":%lld,"
-                 "\"cloud_records\":%lld,\"requests\":%lld,\"lost_in\":%lld,\"lost_out\":%lld,"
-                 "\"refused\":%lld,\"ledger_checks\":%lld}",
-                 (long long)f->now, (long long)(f->now / 3600000), (long long)sim_trace_events(f->trace),
-                 sim_trace_hash(f->trace), (long long)t.lines, (long long)t.produced,
-                 (long long)t.acked, (long long)t.spooled, (long long)mc_total_records(f->cloud),
-                 (long long)ns.requests, (long long)ns.lost_in, (long long)ns.lost_out,
-                 (long long)ns.refused, (long long)f->ledger_checks);
+  /* A shard's line holds its agents' share, and the fleet's own events and
+   * digest term apart, so that the merge can add the shards' lines into the
+   * line one run writes (sim_trace_merge). */
+  uint64_t fleet_chain;
+  int64_t fleet_events = 0;
+  sim_trace_chain(f->trace, -1, &fleet_chain, &fleet_events);
+  int shard = f->shard_n > 1;
+  sim_trace_hour h = {.t = f->now, .hour = f->now / 3600000, .events = sim_trace_events(f->trace),
+                      .hash = sim_trace_digest(f->trace, !shard), .lines_written = t.lines,
+                      .produced = t.produced, .acked = t.acked, .spooled = t.spooled,
+                      .cloud_records = mc_total_records(f->cloud), .requests = ns.requests,
+                      .lost_in = ns.lost_in, .lost_out = ns.lost_out, .refused = ns.refused,
+                      .ledger_checks = f->ledger_checks, .shard = shard,
+                      .fleet_events = fleet_events, .fleet_hash = sim_trace_digest_fleet(f->trace)};
+  sim_trace_hour_line(f->trace, &h);
 }
 
 /* report.html's timeline (sim_report.h): the fleet at time t, read between
@@ -654,20 +659,22 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   f->cloud = NULL;
   if (f->stop != 1) sim__expect_store(f, db_path, t.lines);
 
+  const char *names[MAX_EXPECT];
+  int passes[MAX_EXPECT];
   for (int i = 0; i < f->n_exp; i++) {
     res->expectations++;
     if (!f->exp[i].pass) {
       res->expectations_failed++;
       sim__set_failure(f, "%s: %s", f->exp[i].name, f->exp[i].detail);
     }
-    sim_trace_line(f->trace, "{\"t\":%lld,\"type\":\"expect\",\"name\":\"%s\",\"pass\":%s}",
-                   (long long)f->now, f->exp[i].name, f->exp[i].pass ? "true" : "false");
+    names[i] = f->exp[i].name;
+    passes[i] = f->exp[i].pass;
   }
-  sim_trace_line(f->trace,
-                 "{\"t\":%lld,\"type\":\"end\",\"events\":%lld,\"hash\":\"%016" PRIx64
-                 "\",\"lines_written\":%lld,\"ledger_checks\":%lld}",
-                 (long long)f->now, (long long)sim_trace_events(f->trace), sim_trace_hash(f->trace),
-                 (long long)t.lines, (long long)f->ledger_checks);
+  sim_trace_end te = {.agents = f->n, .t = f->now, .events = sim_trace_events(f->trace),
+                      .lines_written = t.lines, .ledger_checks = f->ledger_checks,
+                      .hash = sim_trace_hash(f->trace), .n_exp = f->n_exp, .exp_name = names,
+                      .exp_pass = passes};
+  sim_trace_verdict(f->trace, &te);
   if (opt->out_dir) {
     sim_summary sum;
     fill_summary(f, &t, &ns, &ms, &sum);

@@ -15,6 +15,12 @@
  * --quiet shows none. It reads the wall clock
  * and the process's RSS and never touches the run itself.
  *
+ * --jobs J runs the fleet as J shards in J processes, merged (sim_shard.h).
+ * Without it, a fleet of JOBS_MIN_AGENTS or more agents of a scenario that
+ * shards runs in one process per online CPU, and a smaller one (seconds of
+ * work, one cloud.db in OUT) in one; OUTPOST_SIM_JOBS=J sets that default.
+ * Either way the report and the trace hash are the same (docs/scale.md).
+ *
  * Exit 0: every expectation held; 1: one failed (the replay command is
  * printed); 2: bad scenario file or bad arguments (or the run could not be
  * set up). Wall-clock time and peak RSS go to stdout only, never to files.
@@ -53,6 +59,26 @@ static int usage(void) {
 }
 
 #define PLAIN_EVERY_S 30
+#define JOBS_MIN_AGENTS 200
+
+/* The number of processes when --jobs is not given (above): 0, or -1 when
+ * OUTPOST_SIM_JOBS is not a number of jobs. */
+static int default_jobs(const sim_scenario *scn, int64_t fleet_n, uint64_t *jobs) {
+  const char *env = getenv("OUTPOST_SIM_JOBS");
+  if (env && *env) {
+    if (sim_cli_parse_u64(env, SIM_SHARD_MAX_JOBS, jobs) || *jobs == 0) {
+      fprintf(stderr, "outpost-sim: OUTPOST_SIM_JOBS=%s: must be 1..%d\n", env, SIM_SHARD_MAX_JOBS);
+      return -1;
+    }
+    return 0;
+  }
+  char why[600];
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  *jobs = 1;
+  if (fleet_n >= JOBS_MIN_AGENTS && cpus > 1 && !sim_shard_refusal(scn, why, sizeof why))
+    *jobs = cpus > SIM_SHARD_MAX_JOBS ? SIM_SHARD_MAX_JOBS : (uint64_t)cpus;
+  return 0;
+}
 
 typedef struct progress_view {
   int tty;
@@ -272,9 +298,15 @@ int main(int argc, char **argv) {
     free(scn);
     return 2;
   }
+  int jobs_given = jobs > 0;
+  if (!jobs && !shard && real.agents == 0 &&
+      default_jobs(scn, opt.agents > 0 ? opt.agents : scn->agents, &jobs) != 0) {
+    free(scn);
+    return 2;
+  }
   if (shard || jobs > 1) {
     char serr[512];
-    if (shard && jobs) {
+    if (shard && jobs_given) {
       fprintf(stderr, "outpost-sim: --shard and --jobs do not go together: a shard is one process\n");
       free(scn);
       return 2;
@@ -346,7 +378,8 @@ int main(int argc, char **argv) {
     char why[600];
     if (sim_shard_refusal(scn, why, sizeof why)) {
       /* agents that interact run in one process: same result, one core */
-      fprintf(stderr, "outpost-sim: --jobs %d: %s: running it in one process\n", (int)jobs, why);
+      if (jobs_given)
+        fprintf(stderr, "outpost-sim: --jobs %d: %s: running it in one process\n", (int)jobs, why);
       jobs = 1;
     } else if ((int64_t)jobs > fleet_n) {
       jobs = (uint64_t)fleet_n;

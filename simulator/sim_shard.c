@@ -642,6 +642,49 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
   return 0;
 }
 
+/* Writes DIR/trace.jsonl from the shards' traces (sim_trace_merge) and
+ * names it in tpath; when a shard has no trace.jsonl, writes nothing and
+ * tpath names none (report.html then has no story to tell). */
+static int merge_traces(const rpart *ps, int np, const sim_summary *s, const char *dir, char *tpath,
+                        size_t tcap, char *err, size_t cap) {
+  tpath[0] = 0;
+  char(*paths)[1100] = calloc((size_t)np, sizeof *paths);
+  const char **in = calloc((size_t)np, sizeof *in);
+  int rc = 0;
+  if (!paths || !in) {
+    rc = SIM_SHARD_ENOMEM;
+    snprintf(err, cap, "out of memory");
+    goto out;
+  }
+  for (int i = 0; i < np; i++) {
+    int k = ps[i].k;
+    snprintf(paths[k], sizeof paths[k], "%s/trace.jsonl", ps[i].dir);
+    in[k] = paths[k];
+    if (access(paths[k], F_OK) != 0) goto out; /* shard.json files alone */
+  }
+  const char *names[SIM_SUMMARY_MAX_EXPECT];
+  int passes[SIM_SUMMARY_MAX_EXPECT];
+  for (int i = 0; i < s->n_exp; i++) {
+    names[i] = s->exp[i].name;
+    passes[i] = s->exp[i].pass;
+  }
+  sim_trace_end te = {.agents = s->agents, .t = s->simulated_ms, .events = s->c[SIM_C_EVENTS],
+                      .lines_written = s->c[SIM_C_LINES_WRITTEN],
+                      .ledger_checks = s->c[SIM_C_LEDGER_CHECKS], .hash = s->trace_hash,
+                      .n_exp = s->n_exp, .exp_name = names, .exp_pass = passes};
+  snprintf(tpath, tcap, "%s/trace.jsonl", dir);
+  char terr[600];
+  int trc = sim_trace_merge(in, np, tpath, &te, terr, sizeof terr);
+  if (trc != SIM_TRACE_OK) {
+    snprintf(err, cap, "merging the traces: %s", terr);
+    rc = trc == SIM_TRACE_EINVAL ? SIM_SHARD_EINVAL : trc == SIM_TRACE_ENOMEM ? SIM_SHARD_ENOMEM : SIM_SHARD_EIO;
+  }
+out:
+  free(paths);
+  free(in);
+  return rc;
+}
+
 int sim_shard_merge(const char *const *dirs, int n_dirs, const char *out_dir, sim_run_result *res,
                     char *err, size_t err_cap) {
   memset(res, 0, sizeof *res);
@@ -770,18 +813,14 @@ int sim_shard_merge(const char *const *dirs, int n_dirs, const char *out_dir, si
     snprintf(err, err_cap, "%s: cannot write the report", path);
     goto out;
   }
-  /* report.html: a failure's story comes from the trace of the shard that
-   * ran the agent it names */
+  /* trace.jsonl: the shards' merged when every shard brought its own (a
+   * merge of shard.json files alone has none); report.html tells a
+   * failure's story from it. */
+  if (merge_traces(ps, n_dirs, s, dir, tpath, sizeof tpath, err, err_cap)) goto out;
   sim_report_expect rx[SIM_SUMMARY_MAX_EXPECT];
   for (int i = 0; i < s->n_exp; i++)
     rx[i] = (sim_report_expect){.name = s->exp[i].name, .pass = s->exp[i].pass,
                                 .detail = s->exp[i].detail};
-  int32_t who = -1;
-  for (int i = 0; i < s->n_exp && who < 0; i++)
-    if (!s->exp[i].pass) who = sim_report_agent_of(s->exp[i].detail);
-  snprintf(tpath, sizeof tpath, "%s/trace.jsonl", a->dir);
-  for (int i = 0; who >= 0 && i < n_dirs; i++)
-    if (who % ps[i].n == ps[i].k) snprintf(tpath, sizeof tpath, "%s/trace.jsonl", ps[i].dir);
   sim_report_input ri = {.scn = scn, .scenario_path = a->scenario_path[0] ? a->scenario_path : NULL,
                          .out_dir = out_dir, .seed = s->seed, .agents = s->agents,
                          .sim_ms = s->simulated_ms, .lines_written = s->c[SIM_C_LINES_WRITTEN],
@@ -790,7 +829,7 @@ int sim_shard_merge(const char *const *dirs, int n_dirs, const char *out_dir, si
                          .events = s->c[SIM_C_EVENTS], .trace_hash = s->trace_hash, .tl = tl,
                          .rate = s->rate, .rate_len = s->rate_len, .rate_peak = s->rate_peak,
                          .rate_peak_min = s->rate_peak_min, .exp = rx, .n_exp = s->n_exp,
-                         .failure = s->failure, .trace_path = tpath,
+                         .failure = s->failure, .trace_path = tpath[0] ? tpath : NULL,
                          .trace_full = (int)a->trace_full};
   snprintf(path, sizeof path, "%s/report.html", dir);
   char rerr[600];
