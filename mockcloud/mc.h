@@ -56,6 +56,11 @@ typedef struct mc_options {
    * identity. The price: after any restart (clean or not) data waits up to
    * this long. 0 = off (default); 360 = one check-in interval plus slack. */
   int64_t probation_s;
+  /* Not durable only (the simulator): the store's transactions are nested in
+   * one that commits after this many of them (0: each commits). A request's
+   * work is still all or nothing (a savepoint); what is saved is writing the
+   * same pages to the file at every request. mc_close commits the rest. */
+  int commit_every;
 } mc_options;
 
 /* Opens (creating if needed) the store at db_path. opts may be NULL (defaults).

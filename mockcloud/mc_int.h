@@ -61,6 +61,8 @@ struct mc_cloud {
   /* issue #15: the ingest path's zstd context, kept between batches (NULL:
    * one per batch); requests are handled one at a time */
   wire_zctx *z;
+  /* mc_options.commit_every: requests since the outer transaction began */
+  int batched, since_commit;
 };
 
 #define MC_SESSION_NONCE_LEN 32

@@ -136,11 +136,28 @@ sqlite3_stmt *mc__stmt(mc_cloud *c, enum mc__stmt id) {
   return s;
 }
 
+/* Batched (mc_options.commit_every): BEGIN, COMMIT and ROLLBACK are a
+ * savepoint's, inside the outer transaction, which commits every
+ * commit_every requests. A failed outer COMMIT leaves SQLite's own
+ * transaction state as it was: the next savepoint then runs on its own. */
+static int end_request(mc_cloud *c, int rc) {
+  if (++c->since_commit < c->opts.commit_every) return rc;
+  c->since_commit = 0;
+  if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) return MC_EDB;
+  return sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? rc : MC_EDB;
+}
+
 int mc__exec(mc_cloud *c, enum mc__stmt id) {
   sqlite3_stmt *s = c->st[id];
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
-  return rc == SQLITE_DONE ? MC_OK : MC_EDB;
+  rc = rc == SQLITE_DONE ? MC_OK : MC_EDB;
+  if (!c->batched) return rc;
+  if (id == MC_ST_ROLLBACK) { /* ROLLBACK TO keeps the savepoint: pop it */
+    if (sqlite3_exec(c->db, "RELEASE mc_request", NULL, NULL, NULL) != SQLITE_OK) rc = MC_EDB;
+    return end_request(c, rc);
+  }
+  return id == MC_ST_COMMIT && rc == MC_OK ? end_request(c, rc) : rc;
 }
 
 int mc__random(mc_cloud *c, unsigned char *buf, size_t len) {
@@ -265,6 +282,7 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
     if (opts->challenge_ttl_s > 0) c->opts.challenge_ttl_s = opts->challenge_ttl_s;
     c->opts.durable = opts->durable;
     c->opts.probation_s = opts->probation_s > 0 ? opts->probation_s : 0;
+    c->opts.commit_every = opts->commit_every > 0 ? opts->commit_every : 0;
   }
   int mrc = load_master(c, db_path, err, err_cap);
   if (mrc != MC_OK) {
@@ -292,8 +310,18 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
     mc_close(c);
     return MC_EDB;
   }
+  c->batched = !c->opts.durable && c->opts.commit_every > 1;
+  if (c->batched && sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+    put_err(err, err_cap, "begin", c->db);
+    mc_close(c);
+    return MC_EDB;
+  }
+  static const char *const batched_sql[] = {[MC_ST_BEGIN] = "SAVEPOINT mc_request",
+                                            [MC_ST_COMMIT] = "RELEASE mc_request",
+                                            [MC_ST_ROLLBACK] = "ROLLBACK TO mc_request"};
   for (int i = 0; i < MC_ST_COUNT; i++) {
-    if (sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL) !=
+    const char *sql = c->batched && i <= MC_ST_ROLLBACK ? batched_sql[i] : stmt_sql[i];
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL) !=
         SQLITE_OK) {
       put_err(err, err_cap, "prepare", c->db);
       mc_close(c);
@@ -307,6 +335,8 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
 void mc_close(mc_cloud *c) {
   if (!c) return;
   for (int i = 0; i < MC_ST_COUNT; i++) sqlite3_finalize(c->st[i]);
+  if (c->batched && !sqlite3_get_autocommit(c->db)) /* the last requests' work */
+    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
   sqlite3_finalize(c->policy_ver);
   sqlite3_close(c->db);
   memset(c->master, 0, sizeof c->master);

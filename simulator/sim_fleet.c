@@ -476,7 +476,7 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   }
   mc_env env = {.ctx = f, .wall_ms = sim__cloud_wall, .random = sim__cloud_random};
   mc_options mo = {.session_ttl_s = scn->session_ttl_s, .challenge_ttl_s = 60, .durable = 0,
-                   .probation_s = scn->probation_s};
+                   .probation_s = scn->probation_s, .commit_every = SIM_CLOUD_COMMIT_EVERY};
   char mcerr[256] = "";
   /* The store is private to this process: "nolock" spares SQLite's fcntl
    * locking, which otherwise dominates the run (a lock per statement). */

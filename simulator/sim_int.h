@@ -57,6 +57,9 @@ enum {
 
 /* Paths on every simulated host. */
 #define LOG_PATH "/var/log/app.log"
+/* The cloud's store commits every this many requests (mc_options): the
+ * simulated cloud never loses power, and its store is read at the end. */
+#define SIM_CLOUD_COMMIT_EVERY 1024
 #define STATE_DIR "/var/lib/outpost"
 #define CA_PATH "/etc/outpost/ca.pem"
 #define ROOT_PATH "/etc/outpost/root.json"

@@ -87,6 +87,7 @@ typedef struct progress_view {
   double start, last; /* wall seconds */
   int64_t last_events;
   int shown;
+  int jobs; /* > 1: the line is shard 0's, one of this many processes */
 } progress_view;
 
 /* Resident set now (not the peak), from /proc; 0 when unknown. */
@@ -118,9 +119,12 @@ static void show_progress(void *user, const sim_progress *p) {
   char eta_s[32];
   if (eta < 0) snprintf(eta_s, sizeof eta_s, "?");
   else snprintf(eta_s, sizeof eta_s, "%dm%02ds", (int)eta / 60, (int)eta % 60);
-  fprintf(stderr, "%ssim %.2f h of %.2f h (%.0f%%), %lld agents, %.0f events/s, ETA %s, RSS %ld MiB%s",
+  char procs[48] = "";
+  if (v->jobs > 1) snprintf(procs, sizeof procs, " in %d processes", v->jobs);
+  fprintf(stderr, "%ssim %.2f h of %.2f h (%.0f%%), %lld agents%s, %.0f events/s%s, ETA %s, RSS %ld MiB%s%s",
           v->tty ? "\r\033[K" : "", (double)p->now_ms / 3600000.0, (double)p->end_ms / 3600000.0, pct,
-          (long long)p->agents, rate, eta_s, rss_mib(), v->tty ? "" : "\n");
+          (long long)p->agents, procs, rate, v->jobs > 1 ? " in the first" : "", eta_s, rss_mib(),
+          v->jobs > 1 ? " each" : "", v->tty ? "" : "\n");
   fflush(stderr);
   v->last = now;
   v->last_events = p->events;
@@ -390,6 +394,7 @@ int main(int argc, char **argv) {
   sim_run_result res;
   int rc;
   if (jobs > 1) {
+    view.jobs = (int)jobs; /* the children's copy of the view says so */
     int jrc = run_jobs(scn, &opt, (int)jobs, &res, err, sizeof err);
     rc = jrc == 2 ? SIM_RUN_ESETUP : jrc == 1 ? SIM_RUN_EFAILED : SIM_RUN_OK;
   } else {

@@ -51,13 +51,13 @@ typedef struct fixture {
   char ratchet[33];
 } fixture;
 
-static int setup(void **state) {
+static int setup_with(void **state, int commit_every) {
   fixture *f = calloc(1, sizeof *f);
   f->env.now = 1764380000000;
   f->env.rng = 0x9e3779b97f4a7c15ull;
   mc_env env = {&f->env, fake_wall, fake_random};
   char err[128];
-  mc_options mo = {.probation_s = 360};
+  mc_options mo = {.probation_s = 360, .commit_every = commit_every};
   assert_int_equal(mc_open(":memory:", &env, &mo, &f->c, err, sizeof err), MC_OK);
   assert_int_equal(mc_workspace_add(f->c, "acme", f->token, sizeof f->token), MC_OK);
   assert_int_equal(strncmp(f->token, "otk_", 4), 0);
@@ -69,6 +69,11 @@ static int setup(void **state) {
   *state = f;
   return 0;
 }
+
+static int setup(void **state) { return setup_with(state, 0); }
+/* The simulator's store: requests are savepoints in a transaction that
+ * commits every 2 of them (mc_options.commit_every). */
+static int setup_batched(void **state) { return setup_with(state, 2); }
 
 static int teardown(void **state) {
   fixture *f = *state;
@@ -723,6 +728,64 @@ static void copy_file(const char *from, const char *to) {
   free(b);
 }
 
+static int64_t rows_in_file(const char *db, const char *sql) {
+  sqlite3 *h = NULL;
+  assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  int64_t n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return n;
+}
+
+/* The simulator's batched store (mc_options.commit_every) on a real file: a
+ * refused batch takes back what it had stored (its savepoint), the others'
+ * work stays, and mc_close writes the requests since the last commit. */
+static void test_batched_store_file(void **state) {
+  fixture *f = *state;
+  char dir[] = "/tmp/outpost-mc-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char db[128], path[160];
+  snprintf(db, sizeof db, "%s/cloud.db", dir);
+  mc_env env = {&f->env, fake_wall, fake_random};
+  mc_close(f->c);
+  mc_options mo = {.commit_every = 1000}; /* nothing commits before mc_close */
+  assert_int_equal(mc_open(db, &env, &mo, &f->c, NULL, 0), MC_OK);
+  assert_int_equal(mc_workspace_add(f->c, "acme", f->token, sizeof f->token), MC_OK);
+  do_enroll(f);
+  open_session(f);
+  cJSON *j;
+  assert_int_equal(ingest(f, 1, 3, &j), 200);
+  cJSON_Delete(j);
+  /* seq 5 arrives first with its own content; then a batch 4..6 stores 4
+   * and meets 5 with other content: refused, and 4 is taken back */
+  wire_batch_enc e;
+  wire_batch_enc_init(&e, 0);
+  wire_record r = {5, 1, "/var/log/app.log", 16, "held first", 10};
+  assert_int_equal(wire_batch_enc_add(&e, &r), WIRE_OK);
+  uint8_t *b;
+  size_t len;
+  assert_int_equal(wire_batch_enc_finish(&e, 1, &b, &len), WIRE_OK);
+  wire_batch_enc_free(&e);
+  assert_int_equal(ingest_raw(f, f->session_id, 5, 5, b, len, 0, 0, &j), 200);
+  cJSON_Delete(j);
+  free(b);
+  assert_int_equal(ingest(f, 4, 6, &j), 409);
+  expect_error(j, "clone_detected");
+  assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 4);
+  mc_close(f->c);
+  f->c = NULL;
+  assert_int_equal(rows_in_file(db, "SELECT count(*) FROM records"), 4);
+  assert_int_equal(rows_in_file(db, "SELECT count(*) FROM records WHERE seq = 4"), 0);
+  assert_int_equal(rows_in_file(db, "SELECT count(*) FROM alerts"), 1);
+  unlink(db);
+  snprintf(path, sizeof path, "%s/session-master.key", dir);
+  unlink(path);
+  rmdir(dir);
+}
+
 /* Session keys are not in the store: cloud.db holds a nonce, the key is
  * derived with a master key kept beside it in a 0600 file. A copy of cloud.db
  * alone holds no key bytes and cannot verify (or forge) the session's
@@ -1059,11 +1122,30 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_content_conflict, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clone_enrollment, setup, teardown),
       cmocka_unit_test_setup_teardown(test_session_keys_not_in_store, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batched_store_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_policy_report_refuses_bad_numbers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_policies, setup, teardown),
       cmocka_unit_test_setup_teardown(test_policy_version_store_error, setup, teardown),
       cmocka_unit_test_setup_teardown(test_promote_gate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_store_error_is_not_absent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_full_flow_and_duplicates, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_enroll_refusals, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_session_refusals, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_ingest_refusals, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_workspace_add, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_ratchet_lost_reply_and_stale_copy, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_live_copies_and_restart, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_late_request_same_process, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_replay_refused, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_revoked, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_content_conflict, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_clone_enrollment, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_session_keys_not_in_store, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_policy_report_refuses_bad_numbers, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_group_policies, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_policy_version_store_error, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_promote_gate, setup_batched, teardown),
+      cmocka_unit_test_setup_teardown(test_store_error_is_not_absent, setup_batched, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,10 @@ OUTPOST_SIM_PROGRESS_S=0 "$SIM" run "$SCN" --seed 11 --agents 4 >"$T/plain.out" 
 n=$(grep -cE '^sim [0-9.]+ h of [0-9.]+ h \([0-9]+%\), [0-9]+ agents, [0-9]+ events/s, ETA ([0-9]+m[0-9]{2}s|\?), RSS [0-9]+ MiB$' "$T/plain.err" || true)
 [ "$n" -ge 2 ] || fail "expected progress lines on stderr, got: $(cat "$T/plain.err")"
 grep -q '^sim ' "$T/plain.out" && fail "progress on stdout"
+# --jobs: one line, shard 0's, that says so (its events/s and RSS are one process's)
+OUTPOST_SIM_PROGRESS_S=0 "$SIM" run "$SCN" --seed 11 --agents 4 --jobs 2 >"$T/jobs.out" 2>"$T/jobs.err" || fail "--jobs 2 run failed"
+n=$(grep -cE '^sim [0-9.]+ h of [0-9.]+ h \([0-9]+%\), 4 agents in 2 processes, [0-9]+ events/s in the first, ETA ([0-9]+m[0-9]{2}s|\?), RSS [0-9]+ MiB each$' "$T/jobs.err" || true)
+[ "$n" -ge 1 ] || fail "expected --jobs progress lines, got: $(head -3 "$T/jobs.err")"
 "$SIM" run "$SCN" --seed 11 --agents 4 --quiet >"$T/quiet.out" 2>"$T/quiet.err" || fail "quiet run failed"
 [ ! -s "$T/quiet.err" ] || fail "--quiet printed: $(cat "$T/quiet.err")"
 # Same result with and without the display: the summary lines match but
