@@ -45,6 +45,8 @@ typedef struct mc_env {
   int (*random)(void *ctx, unsigned char *buf, size_t len); /* 0 on success */
 } mc_env;
 
+#define MC_MAX_CACHE_KIB (1LL << 20) /* mc_options.cache_kib: at most 1 GiB */
+
 typedef struct mc_options {
   int64_t session_ttl_s;   /* default 3600 */
   int64_t challenge_ttl_s; /* default 60 */
@@ -61,6 +63,11 @@ typedef struct mc_options {
    * work is still all or nothing (a savepoint); what is saved is writing the
    * same pages to the file at every request. mc_close commits the rest. */
   int commit_every;
+  /* SQLite's page cache in KiB (0: SQLite's default, 2 MiB). The simulator
+   * sizes it to its fleet: each agent's rows are appended on a page of
+   * their own, and a cache smaller than those pages reads and writes them
+   * again at every request. */
+  int64_t cache_kib;
 } mc_options;
 
 /* Opens (creating if needed) the store at db_path. opts may be NULL (defaults).

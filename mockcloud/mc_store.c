@@ -283,6 +283,7 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
     c->opts.durable = opts->durable;
     c->opts.probation_s = opts->probation_s > 0 ? opts->probation_s : 0;
     c->opts.commit_every = opts->commit_every > 0 ? opts->commit_every : 0;
+    c->opts.cache_kib = opts->cache_kib > 0 ? opts->cache_kib : 0;
   }
   int mrc = load_master(c, db_path, err, err_cap);
   if (mrc != MC_OK) {
@@ -304,7 +305,12 @@ int mc_open(const char *db_path, const mc_env *env, const mc_options *opts, mc_c
                                         : "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF;"
                                           " PRAGMA locking_mode=EXCLUSIVE;";
   sqlite3_busy_timeout(c->db, 5000);
+  char cache[64] = "";
+  if (c->opts.cache_kib > 0)
+    snprintf(cache, sizeof cache, "PRAGMA cache_size=-%lld;",
+             (long long)(c->opts.cache_kib < MC_MAX_CACHE_KIB ? c->opts.cache_kib : MC_MAX_CACHE_KIB));
   if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
+      sqlite3_exec(c->db, cache, NULL, NULL, NULL) != SQLITE_OK ||
       sqlite3_exec(c->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
     put_err(err, err_cap, "schema", c->db);
     mc_close(c);

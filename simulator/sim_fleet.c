@@ -475,8 +475,11 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
     goto out;
   }
   mc_env env = {.ctx = f, .wall_ms = sim__cloud_wall, .random = sim__cloud_random};
+  int64_t owned = f->shard_n > 1 ? (f->n - f->shard_k + f->shard_n - 1) / f->shard_n : f->n;
+  int64_t cache_kib = owned * SIM_CLOUD_CACHE_KIB_PER_AGENT;
   mc_options mo = {.session_ttl_s = scn->session_ttl_s, .challenge_ttl_s = 60, .durable = 0,
-                   .probation_s = scn->probation_s, .commit_every = SIM_CLOUD_COMMIT_EVERY};
+                   .probation_s = scn->probation_s, .commit_every = SIM_CLOUD_COMMIT_EVERY,
+                   .cache_kib = cache_kib < 2048 ? 2048 : cache_kib > 65536 ? 65536 : cache_kib};
   char mcerr[256] = "";
   /* The store is private to this process: "nolock" spares SQLite's fcntl
    * locking, which otherwise dominates the run (a lock per statement). */

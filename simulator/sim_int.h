@@ -55,11 +55,16 @@ enum {
   EV_TLS_END,
 };
 
-/* Paths on every simulated host. */
-#define LOG_PATH "/var/log/app.log"
 /* The cloud's store commits every this many requests (mc_options): the
  * simulated cloud never loses power, and its store is read at the end. */
 #define SIM_CLOUD_COMMIT_EVERY 1024
+/* ... and its page cache has this much per agent of the process (at least
+ * SQLite's default 2 MiB, at most 64 MiB): each agent's rows are appended
+ * on a page of their own (docs/cloud-store.md). */
+#define SIM_CLOUD_CACHE_KIB_PER_AGENT 32
+
+/* Paths on every simulated host. */
+#define LOG_PATH "/var/log/app.log"
 #define STATE_DIR "/var/lib/outpost"
 #define CA_PATH "/etc/outpost/ca.pem"
 #define ROOT_PATH "/etc/outpost/root.json"

@@ -751,8 +751,13 @@ static void test_batched_store_file(void **state) {
   snprintf(db, sizeof db, "%s/cloud.db", dir);
   mc_env env = {&f->env, fake_wall, fake_random};
   mc_close(f->c);
-  mc_options mo = {.commit_every = 1000}; /* nothing commits before mc_close */
+  mc_options mo = {.commit_every = 1000, .cache_kib = 4096}; /* nothing commits before mc_close */
   assert_int_equal(mc_open(db, &env, &mo, &f->c, NULL, 0), MC_OK);
+  sqlite3_stmt *cs = NULL;
+  assert_int_equal(sqlite3_prepare_v2(f->c->db, "PRAGMA cache_size", -1, &cs, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(cs), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int64(cs, 0), -4096); /* KiB, as SQLite writes it */
+  sqlite3_finalize(cs);
   assert_int_equal(mc_workspace_add(f->c, "acme", f->token, sizeof f->token), MC_OK);
   do_enroll(f);
   open_session(f);
