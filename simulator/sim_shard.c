@@ -1,8 +1,11 @@
 /* sim_shard.c - shards of a fleet and their merge (sim_shard.h). */
+#define _GNU_SOURCE /* dl_iterate_phdr: the build id (sim_shard_build_id) */
 #include "sim_shard.h"
 
 #include <cjson/cJSON.h>
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,6 +37,44 @@ int sim_shard_parse(const char *s, int *k, int *n, char *err, size_t err_cap) {
   *k = (int)a;
   *n = (int)b;
   return SIM_SHARD_OK;
+}
+
+typedef struct build_note {
+  char *out;
+  size_t cap;
+} build_note;
+
+/* dl_iterate_phdr's first object is the program itself. */
+static int find_build_note(struct dl_phdr_info *info, size_t size, void *user) {
+  (void)size;
+  build_note *b = user;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_NOTE) continue;
+    const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+    size_t left = ph->p_memsz;
+    while (left >= sizeof(ElfW(Nhdr))) {
+      const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(const void *)p;
+      size_t name_sz = (nh->n_namesz + 3) & ~(size_t)3, desc_sz = (nh->n_descsz + 3) & ~(size_t)3;
+      size_t whole = sizeof *nh + name_sz + desc_sz;
+      if (whole > left) break;
+      const unsigned char *name = p + sizeof *nh, *desc = name + name_sz;
+      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 &&
+          nh->n_descsz > 0 && nh->n_descsz * 2 < b->cap) {
+        for (size_t k = 0; k < nh->n_descsz; k++) snprintf(b->out + 2 * k, 3, "%02x", desc[k]);
+        return 1;
+      }
+      p += whole;
+      left -= whole;
+    }
+  }
+  return 1; /* only the program itself */
+}
+
+void sim_shard_build_id(char *out, size_t cap) {
+  snprintf(out, cap, "unknown");
+  build_note b = {out, cap};
+  dl_iterate_phdr(find_build_note, &b);
 }
 
 uint64_t sim_shard_digest(const void *data, size_t len) {
@@ -165,8 +206,10 @@ int sim_shard_write_part(const char *path, const sim_shard_part *p, char *err, s
     return SIM_SHARD_EIO;
   }
   const sim_summary *s = p->sum;
-  fprintf(o, "{\"format\": \"%s\",\n \"shard\": [%d, %d],\n \"scenario\": ", SIM_SHARD_FORMAT, p->k,
-          p->n);
+  char build[96];
+  sim_shard_build_id(build, sizeof build);
+  fprintf(o, "{\"format\": \"%s\",\n \"build\": \"%s\",\n \"shard\": [%d, %d],\n \"scenario\": ",
+          SIM_SHARD_FORMAT, build, p->k, p->n);
   put_str(o, s->scenario, strlen(s->scenario));
   fprintf(o, ",\n \"scenario_digest\": \"%016" PRIx64 "\",\n \"seed\": \"%" PRIu64 "\",\n", p->scenario_digest,
           s->seed);
@@ -238,7 +281,7 @@ typedef struct rpart {
   int64_t agents, duration_s, drain_s, simulated_ms, has_update, stopped, failure_t, failure_agent,
       fleet_events, rate_len, trace_full;
   int64_t c[SIM_C_N];
-  const char *scenario, *failure, *scenario_json, *scenario_path;
+  const char *scenario, *failure, *scenario_json, *scenario_path, *build;
   cJSON *chains, *rate, *timeline, *exps;
 } rpart;
 
@@ -353,6 +396,7 @@ static int read_part(rpart *p, char *err, size_t cap) {
   const char *seed = "";
   char *end = NULL;
   if (get_str(p, r, "scenario", &p->scenario, err, cap) ||
+      get_str(p, r, "build", &p->build, err, cap) ||
       get_str(p, r, "seed", &seed, err, cap) ||
       get_hex(p, r, "scenario_digest", &p->digest, err, cap) ||
       get_hex(p, r, "fleet_chain", &p->fleet_chain, err, cap) ||
@@ -424,9 +468,14 @@ static int check_set(rpart *ps, int np, char *err, size_t cap) {
     snprintf(err, cap, "shard %d/%d is given twice", twice, a->n);
     return SIM_SHARD_EINVAL;
   }
+  char mine[96];
+  sim_shard_build_id(mine, sizeof mine);
   for (int i = 0; i < np; i++) {
     const rpart *p = &ps[i];
     if (!p->scenario || !a->scenario) return bad(err, cap, p, "no \"scenario\"");
+    if (strcmp(p->build, mine) != 0 && strcmp(p->build, "unknown") != 0 && strcmp(mine, "unknown") != 0)
+      return bad(err, cap, p, "made by another build of outpost-sim (build id %.80s; this one is %s): "
+                              "the shards and the merge must be one build", p->build, mine);
     if (p->digest != a->digest || strcmp(p->scenario, a->scenario) != 0)
       return bad(err, cap, p, "scenario %.100s (file digest %016" PRIx64 "), but %s/shard.json ran %.100s (%016" PRIx64 "): not one run",
                  p->scenario, p->digest, a->dir, a->scenario, a->digest);

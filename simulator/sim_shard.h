@@ -40,7 +40,7 @@
 #define SIM_SHARD_MAX 4096                  /* N of --shard K/N and merge's directories */
 #define SIM_SHARD_MAX_JOBS 64               /* --jobs */
 #define SIM_SHARD_MAX_FILE (512L << 20)     /* shard.json */
-#define SIM_SHARD_FORMAT "outpost-sim shard 1"
+#define SIM_SHARD_FORMAT "outpost-sim shard 2" /* 2: "build", and the hour lines of a shard's trace */
 
 /* Parses "K/N" (0 <= K < N <= SIM_SHARD_MAX). 0, or SIM_SHARD_EINVAL with err. */
 int sim_shard_parse(const char *s, int *k, int *n, char *err, size_t err_cap);
@@ -49,6 +49,12 @@ int sim_shard_parse(const char *s, int *k, int *n, char *err, size_t err_cap);
  * expectation it has can be merged); else why not, in buf ("uses clone
  * events: ..."). */
 const char *sim_shard_refusal(const sim_scenario *scn, char *buf, size_t cap);
+
+/* The running program's GNU build id (the linker's note: a digest of the
+ * binary) as hex into out, or "unknown" when it has none. Every shard and
+ * the merge must be one build: the streams, the agent's code and the
+ * cloud's all decide the result. */
+void sim_shard_build_id(char *out, size_t cap);
 
 /* FNV-1a 64 of a scenario file's bytes: shards of different files do not merge. */
 uint64_t sim_shard_digest(const void *data, size_t len);
