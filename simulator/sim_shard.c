@@ -147,7 +147,9 @@ const char *sim_shard_refusal(const sim_scenario *scn, char *buf, size_t cap) {
     why = "serves updates: the repository, rings and promotion gates are shared by the fleet";
   /* Expectations that are not merged from shards (each needs its own rule:
    * only these are: exactly_once, max_spooled_at_end, shed_reported and
-   * min_shed, max_requests_per_min, alerts). */
+   * min_shed, max_requests_per_min, alerts, tls_reported, lost_lines; and
+   * floor_held, a check of each agent during the run, which stops its
+   * shard as it stops one run). */
   else if (scn->max_blocked_opens >= 0) what = "max_blocked_opens";
   else if (scn->refusals_reported) what = "refusals_reported";
   else if (scn->no_secret_shipped) what = "no_secret_shipped";
@@ -155,7 +157,6 @@ const char *sim_shard_refusal(const sim_scenario *scn, char *buf, size_t cap) {
   else if (scn->no_denied_open) what = "no_denied_open";
   else if (scn->max_records_per_s > 0) what = "max_records_per_s";
   else if (scn->metrics_reported) what = "metrics_reported";
-  else if (scn->lost_min >= 0 || scn->lost_middle_min >= 0) what = "lost_lines";
   else if (scn->at_least_once) what = "at_least_once";
   else if (scn->clone_detect_within_s >= 0) what = "clone_detect_within_s";
   else if (scn->max_misattributed >= 0) what = "max_misattributed";
@@ -164,9 +165,7 @@ const char *sim_shard_refusal(const sim_scenario *scn, char *buf, size_t cap) {
   else if (scn->min_drift_events >= 0) what = "min_drift_events";
   else if (scn->max_foreign_owned_state_files >= 0) what = "max_foreign_owned_state_files";
   else if (scn->planted_policy_refused) what = "planted_policy_refused";
-  else if (scn->disk_floor_held) what = "floor_held";
   else if (scn->lies_refused) what = "lies_refused";
-  else if (scn->tls_reported) what = "tls_reported";
   else if (scn->window_under_faults) what = "window_under_faults";
   else return NULL;
   if (why)
@@ -677,6 +676,17 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
     const sim_scn_alert_expect *a = &scn->alerts[alert_k];
     out->pass = sim_summary_verdict_alerts(a->kind, sum[0], a->min, a->max, out->detail,
                                            sizeof out->detail);
+  } else if (strcmp(nm, "tls_reported") == 0) {
+    out->pass = sim_summary_verdict_tls(sum[0], sum[1], out->detail, sizeof out->detail);
+  } else if (strcmp(nm, "lost_lines") == 0 || strcmp(nm, "lost_middle_lines") == 0) {
+    if (have_bad && sbad.v[3] == 0) { /* v[3] 0: a store that could not be read */
+      out->pass = 0;
+      snprintf(out->detail, sizeof out->detail, "%s", sbad.detail ? sbad.detail : "");
+    } else {
+      out->pass = sim_summary_verdict_lost(sum[0], sum[1], sum[2], scn->lost_min, scn->lost_max,
+                                           scn->lost_middle_min, scn->lost_middle_max, out->detail,
+                                           sizeof out->detail);
+    }
   } else if (strcmp(nm, "exactly_once_store") == 0) {
     if (have_bad && sbad.v[3] == 0) { /* v[3] 0: a store that could not be read */
       out->pass = 0;

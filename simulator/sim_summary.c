@@ -190,3 +190,25 @@ int sim_summary_verdict_store(int64_t rows, int64_t distinct, int64_t lines, cha
            (long long)rows, (long long)distinct, (long long)lines);
   return 0;
 }
+
+int sim_summary_verdict_tls(int64_t hit, int64_t errs, char *detail, size_t cap) {
+  if (hit == 0) {
+    snprintf(detail, cap, "no tls_failure event hit any agent");
+    return 0;
+  }
+  snprintf(detail, cap, "%lld agents, %lld failed handshakes, each agent logged them", (long long)hit,
+           (long long)errs);
+  return 1;
+}
+
+int sim_summary_verdict_lost(int64_t lost, int64_t middle, int64_t gens, int64_t lost_min,
+                             int64_t lost_max, int64_t middle_min, int64_t middle_max, char *detail,
+                             size_t cap) {
+  snprintf(detail, cap,
+           "%lld lines never read: %lld in %lld whole generations between two rotations, "
+           "%lld unread tails of older files (expected lost %lld..%lld, middle %lld..%lld)",
+           (long long)lost, (long long)middle, (long long)gens, (long long)(lost - middle),
+           (long long)lost_min, (long long)lost_max, (long long)middle_min, (long long)middle_max);
+  return (lost_min < 0 || (lost >= lost_min && lost <= lost_max)) &&
+         (middle_min < 0 || (middle >= middle_min && middle <= middle_max));
+}

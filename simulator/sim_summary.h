@@ -96,5 +96,13 @@ int sim_summary_verdict_alerts(const char *kind, int64_t n, int64_t min, int64_t
 /* exactly_once_store: rows == distinct (agent, line) == lines written and not shed */
 int sim_summary_verdict_store(int64_t rows, int64_t distinct, int64_t lines, char *detail,
                               size_t cap);
+/* tls_reported's fleet-wide half (each hit agent's own check is per agent):
+ * some agent was hit. Says the figures when it held too. */
+int sim_summary_verdict_tls(int64_t hit, int64_t errs, char *detail, size_t cap);
+/* lost_lines / lost_middle_lines: lost and middle within their bounds (a
+ * min < 0: not checked). Says the figures either way. */
+int sim_summary_verdict_lost(int64_t lost, int64_t middle, int64_t gens, int64_t lost_min,
+                             int64_t lost_max, int64_t middle_min, int64_t middle_max, char *detail,
+                             size_t cap);
 
 #endif

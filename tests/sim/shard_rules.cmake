@@ -1,0 +1,38 @@
+# issue #15 (docs/scale.md): the expectations merged by their own rules give
+# the run's verdict and wording, held or failed: tls_reported (tls-failure,
+# held), lost_lines and lost_middle_lines (double-rotation at 8 agents: held;
+# lost-bounds-scenario.json: failed), each run as --jobs 3 and in one
+# process, the same exit code and the same report.json byte for byte.
+file(REMOVE_RECURSE ${OUT})
+function(both file seed agents want_rc)
+  get_filename_component(scn ${file} NAME_WE)
+  set(args run ${file} --seed ${seed} --quiet)
+  if(agents)
+    list(APPEND args --agents ${agents})
+  endif()
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env OUTPOST_SIM_JOBS=1 ${SIM} ${args} --out ${OUT}/${scn}-one
+                  RESULT_VARIABLE rc1 OUTPUT_VARIABLE o1 ERROR_VARIABLE e1)
+  execute_process(COMMAND ${SIM} ${args} --jobs 3 --out ${OUT}/${scn}-jobs
+                  RESULT_VARIABLE rc3 OUTPUT_VARIABLE o3 ERROR_VARIABLE e3)
+  if(NOT rc1 EQUAL want_rc OR NOT rc3 EQUAL want_rc)
+    message(FATAL_ERROR "${scn}: exit ${rc1} in one process, ${rc3} with --jobs 3, want ${want_rc}:\n${o1}${e1}\n${o3}${e3}")
+  endif()
+  string(FIND "${o3}" "3 shards in 3 processes" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${scn}: --jobs 3 did not run in shards:\n${o3}${e3}")
+  endif()
+  file(READ ${OUT}/${scn}-one/report.json A)
+  file(READ ${OUT}/${scn}-jobs/report.json B)
+  if(NOT A STREQUAL B)
+    message(FATAL_ERROR "${scn}: report.json of --jobs 3 differs from one process's")
+  endif()
+endfunction()
+both(${SCN_DIR}/tls-failure.json 1 "" 0)
+both(${SCN_DIR}/double-rotation.json 1 8 0)
+both(${CMAKE_CURRENT_LIST_DIR}/lost-bounds-scenario.json 1 "" 1)
+file(READ ${OUT}/lost-bounds-scenario-jobs/report.json R)
+string(FIND "${R}" "lines never read" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "lost-bounds: no lost_lines verdict in the merged report")
+endif()
+message(STATUS "shard rules: tls_reported and lost_lines merge to the run's verdicts")
