@@ -381,9 +381,8 @@ int sim_trace_merge(const char *const *in, int n, const char *out, const sim_tra
     for (int k = 0; k < n; k++) {
       head *h = &hs[k];
       if (h->len < 0) continue; /* stopped early (a failure): its trace is short */
-      if (h->t != p->t || h->kind != p->kind || (p->kind == L_FLEET && (h->len != p->len ||
-                                                                        memcmp(h->line, p->line, (size_t)p->len))))
-        {
+      int same_line = h->len == p->len && memcmp(h->line, p->line, (size_t)p->len) == 0;
+      if (h->t != p->t || h->kind != p->kind || (p->kind == L_FLEET && !same_line)) {
         rc = merr(err, err_cap, h, "the fleet's own line at %lld ms is not %s's line %lld: the shards "
                                    "are not of one run",
                   (long long)p->t, p->path, (long long)p->lineno);
