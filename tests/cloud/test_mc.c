@@ -231,6 +231,21 @@ static int ingest(fixture *f, int64_t first, int64_t last, cJSON **j) {
   return st;
 }
 
+/* Signed ingest of one record of the given line at seq. */
+static int ingest_one(fixture *f, int64_t seq, const char *line, cJSON **j) {
+  wire_batch_enc e;
+  wire_batch_enc_init(&e, 0);
+  wire_record r = {seq, 1, "/var/log/app.log", 16, line, strlen(line)};
+  assert_int_equal(wire_batch_enc_add(&e, &r), WIRE_OK);
+  uint8_t *b;
+  size_t len;
+  assert_int_equal(wire_batch_enc_finish(&e, 1, &b, &len), WIRE_OK);
+  wire_batch_enc_free(&e);
+  int st = ingest_raw(f, f->session_id, seq, seq, b, len, 0, 0, j);
+  free(b);
+  return st;
+}
+
 static void test_full_flow_and_duplicates(void **state) {
   fixture *f = *state;
   do_enroll(f);
@@ -622,17 +637,8 @@ static void test_content_conflict(void **state) {
   assert_int_equal(ingest(f, 1, 3, &j), 200);
   cJSON_Delete(j);
   /* seq 2 again with other content: what a clone sharing our seqs sends */
-  wire_batch_enc e;
-  wire_batch_enc_init(&e, 0);
-  wire_record r = {2, 1, "/var/log/app.log", 16, "not the same", 12};
-  assert_int_equal(wire_batch_enc_add(&e, &r), WIRE_OK);
-  uint8_t *b;
-  size_t len;
-  assert_int_equal(wire_batch_enc_finish(&e, 1, &b, &len), WIRE_OK);
-  wire_batch_enc_free(&e);
-  assert_int_equal(ingest_raw(f, f->session_id, 2, 2, b, len, 0, 0, &j), 409);
+  assert_int_equal(ingest_one(f, 2, "not the same", &j), 409);
   expect_error(j, "clone_detected");
-  free(b);
   assert_int_equal(mc_alert_count(f->c, "clone_content_conflict"), 1);
   assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 3);
 }
@@ -766,17 +772,8 @@ static void test_batched_store_file(void **state) {
   cJSON_Delete(j);
   /* seq 5 arrives first with its own content; then a batch 4..6 stores 4
    * and meets 5 with other content: refused, and 4 is taken back */
-  wire_batch_enc e;
-  wire_batch_enc_init(&e, 0);
-  wire_record r = {5, 1, "/var/log/app.log", 16, "held first", 10};
-  assert_int_equal(wire_batch_enc_add(&e, &r), WIRE_OK);
-  uint8_t *b;
-  size_t len;
-  assert_int_equal(wire_batch_enc_finish(&e, 1, &b, &len), WIRE_OK);
-  wire_batch_enc_free(&e);
-  assert_int_equal(ingest_raw(f, f->session_id, 5, 5, b, len, 0, 0, &j), 200);
+  assert_int_equal(ingest_one(f, 5, "held first", &j), 200);
   cJSON_Delete(j);
-  free(b);
   assert_int_equal(ingest(f, 4, 6, &j), 409);
   expect_error(j, "clone_detected");
   assert_int_equal(mc_agent_record_count(f->c, f->agent_id), 4);
