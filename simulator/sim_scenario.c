@@ -974,3 +974,15 @@ int sim_scenario_scale(sim_scenario *s, int64_t n) {
   s->agents = n;
   return changed;
 }
+
+void sim_scenario_fault_kinds(const sim_scenario *s, int *crash, int *cut, int *loss, int *outage) {
+  *crash = *cut = *outage = 0;
+  *loss = s->loss > 0 || s->response_loss > 0;
+  for (int i = 0; i < s->n_events; i++) {
+    const sim_scn_event *e = &s->events[i];
+    *crash |= e->type == SIM_SCN_CRASH;
+    *cut |= e->type == SIM_SCN_POWER_CUT;
+    *outage |= e->type == SIM_SCN_CLOUD_OUTAGE;
+    *loss |= e->type == SIM_SCN_NETWORK && (e->loss > 0 || e->response_loss > 0);
+  }
+}

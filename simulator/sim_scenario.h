@@ -311,4 +311,9 @@ const char *sim_scenario_event_name(sim_scn_event_type t);
  * 1..SIM_SCN_MAX_AGENTS. */
 int sim_scenario_scale(sim_scenario *s, int64_t n);
 
+/* The kinds of fault the scenario has, each 0 or 1: crashes, power cuts,
+ * lost requests or replies (its network or a network event), a cloud
+ * outage (expect.window_under_faults, in a run and in a merge of shards). */
+void sim_scenario_fault_kinds(const sim_scenario *s, int *crash, int *cut, int *loss, int *outage);
+
 #endif

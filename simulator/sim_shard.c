@@ -147,7 +147,8 @@ const char *sim_shard_refusal(const sim_scenario *scn, char *buf, size_t cap) {
     why = "serves updates: the repository, rings and promotion gates are shared by the fleet";
   /* Expectations that are not merged from shards (each needs its own rule:
    * only these are: exactly_once, max_spooled_at_end, shed_reported and
-   * min_shed, max_requests_per_min, alerts, tls_reported, lost_lines; and
+   * min_shed, max_requests_per_min, alerts, tls_reported, lost_lines,
+   * window_under_faults; and
    * floor_held, a check of each agent during the run, which stops its
    * shard as it stops one run). */
   else if (scn->max_blocked_opens >= 0) what = "max_blocked_opens";
@@ -166,7 +167,6 @@ const char *sim_shard_refusal(const sim_scenario *scn, char *buf, size_t cap) {
   else if (scn->max_foreign_owned_state_files >= 0) what = "max_foreign_owned_state_files";
   else if (scn->planted_policy_refused) what = "planted_policy_refused";
   else if (scn->lies_refused) what = "lies_refused";
-  else if (scn->window_under_faults) what = "window_under_faults";
   else return NULL;
   if (why)
     snprintf(buf, cap, "scenario %s %s; run it unsharded", scn->name, why);
@@ -687,6 +687,11 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
                                            scn->lost_middle_min, scn->lost_middle_max, out->detail,
                                            sizeof out->detail);
     }
+  } else if (strcmp(nm, "window_under_faults") == 0) {
+    int crash, cut, loss, outage;
+    sim_scenario_fault_kinds(scn, &crash, &cut, &loss, &outage);
+    out->pass = sim_summary_verdict_window(crash, cut, loss, outage, sum[0], sum[1], sum[2], sum[3],
+                                           out->detail, sizeof out->detail);
   } else if (strcmp(nm, "exactly_once_store") == 0) {
     if (have_bad && sbad.v[3] == 0) { /* v[3] 0: a store that could not be read */
       out->pass = 0;

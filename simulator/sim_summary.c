@@ -212,3 +212,14 @@ int sim_summary_verdict_lost(int64_t lost, int64_t middle, int64_t gens, int64_t
   return (lost_min < 0 || (lost >= lost_min && lost <= lost_max)) &&
          (middle_min < 0 || (middle >= middle_min && middle <= middle_max));
 }
+
+int sim_summary_verdict_window(int crash, int cut, int loss, int outage, int64_t crashes,
+                               int64_t cuts, int64_t lost, int64_t refused, char *detail,
+                               size_t cap) {
+  snprintf(detail, cap,
+           "with 2+ batches in flight: %lld crashes, %lld power cuts, %lld requests or replies "
+           "lost, %lld refused by the outage",
+           (long long)crashes, (long long)cuts, (long long)lost, (long long)refused);
+  return (!crash || crashes > 0) && (!cut || cuts > 0) && (!loss || lost > 0) &&
+         (!outage || refused > 0) && (crash || cut || loss || outage);
+}

@@ -99,6 +99,13 @@ int sim_summary_verdict_store(int64_t rows, int64_t distinct, int64_t lines, cha
 /* tls_reported's fleet-wide half (each hit agent's own check is per agent):
  * some agent was hit. Says the figures when it held too. */
 int sim_summary_verdict_tls(int64_t hit, int64_t errs, char *detail, size_t cap);
+/* window_under_faults: every kind of fault the scenario has (crash, cut,
+ * loss, outage: 0 or 1) hit an agent with two or more batches in flight
+ * (the four counts), and it has at least one kind. Says the figures either
+ * way. */
+int sim_summary_verdict_window(int crash, int cut, int loss, int outage, int64_t crashes,
+                               int64_t cuts, int64_t lost, int64_t refused, char *detail,
+                               size_t cap);
 /* lost_lines / lost_middle_lines: lost and middle within their bounds (a
  * min < 0: not checked). Says the figures either way. */
 int sim_summary_verdict_lost(int64_t lost, int64_t middle, int64_t gens, int64_t lost_min,

@@ -2,7 +2,8 @@
 # the run's verdict and wording, held or failed: tls_reported (tls-failure,
 # held), lost_lines and lost_middle_lines (double-rotation at DR_AGENTS, 8,
 # or 3 under the sanitizers: held;
-# lost-bounds-scenario.json: failed), each run as --jobs 3 and in one
+# lost-bounds-scenario.json: failed), window_under_faults (pipelined-faults:
+# held, its detail the sums of four counts), each run as --jobs 3 and in one
 # process, the same exit code and the same report.json byte for byte.
 file(REMOVE_RECURSE ${OUT})
 function(both file seed agents want_rc)
@@ -34,9 +35,10 @@ if(NOT DR_AGENTS)
 endif()
 both(${SCN_DIR}/double-rotation.json 1 ${DR_AGENTS} 0)
 both(${CMAKE_CURRENT_LIST_DIR}/lost-bounds-scenario.json 1 "" 1)
+both(${SCN_DIR}/pipelined-faults.json 1 "" 0)
 file(READ ${OUT}/lost-bounds-scenario-jobs/report.json R)
 string(FIND "${R}" "lines never read" at)
 if(at EQUAL -1)
   message(FATAL_ERROR "lost-bounds: no lost_lines verdict in the merged report")
 endif()
-message(STATUS "shard rules: tls_reported and lost_lines merge to the run's verdicts")
+message(STATUS "shard rules: tls_reported, lost_lines, window_under_faults merge to the run's verdicts")
