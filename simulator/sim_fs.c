@@ -37,6 +37,16 @@ typedef struct inode {
   undo_block *undo;    /* saved synced blocks modified since the last sync */
   size_t n_undo, cap_undo;
   int mapped;          /* data is its own mapping (reserve), not from malloc */
+  /* Generated lines (sim_fs_append_line): while gen_fn is set, the file is
+   * lines gen_first .. gen_first + gen_n - 1 of gen_fn(gen_key, ...), their
+   * lengths in gen_len, and holds no bytes (dlen 0, no undo: every line was
+   * synced as it came, so syn_len == len). gen_at[i] is the offset of line
+   * i * GEN_STRIDE. */
+  sim_fs_line_fn gen_fn;
+  uint32_t gen_key;
+  int64_t gen_first, gen_n, gen_cap;
+  uint16_t *gen_len;
+  int64_t *gen_at;
   int linked;          /* has a name */
   int64_t refs;        /* open handles */
 } inode;
@@ -107,6 +117,8 @@ static int64_t now_ms(sim_fs *fs) { return fs->clock ? fs->clock(fs->clock_ctx) 
 static void inode_free(inode *n) {
   if (!n) return;
   free(n->target);
+  free(n->gen_len);
+  free(n->gen_at);
   for (size_t i = 0; i < n->n_undo; i++) free(n->undo[i].data);
   free(n->undo);
   if (n->mapped) munmap(n->data, (size_t)n->cap);
@@ -448,6 +460,62 @@ static int materialize(sim_fs *fs, inode *n, int64_t upto) {
   return OS_OK;
 }
 
+/* ---- generated lines (sim_fs_append_line) ---- */
+
+#define GEN_STRIDE 64 /* lines between two remembered offsets */
+
+/* Copies bytes [off, off + k) of generated file n into buf (k within len):
+ * whole lines made in place, a line cut by either end made aside. */
+static void gen_read(const inode *n, uint8_t *buf, size_t k, int64_t off) {
+  int64_t blocks = (n->gen_n + GEN_STRIDE - 1) / GEN_STRIDE;
+  int64_t lo = 0, hi = blocks - 1; /* the last block starting at or before off */
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo + 1) / 2;
+    if (n->gen_at[mid] <= off) lo = mid;
+    else hi = mid - 1;
+  }
+  int64_t line = lo * GEN_STRIDE, at = n->gen_at[lo];
+  while (at + n->gen_len[line] <= off) at += n->gen_len[line++];
+  char aside[SIM_FS_LINE_MAX];
+  for (size_t done = 0; done < k; line++) {
+    size_t len = n->gen_len[line];
+    size_t skip = (size_t)(off + (int64_t)done - at); /* non-zero for the first line only */
+    size_t take = len - skip;
+    if (take > k - done) take = k - done;
+    if (skip == 0 && take == len) {
+      n->gen_fn(n->gen_key, n->gen_first + line, len, (char *)buf + done);
+    } else {
+      n->gen_fn(n->gen_key, n->gen_first + line, len, aside);
+      memcpy(buf + done, aside + skip, take);
+    }
+    done += take;
+    at += (int64_t)len;
+  }
+}
+
+static void gen_drop(inode *n) {
+  free(n->gen_len);
+  free(n->gen_at);
+  n->gen_len = NULL;
+  n->gen_at = NULL;
+  n->gen_fn = NULL;
+  n->gen_n = n->gen_cap = 0;
+}
+
+/* Turns generated file n into an ordinary one holding the same bytes. */
+static int ungen(sim_fs *fs, inode *n) {
+  if (!n->gen_fn || n->len == 0) {
+    gen_drop(n);
+    return OS_OK;
+  }
+  int rc = reserve(fs, n, n->len);
+  if (rc) return rc;
+  gen_read(n, n->data, (size_t)n->len, 0);
+  n->dlen = n->len;
+  gen_drop(n);
+  return OS_OK;
+}
+
 static int all_zero(const uint8_t *p, size_t len) {
   for (size_t i = 0; i < len; i++)
     if (p[i]) return 0;
@@ -468,12 +536,14 @@ static int64_t undo_end(const inode *n, size_t u, int64_t dlen) {
 /* Sets the size to new_len (growth reads as zeros: the zero tail) after
  * quota and undo checks. */
 static int resize(sim_fs *fs, inode *n, int64_t new_len) {
+  if (new_len == n->len) return OS_OK;
+  if (new_len > n->len && (uint64_t)(new_len - n->len) + fs->used > fs->quota) return OS_ENOSPC;
+  int rc = ungen(fs, n);
+  if (rc) return rc;
   if (new_len > n->len) {
-    uint64_t grow = (uint64_t)(new_len - n->len);
-    if (fs->used + grow > fs->quota) return OS_ENOSPC;
-    fs->used += grow;
-  } else if (new_len < n->len) {
-    int rc = save_range(fs, n, new_len, n->len);
+    fs->used += (uint64_t)(new_len - n->len);
+  } else {
+    rc = save_range(fs, n, new_len, n->len);
     if (rc) return rc;
     fs->used -= (uint64_t)(n->len - new_len);
     if (n->dlen > new_len) n->dlen = new_len;
@@ -563,6 +633,10 @@ int64_t sim_fs_pread(sim_fs *fs, os_file *f, void *buf, size_t len, int64_t off)
   if (off >= n->len) return 0;
   int64_t avail = n->len - off;
   size_t k = (uint64_t)avail < len ? (size_t)avail : len;
+  if (n->gen_fn) {
+    gen_read(n, buf, k, off);
+    return (int64_t)k;
+  }
   size_t held = off < n->dlen ? (size_t)(n->dlen - off) : 0;
   if (held > k) held = k;
   if (held) memcpy(buf, n->data + off, held);
@@ -587,7 +661,9 @@ static int64_t pwrite_impl(sim_fs *fs, os_file *f, const void *buf, size_t len, 
   if (len == 0) return 0;
   int64_t end = off + (int64_t)len;
   if (end > n->len && (uint64_t)(end - n->len) + fs->used > fs->quota) return OS_ENOSPC;
-  int rc = save_range(fs, n, off, end);
+  int rc = ungen(fs, n);
+  if (rc) return rc;
+  rc = save_range(fs, n, off, end);
   if (rc) return rc;
   /* Zeros written at or past the held bytes stay in the zero tail. */
   int zeros = off >= n->dlen && all_zero(buf, len);
@@ -905,6 +981,80 @@ int sim_fs_append(sim_fs *fs, const char *path, const void *data, size_t len, in
   return rc;
 }
 
+/* Room for one more line in n's table: gen_cap stays a multiple of
+ * GEN_STRIDE, so gen_at has gen_cap / GEN_STRIDE entries. */
+static int gen_grow(inode *n) {
+  if (n->gen_n < n->gen_cap) return OS_OK;
+  int64_t nc = n->gen_cap ? n->gen_cap + n->gen_cap / 2 : 4 * GEN_STRIDE;
+  nc = (nc + GEN_STRIDE - 1) / GEN_STRIDE * GEN_STRIDE;
+  uint16_t *nl = realloc(n->gen_len, (size_t)nc * sizeof *nl);
+  if (!nl) return OS_ENOMEM;
+  n->gen_len = nl;
+  int64_t *na = realloc(n->gen_at, (size_t)(nc / GEN_STRIDE) * sizeof *na);
+  if (!na) return OS_ENOMEM; /* gen_len is larger than gen_cap says: harmless */
+  n->gen_at = na;
+  n->gen_cap = nc;
+  return OS_OK;
+}
+
+/* Copies generated file o's table into n (a new inode). */
+static int gen_copy(inode *n, const inode *o) {
+  n->gen_len = malloc((size_t)o->gen_cap * sizeof *n->gen_len);
+  n->gen_at = malloc((size_t)(o->gen_cap / GEN_STRIDE) * sizeof *n->gen_at);
+  if (!n->gen_len || !n->gen_at) return OS_ENOMEM; /* inode_free frees either */
+  memcpy(n->gen_len, o->gen_len, (size_t)o->gen_n * sizeof *n->gen_len);
+  memcpy(n->gen_at, o->gen_at, (size_t)((o->gen_n + GEN_STRIDE - 1) / GEN_STRIDE) * sizeof *n->gen_at);
+  n->gen_fn = o->gen_fn;
+  n->gen_key = o->gen_key;
+  n->gen_first = o->gen_first;
+  n->gen_n = o->gen_n;
+  n->gen_cap = o->gen_cap;
+  return OS_OK;
+}
+
+int sim_fs_append_line(sim_fs *fs, const char *path, sim_fs_line_fn fn, uint32_t key, int64_t no,
+                       size_t len) {
+  if (!fs || !fn || len == 0 || len > SIM_FS_LINE_MAX) return OS_EINVAL;
+  os_file *f = NULL;
+  int rc = sim_fs_open(fs, path, OS_O_WRITE | OS_O_CREATE, 0644, &f);
+  if (rc) return rc;
+  inode *n = f->node;
+  int extend = n->gen_fn == fn && n->gen_key == key && no == n->gen_first + n->gen_n;
+  /* Only an empty file with nothing to put back at a crash becomes one. */
+  int start = !n->gen_fn && n->type == OS_TYPE_REG && n->len == 0 && n->syn_len == 0 &&
+              n->n_undo == 0;
+  if (extend || start) {
+    if ((uint64_t)len + fs->used > fs->quota) rc = OS_ENOSPC;
+    if (!rc) rc = gen_grow(n);
+    if (!rc && start) {
+      if (n->mapped) munmap(n->data, (size_t)n->cap);
+      else free(n->data);
+      n->data = NULL;
+      n->cap = n->dlen = 0;
+      n->mapped = 0;
+      n->gen_fn = fn;
+      n->gen_key = key;
+      n->gen_first = no;
+    }
+    if (!rc) {
+      if (n->gen_n % GEN_STRIDE == 0) n->gen_at[n->gen_n / GEN_STRIDE] = n->len;
+      n->gen_len[n->gen_n++] = (uint16_t)len;
+      n->len += (int64_t)len;
+      n->syn_len = n->len;
+      fs->used += len;
+      n->mtime_ms = now_ms(fs);
+    }
+  } else {
+    char line[SIM_FS_LINE_MAX];
+    fn(key, no, len, line);
+    int64_t w = pwrite_impl(fs, f, line, len, n->len, 0);
+    rc = w < 0 ? (int)w : OS_OK;
+    if (!rc) rc = sim_fs_sync(fs, f);
+  }
+  sim_fs_close(fs, f);
+  return rc;
+}
+
 int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
   if (!src || !out) return OS_EINVAL;
   int rc = sim_fs_create(dev, src->quota, src->clock, src->clock_ctx, out);
@@ -928,7 +1078,13 @@ int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
           n->type = e->node->type;
           if (e->node->target && !(n->target = strdup(e->node->target))) rc = OS_ENOMEM;
         }
-        if (!rc && n->type == OS_TYPE_REG && e->node->syn_len > 0) {
+        if (!rc && e->node->gen_fn) {
+          rc = gen_copy(n, e->node); /* always synced: the whole file */
+          if (!rc) {
+            n->len = n->syn_len = e->node->len;
+            fs->used += (uint64_t)n->len;
+          }
+        } else if (!rc && n->type == OS_TYPE_REG && e->node->syn_len > 0) {
           inode *o = e->node;
           /* The synced image: the held bytes, then the saved blocks over
            * them; what neither covers stays a zero tail. */
@@ -974,7 +1130,7 @@ void sim_fs_crash(sim_fs *fs) {
   if (!fs) return;
   for (size_t i = 0; i < fs->n_entries; i++) {
     inode *n = fs->entries[i].node;
-    if (n->type != OS_TYPE_REG) continue;
+    if (n->type != OS_TYPE_REG || n->gen_fn) continue; /* generated: synced line by line */
     /* Growth back to the synced size cannot exceed the quota: the synced
      * bytes were inside it, and any shrink only freed space. */
     /* Growth back to the synced size reads as zeros (the zero tail); the
@@ -1026,6 +1182,8 @@ uint64_t sim_fs_held_bytes(const sim_fs *fs) {
   for (size_t i = 0; i < fs->n_entries; i++) {
     const inode *n = fs->entries[i].node;
     sum += (uint64_t)n->cap + (uint64_t)n->n_undo * UNDO_BLOCK;
+    sum += (uint64_t)n->gen_cap * sizeof *n->gen_len +
+           (uint64_t)(n->gen_cap / GEN_STRIDE) * sizeof *n->gen_at;
   }
   return sum;
 }

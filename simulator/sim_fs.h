@@ -104,6 +104,21 @@ int sim_fs_list_dir(sim_fs *fs, const char *dir, size_t max_entries,
 /* Creates path (mode 0644) if missing and appends len bytes; with do_sync the
  * data is durable at once. OS_OK or an error as for open/pwrite. */
 int sim_fs_append(sim_fs *fs, const char *path, const void *data, size_t len, int do_sync);
+/* Generated lines (issue #15's memory diet). A simulated application's log
+ * line is a pure function of (key, no, len): fn writes its len bytes, the
+ * final '\n' included, to out. sim_fs_append_line appends line no of len
+ * bytes (1..SIM_FS_LINE_MAX) to path as sim_fs_append(fs, path, bytes, len,
+ * 1) would: created 0644 if missing, durable at once, fault hooks not
+ * counted, OS_ENOSPC when over quota (nothing written). A file that holds
+ * only such lines, consecutive in no and of one (fn, key), keeps 2 bytes per
+ * line (its length) instead of its bytes and makes them again on read. Any
+ * other write, truncate or line out of sequence first turns it into an
+ * ordinary file with the same bytes (OS_ENOMEM if that fails: nothing
+ * changes). Readers cannot tell the two apart. */
+#define SIM_FS_LINE_MAX 32768
+typedef void (*sim_fs_line_fn)(uint32_t key, int64_t no, size_t len, char *out);
+int sim_fs_append_line(sim_fs *fs, const char *path, sim_fs_line_fn fn, uint32_t key, int64_t no,
+                       size_t len);
 /* mkdir -p (each missing directory gets mode). */
 int sim_fs_mkdirs(sim_fs *fs, const char *path, uint32_t mode);
 
@@ -154,10 +169,10 @@ int64_t sim_fs_blocked_opens(const sim_fs *fs);
 uint64_t sim_fs_used(const sim_fs *fs);
 uint64_t sim_fs_quota(const sim_fs *fs);
 int64_t sim_fs_open_handles(const sim_fs *fs);
-/* Memory the files' contents take (issue #15's budget): buffers and saved
- * blocks, counted once per name (a hard-linked file twice). A file's zero
- * tail - zeros written at or past its last non-zero byte, or growth by
- * truncate - takes none. */
+/* Memory the files' contents take (issue #15's budget): buffers, saved
+ * blocks and generated lines' tables, counted once per name (a hard-linked
+ * file twice). A file's zero tail - zeros written at or past its last
+ * non-zero byte, or growth by truncate - takes none. */
 uint64_t sim_fs_held_bytes(const sim_fs *fs);
 
 #endif

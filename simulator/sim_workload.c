@@ -11,20 +11,39 @@
 /* ---- log generator ------------------------------------------------------ */
 
 #define LINE_MAX_BYTES 16400
+_Static_assert(LINE_MAX_BYTES + 1 <= SIM_FS_LINE_MAX, "a line and its newline fit sim_fs");
+
+/* Line no of agent key's log, len bytes with its newline: "agent-K line-N "
+ * then letters, 'a' + (no + i) % 26 at byte i. A pure function, so sim_fs
+ * keeps only each line's length and makes the bytes again on read. */
+static void line_bytes(uint32_t key, int64_t no, size_t len, char *out) {
+  static const char letters[] = "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz";
+  char head[48];
+  int p = snprintf(head, sizeof head, "agent-%05d line-%09lld ", (int)key, (long long)no);
+  size_t body = len - 1, h = (size_t)p < body ? (size_t)p : body;
+  memcpy(out, head, h);
+  /* After every 26 letters the phase is the same again. */
+  size_t phase = (size_t)((no + (int64_t)h) % 26);
+  for (size_t i = h; i < body;) {
+    size_t k = body - i < 26 ? body - i : 26;
+    memcpy(out + i, letters + phase, k);
+    i += k;
+  }
+  out[body] = '\n';
+}
 
 int64_t sim__write_line(fleet *f, sim_agent *g) {
-  char buf[LINE_MAX_BYTES + 2];
   int64_t len = sim_rng_range(&g->logrng, f->scn->line_min, f->scn->line_max);
   if (len > LINE_MAX_BYTES) len = LINE_MAX_BYTES;
   int64_t no = g->lines_written + 1;
-  int p = snprintf(buf, sizeof buf, "agent-%05d line-%09lld ", (int)g->idx, (long long)no);
-  for (int64_t i = p; i < len; i++) buf[i] = (char)('a' + (no + i) % 26);
+  char head[48];
+  int p = snprintf(head, sizeof head, "agent-%05d line-%09lld ", (int)g->idx, (long long)no);
   if (len < p) len = p;
-  buf[len] = '\n';
   /* The application's log is synced per line: a crash must not unwrite lines
    * the ledger already counts as written. */
   char aside[96];
-  int rc = sim_fs_append(g->fs, sim__app_log_path(g, aside, sizeof aside), buf, (size_t)len + 1, 1);
+  int rc = sim_fs_append_line(g->fs, sim__app_log_path(g, aside, sizeof aside), line_bytes,
+                              (uint32_t)g->idx, no, (size_t)len + 1);
   if (rc != OS_OK) {
     g->log_failures++;
     return rc;

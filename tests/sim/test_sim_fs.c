@@ -560,12 +560,161 @@ static void zero_tail_takes_no_memory(void **state) {
   sim_fs_free(fs);
 }
 
+/* issue #15: a log of generated lines keeps their lengths, not their bytes,
+ * and reads exactly as the same lines appended as bytes. */
+static void test_line(uint32_t key, int64_t no, size_t len, char *out) {
+  for (size_t i = 0; i + 1 < len; i++) out[i] = (char)('A' + (key * 7 + (uint64_t)no + i) % 26);
+  out[len - 1] = '\n';
+}
+
+/* Every read of the generated file g equals the plain file p: the whole,
+ * and chunks of odd sizes at odd offsets that cut lines anywhere. */
+static void same_bytes(sim_fs *gfs, const char *g, sim_fs *pfs, const char *p) {
+  os_file *a, *b;
+  os_stat sa, sb;
+  assert_int_equal(sim_fs_open(gfs, g, OS_O_READ, 0, &a), OS_OK);
+  assert_int_equal(sim_fs_open(pfs, p, OS_O_READ, 0, &b), OS_OK);
+  assert_int_equal(sim_fs_fstat(gfs, a, &sa), OS_OK);
+  assert_int_equal(sim_fs_fstat(pfs, b, &sb), OS_OK);
+  assert_int_equal(sa.size, sb.size);
+  static char x[1 << 17], y[1 << 17];
+  assert_true(sa.size <= (int64_t)sizeof x);
+  assert_int_equal(sim_fs_pread(gfs, a, x, sizeof x, 0), sa.size);
+  assert_int_equal(sim_fs_pread(pfs, b, y, sizeof y, 0), sb.size);
+  assert_memory_equal(x, y, (size_t)sa.size);
+  uint64_t r = 12345;
+  for (int i = 0; i < 400; i++) {
+    r = r * 6364136223846793005ull + 1442695040888963407ull;
+    int64_t off = (int64_t)((r >> 33) % (uint64_t)(sa.size + 10));
+    size_t len = (size_t)((r >> 13) % 9000);
+    int64_t got = sim_fs_pread(gfs, a, x, len, off);
+    assert_int_equal(got, sim_fs_pread(pfs, b, y, len, off));
+    if (got > 0) assert_memory_equal(x, y, (size_t)got);
+  }
+  sim_fs_close(gfs, a);
+  sim_fs_close(pfs, b);
+}
+
+static void generated_lines_read_as_written(void **state) {
+  (void)state;
+  sim_fs *gfs = mk(1 << 20), *pfs = mk(1 << 20);
+  char line[SIM_FS_LINE_MAX];
+  int64_t total = 0;
+  for (int64_t no = 1; no <= 700; no++) {
+    size_t len = 1 + (size_t)((no * 37) % 190); /* 1..190 bytes: a bare "\n" too */
+    if (no == 333) len = 5000;                /* one line longer than most reads */
+    assert_int_equal(sim_fs_append_line(gfs, "/log", test_line, 3, no, len), OS_OK);
+    test_line(3, no, len, line);
+    assert_int_equal(sim_fs_append(pfs, "/log", line, len, 1), OS_OK);
+    total += (int64_t)len;
+  }
+  same_bytes(gfs, "/log", pfs, "/log");
+  assert_int_equal(sim_fs_used(gfs), total);
+  assert_true(sim_fs_held_bytes(gfs) * 10 < (uint64_t)total); /* 2 bytes a line, not ~100 */
+
+  /* Over quota: nothing written. */
+  sim_fs *tiny = mk(100);
+  assert_int_equal(sim_fs_append_line(tiny, "/log", test_line, 3, 1, 60), OS_OK);
+  assert_int_equal(sim_fs_append_line(tiny, "/log", test_line, 3, 2, 60), OS_ENOSPC);
+  assert_int_equal(sim_fs_used(tiny), 60);
+  assert_int_equal(sim_fs_append_line(tiny, "/log", test_line, 3, 2, 0), OS_EINVAL);
+  sim_fs_free(tiny);
+
+  /* A power cut loses nothing: every line was synced. A copy (a disk image)
+   * holds the same bytes, still as lengths; so does the file renamed. */
+  sim_fs_crash(gfs);
+  same_bytes(gfs, "/log", pfs, "/log");
+  sim_fs *copy = NULL;
+  assert_int_equal(sim_fs_copy(gfs, 9, &copy), OS_OK);
+  assert_true(sim_fs_held_bytes(copy) * 10 < (uint64_t)total);
+  same_bytes(copy, "/log", pfs, "/log");
+  assert_int_equal(sim_fs_rename(copy, "/log", "/log.1"), OS_OK);
+  same_bytes(copy, "/log.1", pfs, "/log");
+
+  /* A line out of sequence, or of another key, turns the file into an
+   * ordinary one with the same bytes, and appends go on from there. */
+  assert_int_equal(sim_fs_append_line(copy, "/log.1", test_line, 4, 701, 50), OS_OK);
+  assert_int_equal(sim_fs_append_line(gfs, "/log", test_line, 3, 705, 50), OS_OK);
+  test_line(3, 705, 50, line);
+  assert_int_equal(sim_fs_append(pfs, "/log", line, 50, 1), OS_OK);
+  same_bytes(gfs, "/log", pfs, "/log");
+  assert_true(sim_fs_held_bytes(gfs) >= (uint64_t)total);
+  assert_int_equal(sim_fs_append_line(gfs, "/log", test_line, 3, 706, 40), OS_OK);
+  test_line(3, 706, 40, line);
+  assert_int_equal(sim_fs_append(pfs, "/log", line, 40, 1), OS_OK);
+  same_bytes(gfs, "/log", pfs, "/log");
+  test_line(4, 701, 50, line);
+  assert_int_equal(sim_fs_append(pfs, "/other", line, 50, 1), OS_OK);
+  os_file *f;
+  char buf[64];
+  assert_int_equal(sim_fs_open(copy, "/log.1", OS_O_READ, 0, &f), OS_OK);
+  assert_int_equal(sim_fs_pread(copy, f, buf, 50, total), 50);
+  assert_memory_equal(buf, line, 50);
+  sim_fs_close(copy, f);
+  sim_fs_free(copy);
+  sim_fs_free(gfs);
+  sim_fs_free(pfs);
+}
+
+/* Writes, truncates and power cuts on a generated file behave as on the
+ * same bytes written plainly (it is turned into one first). */
+static void generated_lines_then_writes(void **state) {
+  (void)state;
+  for (int op = 0; op < 4; op++) {
+    sim_fs *gfs = mk(1 << 20), *pfs = mk(1 << 20);
+    char line[256];
+    for (int64_t no = 10; no < 200; no++) {
+      size_t len = 20 + (size_t)(no % 50);
+      assert_int_equal(sim_fs_append_line(gfs, "/log", test_line, 1, no, len), OS_OK);
+      test_line(1, no, len, line);
+      assert_int_equal(sim_fs_append(pfs, "/log", line, len, 1), OS_OK);
+    }
+    os_file *a, *b;
+    assert_int_equal(sim_fs_open(gfs, "/log", OS_O_READ | OS_O_WRITE, 0, &a), OS_OK);
+    assert_int_equal(sim_fs_open(pfs, "/log", OS_O_READ | OS_O_WRITE, 0, &b), OS_OK);
+    if (op == 0) { /* a write in the middle, not synced, then a power cut */
+      write_str(gfs, a, "OVERWRITTEN", 777);
+      write_str(pfs, b, "OVERWRITTEN", 777);
+      same_bytes(gfs, "/log", pfs, "/log");
+      sim_fs_crash(gfs);
+      sim_fs_crash(pfs);
+    } else if (op == 1) { /* copytruncate's truncate, then a power cut */
+      assert_int_equal(sim_fs_truncate(gfs, a, 0), OS_OK);
+      assert_int_equal(sim_fs_truncate(pfs, b, 0), OS_OK);
+      sim_fs_crash(gfs);
+      sim_fs_crash(pfs);
+    } else if (op == 2) { /* cut inside a line, synced */
+      assert_int_equal(sim_fs_truncate(gfs, a, 1001), OS_OK);
+      assert_int_equal(sim_fs_truncate(pfs, b, 1001), OS_OK);
+      assert_int_equal(sim_fs_sync(gfs, a), OS_OK);
+      assert_int_equal(sim_fs_sync(pfs, b), OS_OK);
+    } else { /* truncated to nothing and synced: lines may start again */
+      assert_int_equal(sim_fs_truncate(gfs, a, 0), OS_OK);
+      assert_int_equal(sim_fs_truncate(pfs, b, 0), OS_OK);
+      assert_int_equal(sim_fs_sync(gfs, a), OS_OK);
+      assert_int_equal(sim_fs_sync(pfs, b), OS_OK);
+      assert_int_equal(sim_fs_append_line(gfs, "/log", test_line, 1, 500, 30), OS_OK);
+      test_line(1, 500, 30, line);
+      assert_int_equal(sim_fs_append(pfs, "/log", line, 30, 1), OS_OK);
+      assert_true(sim_fs_held_bytes(gfs) < 1024);
+    }
+    sim_fs_close(gfs, a);
+    sim_fs_close(pfs, b);
+    same_bytes(gfs, "/log", pfs, "/log");
+    assert_int_equal(sim_fs_used(gfs), sim_fs_used(pfs));
+    sim_fs_free(gfs);
+    sim_fs_free(pfs);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dirs_and_errors),
       cmocka_unit_test(rmdir_only_empty),
       cmocka_unit_test(read_write_and_unique_inodes),
       cmocka_unit_test(zero_tail_takes_no_memory),
+      cmocka_unit_test(generated_lines_read_as_written),
+      cmocka_unit_test(generated_lines_then_writes),
       cmocka_unit_test(spare_blocks_restore_the_same_bytes),
       cmocka_unit_test(large_file_in_its_own_mapping),
       cmocka_unit_test(open_handle_survives_unlink_and_rename),
