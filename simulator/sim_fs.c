@@ -41,8 +41,13 @@ typedef struct inode {
    * lines gen_first .. gen_first + gen_n - 1 of gen_fn(gen_key, ...), their
    * lengths in gen_len, and holds no bytes (dlen 0, no undo: every line was
    * synced as it came, so syn_len == len). gen_at[i] is the offset of line
-   * i * GEN_STRIDE. */
+   * i * GEN_STRIDE. gen_head holds bytes [0, gen_head_len) as well, up to
+   * GEN_HEAD: a tailer reads a file's first bytes at every poll to know it
+   * is the same file, and making them again each time cost more than the
+   * bytes. */
   sim_fs_line_fn gen_fn;
+  uint8_t *gen_head;
+  int64_t gen_head_len;
   uint32_t gen_key;
   int64_t gen_first, gen_n, gen_cap;
   uint16_t *gen_len;
@@ -119,6 +124,7 @@ static void inode_free(inode *n) {
   free(n->target);
   free(n->gen_len);
   free(n->gen_at);
+  free(n->gen_head);
   for (size_t i = 0; i < n->n_undo; i++) free(n->undo[i].data);
   free(n->undo);
   if (n->mapped) munmap(n->data, (size_t)n->cap);
@@ -463,10 +469,15 @@ static int materialize(sim_fs *fs, inode *n, int64_t upto) {
 /* ---- generated lines (sim_fs_append_line) ---- */
 
 #define GEN_STRIDE 64 /* lines between two remembered offsets */
+#define GEN_HEAD 512   /* first bytes kept as bytes (gen_head) */
 
 /* Copies bytes [off, off + k) of generated file n into buf (k within len):
  * whole lines made in place, a line cut by either end made aside. */
 static void gen_read(const inode *n, uint8_t *buf, size_t k, int64_t off) {
+  if (off + (int64_t)k <= n->gen_head_len) {
+    memcpy(buf, n->gen_head + off, k);
+    return;
+  }
   int64_t blocks = (n->gen_n + GEN_STRIDE - 1) / GEN_STRIDE;
   int64_t lo = 0, hi = blocks - 1; /* the last block starting at or before off */
   while (lo < hi) {
@@ -496,8 +507,11 @@ static void gen_read(const inode *n, uint8_t *buf, size_t k, int64_t off) {
 static void gen_drop(inode *n) {
   free(n->gen_len);
   free(n->gen_at);
+  free(n->gen_head);
   n->gen_len = NULL;
   n->gen_at = NULL;
+  n->gen_head = NULL;
+  n->gen_head_len = 0;
   n->gen_fn = NULL;
   n->gen_n = n->gen_cap = 0;
 }
@@ -1001,7 +1015,10 @@ static int gen_grow(inode *n) {
 static int gen_copy(inode *n, const inode *o) {
   n->gen_len = malloc((size_t)o->gen_cap * sizeof *n->gen_len);
   n->gen_at = malloc((size_t)(o->gen_cap / GEN_STRIDE) * sizeof *n->gen_at);
-  if (!n->gen_len || !n->gen_at) return OS_ENOMEM; /* inode_free frees either */
+  n->gen_head = malloc(GEN_HEAD);
+  if (!n->gen_len || !n->gen_at || !n->gen_head) return OS_ENOMEM; /* inode_free frees them */
+  memcpy(n->gen_head, o->gen_head, (size_t)o->gen_head_len);
+  n->gen_head_len = o->gen_head_len;
   memcpy(n->gen_len, o->gen_len, (size_t)o->gen_n * sizeof *n->gen_len);
   memcpy(n->gen_at, o->gen_at, (size_t)((o->gen_n + GEN_STRIDE - 1) / GEN_STRIDE) * sizeof *n->gen_at);
   n->gen_fn = o->gen_fn;
@@ -1026,6 +1043,7 @@ int sim_fs_append_line(sim_fs *fs, const char *path, sim_fs_line_fn fn, uint32_t
   if (extend || start) {
     if ((uint64_t)len + fs->used > fs->quota) rc = OS_ENOSPC;
     if (!rc) rc = gen_grow(n);
+    if (!rc && !n->gen_head && !(n->gen_head = malloc(GEN_HEAD))) rc = OS_ENOMEM;
     if (!rc && start) {
       if (n->mapped) munmap(n->data, (size_t)n->cap);
       else free(n->data);
@@ -1035,6 +1053,14 @@ int sim_fs_append_line(sim_fs *fs, const char *path, sim_fs_line_fn fn, uint32_t
       n->gen_fn = fn;
       n->gen_key = key;
       n->gen_first = no;
+    }
+    if (!rc && n->gen_head_len < GEN_HEAD) {
+      char line[SIM_FS_LINE_MAX];
+      size_t keep = GEN_HEAD - (size_t)n->gen_head_len;
+      fn(key, no, len, line);
+      if (keep > len) keep = len;
+      memcpy(n->gen_head + n->gen_head_len, line, keep);
+      n->gen_head_len += (int64_t)keep;
     }
     if (!rc) {
       if (n->gen_n % GEN_STRIDE == 0) n->gen_at[n->gen_n / GEN_STRIDE] = n->len;
@@ -1183,7 +1209,7 @@ uint64_t sim_fs_held_bytes(const sim_fs *fs) {
     const inode *n = fs->entries[i].node;
     sum += (uint64_t)n->cap + (uint64_t)n->n_undo * UNDO_BLOCK;
     sum += (uint64_t)n->gen_cap * sizeof *n->gen_len +
-           (uint64_t)(n->gen_cap / GEN_STRIDE) * sizeof *n->gen_at;
+           (uint64_t)(n->gen_cap / GEN_STRIDE) * sizeof *n->gen_at + (n->gen_head ? GEN_HEAD : 0);
   }
   return sum;
 }

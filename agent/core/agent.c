@@ -321,6 +321,35 @@ int64_t agent_step(agent *a, int64_t now_ms) {
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* The strings by their length: the rest of each array is never touched. */
+static void settings_from(agent_settings *out, const agent_config *cfg) {
+  snprintf(out->cloud_url, sizeof out->cloud_url, "%s", cfg->cloud_url);
+  snprintf(out->state_dir, sizeof out->state_dir, "%s", cfg->state_dir);
+  snprintf(out->enrollment_token, sizeof out->enrollment_token, "%s", cfg->enrollment_token);
+  snprintf(out->update_trusted_root, sizeof out->update_trusted_root, "%s",
+           cfg->update_trusted_root);
+  snprintf(out->update_release_key_pem, sizeof out->update_release_key_pem, "%s",
+           cfg->update_release_key_pem);
+  out->n_sources = cfg->n_sources;
+  out->batch_max_records = cfg->batch_max_records;
+  out->batch_max_bytes = cfg->batch_max_bytes;
+  out->batch_max_age_ms = cfg->batch_max_age_ms;
+  out->poll_interval_ms = cfg->poll_interval_ms;
+  out->request_timeout_ms = cfg->request_timeout_ms;
+  out->retry_base_ms = cfg->retry_base_ms;
+  out->retry_max_ms = cfg->retry_max_ms;
+  out->unreadable_summary_ms = cfg->unreadable_summary_ms;
+  out->checkin_interval_ms = cfg->checkin_interval_ms;
+  out->spool_quota_bytes = cfg->spool_quota_bytes;
+  out->backpressure_max_ms = cfg->backpressure_max_ms;
+  out->zstd_level = cfg->zstd_level;
+  out->log_level = cfg->log_level;
+  out->update_enabled = cfg->update_enabled;
+  out->update_check_interval_ms = cfg->update_check_interval_ms;
+  out->update_first_check_ms = cfg->update_first_check_ms;
+  out->update_max_binary_bytes = cfg->update_max_binary_bytes;
+}
+
 int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, agent **out,
                char *err, size_t err_cap) {
   *out = NULL;
@@ -335,7 +364,7 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
     snprintf(err, err_cap, "out of memory");
     return AGENT_ENOMEM;
   }
-  a->cfg = *cfg;
+  settings_from(&a->cfg, cfg);
   a->os = os;
   a->net = net;
   a->z = wire_zctx_new(); /* NULL only costs speed */
@@ -436,7 +465,6 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
       continue;
     }
     (void)why;
-    a->cfg.sources[kept] = cfg->sources[i];
     memcpy(t->path, cfg->sources[i].path, sizeof t->path);
     t->start = cfg->sources[i].start;
     t->guard = own;

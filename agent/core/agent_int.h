@@ -124,8 +124,31 @@ struct agent__req {
   int quiet;     /* a failure is a warning, never an error: nothing waits on it */
 };
 
+/* What the agent reads of its configuration after agent_open: those fields
+ * copied, not the whole agent_config (54 KiB, most of it the sources' and
+ * roots' paths, which the sources and pstate hold already). A simulated
+ * fleet opens thousands of agents in one process (issue #15). A field the
+ * agent needs later is added here and in settings_from (agent.c). The batch
+ * limits are the policy's once caps_refresh has run. */
+typedef struct agent_settings {
+  char cloud_url[CONFIG_URL_MAX];
+  char state_dir[CONFIG_PATH_MAX];
+  char enrollment_token[CONFIG_TOKEN_MAX];
+  char update_trusted_root[CONFIG_PATH_MAX];
+  char update_release_key_pem[CONFIG_PEM_MAX];
+  int n_sources; /* those kept at agent_open: a->sources */
+  int batch_max_records;
+  int64_t batch_max_bytes, batch_max_age_ms;
+  int64_t poll_interval_ms, request_timeout_ms, retry_base_ms, retry_max_ms;
+  int64_t unreadable_summary_ms, checkin_interval_ms;
+  int64_t spool_quota_bytes, backpressure_max_ms;
+  int zstd_level, log_level;
+  int update_enabled;
+  int64_t update_check_interval_ms, update_first_check_ms, update_max_binary_bytes;
+} agent_settings;
+
 struct agent {
-  agent_config cfg;
+  agent_settings cfg;
   const os_shim *os;
   const net_shim *net;
   spool *sp;

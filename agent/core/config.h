@@ -19,6 +19,7 @@
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_URL_MAX 512
 #define CONFIG_TOKEN_MAX 128
+#define CONFIG_PEM_MAX 512 /* update_release_key_pem: one P-256 public key */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define CONFIG_MAX_BATCH_BYTES (3 * 1024 * 1024)
 #define CONFIG_MAX_ROOTS 8
@@ -121,7 +122,7 @@ typedef struct agent_config {
                                      before any byte is fetched (issue #17) */
   /* Not from JSON: the driver copies the compiled-in release key (PEM) here;
    * "" = none, updates stay off. */
-  char update_release_key_pem[512];
+  char update_release_key_pem[CONFIG_PEM_MAX];
 } agent_config;
 
 /* Fills *out with defaults (everything but the required strings). */
