@@ -101,6 +101,9 @@ static const char *event_refusal(const sim_scn_event *e) {
     case SIM_SCN_ROTATE:
     case SIM_SCN_CLOCK_STEP:
     case SIM_SCN_TLS_FAILURE:
+    /* the same policy set on every shard's cloud at the same time: each
+     * agent reads it from its own shard's, as from the one cloud */
+    case SIM_SCN_POLICY:
       return NULL;
     case SIM_SCN_POWER_CUT:
       return e->switch_step == SIM_SCN_CUT_WRITES && !e->during_download
@@ -124,9 +127,6 @@ static const char *event_refusal(const sim_scn_event *e) {
     case SIM_SCN_LOCAL_ATTACK:
       return "the local attacker's expectations (blocked opens, refusals, secrets) are not merged "
              "from shards yet";
-    case SIM_SCN_POLICY:
-      return "a cloud-wide policy: its expectations (policy_applied, no_denied_open) are not "
-             "merged from shards yet";
     default:
       return "the update repository, its rings and promotion gates are shared by the fleet";
   }
@@ -148,16 +148,13 @@ const char *sim_shard_refusal(const sim_scenario *scn, char *buf, size_t cap) {
   /* Expectations that are not merged from shards (each needs its own rule:
    * only these are: exactly_once, max_spooled_at_end, shed_reported and
    * min_shed, max_requests_per_min, alerts, tls_reported, lost_lines,
-   * window_under_faults; and
+   * window_under_faults, policy_applied, no_denied_open, metrics_reported,
+   * max_records_per_s; and
    * floor_held, a check of each agent during the run, which stops its
    * shard as it stops one run). */
   else if (scn->max_blocked_opens >= 0) what = "max_blocked_opens";
   else if (scn->refusals_reported) what = "refusals_reported";
   else if (scn->no_secret_shipped) what = "no_secret_shipped";
-  else if (scn->policy_applied > 0) what = "policy_applied";
-  else if (scn->no_denied_open) what = "no_denied_open";
-  else if (scn->max_records_per_s > 0) what = "max_records_per_s";
-  else if (scn->metrics_reported) what = "metrics_reported";
   else if (scn->at_least_once) what = "at_least_once";
   else if (scn->clone_detect_within_s >= 0) what = "clone_detect_within_s";
   else if (scn->max_misattributed >= 0) what = "max_misattributed";
@@ -635,7 +632,7 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
   rexp first, best, sbad;
   memset(&first, 0, sizeof first);
   best = sbad = first;
-  int64_t sum[4] = {0, 0, 0, 0};
+  int64_t sum[4] = {0, 0, 0, 0}, most[4] = {0, 0, 0, 0};
   int have_best = 0, have_bad = 0;
   for (int i = 0; i < np; i++) {
     rexp x;
@@ -645,7 +642,10 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
     else if (strcmp(x.name, first.name) != 0)
       return bad(err, cap, &ps[i], "expectations[%d] is %.40s, %s/shard.json's is %.40s", j, x.name,
                  ps[0].dir, first.name);
-    for (int v = 0; v < 4; v++) sum[v] += x.v[v];
+    for (int v = 0; v < 4; v++) {
+      sum[v] += x.v[v];
+      if (x.v[v] > most[v]) most[v] = x.v[v];
+    }
     /* the run checks agents in index order and names the first that fails */
     if (!x.pass && x.agent >= 0 && (!have_best || x.agent < best.agent)) best = x, have_best = 1;
     if (!x.pass && x.agent < 0 && !have_bad) sbad = x, have_bad = 1;
@@ -691,6 +691,19 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
     int crash, cut, loss, outage;
     sim_scenario_fault_kinds(scn, &crash, &cut, &loss, &outage);
     out->pass = sim_summary_verdict_window(crash, cut, loss, outage, sum[0], sum[1], sum[2], sum[3],
+                                           out->detail, sizeof out->detail);
+  } else if (have_bad && (strcmp(nm, "policy_applied") == 0 || strcmp(nm, "no_denied_open") == 0 ||
+                          strcmp(nm, "metrics_reported") == 0)) {
+    out->pass = 0; /* they fail on an agent; a shard's other failure stands as it is */
+    snprintf(out->detail, sizeof out->detail, "%s", sbad.detail ? sbad.detail : "");
+  } else if (strcmp(nm, "policy_applied") == 0) {
+    sim_summary_detail_policy(sum[0], s->agents, out->detail, sizeof out->detail);
+  } else if (strcmp(nm, "no_denied_open") == 0) {
+    sim_summary_detail_denied(sum[0], out->detail, sizeof out->detail);
+  } else if (strcmp(nm, "metrics_reported") == 0) {
+    sim_summary_detail_metrics(s->agents, out->detail, sizeof out->detail);
+  } else if (strcmp(nm, "max_records_per_s") == 0) {
+    out->pass = sim_summary_verdict_capped(sum[0], sum[1], scn->max_records_per_s, most[2],
                                            out->detail, sizeof out->detail);
   } else if (strcmp(nm, "exactly_once_store") == 0) {
     if (have_bad && sbad.v[3] == 0) { /* v[3] 0: a store that could not be read */

@@ -201,6 +201,33 @@ int sim_summary_verdict_tls(int64_t hit, int64_t errs, char *detail, size_t cap)
   return 1;
 }
 
+void sim_summary_detail_policy(int64_t rejected, int64_t agents, char *detail, size_t cap) {
+  snprintf(detail, cap, "%lld of %lld agents rejected at least one policy", (long long)rejected,
+           (long long)agents);
+}
+
+void sim_summary_detail_denied(int64_t refused, char *detail, size_t cap) {
+  snprintf(detail, cap, "no denied path opened; %lld path refusals reported by the fleet",
+           (long long)refused);
+}
+
+void sim_summary_detail_metrics(int64_t agents, char *detail, size_t cap) {
+  snprintf(detail, cap, "%lld agents' metrics stored by the cloud", (long long)agents);
+}
+
+int sim_summary_verdict_capped(int64_t never, int64_t capped, int64_t max_rate, int64_t peak,
+                               char *detail, size_t cap) {
+  if (never > 0) {
+    snprintf(detail, cap, "%lld agents never ran a rate-capped policy", (long long)never);
+    return 0;
+  }
+  snprintf(detail, cap,
+           "%lld agent runs capped at %lld records/s; highest average over 10 s or more: "
+           "%lld records/s",
+           (long long)capped, (long long)max_rate, (long long)peak);
+  return 1;
+}
+
 int sim_summary_verdict_lost(int64_t lost, int64_t middle, int64_t gens, int64_t lost_min,
                              int64_t lost_max, int64_t middle_min, int64_t middle_max, char *detail,
                              size_t cap) {

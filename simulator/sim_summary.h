@@ -111,5 +111,17 @@ int sim_summary_verdict_window(int crash, int cut, int loss, int outage, int64_t
 int sim_summary_verdict_lost(int64_t lost, int64_t middle, int64_t gens, int64_t lost_min,
                              int64_t lost_max, int64_t middle_min, int64_t middle_max, char *detail,
                              size_t cap);
+/* The wording of checks that fail on an agent (the merge takes the first
+ * such agent's row) and otherwise say a fleet-wide figure, summed over
+ * shards: policy_applied (agents that rejected a policy, of the fleet's),
+ * no_denied_open (path refusals), metrics_reported (the fleet's agents). */
+void sim_summary_detail_policy(int64_t rejected, int64_t agents, char *detail, size_t cap);
+void sim_summary_detail_denied(int64_t refused, char *detail, size_t cap);
+void sim_summary_detail_metrics(int64_t agents, char *detail, size_t cap);
+/* max_records_per_s's end check (violations stop the run as they happen):
+ * every agent ran a rate-capped policy (never: agents that did not). Says
+ * the runs capped and the highest average rate seen either way. */
+int sim_summary_verdict_capped(int64_t never, int64_t capped, int64_t max_rate, int64_t peak,
+                               char *detail, size_t cap);
 
 #endif

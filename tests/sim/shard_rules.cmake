@@ -3,8 +3,14 @@
 # held), lost_lines and lost_middle_lines (double-rotation at DR_AGENTS, 8,
 # or 3 under the sanitizers: held;
 # lost-bounds-scenario.json: failed), window_under_faults (pipelined-faults:
-# held, its detail the sums of four counts), each run as --jobs 3 and in one
-# process, the same exit code and the same report.json byte for byte.
+# held, its detail the sums of four counts), policy_applied, no_denied_open,
+# metrics_reported and max_records_per_s (rate-cap: held, its peak rate the
+# highest shard's, not their sum; policy-churn at PC_AGENTS, 9: held;
+# policy-bounds-scenario.json: failed on the first agent), each run as
+# --jobs 3 and in one process, the same exit code and the same report.json
+# byte for byte. Under the sanitizers the fleets are smaller (DR_AGENTS,
+# PC_AGENTS, RC_AGENTS for rate-cap and policy-bounds), at least one agent
+# per shard.
 file(REMOVE_RECURSE ${OUT})
 function(both file seed agents want_rc)
   get_filename_component(scn ${file} NAME_WE)
@@ -36,9 +42,20 @@ endif()
 both(${SCN_DIR}/double-rotation.json 1 ${DR_AGENTS} 0)
 both(${CMAKE_CURRENT_LIST_DIR}/lost-bounds-scenario.json 1 "" 1)
 both(${SCN_DIR}/pipelined-faults.json 1 "" 0)
+if(NOT PC_AGENTS)
+  set(PC_AGENTS 9)
+endif()
+both(${SCN_DIR}/rate-cap.json 1 "${RC_AGENTS}" 0)
+both(${SCN_DIR}/policy-churn.json 1 ${PC_AGENTS} 0)
+both(${CMAKE_CURRENT_LIST_DIR}/policy-bounds-scenario.json 1 "${RC_AGENTS}" 1)
+file(READ ${OUT}/policy-bounds-scenario-jobs/report.json R)
+string(FIND "${R}" "agent 0 runs policy" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "policy-bounds: the merged report does not name agent 0's policy")
+endif()
 file(READ ${OUT}/lost-bounds-scenario-jobs/report.json R)
 string(FIND "${R}" "lines never read" at)
 if(at EQUAL -1)
   message(FATAL_ERROR "lost-bounds: no lost_lines verdict in the merged report")
 endif()
-message(STATUS "shard rules: tls_reported, lost_lines, window_under_faults merge to the run's verdicts")
+message(STATUS "shard rules: tls_reported, lost_lines, window_under_faults, policy_applied, no_denied_open, metrics_reported, max_records_per_s merge to the run's verdicts")
