@@ -216,11 +216,6 @@ int spool_open(const os_shim *os, const char *path, spool **out, char *err, size
     ret = spool_fail(s, rc, "cannot open the spool");
     goto fail;
   }
-  /* No lookaside: its 48 KiB a connection serve transient allocations, and
-   * the spool's statements are prepared once (PERSISTENT allocations bypass
-   * it). Without it a simulated host is 26 KiB smaller and the run takes the
-   * same instructions (docs/benchmarks.md, "Memory per simulated host"). */
-  sqlite3_db_config(s->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
   /* EXCLUSIVE locking: the spool is private to this agent. DELETE journal with
    * synchronous=FULL: a committed transaction survives a crash. Incremental
    * auto-vacuum (takes effect only when the file is created) lets shedding
