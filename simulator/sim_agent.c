@@ -149,6 +149,7 @@ int sim__open_agent(fleet *f, sim_agent *g) {
     rc = agent_open(&f->cfg, &g->osh, &g->neth, &g->a, err, sizeof err);
     g->attack_mute++;
     if (rc == AGENT_OK) agent_set_zctx(g->a, f->zctx);
+    if (rc == AGENT_OK && f->tb.chunk) agent_lend_tail_buffers(g->a, &f->tb); /* else its own */
     if (!g->cut) break;
     if (rc == AGENT_OK) sim__close_dead(g);
     g->a = NULL;

@@ -527,6 +527,8 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
                        .response_loss = scn->response_loss};
   sim_net_set_params(f->net, &np);
   sim__build_config(f);
+  /* On failure it stays empty and every agent keeps its own (the same bytes). */
+  (void)tail_buffers_init(&f->tb, (size_t)f->cfg.read_chunk_bytes, (size_t)f->cfg.max_line_bytes);
   if (scn->update_check_interval_s > 0) {
     char uerr[400] = "";
     if (sim_update_create(opt->seed, SIM_WALL_EPOCH_MS, f->n_cap, &f->upd, uerr, sizeof uerr) !=
@@ -758,6 +760,7 @@ out:
   free(f->perm);
   free(f->ag);
   wire_zctx_free(f->zctx);
+  tail_buffers_free(&f->tb);
   sim_fs_spares_free(f->spares);
   free(f);
   free(scaled);

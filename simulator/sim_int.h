@@ -25,6 +25,7 @@
 #include "common/wire.h"
 #include "core/agent.h"
 #include "core/config.h"
+#include "core/tail.h"
 #include "mc.h"
 #include "sim_fleet.h"
 #include "sim_fs.h"
@@ -195,6 +196,9 @@ typedef struct fleet {
   sim_net *net;
   mc_cloud *cloud;
   wire_zctx *zctx; /* lent to every agent (agent_set_zctx): one thread, one context */
+  /* lent to every agent (agent_lend_tail_buffers): one set of read buffers
+   * for the thread, not 72 KiB an agent; chunk NULL: each its own */
+  tail_buffers tb;
   sim_fs_spares *spares; /* lent to every agent's disk (sim_fs_set_spares); NULL: none */
   sim_rng cloud_rng, fault_rng;
   sim_trace *trace;

@@ -368,6 +368,7 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
   a->os = os;
   a->net = net;
   a->z = wire_zctx_new(); /* NULL only costs speed */
+  a->tb = &a->own_tb;
   a->z_owned = 1;
   int ret = AGENT_ESTATE;
   a->done.body = malloc(WIRE_MAX_JSON_REPLY + 1);
@@ -385,7 +386,8 @@ int agent_open(const agent_config *cfg, const os_shim *os, const net_shim *net, 
       a->ship[i].done.body_cap = AGENT_INGEST_REPLY_MAX;
     }
   if (!a->done.body || !a->ship || !a->ship_bodies ||
-      tail_buffers_init(&a->tb, (size_t)cfg->read_chunk_bytes, (size_t)cfg->max_line_bytes) != 0) {
+      tail_buffers_init(&a->own_tb, (size_t)cfg->read_chunk_bytes, (size_t)cfg->max_line_bytes) !=
+          0) {
     snprintf(err, err_cap, "out of memory");
     ret = AGENT_ENOMEM;
     goto fail;
@@ -533,7 +535,7 @@ void agent_close(agent *a) {
   if (a->sources)
     for (int i = 0; i < a->cfg.n_sources; i++) tail_source_release(&a->sources[i]);
   free(a->sources);
-  tail_buffers_free(&a->tb);
+  tail_buffers_free(&a->own_tb); /* a lent set is the lender's */
   free(a->done.body);
   free(a->ship);
   free(a->ship_bodies);
@@ -551,6 +553,14 @@ void agent_set_zctx(agent *a, wire_zctx *z) {
   if (a->z_owned) wire_zctx_free(a->z);
   a->z = z;
   a->z_owned = 0;
+}
+
+int agent_lend_tail_buffers(agent *a, tail_buffers *tb) {
+  if (!a || !tb || !tb->chunk || tb->chunk_cap != a->tb->chunk_cap || tb->max_line != a->tb->max_line)
+    return AGENT_EINVAL;
+  if (tb != &a->own_tb) tail_buffers_free(&a->own_tb);
+  a->tb = tb;
+  return AGENT_OK;
 }
 
 void agent_policy_info(const agent *a, pstate_info *out) { pstate_get_info(a->ps, out); }

@@ -15,6 +15,7 @@
  *   AGENT_ECONFIG  the config cannot run (message in err)
  *   AGENT_ESTATE   the state dir or spool cannot be opened/created
  *   AGENT_ENOMEM   allocation failed
+ *   AGENT_EINVAL   arguments that do not fit (agent_lend_tail_buffers)
  */
 #ifndef OUTPOST_CORE_AGENT_H
 #define OUTPOST_CORE_AGENT_H
@@ -30,6 +31,7 @@
 #define AGENT_ECONFIG (-1)
 #define AGENT_ESTATE (-2)
 #define AGENT_ENOMEM (-3)
+#define AGENT_EINVAL (-4)
 
 typedef struct agent agent;
 
@@ -138,6 +140,14 @@ void agent_sandbox_status(const agent *a, char *landlock, char *seccomp);
  * sent are the same either way. */
 struct wire_zctx;
 void agent_set_zctx(agent *a, struct wire_zctx *z);
+
+/* issue #15: the scratch buffers sources are read into (core/tail.h), lent
+ * the same way: tb is borrowed, must outlive the agent, and its read chunk
+ * and line sizes must be the agent's (else AGENT_EINVAL, nothing changes).
+ * The agent frees its own set; a policy that later changes the read chunk
+ * gives it its own again. The bytes read are the same either way. */
+struct tail_buffers;
+int agent_lend_tail_buffers(agent *a, struct tail_buffers *tb);
 
 /* Cancels requests in flight, closes the spool, frees everything. Safe on NULL.
  * After it returns no callback will touch the agent. */

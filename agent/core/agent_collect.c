@@ -17,12 +17,14 @@ static void caps_refresh(agent *a) {
     a->cfg.batch_max_records = a->lim.batch_max_records;
     a->cfg.batch_max_bytes = a->lim.batch_max_bytes;
     a->cfg.batch_max_age_ms = a->lim.batch_max_age_ms;
-    if ((size_t)a->lim.read_chunk_bytes != a->tb.chunk_cap) {
+    if ((size_t)a->lim.read_chunk_bytes != a->tb->chunk_cap) {
       tail_buffers nb;
       /* Out of memory keeps the old buffers: still bounded, still working. */
-      if (tail_buffers_init(&nb, (size_t)a->lim.read_chunk_bytes, a->tb.max_line) == 0) {
-        tail_buffers_free(&a->tb);
-        a->tb = nb;
+      if (tail_buffers_init(&nb, (size_t)a->lim.read_chunk_bytes, a->tb->max_line) == 0) {
+        /* a lent set stays the lender's: the agent's own of the new size */
+        tail_buffers_free(&a->own_tb);
+        a->own_tb = nb;
+        a->tb = &a->own_tb;
       }
     }
     changed = 1;
@@ -71,7 +73,7 @@ void agent__collect(agent *a) {
     int64_t lines = 0;
     int more = 0, limited = 0, os_error = 0;
     int64_t budget = caps_bucket_avail(&a->bucket, a->now);
-    int rc = tail_poll_max(&a->sources[i], a->os, a->sp, &a->tb, a->wall, budget, &lines, &more,
+    int rc = tail_poll_max(&a->sources[i], a->os, a->sp, a->tb, a->wall, budget, &lines, &more,
                            &limited, &os_error);
     caps_bucket_take(&a->bucket, lines);
     a->rate_limited |= limited;
@@ -105,7 +107,7 @@ void agent__collect(agent *a) {
   if (n_src > 0) a->rr = (a->rr + 1) % n_src;
   int64_t plines = 0;
   int pmore = 0, plimited = 0;
-  pstate_collect_max(a->ps, a->os, a->sp, &a->tb, a->wall, a->now,
+  pstate_collect_max(a->ps, a->os, a->sp, a->tb, a->wall, a->now,
                      caps_bucket_avail(&a->bucket, a->now), &plines, &pmore, &plimited);
   caps_bucket_take(&a->bucket, plines);
   a->rate_limited |= plimited;
@@ -126,7 +128,7 @@ void agent_caps_info(const agent *a, caps_info *out) {
   out->batch_max_records = a->cfg.batch_max_records;
   out->batch_max_bytes = a->cfg.batch_max_bytes;
   out->batch_max_age_ms = a->cfg.batch_max_age_ms;
-  out->read_chunk_bytes = (int64_t)a->tb.chunk_cap;
+  out->read_chunk_bytes = (int64_t)a->tb->chunk_cap;
   out->cache_kib = a->mem.over ? CAPS_MIN_CACHE_KIB : a->lim.cache_kib;
 }
 

@@ -167,7 +167,10 @@ struct agent {
   /* issue #13: what every open of a local source is checked against (the
    * deny list and the state dir; the local config may name any root). */
   policy_limits src_limits;
-  tail_buffers tb;
+  /* Scratch for reading sources: own_tb, or a set lent by the driver
+   * (agent_lend_tail_buffers), which the agent never frees. */
+  tail_buffers own_tb;
+  tail_buffers *tb;
   char url[CONFIG_URL_MAX + 32];
 
   int64_t now;  /* monotonic ms, cached once per step */

@@ -297,6 +297,41 @@ static void test_agent_rate_cap(void **state) {
   destroy(f);
 }
 
+/* issue #15: read buffers lent by the driver (the simulator lends one set
+ * to its whole fleet): only of the agent's sizes, never freed by it, and a
+ * policy that changes the read chunk gives it its own again. */
+static void test_agent_lent_tail_buffers(void **state) {
+  (void)state;
+  for (int with_policy = 0; with_policy < 2; with_policy++) {
+    fx *f = make();
+    write_lines(f, "/var/log/a.log", 0, 1000);
+    write_lines(f, "/var/log/b.log", 0, 1000);
+    agent *a = open_agent(f, with_policy ? POLICY_JSON : NULL);
+    tail_buffers wrong, tb;
+    assert_int_equal(tail_buffers_init(&wrong, 1000, 32768), 0);
+    assert_int_equal(tail_buffers_init(&tb, 65536, 32768), 0); /* the config's defaults */
+    assert_int_equal(agent_lend_tail_buffers(a, &wrong), AGENT_EINVAL);
+    assert_int_equal(agent_lend_tail_buffers(a, NULL), AGENT_EINVAL);
+    assert_int_equal(agent_lend_tail_buffers(a, &tb), AGENT_OK);
+    int64_t next = 1000;
+    run_until(f, a, 60000, &next);
+    assert_int_equal(produced(a), 2000);
+    caps_info ci;
+    agent_caps_info(a, &ci);
+    /* the policy's 8 MiB memory cap wants 32 KiB, and a whole line: 32769 */
+    assert_int_equal(ci.read_chunk_bytes, with_policy ? 32769 : 65536);
+    agent_close(a);
+    /* still the lender's, untouched: using and freeing it here is what ASan
+     * watches */
+    assert_non_null(tb.chunk);
+    assert_int_equal(tb.chunk_cap, 65536);
+    memset(tb.chunk, 0, tb.chunk_cap);
+    tail_buffers_free(&tb);
+    tail_buffers_free(&wrong);
+    destroy(f);
+  }
+}
+
 static void test_agent_no_policy_no_rate_cap(void **state) {
   (void)state;
   fx *f = make();
@@ -344,6 +379,7 @@ int main(void) {
       cmocka_unit_test(test_mem),
       cmocka_unit_test(test_tail_budget),
       cmocka_unit_test(test_agent_rate_cap),
+      cmocka_unit_test(test_agent_lent_tail_buffers),
       cmocka_unit_test(test_agent_no_policy_no_rate_cap),
       cmocka_unit_test(test_agent_memory_cap),
   };
