@@ -190,6 +190,25 @@ static int load_counters(spool *s) {
   return rc;
 }
 
+/* Sets the page cache's limit to kib, its pages given back first. SQLite
+ * makes a connection's first page allocation one bulk of
+ * SQLITE_DEFAULT_PCACHE_INITSZ pages (20: 88 KiB at 4 KiB pages) and writes
+ * into every one of them at once, so all are resident, where a spool in
+ * steady state uses about 7. It frees the bulk when the cache is empty and
+ * skips it when the limit is under 3 pages at that allocation: so the cache
+ * is emptied under a 2-page limit, page 1 read alone, and the limit set
+ * after; later pages are allocated as they are needed. Thousands of
+ * simulated agents share one process (issue #15): 48 KiB each. Any error
+ * is SQLite's (the pages are only a cache). */
+static int cache_limit(spool *s, int64_t kib) {
+  char sql[96];
+  int rc = sqlite3_exec(s->db, "PRAGMA cache_size=2", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_db_release_memory(s->db);
+  snprintf(sql, sizeof sql, "PRAGMA schema_version; PRAGMA cache_size=-%lld", (long long)kib);
+  return sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+}
+
 int spool_open(const os_shim *os, const char *path, spool **out, char *err, size_t err_cap) {
   *out = NULL;
   spool *s = calloc(1, sizeof *s);
@@ -219,12 +238,12 @@ int spool_open(const os_shim *os, const char *path, spool **out, char *err, size
   /* EXCLUSIVE locking: the spool is private to this agent. DELETE journal with
    * synchronous=FULL: a committed transaction survives a crash. Incremental
    * auto-vacuum (takes effect only when the file is created) lets shedding
-   * for the free-space floor give pages back to the volume. cache_size caps
-   * SQLite's page cache at 256 KiB per agent (memory cap). */
+   * for the free-space floor give pages back to the volume. cache_limit
+   * below caps SQLite's page cache at 256 KiB per agent (memory cap). */
   rc = sqlite3_exec(s->db,
                     "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA locking_mode=EXCLUSIVE;"
                     " PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;"
-                    " PRAGMA cache_size=-256; PRAGMA temp_store=MEMORY;",
+                    " PRAGMA temp_store=MEMORY;",
                     NULL, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, spool_schema, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
@@ -241,6 +260,11 @@ int spool_open(const os_shim *os, const char *path, spool **out, char *err, size
   rc = load_counters(s);
   if (rc != SQLITE_OK) {
     ret = spool_fail(s, rc, "cannot read spool counters");
+    goto fail;
+  }
+  rc = cache_limit(s, 256);
+  if (rc != SQLITE_OK) {
+    ret = spool_fail(s, rc, "cannot set the spool's page cache");
     goto fail;
   }
   s->page_size = 4096;
@@ -837,10 +861,6 @@ static int reported_txn(spool *s, int64_t through_id) {
 
 int spool_set_cache_kib(spool *s, int64_t kib) {
   if (!s || kib < 1 || kib > 1024 * 1024) return SPOOL_EINVAL;
-  char sql[64];
-  snprintf(sql, sizeof sql, "PRAGMA cache_size=-%lld", (long long)kib);
-  if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) return SPOOL_EDB;
-  /* A smaller limit alone keeps the pages already cached: give them back. */
-  sqlite3_db_release_memory(s->db);
-  return SPOOL_OK;
+  /* A smaller limit alone would keep the pages already cached. */
+  return cache_limit(s, kib) == SQLITE_OK ? SPOOL_OK : SPOOL_EDB;
 }
