@@ -157,26 +157,59 @@ static void x_planted_policy(xrun *x, expectation *e) {
   }
 }
 
+/* Which of this run's agents (index) held agent_id: its last identity
+ * (cloud_id, kept when the agents closed) or one it enrolled earlier; -1:
+ * none. */
+static int64_t agent_of_id(fleet *f, const char *agent_id) {
+  for (int64_t i = 0; i < f->n; i++) {
+    sim_agent *g = &f->ag[i];
+    if (!sim__owned(f, i)) continue; /* another shard's cloud holds its records */
+    if (strcmp(g->cloud_id, agent_id) == 0) return i;
+    for (int k = 0; k < g->n_ids; k++)
+      if (strcmp(g->ids[k], agent_id) == 0) return i;
+  }
+  return -1;
+}
+
+/* Fails on the first agent (by index) whose records in the cloud hold a
+ * secret's mark: a shard's cloud holds its own agents' records, so the
+ * merge of shards names the same agent as one run (sim_shard.c). Records
+ * of no agent of this run still fail it, without an agent. */
 static void x_no_secret_shipped(xrun *x, expectation *e) {
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
-  int64_t n = -1;
-  char first[160] = "";
+  int64_t first = -1, first_n = 0, orphans = 0;
+  char first_src[160] = "", orphan_src[160] = "";
+  int rc = SQLITE_ERROR;
   if (sqlite3_open_v2(x->db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-      sqlite3_prepare_v2(db, "SELECT count(*), min(source) FROM records WHERE instr(line, '"
-                             SIM_SCN_SECRET_MARK "') > 0", -1, &st, NULL) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW) {
-    n = sqlite3_column_int64(st, 0);
-    const unsigned char *src = sqlite3_column_text(st, 1);
-    snprintf(first, sizeof first, "%s", src ? (const char *)src : "");
+      sqlite3_prepare_v2(db, "SELECT agent_id, count(*), min(source) FROM records WHERE "
+                             "instr(line, '" SIM_SCN_SECRET_MARK "') > 0 GROUP BY agent_id",
+                         -1, &st, NULL) == SQLITE_OK) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      const unsigned char *id = sqlite3_column_text(st, 0);
+      const unsigned char *src = sqlite3_column_text(st, 2);
+      int64_t n = sqlite3_column_int64(st, 1);
+      int64_t i = agent_of_id(x->f, id ? (const char *)id : "");
+      if (i < 0) {
+        if (!orphans) snprintf(orphan_src, sizeof orphan_src, "%s", src ? (const char *)src : "");
+        orphans += n;
+      } else if (first < 0 || i < first) {
+        first = i;
+        first_n = n;
+        snprintf(first_src, sizeof first_src, "%s", src ? (const char *)src : "");
+      }
+    }
   }
   sqlite3_finalize(st);
   sqlite3_close(db);
-  if (n < 0)
+  if (rc != SQLITE_DONE)
     fail(e, "cannot read the cloud store");
-  else if (n != 0)
-    fail(e, "the cloud holds %lld records from secret files (first source %.120s)", (long long)n,
-         first);
+  else if (first >= 0)
+    fail(e, "agent %lld: the cloud holds %lld records from its secret files (first source %.120s)",
+         (long long)first, (long long)first_n, first_src);
+  else if (orphans > 0)
+    fail(e, "the cloud holds %lld records from secret files, under no identity of this run's "
+         "agents (first source %.120s)", (long long)orphans, orphan_src);
 }
 
 /* The cloud's half of refusals_reported. */

@@ -655,8 +655,14 @@ int sim_run(const sim_scenario *scn, const sim_run_options *opt, sim_run_result 
   mc_stats ms;
   mc_get_stats(f->cloud, &ms);
   res->cloud_records = mc_total_records(f->cloud);
-  /* Close the agents and the cloud before reading its store. */
+  /* Close the agents and the cloud before reading its store; cloud_id
+   * keeps each agent's last identity for the store's checks. */
   for (int64_t i = 0; i < f->n; i++) {
+    if (f->ag[i].a) {
+      agent_stats s;
+      agent_get_stats(f->ag[i].a, &s);
+      memcpy(f->ag[i].cloud_id, s.agent_id, sizeof f->ag[i].cloud_id);
+    }
     agent_close(f->ag[i].a);
     f->ag[i].a = NULL;
   }

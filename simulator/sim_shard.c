@@ -149,12 +149,11 @@ const char *sim_shard_refusal(const sim_scenario *scn, char *buf, size_t cap) {
    * only these are: exactly_once, max_spooled_at_end, shed_reported and
    * min_shed, max_requests_per_min, alerts, tls_reported, lost_lines,
    * window_under_faults, policy_applied, no_denied_open, metrics_reported,
-   * max_records_per_s; and
+   * max_records_per_s, no_secret_shipped; and
    * floor_held, a check of each agent during the run, which stops its
    * shard as it stops one run). */
   else if (scn->max_blocked_opens >= 0) what = "max_blocked_opens";
   else if (scn->refusals_reported) what = "refusals_reported";
-  else if (scn->no_secret_shipped) what = "no_secret_shipped";
   else if (scn->at_least_once) what = "at_least_once";
   else if (scn->clone_detect_within_s >= 0) what = "clone_detect_within_s";
   else if (scn->max_misattributed >= 0) what = "max_misattributed";
@@ -692,6 +691,13 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
     sim_scenario_fault_kinds(scn, &crash, &cut, &loss, &outage);
     out->pass = sim_summary_verdict_window(crash, cut, loss, outage, sum[0], sum[1], sum[2], sum[3],
                                            out->detail, sizeof out->detail);
+  } else if (strcmp(nm, "no_secret_shipped") == 0) {
+    /* held, or failed on an agent (above); a store that could not be read,
+     * or records under no agent's identity, stand as the shard said */
+    if (have_bad) {
+      out->pass = 0;
+      snprintf(out->detail, sizeof out->detail, "%s", sbad.detail ? sbad.detail : "");
+    }
   } else if (have_bad && (strcmp(nm, "policy_applied") == 0 || strcmp(nm, "no_denied_open") == 0 ||
                           strcmp(nm, "metrics_reported") == 0)) {
     out->pass = 0; /* they fail on an agent; a shard's other failure stands as it is */

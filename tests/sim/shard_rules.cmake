@@ -6,11 +6,13 @@
 # held, its detail the sums of four counts), policy_applied, no_denied_open,
 # metrics_reported and max_records_per_s (rate-cap: held, its peak rate the
 # highest shard's, not their sum; policy-churn at PC_AGENTS, 9: held;
-# policy-bounds-scenario.json: failed on the first agent), each run as
+# policy-bounds-scenario.json: failed on the first agent), no_secret_shipped
+# (compromised-cloud at CC_AGENTS, 30: held; it fails on the first agent
+# whose records hold a secret, checked by a scratch edit), each run as
 # --jobs 3 and in one process, the same exit code and the same report.json
 # byte for byte. Under the sanitizers the fleets are smaller (DR_AGENTS,
-# PC_AGENTS, RC_AGENTS for rate-cap and policy-bounds), at least one agent
-# per shard.
+# PC_AGENTS, RC_AGENTS for rate-cap and policy-bounds, CC_AGENTS), at least
+# one agent per shard.
 file(REMOVE_RECURSE ${OUT})
 function(both file seed agents want_rc)
   get_filename_component(scn ${file} NAME_WE)
@@ -48,6 +50,15 @@ endif()
 both(${SCN_DIR}/rate-cap.json 1 "${RC_AGENTS}" 0)
 both(${SCN_DIR}/policy-churn.json 1 ${PC_AGENTS} 0)
 both(${CMAKE_CURRENT_LIST_DIR}/policy-bounds-scenario.json 1 "${RC_AGENTS}" 1)
+if(NOT CC_AGENTS)
+  set(CC_AGENTS 30)
+endif()
+both(${SCN_DIR}/compromised-cloud.json 1 ${CC_AGENTS} 0)
+file(READ ${OUT}/compromised-cloud-jobs/report.json R)
+string(FIND "${R}" "\"name\": \"no_secret_shipped\", \"pass\": true" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "compromised-cloud: no held no_secret_shipped in the merged report")
+endif()
 file(READ ${OUT}/policy-bounds-scenario-jobs/report.json R)
 string(FIND "${R}" "agent 0 runs policy" at)
 if(at EQUAL -1)
@@ -58,4 +69,4 @@ string(FIND "${R}" "lines never read" at)
 if(at EQUAL -1)
   message(FATAL_ERROR "lost-bounds: no lost_lines verdict in the merged report")
 endif()
-message(STATUS "shard rules: tls_reported, lost_lines, window_under_faults, policy_applied, no_denied_open, metrics_reported, max_records_per_s merge to the run's verdicts")
+message(STATUS "shard rules: tls_reported, lost_lines, window_under_faults, policy_applied, no_denied_open, metrics_reported, max_records_per_s, no_secret_shipped merge to the run's verdicts")
