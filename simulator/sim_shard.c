@@ -561,30 +561,48 @@ static int merge_rate(rpart *ps, int np, sim_summary *s, char *err, size_t cap) 
 
 #define TL_FIELDS 10
 
-static int merge_timeline(rpart *ps, int np, sim_report_timeline **out, char *err, size_t cap) {
+/* Sums the shards' timelines sample by sample: their samples are at the
+ * same simulated times. When a failure stopped the run (stop_ms; else
+ * INT64_MAX) the shards stopped at their own failures, the earliest at
+ * stop_ms: the samples before stop_ms are summed, and a last one at stop_ms
+ * sums each shard's latest sample at or before it (a shard that ran on has
+ * none at that instant: its latest is up to one interval older; the
+ * counters after a failure are not the unsharded run's, docs/scale.md). */
+static int merge_timeline(rpart *ps, int np, int64_t stop_ms, sim_report_timeline **out, char *err,
+                          size_t cap) {
   *out = NULL;
   if (cJSON_IsNull(ps[0].timeline)) return 0;
   sim_report_timeline *tl = sim_report_timeline_new((ps[0].duration_s + ps[0].drain_s) * 1000);
   if (!tl) return snprintf(err, cap, "out of memory"), SIM_SHARD_ENOMEM;
+  int n_before = -1, have_last = 0;
   for (int i = 0; i < np; i++) {
     const cJSON *smp = cJSON_GetObjectItemCaseSensitive(ps[i].timeline, "samples");
     int ns = cJSON_GetArraySize(smp);
-    if (!cJSON_IsArray(smp) || ns > SIM_REPORT_MAX_SAMPLES + 1 || (i > 0 && ns != tl->n)) {
+    if (!cJSON_IsArray(smp) || ns > SIM_REPORT_MAX_SAMPLES + 1) {
       sim_report_timeline_free(tl);
-      return bad(err, cap, &ps[i], "\"timeline\": %d samples, %s", ns,
-                 i ? "not as many as the first shard's" : "not an array of at most 721");
+      return bad(err, cap, &ps[i], "\"timeline\": %d samples, not an array of at most 721", ns);
     }
-    tl->n = ns;
+    int before = 0;
+    int64_t last[TL_FIELDS] = {0};
+    int got_last = 0;
     for (int j = 0; j < ns; j++) {
       const cJSON *row = cJSON_GetArrayItem(smp, j);
       int64_t v[TL_FIELDS];
       int ok = cJSON_GetArraySize(row) == TL_FIELDS;
       for (int f = 0; ok && f < TL_FIELDS; f++) ok = !num_of(cJSON_GetArrayItem(row, f), 0, MAX_EXACT, &v[f]);
-      if (!ok || (i > 0 && v[0] != tl->s[j].t_ms)) {
+      if (ok && v[0] < stop_ms && (before != j || (i > 0 && (j >= n_before || v[0] != tl->s[j].t_ms))))
+        ok = 0; /* out of order, or not at the first shard's times */
+      if (!ok) {
         sim_report_timeline_free(tl);
         return bad(err, cap, &ps[i], "\"timeline\": sample %d is not [t, ...%d counts] at the first shard's times",
                    j, TL_FIELDS - 1);
       }
+      if (v[0] <= stop_ms && stop_ms != INT64_MAX) {
+        memcpy(last, v, sizeof last);
+        got_last = 1;
+      }
+      if (v[0] >= stop_ms) continue;
+      before++;
       sim_report_sample *x = &tl->s[j];
       x->t_ms = v[0];
       x->spooled += v[1];
@@ -597,7 +615,28 @@ static int merge_timeline(rpart *ps, int np, sim_report_timeline **out, char *er
       x->crashes += v[8];
       x->power_cuts += v[9];
     }
+    if (i > 0 && before != n_before) {
+      sim_report_timeline_free(tl);
+      return bad(err, cap, &ps[i], "\"timeline\": %d samples before %lld ms, not as many as the first shard's",
+                 before, (long long)stop_ms);
+    }
+    n_before = before;
+    if (got_last && before < SIM_REPORT_MAX_SAMPLES + 1) {
+      sim_report_sample *x = &tl->s[before];
+      x->t_ms = stop_ms;
+      x->spooled += last[1];
+      x->shed += last[2];
+      x->produced += last[3];
+      x->acked += last[4];
+      x->cloud_records += last[5];
+      x->alerts += last[6];
+      x->restarts += last[7];
+      x->crashes += last[8];
+      x->power_cuts += last[9];
+      have_last = 1;
+    }
   }
+  tl->n = n_before + have_last;
   tl->next_ms = INT64_MAX;
   *out = tl;
   return 0;
@@ -842,7 +881,7 @@ int sim_shard_merge(const char *const *dirs, int n_dirs, const char *out_dir, si
     }
   s->c[SIM_C_EVENTS] += a->fleet_events;
   if (merge_hash(ps, n_dirs, &s->trace_hash, err, err_cap) ||
-      merge_rate(ps, n_dirs, s, err, err_cap) || merge_timeline(ps, n_dirs, &tl, err, err_cap))
+      merge_rate(ps, n_dirs, s, err, err_cap) || merge_timeline(ps, n_dirs, stop ? stop->simulated_ms : INT64_MAX, &tl, err, err_cap))
     goto out;
   /* expectations: in the order the run lists them */
   if (stop) {

@@ -69,4 +69,20 @@ string(FIND "${R}" "lines never read" at)
 if(at EQUAL -1)
   message(FATAL_ERROR "lost-bounds: no lost_lines verdict in the merged report")
 endif()
+# A failure during the run stops each shard at its own first one (seed 3:
+# one shard's agent 5 at 67.3 s, the others' at 69.3 s): the merge reports
+# the earliest, as one run does (exit 1, the same failure), and merges the
+# timelines up to it (docs/scale.md "A failure").
+execute_process(COMMAND ${CMAKE_COMMAND} -E env OUTPOST_SIM_JOBS=1 ${SIM} run
+                        ${CMAKE_CURRENT_LIST_DIR}/rate-stop-scenario.json --seed 3 --agents 9 --quiet
+                        --out ${OUT}/rate-stop-one
+                RESULT_VARIABLE rc1 OUTPUT_VARIABLE o1 ERROR_VARIABLE e1)
+execute_process(COMMAND ${SIM} run ${CMAKE_CURRENT_LIST_DIR}/rate-stop-scenario.json --seed 3
+                        --agents 9 --quiet --jobs 3 --out ${OUT}/rate-stop-jobs
+                RESULT_VARIABLE rc3 OUTPUT_VARIABLE o3 ERROR_VARIABLE e3)
+string(REGEX MATCH "FAILED: [^\n]*" f1 "${o1}")
+string(REGEX MATCH "FAILED: [^\n]*" f3 "${o3}")
+if(NOT rc1 EQUAL 1 OR NOT rc3 EQUAL 1 OR NOT f1 STREQUAL f3 OR NOT f1 MATCHES "agent 5 produced")
+  message(FATAL_ERROR "rate-stop: exit ${rc1} and ${rc3}, want 1 and 1 with the same failure on agent 5:\n${o1}${e1}\n${o3}${e3}")
+endif()
 message(STATUS "shard rules: tls_reported, lost_lines, window_under_faults, policy_applied, no_denied_open, metrics_reported, max_records_per_s, no_secret_shipped merge to the run's verdicts")
