@@ -71,6 +71,7 @@ struct os_file {
 
 struct sim_fs {
   uint64_t dev, quota, used, next_ino, epoch;
+  uint64_t generation; /* sim_fs_generation: counts calls that may change the fs */
   sim_fs_clock_fn clock;
   void *clock_ctx;
   entry *entries;
@@ -568,6 +569,7 @@ static int resize(sim_fs *fs, inode *n, int64_t new_len) {
 
 int sim_fs_open(sim_fs *fs, const char *path, int flags, uint32_t mode, os_file **out) {
   if (!fs || !out) return OS_EINVAL;
+  if (flags & (OS_O_CREATE | OS_O_TRUNC)) fs->generation++; /* else it reads */
   *out = NULL;
   if (fs->frozen) return OS_EIO;
   run_hook(fs, path);
@@ -627,6 +629,7 @@ int sim_fs_open(sim_fs *fs, const char *path, int flags, uint32_t mode, os_file 
 
 int sim_fs_close(sim_fs *fs, os_file *f) {
   if (!fs || !f) return OS_EBADF;
+  if (f->node->refs == 1 && !f->node->linked) fs->generation++; /* frees its space */
   if (f->prev) f->prev->next = f->next;
   else fs->handles = f->next;
   if (f->next) f->next->prev = f->prev;
@@ -661,6 +664,7 @@ int64_t sim_fs_pread(sim_fs *fs, os_file *f, void *buf, size_t len, int64_t off)
 static int64_t pwrite_impl(sim_fs *fs, os_file *f, const void *buf, size_t len, int64_t off,
                            int hooks) {
   if (!fs || !f) return OS_EBADF;
+  fs->generation++;
   if (!live(fs, f)) return (int64_t)len; /* dead after a crash: swallowed */
   if (!(f->flags & OS_O_WRITE)) return OS_EBADF;
   if (off < 0 || (len > 0 && !buf) || len > INT64_MAX / 2) return OS_EINVAL;
@@ -702,6 +706,7 @@ int64_t sim_fs_pwrite(sim_fs *fs, os_file *f, const void *buf, size_t len, int64
 
 int sim_fs_truncate(sim_fs *fs, os_file *f, int64_t size) {
   if (!fs || !f) return OS_EBADF;
+  fs->generation++;
   if (!live(fs, f)) return OS_OK;
   if (!(f->flags & OS_O_WRITE)) return OS_EBADF;
   if (size < 0) return OS_EINVAL;
@@ -763,6 +768,7 @@ int sim_fs_lstat(sim_fs *fs, const char *path, os_stat *st) { return stat_impl(f
 
 int sim_fs_unlink(sim_fs *fs, const char *path) {
   if (!fs) return OS_EINVAL;
+  fs->generation++;
   if (fs->frozen) return OS_OK;
   char p[OS_PATH_MAX];
   int rc = resolve(fs, path, 0, 0, p);
@@ -781,6 +787,7 @@ static int is_under(const char *path, const char *dir) {
 
 int sim_fs_rmdir(sim_fs *fs, const char *path) {
   if (!fs) return OS_EINVAL;
+  fs->generation++;
   if (fs->frozen) return OS_OK;
   char p[OS_PATH_MAX];
   int rc = resolve(fs, path, 0, 0, p);
@@ -796,6 +803,7 @@ int sim_fs_rmdir(sim_fs *fs, const char *path) {
 
 int sim_fs_rename(sim_fs *fs, const char *from, const char *to) {
   if (!fs) return OS_EINVAL;
+  fs->generation++;
   if (fs->frozen) return OS_OK;
   char a[OS_PATH_MAX], b[OS_PATH_MAX];
   int rc = resolve(fs, from, 0, 0, a);
@@ -878,6 +886,7 @@ int sim_fs_rename(sim_fs *fs, const char *from, const char *to) {
  * target, a FIFO or device): the one path every creating call but open takes. */
 static int make_node(sim_fs *fs, const char *path, int type, uint32_t mode, const char *target) {
   if (!fs) return OS_EINVAL;
+  fs->generation++;
   if (fs->frozen) return OS_OK;
   char p[OS_PATH_MAX];
   int rc = resolve(fs, path, 0, 0, p);
@@ -921,6 +930,7 @@ int sim_fs_mkdirs(sim_fs *fs, const char *path, uint32_t mode) {
 
 int sim_fs_chmod(sim_fs *fs, const char *path, uint32_t mode) {
   if (!fs) return OS_EINVAL;
+  fs->generation++;
   if (fs->frozen) return OS_OK;
   char p[OS_PATH_MAX];
   int rc = resolve(fs, path, 1, 0, p);
@@ -933,6 +943,7 @@ int sim_fs_chmod(sim_fs *fs, const char *path, uint32_t mode) {
 
 int sim_fs_chown(sim_fs *fs, const char *path, uint32_t uid) {
   if (!fs) return OS_EINVAL;
+  fs->generation++;
   if (fs->frozen) return OS_OK;
   char p[OS_PATH_MAX];
   int rc = resolve(fs, path, 0, 0, p);
@@ -945,7 +956,9 @@ int sim_fs_chown(sim_fs *fs, const char *path, uint32_t uid) {
 }
 
 void sim_fs_set_uid(sim_fs *fs, uint32_t uid) {
-  if (fs) fs->create_uid = uid;
+  if (!fs) return;
+  fs->generation++;
+  fs->create_uid = uid;
 }
 
 int sim_fs_list_dir(sim_fs *fs, const char *dir, size_t max_entries,
@@ -1032,6 +1045,7 @@ static int gen_copy(inode *n, const inode *o) {
 int sim_fs_append_line(sim_fs *fs, const char *path, sim_fs_line_fn fn, uint32_t key, int64_t no,
                        size_t len) {
   if (!fs || !fn || len == 0 || len > SIM_FS_LINE_MAX) return OS_EINVAL;
+  fs->generation++;
   os_file *f = NULL;
   int rc = sim_fs_open(fs, path, OS_O_WRITE | OS_O_CREATE, 0644, &f);
   if (rc) return rc;
@@ -1154,6 +1168,7 @@ int sim_fs_copy(sim_fs *src, uint64_t dev, sim_fs **out) {
 
 void sim_fs_crash(sim_fs *fs) {
   if (!fs) return;
+  fs->generation++;
   for (size_t i = 0; i < fs->n_entries; i++) {
     inode *n = fs->entries[i].node;
     if (n->type != OS_TYPE_REG || n->gen_fn) continue; /* generated: synced line by line */
@@ -1189,7 +1204,9 @@ void sim_fs_power_cut_at(sim_fs *fs, int64_t nth, void (*cb)(void *user), void *
 }
 
 void sim_fs_set_frozen(sim_fs *fs, int frozen) {
-  if (fs) fs->frozen = frozen ? 1 : 0;
+  if (!fs) return;
+  fs->generation++;
+  fs->frozen = frozen ? 1 : 0;
 }
 
 void sim_fs_fail_write(sim_fs *fs, int64_t nth, int err) {
@@ -1199,6 +1216,7 @@ void sim_fs_fail_write(sim_fs *fs, int64_t nth, int err) {
 }
 
 uint64_t sim_fs_used(const sim_fs *fs) { return fs ? fs->used : 0; }
+uint64_t sim_fs_generation(const sim_fs *fs) { return fs ? fs->generation : 0; }
 uint64_t sim_fs_quota(const sim_fs *fs) { return fs ? fs->quota : 0; }
 int64_t sim_fs_open_handles(const sim_fs *fs) { return fs ? fs->n_handles : 0; }
 
@@ -1223,6 +1241,7 @@ int sim_fs_symlink(sim_fs *fs, const char *target, const char *path) {
 
 int sim_fs_link(sim_fs *fs, const char *existing, const char *path) {
   if (!fs) return OS_EINVAL;
+  fs->generation++;
   if (fs->frozen) return OS_OK;
   char a[OS_PATH_MAX], b[OS_PATH_MAX];
   int rc = resolve(fs, existing, 0, 0, a);

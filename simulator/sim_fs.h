@@ -167,6 +167,14 @@ const char *sim_fs_last_open(const sim_fs *fs);
 int64_t sim_fs_blocked_opens(const sim_fs *fs);
 
 uint64_t sim_fs_used(const sim_fs *fs);
+/* Counts the calls that may have changed the file system's names, sizes,
+ * types, modes or space used (every write, truncate, unlink, rename, new
+ * node, mode or owner, crash, open that creates or truncates, last close of
+ * an unlinked file; failed ones too): while it stays the same, so do they.
+ * A check that reads only those can skip itself (the simulator's space
+ * check after every event). Reads, syncs and other opens and closes leave
+ * it as it is. */
+uint64_t sim_fs_generation(const sim_fs *fs);
 uint64_t sim_fs_quota(const sim_fs *fs);
 int64_t sim_fs_open_handles(const sim_fs *fs);
 /* Memory the files' contents take (issue #15's budget): buffers, saved

@@ -83,6 +83,7 @@ static void clone_agent(fleet *f, sim_agent *src, int same_fp) {
   sim_fs_free(g->fs);
   g->fs = copy;
   g->os.fs = copy;
+  g->space_fs = NULL; /* a new disk: the next space check reads it */
   /* The image carries /etc/machine-id and /etc/hostname; new hardware has
    * its own DMI UUID and MACs. */
   sim_os_set_identity(&g->os, OS_IDENT_MACHINE_ID, src->os.machine_id);
@@ -121,6 +122,7 @@ static void restore_agent(fleet *f, sim_agent *g) {
   sim_fs_free(g->fs);
   g->fs = copy;
   g->os.fs = copy;
+  g->space_fs = NULL; /* a new disk: the next space check reads it */
   os_stat st;
   g->log_bytes = sim_fs_stat(g->fs, LOG_PATH, &st) == OS_OK ? st.size : 0;
   g->lineage = 1;

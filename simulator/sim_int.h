@@ -106,6 +106,11 @@ typedef struct sim_agent {
    * was cloud_below_for (-1: not asked since the store changed) */
   int64_t cloud_below, cloud_below_for;
   int64_t log_bytes;   /* bytes the application wrote to its current log file */
+  /* The last space check that held (sim_ledger.c), and what it saw: while
+   * the disk (fs, its generation) and these are the same, so is its verdict. */
+  const sim_fs *space_fs;
+  uint64_t space_gen;
+  int64_t space_log_bytes, space_rotations, space_db, space_used;
   int64_t rotations;
   /* lines_written at each of the first SIM_ROT_MARKS rotations: the store
    * check tells an unread tail from a whole generation lost (issue #17) */

@@ -707,6 +707,57 @@ static void generated_lines_then_writes(void **state) {
   }
 }
 
+/* sim_fs_generation moves with every change of names, sizes, modes or
+ * space, and stays put for reads: the simulator's space check after every
+ * event skips itself while it stays put (sim_ledger.c), so a change that
+ * did not move it would hide a violation. */
+static void generation_moves_with_every_change(void **state) {
+  (void)state;
+  sim_fs *fs = mk(1 << 20);
+  os_file *f = NULL, *r = NULL;
+  os_stat st;
+  char buf[8];
+  uint64_t g = sim_fs_generation(fs);
+#define MOVED(call)                                   \
+  do {                                                \
+    (void)(call);                                     \
+    assert_true(sim_fs_generation(fs) > g);           \
+    g = sim_fs_generation(fs);                        \
+  } while (0)
+#define STILL(call)                                   \
+  do {                                                \
+    (void)(call);                                     \
+    assert_true(sim_fs_generation(fs) == g);          \
+  } while (0)
+  MOVED(sim_fs_mkdirs(fs, "/d", 0755));
+  MOVED(sim_fs_open(fs, "/d/a", OS_O_WRITE | OS_O_CREATE, 0644, &f));
+  MOVED(sim_fs_pwrite(fs, f, "hello", 5, 0));
+  MOVED(sim_fs_truncate(fs, f, 2));
+  STILL(sim_fs_sync(fs, f));
+  STILL(sim_fs_open(fs, "/d/a", OS_O_READ, 0, &r));
+  STILL(sim_fs_pread(fs, r, buf, sizeof buf, 0));
+  STILL(sim_fs_fstat(fs, r, &st));
+  STILL(sim_fs_stat(fs, "/d/a", &st));
+  STILL(sim_fs_close(fs, r));
+  MOVED(sim_fs_append(fs, "/d/b", "x", 1, 0));
+  MOVED(sim_fs_append_line(fs, "/d/c", test_line, 3, 1, 10));
+  MOVED(sim_fs_rename(fs, "/d/b", "/d/b2"));
+  MOVED(sim_fs_chmod(fs, "/d/b2", 0600));
+  MOVED(sim_fs_chown(fs, "/d/b2", 7));
+  MOVED(sim_fs_link(fs, "/d/b2", "/d/b3"));
+  MOVED(sim_fs_symlink(fs, "/d/b2", "/d/s"));
+  MOVED(sim_fs_mknod(fs, "/d/fifo", OS_TYPE_FIFO, 0600));
+  MOVED(sim_fs_unlink(fs, "/d/a")); /* f still holds its space */
+  MOVED(sim_fs_close(fs, f));        /* ...given back now */
+  MOVED(sim_fs_open(fs, "/d/b2", OS_O_WRITE | OS_O_TRUNC, 0, &f));
+  STILL(sim_fs_close(fs, f));
+  MOVED(sim_fs_crash(fs));
+  MOVED(sim_fs_rmdir(fs, "/d/none"));
+#undef MOVED
+#undef STILL
+  sim_fs_free(fs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dirs_and_errors),
@@ -724,6 +775,7 @@ int main(void) {
       cmocka_unit_test(power_cut_before_nth_write),
       cmocka_unit_test(owners_and_listing),
       cmocka_unit_test(links_and_special_files),
-      cmocka_unit_test(hook_swaps_inside_open)};
+      cmocka_unit_test(hook_swaps_inside_open),
+      cmocka_unit_test(generation_moves_with_every_change)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
