@@ -251,6 +251,7 @@ int spool_open(const os_shim *os, const char *path, spool **out, char *err, size
     goto fail;
   }
   for (int i = 0; i < ST_COUNT; i++) {
+    if (i >= ST_SHED_LOG_ADD && i <= ST_SHED_LOG_DROP) continue; /* shed_log_statements */
     rc = sqlite3_prepare_v3(s->db, spool_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
     if (rc != SQLITE_OK) {
       ret = spool_fail(s, rc, "cannot prepare spool statements");
@@ -612,6 +613,20 @@ int spool_shed_plan(spool *s, int64_t *min_bytes, spool_shed_reason *why) {
   return rc;
 }
 
+/* The shed log's statements are prepared at their first use, not at open:
+ * a spool that never sheds (most, and every steady simulated host) never
+ * holds them (17 KiB each; thousands of simulated hosts share a process,
+ * issue #15). Preparing takes memory, not disk, so a full volume does not
+ * stop it. SQLITE_OK or SQLite's error. */
+static int shed_log_statements(spool *s) {
+  for (int i = ST_SHED_LOG_ADD; i <= ST_SHED_LOG_DROP; i++) {
+    if (s->st[i]) continue;
+    int rc = sqlite3_prepare_v3(s->db, spool_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
 /* Picks the highest seq to shed: the oldest records whose text adds up to at
  * least min_bytes, at most the chunk (one record always), never past max_seq
  * (an ack looks at its own batch only, not at the whole backlog). Each record
@@ -700,7 +715,9 @@ static int shed_txn(spool *s, int64_t min_bytes, spool_shed_reason reason, int64
   if (out) *out = e;
   if (reason < SPOOL_SHED_QUOTA || reason > SPOOL_SHED_IO) return s->last_rc = SPOOL_EINVAL;
   if (s->c.spooled == 0) return spool_ok(s);
-  int rc = run(s, ST_BEGIN);
+  int rc = shed_log_statements(s);
+  if (rc != SQLITE_OK) return spool_fail(s, rc, "cannot prepare the shed log's statements");
+  rc = run(s, ST_BEGIN);
   if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot begin shedding");
   int64_t through = 0;
   rc = pick_shed_end(s, min_bytes, INT64_MAX, &through);
@@ -782,10 +799,11 @@ static int shed_txn(spool *s, int64_t min_bytes, spool_shed_reason reason, int64
 int spool_shed_pending(spool *s, spool_shed_entry *out, int max, int *n) {
   *n = 0;
   if (max <= 0) return spool_ok(s);
+  int rc = shed_log_statements(s);
+  if (rc != SQLITE_OK) return spool_fail(s, rc, "cannot prepare the shed log's statements");
   sqlite3_stmt *q = s->st[ST_SHED_LOG_PENDING];
   sqlite3_bind_int64(q, 1, s->sent_through_id);
   sqlite3_bind_int(q, 2, max);
-  int rc;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < max) {
     spool_shed_entry *e = &out[(*n)++];
     e->id = sqlite3_column_int64(q, 0);
@@ -832,7 +850,9 @@ int spool_shed_reported(spool *s, int64_t through_id) {
 }
 
 static int reported_txn(spool *s, int64_t through_id) {
-  int rc = run(s, ST_BEGIN);
+  int rc = shed_log_statements(s);
+  if (rc != SQLITE_OK) return spool_fail(s, rc, "cannot prepare the shed log's statements");
+  rc = run(s, ST_BEGIN);
   if (rc != SQLITE_OK) return abort_txn(s, rc, "cannot begin spool transaction");
   int64_t recs = 0;
   sqlite3_stmt *q = NULL;
