@@ -561,6 +561,20 @@ static int merge_rate(rpart *ps, int np, sim_summary *s, char *err, size_t cap) 
 
 #define TL_FIELDS 10
 
+/* Adds a shard's sample [t, ...9 counts] into x, at time t. */
+static void add_sample(sim_report_sample *x, int64_t t, const int64_t v[TL_FIELDS]) {
+  x->t_ms = t;
+  x->spooled += v[1];
+  x->shed += v[2];
+  x->produced += v[3];
+  x->acked += v[4];
+  x->cloud_records += v[5];
+  x->alerts += v[6];
+  x->restarts += v[7];
+  x->crashes += v[8];
+  x->power_cuts += v[9];
+}
+
 /* Sums the shards' timelines sample by sample: their samples are at the
  * same simulated times. When a failure stopped the run (stop_ms; else
  * INT64_MAX) the shards stopped at their own failures, the earliest at
@@ -603,17 +617,7 @@ static int merge_timeline(rpart *ps, int np, int64_t stop_ms, sim_report_timelin
       }
       if (v[0] >= stop_ms) continue;
       before++;
-      sim_report_sample *x = &tl->s[j];
-      x->t_ms = v[0];
-      x->spooled += v[1];
-      x->shed += v[2];
-      x->produced += v[3];
-      x->acked += v[4];
-      x->cloud_records += v[5];
-      x->alerts += v[6];
-      x->restarts += v[7];
-      x->crashes += v[8];
-      x->power_cuts += v[9];
+      add_sample(&tl->s[j], v[0], v);
     }
     if (i > 0 && before != n_before) {
       sim_report_timeline_free(tl);
@@ -622,17 +626,7 @@ static int merge_timeline(rpart *ps, int np, int64_t stop_ms, sim_report_timelin
     }
     n_before = before;
     if (got_last && before < SIM_REPORT_MAX_SAMPLES + 1) {
-      sim_report_sample *x = &tl->s[before];
-      x->t_ms = stop_ms;
-      x->spooled += last[1];
-      x->shed += last[2];
-      x->produced += last[3];
-      x->acked += last[4];
-      x->cloud_records += last[5];
-      x->alerts += last[6];
-      x->restarts += last[7];
-      x->crashes += last[8];
-      x->power_cuts += last[9];
+      add_sample(&tl->s[before], stop_ms, last);
       have_last = 1;
     }
   }
