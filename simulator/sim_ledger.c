@@ -98,8 +98,8 @@ static void space_check(fleet *f, sim_agent *g) {
   if (g->space_fs == g->fs && g->space_gen == gen && g->space_log_bytes == g->log_bytes &&
       g->space_rotations == g->rotations) {
     /* Nothing on the disk changed since the last check, which held: the
-     * same files, sizes and space give the same verdict (a fifth of the
-     * instructions of a steady day went to these stats, by path). */
+     * same files, sizes and space give the same verdict (these stats, by
+     * path, were 4.7% of a steady day's instructions). */
     spool_db = g->space_db;
     used = g->space_used;
   } else {

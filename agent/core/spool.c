@@ -198,7 +198,7 @@ static int load_counters(spool *s) {
  * skips it when the limit is under 3 pages at that allocation: so the cache
  * is emptied under a 2-page limit, page 1 read alone, and the limit set
  * after; later pages are allocated as they are needed. Thousands of
- * simulated agents share one process (issue #15): 48 KiB each. Any error
+ * simulated agents share one process (issue #15): 65 KiB each. Any error
  * is SQLite's (the pages are only a cache). */
 static int cache_limit(spool *s, int64_t kib) {
   char sql[96];
@@ -615,8 +615,8 @@ int spool_shed_plan(spool *s, int64_t *min_bytes, spool_shed_reason *why) {
 
 /* The shed log's statements are prepared at their first use, not at open:
  * a spool that never sheds (most, and every steady simulated host) never
- * holds them (17 KiB each; thousands of simulated hosts share a process,
- * issue #15). Preparing takes memory, not disk, so a full volume does not
+ * holds them (17 KiB a spool; thousands of simulated hosts share a
+ * process, issue #15). Preparing takes memory, not disk, so a full volume does not
  * stop it. SQLITE_OK or SQLite's error. */
 static int shed_log_statements(spool *s) {
   for (int i = ST_SHED_LOG_ADD; i <= ST_SHED_LOG_DROP; i++) {
