@@ -694,7 +694,10 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
     snprintf(out->detail, sizeof out->detail, "%s", best.detail ? best.detail : "");
     return 0;
   }
-  if (strcmp(nm, "exactly_once") == 0 || strcmp(nm, "max_spooled_at_end") == 0) {
+  /* no_secret_shipped: a store that could not be read, or records under no
+   * agent's identity, stand as the shard said */
+  if (strcmp(nm, "exactly_once") == 0 || strcmp(nm, "max_spooled_at_end") == 0 ||
+      strcmp(nm, "no_secret_shipped") == 0) {
     if (have_bad) {
       out->pass = 0;
       snprintf(out->detail, sizeof out->detail, "%s", sbad.detail ? sbad.detail : "");
@@ -724,13 +727,6 @@ static int merge_exp(rpart *ps, int np, int j, int alert_k, const sim_scenario *
     sim_scenario_fault_kinds(scn, &crash, &cut, &loss, &outage);
     out->pass = sim_summary_verdict_window(crash, cut, loss, outage, sum[0], sum[1], sum[2], sum[3],
                                            out->detail, sizeof out->detail);
-  } else if (strcmp(nm, "no_secret_shipped") == 0) {
-    /* held, or failed on an agent (above); a store that could not be read,
-     * or records under no agent's identity, stand as the shard said */
-    if (have_bad) {
-      out->pass = 0;
-      snprintf(out->detail, sizeof out->detail, "%s", sbad.detail ? sbad.detail : "");
-    }
   } else if (have_bad && (strcmp(nm, "policy_applied") == 0 || strcmp(nm, "no_denied_open") == 0 ||
                           strcmp(nm, "metrics_reported") == 0)) {
     out->pass = 0; /* they fail on an agent; a shard's other failure stands as it is */
