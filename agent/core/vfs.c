@@ -6,11 +6,41 @@
 #include <stdio.h> /* snprintf only: the core does no stdio I/O */
 #include <string.h>
 
+/* The rollback journal's writes are gathered before they reach the OS.
+ * SQLite writes a journal as three calls per page (its number, the page, a
+ * checksum) and syncs it before it touches the database, so a transaction's
+ * journal becomes one pwrite at that sync instead of 3n+1 (issue #14: the
+ * drain's time was syscalls). What the kernel may keep after a crash is
+ * unchanged: without a sync it may keep any subset of unsynced writes, and
+ * every sync still comes after all of them.
+ *
+ * The rules that keep every error where SQLite expects it (the first try
+ * flushed from a read and lost an EIO; the second held writes that grow the
+ * file, and a full volume then failed the rollback's own sync):
+ * - only bytes the file already has are held (the journal is kept and
+ *   overwritten under exclusive locking, so that is most of them); a write
+ *   that grows the file goes out at once, so "no space" comes from the write
+ *   that needs the space, and a flush never needs any;
+ * - only xWrite (when the buffer cannot take the write), xSync and xClose
+ *   flush, and each reports a failure as a write failure;
+ * - reads and sizes are served from the file and the buffer together;
+ * - a failed flush keeps what it could not write, so a rollback still reads
+ *   every record SQLite was told was written.
+ * The buffer lives only while a transaction writes its journal: it is freed
+ * at each flush, so a fleet of idle simulated agents holds none.
+ * tests/core/test_vfs.c has one test per rule. */
+#define VFS_JOURNAL_BUF_BYTES (64 * 1024)
+
 typedef struct vfs_file {
   sqlite3_file base; /* first member, as SQLite requires */
   vfs_instance *vfs;
   os_file *f;
   int delete_on_close;
+  int gathers;          /* the main journal: writes go through buf */
+  char *buf;            /* owned; NULL when empty */
+  size_t buf_len;       /* bytes held, at buf_off in the file */
+  sqlite3_int64 buf_off;
+  sqlite3_int64 disk_size; /* the file's size as this handle knows it, or -1 */
   char path[OS_PATH_MAX];
 } vfs_file;
 
@@ -22,12 +52,17 @@ static int map_write_error(vfs_instance *v, int64_t rc) {
   return SQLITE_IOERR_WRITE;
 }
 
+static int flush_gathered(vfs_file *p);
+
 static int vf_close(sqlite3_file *file) {
   vfs_file *p = (vfs_file *)file;
   const os_shim *os = p->vfs->os;
-  int rc = SQLITE_OK;
+  int rc = p->f ? flush_gathered(p) : SQLITE_OK;
+  free(p->buf);
+  p->buf = NULL;
+  p->buf_len = 0;
   if (p->f) {
-    if (os->close(os->ctx, p->f) != OS_OK) rc = SQLITE_IOERR_CLOSE;
+    if (os->close(os->ctx, p->f) != OS_OK && rc == SQLITE_OK) rc = SQLITE_IOERR_CLOSE;
     p->f = NULL;
   }
   if (p->delete_on_close) os->unlink(os->ctx, p->path);
@@ -48,27 +83,114 @@ static int vf_read(sqlite3_file *file, void *buf, int amt, sqlite3_int64 off) {
     if (n == 0) break;
     got += n;
   }
-  if (got < amt) {
-    /* SQLite requires the unread tail zero-filled on a short read. */
-    memset((char *)buf + got, 0, (size_t)(amt - got));
-    return SQLITE_IOERR_SHORT_READ;
+  /* SQLite requires the unread tail zero-filled on a short read. */
+  if (got < amt) memset((char *)buf + got, 0, (size_t)(amt - got));
+  sqlite3_int64 end = off + got; /* where the file's bytes end, for this read */
+  if (p->buf_len > 0) {
+    sqlite3_int64 b_end = p->buf_off + (sqlite3_int64)p->buf_len;
+    sqlite3_int64 lo = off > p->buf_off ? off : p->buf_off;
+    sqlite3_int64 hi = off + amt < b_end ? off + amt : b_end;
+    if (lo < hi) memcpy((char *)buf + (lo - off), p->buf + (lo - p->buf_off), (size_t)(hi - lo));
+    /* Bytes between the file's end and the buffer read as the zeros a
+     * flush would leave there. */
+    if (b_end > end) end = b_end;
   }
+  return end >= off + amt ? SQLITE_OK : SQLITE_IOERR_SHORT_READ;
+}
+
+static int write_through(vfs_file *p, const void *buf, size_t amt, sqlite3_int64 off) {
+  const os_shim *os = p->vfs->os;
+  int64_t n = os->pwrite(os->ctx, p->f, buf, amt, off);
+  if (n < 0 || (size_t)n != amt) p->disk_size = -1; /* unknown after a failure */
+  if (n < 0) return map_write_error(p->vfs, n);
+  if ((size_t)n != amt) return SQLITE_IOERR_WRITE;
+  if (p->disk_size >= 0 && off + (sqlite3_int64)amt > p->disk_size)
+    p->disk_size = off + (sqlite3_int64)amt;
   return SQLITE_OK;
+}
+
+/* Writes what the buffer holds. On failure the unwritten tail stays held, at
+ * its own offset, so reads still see it and a later flush retries it. */
+static int flush_gathered(vfs_file *p) {
+  const os_shim *os = p->vfs->os;
+  size_t done = 0;
+  /* Bounded: each pwrite either makes progress or ends the loop. */
+  while (done < p->buf_len) {
+    int64_t n = os->pwrite(os->ctx, p->f, p->buf + done, p->buf_len - done,
+                           p->buf_off + (sqlite3_int64)done);
+    if (n <= 0) {
+      if (done > 0) {
+        memmove(p->buf, p->buf + done, p->buf_len - done);
+        p->buf_len -= done;
+        p->buf_off += (sqlite3_int64)done;
+      }
+      return n < 0 ? map_write_error(p->vfs, n) : SQLITE_IOERR_WRITE;
+    }
+    done += (size_t)n;
+  }
+  free(p->buf);
+  p->buf = NULL;
+  p->buf_len = 0;
+  return SQLITE_OK;
+}
+
+/* The file's size on disk as far as this handle knows, or -1. */
+static sqlite3_int64 disk_size(vfs_file *p) {
+  if (p->disk_size < 0) {
+    os_stat st;
+    if (p->vfs->os->fstat(p->vfs->os->ctx, p->f, &st) == OS_OK) p->disk_size = st.size;
+  }
+  return p->disk_size;
 }
 
 static int vf_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 off) {
   vfs_file *p = (vfs_file *)file;
-  const os_shim *os = p->vfs->os;
-  int64_t n = os->pwrite(os->ctx, p->f, buf, (size_t)amt, off);
-  if (n < 0) return map_write_error(p->vfs, n);
-  if (n != amt) return SQLITE_IOERR_WRITE;
+  size_t n = (size_t)amt;
+  if (!p->gathers) return write_through(p, buf, n, off);
+  sqlite3_int64 b_end = p->buf_off + (sqlite3_int64)p->buf_len;
+  if (p->buf_len > 0 && off >= p->buf_off && off + amt <= b_end) {
+    /* A rewrite of held bytes (the header's record count). */
+    memcpy(p->buf + (off - p->buf_off), buf, n);
+    return SQLITE_OK;
+  }
+  int appends = p->buf_len == 0 || off == b_end;
+  /* Only bytes the file already has are held: a write that grows the file
+   * goes out now, so the volume's "no space" reaches SQLite from the write
+   * that needs the space, as without the buffer. Held bytes overwrite
+   * allocated ones, so the flush at the sync cannot fail for space and a
+   * rollback's zeroing of the header (which syncs) still goes through on a
+   * full volume (sim_disk_full's shed reports failed without this). */
+  int fits = n <= VFS_JOURNAL_BUF_BYTES && off + amt <= disk_size(p);
+  if (p->buf_len > 0 && (!appends || !fits || p->buf_len + n > VFS_JOURNAL_BUF_BYTES)) {
+    int rc = flush_gathered(p);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (!fits) return write_through(p, buf, n, off);
+  if (!p->buf) {
+    p->buf = malloc(VFS_JOURNAL_BUF_BYTES);
+    if (!p->buf) return write_through(p, buf, n, off);
+    p->buf_len = 0;
+  }
+  if (p->buf_len == 0) p->buf_off = off;
+  memcpy(p->buf + p->buf_len, buf, n);
+  p->buf_len += n;
   return SQLITE_OK;
 }
 
 static int vf_truncate(sqlite3_file *file, sqlite3_int64 size) {
   vfs_file *p = (vfs_file *)file;
   const os_shim *os = p->vfs->os;
+  if (p->buf_len > 0 && size < p->buf_off + (sqlite3_int64)p->buf_len) {
+    if (size <= p->buf_off) {
+      free(p->buf);
+      p->buf = NULL;
+      p->buf_len = 0;
+    } else {
+      p->buf_len = (size_t)(size - p->buf_off);
+    }
+  }
   int rc = os->truncate(os->ctx, p->f, size);
+  p->disk_size = rc == OS_OK ? size : -1;
   if (rc != OS_OK) {
     p->vfs->last_os_error = rc;
     return SQLITE_IOERR_TRUNCATE;
@@ -79,6 +201,8 @@ static int vf_truncate(sqlite3_file *file, sqlite3_int64 size) {
 static int vf_sync(sqlite3_file *file, int flags) {
   vfs_file *p = (vfs_file *)file;
   const os_shim *os = p->vfs->os;
+  int flushed = flush_gathered(p);
+  if (flushed != SQLITE_OK) return flushed;
   int rc = os->sync(os->ctx, p->f);
   if (rc != OS_OK) {
     p->vfs->last_os_error = rc;
@@ -97,6 +221,8 @@ static int vf_file_size(sqlite3_file *file, sqlite3_int64 *size) {
     return SQLITE_IOERR_FSTAT;
   }
   *size = st.size;
+  if (p->buf_len > 0 && p->buf_off + (sqlite3_int64)p->buf_len > *size)
+    *size = p->buf_off + (sqlite3_int64)p->buf_len;
   return SQLITE_OK;
 }
 
@@ -162,6 +288,8 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int fl
     return map_open_error(rc);
   }
   p->delete_on_close = (flags & SQLITE_OPEN_DELETEONCLOSE) != 0;
+  p->gathers = (flags & SQLITE_OPEN_MAIN_JOURNAL) != 0;
+  p->disk_size = -1;
   p->base.pMethods = &vfs_io_methods;
   if (out_flags) *out_flags = flags;
   return SQLITE_OK;

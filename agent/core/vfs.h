@@ -10,6 +10,10 @@
  * process (its state dir is 0700) and is opened with locking_mode=EXCLUSIVE;
  * two agents on one state dir are prevented at a higher level (issue #4).
  *
+ * The main journal's writes are held in memory (at most 64 KiB, freed at each
+ * flush) until its sync, a write that cannot join them, or its close, and are
+ * read back from there: see vfs.c for why and for the rules.
+ *
  * Return codes: VFS_OK (0) or VFS_EREGISTER (-1) when SQLite refuses.
  */
 #ifndef OUTPOST_CORE_VFS_H
