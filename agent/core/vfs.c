@@ -30,6 +30,9 @@
  * at each flush, so a fleet of idle simulated agents holds none.
  * tests/core/test_vfs.c has one test per rule. */
 #define VFS_JOURNAL_BUF_BYTES (64 * 1024)
+/* The first allocation holds a steady transaction's journal (the header's
+ * sector and three page records); larger ones grow it, up to the bound. */
+#define VFS_JOURNAL_BUF_FIRST (20 * 1024)
 
 typedef struct vfs_file {
   sqlite3_file base; /* first member, as SQLite requires */
@@ -38,6 +41,7 @@ typedef struct vfs_file {
   int delete_on_close;
   int gathers;          /* the main journal: writes go through buf */
   char *buf;            /* owned; NULL when empty */
+  size_t buf_cap;
   size_t buf_len;       /* bytes held, at buf_off in the file */
   sqlite3_int64 buf_off;
   sqlite3_int64 disk_size; /* the file's size as this handle knows it, or -1 */
@@ -60,6 +64,7 @@ static int vf_close(sqlite3_file *file) {
   int rc = p->f ? flush_gathered(p) : SQLITE_OK;
   free(p->buf);
   p->buf = NULL;
+  p->buf_cap = 0;
   p->buf_len = 0;
   if (p->f) {
     if (os->close(os->ctx, p->f) != OS_OK && rc == SQLITE_OK) rc = SQLITE_IOERR_CLOSE;
@@ -130,6 +135,7 @@ static int flush_gathered(vfs_file *p) {
   }
   free(p->buf);
   p->buf = NULL;
+  p->buf_cap = 0;
   p->buf_len = 0;
   return SQLITE_OK;
 }
@@ -166,10 +172,17 @@ static int vf_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 
     if (rc != SQLITE_OK) return rc;
   }
   if (!fits) return write_through(p, buf, n, off);
-  if (!p->buf) {
-    p->buf = malloc(VFS_JOURNAL_BUF_BYTES);
-    if (!p->buf) return write_through(p, buf, n, off);
-    p->buf_len = 0;
+  if (p->buf_len + n > p->buf_cap) {
+    size_t cap = p->buf_cap ? p->buf_cap * 2 : VFS_JOURNAL_BUF_FIRST;
+    while (cap < p->buf_len + n) cap *= 2;
+    if (cap > VFS_JOURNAL_BUF_BYTES) cap = VFS_JOURNAL_BUF_BYTES;
+    char *grown = realloc(p->buf, cap);
+    if (!grown) {
+      int rc = flush_gathered(p);
+      return rc != SQLITE_OK ? rc : write_through(p, buf, n, off);
+    }
+    p->buf = grown;
+    p->buf_cap = cap;
   }
   if (p->buf_len == 0) p->buf_off = off;
   memcpy(p->buf + p->buf_len, buf, n);
@@ -184,6 +197,7 @@ static int vf_truncate(sqlite3_file *file, sqlite3_int64 size) {
     if (size <= p->buf_off) {
       free(p->buf);
       p->buf = NULL;
+      p->buf_cap = 0;
       p->buf_len = 0;
     } else {
       p->buf_len = (size_t)(size - p->buf_off);
