@@ -50,12 +50,16 @@ int crypto_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap, size
 int crypto_b64_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *out_len);
 
 /* ECDSA P-256. Keys travel as DER: private key (RFC 5915 ECPrivateKey) and
- * public key (SubjectPublicKeyInfo). */
+ * public key (SubjectPublicKeyInfo). crypto_ec_generate draws d from rng as
+ * mbedTLS does and computes d*G on libcrypto. */
 int crypto_ec_generate(crypto_rng_fn rng, void *rng_ctx, uint8_t *key_der, size_t cap,
                        size_t *key_len);
 int crypto_ec_public_from_private(const uint8_t *key_der, size_t key_len, uint8_t *pub_der,
                                   size_t cap, size_t *pub_len);
-/* Signs SHA-256(msg); deterministic (RFC 6979), rng used for blinding. */
+/* Signs SHA-256(msg); deterministic (RFC 6979): the same DER signature
+ * mbedTLS's deterministic ECDSA makes. The curve arithmetic is libcrypto's
+ * constant-time P-256, which needs no caller randomness: rng must be
+ * non-NULL but is not drawn from (it blinded mbedTLS's arithmetic before). */
 int crypto_ec_sign(const uint8_t *key_der, size_t key_len, const void *msg, size_t msg_len,
                    crypto_rng_fn rng, void *rng_ctx, uint8_t *sig, size_t cap, size_t *sig_len);
 /* CRYPTO_OK when sig is a valid signature of SHA-256(msg) by pub; else EVERIFY/EINVAL. */

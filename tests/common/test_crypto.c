@@ -17,6 +17,10 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/pk.h>
+#include <openssl/ecdsa.h>
+
 #include "common/crypto.h"
 
 /* Deterministic xorshift "rng" so key generation is reproducible. */
@@ -306,11 +310,113 @@ static void test_pem_verify_ecdsa(void **state) {
   EVP_PKEY_free(p384);
 }
 
+/* The signature mbedTLS 2.28 makes for SHA-256(msg) (deterministic, RFC
+ * 6979): what crypto_ec_sign made before it moved to libcrypto, and what
+ * every simulator trace was recorded with. */
+static size_t mbedtls_reference_sig(const uint8_t *key, size_t klen, const char *msg, size_t len,
+                                    uint64_t *seed, uint8_t *out) {
+  uint8_t hash[CRYPTO_SHA256_LEN];
+  crypto_sha256(msg, len, hash);
+  mbedtls_pk_context pk;
+  mbedtls_pk_init(&pk);
+  assert_int_equal(mbedtls_pk_parse_key(&pk, key, klen, NULL, 0), 0);
+  size_t n = 0;
+  assert_int_equal(mbedtls_pk_sign(&pk, MBEDTLS_MD_SHA256, hash, sizeof hash, out, &n, test_rng,
+                                   seed),
+                   0);
+  mbedtls_pk_free(&pk);
+  return n;
+}
+
+static void test_ec_sign_matches_mbedtls(void **state) {
+  (void)state;
+  uint64_t seed = 0xfeedface12345ULL;
+  for (int i = 0; i < 300; i++) {
+    uint8_t key[CRYPTO_KEY_DER_MAX], pub[CRYPTO_PUB_DER_MAX], sig[CRYPTO_SIG_MAX],
+        ref[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    size_t klen, plen, slen;
+    assert_int_equal(crypto_ec_generate(test_rng, &seed, key, sizeof key, &klen), CRYPTO_OK);
+    assert_int_equal(crypto_ec_public_from_private(key, klen, pub, sizeof pub, &plen), CRYPTO_OK);
+    /* The public point libcrypto computed is d*G as mbedTLS computes it. */
+    mbedtls_pk_context prv, pb;
+    mbedtls_pk_init(&prv);
+    mbedtls_pk_init(&pb);
+    assert_int_equal(mbedtls_pk_parse_key(&prv, key, klen, NULL, 0), 0);
+    assert_int_equal(mbedtls_pk_parse_public_key(&pb, pub, plen), 0);
+    assert_int_equal(mbedtls_ecp_check_pub_priv(mbedtls_pk_ec(pb), mbedtls_pk_ec(prv)), 0);
+    mbedtls_pk_free(&prv);
+    mbedtls_pk_free(&pb);
+    char msg[96];
+    size_t mlen = (size_t)(i % 90);
+    test_rng(&seed, (unsigned char *)msg, mlen);
+    assert_int_equal(crypto_ec_sign(key, klen, msg, mlen, test_rng, &seed, sig, sizeof sig, &slen),
+                     CRYPTO_OK);
+    size_t rlen = mbedtls_reference_sig(key, klen, msg, mlen, &seed, ref);
+    assert_int_equal(slen, rlen);
+    assert_memory_equal(sig, ref, slen);
+    assert_int_equal(crypto_ec_verify(pub, plen, msg, mlen, sig, slen), CRYPTO_OK);
+  }
+  /* A signature that does not fit is ESPACE, not a cut one. */
+  uint8_t key[CRYPTO_KEY_DER_MAX], small[16];
+  size_t klen, slen = 0;
+  assert_int_equal(crypto_ec_generate(test_rng, &seed, key, sizeof key, &klen), CRYPTO_OK);
+  assert_int_equal(crypto_ec_sign(key, klen, "m", 1, test_rng, &seed, small, sizeof small, &slen),
+                   CRYPTO_ESPACE);
+}
+
+/* RFC 6979 appendix A.2.5: P-256, SHA-256, messages "sample" and "test". */
+static void test_ec_sign_rfc6979_vectors(void **state) {
+  (void)state;
+  static const char *const x_hex =
+      "C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721";
+  static const struct {
+    const char *msg, *r, *s;
+  } v[] = {
+      {"sample", "EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716",
+       "F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8"},
+      {"test", "F1ABB023518351CD71D881567B1EA663ED3EFCF6C5132B354F28D3B0B7D38367",
+       "019F4113742A2B14BD25926B49C649155F267E60D3814B4C0CC84250E46F0083"},
+  };
+  /* The RFC's private key as the ECPrivateKey DER the agent stores. */
+  mbedtls_pk_context pk;
+  mbedtls_pk_init(&pk);
+  assert_int_equal(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+  mbedtls_ecp_keypair *ec = mbedtls_pk_ec(pk);
+  assert_int_equal(mbedtls_ecp_group_load(&ec->grp, MBEDTLS_ECP_DP_SECP256R1), 0);
+  assert_int_equal(mbedtls_mpi_read_string(&ec->d, 16, x_hex), 0);
+  uint64_t seed = 7;
+  assert_int_equal(mbedtls_ecp_mul(&ec->grp, &ec->Q, &ec->d, &ec->grp.G, test_rng, &seed), 0);
+  unsigned char tmp[CRYPTO_KEY_DER_MAX + 64];
+  int n = mbedtls_pk_write_key_der(&pk, tmp, sizeof tmp);
+  assert_true(n > 0);
+  mbedtls_pk_free(&pk);
+  const uint8_t *key = tmp + sizeof tmp - n;
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    uint8_t sig[CRYPTO_SIG_MAX];
+    size_t slen = 0;
+    assert_int_equal(crypto_ec_sign(key, (size_t)n, v[i].msg, strlen(v[i].msg), test_rng, &seed,
+                                    sig, sizeof sig, &slen),
+                     CRYPTO_OK);
+    const unsigned char *p = sig;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)slen);
+    assert_non_null(es);
+    char *r = BN_bn2hex(ECDSA_SIG_get0_r(es)), *s = BN_bn2hex(ECDSA_SIG_get0_s(es));
+    /* Upper-case hex of whole bytes, as the RFC prints them (no vector
+     * here starts with a zero byte, which BN_bn2hex would drop). */
+    assert_string_equal(r, v[i].r);
+    assert_string_equal(s, v[i].s);
+    OPENSSL_free(r);
+    OPENSSL_free(s);
+    ECDSA_SIG_free(es);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sha256_vector), cmocka_unit_test(test_hex),
       cmocka_unit_test(test_hmac_rfc4231),  cmocka_unit_test(test_equal),
       cmocka_unit_test(test_b64_vectors),   cmocka_unit_test(test_ec_roundtrip),
+      cmocka_unit_test(test_ec_sign_matches_mbedtls), cmocka_unit_test(test_ec_sign_rfc6979_vectors),
       cmocka_unit_test(test_pem_verify_rsa), cmocka_unit_test(test_pem_verify_ecdsa),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
