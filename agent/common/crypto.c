@@ -26,17 +26,51 @@
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 
+/* SHA-256 on libcrypto's own block function (SHA extensions or AVX2 where
+ * the CPU has them; mbedTLS 2.28 has plain C): hashing request bodies was
+ * the largest single cost of a simulated fleet (docs/benchmarks.md). The
+ * SHA256_* calls are the 1.1.1 API (OPENSSL_API_COMPAT above): no provider
+ * lookup per call, which made EVP slower than mbedTLS on short messages. */
 void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]) {
-  /* Only fails on bad parameters, which cannot happen with a valid out. */
-  (void)mbedtls_sha256_ret((const unsigned char *)data, len, out, 0);
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  SHA256_Update(&c, len ? data : "", len);
+  SHA256_Final(out, &c);
+  OPENSSL_cleanse(&c, sizeof c);
+}
+
+void crypto_hmac_sha256_parts(const uint8_t *key, size_t key_len, const crypto_part *parts,
+                              size_t n, uint8_t out[CRYPTO_SHA256_LEN]) {
+  uint8_t k[64], pad[64], inner[CRYPTO_SHA256_LEN];
+  SHA256_CTX c;
+  memset(k, 0, sizeof k);
+  if (key_len > sizeof k)
+    crypto_sha256(key, key_len, k); /* RFC 2104: a long key is hashed first */
+  else if (key_len)
+    memcpy(k, key, key_len);
+  for (size_t i = 0; i < sizeof pad; i++) pad[i] = (uint8_t)(k[i] ^ 0x36);
+  SHA256_Init(&c);
+  SHA256_Update(&c, pad, sizeof pad);
+  for (size_t i = 0; i < n; i++)
+    if (parts[i].len) SHA256_Update(&c, parts[i].data, parts[i].len);
+  SHA256_Final(inner, &c);
+  for (size_t i = 0; i < sizeof pad; i++) pad[i] = (uint8_t)(k[i] ^ 0x5c);
+  SHA256_Init(&c);
+  SHA256_Update(&c, pad, sizeof pad);
+  SHA256_Update(&c, inner, sizeof inner);
+  SHA256_Final(out, &c);
+  OPENSSL_cleanse(k, sizeof k);
+  OPENSSL_cleanse(pad, sizeof pad);
+  OPENSSL_cleanse(inner, sizeof inner);
+  OPENSSL_cleanse(&c, sizeof c);
 }
 
 void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
                         uint8_t out[CRYPTO_SHA256_LEN]) {
-  const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-  if (mbedtls_md_hmac(md, key, key_len, (const unsigned char *)data, len, out) != 0)
-    memset(out, 0, CRYPTO_SHA256_LEN); /* never leave a stale MAC that could match */
+  crypto_part p = {data, len};
+  crypto_hmac_sha256_parts(key, key_len, &p, 1, out);
 }
 
 int crypto_equal(const void *a, const void *b, size_t len) {

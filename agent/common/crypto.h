@@ -40,6 +40,13 @@ typedef int (*crypto_rng_fn)(void *rng_ctx, unsigned char *buf, size_t len);
 void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]);
 void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
                         uint8_t out[CRYPTO_SHA256_LEN]);
+/* HMAC-SHA-256 of the concatenation of n parts, streamed (never assembled). */
+typedef struct crypto_part {
+  const void *data;
+  size_t len;
+} crypto_part;
+void crypto_hmac_sha256_parts(const uint8_t *key, size_t key_len, const crypto_part *parts,
+                              size_t n, uint8_t out[CRYPTO_SHA256_LEN]);
 /* Constant-time comparison; 1 when equal. */
 int crypto_equal(const void *a, const void *b, size_t len);
 

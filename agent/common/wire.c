@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <mbedtls/md.h>
 #include <zstd.h>
 
 #include "common/crypto.h"
@@ -31,8 +30,6 @@ void wire_request_mac(const uint8_t *key, size_t key_len, const char *method, co
                       const char *ratchet, char out[65]) {
   uint8_t body_hash[CRYPTO_SHA256_LEN], mac[CRYPTO_SHA256_LEN];
   char body_hex[2 * CRYPTO_SHA256_LEN + 1], tbuf[32];
-  mbedtls_md_context_t md;
-  int ok;
 
   crypto_sha256(body_len ? body : "", body_len, body_hash);
   crypto_hex(body_hash, sizeof body_hash, body_hex);
@@ -43,24 +40,12 @@ void wire_request_mac(const uint8_t *key, size_t key_len, const char *method, co
   if (!ratchet) ratchet = "";
 
   /* Streamed so the message is never assembled in a bounded buffer. */
-  mbedtls_md_init(&md);
-  ok = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1) == 0 &&
-       mbedtls_md_hmac_starts(&md, key, key_len) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)"outpost-v1\n", 11) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)method, strlen(method)) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)path, strlen(path)) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)tbuf, strlen(tbuf)) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)body_hex, strlen(body_hex)) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)instance, strlen(instance)) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)"\n", 1) == 0 &&
-       mbedtls_md_hmac_update(&md, (const unsigned char *)ratchet, strlen(ratchet)) == 0 &&
-       mbedtls_md_hmac_finish(&md, mac) == 0;
-  mbedtls_md_free(&md);
-  if (!ok) memset(mac, 0, sizeof mac); /* cannot happen with SHA-256 compiled in */
+  const crypto_part parts[] = {
+      {"outpost-v1\n", 11}, {method, strlen(method)},     {"\n", 1}, {path, strlen(path)},
+      {"\n", 1},            {tbuf, strlen(tbuf)},         {"\n", 1}, {body_hex, strlen(body_hex)},
+      {"\n", 1},            {instance, strlen(instance)}, {"\n", 1}, {ratchet, strlen(ratchet)},
+  };
+  crypto_hmac_sha256_parts(key, key_len, parts, sizeof parts / sizeof parts[0], mac);
   crypto_hex(mac, sizeof mac, out);
 }
 

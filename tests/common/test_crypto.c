@@ -18,6 +18,8 @@
 #include <openssl/x509.h>
 
 #include <mbedtls/ecdsa.h>
+#include <mbedtls/md.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/pk.h>
 #include <openssl/ecdsa.h>
 
@@ -411,11 +413,39 @@ static void test_ec_sign_rfc6979_vectors(void **state) {
   }
 }
 
+/* SHA-256 and HMAC moved to libcrypto: they must equal mbedTLS's for every
+ * length around the block edges, long keys (hashed first) and any split
+ * of the message into parts. */
+static void test_sha_hmac_match_mbedtls(void **state) {
+  (void)state;
+  uint64_t seed = 99;
+  static unsigned char msg[5000], key[200];
+  test_rng(&seed, msg, sizeof msg);
+  test_rng(&seed, key, sizeof key);
+  const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+  for (size_t len = 0; len < sizeof msg; len += len < 200 ? 1 : 97) {
+    uint8_t a[CRYPTO_SHA256_LEN], b[CRYPTO_SHA256_LEN];
+    crypto_sha256(msg, len, a);
+    assert_int_equal(mbedtls_sha256_ret(msg, len, b, 0), 0);
+    assert_memory_equal(a, b, sizeof a);
+    size_t klen = len % sizeof key;
+    crypto_hmac_sha256(key, klen, msg, len, a);
+    assert_int_equal(mbedtls_md_hmac(md, key, klen, msg, len, b), 0);
+    assert_memory_equal(a, b, sizeof a);
+    /* The same message in three parts, cut at places that move with len. */
+    size_t c1 = len / 3, c2 = len - len / 5;
+    crypto_part parts[] = {{msg, c1}, {msg + c1, c2 - c1}, {msg + c2, len - c2}};
+    crypto_hmac_sha256_parts(key, klen, parts, 3, a);
+    assert_memory_equal(a, b, sizeof a);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sha256_vector), cmocka_unit_test(test_hex),
       cmocka_unit_test(test_hmac_rfc4231),  cmocka_unit_test(test_equal),
       cmocka_unit_test(test_b64_vectors),   cmocka_unit_test(test_ec_roundtrip),
+      cmocka_unit_test(test_sha_hmac_match_mbedtls),
       cmocka_unit_test(test_ec_sign_matches_mbedtls), cmocka_unit_test(test_ec_sign_rfc6979_vectors),
       cmocka_unit_test(test_pem_verify_rsa), cmocka_unit_test(test_pem_verify_ecdsa),
   };
