@@ -165,6 +165,17 @@ static void disk_bytes(fx *f, int64_t off, char *out, size_t n) {
   f->inner.close(f->inner.ctx, raw);
 }
 
+/* The 4 KiB page at off reads back through the VFS, the next sync succeeds,
+ * and then the disk holds it. */
+static void still_held_then_flushed(fx *f, sqlite3_file *h, const char *page, int64_t off) {
+  char got[4096], disk[4096];
+  assert_int_equal(h->pMethods->xRead(h, got, sizeof got, off), SQLITE_OK);
+  assert_memory_equal(got, page, sizeof got);
+  assert_int_equal(h->pMethods->xSync(h, SQLITE_SYNC_NORMAL), SQLITE_OK);
+  disk_bytes(f, off, disk, sizeof disk);
+  assert_memory_equal(disk, page, sizeof disk);
+}
+
 static void held_bytes_are_read_and_sized(void **state) {
   (void)state;
   fx *f = make(1024 * 1024);
@@ -228,13 +239,7 @@ static void growing_write_fails_at_the_write(void **state) {
   /* Past its end: refused now, by this write, as "full". */
   assert_int_equal(m->xWrite(h, page, sizeof page, 8192), SQLITE_FULL);
   /* What was held is still there and still flushes (it needs no space). */
-  char got[4096];
-  assert_int_equal(m->xRead(h, got, sizeof got, 4096), SQLITE_OK);
-  assert_memory_equal(got, page, sizeof page);
-  assert_int_equal(m->xSync(h, SQLITE_SYNC_NORMAL), SQLITE_OK);
-  char disk[4096];
-  disk_bytes(f, 4096, disk, sizeof disk);
-  assert_memory_equal(disk, page, sizeof page);
+  still_held_then_flushed(f, h, page, 4096);
   close_journal(h);
   destroy(f);
 }
@@ -252,13 +257,7 @@ static void failed_flush_keeps_what_it_held(void **state) {
   assert_int_not_equal(rc, SQLITE_OK);
   assert_int_equal(f->vfs.last_os_error, OS_EIO);
   /* A rollback reads the journal back: the held page must still be there. */
-  char got[4096];
-  assert_int_equal(m->xRead(h, got, sizeof got, 4096), SQLITE_OK);
-  assert_memory_equal(got, page, sizeof page);
-  assert_int_equal(m->xSync(h, SQLITE_SYNC_NORMAL), SQLITE_OK);
-  char disk[4096];
-  disk_bytes(f, 4096, disk, sizeof disk);
-  assert_memory_equal(disk, page, sizeof page);
+  still_held_then_flushed(f, h, page, 4096);
   close_journal(h);
   destroy(f);
 }
