@@ -96,8 +96,9 @@ static int vf_read(sqlite3_file *file, void *buf, int amt, sqlite3_int64 off) {
     sqlite3_int64 lo = off > p->buf_off ? off : p->buf_off;
     sqlite3_int64 hi = off + amt < b_end ? off + amt : b_end;
     if (lo < hi) memcpy((char *)buf + (lo - off), p->buf + (lo - p->buf_off), (size_t)(hi - lo));
-    /* Bytes between the file's end and the buffer read as the zeros a
-     * flush would leave there. */
+    /* Held bytes lie inside the file (vf_write's rule), so this moves the
+     * end only if the file was cut short behind our back: then what we
+     * hold still counts as written, as a flush would make it. */
     if (b_end > end) end = b_end;
   }
   return end >= off + amt ? SQLITE_OK : SQLITE_IOERR_SHORT_READ;
